@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages banger and its tests use. Run as root.
+set -euo pipefail
+packages=(
+  qemu-system-x86 qemu-utils
+  mmdebstrap debian-archive-keyring
+  e2fsprogs
+  openssh-client openssh-server
+  busybox cpio zstd
+  iproute2 nftables
+  ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}"

@@ -1,0 +1,141 @@
+/** banger image ... */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { badRequest } from '../../api/errors.js';
+import type { ImageInfo } from '../../api/types.js';
+import { humanSize } from '../../model/size.js';
+import type { CliContext } from '../context.js';
+import { notAvailableYet } from '../context.js';
+import { runOperation } from '../progress.js';
+import { age, printJson, table } from '../render.js';
+
+const enc = encodeURIComponent;
+
+interface Recipe {
+  name: string;
+  description: string;
+  suite?: string;
+}
+
+function imageTable(images: ImageInfo[]): string {
+  return table(
+    images.map((i) => [i.name, i.id.slice(0, 12), i.managed ? 'yes' : 'no', i.distro || '-', humanSize(i.sizeBytes), i.source || '-', age(i.createdAt)]),
+    ['NAME', 'ID', 'MANAGED', 'DISTRO', 'SIZE', 'SOURCE', 'AGE'],
+  );
+}
+
+export function registerImage(program: Command, ctx: CliContext): void {
+  const image = program
+    .command('image')
+    .description('Build and manage images (rootfs + kernel + work seed)')
+    .addHelpText(
+      'after',
+      `
+An image is an immutable rootfs.ext4 with its kernel, initrd and a seed for each VM's /root.
+
+Examples:
+  banger image build debian-bookworm       build the default image from the Debian archive
+  banger image build --list                the recipes banger can build
+  banger image list
+  banger image register --name mine --rootfs /srv/rootfs.ext4 --kernel /boot/vmlinuz --initrd /boot/initrd.img
+  banger image promote mine                copy it into banger's own storage
+  banger image delete mine`,
+    );
+
+  image
+    .command('build')
+    .description('Build an image from a recipe (default: debian-bookworm)')
+    .argument('[recipe]', 'recipe name (see --list)')
+    .option('--name <name>', 'image name (default: the recipe name)')
+    .option('--list', 'list the recipes')
+    .action(async (recipe: string | undefined, o: { name?: string; list?: boolean }) => {
+      const client = await ctx.client();
+      if (o.list) {
+        const recipes = await client.get<Recipe[]>('/images/recipes');
+        if (ctx.globals.json) printJson(ctx.io, recipes);
+        else ctx.io.stdout.write(table(recipes.map((r) => [r.name, r.description]), ['RECIPE', 'DESCRIPTION']));
+        return;
+      }
+      const body: Record<string, unknown> = { recipe: recipe ?? 'debian-bookworm' };
+      if (o.name) body.name = o.name;
+      const img = await runOperation<ImageInfo>(ctx, 'POST', '/images/build', body);
+      if (ctx.globals.json) printJson(ctx.io, img);
+      else ctx.io.stdout.write(`built image ${img.name} (${img.id.slice(0, 12)}, ${humanSize(img.sizeBytes)})\n`);
+    });
+
+  image
+    .command('list')
+    .alias('ls')
+    .description('List images')
+    .action(async () => {
+      const images = await (await ctx.client()).get<ImageInfo[]>('/images');
+      if (ctx.globals.json) printJson(ctx.io, images);
+      else if (images.length === 0) ctx.io.stdout.write('no images yet (build one with banger image build debian-bookworm)\n');
+      else ctx.io.stdout.write(imageTable(images));
+    });
+
+  image
+    .command('show')
+    .description('Show one image')
+    .argument('<name>')
+    .action(async (name: string) => {
+      const img = await (await ctx.client()).get<ImageInfo>(`/images/${enc(name)}`);
+      if (ctx.globals.json) {
+        printJson(ctx.io, img);
+        return;
+      }
+      const rows: [string, string | undefined][] = [
+        ['name', img.name], ['id', img.id], ['managed', String(img.managed)], ['distro', img.distro], ['arch', img.arch], ['source', img.source],
+        ['size', humanSize(img.sizeBytes)], ['rootfs', img.rootfsPath], ['work seed', img.workSeedPath], ['kernel', img.kernelPath],
+        ['kernel ref', img.kernelRef], ['initrd', img.initrdPath], ['modules', img.modulesPath], ['created', img.createdAt],
+      ];
+      ctx.io.stdout.write(rows.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${(k + ':').padEnd(12)}${v}`).join('\n') + '\n');
+    });
+
+  image
+    .command('delete')
+    .alias('rm')
+    .description('Delete an image (refused while a VM uses it)')
+    .argument('<name>')
+    .action(async (name: string) => {
+      const r = await (await ctx.client()).delete<{ deleted: string }>(`/images/${enc(name)}`);
+      if (ctx.globals.json) printJson(ctx.io, r);
+      else ctx.io.stdout.write(`deleted image ${r.deleted}\n`);
+    });
+
+  image
+    .command('register')
+    .description('Register an ext4 rootfs you already have (banger does not copy or change it)')
+    .requiredOption('--name <name>', 'image name')
+    .requiredOption('--rootfs <path>', 'ext4 root filesystem')
+    .option('--kernel <path>', 'kernel (bzImage or vmlinux)')
+    .option('--initrd <path>', 'initramfs')
+    .option('--modules <dir>', 'kernel modules directory')
+    .option('--kernel-ref <name>', 'a kernel from banger kernel list')
+    .addHelpText('after', '\nExample:\n  banger image register --name mine --rootfs ./rootfs.ext4 --kernel-ref debian-cloud')
+    .action(async (o: { name: string; rootfs: string; kernel?: string; initrd?: string; modules?: string; kernelRef?: string }) => {
+      if (o.kernelRef && (o.kernel || o.initrd || o.modules)) throw badRequest('--kernel-ref and --kernel/--initrd/--modules are mutually exclusive', 'use one or the other');
+      if (!o.kernelRef && !o.kernel) throw badRequest('an image needs a kernel', 'pass --kernel PATH (and --initrd PATH) or --kernel-ref NAME (see banger kernel list)');
+      const body: Record<string, string> = { name: o.name, rootfs: resolve(o.rootfs) };
+      if (o.kernel) body.kernel = resolve(o.kernel);
+      if (o.initrd) body.initrd = resolve(o.initrd);
+      if (o.modules) body.modules = resolve(o.modules);
+      if (o.kernelRef) body.kernelRef = o.kernelRef;
+      const img = await (await ctx.client()).post<ImageInfo>('/images/register', body);
+      if (ctx.globals.json) printJson(ctx.io, img);
+      else ctx.io.stdout.write(`registered image ${img.name} (${img.id.slice(0, 12)})\n`);
+    });
+
+  image
+    .command('promote')
+    .description("Copy a registered image into banger's managed storage")
+    .argument('<name>')
+    .action(async (name: string) => {
+      const img = await runOperation<ImageInfo>(ctx, 'POST', `/images/${enc(name)}/promote`, {});
+      if (ctx.globals.json) printJson(ctx.io, img);
+      else ctx.io.stdout.write(`promoted image ${img.name} (managed)\n`);
+    });
+
+  image.command('pull').description('Pull an image from the catalog or an OCI registry').argument('<ref>').action(notAvailableYet('image pull'));
+  image.command('cache').description('Manage the OCI blob cache').command('prune').description('Empty the blob cache').action(notAvailableYet('image cache prune'));
+}

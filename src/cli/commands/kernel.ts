@@ -1,0 +1,84 @@
+/** banger kernel ... */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { badRequest } from '../../api/errors.js';
+import type { KernelInfo } from '../../api/types.js';
+import type { CliContext } from '../context.js';
+import { notAvailableYet } from '../context.js';
+import { runOperation } from '../progress.js';
+import { age, printJson, table } from '../render.js';
+
+const enc = encodeURIComponent;
+
+export function registerKernel(program: Command, ctx: CliContext): void {
+  const kernel = program
+    .command('kernel')
+    .description('Manage kernels')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  banger kernel import debian-cloud --deb linux-image-cloud-amd64
+  banger kernel import mine --kernel ./bzImage --initrd ./initrd.img
+  banger kernel list
+  banger kernel rm mine`,
+    );
+
+  kernel
+    .command('list')
+    .alias('ls')
+    .description('List kernels')
+    .option('--available', 'list the kernel catalog (not available yet)')
+    .action(async (o: { available?: boolean }) => {
+      if (o.available) return notAvailableYet('kernel list --available')();
+      const ks = await (await ctx.client()).get<KernelInfo[]>('/kernels');
+      if (ctx.globals.json) printJson(ctx.io, ks);
+      else if (ks.length === 0) ctx.io.stdout.write('no kernels yet (import one with banger kernel import)\n');
+      else ctx.io.stdout.write(table(ks.map((k) => [k.name, k.kernelVersion || '-', k.initrdPath ? 'yes' : 'no', k.sha256.slice(0, 12), k.source, age(k.importedAt)]), ['NAME', 'VERSION', 'INITRD', 'SHA256', 'SOURCE', 'AGE']));
+    });
+
+  kernel
+    .command('show')
+    .description('Show one kernel')
+    .argument('<name>')
+    .action(async (name: string) => {
+      const k = await (await ctx.client()).get<KernelInfo>(`/kernels/${enc(name)}`);
+      if (ctx.globals.json) printJson(ctx.io, k);
+      else ctx.io.stdout.write(Object.entries(k).map(([key, v]) => `${(key + ':').padEnd(15)}${String(v)}`).join('\n') + '\n');
+    });
+
+  kernel
+    .command('rm')
+    .alias('delete')
+    .description('Delete a kernel')
+    .argument('<name>')
+    .action(async (name: string) => {
+      const r = await (await ctx.client()).delete<{ deleted: string }>(`/kernels/${enc(name)}`);
+      if (ctx.globals.json) printJson(ctx.io, r);
+      else ctx.io.stdout.write(`deleted kernel ${r.deleted}\n`);
+    });
+
+  kernel
+    .command('import')
+    .description('Import a kernel from files or from a Debian kernel package')
+    .argument('<name>')
+    .option('--kernel <path>', 'kernel image (bzImage or vmlinux)')
+    .option('--initrd <path>', 'initramfs')
+    .option('--modules <dir>', 'modules directory')
+    .option('--deb <file-or-package>', 'a .deb file, or a package name fetched with apt-get download')
+    .action(async (name: string, o: { kernel?: string; initrd?: string; modules?: string; deb?: string }) => {
+      if (o.deb && (o.kernel || o.initrd || o.modules)) throw badRequest('--deb and --kernel/--initrd/--modules are mutually exclusive');
+      if (!o.deb && !o.kernel) throw badRequest('nothing to import', 'pass --kernel PATH or --deb FILE|PACKAGE');
+      const body: Record<string, string> = { name };
+      if (o.kernel) body.kernel = resolve(o.kernel);
+      if (o.initrd) body.initrd = resolve(o.initrd);
+      if (o.modules) body.modules = resolve(o.modules);
+      if (o.deb) body.deb = o.deb.includes('/') || o.deb.endsWith('.deb') || existsSync(o.deb) ? resolve(o.deb) : o.deb;
+      const k = await runOperation<KernelInfo>(ctx, 'POST', '/kernels/import', body);
+      if (ctx.globals.json) printJson(ctx.io, k);
+      else ctx.io.stdout.write(`imported kernel ${k.name} (${k.kernelVersion || 'unknown version'})\n`);
+    });
+
+  kernel.command('pull').description('Pull a kernel from the catalog').argument('<name>').action(notAvailableYet('kernel pull'));
+}

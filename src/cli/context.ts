@@ -1,0 +1,69 @@
+/** What every command gets: IO, global flags, the resolved layout and a daemon client. */
+import type { Command } from 'commander';
+import type { ApiClient } from '../api/client.js';
+import { resolveLayout, type Layout } from '../config/paths.js';
+import { ensureDaemon } from './daemon-lifecycle.js';
+import { styleFor, type CliIO, type Style } from './io.js';
+
+export interface GlobalOptions {
+  json: boolean;
+  debug: boolean;
+  socket?: string;
+}
+
+/** Thrown to end the CLI with a given exit status and no message (exit status pass-through). */
+export class ExitStatus extends Error {
+  constructor(readonly status: number) {
+    super(`exit ${status}`);
+    this.name = 'ExitStatus';
+  }
+}
+
+export class CliContext {
+  private clientPromise?: Promise<ApiClient>;
+  /** Arguments after `--` (a command for the guest), undefined when there was no `--`. */
+  passthrough?: string[];
+  readonly interrupt = new AbortController();
+
+  constructor(
+    readonly io: CliIO,
+    private readonly root: Command,
+  ) {}
+
+  get globals(): GlobalOptions {
+    const o = this.root.opts<{ json?: boolean; debug?: boolean; socket?: string }>();
+    return { json: Boolean(o.json), debug: Boolean(o.debug), ...(o.socket ? { socket: o.socket } : {}) };
+  }
+
+  get out(): Style {
+    return styleFor(this.io.stdout, this.io.env);
+  }
+
+  get err(): Style {
+    return styleFor(this.io.stderr, this.io.env);
+  }
+
+  layout(): Layout {
+    const env = { ...this.io.env };
+    const sock = this.globals.socket;
+    if (sock) env.BANGER_SOCKET = sock;
+    return resolveLayout({ env });
+  }
+
+  client(): Promise<ApiClient> {
+    this.clientPromise ??= ensureDaemon(this.layout(), this.io);
+    return this.clientPromise;
+  }
+
+  /** Writes a line to stderr unless --json asked for machine output only. */
+  note(line: string): void {
+    this.io.stderr.write(line + '\n');
+  }
+}
+
+export const notAvailableYet = (what: string) => {
+  return async (): Promise<void> => {
+    const { BangerError } = await import('../api/errors.js');
+    throw new BangerError('unavailable', `${what} is not available yet`, { hint: 'see banger --help for what works today' });
+  };
+};

@@ -1,0 +1,179 @@
+/** bangerd: parse flags, load config, take the socket, serve until SIGTERM. */
+import { createServer, type Server } from 'node:http';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { getRequestListener } from '@hono/node-server';
+import { buildInfo, versionLine } from '../api/build-info.js';
+import { BangerError } from '../api/errors.js';
+import { resolveLayout, socketPathProblem, type Layout } from '../config/paths.js';
+import { loadConfig } from '../config/load.js';
+import { inspectSchema, openStore } from '../store/db.js';
+import { createApp } from './app.js';
+import { createLogger } from './logger.js';
+import { OperationRegistry } from './operations.js';
+import { acquireLock, AlreadyRunningError, socketAnswers } from './lock.js';
+import { createServices } from './services.js';
+import type { DaemonContext } from './context.js';
+
+interface Flags {
+  system: boolean;
+  checkMigrations: boolean;
+  version: boolean;
+  help: boolean;
+  socket?: string;
+}
+
+const USAGE = `Usage: bangerd [--system] [--socket PATH] [--check-migrations] [--version]
+
+The banger daemon. It owns VMs, images, kernels, networking and state, and serves
+the API on a unix socket. The banger CLI starts it on demand; you rarely run it yourself.
+
+  --system             use the system paths (/etc/banger, /var/lib/banger, /run/banger)
+  --socket PATH        listen on PATH instead of the default socket
+  --check-migrations   exit 0 when the state store is compatible, 1 when migrations
+                       are needed, 2 when it was written by a newer banger
+  --version            print the version and exit
+`;
+
+function parseFlags(argv: string[]): Flags {
+  const f: Flags = { system: false, checkMigrations: false, version: false, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--system') f.system = true;
+    else if (a === '--check-migrations') f.checkMigrations = true;
+    else if (a === '--version' || a === '-v') f.version = true;
+    else if (a === '--help' || a === '-h') f.help = true;
+    else if (a === '--socket') f.socket = argv[++i];
+    else if (a.startsWith('--socket=')) f.socket = a.slice('--socket='.length);
+    else throw new BangerError('bad_request', `unknown flag ${a}`, { hint: 'run bangerd --help' });
+  }
+  return f;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let flags: Flags;
+  try {
+    flags = parseFlags(argv);
+  } catch (err) {
+    process.stderr.write(`bangerd: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (flags.version) {
+    process.stdout.write(versionLine().replace(/^banger/, 'bangerd') + '\n');
+    return 0;
+  }
+  const env = { ...process.env };
+  if (flags.socket) env.BANGER_SOCKET = flags.socket;
+  const layout = resolveLayout({ env, system: flags.system });
+  if (flags.checkMigrations) {
+    const s = inspectSchema(layout.dbPath);
+    process.stdout.write(`${s.state} (applied ${s.applied.join(',') || 'none'}; latest ${s.latest})\n`);
+    return s.state === 'incompatible' ? 2 : s.state === 'migrations_needed' ? 1 : 0;
+  }
+  const sockProblem = socketPathProblem(layout.socketPath);
+  if (sockProblem) {
+    process.stderr.write(`bangerd: ${sockProblem}\nhint: set BANGER_HOME or --socket to a shorter path\n`);
+    return 2;
+  }
+  let loaded;
+  try {
+    loaded = loadConfig(layout.configFile);
+  } catch (err) {
+    const be = err instanceof BangerError ? err : undefined;
+    process.stderr.write(`bangerd: invalid configuration: ${(err as Error).message}\n${be?.hint ? `hint: ${be.hint}\n` : ''}`);
+    return 2;
+  }
+  try {
+    return await serve(layout, loaded);
+  } catch (err) {
+    if (err instanceof AlreadyRunningError) {
+      process.stderr.write(`bangerd: ${err.message}\nhint: stop it with banger daemon stop\n`);
+      return 1;
+    }
+    process.stderr.write(`bangerd: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+function ensureDirs(layout: Layout): void {
+  for (const d of [layout.runtimeDir, layout.stateDir, layout.sshDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [layout.vmsDir, layout.imagesDir, layout.kernelsDir, layout.stagingDir, layout.cacheDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
+}
+
+async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Promise<number> {
+  ensureDirs(layout);
+  const lockPath = `${layout.socketPath}.lock`;
+  if (await socketAnswers(layout.socketPath)) throw new AlreadyRunningError(layout.socketPath);
+  const release = acquireLock(lockPath, layout.socketPath);
+  const logger = createLogger(layout.daemonLog, loaded.config.log_level, { pid: process.pid });
+  let server: Server | undefined;
+  try {
+    rmSync(layout.socketPath, { force: true });
+    const db = openStore(layout.dbPath);
+    const ops = new OperationRegistry(logger);
+    let resolveStop!: () => void;
+    const stopped = new Promise<void>((r) => (resolveStop = r));
+    const ctx: DaemonContext = {
+      layout,
+      loaded,
+      db,
+      logger,
+      ops,
+      build: buildInfo(),
+      startedAt: new Date(),
+      services: undefined as unknown as DaemonContext['services'],
+      requestShutdown: () => setImmediate(resolveStop),
+    };
+    ctx.services = createServices(ctx);
+    await ctx.services.start();
+    const app = createApp(ctx);
+    const listener = getRequestListener(app.fetch);
+    server = createServer((req, res) => {
+      void listener(req, res);
+    });
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      const old = process.umask(0o177);
+      server!.listen(layout.socketPath, () => {
+        process.umask(old);
+        resolve();
+      });
+    });
+    chmodSync(layout.socketPath, 0o600);
+    writeFileSync(layout.pidFile, `${process.pid}\n`, { mode: 0o600 });
+    logger.info('bangerd listening', { socket: layout.socketPath, version: ctx.build.version, commit: ctx.build.commit });
+    const onSignal = (sig: string) => {
+      logger.info('signal received', { signal: sig });
+      resolveStop();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    await stopped;
+    logger.info('bangerd stopping');
+    await closeServer(server);
+    await ops.cancelAll();
+    await ctx.services.stop();
+    db.close();
+    logger.info('bangerd stopped');
+    return 0;
+  } finally {
+    rmSync(layout.socketPath, { force: true });
+    rmSync(layout.pidFile, { force: true });
+    release();
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, 2000).unref();
+  });
+}

@@ -1,0 +1,57 @@
+/** Long operations: list, status, follow (NDJSON), cancel. */
+import { Hono } from 'hono';
+import { stream } from 'hono/streaming';
+import { notFound } from '../../api/errors.js';
+import type { OpEvent } from '../../api/types.js';
+import type { DaemonContext } from '../context.js';
+import type { Operation } from '../operations.js';
+
+export function operationRoutes(ctx: DaemonContext): Hono {
+  const r = new Hono();
+  const find = (id: string): Operation => {
+    const op = ctx.ops.get(id);
+    if (!op) throw notFound(`no operation ${id}`, 'operations are kept for 15 minutes after they end');
+    return op;
+  };
+  r.get('/', (c) => c.json(ctx.ops.list()));
+  r.get('/:id', (c) => c.json(find(c.req.param('id')).summary()));
+  r.delete('/:id', (c) => {
+    const op = find(c.req.param('id'));
+    return c.json({ cancelled: op.cancel(), state: op.state });
+  });
+  r.get('/:id/events', (c) => {
+    const op = find(c.req.param('id'));
+    c.header('Content-Type', 'application/x-ndjson');
+    return stream(c, async (s) => {
+      const queue: OpEvent[] = [...op.events];
+      let wake: (() => void) | undefined;
+      const unsubscribe = op.state === 'running' ? op.subscribe((ev) => {
+        queue.push(ev);
+        wake?.();
+      }) : () => undefined;
+      let aborted = false;
+      s.onAbort(() => {
+        aborted = true;
+        wake?.();
+      });
+      try {
+        for (;;) {
+          while (queue.length > 0) {
+            const ev = queue.shift()!;
+            await s.write(JSON.stringify(ev) + '\n');
+            if (ev.type === 'done' || ev.type === 'error') return;
+          }
+          if (aborted || op.state !== 'running') {
+            if (queue.length === 0) return;
+            continue;
+          }
+          await new Promise<void>((res) => (wake = res));
+          wake = undefined;
+        }
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
+  return r;
+}

@@ -1,0 +1,26 @@
+/** ping, shutdown and the effective configuration. */
+import { Hono } from 'hono';
+import type { PingResult } from '../../api/types.js';
+import type { DaemonContext } from '../context.js';
+
+export function systemRoutes(ctx: DaemonContext): Hono {
+  const r = new Hono();
+  r.get('/ping', (c) => {
+    const res: PingResult = {
+      ...ctx.build,
+      pid: process.pid,
+      socket: ctx.layout.socketPath,
+      logPath: ctx.layout.daemonLog,
+      stateDir: ctx.layout.stateDir,
+      startedAt: ctx.startedAt.toISOString(),
+      uptimeSeconds: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
+    };
+    return c.json(res);
+  });
+  r.post('/shutdown', (c) => {
+    ctx.requestShutdown();
+    return c.json({ stopping: true });
+  });
+  r.get('/config', (c) => c.json({ file: ctx.loaded.file ?? null, path: ctx.layout.configFile, config: ctx.loaded.config, sources: ctx.loaded.sources }));
+  return r;
+}

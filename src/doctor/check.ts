@@ -1,0 +1,20 @@
+/** Small constructors shared by the checks. */
+import type { DoctorCheck } from '../api/types.js';
+import type { DoctorEnv } from './env.js';
+
+export type Check = (env: DoctorEnv) => DoctorCheck | Promise<DoctorCheck>;
+
+export const pass = (name: string, ...details: string[]): DoctorCheck => ({ name, status: 'PASS', details });
+
+export const warn = (name: string, details: string[], fix?: string): DoctorCheck => ({ name, status: 'WARN', details, ...(fix ? { fix } : {}) });
+
+export const fail = (name: string, details: string[], fix?: string): DoctorCheck => ({ name, status: 'FAIL', details, ...(fix ? { fix } : {}) });
+
+/** The first non-empty line a tool printed (stdout first, then stderr). */
+export function firstLine(out: { stdout: string; stderr: string }): string {
+  for (const text of [out.stdout, out.stderr]) {
+    const line = text.split('\n').find((l) => l.trim() !== '');
+    if (line) return line.trim();
+  }
+  return '';
+}

@@ -1,0 +1,127 @@
+/**
+ * The contract every hypervisor driver implements. A driver starts VM processes that outlive the
+ * daemon, and finds them again from a small JSON handle after the daemon restarts.
+ *
+ * @module
+ */
+
+export type DriverName = 'qemu' | 'firecracker' | 'fake';
+export type Accel = 'kvm' | 'tcg';
+export type DiskFormat = 'qcow2' | 'raw';
+
+/** Static facts about a driver, after lima's DriverFeatures. */
+export interface DriverCapabilities {
+  name: DriverName;
+  /** The acceleration the driver uses or will use: 'kvm', 'tcg', or 'auto' before a probe decided. */
+  accel: Accel | 'auto';
+  /** Rootless user-mode networking with SSH forwarded to a host port. */
+  userNetworking: boolean;
+  /** A host tap device per VM. */
+  tapNetworking: boolean;
+  /** qcow2 disks (copy-on-write overlays) in addition to raw. */
+  qcow2: boolean;
+  /** VM processes keep running when the daemon stops and can be adopted again. */
+  survivesDaemonRestart: boolean;
+}
+
+export interface ProbeResult {
+  available: boolean;
+  /** One line for humans: what was found and why this verdict. */
+  reason: string;
+  accel?: Accel;
+  version?: string;
+  /** A command that fixes an unavailable driver. */
+  fixHint?: string;
+}
+
+export interface DiskSpec {
+  /** Absolute path. The first disk is /dev/vda in the guest, the second /dev/vdb, and so on. */
+  path: string;
+  format: DiskFormat;
+  readOnly?: boolean;
+  /** Shows up as /dev/disk/by-id/virtio-<serial> (at most 20 characters). */
+  serial?: string;
+}
+
+export type NetworkSpec =
+  | { mode: 'user'; sshHostPort: number; hostAddr?: string }
+  | { mode: 'tap'; tap: string; mac: string }
+  | { mode: 'none' };
+
+export interface LaunchSpec {
+  /** Stable id; lower-case letters, digits and dashes. */
+  vmId: string;
+  name: string;
+  vcpu: number;
+  memoryMiB: number;
+  kernelPath: string;
+  initrdPath?: string;
+  /** Kernel command line. */
+  cmdline: string;
+  disks: DiskSpec[];
+  network: NetworkSpec;
+  /** Per-VM directory for the control socket and pidfile (created 0700 if missing). */
+  runDir: string;
+  /** File that receives the guest's serial console (truncated at each start). */
+  consoleLog: string;
+}
+
+/** Everything needed to find a running VM again. Plain JSON; the daemon keeps it in vms/<id>/handles.json. */
+export interface VMHandle {
+  driver: DriverName;
+  pid: number;
+  controlSocket: string;
+  accel: string;
+  /** ISO 8601. */
+  startedAt: string;
+  /** sha256 of the argv the process was started with, when the driver knows it. */
+  argvHash?: string;
+}
+
+/**
+ * - running / paused: the control channel answered with that state.
+ * - shutdown: the process is still there but the guest has stopped.
+ * - unresponsive: the process is ours and alive, but its control channel does not answer.
+ * - gone: no such process, or the pid now belongs to something else.
+ */
+export type VMStatus = 'running' | 'paused' | 'shutdown' | 'unresponsive' | 'gone';
+
+/** How a shutdown ended: the guest powered off, the process was forced, or it was already gone. */
+export type ShutdownResult = 'graceful' | 'killed' | 'gone';
+
+export interface HypervisorDriver {
+  capabilities(): DriverCapabilities;
+  /** Checks that the driver can run VMs here, really starting a guest where that is the only way to know. */
+  probe(opts?: { signal?: AbortSignal }): Promise<ProbeResult>;
+  /** Starts the VM process detached from the caller; resolves once the control channel answers. */
+  launch(spec: LaunchSpec, opts?: { signal?: AbortSignal }): Promise<VMHandle>;
+  /** True when the handle's process is alive, is the one the handle names, and its control channel answers. */
+  adopt(handle: VMHandle): Promise<boolean>;
+  status(handle: VMHandle): Promise<VMStatus>;
+  /** Asks the guest to power off, waits up to timeoutMs, then forces the process down. */
+  shutdown(handle: VMHandle, opts: { timeoutMs: number }): Promise<ShutdownResult>;
+  /** Signals the process (SIGKILL by default) if it is still the one the handle names. */
+  kill(handle: VMHandle, signal?: NodeJS.Signals): Promise<void>;
+}
+
+const DRIVER_NAMES: readonly string[] = ['qemu', 'firecracker', 'fake'];
+
+/** Checks a handle read back from disk; returns it typed, or undefined when it is malformed. */
+export function parseHandle(value: unknown): VMHandle | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const h = value as Record<string, unknown>;
+  if (typeof h.driver !== 'string' || !DRIVER_NAMES.includes(h.driver)) return undefined;
+  if (typeof h.pid !== 'number' || !Number.isSafeInteger(h.pid) || h.pid <= 1) return undefined;
+  if (typeof h.controlSocket !== 'string' || !h.controlSocket.startsWith('/')) return undefined;
+  if (typeof h.accel !== 'string' || typeof h.startedAt !== 'string') return undefined;
+  if (h.argvHash !== undefined && typeof h.argvHash !== 'string') return undefined;
+  const handle: VMHandle = {
+    driver: h.driver as DriverName,
+    pid: h.pid,
+    controlSocket: h.controlSocket,
+    accel: h.accel,
+    startedAt: h.startedAt,
+  };
+  if (typeof h.argvHash === 'string') handle.argvHash = h.argvHash;
+  return handle;
+}

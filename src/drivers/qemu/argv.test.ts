@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BangerError } from '../../api/errors.js';
+import type { LaunchSpec } from '../hypervisor.js';
+import { argvHash, qemuArgv, qemuOptValue, qmpChardevArg } from './argv.js';
+
+const base: LaunchSpec = {
+  vmId: 'vm-1',
+  name: 'dev',
+  vcpu: 2,
+  memoryMiB: 1024,
+  kernelPath: '/k/vmlinuz',
+  initrdPath: '/k/initrd.img',
+  cmdline: 'console=ttyS0 root=/dev/vda rw',
+  disks: [
+    { path: '/vms/vm-1/root.qcow2', format: 'qcow2', serial: 'root' },
+    { path: '/vms/vm-1/work.ext4', format: 'raw', serial: 'work' },
+    { path: '/vms/vm-1/seed.ext4', format: 'raw', readOnly: true, serial: 'seed' },
+  ],
+  network: { mode: 'user', sshHostPort: 2222 },
+  runDir: '/run/banger/vm-1',
+  consoleLog: '/vms/vm-1/console.log',
+};
+
+const tail = [
+  '-device', 'virtio-rng-pci',
+  '-chardev', 'file,id=console0,path=/vms/vm-1/console.log',
+  '-serial', 'chardev:console0',
+  '-chardev', 'socket,id=qmp0,path=/run/banger/vm-1/qmp.sock,server=on,wait=off',
+  '-mon', 'chardev=qmp0,mode=control',
+  '-pidfile', '/run/banger/vm-1/qemu.pid',
+  '-daemonize',
+];
+
+function expectBadRequest(spec: LaunchSpec, pattern: RegExp): void {
+  assert.throws(
+    () => qemuArgv(spec, { bin: 'qemu-system-x86_64', accel: 'tcg' }),
+    (err: unknown) => err instanceof BangerError && err.code === 'bad_request' && pattern.test(err.message),
+  );
+}
+
+describe('qemuArgv', () => {
+  it('builds the full command line for user networking under tcg', () => {
+    assert.deepEqual(qemuArgv(base, { bin: 'qemu-system-x86_64', accel: 'tcg' }), [
+      'qemu-system-x86_64',
+      '-name', 'banger-vm-1',
+      '-machine', 'q35',
+      '-accel', 'tcg,thread=multi',
+      '-cpu', 'max',
+      '-smp', '2',
+      '-m', '1024M',
+      '-nodefaults',
+      '-no-user-config',
+      '-display', 'none',
+      '-no-reboot',
+      '-kernel', '/k/vmlinuz',
+      '-initrd', '/k/initrd.img',
+      '-append', 'console=ttyS0 root=/dev/vda rw',
+      '-drive', 'if=none,id=disk0,file=/vms/vm-1/root.qcow2,format=qcow2,discard=unmap',
+      '-device', 'virtio-blk-pci,drive=disk0,serial=root',
+      '-drive', 'if=none,id=disk1,file=/vms/vm-1/work.ext4,format=raw,discard=unmap',
+      '-device', 'virtio-blk-pci,drive=disk1,serial=work',
+      '-drive', 'if=none,id=disk2,file=/vms/vm-1/seed.ext4,format=raw,readonly=on',
+      '-device', 'virtio-blk-pci,drive=disk2,serial=seed',
+      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22',
+      '-device', 'virtio-net-pci,netdev=net0',
+      ...tail,
+    ]);
+  });
+
+  it('uses the host cpu under kvm, a tap device, and no initrd', () => {
+    const spec: LaunchSpec = {
+      ...base,
+      initrdPath: undefined,
+      disks: [{ path: '/r.qcow2', format: 'qcow2' }],
+      network: { mode: 'tap', tap: 'tap-vm1', mac: '02:fc:00:00:00:01' },
+    };
+    delete spec.initrdPath;
+    assert.deepEqual(qemuArgv(spec, { bin: '/usr/bin/qemu-system-x86_64', accel: 'kvm' }), [
+      '/usr/bin/qemu-system-x86_64',
+      '-name', 'banger-vm-1',
+      '-machine', 'q35',
+      '-accel', 'kvm',
+      '-cpu', 'host',
+      '-smp', '2',
+      '-m', '1024M',
+      '-nodefaults',
+      '-no-user-config',
+      '-display', 'none',
+      '-no-reboot',
+      '-kernel', '/k/vmlinuz',
+      '-append', 'console=ttyS0 root=/dev/vda rw',
+      '-drive', 'if=none,id=disk0,file=/r.qcow2,format=qcow2,discard=unmap',
+      '-device', 'virtio-blk-pci,drive=disk0',
+      '-netdev', 'tap,id=net0,ifname=tap-vm1,script=no,downscript=no',
+      '-device', 'virtio-net-pci,netdev=net0,mac=02:fc:00:00:00:01',
+      ...tail,
+    ]);
+  });
+
+  it('adds no network device in mode none and honours a host address in user mode', () => {
+    const none = qemuArgv({ ...base, network: { mode: 'none' } }, { bin: 'q', accel: 'tcg' });
+    assert.equal(none.includes('-netdev'), false);
+    const bound = qemuArgv({ ...base, network: { mode: 'user', sshHostPort: 40022, hostAddr: '0.0.0.0' } }, { bin: 'q', accel: 'tcg' });
+    assert.ok(bound.includes('user,id=net0,hostfwd=tcp:0.0.0.0:40022-:22'));
+  });
+
+  it('doubles commas in option values and passes verbatim values as they are', () => {
+    const argv = qemuArgv(
+      {
+        ...base,
+        kernelPath: '/a,b/vmlinuz',
+        disks: [{ path: '/d,1/root.qcow2', format: 'qcow2' }],
+        runDir: '/run/x,y',
+        consoleLog: '/l,og',
+      },
+      { bin: 'q', accel: 'tcg' },
+    );
+    assert.ok(argv.includes('/a,b/vmlinuz'));
+    assert.ok(argv.includes('if=none,id=disk0,file=/d,,1/root.qcow2,format=qcow2,discard=unmap'));
+    assert.ok(argv.includes('file,id=console0,path=/l,,og'));
+    assert.ok(argv.includes('socket,id=qmp0,path=/run/x,,y/qmp.sock,server=on,wait=off'));
+    assert.ok(argv.includes('/run/x,y/qemu.pid'));
+    assert.equal(qemuOptValue('a,,b'), 'a,,,,b');
+    assert.equal(qmpChardevArg('/s'), 'socket,id=qmp0,path=/s,server=on,wait=off');
+  });
+
+  it('rejects specs QEMU cannot be given safely', () => {
+    expectBadRequest({ ...base, vcpu: 0 }, /vcpu count must be an integer from 1 to 64/);
+    expectBadRequest({ ...base, vcpu: 65 }, /vcpu/);
+    expectBadRequest({ ...base, vcpu: 1.5 }, /vcpu/);
+    expectBadRequest({ ...base, memoryMiB: 127 }, /memory/);
+    expectBadRequest({ ...base, memoryMiB: 1_048_577 }, /memory/);
+    expectBadRequest({ ...base, vmId: 'Bad_Id' }, /vm id/);
+    expectBadRequest({ ...base, kernelPath: 'vmlinuz' }, /kernel path must be absolute/);
+    expectBadRequest({ ...base, initrdPath: '/a\nb' }, /initrd path must not contain control characters/);
+    expectBadRequest({ ...base, disks: [{ path: 'rel.qcow2', format: 'qcow2' }] }, /disk 0 path/);
+    expectBadRequest({ ...base, disks: [{ path: '/r', format: 'vmdk' as 'raw' }] }, /unknown format/);
+    expectBadRequest({ ...base, disks: [{ path: '/r', format: 'raw', serial: 'a,b' }] }, /serial/);
+    expectBadRequest({ ...base, disks: [{ path: '/r', format: 'raw', serial: 'x'.repeat(21) }] }, /serial/);
+    expectBadRequest({ ...base, cmdline: 'a\nb' }, /single line/);
+    expectBadRequest({ ...base, cmdline: 'x'.repeat(2048) }, /longer than 2047/);
+    expectBadRequest({ ...base, runDir: `/${'r'.repeat(100)}` }, /control socket path/);
+    expectBadRequest({ ...base, network: { mode: 'user', sshHostPort: 0 } }, /ssh host port/);
+    expectBadRequest({ ...base, network: { mode: 'user', sshHostPort: 22, hostAddr: 'localhost' } }, /host address/);
+    expectBadRequest({ ...base, network: { mode: 'tap', tap: 'tap,x', mac: '02:00:00:00:00:01' } }, /tap/);
+    expectBadRequest({ ...base, network: { mode: 'tap', tap: 'a'.repeat(16), mac: '02:00:00:00:00:01' } }, /tap/);
+    expectBadRequest({ ...base, network: { mode: 'tap', tap: 'tap0', mac: '02:00:00:00:01' } }, /MAC/);
+  });
+
+  it('hashes an argv the way /proc/<pid>/cmdline joins it', () => {
+    assert.equal(argvHash(['a', 'b']), '59b271ae1bbcb1d31d41929817f4b16fb439eb4f31520b5ad1d5ce98920a7138');
+    assert.notEqual(argvHash(['a', 'b']), argvHash(['ab']));
+    assert.notEqual(argvHash(['a b']), argvHash(['a', 'b']));
+  });
+});

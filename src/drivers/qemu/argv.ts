@@ -1,0 +1,183 @@
+/**
+ * The QEMU command line for a VM, built from a LaunchSpec with no side effects.
+ *
+ * QEMU parses option values like `file=...,format=...`, where a literal comma is written as two.
+ * Values that go through that parser are escaped with {@link qemuOptValue}; values that QEMU
+ * takes verbatim (-kernel, -initrd, -append, -pidfile) are not.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { isAbsolute, join } from 'node:path';
+import { badRequest } from '../../api/errors.js';
+import type { Accel, DiskSpec, LaunchSpec, NetworkSpec } from '../hypervisor.js';
+
+/** Files QEMU keeps in a VM's run directory. */
+export const RUN_FILES = { qmpSocket: 'qmp.sock', pidFile: 'qemu.pid' } as const;
+
+/** Unix socket paths are limited to 108 bytes including the terminating NUL. */
+export const MAX_SOCKET_PATH = 107;
+
+/** x86 COMMAND_LINE_SIZE, including the terminating NUL. */
+export const MAX_KERNEL_CMDLINE = 2047;
+
+export const VCPU_RANGE = { min: 1, max: 64 } as const;
+export const MEMORY_MIB_RANGE = { min: 128, max: 1_048_576 } as const;
+
+export interface QemuArgvOptions {
+  /** The qemu-system-x86_64 binary (a name on PATH or an absolute path). */
+  bin: string;
+  accel: Accel;
+}
+
+export function qmpSocketPath(runDir: string): string {
+  return join(runDir, RUN_FILES.qmpSocket);
+}
+
+export function pidFilePath(runDir: string): string {
+  return join(runDir, RUN_FILES.pidFile);
+}
+
+/** Escapes a value for QEMU's `key=value,...` option syntax. */
+export function qemuOptValue(value: string): string {
+  return value.replaceAll(',', ',,');
+}
+
+/** The -chardev value of the QMP socket; its presence in /proc/<pid>/cmdline identifies the VM's process. */
+export function qmpChardevArg(socketPath: string): string {
+  return `socket,id=qmp0,path=${qemuOptValue(socketPath)},server=on,wait=off`;
+}
+
+/** sha256 of an argv, as /proc/<pid>/cmdline shows it (entries joined by NUL). */
+export function argvHash(argv: readonly string[]): string {
+  return createHash('sha256').update(argv.join('\0')).digest('hex');
+}
+
+/** The full argv, starting with the binary. Throws bad_request for a spec QEMU could not be given safely. */
+export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
+  validateSpec(spec);
+  const argv = [
+    opts.bin,
+    '-name', `banger-${spec.vmId}`,
+    '-machine', 'q35',
+    ...accelArgs(opts.accel),
+    '-smp', String(spec.vcpu),
+    '-m', `${spec.memoryMiB}M`,
+    '-nodefaults',
+    '-no-user-config',
+    '-display', 'none',
+    '-no-reboot',
+    '-kernel', spec.kernelPath,
+  ];
+  if (spec.initrdPath !== undefined) argv.push('-initrd', spec.initrdPath);
+  argv.push('-append', spec.cmdline);
+  spec.disks.forEach((disk, i) => argv.push(...diskArgs(disk, i)));
+  argv.push(...networkArgs(spec.network));
+  argv.push(
+    '-device', 'virtio-rng-pci',
+    '-chardev', `file,id=console0,path=${qemuOptValue(spec.consoleLog)}`,
+    '-serial', 'chardev:console0',
+    '-chardev', qmpChardevArg(qmpSocketPath(spec.runDir)),
+    '-mon', 'chardev=qmp0,mode=control',
+    '-pidfile', pidFilePath(spec.runDir),
+    '-daemonize',
+  );
+  return argv;
+}
+
+function accelArgs(accel: Accel): string[] {
+  return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+}
+
+function diskArgs(disk: DiskSpec, index: number): string[] {
+  const id = `disk${index}`;
+  let drive = `if=none,id=${id},file=${qemuOptValue(disk.path)},format=${disk.format}`;
+  drive += disk.readOnly ? ',readonly=on' : ',discard=unmap';
+  let device = `virtio-blk-pci,drive=${id}`;
+  if (disk.serial !== undefined) device += `,serial=${disk.serial}`;
+  return ['-drive', drive, '-device', device];
+}
+
+function networkArgs(net: NetworkSpec): string[] {
+  switch (net.mode) {
+    case 'user': {
+      const host = net.hostAddr ?? '127.0.0.1';
+      return [
+        '-netdev', `user,id=net0,hostfwd=tcp:${host}:${net.sshHostPort}-:22`,
+        '-device', 'virtio-net-pci,netdev=net0',
+      ];
+    }
+    case 'tap':
+      return [
+        '-netdev', `tap,id=net0,ifname=${net.tap},script=no,downscript=no`,
+        '-device', `virtio-net-pci,netdev=net0,mac=${net.mac}`,
+      ];
+    case 'none':
+      return [];
+  }
+}
+
+const VM_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const SERIAL = /^[A-Za-z0-9_.-]{1,20}$/;
+const TAP = /^[A-Za-z0-9_.-]{1,15}$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function validateSpec(spec: LaunchSpec): void {
+  if (!VM_ID.test(spec.vmId)) throw badRequest(`invalid vm id "${spec.vmId}"`);
+  checkRange('vcpu count', spec.vcpu, VCPU_RANGE);
+  checkRange('memory (MiB)', spec.memoryMiB, MEMORY_MIB_RANGE);
+  checkPath('kernel', spec.kernelPath);
+  if (spec.initrdPath !== undefined) checkPath('initrd', spec.initrdPath);
+  checkPath('run directory', spec.runDir);
+  checkPath('console log', spec.consoleLog);
+  if (/[\0\n\r]/.test(spec.cmdline)) throw badRequest('kernel command line must be a single line');
+  if (Buffer.byteLength(spec.cmdline) > MAX_KERNEL_CMDLINE) {
+    throw badRequest(`kernel command line is longer than ${MAX_KERNEL_CMDLINE} bytes`);
+  }
+  const sock = qmpSocketPath(spec.runDir);
+  if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
+    throw badRequest(
+      `control socket path "${sock}" is longer than ${MAX_SOCKET_PATH} bytes`,
+      'use a shorter state directory (BANGER_HOME)',
+    );
+  }
+  spec.disks.forEach((disk, i) => {
+    checkPath(`disk ${i}`, disk.path);
+    if (disk.format !== 'qcow2' && disk.format !== 'raw') throw badRequest(`disk ${i}: unknown format "${String(disk.format)}"`);
+    if (disk.serial !== undefined && !SERIAL.test(disk.serial)) {
+      throw badRequest(`disk ${i}: serial "${disk.serial}" must be 1-20 letters, digits, '.', '_' or '-'`);
+    }
+  });
+  validateNetwork(spec.network);
+}
+
+function validateNetwork(net: NetworkSpec): void {
+  switch (net.mode) {
+    case 'user':
+      if (!Number.isInteger(net.sshHostPort) || net.sshHostPort < 1 || net.sshHostPort > 65535) {
+        throw badRequest(`invalid ssh host port ${String(net.sshHostPort)}`);
+      }
+      if (net.hostAddr !== undefined && !IPV4.test(net.hostAddr)) throw badRequest(`invalid host address "${net.hostAddr}"`);
+      return;
+    case 'tap':
+      if (!TAP.test(net.tap)) throw badRequest(`invalid tap device name "${net.tap}"`);
+      if (!MAC.test(net.mac)) throw badRequest(`invalid MAC address "${net.mac}"`);
+      return;
+    case 'none':
+      return;
+    default:
+      throw badRequest(`unknown network mode "${String((net as { mode: unknown }).mode)}"`);
+  }
+}
+
+function checkRange(what: string, n: number, range: { min: number; max: number }): void {
+  if (!Number.isInteger(n) || n < range.min || n > range.max) {
+    throw badRequest(`${what} must be an integer from ${range.min} to ${range.max}, got ${String(n)}`);
+  }
+}
+
+function checkPath(what: string, p: string): void {
+  if (typeof p !== 'string' || !isAbsolute(p)) throw badRequest(`${what} path must be absolute, got "${String(p)}"`);
+  if (/[\0\n\r]/.test(p)) throw badRequest(`${what} path must not contain control characters`);
+}

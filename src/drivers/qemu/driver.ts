@@ -1,0 +1,293 @@
+/**
+ * The QEMU driver: VMs run as daemonized qemu-system-x86_64 processes controlled over QMP, so they
+ * keep running when bangerd stops and are adopted again from their handle when it restarts.
+ *
+ * @module
+ */
+import { constants } from 'node:fs';
+import { access, chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { alreadyExists, operationFailed, unavailable } from '../../api/errors.js';
+import { lastLines, runUnchecked, which } from '../../system/exec.js';
+import { findProcesses, isAlive, readCmdline, signalProcess } from '../../system/proc.js';
+import type {
+  Accel,
+  DriverCapabilities,
+  HypervisorDriver,
+  LaunchSpec,
+  ProbeResult,
+  ShutdownResult,
+  VMHandle,
+  VMStatus,
+} from '../hypervisor.js';
+import { RUN_FILES, argvHash, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateSpec } from './argv.js';
+import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
+import { waitForQmp, withQmp } from './qmp.js';
+
+export interface QemuDriverOptions {
+  /** qemu-system-x86_64 by default. */
+  bin?: string;
+  /** A probe verdict the caller already has (cached by the daemon); launch then skips probing. */
+  accel?: Accel;
+  probe?: Omit<ProbeOptions, 'bin' | 'signal'>;
+  /** Replaces the built-in probe, e.g. with one whose verdict is shared or loaded from a cache. */
+  prober?: () => Promise<ProbeResult>;
+  /** How long QEMU may take to start and answer on QMP (default 30 s). */
+  startTimeoutMs?: number;
+  /** Timeout for each QMP call made by status/adopt/shutdown (default 3 s). */
+  qmpTimeoutMs?: number;
+  /** Receives one line per notable step (which shutdown path was taken, cleanup after a failed start). */
+  log?: (message: string) => void;
+}
+
+/** After SIGTERM, and again after SIGKILL, wait this long for the process to go. */
+const FORCE_WAIT_MS = 3000;
+
+export class QemuDriver implements HypervisorDriver {
+  private readonly bin: string;
+  private probing: Promise<ProbeResult> | undefined;
+  private probedAccel: Accel | undefined;
+
+  constructor(private readonly opts: QemuDriverOptions = {}) {
+    this.bin = opts.bin ?? DEFAULT_QEMU_BIN;
+  }
+
+  capabilities(): DriverCapabilities {
+    return {
+      name: 'qemu',
+      accel: this.opts.accel ?? this.probedAccel ?? 'auto',
+      userNetworking: true,
+      tapNetworking: true,
+      qcow2: true,
+      survivesDaemonRestart: true,
+    };
+  }
+
+  /** The full probe (a few seconds) unless an accel was given; its result is kept for this instance. */
+  async probe(_opts: { signal?: AbortSignal } = {}): Promise<ProbeResult> {
+    if (this.opts.accel) {
+      const bin = which(this.bin);
+      if (!bin) return { available: false, reason: `${this.bin} not found`, fixHint: QEMU_FIX_HINT };
+      const version = await qemuVersion(bin);
+      return { available: true, accel: this.opts.accel, version, reason: `qemu ${version ?? '?'} at ${bin}; ${this.opts.accel} as configured` };
+    }
+    this.probing ??= (this.opts.prober ?? (() => probeQemu({ ...this.opts.probe, bin: this.bin })))();
+    const result = await this.probing;
+    this.probedAccel = result.available ? result.accel : undefined;
+    return result;
+  }
+
+  async launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
+    validateSpec(spec);
+    if (!which(this.bin)) throw unavailable(`${this.bin} not found`, QEMU_FIX_HINT);
+    await checkInputs(spec);
+    const accel = await this.accel();
+    const sock = qmpSocketPath(spec.runDir);
+    await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
+    await chmod(spec.runDir, 0o700);
+    const marker = qmpChardevArg(sock);
+    const running = findProcesses((argv) => argv.includes(marker));
+    if (running.length > 0) throw alreadyExists(`vm "${spec.name}" is already running (pid ${running.join(', ')})`);
+    await removeRunFiles(spec.runDir);
+
+    const argv = qemuArgv(spec, { bin: this.bin, accel });
+    const startedAt = new Date().toISOString();
+    const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
+    // With -daemonize, qemu returns once the VM is set up and the pidfile is written.
+    const r = await runUnchecked(argv, { timeoutMs, signal: opts.signal, maxOutput: 64 * 1024 });
+    const pid = r.code === 0 ? await readPid(pidFilePath(spec.runDir)) : undefined;
+    if (pid === undefined) {
+      await this.cleanupFailedStart(spec.runDir, sock);
+      opts.signal?.throwIfAborted();
+      const said = lastLines(r.stderr, 6);
+      const how = r.timedOut ? `did not start within ${timeoutMs}ms` : r.code === 0 ? 'wrote no pidfile' : 'failed to start';
+      throw operationFailed(`qemu ${how} for vm "${spec.name}"${said ? `: ${said}` : ''}`);
+    }
+    try {
+      const qmp = await waitForQmp(sock, { timeoutMs, stillStarting: () => isAlive(pid) });
+      try {
+        await qmp.queryStatus();
+      } finally {
+        qmp.close();
+      }
+    } catch (err) {
+      await this.cleanupFailedStart(spec.runDir, sock);
+      const consoleTail = lastLines(await readFile(spec.consoleLog, 'utf8').catch(() => ''), 6);
+      throw operationFailed(
+        `vm "${spec.name}" started (pid ${pid}) but its control socket did not answer${consoleTail ? `; console:\n${consoleTail}` : ''}`,
+        undefined,
+        err,
+      );
+    }
+    return { driver: 'qemu', pid, controlSocket: sock, accel, startedAt, argvHash: argvHash(argv) };
+  }
+
+  async adopt(handle: VMHandle): Promise<boolean> {
+    if (!this.isOurs(handle)) return false;
+    try {
+      await withQmp(handle.controlSocket, (q) => q.queryStatus({ timeoutMs: this.qmpTimeout }), { timeoutMs: this.qmpTimeout });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async status(handle: VMHandle): Promise<VMStatus> {
+    if (!this.isOurs(handle)) return 'gone';
+    try {
+      const s = await withQmp(handle.controlSocket, (q) => q.queryStatus({ timeoutMs: this.qmpTimeout }), {
+        timeoutMs: this.qmpTimeout,
+      });
+      if (s.running) return 'running';
+      if (['shutdown', 'guest-panicked', 'internal-error', 'io-error'].includes(s.status)) return 'shutdown';
+      return 'paused';
+    } catch {
+      return this.isOurs(handle) ? 'unresponsive' : 'gone';
+    }
+  }
+
+  async shutdown(handle: VMHandle, opts: { timeoutMs: number }): Promise<ShutdownResult> {
+    if (!this.isOurs(handle)) {
+      await this.removeStaleRunFiles(handle);
+      return 'gone';
+    }
+    try {
+      await withQmp(handle.controlSocket, (q) => q.systemPowerdown({ timeoutMs: this.qmpTimeout }), {
+        timeoutMs: this.qmpTimeout,
+      });
+      this.log(`pid ${handle.pid}: sent ACPI power button, waiting up to ${opts.timeoutMs}ms`);
+      if (await this.waitGone(handle, opts.timeoutMs)) {
+        await this.removeStaleRunFiles(handle);
+        this.log(`pid ${handle.pid}: guest powered off`);
+        return 'graceful';
+      }
+      this.log(`pid ${handle.pid}: guest still running after ${opts.timeoutMs}ms; forcing`);
+    } catch (err) {
+      if (!this.isOurs(handle)) {
+        await this.removeStaleRunFiles(handle);
+        return 'gone';
+      }
+      this.log(`pid ${handle.pid}: control socket unusable (${err instanceof Error ? err.message : String(err)}); forcing`);
+    }
+    await this.force(handle);
+    return 'killed';
+  }
+
+  async kill(handle: VMHandle, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.isOurs(handle)) {
+      await this.removeStaleRunFiles(handle);
+      return;
+    }
+    signalProcess(handle.pid, signal);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') {
+      if (!(await this.waitGone(handle, FORCE_WAIT_MS))) {
+        throw operationFailed(`vm process ${handle.pid} did not exit after ${signal}`);
+      }
+      await this.removeStaleRunFiles(handle);
+    }
+  }
+
+  private get qmpTimeout(): number {
+    return this.opts.qmpTimeoutMs ?? 3000;
+  }
+
+  private async accel(): Promise<Accel> {
+    if (this.opts.accel) return this.opts.accel;
+    const p = await this.probe();
+    if (!p.available || !p.accel) throw unavailable(`qemu cannot run vms here: ${p.reason}`, p.fixHint);
+    return p.accel;
+  }
+
+  /** The pid is alive and is the very process the handle describes (never a recycled pid). */
+  private isOurs(handle: VMHandle): boolean {
+    if (handle.driver !== 'qemu' || !Number.isSafeInteger(handle.pid) || handle.pid <= 1) return false;
+    if (!isAlive(handle.pid)) return false;
+    const argv = readCmdline(handle.pid);
+    if (!argv?.includes(qmpChardevArg(handle.controlSocket))) return false;
+    return handle.argvHash === undefined || argvHash(argv) === handle.argvHash;
+  }
+
+  private ownsPid(pid: number, sock: string): boolean {
+    return isAlive(pid) && (readCmdline(pid)?.includes(qmpChardevArg(sock)) ?? false);
+  }
+
+  private async waitGone(handle: VMHandle, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.isOurs(handle)) {
+      if (Date.now() >= deadline) return false;
+      await sleep(50);
+    }
+    return true;
+  }
+
+  private async force(handle: VMHandle): Promise<void> {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      if (!this.isOurs(handle)) break;
+      signalProcess(handle.pid, signal);
+      this.log(`pid ${handle.pid}: sent ${signal}`);
+      if (await this.waitGone(handle, FORCE_WAIT_MS)) break;
+    }
+    if (this.isOurs(handle)) throw operationFailed(`vm process ${handle.pid} did not exit after SIGKILL`);
+    await this.removeStaleRunFiles(handle);
+  }
+
+  /** Removes the socket and pidfile unless a live qemu (perhaps a newer start of this VM) still uses them. */
+  private async removeStaleRunFiles(handle: VMHandle): Promise<void> {
+    const runDir = dirname(handle.controlSocket);
+    const pid = await readPid(pidFilePath(runDir));
+    if (pid !== undefined && this.ownsPid(pid, handle.controlSocket)) return;
+    await removeRunFiles(runDir);
+  }
+
+  /** Kills whatever a failed start left running with this socket, and removes its files. */
+  private async cleanupFailedStart(runDir: string, sock: string): Promise<void> {
+    const marker = qmpChardevArg(sock);
+    const pids = new Set(findProcesses((argv) => argv.includes(marker)));
+    const fromFile = await readPid(pidFilePath(runDir));
+    if (fromFile !== undefined && this.ownsPid(fromFile, sock)) pids.add(fromFile);
+    for (const pid of pids) {
+      this.log(`pid ${pid}: killing qemu left by a failed start`);
+      signalProcess(pid, 'SIGKILL');
+    }
+    const deadline = Date.now() + FORCE_WAIT_MS;
+    while ([...pids].some((p) => this.ownsPid(p, sock)) && Date.now() < deadline) await sleep(50);
+    await removeRunFiles(runDir);
+  }
+
+  private log(message: string): void {
+    this.opts.log?.(message);
+  }
+}
+
+async function checkInputs(spec: LaunchSpec): Promise<void> {
+  const inputs: [string, string, number][] = [['kernel', spec.kernelPath, constants.R_OK]];
+  if (spec.initrdPath !== undefined) inputs.push(['initrd', spec.initrdPath, constants.R_OK]);
+  spec.disks.forEach((d, i) => inputs.push([`disk ${i}`, d.path, d.readOnly ? constants.R_OK : constants.R_OK | constants.W_OK]));
+  for (const [what, path, mode] of inputs) {
+    try {
+      await access(path, mode);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'does not exist' : `is not accessible (${code ?? 'error'})`;
+      throw operationFailed(`cannot start vm "${spec.name}": ${what} "${path}" ${why}`);
+    }
+  }
+}
+
+async function readPid(pidFile: string): Promise<number | undefined> {
+  // QEMU writes the pidfile before it signals its parent; a short retry covers slow filesystems.
+  for (let i = 0; i < 5; i++) {
+    const text = await readFile(pidFile, 'utf8').catch(() => '');
+    const pid = Number.parseInt(text.trim(), 10);
+    if (Number.isSafeInteger(pid) && pid > 1) return pid;
+    if (text) return undefined;
+    await sleep(20);
+  }
+  return undefined;
+}
+
+async function removeRunFiles(runDir: string): Promise<void> {
+  await rm(join(runDir, RUN_FILES.qmpSocket), { force: true });
+  await rm(join(runDir, RUN_FILES.pidFile), { force: true });
+}

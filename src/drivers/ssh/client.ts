@@ -1,0 +1,404 @@
+/**
+ * The guest SSH client: argv for the system `ssh`, command execution, and readiness.
+ * Every connection checks the guest against the host key banger pinned in its own known_hosts.
+ */
+import { connect } from 'node:net';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BangerError, type ErrorCode } from '../../api/errors.js';
+import type { SSHTarget } from '../../api/types.js';
+import { runAttached, runUnchecked, type RunResult } from '../../system/exec.js';
+import { hostKeyAlias } from './known-hosts.js';
+
+/** Exit status of `ssh` when ssh itself (not the remote command) failed. */
+export const SSH_FAILURE_STATUS = 255;
+
+export interface SSHArgvOptions {
+  /** Remote argv; each element arrives in the guest as one argument. Absent or empty: a login shell. */
+  command?: readonly string[];
+  /**
+   * Pseudo-terminal: `true` always (`-tt`), `false` never (`-T`), `'auto'` when the local stdin is a
+   * terminal (`-t`). Default: `'auto'` without a command, `false` with one.
+   */
+  tty?: boolean | 'auto';
+  /** Refuse to prompt. Default: on when no terminal is requested. */
+  batch?: boolean;
+  connectTimeoutS?: number;
+  /** Where ssh writes its own diagnostics (`-E`), keeping them apart from the remote command's stderr. */
+  logFile?: string;
+  /** More ssh options, inserted before the destination. */
+  extra?: readonly string[];
+}
+
+/** How to reach a VM's sshd with banger's key, checking the key pinned for the VM's id. */
+export function makeTarget(
+  paths: { sshKeyPath: string; knownHostsPath: string },
+  vm: { name: string; id: string },
+  address: { host: string; port?: number; user?: string },
+): SSHTarget {
+  return {
+    vm: vm.name,
+    host: address.host,
+    port: address.port ?? 22,
+    user: address.user ?? 'root',
+    keyPath: paths.sshKeyPath,
+    knownHostsPath: paths.knownHostsPath,
+    hostKeyAlias: hostKeyAlias(vm.id),
+  };
+}
+
+const SAFE_WORD = /^[A-Za-z0-9_@%+,./:-]+$/;
+
+/** Quotes one argument for a POSIX shell: the shell reads it back as exactly `s`. */
+export function shellQuote(s: string): string {
+  if (SAFE_WORD.test(s)) return s;
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A remote command line that a POSIX shell splits back into exactly `argv`. */
+export function shellJoin(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(' ');
+}
+
+/** The argv for the system ssh to reach `target`. Pure. */
+export function sshArgv(target: SSHTarget, opts: SSHArgvOptions = {}): string[] {
+  const command = opts.command && opts.command.length > 0 ? opts.command : undefined;
+  const tty = opts.tty ?? (command ? false : 'auto');
+  const batch = opts.batch ?? tty === false;
+  const o = (kv: string) => ['-o', kv];
+  const argv = [
+    'ssh',
+    '-F',
+    '/dev/null',
+    '-i',
+    target.keyPath,
+    ...o('IdentitiesOnly=yes'),
+    ...o(`UserKnownHostsFile=${target.knownHostsPath}`),
+    ...o('GlobalKnownHostsFile=/dev/null'),
+    ...o('StrictHostKeyChecking=yes'),
+    ...o(`HostKeyAlias=${target.hostKeyAlias}`),
+    ...o('UpdateHostKeys=no'),
+    ...o('CheckHostIP=no'),
+    ...o('PreferredAuthentications=publickey'),
+    ...o('LogLevel=ERROR'),
+  ];
+  if (batch) argv.push(...o('BatchMode=yes'));
+  if (opts.connectTimeoutS !== undefined) {
+    argv.push(...o(`ConnectTimeout=${Math.max(1, Math.ceil(opts.connectTimeoutS))}`));
+  }
+  if (opts.logFile !== undefined) argv.push('-E', opts.logFile);
+  argv.push('-p', String(target.port));
+  argv.push(tty === true ? '-tt' : tty === 'auto' ? '-t' : '-T');
+  if (opts.extra) argv.push(...opts.extra);
+  argv.push('--', `${target.user}@${target.host}`);
+  if (command) argv.push(shellJoin(command));
+  return argv;
+}
+
+export type SSHFailureKind = 'host_key_mismatch' | 'host_key_unknown' | 'auth' | 'refused' | 'unreachable' | 'timeout' | 'closed' | 'other';
+
+/** What ssh's own diagnostics say went wrong. */
+export function classifySSHFailure(log: string): SSHFailureKind {
+  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for \S+ has changed/i.test(log)) return 'host_key_mismatch';
+  if (/No \S+ host key is known for|Host key verification failed/i.test(log)) return 'host_key_unknown';
+  if (/Permission denied|Too many authentication failures|no more authentication methods/i.test(log)) return 'auth';
+  if (/Connection refused/i.test(log)) return 'refused';
+  if (/timed out/i.test(log)) return 'timeout';
+  if (/No route to host|Network is unreachable|Could not resolve hostname|Host is down/i.test(log)) return 'unreachable';
+  if (/Connection closed|Connection reset|kex_exchange_identification|Broken pipe/i.test(log)) return 'closed';
+  return 'other';
+}
+
+/** ssh itself failed (exit status 255 with ssh's own diagnostics): the remote command may not have run. */
+export class SSHError extends BangerError {
+  constructor(
+    readonly kind: SSHFailureKind,
+    readonly vm: string,
+    readonly diagnostics: string,
+    message: string,
+    hint?: string,
+  ) {
+    super(codeFor(kind), message, { hint });
+    this.name = 'SSHError';
+  }
+}
+
+function codeFor(kind: SSHFailureKind): ErrorCode {
+  switch (kind) {
+    case 'refused':
+    case 'unreachable':
+    case 'timeout':
+    case 'closed':
+      return 'unavailable';
+    default:
+      return 'operation_failed';
+  }
+}
+
+function firstLine(text: string): string {
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^@+$/.test(l))
+      .pop() ?? ''
+  );
+}
+
+/** The error for an ssh failure, with a message a user can act on. */
+export function sshFailure(target: SSHTarget, diagnostics: string): SSHError {
+  const kind = classifySSHFailure(diagnostics);
+  const vm = target.vm;
+  const where = `${target.host}:${target.port}`;
+  switch (kind) {
+    case 'host_key_mismatch':
+      return new SSHError(
+        kind,
+        vm,
+        diagnostics,
+        `host key of vm ${vm} at ${where} does not match the key banger pinned for it: possible man-in-the-middle attack; refusing to connect`,
+        `if the VM was rebuilt outside banger, delete and recreate it; banger's known_hosts is ${target.knownHostsPath}`,
+      );
+    case 'host_key_unknown':
+      return new SSHError(
+        kind,
+        vm,
+        diagnostics,
+        `no host key is pinned for vm ${vm} (alias ${target.hostKeyAlias}); refusing to connect`,
+        `restart the VM to have its host key pinned again: banger vm restart ${vm}`,
+      );
+    case 'auth':
+      return new SSHError(
+        kind,
+        vm,
+        diagnostics,
+        `vm ${vm} refused banger's key for ${target.user}: ${firstLine(diagnostics)}`,
+        `the guest's authorized_keys is set at start; try banger vm restart ${vm}`,
+      );
+    default:
+      return new SSHError(kind, vm, diagnostics, `ssh to vm ${vm} at ${where} failed: ${firstLine(diagnostics) || 'unknown error'}`);
+  }
+}
+
+export interface ExecOptions {
+  /** Bytes for the remote command's stdin. */
+  input?: string | Buffer;
+  /** Kill ssh after this long. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  connectTimeoutS?: number;
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  maxOutput?: number;
+}
+
+export interface ExecResult {
+  /** The remote command's exit status. */
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+interface RawExec {
+  result: RunResult;
+  /** What ssh itself logged (not the remote command's stderr). */
+  log: string;
+}
+
+async function runSSH(target: SSHTarget, command: readonly string[], opts: ExecOptions): Promise<RawExec> {
+  const work = await mkdtemp(join(tmpdir(), 'banger-ssh-'));
+  try {
+    const logFile = join(work, 'ssh.log');
+    const argv = sshArgv(target, {
+      command,
+      tty: false,
+      batch: true,
+      connectTimeoutS: opts.connectTimeoutS ?? 10,
+      logFile,
+    });
+    const result = await runUnchecked(argv, {
+      input: opts.input,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      onLine: opts.onLine,
+      maxOutput: opts.maxOutput,
+    });
+    let log = '';
+    try {
+      log = await readFile(logFile, 'utf8');
+    } catch {
+      /* ssh logged nothing */
+    }
+    return { result, log };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? Object.assign(new Error('operation cancelled'), { name: 'AbortError' });
+}
+
+/**
+ * Runs `command` (an argv) in the guest and returns its exit status and output. A non-zero remote status
+ * is returned, not thrown; an ssh failure (connection, host key, authentication) throws an SSHError.
+ */
+export async function exec(target: SSHTarget, command: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  if (command.length === 0) throw new TypeError('exec needs a command');
+  const { result, log } = await runSSH(target, command, opts);
+  if (opts.signal?.aborted) throw abortError(opts.signal);
+  if (result.timedOut) {
+    throw new BangerError('operation_failed', `command in vm ${target.vm} timed out after ${opts.timeoutMs ?? 0} ms: ${shellJoin(command)}`);
+  }
+  if (result.code === null) {
+    throw new BangerError('operation_failed', `ssh to vm ${target.vm} was killed by ${result.signal ?? 'a signal'}`);
+  }
+  if (result.code === SSH_FAILURE_STATUS && log.trim() !== '') throw sshFailure(target, log);
+  return { code: result.code, stdout: result.stdout, stderr: result.stderr };
+}
+
+export interface SessionOptions {
+  /** Remote argv; absent: a login shell. */
+  command?: readonly string[];
+  /** Default: `'auto'` (a terminal when the local stdin is one). */
+  tty?: boolean | 'auto';
+  connectTimeoutS?: number;
+  extra?: readonly string[];
+}
+
+/**
+ * Runs ssh attached to this process's terminal (an interactive shell, or a command with live output).
+ * Resolves with ssh's exit status: the remote status, or 255 when ssh itself failed.
+ */
+export function session(target: SSHTarget, opts: SessionOptions = {}): Promise<number> {
+  return runAttached(
+    sshArgv(target, {
+      command: opts.command,
+      tty: opts.tty ?? 'auto',
+      connectTimeoutS: opts.connectTimeoutS ?? 10,
+      extra: opts.extra,
+    }),
+  );
+}
+
+/** Resolves whether a TCP connection to host:port opens within `timeoutMs`. */
+export function tcpProbe(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve(false);
+      return;
+    }
+    const sock = connect({ host, port });
+    let done = false;
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      sock.destroy();
+      resolve(ok);
+    };
+    const onAbort = () => finish(false);
+    const timer = setTimeout(() => finish(false), Math.max(1, timeoutMs));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    sock.once('connect', () => finish(true));
+    sock.once('error', () => finish(false));
+  });
+}
+
+export interface WaitAttempt {
+  attempt: number;
+  elapsedMs: number;
+  /** How far this attempt got. */
+  stage: 'tcp' | 'ssh' | 'ready';
+  /** Why it failed, when it did. */
+  error?: string;
+}
+
+export interface WaitOptions {
+  /** Overall deadline. Default 90 s. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Pause between attempts. Default 500 ms. */
+  intervalMs?: number;
+  onAttempt?: (a: WaitAttempt) => void;
+  /** Consecutive authentication refusals tolerated before giving up. Default 3. */
+  maxAuthFailures?: number;
+}
+
+/**
+ * Waits until an SSH handshake with the guest succeeds against its pinned host key and `true` runs.
+ * A host key that does not match (or is not pinned) fails at once: it is never retried.
+ */
+export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 90_000;
+  const intervalMs = opts.intervalMs ?? 500;
+  const maxAuth = opts.maxAuthFailures ?? 3;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  const signal = opts.signal;
+  let attempt = 0;
+  let lastError = 'no attempt finished';
+  let authFailures = 0;
+
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    attempt++;
+    const remaining = deadline - Date.now();
+    const report = (stage: WaitAttempt['stage'], error?: string) => {
+      if (error !== undefined) lastError = error;
+      opts.onAttempt?.({ attempt, elapsedMs: Date.now() - started, stage, ...(error !== undefined ? { error } : {}) });
+    };
+
+    if (remaining > 0) {
+      const open = await tcpProbe(target.host, target.port, Math.min(remaining, 2000), signal);
+      if (signal?.aborted) throw abortError(signal);
+      if (!open) {
+        report('tcp', `nothing accepts connections on ${target.host}:${target.port}`);
+      } else {
+        const left = Math.max(1, deadline - Date.now());
+        const { result, log } = await runSSH(target, ['true'], {
+          signal,
+          timeoutMs: left + 1000,
+          connectTimeoutS: Math.min(10, Math.ceil(left / 1000)),
+        });
+        if (signal?.aborted) throw abortError(signal);
+        if (result.code === 0) {
+          report('ready');
+          return;
+        }
+        if (result.timedOut || result.code === null) {
+          report('ssh', 'ssh handshake did not finish in time');
+        } else {
+          const err = sshFailure(target, log || result.stderr);
+          report('ssh', firstLine(log || result.stderr) || `ssh exited with status ${result.code}`);
+          if (err.kind === 'host_key_mismatch' || err.kind === 'host_key_unknown') throw err;
+          if (err.kind === 'auth') {
+            if (++authFailures >= maxAuth) throw err;
+          } else {
+            authFailures = 0;
+          }
+        }
+      }
+    }
+
+    const wait = Math.min(intervalMs, deadline - Date.now());
+    if (wait <= 0) break;
+    try {
+      await sleep(wait, undefined, { signal });
+    } catch (err) {
+      if (signal?.aborted) throw abortError(signal);
+      throw err;
+    }
+  }
+
+  const seconds = Math.round(timeoutMs / 100) / 10;
+  throw new BangerError(
+    'operation_failed',
+    `vm ${target.vm} did not become reachable over ssh within ${seconds}s (last error: ${lastError})`,
+    {
+      hint: `the VM is still running; sshd in the guest is the likely culprit: look at \`banger vm logs ${target.vm}\`, and \`banger vm delete ${target.vm}\` to clean up`,
+    },
+  );
+}

@@ -1,0 +1,54 @@
+/** The files every banger image carries, described once and applied either to a directory tree or to an ext4 image. */
+import { createHash } from 'node:crypto';
+import { SEED_SCRIPT, SEED_SCRIPT_PATH, SEED_UNIT, SEED_UNIT_NAME, SEED_UNIT_PATH } from './seed-script.js';
+import { SSHD_DROPIN, SSHD_DROPIN_PATH } from './sshd.js';
+
+export type GuestBit =
+  | { type: 'file'; path: string; content: string; mode: number }
+  | { type: 'symlink'; path: string; target: string };
+
+/** Bumped whenever what is injected changes in a way images should be rebuilt for. */
+export const GUEST_BITS_VERSION = 1;
+export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
+
+const UNITS = '/lib/systemd/system';
+const LOCAL = '/etc/systemd/system';
+
+export const WORK_DISK_DEVICE = '/dev/vdb';
+const FSTAB_COMMENT = "# banger: the per-VM work disk holds root's home";
+export const FSTAB_ROOT_LINE = `${WORK_DISK_DEVICE} /root ext4 defaults,x-systemd.device-timeout=90s 0 2`;
+
+export function guestBits(): GuestBit[] {
+  return [
+    { type: 'file', path: SEED_SCRIPT_PATH, content: SEED_SCRIPT, mode: 0o755 },
+    { type: 'file', path: SEED_UNIT_PATH, content: SEED_UNIT, mode: 0o644 },
+    { type: 'symlink', path: `${LOCAL}/sysinit.target.wants/${SEED_UNIT_NAME}`, target: SEED_UNIT_PATH },
+    { type: 'file', path: SSHD_DROPIN_PATH, content: SSHD_DROPIN, mode: 0o644 },
+    { type: 'symlink', path: `${LOCAL}/getty.target.wants/serial-getty@ttyS0.service`, target: `${UNITS}/serial-getty@.service` },
+    { type: 'symlink', path: `${LOCAL}/multi-user.target.wants/systemd-networkd.service`, target: `${UNITS}/systemd-networkd.service` },
+    { type: 'symlink', path: `${LOCAL}/sockets.target.wants/systemd-networkd.socket`, target: `${UNITS}/systemd-networkd.socket` },
+    { type: 'symlink', path: `${LOCAL}/dbus-org.freedesktop.network1.service`, target: `${UNITS}/systemd-networkd.service` },
+    { type: 'file', path: GUEST_BITS_MARKER, content: `version=${GUEST_BITS_VERSION}\n`, mode: 0o644 },
+  ];
+}
+
+/** /etc/fstab with the work disk mounted at /root (any other /root entry is replaced). */
+export function patchFstab(current: string | undefined): string {
+  const kept = (current ?? '')
+    .split('\n')
+    .filter((line) => {
+      const fields = line.trim().split(/\s+/);
+      return !(fields.length >= 2 && !line.trim().startsWith('#') && fields[1] === '/root');
+    })
+    .filter((line) => !/^# UNCONFIGURED FSTAB/.test(line) && line !== FSTAB_COMMENT);
+  while (kept.length > 0 && kept[kept.length - 1]!.trim() === '') kept.pop();
+  kept.push(FSTAB_COMMENT, FSTAB_ROOT_LINE);
+  return kept.join('\n') + '\n';
+}
+
+/** A digest of everything injected, for cache keys. */
+export function guestBitsDigest(): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ v: GUEST_BITS_VERSION, bits: guestBits(), fstab: FSTAB_ROOT_LINE }));
+  return h.digest('hex');
+}

@@ -1,0 +1,6 @@
+/** What banger puts inside guests: the guest bits of every image and the per-VM seed disk. */
+export { buildSeedDisk, renderSeedFiles, seedProblems, isDnsLabel, type SeedConfig, type SeedNetwork, type SeedFile } from './seed.js';
+export { injectGuestBits, layGuestBits } from './inject.js';
+export { guestBits, guestBitsDigest, patchFstab, GUEST_BITS_VERSION, GUEST_BITS_MARKER, FSTAB_ROOT_LINE, type GuestBit } from './guest-bits.js';
+export { SEED_LABEL, SEED_SCRIPT_PATH, SEED_UNIT_PATH, NETWORK_FILE } from './seed-script.js';
+export { SSHD_DROPIN_PATH, HOST_KEY_PATH } from './sshd.js';

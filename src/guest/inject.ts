@@ -1,0 +1,72 @@
+/** Applies the guest bits to an ext4 image (debugfs, no mount) or to a directory tree before mkfs. */
+import { chmod, lchown, lstat, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { badRequest } from '../api/errors.js';
+import { listDir, readText, removeFiles, stat, writeFiles, type Ext4Entry } from '../drivers/ext4/index.js';
+import { guestBits, patchFstab } from './guest-bits.js';
+import { isImageHostKey } from './sshd.js';
+
+const FSTAB = '/etc/fstab';
+const SSH_DIR = '/etc/ssh';
+
+/** Writes every guest bit into an existing ext4 image, root-owned, and removes the image's SSH host keys. */
+export async function injectGuestBits(image: string, signal?: AbortSignal): Promise<void> {
+  const fstabStat = await stat(image, FSTAB);
+  const fstab = fstabStat?.type === 'file' ? await readText(image, FSTAB) : undefined;
+  const entries: Ext4Entry[] = guestBits().map((b) =>
+    b.type === 'file'
+      ? { type: 'file', path: b.path, content: b.content, mode: b.mode, uid: 0, gid: 0 }
+      : { type: 'symlink', path: b.path, target: b.target, uid: 0, gid: 0 },
+  );
+  entries.push({ type: 'file', path: FSTAB, content: patchFstab(fstab), mode: 0o644, uid: 0, gid: 0 });
+  await writeFiles(image, entries, signal);
+  const sshEntries = (await listDir(image, SSH_DIR)) ?? [];
+  const keys = sshEntries.filter((e) => e.type !== 'dir' && isImageHostKey(e.name)).map((e) => `${SSH_DIR}/${e.name}`);
+  await removeFiles(image, keys, signal);
+}
+
+/** Creates the parent directories of a path inside root (0755), refusing to pass through symlinks. */
+async function safeParent(root: string, path: string, chownOk: boolean): Promise<string> {
+  const parts = path.split('/').filter(Boolean);
+  let cur = root;
+  for (const part of parts.slice(0, -1)) {
+    cur = join(cur, part);
+    const st = await lstat(cur).catch(() => undefined);
+    if (!st) {
+      await mkdir(cur, { mode: 0o755 });
+      await chmod(cur, 0o755);
+      if (chownOk) await lchown(cur, 0, 0);
+    } else if (st.isSymbolicLink() || !st.isDirectory()) {
+      throw badRequest(`${path}: ${cur} is not a plain directory in the image tree`);
+    }
+  }
+  return join(cur, parts[parts.length - 1]!);
+}
+
+/** Lays the guest bits into a root filesystem tree (for image builds, before mkfs.ext4 -d). */
+export async function layGuestBits(root: string): Promise<void> {
+  const chownOk = process.getuid?.() === 0;
+  for (const b of guestBits()) {
+    const dest = await safeParent(root, b.path, chownOk);
+    const st = await lstat(dest).catch(() => undefined);
+    if (st?.isDirectory()) throw badRequest(`${b.path} is a directory in the image tree`);
+    if (st) await rm(dest);
+    if (b.type === 'file') {
+      await writeFile(dest, b.content, { mode: b.mode });
+      await chmod(dest, b.mode);
+    } else {
+      await symlink(b.target, dest);
+    }
+    if (chownOk) await lchown(dest, 0, 0);
+  }
+  const fstabPath = await safeParent(root, FSTAB, chownOk);
+  const fstabStat = await lstat(fstabPath).catch(() => undefined);
+  const current = fstabStat?.isFile() ? await readFile(fstabPath, 'utf8') : undefined;
+  if (fstabStat) await rm(fstabPath);
+  await writeFile(fstabPath, patchFstab(current), { mode: 0o644 });
+  await chmod(fstabPath, 0o644);
+  if (chownOk) await lchown(fstabPath, 0, 0);
+  const sshDir = join(root, SSH_DIR);
+  const names = await readdir(sshDir).catch(() => [] as string[]);
+  for (const n of names.filter(isImageHostKey)) await rm(join(sshDir, n), { force: true });
+}

@@ -1,0 +1,170 @@
+/** The early-boot unit and script that apply a VM's seed disk inside the guest. */
+
+export const SEED_LABEL = 'BANGERSEED';
+export const SEED_SCRIPT_PATH = '/usr/local/libexec/banger-seed';
+export const SEED_UNIT_NAME = 'banger-seed.service';
+export const SEED_UNIT_PATH = `/etc/systemd/system/${SEED_UNIT_NAME}`;
+export const NETWORK_FILE = '/run/systemd/network/10-banger.network';
+/** The newest seed format the script understands. */
+export const SEED_FORMAT_VERSION = 1;
+
+/**
+ * POSIX sh. BANGER_SEED_DIR (an already unpacked seed) and BANGER_SEED_ROOT (a prefix for every path
+ * written) exist so the script can be exercised outside a guest; with a prefix it leaves the kernel
+ * hostname alone.
+ */
+export const SEED_SCRIPT = `#!/bin/sh
+# banger-seed: applies this VM's seed disk (hostname, SSH keys, network, DNS) early in boot.
+set -eu
+
+ROOT="\${BANGER_SEED_ROOT:-}"
+SEED="\${BANGER_SEED_DIR:-}"
+LABEL=${SEED_LABEL}
+MNT=/run/banger-seed
+NETFILE="$ROOT${NETWORK_FILE}"
+
+log() { echo "banger-seed: $*" >&2; }
+
+find_seed() {
+  i=0
+  while [ "$i" -lt 100 ]; do
+    if [ -b "/dev/disk/by-label/$LABEL" ]; then
+      echo "/dev/disk/by-label/$LABEL"
+      return 0
+    fi
+    dev=$(blkid -L "$LABEL" 2>/dev/null || true)
+    if [ -n "$dev" ] && [ -b "$dev" ]; then
+      echo "$dev"
+      return 0
+    fi
+    i=$((i + 1))
+    sleep 0.2
+  done
+  return 1
+}
+
+# put <seed file> <destination> <mode>: root-owned, replaced atomically (a symlink is replaced, not followed).
+put() {
+  dest="$ROOT$2"
+  mkdir -p "$(dirname "$dest")"
+  install -m "$3" -o 0 -g 0 "$SEED/$1" "$dest.banger-new"
+  mv -f "$dest.banger-new" "$dest"
+}
+
+valid_ipv4() {
+  case "$1" in
+    ''|*[!0-9.]*|.*|*.|*..*) return 1 ;;
+  esac
+  [ "$(echo "$1" | tr -cd . | wc -c)" -eq 3 ]
+}
+
+if [ -z "$SEED" ]; then
+  dev=$(find_seed) || { log "no disk labelled $LABEL appeared; nothing applied"; exit 1; }
+  mkdir -p "$MNT"
+  mount -t ext4 -o ro,nodev,nosuid,noexec "$dev" "$MNT"
+  trap 'umount "$MNT" 2>/dev/null || true' EXIT
+  SEED=$MNT
+fi
+
+version=$(cat "$SEED/version" 2>/dev/null || echo 0)
+case "$version" in
+  ''|*[!0-9]*) log "seed version '$version' is not a number"; exit 1 ;;
+esac
+if [ "$version" -gt ${SEED_FORMAT_VERSION} ]; then
+  log "seed format $version is newer than this image understands (${SEED_FORMAT_VERSION}); applying what it can"
+fi
+
+if [ -f "$SEED/hostname" ]; then
+  name=$(head -n 1 "$SEED/hostname")
+  case "$name" in
+    ''|-*|*-|*[!a-z0-9-]*) log "ignoring invalid hostname '$name'" ;;
+    *)
+      put hostname /etc/hostname 0644
+      if [ -z "$ROOT" ]; then
+        hostname "$name" 2>/dev/null || echo "$name" > /proc/sys/kernel/hostname
+      fi
+      ;;
+  esac
+fi
+
+if [ -f "$SEED/hosts" ]; then
+  put hosts /etc/hosts 0644
+fi
+
+if [ -f "$SEED/authorized_keys" ]; then
+  mkdir -p "$ROOT/root/.ssh"
+  chown 0:0 "$ROOT/root/.ssh"
+  chmod 0700 "$ROOT/root/.ssh"
+  put authorized_keys /root/.ssh/authorized_keys 0600
+fi
+
+if [ -f "$SEED/ssh_host_ed25519_key" ] && [ -f "$SEED/ssh_host_ed25519_key.pub" ]; then
+  put ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key 0600
+  put ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ed25519_key.pub 0644
+fi
+
+if [ -f "$SEED/network.conf" ]; then
+  MODE=dhcp ADDRESS='' PREFIX='' GATEWAY=''
+  while IFS='=' read -r key value; do
+    case "$key" in
+      MODE) MODE=$value ;;
+      ADDRESS) ADDRESS=$value ;;
+      PREFIX) PREFIX=$value ;;
+      GATEWAY) GATEWAY=$value ;;
+    esac
+  done < "$SEED/network.conf"
+  mkdir -p "$(dirname "$NETFILE")"
+  {
+    printf '[Match]\\nName=en* eth*\\n\\n[Network]\\nLinkLocalAddressing=no\\nIPv6AcceptRA=no\\n'
+    case "$MODE" in
+      static)
+        valid_ipv4 "$ADDRESS" || { log "invalid ADDRESS '$ADDRESS'"; exit 1; }
+        valid_ipv4 "$GATEWAY" || { log "invalid GATEWAY '$GATEWAY'"; exit 1; }
+        case "$PREFIX" in
+          ''|*[!0-9]*) log "invalid PREFIX '$PREFIX'"; exit 1 ;;
+        esac
+        printf 'Address=%s/%s\\nGateway=%s\\n' "$ADDRESS" "$PREFIX" "$GATEWAY"
+        if [ -f "$SEED/resolv.conf" ]; then
+          while read -r word addr _rest; do
+            if [ "$word" = nameserver ] && [ -n "$addr" ]; then
+              printf 'DNS=%s\\n' "$addr"
+            fi
+          done < "$SEED/resolv.conf"
+        fi
+        ;;
+      dhcp) printf 'DHCP=ipv4\\n' ;;
+      *) log "unknown network MODE '$MODE'"; exit 1 ;;
+    esac
+  } > "$NETFILE.banger-new"
+  chmod 0644 "$NETFILE.banger-new"
+  mv -f "$NETFILE.banger-new" "$NETFILE"
+fi
+
+if [ -f "$SEED/resolv.conf" ]; then
+  put resolv.conf /etc/resolv.conf 0644
+fi
+
+log "applied seed (format $version)"
+exit 0
+`;
+
+export const SEED_UNIT = `[Unit]
+Description=Apply banger per-VM configuration
+Documentation=man:systemd.service(5)
+DefaultDependencies=no
+RequiresMountsFor=/root
+After=local-fs.target systemd-remount-fs.service
+Before=sysinit.target network-pre.target systemd-networkd.service ssh.service shutdown.target
+Wants=network-pre.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${SEED_SCRIPT_PATH}
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=sysinit.target
+`;

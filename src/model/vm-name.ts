@@ -1,0 +1,26 @@
+/** VM names are DNS labels: they become hostnames, `<name>.vm` records and path fragments. */
+import { badRequest } from '../api/errors.js';
+
+export const MAX_VM_NAME_LEN = 63;
+
+/** Returns the rule a name breaks, or undefined when it is valid. */
+export function vmNameProblem(name: string): string | undefined {
+  if (name === '') return 'vm name is required';
+  if (name.length > MAX_VM_NAME_LEN) {
+    return `vm name ${JSON.stringify(name)} is ${name.length} characters; max is ${MAX_VM_NAME_LEN} (DNS label limit)`;
+  }
+  if (name.startsWith('-') || name.endsWith('-')) return `vm name ${JSON.stringify(name)} cannot start or end with '-'`;
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i]!;
+    if (!/[a-z0-9-]/.test(c)) {
+      return `vm name ${JSON.stringify(name)} has invalid character ${JSON.stringify(c)} at position ${i} (allowed: lowercase a-z, 0-9, '-')`;
+    }
+  }
+  return undefined;
+}
+
+export function validateVMName(name: string): string {
+  const problem = vmNameProblem(name);
+  if (problem) throw badRequest(problem, 'pick a name like "dev-box" or leave --name out to get a generated one');
+  return name;
+}

@@ -1,0 +1,249 @@
+/** Images: the store of rootfs + kernel + work seed sets, built from recipes, registered or promoted. */
+import { randomBytes } from 'node:crypto';
+import { rename, stat } from 'node:fs/promises';
+import { join, relative, isAbsolute } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import { alreadyExists, badRequest, notFound } from '../../api/errors.js';
+import type { ImageInfo } from '../../api/types.js';
+import type { Config } from '../../config/schema.js';
+import type { Layout } from '../../config/paths.js';
+import { exists as ext4Exists } from '../../drivers/ext4/index.js';
+import { GUEST_BITS_MARKER } from '../../guest/index.js';
+import { ImageRepository, type ImageRecord } from '../../store/images.js';
+import { KernelRepository } from '../../store/kernels.js';
+import { quietContext, type OpContext } from '../op-context.js';
+import { buildImage, buildPreflight, dirSize } from './build.js';
+import { IMAGE_FILES } from './manifest.js';
+import { validateArtifactName } from './names.js';
+import { promoteImage } from './promote.js';
+import { builtinRecipes, findRecipe, summarize, type Recipe, type RecipeSummary } from './recipes.js';
+import { checkRegisterRequest, type RegisterImageRequest } from './register.js';
+import { makeStaging, removeTree } from './staging.js';
+
+export interface ServiceLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ImageServiceDeps {
+  db: Database;
+  layout: Layout;
+  config: Config;
+  logger?: ServiceLogger;
+  /** Recipes to build from (default: the ones shipped with banger). Tests pass their own. */
+  recipes?: readonly Recipe[];
+}
+
+export interface BuildRequest {
+  name?: string;
+}
+
+export type { RegisterImageRequest };
+
+function toInfo(r: ImageRecord): ImageInfo {
+  const { dir: _dir, ...info } = r;
+  return info;
+}
+
+export class ImageService {
+  private readonly repo: ImageRepository;
+  private readonly kernels: KernelRepository;
+  private readonly recipeList: readonly Recipe[];
+  private readonly inflight = new Map<string, Promise<ImageInfo>>();
+
+  constructor(private readonly deps: ImageServiceDeps) {
+    this.repo = new ImageRepository(deps.db);
+    this.kernels = new KernelRepository(deps.db);
+    this.recipeList = deps.recipes ?? builtinRecipes();
+  }
+
+  list(): ImageInfo[] {
+    return this.repo.list().map(toInfo);
+  }
+
+  /** The recipes `image build` accepts (`image build --list`). */
+  recipes(): RecipeSummary[] {
+    return this.recipeList.map(summarize);
+  }
+
+  find(nameOrId: string): ImageInfo | undefined {
+    const r = this.repo.find(nameOrId);
+    return r && toInfo(r);
+  }
+
+  get(nameOrId: string): ImageInfo {
+    const r = this.repo.find(nameOrId);
+    if (!r) throw notFound(`image ${JSON.stringify(nameOrId)} not found`, this.availableHint());
+    return toInfo(r);
+  }
+
+  private availableHint(): string {
+    const local = this.repo.list().map((i) => i.name);
+    const buildable = this.recipeList.map((r) => r.name).filter((n) => !local.includes(n));
+    const parts = [`local images: ${local.length > 0 ? local.join(', ') : 'none'}`];
+    if (buildable.length > 0) parts.push(`buildable: ${buildable.join(', ')} (banger image build <name>)`);
+    return parts.join('; ');
+  }
+
+  private ensureNameFree(name: string): void {
+    const existing = this.repo.getByName(name);
+    if (existing) {
+      throw alreadyExists(`image ${JSON.stringify(name)} already exists (id ${existing.id})`, 'pick a different --name or delete it first');
+    }
+    if (this.inflight.has(name)) throw alreadyExists(`image ${JSON.stringify(name)} is already being built`);
+  }
+
+  /** Builds an image from a recipe and stores it as a managed image. */
+  build(recipeName: string, req: BuildRequest, ctx: OpContext): Promise<ImageInfo> {
+    const recipe = findRecipe(this.recipeList, recipeName);
+    const name = validateArtifactName('image', req.name ?? recipe.name);
+    this.ensureNameFree(name);
+    buildPreflight();
+    const p = this.runBuild(recipe, name, ctx).finally(() => this.inflight.delete(name));
+    this.inflight.set(name, p);
+    return p;
+  }
+
+  private async runBuild(recipe: Recipe, name: string, ctx: OpContext): Promise<ImageInfo> {
+    const id = randomBytes(8).toString('hex');
+    const dir = join(this.deps.layout.imagesDir, id);
+    this.deps.logger?.info('image build started', { image: name, recipe: recipe.name, id });
+    const built = await buildImage(
+      { recipe, id, name, mirror: this.deps.config.debian_mirror, stagingRoot: this.deps.layout.stagingDir, destDir: dir },
+      ctx,
+    );
+    const m = built.manifest;
+    const record: ImageRecord = {
+      id,
+      name,
+      managed: true,
+      distro: m.distro,
+      arch: m.arch,
+      source: m.source,
+      dir,
+      rootfsPath: join(dir, IMAGE_FILES.rootfs),
+      workSeedPath: join(dir, IMAGE_FILES.workSeed),
+      kernelPath: join(dir, IMAGE_FILES.kernel),
+      initrdPath: join(dir, IMAGE_FILES.initrd),
+      sizeBytes: await dirSize(dir),
+      createdAt: m.createdAt,
+      meta: {
+        guestBits: true,
+        guestBitsVersion: m.guestBits.version,
+        recipe: m.recipe,
+        suite: m.suite,
+        kernelVersion: m.kernelVersion,
+        kernelSha256: m.sha256.kernel,
+        initrdSha256: m.sha256.initrd,
+        cmdline: m.cmdline,
+      },
+    };
+    try {
+      this.repo.insert(record);
+    } catch (err) {
+      await removeTree(dir);
+      throw err;
+    }
+    this.deps.logger?.info('image build finished', { image: name, id });
+    return toInfo(record);
+  }
+
+  /** Records a user's own files as an unmanaged image. The files are never modified. */
+  async register(req: RegisterImageRequest): Promise<ImageInfo> {
+    const name = validateArtifactName('image', req.name);
+    this.ensureNameFree(name);
+    await checkRegisterRequest(req, this.kernels);
+    const st = await stat(req.rootfs);
+    const record: ImageRecord = {
+      id: randomBytes(8).toString('hex'),
+      name,
+      managed: false,
+      distro: '',
+      arch: 'x86_64',
+      source: 'register',
+      rootfsPath: req.rootfs,
+      sizeBytes: st.size,
+      createdAt: new Date().toISOString(),
+      meta: { guestBits: await ext4Exists(req.rootfs, GUEST_BITS_MARKER).catch(() => false) },
+    };
+    if (req.kernelRef !== undefined) record.kernelRef = req.kernelRef;
+    if (req.kernel !== undefined) record.kernelPath = req.kernel;
+    if (req.initrd !== undefined) record.initrdPath = req.initrd;
+    if (req.modules !== undefined) record.modulesPath = req.modules;
+    this.repo.insert(record);
+    return toInfo(record);
+  }
+
+  /** Copies a registered image into managed storage and adds the guest bits to the copy. */
+  async promote(nameOrId: string, ctx: OpContext = quietContext()): Promise<ImageInfo> {
+    const image = this.repo.find(nameOrId);
+    if (!image) throw notFound(`image ${JSON.stringify(nameOrId)} not found`, this.availableHint());
+    if (image.managed) throw badRequest(`image ${JSON.stringify(image.name)} is already managed`);
+    const dir = join(this.deps.layout.imagesDir, image.id);
+    const m = await promoteImage({ image, stagingRoot: this.deps.layout.stagingDir, destDir: dir }, ctx);
+    const record: ImageRecord = {
+      ...image,
+      managed: true,
+      source: 'promote',
+      dir,
+      rootfsPath: join(dir, m.files.rootfs),
+      workSeedPath: m.files.workSeed ? join(dir, m.files.workSeed) : undefined,
+      kernelPath: m.files.kernel ? join(dir, m.files.kernel) : undefined,
+      initrdPath: m.files.initrd ? join(dir, m.files.initrd) : undefined,
+      modulesPath: m.files.modules ? join(dir, m.files.modules) : undefined,
+      sizeBytes: await dirSize(dir),
+      meta: {
+        ...image.meta,
+        guestBits: true,
+        guestBitsVersion: m.guestBits.version,
+        kernelVersion: m.kernelVersion,
+        kernelSha256: m.sha256.kernel,
+        initrdSha256: m.sha256.initrd,
+        promotedFrom: { rootfs: image.rootfsPath, kernel: image.kernelPath, initrd: image.initrdPath, modules: image.modulesPath },
+      },
+    };
+    for (const k of ['workSeedPath', 'kernelPath', 'initrdPath', 'modulesPath'] as const) if (record[k] === undefined) delete record[k];
+    this.repo.update(record);
+    return toInfo(record);
+  }
+
+  /** Deletes an image; refused while VMs use it. Managed files are removed, registered files are left alone. */
+  async delete(nameOrId: string, usedBy: (imageId: string) => string[]): Promise<void> {
+    const image = this.repo.find(nameOrId);
+    if (!image) throw notFound(`image ${JSON.stringify(nameOrId)} not found`, this.availableHint());
+    const users = usedBy(image.id);
+    if (users.length > 0) {
+      throw badRequest(
+        `image ${JSON.stringify(image.name)} is used by ${users.length === 1 ? 'VM' : 'VMs'} ${users.join(', ')}`,
+        `delete ${users.length === 1 ? 'it' : 'them'} first: banger vm delete ${users.join(' ')}`,
+      );
+    }
+    let trash: string | undefined;
+    if (image.managed && image.dir && this.isManagedDir(image.dir) && (await stat(image.dir).catch(() => undefined))) {
+      const t = await makeStaging(this.deps.layout.stagingDir, `delete-${image.id}`);
+      trash = join(t, 'image');
+      await rename(image.dir, trash);
+      trash = t;
+    }
+    this.repo.delete(image.id);
+    if (trash) await removeTree(trash);
+    this.deps.logger?.info('image deleted', { image: image.name, id: image.id });
+  }
+
+  private isManagedDir(dir: string): boolean {
+    const rel = relative(this.deps.layout.imagesDir, dir);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.includes('/');
+  }
+
+  /** The image `vm run` needs: returned when present, built from its recipe when missing. */
+  async ensureDefault(name: string, ctx: OpContext): Promise<ImageInfo> {
+    const existing = this.find(name);
+    if (existing) return existing;
+    const running = this.inflight.get(name);
+    if (running) return running;
+    if (!this.recipeList.some((r) => r.name === name)) {
+      throw notFound(`image ${JSON.stringify(name)} not found and there is no recipe to build it`, this.availableHint());
+    }
+    return this.build(name, { name }, ctx);
+  }
+}

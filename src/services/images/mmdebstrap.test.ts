@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MmdebstrapProgress, mmdebstrapArgv } from './mmdebstrap.js';
+import { builtinRecipes } from './recipes.js';
+
+test('mmdebstrap argv: recipe packages, mirrors, keyring, signature checks on', () => {
+  const recipe = builtinRecipes()[0]!;
+  const argv = mmdebstrapArgv({ recipe, mirror: 'http://deb.debian.org/debian', target: '/s/tree', mode: 'root', keyring: '/k.gpg' });
+  assert.equal(argv[0], 'mmdebstrap');
+  assert.ok(argv.includes('--mode=root'));
+  assert.ok(argv.includes('--variant=minbase'));
+  assert.ok(argv.includes('--keyring=/k.gpg'));
+  assert.ok(argv.some((a) => a.startsWith('--include=') && a.includes('openssh-server') && a.includes('linux-image-cloud-amd64')));
+  assert.ok(!argv.some((a) => /no-check-gpg|allow-insecure|trusted=yes/i.test(a)), 'no signature bypass');
+  const i = argv.indexOf('bookworm');
+  assert.equal(argv[i + 1], '/s/tree');
+  assert.deepEqual(argv.slice(i + 2), [
+    'deb http://deb.debian.org/debian bookworm main',
+    'deb http://deb.debian.org/debian bookworm-updates main',
+    'deb http://deb.debian.org/debian-security bookworm-security main',
+  ]);
+});
+
+test('mmdebstrap progress follows package counts', () => {
+  const events: Array<[number, number | undefined]> = [];
+  const logs: string[] = [];
+  const p = new MmdebstrapProgress({ progress: (c, t) => events.push([c, t]), log: (m) => logs.push(m) });
+  for (const l of [
+    'I: downloading packages with apt...',
+    '0 upgraded, 2 newly installed, 0 to remove and 0 not upgraded.',
+    'Get:1 http://deb.debian.org/debian bookworm/main amd64 libc6 amd64 2.36 [2759 kB]',
+    'Setting up libc6:amd64 (2.36) ...',
+    'Setting up bash (5.2) ...',
+    '0 upgraded, 3 newly installed, 0 to remove and 0 not upgraded.',
+    'Setting up git (1:2.39) ...',
+    'E: Unable to locate package nope',
+  ]) p.line(l);
+  assert.deepEqual(events, [[0, 2], [1, 2], [2, 2], [2, 5], [3, 5]]);
+  assert.equal(p.downloaded, 1);
+  assert.deepEqual(p.errors, ['Unable to locate package nope']);
+  assert.deepEqual(logs, ['downloading packages with apt...']);
+});
+
+test('recipes validate', async () => {
+  const { recipeProblems } = await import('./recipes.js');
+  const r = builtinRecipes()[0]!;
+  assert.deepEqual(recipeProblems(r), []);
+  assert.ok(recipeProblems({ ...r, packages: ['ok', 'Bad Name'] }).some((p) => p.includes('Bad Name')));
+  assert.ok(recipeProblems({ ...r, arch: 'arm64' }).length > 0);
+  assert.ok(recipeProblems({ ...r, files: [{ path: 'etc/x', content: '', mode: '0644' }] }).length > 0);
+});

@@ -1,0 +1,97 @@
+/** Running mmdebstrap for a recipe: the argv (pure), its progress (parsed from apt/dpkg output) and failures. */
+import { existsSync } from 'node:fs';
+import { run, ExecError, ToolMissingError } from '../../system/exec.js';
+import { BangerError, operationFailed, unavailable } from '../../api/errors.js';
+import type { OpContext } from '../op-context.js';
+import type { Recipe } from './recipes.js';
+
+export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+export interface MmdebstrapPlan {
+  recipe: Recipe;
+  mirror: string;
+  target: string;
+  mode: 'root' | 'unshare';
+  keyring?: string;
+}
+
+/** The mmdebstrap argv for a recipe. Signature checks stay on: apt verifies against the keyring. */
+export function mmdebstrapArgv(plan: MmdebstrapPlan): string[] {
+  const { recipe: r, mirror } = plan;
+  const components = r.components.join(' ');
+  const argv = [
+    'mmdebstrap',
+    `--mode=${plan.mode}`,
+    `--variant=${r.variant}`,
+    '--format=directory',
+    `--architectures=${r.arch}`,
+    `--components=${r.components.join(',')}`,
+    `--include=${r.packages.join(',')}`,
+    '--aptopt=APT::Install-Recommends "false"',
+    '--verbose',
+  ];
+  if (plan.keyring) argv.push(`--keyring=${plan.keyring}`);
+  argv.push(r.suite, plan.target);
+  argv.push(`deb ${mirror} ${r.suite} ${components}`);
+  for (const s of r.extraSuites ?? []) argv.push(`deb ${mirror} ${s} ${components}`);
+  if (r.security) argv.push(`deb ${r.security.mirror} ${r.security.suite} ${components}`);
+  return argv;
+}
+
+/** Follows mmdebstrap's output: apt's "N newly installed" gives totals, dpkg's "Setting up" lines progress. */
+export class MmdebstrapProgress {
+  total = 0;
+  done = 0;
+  downloaded = 0;
+  readonly errors: string[] = [];
+
+  constructor(private readonly ctx: Pick<OpContext, 'progress' | 'log'>) {}
+
+  line(text: string): void {
+    const l = text.trimEnd();
+    let m;
+    if ((m = /^\d+ upgraded, (\d+) newly installed/.exec(l))) {
+      this.total += Number(m[1]);
+      this.ctx.progress(this.done, this.total, 'packages');
+    } else if (l.startsWith('Setting up ')) {
+      this.done += 1;
+      this.ctx.progress(this.done, this.total || undefined, 'packages');
+    } else if (/^Get:\d+ /.test(l)) {
+      this.downloaded += 1;
+    } else if (l.startsWith('I: ')) {
+      this.ctx.log(l.slice(3));
+    } else if (l.startsWith('W: ')) {
+      this.ctx.log(l.slice(3), 'warn');
+    } else if (/^E: /.test(l)) {
+      this.errors.push(l.slice(3));
+    }
+  }
+}
+
+export function installMode(): 'root' | 'unshare' {
+  return process.getuid?.() === 0 ? 'root' : 'unshare';
+}
+
+export async function runMmdebstrap(plan: MmdebstrapPlan, ctx: OpContext): Promise<MmdebstrapProgress> {
+  if (plan.keyring && !existsSync(plan.keyring)) {
+    throw unavailable(`the Debian archive keyring ${plan.keyring} is missing`, 'install it: apt-get install debian-archive-keyring');
+  }
+  const progress = new MmdebstrapProgress(ctx);
+  try {
+    await run(mmdebstrapArgv(plan), { signal: ctx.signal, onLine: (l) => progress.line(l), maxOutput: 256 * 1024 });
+  } catch (err) {
+    if (err instanceof ToolMissingError) {
+      throw unavailable('mmdebstrap is not installed', 'install it: apt-get install mmdebstrap debian-archive-keyring');
+    }
+    if (err instanceof ExecError) {
+      if (ctx.signal.aborted) throw err;
+      const detail = progress.errors.length > 0 ? progress.errors.slice(-6).join('\n') : err.lastLines(10);
+      throw new BangerError('operation_failed', `mmdebstrap failed for recipe ${plan.recipe.name}:\n${detail}`, {
+        hint: `check the recipe's package names and that ${plan.mirror} is reachable`,
+        cause: err,
+      });
+    }
+    throw err instanceof BangerError ? err : operationFailed(`mmdebstrap failed: ${String(err)}`, undefined, err);
+  }
+  return progress;
+}

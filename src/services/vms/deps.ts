@@ -1,0 +1,29 @@
+/** What the VM service needs from the rest of the daemon. */
+import type { ImageInfo } from '../../api/types.js';
+import type { Config } from '../../config/schema.js';
+import type { Layout } from '../../config/paths.js';
+import type { HypervisorDriver } from '../../drivers/hypervisor.js';
+import type { Logger } from '../../daemon/logger.js';
+import type { VMRepo } from '../../store/vms.js';
+import type { OpContext } from '../op-context.js';
+import type { NetworkProvider } from './network.js';
+import type { HostFacts } from './spec.js';
+
+export interface ImageResolver {
+  /** Finds an image by name or id, building the default image when it is missing. */
+  resolveForVM(nameOrId: string, ctx: OpContext): Promise<ImageInfo>;
+  byId(id: string): ImageInfo | undefined;
+}
+
+export interface VMServiceDeps {
+  repo: VMRepo;
+  layout: Layout;
+  config: Config;
+  logger: Logger;
+  images: ImageResolver;
+  driver: () => Promise<HypervisorDriver>;
+  /** A one-line notice to show when the VM will run slowly (no KVM). */
+  accelNotice?: () => Promise<string | undefined>;
+  network: NetworkProvider;
+  host: HostFacts;
+}

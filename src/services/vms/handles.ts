@@ -1,0 +1,31 @@
+/** handles.json: what the daemon needs to find a VM's hypervisor process again after a restart. */
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { parseHandle, type VMHandle } from '../../drivers/hypervisor.js';
+
+export function readHandles(path: string): VMHandle | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const h = parseHandle(parsed);
+  if (!h) throw new Error(`${path} is not a valid handles file`);
+  return h;
+}
+
+export function writeHandles(path: string, h: VMHandle): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(h, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+export function removeHandles(path: string): void {
+  rmSync(path, { force: true });
+}

@@ -1,0 +1,69 @@
+/** Forward-only numbered migrations. Never edit a published migration: add a new one. */
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  id: number;
+  name: string;
+  up: (db: Database) => void;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'baseline',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE images (
+          id TEXT PRIMARY KEY,
+          name TEXT NOT NULL UNIQUE,
+          managed INTEGER NOT NULL,
+          distro TEXT NOT NULL DEFAULT '',
+          arch TEXT NOT NULL DEFAULT 'x86_64',
+          source TEXT NOT NULL DEFAULT '',
+          dir TEXT,
+          rootfs_path TEXT NOT NULL,
+          work_seed_path TEXT,
+          kernel_ref TEXT,
+          kernel_path TEXT,
+          initrd_path TEXT,
+          modules_path TEXT,
+          size_bytes INTEGER NOT NULL DEFAULT 0,
+          meta_json TEXT NOT NULL DEFAULT '{}',
+          created_at TEXT NOT NULL
+        );
+        CREATE TABLE kernels (
+          name TEXT PRIMARY KEY,
+          distro TEXT NOT NULL DEFAULT '',
+          arch TEXT NOT NULL DEFAULT 'x86_64',
+          kernel_version TEXT NOT NULL DEFAULT '',
+          dir TEXT NOT NULL,
+          kernel_path TEXT NOT NULL,
+          initrd_path TEXT,
+          modules_path TEXT,
+          sha256 TEXT NOT NULL,
+          initrd_sha256 TEXT,
+          source TEXT NOT NULL DEFAULT '',
+          imported_at TEXT NOT NULL
+        );
+        CREATE TABLE vms (
+          id TEXT PRIMARY KEY,
+          name TEXT NOT NULL UNIQUE,
+          image_id TEXT NOT NULL,
+          state TEXT NOT NULL,
+          spec_json TEXT NOT NULL,
+          runtime_json TEXT NOT NULL DEFAULT '{}',
+          last_error TEXT,
+          created_at TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        );
+        CREATE TABLE settings (
+          key TEXT PRIMARY KEY,
+          value TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        );
+      `);
+    },
+  },
+];
+
+export const LATEST_MIGRATION = MIGRATIONS[MIGRATIONS.length - 1]!.id;

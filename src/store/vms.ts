@@ -1,0 +1,95 @@
+/** The vms table: durable spec and runtime of each VM. */
+import type { Database } from 'better-sqlite3';
+import type { VMSpec, VMState } from '../api/types.js';
+
+export interface VMRuntime {
+  driver?: string;
+  accel?: string;
+  network?: 'user' | 'tap';
+  sshHost?: string;
+  sshPort?: number;
+  ip?: string;
+  startedAt?: string;
+  stoppedReason?: string;
+}
+
+export interface VMRow {
+  id: string;
+  name: string;
+  imageId: string;
+  state: VMState;
+  spec: VMSpec;
+  runtime: VMRuntime;
+  lastError?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Raw {
+  id: string;
+  name: string;
+  image_id: string;
+  state: string;
+  spec_json: string;
+  runtime_json: string;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function fromRaw(r: Raw): VMRow {
+  const row: VMRow = {
+    id: r.id,
+    name: r.name,
+    imageId: r.image_id,
+    state: r.state as VMState,
+    spec: JSON.parse(r.spec_json) as VMSpec,
+    runtime: JSON.parse(r.runtime_json) as VMRuntime,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.last_error) row.lastError = r.last_error;
+  return row;
+}
+
+export class VMRepo {
+  constructor(private readonly db: Database) {}
+
+  list(): VMRow[] {
+    return (this.db.prepare('SELECT * FROM vms ORDER BY created_at').all() as Raw[]).map(fromRaw);
+  }
+
+  get(nameOrId: string): VMRow | undefined {
+    const r = this.db.prepare('SELECT * FROM vms WHERE name = ? OR id = ?').get(nameOrId, nameOrId) as Raw | undefined;
+    return r ? fromRaw(r) : undefined;
+  }
+
+  nameTaken(name: string): boolean {
+    return this.db.prepare('SELECT 1 FROM vms WHERE name = ?').get(name) !== undefined;
+  }
+
+  usingImage(imageId: string): string[] {
+    return (this.db.prepare('SELECT name FROM vms WHERE image_id = ? ORDER BY name').all(imageId) as { name: string }[]).map((r) => r.name);
+  }
+
+  insert(row: VMRow): void {
+    this.db
+      .prepare('INSERT INTO vms (id, name, image_id, state, spec_json, runtime_json, last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(row.id, row.name, row.imageId, row.state, JSON.stringify(row.spec), JSON.stringify(row.runtime), row.lastError ?? null, row.createdAt, row.updatedAt);
+  }
+
+  update(id: string, patch: Partial<Pick<VMRow, 'state' | 'spec' | 'runtime' | 'lastError' | 'imageId'>>): VMRow {
+    const cur = this.get(id);
+    if (!cur) throw new Error(`vm ${id} vanished from the store`);
+    const next: VMRow = { ...cur, ...patch, updatedAt: new Date().toISOString() };
+    if ('lastError' in patch && patch.lastError === undefined) delete next.lastError;
+    this.db
+      .prepare('UPDATE vms SET image_id = ?, state = ?, spec_json = ?, runtime_json = ?, last_error = ?, updated_at = ? WHERE id = ?')
+      .run(next.imageId, next.state, JSON.stringify(next.spec), JSON.stringify(next.runtime), next.lastError ?? null, next.updatedAt, id);
+    return next;
+  }
+
+  delete(id: string): void {
+    this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
+  }
+}

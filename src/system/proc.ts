@@ -1,0 +1,88 @@
+/**
+ * Looking at and signalling processes by pid, through /proc. Nothing here starts a process
+ * (that is src/system/exec.ts); a pid must be a plain integer above 1, so that a corrupted
+ * handle can never turn into "signal every process" (-1) or "signal my own group" (0).
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export function assertPid(pid: number): void {
+  if (!Number.isSafeInteger(pid) || pid <= 1) throw new TypeError(`not a usable pid: ${String(pid)}`);
+}
+
+/** The one-letter state from /proc/<pid>/stat (R, S, D, Z, ...), or undefined when there is no such process. */
+export function processState(pid: number): string | undefined {
+  assertPid(pid);
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name sits in parentheses and may itself contain spaces or parentheses.
+  const end = stat.lastIndexOf(')');
+  return end < 0 ? undefined : stat.slice(end + 2, end + 3) || undefined;
+}
+
+/** True while the process exists and is not a zombie. A process of another user counts as alive. */
+export function isAlive(pid: number): boolean {
+  assertPid(pid);
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z' && state !== 'X';
+}
+
+/** The argv a process was started with, or undefined when it is gone or unreadable. */
+export function readCmdline(pid: number): string[] | undefined {
+  assertPid(pid);
+  let raw: Buffer;
+  try {
+    raw = readFileSync(`/proc/${pid}/cmdline`);
+  } catch {
+    return undefined;
+  }
+  if (raw.length === 0) return undefined;
+  const text = raw.toString('utf8');
+  const args = text.split('\0');
+  if (text.endsWith('\0')) args.pop();
+  return args;
+}
+
+/** Sends a signal; false when the process does not exist. */
+export function signalProcess(pid: number, signal: NodeJS.Signals | 0 = 'SIGTERM'): boolean {
+  assertPid(pid);
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/** Polls until the process is gone. Resolves true when it exited within timeoutMs. */
+export async function waitForExit(pid: number, timeoutMs: number, pollMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!isAlive(pid)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(Math.min(pollMs, Math.max(1, deadline - Date.now())));
+  }
+}
+
+/** Pids of live processes whose argv satisfies the predicate (unreadable processes are skipped). */
+export function findProcesses(match: (argv: string[]) => boolean): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid <= 1 || pid === process.pid) continue;
+    const argv = readCmdline(pid);
+    if (argv && match(argv) && isAlive(pid)) pids.push(pid);
+  }
+  return pids;
+}

@@ -1,0 +1,83 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { quoteExecArg, renderUnit, systemdPresent, validUserName, writeFileAtomic } from './systemd.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'banger-systemd-'));
+  dirs.push(d);
+  return d;
+}
+
+test('renderUnit: the whole unit', () => {
+  assert.equal(
+    renderUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/banger/dist/bin/bangerd.js' }),
+    `[Unit]
+Description=banger daemon (bangerd): development sandboxes on microVMs
+After=network.target
+
+[Service]
+Type=simple
+ExecStart=/usr/bin/node /opt/banger/dist/bin/bangerd.js --system
+Restart=on-failure
+RestartSec=2s
+# Stop only bangerd itself: VMs keep running and are re-adopted when it starts again.
+KillMode=process
+RuntimeDirectory=banger
+RuntimeDirectoryMode=0755
+RuntimeDirectoryPreserve=yes
+StateDirectory=banger
+CacheDirectory=banger
+NoNewPrivileges=yes
+ProtectHome=read-only
+LockPersonality=yes
+PrivateTmp=no
+
+[Install]
+WantedBy=multi-user.target
+`,
+  );
+});
+
+test('renderUnit: --owner adds BANGER_OWNER right after ExecStart', () => {
+  const unit = renderUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/b/bangerd.js', owner: 'alice' });
+  assert.match(unit, /\nExecStart=\/usr\/bin\/node \/opt\/b\/bangerd\.js --system\nEnvironment=BANGER_OWNER=alice\nRestart=on-failure\n/);
+  assert.throws(() => renderUnit({ nodePath: '/n', bangerdScript: '/b', owner: 'bad user' }), TypeError);
+});
+
+test('quoteExecArg: plain words stay, spaces are quoted, % and $ escaped', () => {
+  assert.equal(quoteExecArg('/usr/bin/node'), '/usr/bin/node');
+  assert.equal(quoteExecArg('/opt/my banger/bangerd.js'), '"/opt/my banger/bangerd.js"');
+  assert.equal(quoteExecArg('/opt/100%/x'), '/opt/100%%/x');
+  assert.equal(quoteExecArg('/opt/$HOME/x'), '"/opt/$$HOME/x"');
+  assert.equal(quoteExecArg('/a"b\\c'), '"/a\\"b\\\\c"');
+});
+
+test('validUserName', () => {
+  for (const ok of ['alice', '_svc', 'bob-2', 'machine$']) assert.ok(validUserName(ok), ok);
+  for (const bad of ['', '1abc', 'a b', 'x;rm', '-opt', 'a'.repeat(40)]) assert.equal(validUserName(bad), false, bad);
+});
+
+test('systemdPresent needs the runtime directory and systemctl', () => {
+  const dir = tempDir();
+  const runtime = join(dir, 'run-systemd-system');
+  assert.equal(systemdPresent({ runtimeDir: runtime, path: '/usr/bin:/bin' }), false);
+  mkdirSync(runtime);
+  assert.equal(systemdPresent({ runtimeDir: runtime, path: join(dir, 'empty') }), false);
+});
+
+test('writeFileAtomic replaces the file and leaves no temporary behind', () => {
+  const dir = tempDir();
+  const p = join(dir, 'bangerd.service');
+  writeFileAtomic(p, 'one\n');
+  writeFileAtomic(p, 'two\n');
+  assert.equal(readFileSync(p, 'utf8'), 'two\n');
+  assert.equal(statSync(p).mode & 0o777, 0o644);
+  assert.deepEqual(readdirSync(dir), ['bangerd.service']);
+});

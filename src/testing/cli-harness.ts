@@ -1,0 +1,70 @@
+/** Runs the real CLI command tree in-process with a private BANGER_HOME and captured output. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { runCli } from '../cli/main.js';
+import type { CliIO } from '../cli/io.js';
+import { ApiClient } from '../api/client.js';
+import { resolveLayout, type Layout } from '../config/paths.js';
+import { pidAlive } from '../system/pid.js';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+class Capture extends PassThrough {
+  text = '';
+  isTTY = false;
+  constructor() {
+    super();
+    this.on('data', (c: Buffer) => (this.text += c.toString()));
+  }
+}
+
+export class CliHarness {
+  readonly home: string;
+  readonly env: NodeJS.ProcessEnv;
+
+  constructor(extraEnv: NodeJS.ProcessEnv = {}) {
+    this.home = mkdtempSync('/tmp/bh-');
+    this.env = { ...process.env, BANGER_HOME: this.home, NO_COLOR: '1', ...extraEnv };
+    delete this.env.BANGER_SOCKET;
+  }
+
+  get layout(): Layout {
+    return resolveLayout({ env: this.env });
+  }
+
+  client(): ApiClient {
+    return new ApiClient(this.layout.socketPath);
+  }
+
+  async run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const stdin = new PassThrough();
+    stdin.end();
+    const io: CliIO = { stdout, stderr, stdin, env: { ...this.env, ...env } };
+    const code = await runCli(args, io);
+    return { code, stdout: stdout.text, stderr: stderr.text };
+  }
+
+  /** Stops the daemon (if any) and removes the home directory. */
+  async cleanup(): Promise<void> {
+    const client = this.client();
+    let pid: number | undefined;
+    try {
+      pid = (await client.get<{ pid: number }>('/ping', { timeoutMs: 2000 })).pid;
+      await client.post('/shutdown');
+    } catch {
+      /* not running */
+    }
+    if (pid) {
+      const deadline = Date.now() + 10_000;
+      while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    rmSync(this.home, { recursive: true, force: true });
+  }
+}
