@@ -42,6 +42,7 @@ export class ApiClient {
       const req = request(
         {
           socketPath: this.socketPath,
+          agent: false,
           method,
           path: API_PREFIX + path,
           headers: {

@@ -1,5 +1,6 @@
 /** What every command gets: IO, global flags, the resolved layout and a daemon client. */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import type { ApiClient } from '../api/client.js';
 import { resolveLayout, type Layout } from '../config/paths.js';
 import { ensureDaemon } from './daemon-lifecycle.js';
@@ -47,7 +48,12 @@ export class CliContext {
     const env = { ...this.io.env };
     const sock = this.globals.socket;
     if (sock) env.BANGER_SOCKET = sock;
-    return resolveLayout({ env });
+    const user = resolveLayout({ env });
+    if (!env.BANGER_HOME && !env.BANGER_SOCKET && !existsSync(user.socketPath)) {
+      const system = resolveLayout({ env, system: true });
+      if (existsSync(system.socketPath)) return system;
+    }
+    return user;
   }
 
   client(): Promise<ApiClient> {

@@ -38,3 +38,9 @@ export function optionalBool(v: unknown, field: string): boolean | undefined {
   if (typeof v !== 'boolean') throw badRequest(`${field} must be true or false`);
   return v;
 }
+
+/** Long-lived responses (event streams, log follows) must not be cut by the server's idle timers. */
+export function keepOpen(c: Context): void {
+  const env = c.env as { incoming?: { socket?: { setTimeout(ms: number): void } } } | undefined;
+  env?.incoming?.socket?.setTimeout(0);
+}

@@ -5,6 +5,7 @@ import { notFound } from '../../api/errors.js';
 import type { OpEvent } from '../../api/types.js';
 import type { DaemonContext } from '../context.js';
 import type { Operation } from '../operations.js';
+import { keepOpen } from '../http-util.js';
 
 export function operationRoutes(ctx: DaemonContext): Hono {
   const r = new Hono();
@@ -21,6 +22,7 @@ export function operationRoutes(ctx: DaemonContext): Hono {
   });
   r.get('/:id/events', (c) => {
     const op = find(c.req.param('id'));
+    keepOpen(c);
     c.header('Content-Type', 'application/x-ndjson');
     return stream(c, async (s) => {
       const queue: OpEvent[] = [...op.events];

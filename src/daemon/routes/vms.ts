@@ -5,7 +5,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { badRequest } from '../../api/errors.js';
 import type { CreateVMRequest, SetVMRequest } from '../../api/types.js';
 import type { DaemonContext } from '../context.js';
-import { jsonBody, optionalBool, optionalInt, optionalString, started } from '../http-util.js';
+import { jsonBody, keepOpen, optionalBool, optionalInt, optionalString, started } from '../http-util.js';
 
 const SIGNALS = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGSTOP', 'SIGCONT']);
 
@@ -83,6 +83,7 @@ export function vmRoutes(ctx: DaemonContext): Hono {
   r.get('/:name/logs', (c) => {
     const log = vms().consoleLog(c.req.param('name'));
     const follow = c.req.query('follow') === '1' || c.req.query('follow') === 'true';
+    keepOpen(c);
     c.header('Content-Type', 'text/plain; charset=utf-8');
     return stream(c, async (s) => {
       let aborted = false;

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { BangerError } from '../../api/errors.js';
 import { run, which } from '../../system/exec.js';
-import { findProcesses, isAlive } from '../../system/proc.js';
-import { parseHandle } from '../hypervisor.js';
+import { findProcesses, isAlive, signalProcess } from '../../system/proc.js';
+import { parseHandle, type LaunchSpec } from '../hypervisor.js';
 import { runDriverConformance } from '../conformance.case.js';
 import { QemuDriver } from './driver.js';
 import { findHostKernel, hostKernelFixture } from './fixture.js';
@@ -36,6 +36,7 @@ describe('qemu driver', { skip }, () => {
     work = await mkdtemp(join(tmpdir(), 'banger-qemu-'));
   });
   after(async () => {
+    for (const pid of findProcesses((argv) => argv.some((a) => a.includes(work)))) signalProcess(pid, 'SIGKILL');
     await rm(work, { recursive: true, force: true });
   });
 
@@ -69,8 +70,8 @@ describe('qemu driver', { skip }, () => {
     if (typeof kernel === 'string') return;
     const runDir = join(work, 'survivor');
     const script = join(work, 'launch.mjs');
-    const driverUrl = pathToFileURL(join(import.meta.dirname, 'driver.js')).href;
-    const spec = {
+    const driverUrl = pathToFileURL(join(fileURLToPath(new URL('.', import.meta.url)), 'driver.js')).href;
+    const spec: LaunchSpec = {
       vmId: 'survivor',
       name: 'survivor',
       vcpu: 1,

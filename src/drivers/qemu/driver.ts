@@ -72,7 +72,11 @@ export class QemuDriver implements HypervisorDriver {
       const version = await qemuVersion(bin);
       return { available: true, accel: this.opts.accel, version, reason: `qemu ${version ?? '?'} at ${bin}; ${this.opts.accel} as configured` };
     }
-    this.probing ??= (this.opts.prober ?? (() => probeQemu({ ...this.opts.probe, bin: this.bin })))();
+    const prober = this.opts.prober ?? (() => probeQemu({ ...this.opts.probe, bin: this.bin }));
+    this.probing ??= prober().catch((err: unknown) => {
+      this.probing = undefined;
+      throw err;
+    });
     const result = await this.probing;
     this.probedAccel = result.available ? result.accel : undefined;
     return result;

@@ -85,7 +85,10 @@ export async function runMmdebstrap(plan: MmdebstrapPlan, ctx: OpContext): Promi
     }
     if (err instanceof ExecError) {
       if (ctx.signal.aborted) throw err;
-      const detail = progress.errors.length > 0 ? progress.errors.slice(-6).join('\n') : err.lastLines(10);
+      const errors = progress.errors
+        .filter((e) => !/^setup failed: |^mmdebstrap failed to run$/.test(e))
+        .map((e) => (e.length > 300 ? `${e.slice(0, 300)}...` : e));
+      const detail = errors.length > 0 ? errors.slice(-6).join('\n') : err.lastLines(10);
       throw new BangerError('operation_failed', `mmdebstrap failed for recipe ${plan.recipe.name}:\n${detail}`, {
         hint: `check the recipe's package names and that ${plan.mirror} is reachable`,
         cause: err,

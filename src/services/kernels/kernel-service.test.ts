@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -14,7 +14,7 @@ import { run, runUnchecked, which } from '../../system/exec.js';
 import { sha256File } from '../images/digest.js';
 import { inspectKernel } from './kernel-file.js';
 import { KernelService } from './kernel-service.js';
-import { buildDeb, writeFakeBzImage } from './test-fixtures.js';
+import { buildDeb, writeFakeBzImage } from './fixtures.js';
 
 let dir = '';
 let layout: Layout;
@@ -42,14 +42,7 @@ async function rejectsWith(p: Promise<unknown>, code: string, re?: RegExp): Prom
 }
 
 function stagingEmpty(): boolean {
-  return !existsSync(layout.stagingDir) || (require_readdir(layout.stagingDir).length === 0);
-}
-function require_readdir(p: string): string[] {
-  return existsSync(p) ? (readdirSyncSafe(p)) : [];
-}
-import { readdirSync } from 'node:fs';
-function readdirSyncSafe(p: string): string[] {
-  return readdirSync(p);
+  return !existsSync(layout.stagingDir) || readdirSync(layout.stagingDir).length === 0;
 }
 
 test('inspectKernel recognises bzImages and rejects other files', async () => {
@@ -165,7 +158,7 @@ test('importDeb builds an initramfs with busybox, /init and the modules in depen
   const listing = (await run(['cpio', '-t', '--quiet'], { input: cpio })).stdout.split('\n');
   for (const f of ['init', 'bin/busybox', 'lib/modules/banger/order']) assert.ok(listing.includes(f), `initramfs has ${f}`);
   const extract = join(dir, 'initramfs-x');
-  await run(['mkdir', '-p', extract]);
+  await mkdir(extract, { recursive: true });
   await run(['cpio', '-i', '--quiet', '-d', '--no-absolute-filenames', 'lib/modules/banger/order', 'init'], { input: cpio, cwd: extract });
   const order = (await readFile(join(extract, 'lib/modules/banger/order'), 'utf8')).trim().split('\n').filter(Boolean);
   if (mods) {

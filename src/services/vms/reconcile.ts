@@ -19,7 +19,8 @@ export async function reconcile(deps: VMServiceDeps): Promise<ReconcileReport> {
   const report: ReconcileReport = { adopted: [], stopped: [], removedDirs: [], killedProcesses: [] };
   const rows = deps.repo.list();
   const known = new Set(rows.map((r) => r.id));
-  const driver = await deps.driver().catch(() => undefined);
+  const needsDriver = rows.some((r) => ACTIVE.has(r.state));
+  const driver = needsDriver ? await deps.driver().catch(() => undefined) : undefined;
   for (const row of rows) {
     if (!ACTIVE.has(row.state)) continue;
     const files = vmFiles(deps.layout.vmsDir, row.id);

@@ -1,0 +1,130 @@
+/**
+ * End to end through the built CLI with real QEMU: from an empty BANGER_HOME the first `vm run`
+ * builds the default image, boots it and runs a command. One VM is then shared by most checks.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
+import { pidAlive } from '../system/pid.js';
+import type { PingResult, VMInfo, VMStats } from '../api/types.js';
+
+const skip = e2eSkipReason();
+
+describe('vm run end to end', { skip }, () => {
+  let home = '';
+  let env: NodeJS.ProcessEnv = {};
+  before(() => {
+    home = mkdtempSync('/tmp/be-');
+    env = { BANGER_HOME: home };
+  });
+  after(async () => {
+    await banger(['vm', 'delete', 'shared'], env, 60_000);
+    await banger(['daemon', 'stop'], env, 30_000);
+    for (const pid of processesUnder(home)) process.kill(pid, 'SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('vm run --rm from an empty home builds the image, prints Debian 12 and leaves nothing behind', async () => {
+    const r = await banger(['vm', 'run', '--rm', '--', 'cat', '/etc/os-release'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Debian GNU\/Linux 12 \(bookworm\)/);
+    assert.match(r.stderr, /spec: \d+ vcpu \| \d+ MiB \| \d+[GM] disk/);
+    assert.match(r.stderr, /ready in \d/);
+    const list = await banger(['--json', 'vm', 'list'], env);
+    assert.deepEqual(JSON.parse(list.stdout), []);
+    assert.deepEqual(processesUnder(home), []);
+    assert.deepEqual(readdirSync(join(home, 'state', 'vms')), []);
+  });
+
+  it('vm run -- sh -c "exit 7" exits 7 and keeps the VM running', async () => {
+    const r = await banger(['vm', 'run', '--name', 'shared', '--', 'sh', '-c', 'exit 7'], env);
+    assert.equal(r.code, 7, r.stderr);
+    const show = JSON.parse((await banger(['--json', 'vm', 'show', 'shared'], env)).stdout) as VMInfo;
+    assert.equal(show.state, 'running');
+    assert.equal(show.dnsName, 'shared.vm');
+  });
+
+  it('vm exec and vm ssh return guest output and exit status', async () => {
+    const host = await banger(['vm', 'exec', 'shared', '--', 'cat', '/etc/hostname'], env);
+    assert.equal(host.code, 0, host.stderr);
+    assert.equal(host.stdout.trim(), 'shared');
+    const args = await banger(['vm', 'exec', 'shared', '--', 'printf', '%s|', 'two words', "it's", '$(id)'], env);
+    assert.equal(args.stdout, "two words|it's|$(id)|");
+    assert.equal((await banger(['vm', 'exec', 'shared', '--', 'sh', '-c', 'exit 3'], env)).code, 3);
+    const ssh = await banger(['vm', 'ssh', 'shared', '--', 'uname', '-s'], env);
+    assert.equal(ssh.code, 0, ssh.stderr);
+    assert.equal(ssh.stdout.trim(), 'Linux');
+    assert.equal((await banger(['vm', 'ssh', 'shared', '--', 'false'], env)).code, 1);
+    const who = await banger(['vm', 'exec', 'shared', '--', 'sh', '-c', 'id -u; findmnt -no SOURCE /root'], env);
+    assert.deepEqual(who.stdout.trim().split('\n'), ['0', '/dev/vdb']);
+  });
+
+  it('shows the VM in list, show, stats, health and logs', async () => {
+    const list = await banger(['vm', 'list'], env);
+    assert.match(list.stdout, /^NAME\s+STATE\s+IMAGE\s+IP\s+VCPU\s+MEM\s+AGE/);
+    assert.match(list.stdout, /\nshared\s+running\s+debian-bookworm\s+127\.0\.0\.1:\d+/);
+    const stats = JSON.parse((await banger(['--json', 'vm', 'stats', 'shared'], env)).stdout) as VMStats;
+    assert.ok((stats.rssBytes ?? 0) > 50 * 1024 * 1024, 'the VM process uses memory');
+    assert.ok(stats.pid && pidAlive(stats.pid));
+    const health = await banger(['vm', 'health', 'shared'], env);
+    assert.equal(health.code, 0);
+    assert.match(health.stdout, /healthy/);
+    const logs = await banger(['vm', 'logs', 'shared'], env);
+    assert.match(logs.stdout, /Linux version/);
+  });
+
+  it('re-adopts a running VM after the daemon is killed with SIGKILL', async () => {
+    const before = JSON.parse((await banger(['--json', 'daemon', 'status'], env)).stdout) as PingResult;
+    const vm = JSON.parse((await banger(['--json', 'vm', 'show', 'shared'], env)).stdout) as VMInfo;
+    process.kill(before.pid, 'SIGKILL');
+    while (pidAlive(before.pid)) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(vm.pid && pidAlive(vm.pid), 'the VM outlives the daemon');
+    const after = JSON.parse((await banger(['--json', 'vm', 'show', 'shared'], env)).stdout) as VMInfo;
+    assert.equal(after.state, 'running');
+    assert.equal(after.pid, vm.pid);
+    const r = await banger(['vm', 'exec', 'shared', '--', 'true'], env);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('keeps files under /root across stop and start', async () => {
+    assert.equal((await banger(['vm', 'exec', 'shared', '--', 'sh', '-c', 'echo kept > /root/persist.txt'], env)).code, 0);
+    const stop = await banger(['vm', 'stop', 'shared'], env);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stdout, /shared stopped/);
+    const ssh = await banger(['vm', 'ssh', 'shared', '--', 'true'], env);
+    assert.equal(ssh.code, 6);
+    assert.match(ssh.stderr, /not running/);
+    assert.match(ssh.stderr, /hint: start it with banger vm start shared/);
+    const start = await banger(['vm', 'start', 'shared'], env);
+    assert.equal(start.code, 0, start.stderr);
+    const r = await banger(['vm', 'exec', 'shared', '--', 'cat', '/root/persist.txt'], env);
+    assert.equal(r.stdout.trim(), 'kept');
+  });
+
+  it('refuses bad input with clear errors', async () => {
+    const img = await banger(['vm', 'create', '--image', 'no-such-image'], env);
+    assert.equal(img.code, 3);
+    assert.match(img.stderr, /image "no-such-image" not found/);
+    assert.match(img.stderr, /local images: debian-bookworm/);
+    const dup = await banger(['vm', 'create', '--name', 'shared'], env);
+    assert.equal(dup.code, 4);
+    assert.match(dup.stderr, /vm "shared" already exists/);
+    const mem = await banger(['vm', 'create', '--memory', '64'], env);
+    assert.equal(mem.code, 2);
+    assert.match(mem.stderr, /memory 64 MiB is out of range/);
+    const cpus = await banger(['vm', 'create', '--vcpu', '64'], env);
+    assert.equal(cpus.code, 2);
+    assert.match(cpus.stderr, /vcpu 64 is more than this host's \d+ CPUs/);
+  });
+
+  it('deleting a running VM leaves no QEMU process and no files', async () => {
+    const vm = JSON.parse((await banger(['--json', 'vm', 'show', 'shared'], env)).stdout) as VMInfo;
+    const r = await banger(['vm', 'delete', 'shared'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(vm.pid && !pidAlive(vm.pid));
+    assert.deepEqual(processesUnder(home), []);
+    assert.equal(existsSync(join(home, 'state', 'vms', vm.id)), false);
+  });
+});
