@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages banger and its tests use. Run as root.
+# Installs the Debian packages banger needs. Run as root.
+# --test adds what the test suite uses on top: an sshd to test against and a host kernel
+# (Debian's cloud kernel in /boot) that driver tests boot without a root filesystem.
 set -euo pipefail
 packages=(
   qemu-system-x86 qemu-utils
@@ -10,6 +12,9 @@ packages=(
   iproute2 nftables
   ca-certificates
 )
+if [ "${1:-}" = "--test" ]; then
+  packages+=(linux-image-cloud-amd64 initramfs-tools)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -55,7 +55,7 @@ export async function buildImage(opts: BuildImageOptions, ctx: OpContext): Promi
   const staging = await makeStaging(opts.stagingRoot, `build-${opts.id}`);
   const tree = join(staging, 'tree');
   const out = join(staging, 'out');
-  let failure: unknown;
+  let result: BuiltImage;
   try {
     await mkdir(out, { mode: 0o755 });
     await ctx.stage('mmdebstrap', `Installing ${recipe.distro} ${recipe.suite} packages (mmdebstrap)`, async () => {
@@ -109,7 +109,7 @@ export async function buildImage(opts: BuildImageOptions, ctx: OpContext): Promi
     });
     throwIfCancelled(ctx.signal);
 
-    return await ctx.stage('publish', 'Publishing the image', async () => {
+    result = await ctx.stage('publish', 'Publishing the image', async () => {
       const manifest: ImageManifest = {
         schema: 1,
         id: opts.id,
@@ -134,17 +134,12 @@ export async function buildImage(opts: BuildImageOptions, ctx: OpContext): Promi
       return { dir: opts.destDir, manifest };
     });
   } catch (err) {
-    failure = err;
+    await removeTree(staging).catch((e: unknown) => ctx.log(`could not remove ${staging}: ${String(e)}`, 'warn'));
     throwIfCancelled(ctx.signal);
     throw err;
-  } finally {
-    try {
-      await removeTree(staging);
-    } catch (err) {
-      if (failure === undefined) throw err;
-      ctx.log(`could not remove ${staging}: ${err instanceof Error ? err.message : String(err)}`, 'warn');
-    }
   }
+  await removeTree(staging);
+  return result;
 }
 
 /** Total bytes of the regular files in an image directory (apparent sizes). */

@@ -94,14 +94,15 @@ export class ImageService {
   }
 
   /** Builds an image from a recipe and stores it as a managed image. */
-  build(recipeName: string, req: BuildRequest, ctx: OpContext): Promise<ImageInfo> {
+  async build(recipeName: string, req: BuildRequest, ctx: OpContext): Promise<ImageInfo> {
+    // Everything up to registering the build in `inflight` runs synchronously, so concurrent callers see it.
     const recipe = findRecipe(this.recipeList, recipeName);
     const name = validateArtifactName('image', req.name ?? recipe.name);
     this.ensureNameFree(name);
     buildPreflight();
     const p = this.runBuild(recipe, name, ctx).finally(() => this.inflight.delete(name));
     this.inflight.set(name, p);
-    return p;
+    return await p;
   }
 
   private async runBuild(recipe: Recipe, name: string, ctx: OpContext): Promise<ImageInfo> {

@@ -1,5 +1,5 @@
 /** Staging directories: everything is built in one, then published by rename; failures remove it. */
-import { mkdir, mkdtemp, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { run } from '../../system/exec.js';
 import { operationFailed } from '../../api/errors.js';
@@ -54,4 +54,14 @@ export async function publishDir(from: string, to: string): Promise<void> {
   if (await stat(to).catch(() => undefined)) throw operationFailed(`${to} already exists; not replacing it`);
   await mkdir(dirname(to), { recursive: true, mode: 0o700 });
   await rename(from, to);
+}
+
+/**
+ * Removes what interrupted operations left in the staging root (a crash mid-build). Call it when no
+ * operation is running, e.g. at daemon start. Returns the entries removed.
+ */
+export async function clearStaging(stagingRoot: string): Promise<string[]> {
+  const names = await readdir(stagingRoot).catch(() => [] as string[]);
+  for (const n of names) await removeTree(join(stagingRoot, n));
+  return names;
 }

@@ -134,18 +134,19 @@ async function hostModules(): Promise<{ version: string; dir: string } | undefin
 test('importDeb builds an initramfs with busybox, /init and the modules in dependency order', { skip: dpkg || (!which('cpio') && 'cpio is not installed') || (!which('busybox') && 'busybox is not installed') }, async (t) => {
   const mods = await hostModules();
   const version = '9.9.9-test';
+  let builtin = 'kernel/fs/ext4/ext4.ko\n';
   const files: Record<string, string | Buffer | { copy: string }> = {
     [`boot/vmlinuz-${version}`]: await writeFakeBzImage(join(dir, 'fake-bz'), version),
-    [`lib/modules/${version}/modules.builtin`]: 'kernel/fs/ext4/ext4.ko\n',
   };
   if (mods) {
     for (const m of ['block/virtio_blk.ko', 'virtio/virtio.ko', 'virtio/virtio_ring.ko']) {
       files[`lib/modules/${version}/kernel/drivers/${m}`] = { copy: join(mods.dir, 'kernel/drivers', m) };
     }
   } else {
-    files[`lib/modules/${version}/modules.builtin`] += 'kernel/drivers/block/virtio_blk.ko\n';
+    builtin += 'kernel/drivers/block/virtio_blk.ko\n';
     t.diagnostic('no host kernel modules found: the initramfs is built without modules');
   }
+  files[`lib/modules/${version}/modules.builtin`] = builtin;
   const deb = await buildDeb(dir, { package: 'linux-image-9.9.9-test', version: '9.9.9-1', files });
   const k = await svc.importDeb('deb-kernel', deb);
   assert.equal(k.kernelVersion, version);

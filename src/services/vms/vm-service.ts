@@ -103,6 +103,7 @@ export class VMService {
     let row = reserved;
     let booted = false;
     try {
+      if (!req.noStart) await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.driver());
       const image = await ctx.stage('image', 'resolving image', () => this.deps.images.resolveForVM(req.image || this.deps.config.default_image_name, ctx));
       row = this.deps.repo.update(row.id, { imageId: image.id });
       await ctx.stage('disks', 'preparing disks', () => prepareDisks(files, image, row.spec.diskSizeBytes, ctx.signal));
