@@ -2,25 +2,42 @@
 /**
  * Benchmarks of the built CLI and daemon, in a temporary BANGER_HOME.
  *
- *   node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--idle SECONDS] [--strict] [--list]
+ *   node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--idle SECONDS] [--strict] [--list]
  *
- * BANGER_DIST selects the build to measure (default: dist). Each bench is a function below, listed in
- * BENCHES; it returns rows { label, value, target, ok, note } that are printed under its name.
- * --strict exits 1 when a target is missed.
+ * BANGER_DIST selects the build to measure (default: dist). Each bench is a function listed in BENCHES
+ * (here and in scripts/bench/); it returns { title, header, rows: [{ cells, ok }] }, printed under its
+ * name. --strict exits 1 when a target is missed. Whatever a bench starts (daemon, VMs, QEMU,
+ * mmdebstrap, temporary files) is stopped and removed at the end, on error and on Ctrl-C.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchDiskProvision } from './bench/disks.mjs';
+import { benchImageBuild } from './bench/image.mjs';
+import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
+import {
+  NODE,
+  fmtMs,
+  isAlive,
+  percentile,
+  pidsMentioning,
+  readStatusKb,
+  removeTree,
+  sleep,
+  stopPids,
+  table,
+  timeRuns,
+  waitGone,
+} from './bench/util.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const NODE = process.execPath;
 
 // ---------------------------------------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const opts = { only: undefined, runs: 20, idleSeconds: 3, strict: false, list: false };
+  const opts = { only: undefined, runs: 20, vmRuns: 2, idleSeconds: 3, strict: false, list: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -30,6 +47,7 @@ function parseArgs(argv) {
     };
     if (a === '--only' || a.startsWith('--only=')) opts.only = value().split(',').filter(Boolean);
     else if (a === '--runs' || a.startsWith('--runs=')) opts.runs = positiveInt(value(), a);
+    else if (a === '--vm-runs' || a.startsWith('--vm-runs=')) opts.vmRuns = positiveInt(value(), a);
     else if (a === '--idle' || a.startsWith('--idle=')) opts.idleSeconds = positiveInt(value(), a);
     else if (a === '--strict') opts.strict = true;
     else if (a === '--list') opts.list = true;
@@ -46,7 +64,22 @@ function positiveInt(v, flag) {
 }
 
 function usage(problem) {
-  const text = `usage: node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--idle SECONDS] [--strict] [--list]\nbenches: ${BENCHES.map((b) => b.name).join(', ')}\n`;
+  const text = [
+    'usage: node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--idle SECONDS] [--strict] [--list]',
+    '',
+    'benches (all run by default, in this order; times are for a 2-core host with QEMU on TCG):',
+    ...BENCHES.map((b) => `  ${b.name.padEnd(18)}${b.about}`),
+    '',
+    '  --only NAME[,NAME]  run just these benches (the VM benches build the image first, untimed, when needed)',
+    '  --runs N            timed runs per command in cli-latency (default 20)',
+    '  --vm-runs N         boots per side in vm-run (default 2)',
+    '  --idle SECONDS      wait before reading daemon memory (default 3)',
+    '  --strict            exit 1 when a target is missed',
+    '  --list              print the bench names',
+    '',
+    'BANGER_DIST selects the build to measure (default: dist).',
+    '',
+  ].join('\n');
   if (problem) {
     process.stderr.write(`bench: ${problem}\n${text}`);
     process.exit(2);
@@ -54,52 +87,6 @@ function usage(problem) {
   process.stdout.write(text);
   process.exit(0);
 }
-
-// ---------------------------------------------------------------------------------------------- helpers
-
-/** Runs a command to completion; returns wall time in ms, exit status and the first line it complained with. */
-function timeOnce(argv, env) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.error) throw r.error;
-  const complaint = (r.stderr || '').split('\n').find((l) => l.trim() !== '') ?? '';
-  return { ms, status: r.status, complaint };
-}
-
-/** One warm-up run, then `runs` timed runs. */
-function timeRuns(argv, env, runs) {
-  timeOnce(argv, env);
-  const samples = [];
-  let last;
-  for (let i = 0; i < runs; i++) {
-    last = timeOnce(argv, env);
-    samples.push(last.ms);
-  }
-  return { samples, status: last.status, complaint: last.complaint };
-}
-
-/** Nearest-rank percentile. */
-function percentile(samples, p) {
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-}
-
-const fmtMs = (ms) => `${ms.toFixed(1)} ms`;
-
-function table(header, rows) {
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => String(c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
-}
-
-function readStatusKb(pid, field) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
-  return m ? Number(m[1]) : undefined;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------- setup
 
@@ -114,14 +101,27 @@ function createContext(opts) {
   const home = mkdtempSync(join(tmpdir(), 'bb-'));
   const env = { ...process.env, BANGER_HOME: home, NO_COLOR: '1' };
   delete env.BANGER_SOCKET;
-  return {
+  const ctx = {
     opts,
+    root,
     dist,
     home,
     env,
     daemonPid: undefined,
+    /** Children started with runAsync that have not exited yet. */
+    children: new Set(),
+    /** QEMU processes the bench launched itself (vm-run's raw boots). */
+    rawQemuPids: new Set(),
+    /** VMs a bench created and has not deleted yet. */
+    vmNames: new Set(),
+    /** The image record once built or found (VM benches). */
+    image: undefined,
+    /** Set on Ctrl-C and at cleanup: no new commands start. */
+    aborted: false,
     banger: (...args) => [NODE, banger, ...args],
+    startDaemon: () => startDaemon(ctx),
   };
+  return ctx;
 }
 
 function startDaemon(ctx) {
@@ -133,25 +133,69 @@ function startDaemon(ctx) {
   return ping.pid;
 }
 
+function bangerSync(ctx, args, timeoutMs = 60_000) {
+  return spawnSync(NODE, [join(ctx.dist, 'bin', 'banger.js'), ...args], { env: ctx.env, encoding: 'utf8', timeout: timeoutMs });
+}
+
+/**
+ * Stops and removes everything the benches started, in an order that lets banger clean up after
+ * itself first: running commands, QEMU started by hand, VMs (killed, then deleted), the daemon; then
+ * any process still naming the bench's home on its command line, and the home itself.
+ */
 function cleanup(ctx) {
-  if (ctx.daemonPid) {
-    const r = spawnSync(NODE, [join(ctx.dist, 'bin', 'banger.js'), 'daemon', 'stop'], { env: ctx.env, encoding: 'utf8' });
-    if (r.status !== 0) {
-      try {
-        process.kill(ctx.daemonPid, 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
-    }
+  ctx.cleaning ??= doCleanup(ctx);
+  return ctx.cleaning;
+}
+
+async function doCleanup(ctx) {
+  ctx.aborted = true;
+  const children = [...ctx.children].map((c) => c.pid).filter(Boolean);
+  if (children.length) {
+    // mmdebstrap needs a moment to unmount and remove its chroot; the CLI to cancel its operation.
+    await stopPids(children, 20_000);
   }
-  rmSync(ctx.home, { recursive: true, force: true });
+  if (ctx.rawQemuPids.size) await stopPids([...ctx.rawQemuPids], 0);
+
+  const status = bangerSync(ctx, ['--json', 'daemon', 'status'], 15_000);
+  let daemon;
+  try {
+    daemon = JSON.parse(status.stdout);
+  } catch {
+    daemon = undefined;
+  }
+  if (daemon?.running) {
+    const list = bangerSync(ctx, ['--json', 'vm', 'list'], 30_000);
+    let names = [...ctx.vmNames];
+    try {
+      names = [...new Set([...names, ...JSON.parse(list.stdout).map((v) => v.name)])];
+    } catch {
+      /* keep what we know */
+    }
+    if (names.length) {
+      bangerSync(ctx, ['vm', 'kill', ...names], 30_000);
+      bangerSync(ctx, ['vm', 'delete', ...names], 60_000);
+    }
+    const stop = bangerSync(ctx, ['daemon', 'stop'], 30_000);
+    if (stop.status !== 0 && daemon.pid) await stopPids([daemon.pid], 5000);
+  } else if (ctx.daemonPid && isAlive(ctx.daemonPid)) {
+    await stopPids([ctx.daemonPid], 5000);
+  }
+
+  // Anything left that names the home (a VM's QEMU, a stuck daemon) was started for this bench.
+  const leftovers = pidsMentioning(`${ctx.home}/`);
+  if (leftovers.length) {
+    process.stderr.write(`bench: stopping leftover processes ${leftovers.join(', ')}\n`);
+    await stopPids(leftovers, 3000);
+    await waitGone(leftovers, 3000);
+  }
+  removeTree(ctx.home);
 }
 
 // ---------------------------------------------------------------------------------------------- benches
 
 /** CLI start-up: `banger version` and `banger vm list` against bare `node -e 0`, median and p90 of wall time. */
 async function benchCliLatency(ctx) {
-  startDaemon(ctx);
+  ctx.startDaemon();
   const runs = ctx.opts.runs;
   const TARGET_RATIO = 3;
   const cases = [
@@ -183,7 +227,7 @@ async function benchCliLatency(ctx) {
 
 /** Resident memory of an idle daemon after a few seconds, from /proc/<pid>/status. */
 async function benchDaemonRss(ctx) {
-  const pid = startDaemon(ctx);
+  const pid = ctx.startDaemon();
   const TARGET_MB = 80;
   await sleep(ctx.opts.idleSeconds * 1000);
   const rssKb = readStatusKb(pid, 'VmRSS');
@@ -200,10 +244,14 @@ async function benchDaemonRss(ctx) {
   };
 }
 
-/** Every bench, in the order they run. Add new ones here. */
+/** Every bench, in the order they run, with how long each takes. Add new ones here. */
 const BENCHES = [
-  { name: 'cli-latency', run: benchCliLatency },
-  { name: 'daemon-rss', run: benchDaemonRss },
+  { name: 'cli-latency', run: benchCliLatency, about: 'CLI start-up vs bare node (~10 s)' },
+  { name: 'daemon-rss', run: benchDaemonRss, about: 'idle daemon memory (~5 s)' },
+  { name: 'disk-provision', run: benchDiskProvision, about: 'overlay + work disk for a 2 and a 20 GiB base (~5 s)' },
+  { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; downloads ~2x the packages (~10 min)' },
+  { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh (~5 min; + image build if missing)' },
+  { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~3 min; + image build if missing)' },
 ];
 
 // ---------------------------------------------------------------------------------------------- main
@@ -218,17 +266,26 @@ async function main() {
   if (unknown.length) usage(`unknown bench ${unknown.join(', ')}`);
   const selected = opts.only ? BENCHES.filter((b) => opts.only.includes(b.name)) : BENCHES;
   const ctx = createContext(opts);
-  const onSignal = () => {
-    cleanup(ctx);
-    process.exit(130);
+  let signalled = false;
+  const onSignal = (sig) => {
+    if (signalled) {
+      process.stderr.write(`bench: ${sig} again; still cleaning up ${ctx.home}\n`);
+      return;
+    }
+    signalled = true;
+    ctx.aborted = true;
+    process.stderr.write(`\nbench: ${sig}; cleaning up\n`);
+    cleanup(ctx).finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   let missed = 0;
   let failed = 0;
   process.stdout.write(`banger bench: ${ctx.dist}, node ${process.version}, BANGER_HOME ${ctx.home}\n`);
   try {
     for (const b of selected) {
+      if (ctx.aborted) break;
       process.stdout.write(`\n== ${b.name}\n`);
       try {
         const res = await b.run(ctx);
@@ -240,7 +297,7 @@ async function main() {
       }
     }
   } finally {
-    cleanup(ctx);
+    await cleanup(ctx);
   }
   process.stdout.write(`\n${selected.length} bench(es): ${missed} target(s) missed, ${failed} error(s)\n`);
   if (failed) return 1;

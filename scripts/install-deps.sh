@@ -10,7 +10,7 @@ packages=(
   openssh-client openssh-server
   busybox cpio zstd
   iproute2 nftables
-  ca-certificates
+  ca-certificates kmod xz-utils
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(linux-image-cloud-amd64 initramfs-tools)
@@ -19,6 +19,10 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if [ "${1:-}" = "--test" ] && ! compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  # tests fetch a kernel package with apt-get download, which needs package lists
+  apt-get update -qq
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0

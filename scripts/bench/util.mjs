@@ -96,6 +96,10 @@ export function timeRuns(argv, env, runs) {
 export function runAsync(ctx, argv, opts = {}) {
   const { env = ctx.env, onStdoutLine, onStderrLine, timeoutMs } = opts;
   return new Promise((resolvePromise, reject) => {
+    if (ctx.aborted) {
+      reject(new Error('interrupted'));
+      return;
+    }
     const t0 = process.hrtime.bigint();
     const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
     ctx.children.add(child);

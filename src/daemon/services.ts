@@ -1,9 +1,8 @@
 /** Builds the services the routes use, and starts/stops them with the daemon. */
 import { cpus, totalmem } from 'node:os';
-import { readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ImageInfo } from '../api/types.js';
 import { ImageService } from '../services/images/image-service.js';
+import { clearStaging } from '../services/images/staging.js';
 import { KernelService } from '../services/kernels/kernel-service.js';
 import type { OpContext } from '../services/op-context.js';
 import type { ImageResolver } from '../services/vms/deps.js';
@@ -76,7 +75,7 @@ export function createServices(ctx: DaemonContext): Services {
     kernels,
     hypervisor,
     async start() {
-      for (const entry of safeReaddir(layout.stagingDir)) rmSync(join(layout.stagingDir, entry), { recursive: true, force: true });
+      await clearStaging(layout.stagingDir);
       const report = await reconcile({
         repo: new VMRepo(db),
         layout,
@@ -91,12 +90,4 @@ export function createServices(ctx: DaemonContext): Services {
     },
     stop: () => Promise.resolve(),
   };
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }

@@ -149,6 +149,7 @@ test('promote copies into managed storage and injects guest bits into the copy o
   assert.equal(await exists(img.rootfsPath, GUEST_BITS_MARKER), true);
   assert.equal(await exists(img.rootfsPath, '/etc/ssh/ssh_host_rsa_key'), false);
   assert.equal(await readText(img.workSeedPath ?? '', '/.bashrc'), 'PS1="$ "\n');
+  assert.equal((await stat(img.workSeedPath ?? '', '/.bashrc'))?.uid, 0, 'work seed files are root-owned');
   assert.equal((await stat(img.workSeedPath ?? '', '/'))?.mode, 0o700);
   assert.equal((await checkExt4(img.rootfsPath)).clean, true);
   await rejectsWith(svc.promote('promo'), 'bad_request', /already managed/);
