@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { CliHarness } from '../testing/cli-harness.js';
 import { runUnchecked } from '../system/exec.js';
-import { pidAlive } from '../system/pid.js';
+import { pidAlive } from '../system/proc.js';
 import { BANGERD_SCRIPT } from './daemon-lifecycle.js';
 import type { PingResult } from '../api/types.js';
 import Database from 'better-sqlite3';

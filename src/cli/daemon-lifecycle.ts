@@ -8,7 +8,7 @@ import { BangerError } from '../api/errors.js';
 import type { PingResult } from '../api/types.js';
 import { socketPathProblem, type Layout } from '../config/paths.js';
 import { spawnDetached } from '../system/exec.js';
-import { pidAlive } from '../system/pid.js';
+import { pidAlive } from '../system/proc.js';
 import type { CliIO } from './io.js';
 
 export const BANGERD_SCRIPT = fileURLToPath(new URL('../bin/bangerd.js', import.meta.url));

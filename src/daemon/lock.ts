@@ -1,7 +1,7 @@
 /** One daemon per socket: a pid lock beside the socket, and stale-socket recovery. */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
-import { pidAlive } from '../system/pid.js';
+import { pidAlive } from '../system/proc.js';
 
 export class AlreadyRunningError extends Error {
   constructor(

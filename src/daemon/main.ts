@@ -1,6 +1,7 @@
 /** bangerd: parse flags, load config, take the socket, serve until SIGTERM. */
 import { createServer, type Server } from 'node:http';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lookupUser } from '../system/users.js';
 import { getRequestListener } from '@hono/node-server';
 import { buildInfo, versionLine } from '../api/build-info.js';
 import { BangerError } from '../api/errors.js';
@@ -144,6 +145,14 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
       });
     });
     chmodSync(layout.socketPath, 0o600);
+    const ownerName = process.env.BANGER_OWNER;
+    if (ownerName) {
+      const owner = lookupUser(ownerName);
+      if (!owner) throw new BangerError('bad_request', `BANGER_OWNER names unknown user ${ownerName}`);
+      chownSync(layout.runtimeDir, owner.uid, owner.gid);
+      chownSync(layout.socketPath, owner.uid, owner.gid);
+      logger.info('socket handed to owner', { owner: ownerName, uid: owner.uid });
+    }
     writeFileSync(layout.pidFile, `${process.pid}\n`, { mode: 0o600 });
     logger.info('bangerd listening', { socket: layout.socketPath, version: ctx.build.version, commit: ctx.build.commit });
     const onSignal = (sig: string) => {

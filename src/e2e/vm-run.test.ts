@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
-import { pidAlive } from '../system/pid.js';
+import { pidAlive } from '../system/proc.js';
 import type { PingResult, VMInfo, VMStats } from '../api/types.js';
 
 const skip = e2eSkipReason();
@@ -97,10 +97,25 @@ describe('vm run end to end', { skip }, () => {
     assert.equal(ssh.code, 6);
     assert.match(ssh.stderr, /not running/);
     assert.match(ssh.stderr, /hint: start it with banger vm start shared/);
+    const setRunning = await banger(['vm', 'set', 'shared', '--vcpu', '1'], env);
+    assert.equal(setRunning.code, 0, 'a stopped VM takes new settings');
+    const grow = await banger(['vm', 'set', 'shared', '--disk-size', '9G'], env);
+    assert.equal(grow.code, 0, grow.stderr);
+    assert.match(grow.stdout, /shared: 1 vcpu, \d+ MiB, 9G disk/);
+    const shrink = await banger(['vm', 'set', 'shared', '--disk-size', '1G'], env);
+    assert.equal(shrink.code, 2);
+    assert.match(shrink.stderr, /can only grow/);
     const start = await banger(['vm', 'start', 'shared'], env);
     assert.equal(start.code, 0, start.stderr);
     const r = await banger(['vm', 'exec', 'shared', '--', 'cat', '/root/persist.txt'], env);
     assert.equal(r.stdout.trim(), 'kept');
+    const facts = await banger(['vm', 'exec', 'shared', '--', 'sh', '-c', 'nproc; df -B1G --output=size /root | tail -1'], env);
+    const [cpus, size] = facts.stdout.trim().split('\n').map((l) => Number(l.trim()));
+    assert.equal(cpus, 1);
+    assert.equal(size, 9, `the work disk grew to 9G (df says ${size}G)`);
+    const busy = await banger(['vm', 'set', 'shared', '--memory', '2048'], env);
+    assert.equal(busy.code, 2);
+    assert.match(busy.stderr, /stop it first/);
   });
 
   it('refuses bad input with clear errors', async () => {

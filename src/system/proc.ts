@@ -86,3 +86,30 @@ export function findProcesses(match: (argv: string[]) => boolean): number[] {
   }
   return pids;
 }
+
+/** Like isAlive, but false (not an error) for values that are not usable pids. */
+export function pidAlive(pid: number): boolean {
+  return Number.isSafeInteger(pid) && pid > 1 && isAlive(pid);
+}
+
+/** Resident memory of a process in bytes, from /proc. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time (user + system) of a process in seconds, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}

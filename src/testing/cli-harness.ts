@@ -5,7 +5,7 @@ import { runCli } from '../cli/main.js';
 import type { CliIO } from '../cli/io.js';
 import { ApiClient } from '../api/client.js';
 import { resolveLayout, type Layout } from '../config/paths.js';
-import { pidAlive } from '../system/pid.js';
+import { pidAlive } from '../system/proc.js';
 
 export interface CliResult {
   code: number;

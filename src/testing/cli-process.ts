@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { runUnchecked, which } from '../system/exec.js';
 import { readdirSync } from 'node:fs';
-import { cmdlineOf } from '../system/pid.js';
+import { readCmdline } from '../system/proc.js';
 
 export const BANGER_BIN = fileURLToPath(new URL('../bin/banger.js', import.meta.url));
 
@@ -22,7 +22,7 @@ export function processesUnder(path: string): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    const argv = cmdlineOf(Number(p));
+    const argv = readCmdline(Number(p));
     if (argv?.some((a) => a.includes(path)) && argv[0] && /qemu/.test(argv[0])) out.push(Number(p));
   }
   return out;

@@ -7,7 +7,7 @@ import type { PingResult } from '../../api/types.js';
 import type { CliContext } from '../context.js';
 import { startDaemon, tryPing, waitForDaemon, waitGone } from '../daemon-lifecycle.js';
 import { printJson } from '../render.js';
-import { pidAlive } from '../../system/pid.js';
+import { pidAlive } from '../../system/proc.js';
 
 async function waitExit(pid: number, timeoutMs = 10_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

@@ -9,7 +9,7 @@ import { ensureClientKey, generateHostKey, type KeyPair } from '../../drivers/ss
 import { hostAliases, hostKeyAlias, pin } from '../../drivers/ssh/known-hosts.js';
 import { waitForSSH } from '../../drivers/ssh/client.js';
 import { buildSeedDisk } from '../../guest/seed.js';
-import { pidAlive } from '../../system/pid.js';
+import { pidAlive } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
 import type { VMServiceDeps } from './deps.js';

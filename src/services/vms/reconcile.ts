@@ -1,7 +1,7 @@
 /** At daemon start: re-adopt live VMs, mark dead ones stopped, and remove what nothing owns. */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { cmdlineOf, pidAlive } from '../../system/pid.js';
+import { readCmdline, pidAlive } from '../../system/proc.js';
 import type { VMServiceDeps } from './deps.js';
 import { vmFiles } from './files.js';
 import { readHandles, removeHandles } from './handles.js';
@@ -78,7 +78,7 @@ export function hypervisorProcesses(vmsDir: string): { pid: number; vmId: string
   for (const p of pids) {
     const pid = Number(p);
     if (pid === process.pid) continue;
-    const argv = cmdlineOf(pid);
+    const argv = readCmdline(pid);
     if (!argv || argv.length === 0) continue;
     const nameIdx = argv.indexOf('-name');
     const name = nameIdx >= 0 ? argv[nameIdx + 1] : undefined;

@@ -8,7 +8,7 @@ import { growExt4 } from '../../drivers/ext4/maintain.js';
 import { generateName } from '../../model/namegen.js';
 import { validateVMName } from '../../model/vm-name.js';
 import { parseSize } from '../../model/size.js';
-import { cpuSeconds, pidAlive, rssBytes } from '../../system/pid.js';
+import { cpuSeconds, pidAlive, rssBytes, waitForExit } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { OpContext } from '../op-context.js';
@@ -176,7 +176,10 @@ export class VMService {
       const driver = await this.deps.driver();
       if (await driver.adopt(handle)) {
         if (timeoutMs > 0) await driver.shutdown(handle, { timeoutMs });
-        else await driver.kill(handle, 'SIGKILL');
+        else {
+          await driver.kill(handle, 'SIGKILL');
+          await waitForExit(handle.pid, 10_000);
+        }
       }
     }
     removeHandles(files.handles);
