@@ -33,6 +33,11 @@ export function fmtSecs(ms) {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
+/** Milliseconds under a second, seconds above. */
+export function fmtDur(ms) {
+  return ms < 1000 ? `${Math.round(ms)} ms` : fmtSecs(ms);
+}
+
 export function fmtBytes(n) {
   if (n >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
   if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
@@ -91,10 +96,11 @@ export function timeRuns(argv, env, runs) {
 /**
  * Runs a command without blocking the event loop (so Ctrl-C can clean up while it runs). The child is
  * kept in ctx.children until it exits, for cleanup to stop. Resolves with its exit status, output
- * (capped) and wall time; never rejects for a non-zero exit.
+ * (capped) and wall time; never rejects for a non-zero exit. opts: env, onStdoutLine, onStderrLine,
+ * timeoutMs (then SIGTERM), onChild (receives the ChildProcess).
  */
 export function runAsync(ctx, argv, opts = {}) {
-  const { env = ctx.env, onStdoutLine, onStderrLine, timeoutMs } = opts;
+  const { env = ctx.env, onStdoutLine, onStderrLine, timeoutMs, onChild } = opts;
   return new Promise((resolvePromise, reject) => {
     if (ctx.aborted) {
       reject(new Error('interrupted'));
@@ -103,6 +109,7 @@ export function runAsync(ctx, argv, opts = {}) {
     const t0 = process.hrtime.bigint();
     const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
     ctx.children.add(child);
+    onChild?.(child);
     const out = { stdout: '', stderr: '' };
     const CAP = 4 * MiB;
     const follow = (stream, key, onLine) => {

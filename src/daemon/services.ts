@@ -5,7 +5,7 @@ import { ImageService } from '../services/images/image-service.js';
 import { clearStaging } from '../services/images/staging.js';
 import { KernelService } from '../services/kernels/kernel-service.js';
 import type { OpContext } from '../services/op-context.js';
-import type { ImageResolver } from '../services/vms/deps.js';
+import type { ImageResolver, VMServiceDeps } from '../services/vms/deps.js';
 import { UserModeNetwork } from '../services/vms/network.js';
 import { reconcile } from '../services/vms/reconcile.js';
 import { VMService } from '../services/vms/vm-service.js';
@@ -55,7 +55,7 @@ export function createServices(ctx: DaemonContext): Services {
   const images = new ImageService({ db, layout, config, logger: logger.child({ svc: 'images' }) });
   const kernels = new KernelService({ db, layout, logger: logger.child({ svc: 'kernels' }) });
   const hypervisor = new HypervisorChoice(config, settings, logger.child({ svc: 'hypervisor' }));
-  const vms = new VMService({
+  const vmDeps: VMServiceDeps = {
     repo: new VMRepo(db),
     layout,
     config,
@@ -68,25 +68,20 @@ export function createServices(ctx: DaemonContext): Services {
     },
     network: new UserModeNetwork(),
     host: { cpus: cpus().length, memoryBytes: totalmem() },
-  });
+  };
+  const vms = new VMService(vmDeps);
   return {
     vms,
     images,
     kernels,
     hypervisor,
     async start() {
-      await clearStaging(layout.stagingDir);
-      const report = await reconcile({
-        repo: new VMRepo(db),
-        layout,
-        config,
-        logger,
-        images: imageResolver(images, kernels, config.default_image_name),
-        driver: () => hypervisor.driver(),
-        network: new UserModeNetwork(),
-        host: { cpus: cpus().length, memoryBytes: totalmem() },
-      });
-      logger.info('reconciled', { ...report });
+      await clearStaging(layout.stagingDir).catch((err: unknown) => logger.warn('could not clear staging', { error: err }));
+      try {
+        logger.info('reconciled', { ...(await reconcile(vmDeps)) });
+      } catch (err) {
+        logger.error('reconcile failed; serving anyway', { error: err });
+      }
     },
     stop: () => Promise.resolve(),
   };

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
 import { pidAlive } from '../system/proc.js';
+import { runUnchecked } from '../system/exec.js';
 import type { PingResult, VMInfo, VMStats } from '../api/types.js';
 
 const skip = e2eSkipReason();
@@ -57,6 +58,11 @@ describe('vm run end to end', { skip }, () => {
     assert.equal(ssh.code, 0, ssh.stderr);
     assert.equal(ssh.stdout.trim(), 'Linux');
     assert.equal((await banger(['vm', 'ssh', 'shared', '--', 'false'], env)).code, 1);
+    const cfg = await banger(['ssh-config'], env);
+    assert.equal(cfg.code, 0, cfg.stderr);
+    const plain = await runUnchecked(['ssh', '-F', join(home, 'ssh_config'), 'shared.vm', 'hostname'], { timeoutMs: 60_000 });
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout.trim(), 'shared', 'plain ssh <name>.vm works with banger\'s ssh_config');
     const who = await banger(['vm', 'exec', 'shared', '--', 'sh', '-c', 'id -u; findmnt -no SOURCE /root'], env);
     assert.deepEqual(who.stdout.trim().split('\n'), ['0', '/dev/vdb']);
   });

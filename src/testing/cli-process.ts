@@ -21,7 +21,7 @@ export async function banger(args: string[], env: NodeJS.ProcessEnv, timeoutMs =
 export function processesUnder(path: string): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    if (!/^\d+$/.test(p) || Number(p) <= 1 || Number(p) === process.pid) continue;
     const argv = readCmdline(Number(p));
     if (argv?.some((a) => a.includes(path)) && argv[0] && /qemu/.test(argv[0])) out.push(Number(p));
   }

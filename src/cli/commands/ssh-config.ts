@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { badRequest } from '../../api/errors.js';
-import { includeLine, installInclude, isIncludeInstalled, uninstallInclude, userSSHConfigPath, writeSSHConfig } from '../../drivers/ssh/ssh-config.js';
+import { includeLine, installInclude, isIncludeInstalled, uninstallInclude, userSSHConfigPath } from '../../drivers/ssh/ssh-config.js';
 import type { CliContext } from '../context.js';
 import { printJson } from '../render.js';
 
@@ -28,7 +28,7 @@ Examples:
       const layout = ctx.layout();
       const home = ctx.io.env.HOME ?? homedir();
       const keyPath = layout.sshKeyPath;
-      await writeSSHConfig(layout.sshConfigPath, { keyPath, knownHostsPath: layout.knownHostsPath });
+      await (await ctx.client()).post('/ssh-config');
       const userConfig = userSSHConfigPath(home);
       if (o.install) {
         const r = await installInclude(home, layout.sshConfigPath);

@@ -21,6 +21,7 @@ export function systemRoutes(ctx: DaemonContext): Hono {
     ctx.requestShutdown();
     return c.json({ stopping: true });
   });
+  r.post('/ssh-config', async (c) => c.json({ path: await ctx.services.vms.syncSSHConfig() }));
   r.get('/config', (c) => c.json({ file: ctx.loaded.file ?? null, path: ctx.layout.configFile, config: ctx.loaded.config, sources: ctx.loaded.sources }));
   return r;
 }

@@ -15,6 +15,26 @@ export interface SSHConfigOptions {
   knownHostsPath: string;
   /** Default `root`. */
   user?: string;
+  /** Running VMs reached through a forwarded port (user-mode networking): one Host block each. */
+  hosts?: readonly SSHHostEntry[];
+}
+
+export interface SSHHostEntry {
+  /** e.g. `dev.vm` */
+  alias: string;
+  hostName: string;
+  port: number;
+  hostKeyAlias: string;
+}
+
+const HOST_ALIAS_RE = /^[a-z0-9-]{1,63}\.vm$/;
+const HOSTNAME_RE = /^[A-Za-z0-9.:-]+$/;
+
+function hostBlock(h: SSHHostEntry): string[] {
+  if (!HOST_ALIAS_RE.test(h.alias)) throw new TypeError(`invalid ssh host alias ${JSON.stringify(h.alias)}`);
+  if (!HOSTNAME_RE.test(h.hostName) || !HOSTNAME_RE.test(h.hostKeyAlias)) throw new TypeError(`invalid ssh host for ${h.alias}`);
+  if (!Number.isInteger(h.port) || h.port < 1 || h.port > 65535) throw new TypeError(`invalid ssh port for ${h.alias}`);
+  return [`Host ${h.alias}`, `  HostName ${h.hostName}`, `  Port ${h.port}`, `  HostKeyAlias ${h.hostKeyAlias}`, ''];
 }
 
 /** A path as an ssh_config argument: double-quoted, `%` escaped against token expansion. */
@@ -31,6 +51,7 @@ export function renderSSHConfig(opts: SSHConfigOptions): string {
   return [
     '# Managed by banger: changes here are overwritten.',
     '# Use it from ~/.ssh/config with `banger ssh-config --install`.',
+    ...(opts.hosts ?? []).flatMap(hostBlock),
     'Host *.vm',
     `  User ${user}`,
     `  IdentityFile ${configPath(opts.keyPath, 'key path')}`,

@@ -77,7 +77,7 @@ export function hypervisorProcesses(vmsDir: string): { pid: number; vmId: string
   }
   for (const p of pids) {
     const pid = Number(p);
-    if (pid === process.pid) continue;
+    if (pid <= 1 || pid === process.pid) continue;
     const argv = readCmdline(pid);
     if (!argv || argv.length === 0) continue;
     const nameIdx = argv.indexOf('-name');

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { alreadyExists, BangerError, badRequest, notFound, notRunning } from '../../api/errors.js';
 import type { CreateVMRequest, SetVMRequest, SSHTarget, VMInfo, VMStats } from '../../api/types.js';
-import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
+import { hostAliases, hostKeyAlias, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
+import { writeSSHConfig } from '../../drivers/ssh/ssh-config.js';
 import { growExt4 } from '../../drivers/ext4/maintain.js';
 import { generateName } from '../../model/namegen.js';
 import { validateVMName } from '../../model/vm-name.js';
@@ -12,7 +13,7 @@ import { cpuSeconds, pidAlive, rssBytes, waitForExit } from '../../system/proc.j
 import type { VMRow } from '../../store/vms.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { OpContext } from '../op-context.js';
-import { bootVM, sshTargetFor } from './boot.js';
+import { bootVM, clientKeyPath, sshTargetFor } from './boot.js';
 import type { VMServiceDeps } from './deps.js';
 import { prepareDisks } from './disks.js';
 import { vmFiles } from './files.js';
@@ -111,6 +112,7 @@ export class VMService {
       this.deps.repo.update(row.id, { state: 'starting' });
       booted = true;
       row = await this.locks.run(row.id, () => bootVM(this.deps, { ...row, state: 'starting' }, ctx));
+      this.syncSSHConfigQuietly();
       return this.view(row);
     } catch (err) {
       if (ctx.signal.aborted || !booted) {
@@ -131,7 +133,9 @@ export class VMService {
       if (row.state === 'running') throw badRequest(`vm ${row.name} is already running`, `connect with banger vm ssh ${row.name}`);
       this.deps.repo.update(row.id, { state: 'starting' });
       try {
-        return this.view(await bootVM(this.deps, { ...row, state: 'starting' }, ctx));
+        const booted = await bootVM(this.deps, { ...row, state: 'starting' }, ctx);
+        this.syncSSHConfigQuietly();
+        return this.view(booted);
       } catch (err) {
         const cur = this.deps.repo.get(row.id);
         if (ctx.signal.aborted) await this.teardown(row.id, 0);
@@ -188,6 +192,7 @@ export class VMService {
     if (row) {
       await this.deps.network.detach(row);
       this.deps.repo.update(id, { state: 'stopped', runtime: { ...row.runtime, stoppedReason: reason } });
+      this.syncSSHConfigQuietly();
     }
   }
 
@@ -316,6 +321,20 @@ export class VMService {
     } catch (err) {
       return { name: target.vm, ok: false, error: (err as Error).message };
     }
+  }
+
+  /** Rewrites banger's ssh_config so `ssh <name>.vm` reaches every running VM. */
+  async syncSSHConfig(): Promise<string> {
+    const hosts = this.deps.repo
+      .list()
+      .filter((r) => r.state === 'running' && r.runtime.sshPort)
+      .map((r) => ({ alias: `${r.name}.vm`, hostName: r.runtime.sshHost ?? '127.0.0.1', port: r.runtime.sshPort!, hostKeyAlias: hostKeyAlias(r.id) }));
+    await writeSSHConfig(this.deps.layout.sshConfigPath, { keyPath: clientKeyPath(this.deps), knownHostsPath: this.deps.layout.knownHostsPath, hosts });
+    return this.deps.layout.sshConfigPath;
+  }
+
+  private syncSSHConfigQuietly(): void {
+    this.syncSSHConfig().catch((err: unknown) => this.deps.logger.warn('could not write ssh_config', { error: (err as Error).message }));
   }
 
   /** Names of VMs using an image (for image delete). */
