@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, existsSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 export const NODE = process.execPath;
 export const MiB = 1024 * 1024;
@@ -103,7 +103,8 @@ export function runAsync(ctx, argv, opts = {}) {
   const { env = ctx.env, onStdoutLine, onStderrLine, timeoutMs, onChild } = opts;
   return new Promise((resolvePromise, reject) => {
     if (ctx.aborted) {
-      reject(new Error('interrupted'));
+      // Later, not now: a polling loop that retries on failure must still yield to the event loop.
+      setTimeout(() => reject(new Error('interrupted')), 10);
       return;
     }
     const t0 = process.hrtime.bigint();
@@ -280,4 +281,46 @@ export function removeTree(dir) {
   if (r.error) rmSync(dir, { recursive: true, force: true });
   else if (r.status !== 0) process.stderr.write(`bench: could not fully remove ${dir}: ${lastLines(r.stderr)}\n`);
   return !existsSync(dir);
+}
+
+/**
+ * Resolves once something on 127.0.0.1:port sends an SSH identification line ("SSH-..."). Opens a
+ * new probe connection every everyMs, at most maxInflight at once, each given up after probeMs: before
+ * a guest's network is up, QEMU's user networking accepts the connection and then holds it silent, so
+ * a single connection at a time would notice sshd late. The limit keeps sshd's unauthenticated
+ * connections well under its MaxStartups. stop() is polled; when it returns a message, that is thrown.
+ */
+export function firstBanner(port, { everyMs = 250, maxInflight = 4, probeMs = 3000, stop = () => undefined } = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const socks = new Set();
+    let attempts = 0;
+    let finished = false;
+    const finish = (err, value) => {
+      if (finished) return;
+      finished = true;
+      clearInterval(timer);
+      for (const s of socks) s.destroy();
+      if (err) reject(err);
+      else resolvePromise(value);
+    };
+    const probe = () => {
+      const why = stop();
+      if (why) return finish(new Error(why));
+      if (socks.size >= maxInflight) return;
+      attempts++;
+      const sock = connect({ port, host: '127.0.0.1' });
+      socks.add(sock);
+      let got = '';
+      sock.setTimeout(probeMs, () => sock.destroy());
+      sock.on('data', (d) => {
+        got += d.toString('latin1');
+        if (got.startsWith('SSH-')) finish(undefined, { at: process.hrtime.bigint(), attempts, banner: got.split('\n')[0].trim() });
+        else if (got.length >= 4) sock.destroy();
+      });
+      sock.on('error', () => sock.destroy());
+      sock.on('close', () => socks.delete(sock));
+    };
+    const timer = setInterval(probe, everyMs);
+    probe();
+  });
 }

@@ -8,11 +8,11 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { copyFile, open, readFile, truncate, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { DriverFixture } from '../conformance.case.js';
 import type { LaunchSpec } from '../hypervisor.js';
 import { createOverlay } from './overlay.js';
+import { freeLoopbackPort } from '../../system/net.js';
 
 export interface HostKernel {
   version: string;
@@ -100,18 +100,6 @@ export async function buildFixtureInitrd(k: HostKernel, outPath: string): Promis
   }
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Each VM gets a qcow2 overlay over a small sparse raw base (as /dev/vda) and a read-only raw
@@ -143,7 +131,7 @@ export function hostKernelFixture(k: HostKernel): DriverFixture {
           { path: overlay, format: 'qcow2', serial: 'root' },
           { path: join(work, 'seed.raw'), format: 'raw', readOnly: true, serial: 'seed' },
         ],
-        network: { mode: 'user', sshHostPort: await freePort() },
+        network: { mode: 'user', sshHostPort: await freeLoopbackPort() },
         runDir,
         consoleLog: join(runDir, 'console.log'),
       };
@@ -154,3 +142,4 @@ export function hostKernelFixture(k: HostKernel): DriverFixture {
     shutdownTimeoutMs: 30_000,
   };
 }
+

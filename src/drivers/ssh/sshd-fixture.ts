@@ -3,11 +3,11 @@
  * and port, in a temporary directory; nothing of the host's sshd setup is used or changed.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { runUnchecked, which, type RunResult } from '../../system/exec.js';
 import type { KeyPair } from './keys.js';
+import { freeLoopbackPort } from '../../system/net.js';
 
 export interface Sshd {
   host: string;
@@ -25,18 +25,6 @@ export interface SshdOptions {
   authorizedKeys: string;
 }
 
-/** A TCP port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The user sshd logs in (this process's user). */
 export function loginUser(): string {
@@ -134,3 +122,5 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
   }
   return { host: '127.0.0.1', port: opts.port, output: () => out, stop };
 }
+
+export { freeLoopbackPort as freePort };

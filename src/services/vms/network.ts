@@ -1,5 +1,5 @@
 /** How a VM reaches the network. User-mode (rootless, SSH forwarded to loopback) today; bridge/tap plugs in here. */
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../../system/net.js';
 
 export interface NetworkAttachment {
   mode: 'user';
@@ -16,19 +16,6 @@ export interface NetworkProvider {
   detach(vm: { id: string; name: string }): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1, found by letting the kernel pick one. */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** QEMU user-mode networking: no root, the guest's sshd forwarded to a loopback port. */
 export class UserModeNetwork implements NetworkProvider {
