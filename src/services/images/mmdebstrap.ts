@@ -38,6 +38,11 @@ export function mmdebstrapArgv(plan: MmdebstrapPlan): string[] {
   return argv;
 }
 
+/** The informational lines worth showing a user; the rest stays out of the progress view. */
+const MILESTONE = /^(running apt-get update|downloading packages|extracting archives|installing (essential|remaining) packages|cleaning package lists|success in)/;
+/** Warnings that are expected when building as root and mean nothing to a user. */
+const QUIET_WARNING = /^Download is performed unsandboxed as root/;
+
 /** Follows mmdebstrap's output: apt's "N newly installed" gives totals, dpkg's "Setting up" lines progress. */
 export class MmdebstrapProgress {
   total = 0;
@@ -59,9 +64,9 @@ export class MmdebstrapProgress {
     } else if (/^Get:\d+ /.test(l)) {
       this.downloaded += 1;
     } else if (l.startsWith('I: ')) {
-      this.ctx.log(l.slice(3));
+      if (MILESTONE.test(l.slice(3))) this.ctx.log(l.slice(3));
     } else if (l.startsWith('W: ')) {
-      this.ctx.log(l.slice(3), 'warn');
+      if (!QUIET_WARNING.test(l.slice(3))) this.ctx.log(l.slice(3), 'warn');
     } else if (/^E: /.test(l)) {
       this.errors.push(l.slice(3));
     }
