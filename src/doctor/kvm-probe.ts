@@ -1,4 +1,5 @@
 /** The hook through which the QEMU driver tells the doctor whether KVM really boots guests. */
+import { existsSync } from 'node:fs';
 import type { ProbeResult } from '../drivers/hypervisor.js';
 
 export interface KvmProbeResult {
@@ -30,8 +31,44 @@ export function fromQemuProbe(r: ProbeResult): KvmProbeResult {
   };
 }
 
-/** The QEMU driver's probe (boots a tiny guest under TCG and under KVM), loaded only when the doctor runs. */
-export async function loadKvmProbe(): Promise<KvmProbe> {
-  const { probeQemu } = await import('../drivers/qemu/probe.js');
-  return async ({ qemuPath, signal }) => fromQemuProbe(await probeQemu({ bin: qemuPath, ...(signal ? { signal } : {}) }));
+/** The verdict the daemon cached after its own probe, read without changing the store. */
+interface CachedVerdict {
+  fingerprint: { bin?: string; qemuVersion?: string; hostKernel: string; kvmDevice: boolean };
+  accel: 'kvm' | 'tcg';
+  reason: string;
+  probedAt: string;
+}
+
+async function cachedVerdict(dbPath: string): Promise<CachedVerdict | undefined> {
+  if (!existsSync(dbPath)) return undefined;
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare("SELECT value FROM settings WHERE key = 'hypervisor.qemu.verdict'").get() as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as CachedVerdict) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The QEMU driver's verdict, loaded only when the doctor runs: the one the daemon cached when it still
+ * matches this host (same QEMU, kernel and /dev/kvm), otherwise a fresh probe that boots a tiny guest
+ * under TCG and under KVM.
+ */
+export async function loadKvmProbe(dbPath?: string): Promise<KvmProbe> {
+  const { probeQemu, probeFingerprint } = await import('../drivers/qemu/probe.js');
+  return async ({ qemuPath, signal }) => {
+    const cached = dbPath ? await cachedVerdict(dbPath) : undefined;
+    if (cached) {
+      const fp = await probeFingerprint({ bin: qemuPath });
+      const f = cached.fingerprint;
+      if (f.bin === fp.bin && f.qemuVersion === fp.qemuVersion && f.hostKernel === fp.hostKernel && f.kvmDevice === fp.kvmDevice) {
+        return { usable: cached.accel === 'kvm', guestsBoot: true, detail: `${cached.reason} (verdict cached ${cached.probedAt})` };
+      }
+    }
+    return fromQemuProbe(await probeQemu({ bin: qemuPath, ...(signal ? { signal } : {}) }));
+  };
 }

@@ -29,7 +29,7 @@ Exit status: 0 when nothing FAILs, 1 otherwise.`,
         import('../../doctor/kvm-probe.js'),
       ]);
       const kvmProbe = opts.probe
-        ? await loadKvmProbe().catch((err: unknown) => () => Promise.reject(err instanceof Error ? err : new Error(String(err))))
+        ? await loadKvmProbe(ctx.layout().dbPath).catch((err: unknown) => () => Promise.reject(err instanceof Error ? err : new Error(String(err))))
         : undefined;
       const env = hostDoctorEnv({ env: ctx.io.env, layout: ctx.layout(), ...(kvmProbe ? { kvmProbe } : {}) });
       const report = await runDoctor(env);
