@@ -70,7 +70,10 @@ function usage(problem) {
     'benches (all run by default, in this order; times are for a 2-core host with QEMU on TCG):',
     ...BENCHES.map((b) => `  ${b.name.padEnd(18)}${b.about}`),
     '',
-    '  --only NAME[,NAME]  run just these benches (the VM benches build the image first, untimed, when needed)',
+    'vm-run and daemon-rss-3vms boot the image that image-build made; run without it, they build it first',
+    '(untimed, ~2 min). The whole set takes 10-15 minutes.',
+    '',
+    '  --only NAME[,NAME]  run just these benches',
     '  --runs N            timed runs per command in cli-latency (default 20)',
     '  --vm-runs N         boots per side in vm-run (default 2)',
     '  --idle SECONDS      wait before reading daemon memory (default 3)',
@@ -118,6 +121,8 @@ function createContext(opts) {
     image: undefined,
     /** Set on Ctrl-C and at cleanup: no new commands start. */
     aborted: false,
+    /** The signal that interrupted the run, if one did. */
+    signalled: undefined,
     banger: (...args) => [NODE, banger, ...args],
     startDaemon: () => startDaemon(ctx),
   };
@@ -151,8 +156,11 @@ async function doCleanup(ctx) {
   ctx.aborted = true;
   const children = [...ctx.children].map((c) => c.pid).filter(Boolean);
   if (children.length) {
-    // mmdebstrap needs a moment to unmount and remove its chroot; the CLI to cancel its operation.
-    await stopPids(children, 20_000);
+    // After Ctrl-C they got SIGINT from the terminal too; give them time to act on it before asking
+    // again. SIGINT lets banger's CLI cancel its operation in the daemon and mmdebstrap unmount and
+    // remove its chroot.
+    if (ctx.signalled) await waitGone(children, 15_000);
+    await stopPids(children, 20_000, 'SIGINT');
   }
   if (ctx.rawQemuPids.size) await stopPids([...ctx.rawQemuPids], 0);
 
@@ -248,10 +256,10 @@ async function benchDaemonRss(ctx) {
 const BENCHES = [
   { name: 'cli-latency', run: benchCliLatency, about: 'CLI start-up vs bare node (~10 s)' },
   { name: 'daemon-rss', run: benchDaemonRss, about: 'idle daemon memory (~5 s)' },
-  { name: 'disk-provision', run: benchDiskProvision, about: 'overlay + work disk for a 2 and a 20 GiB base (~5 s)' },
-  { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; downloads ~2x the packages (~10 min)' },
-  { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh (~5 min; + image build if missing)' },
-  { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~3 min; + image build if missing)' },
+  { name: 'disk-provision', run: benchDiskProvision, about: "a VM's disks over a 2 and a 20 GiB base (~2 s)" },
+  { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },
+  { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
+  { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },
 ];
 
 // ---------------------------------------------------------------------------------------------- main
@@ -274,6 +282,7 @@ async function main() {
     }
     signalled = true;
     ctx.aborted = true;
+    ctx.signalled = sig;
     process.stderr.write(`\nbench: ${sig}; cleaning up\n`);
     cleanup(ctx).finally(() => process.exit(130));
   };

@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, existsSync, statSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 
 export const NODE = process.execPath;
 export const MiB = 1024 * 1024;
@@ -214,11 +214,18 @@ export async function waitGone(pids, timeoutMs) {
   return true;
 }
 
-/** SIGTERM, then SIGKILL for whatever is left after graceMs. Only plain pids above 1. */
-export async function stopPids(pids, graceMs = 3000) {
+/**
+ * Sends `first` (default SIGTERM) and waits up to graceMs; then SIGTERM (if first was gentler) and
+ * SIGKILL, 3 s apart, to whatever is left. Only plain pids above 1.
+ */
+export async function stopPids(pids, graceMs = 3000, first = 'SIGTERM') {
   const live = pids.filter(isAlive);
-  for (const pid of live) signal(pid, 'SIGTERM');
+  for (const pid of live) signal(pid, first);
   if (await waitGone(live, graceMs)) return;
+  if (first !== 'SIGTERM' && first !== 'SIGKILL') {
+    for (const pid of live.filter(isAlive)) signal(pid, 'SIGTERM');
+    if (await waitGone(live, 3000)) return;
+  }
   for (const pid of live.filter(isAlive)) signal(pid, 'SIGKILL');
   await waitGone(live, 3000);
 }
@@ -283,44 +290,3 @@ export function removeTree(dir) {
   return !existsSync(dir);
 }
 
-/**
- * Resolves once something on 127.0.0.1:port sends an SSH identification line ("SSH-..."). Opens a
- * new probe connection every everyMs, at most maxInflight at once, each given up after probeMs: before
- * a guest's network is up, QEMU's user networking accepts the connection and then holds it silent, so
- * a single connection at a time would notice sshd late. The limit keeps sshd's unauthenticated
- * connections well under its MaxStartups. stop() is polled; when it returns a message, that is thrown.
- */
-export function firstBanner(port, { everyMs = 250, maxInflight = 4, probeMs = 3000, stop = () => undefined } = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const socks = new Set();
-    let attempts = 0;
-    let finished = false;
-    const finish = (err, value) => {
-      if (finished) return;
-      finished = true;
-      clearInterval(timer);
-      for (const s of socks) s.destroy();
-      if (err) reject(err);
-      else resolvePromise(value);
-    };
-    const probe = () => {
-      const why = stop();
-      if (why) return finish(new Error(why));
-      if (socks.size >= maxInflight) return;
-      attempts++;
-      const sock = connect({ port, host: '127.0.0.1' });
-      socks.add(sock);
-      let got = '';
-      sock.setTimeout(probeMs, () => sock.destroy());
-      sock.on('data', (d) => {
-        got += d.toString('latin1');
-        if (got.startsWith('SSH-')) finish(undefined, { at: process.hrtime.bigint(), attempts, banner: got.split('\n')[0].trim() });
-        else if (got.length >= 4) sock.destroy();
-      });
-      sock.on('error', () => sock.destroy());
-      sock.on('close', () => socks.delete(sock));
-    };
-    const timer = setInterval(probe, everyMs);
-    probe();
-  });
-}
