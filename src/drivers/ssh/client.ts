@@ -307,6 +307,39 @@ export function tcpProbe(host: string, port: number, timeoutMs: number, signal?:
   });
 }
 
+/**
+ * Resolves whether an SSH server greets on host:port within `timeoutMs`. Cheaper than spawning ssh, and
+ * it does not hang on forwarders (such as QEMU's user-mode network) that accept before the guest listens.
+ */
+export function bannerProbe(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve(false);
+      return;
+    }
+    const sock = connect({ host, port });
+    let done = false;
+    let seen = '';
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      sock.destroy();
+      resolve(ok);
+    };
+    const onAbort = () => finish(false);
+    const timer = setTimeout(() => finish(false), Math.max(1, timeoutMs));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    sock.on('data', (b: Buffer) => {
+      seen += b.toString('latin1');
+      if (seen.length >= 4) finish(seen.startsWith('SSH-'));
+    });
+    sock.once('error', () => finish(false));
+    sock.once('close', () => finish(false));
+  });
+}
+
 export interface WaitAttempt {
   attempt: number;
   elapsedMs: number;
@@ -352,10 +385,10 @@ export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Pro
     };
 
     if (remaining > 0) {
-      const open = await tcpProbe(target.host, target.port, Math.min(remaining, 2000), signal);
+      const open = await bannerProbe(target.host, target.port, Math.min(remaining, 1500), signal);
       if (signal?.aborted) throw abortError(signal);
       if (!open) {
-        report('tcp', `nothing accepts connections on ${target.host}:${target.port}`);
+        report('tcp', `no ssh server answers on ${target.host}:${target.port} yet`);
       } else {
         const left = Math.max(1, deadline - Date.now());
         const { result, log } = await runSSH(target, ['true'], {
