@@ -101,6 +101,8 @@ export interface SSHTarget {
   keyPath: string;
   knownHostsPath: string;
   hostKeyAlias: string;
+  /** Where ssh keeps a shared connection to the VM, so later commands skip the handshake. */
+  controlPath?: string;
 }
 
 export interface VMStats {

@@ -52,6 +52,23 @@ void test('sshArgv: interactive shell', () => {
   assert.deepEqual(sshArgv(target), [...COMMON, '-p', '22', '-t', '--', 'root@172.16.0.5']);
 });
 
+void test('sshArgv: a shared connection when the target has a control path', () => {
+  assert.deepEqual(sshArgv({ ...target, controlPath: '/s/vms/0f3a/run/ssh.ctl' }), [
+    ...COMMON,
+    '-o',
+    'ControlMaster=auto',
+    '-o',
+    'ControlPath=/s/vms/0f3a/run/ssh.ctl',
+    '-o',
+    'ControlPersist=600',
+    '-p',
+    '22',
+    '-t',
+    '--',
+    'root@172.16.0.5',
+  ]);
+});
+
 void test('sshArgv: command, batch mode, no tty, one quoted remote command line', () => {
   assert.deepEqual(sshArgv(target, { command: ['sh', '-c', 'exit 7'], connectTimeoutS: 5 }), [
     ...COMMON,

@@ -62,6 +62,9 @@ export function shellJoin(argv: readonly string[]): string {
   return argv.map(shellQuote).join(' ');
 }
 
+/** How long a shared connection outlives its last session. */
+export const CONTROL_PERSIST_S = 600;
+
 /** The argv for the system ssh to reach `target`. Pure. */
 export function sshArgv(target: SSHTarget, opts: SSHArgvOptions = {}): string[] {
   const command = opts.command && opts.command.length > 0 ? opts.command : undefined;
@@ -84,6 +87,7 @@ export function sshArgv(target: SSHTarget, opts: SSHArgvOptions = {}): string[] 
     ...o('PreferredAuthentications=publickey'),
     ...o('LogLevel=ERROR'),
   ];
+  if (target.controlPath) argv.push(...o('ControlMaster=auto'), ...o(`ControlPath=${target.controlPath}`), ...o(`ControlPersist=${CONTROL_PERSIST_S}`));
   if (batch) argv.push(...o('BatchMode=yes'));
   if (opts.connectTimeoutS !== undefined) {
     argv.push(...o(`ConnectTimeout=${Math.max(1, Math.ceil(opts.connectTimeoutS))}`));

@@ -22,8 +22,14 @@ export function clientKeyPath(deps: Pick<VMServiceDeps, 'config' | 'layout'>): s
   return p.startsWith('~/') ? join(process.env.HOME ?? '/root', p.slice(2)) : p;
 }
 
+/** ssh adds up to 17 characters to a control path while it creates the socket. */
+const MAX_CONTROL_PATH = 107 - 17;
+
 export function sshTargetFor(deps: Pick<VMServiceDeps, 'config' | 'layout'>, row: VMRow): SSHTarget {
+  const controlPath = join(vmFiles(deps.layout.vmsDir, row.id).runDir, 'ssh.ctl');
+  const shared = deps.layout.mode === 'user' && Buffer.byteLength(controlPath) <= MAX_CONTROL_PATH;
   return {
+    ...(shared ? { controlPath } : {}),
     vm: row.name,
     host: row.runtime.sshHost ?? '127.0.0.1',
     port: row.runtime.sshPort ?? 22,
