@@ -389,7 +389,7 @@ export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Pro
     };
 
     if (remaining > 0) {
-      const open = await bannerProbe(target.host, target.port, Math.min(remaining, 1500), signal);
+      const open = await bannerProbe(target.host, target.port, Math.min(remaining, 1000), signal);
       if (signal?.aborted) throw abortError(signal);
       if (!open) {
         report('tcp', `no ssh server answers on ${target.host}:${target.port} yet`);

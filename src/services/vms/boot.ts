@@ -120,7 +120,7 @@ export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandl
     }
   }, 500);
   try {
-    await waitForSSH(sshTargetFor(deps, row), { timeoutMs: parseDuration(deps.config.ssh_wait_timeout) ?? 300_000, signal: ac.signal });
+    await waitForSSH(sshTargetFor(deps, row), { timeoutMs: parseDuration(deps.config.ssh_wait_timeout) ?? 300_000, signal: ac.signal, intervalMs: 200 });
   } catch (err) {
     if (died) throw operationFailed(`vm ${row.name} stopped while booting`, `see what it printed with banger vm logs ${row.name}`);
     throw err;
