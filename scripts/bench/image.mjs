@@ -21,36 +21,10 @@ function loadRecipe(ctx) {
   throw new Error(`recipe ${IMAGE}.json not found in ${ctx.dist} or src/`);
 }
 
-/** The same argv as src/services/images/mmdebstrap.ts mmdebstrapArgv (used for builds that lack it). */
-function localMmdebstrapArgv({ recipe: r, mirror, target, mode, keyring }) {
-  const components = r.components.join(' ');
-  const argv = [
-    'mmdebstrap',
-    `--mode=${mode}`,
-    `--variant=${r.variant}`,
-    '--format=directory',
-    `--architectures=${r.arch}`,
-    `--components=${r.components.join(',')}`,
-    `--include=${r.packages.join(',')}`,
-    '--aptopt=APT::Install-Recommends "false"',
-    '--verbose',
-  ];
-  if (keyring) argv.push(`--keyring=${keyring}`);
-  argv.push(r.suite, target);
-  argv.push(`deb ${mirror} ${r.suite} ${components}`);
-  for (const s of r.extraSuites ?? []) argv.push(`deb ${mirror} ${s} ${components}`);
-  if (r.security) argv.push(`deb ${r.security.mirror} ${r.security.suite} ${components}`);
-  return argv;
-}
-
-/** banger's own argv builder from the build under test when it has one, so both runs install the same thing. */
+/** banger's own argv builder from the build under test, so both runs install the same thing. */
 async function mmdebstrapArgvFor(ctx, plan) {
-  const mod = join(ctx.dist, 'services/images/mmdebstrap.js');
-  if (existsSync(mod)) {
-    const m = await import(pathToFileURL(mod).href);
-    if (typeof m.mmdebstrapArgv === 'function') return { argv: m.mmdebstrapArgv(plan), how: 'mmdebstrapArgv() of the build' };
-  }
-  return { argv: localMmdebstrapArgv(plan), how: 'a copy of mmdebstrapArgv()' };
+  const m = await import(pathToFileURL(join(ctx.dist, 'services/images/mmdebstrap.js')).href);
+  return { argv: m.mmdebstrapArgv(plan), how: 'mmdebstrapArgv() of the build' };
 }
 
 /** The image's record, or undefined when the bench's BANGER_HOME has none yet. */

@@ -1,12 +1,12 @@
 /** What the doctor checks read from the host, gathered in one object so tests can replace any of it. */
-import { accessSync, constants, existsSync, readFileSync, statfsSync } from 'node:fs';
+import { accessSync, existsSync, readFileSync, statfsSync } from 'node:fs';
 import { homedir, machine, release } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import type { PingResult } from '../api/types.js';
 import { loadConfig } from '../config/load.js';
 import { resolveLayout, type Layout } from '../config/paths.js';
-import { runUnchecked } from '../system/exec.js';
+import { runUnchecked, which } from '../system/exec.js';
 import { tryPing } from '../cli/daemon-lifecycle.js';
 import type { KvmProbe } from './kvm-probe.js';
 
@@ -49,25 +49,10 @@ export interface DoctorEnv {
   kvmProbe?: KvmProbe;
 }
 
-/** Directories searched after PATH, as the daemon does (mkfs.ext4 and ip live there on Debian). */
-export const SYSTEM_BIN_DIRS = ['/usr/sbin', '/sbin'];
 
 /** A PATH lookup over `pathVar` (and, unless told otherwise, the system sbin directories). */
 export function toolLookup(pathVar: string, opts: { systemDirs?: boolean } = {}): (cmd: string) => string | undefined {
-  const dirs = pathVar.split(delimiter).filter((d) => d !== '');
-  if (opts.systemDirs ?? true) dirs.push(...SYSTEM_BIN_DIRS);
-  return (cmd) => {
-    const candidates = cmd.includes('/') ? [cmd] : dirs.map((d) => join(d, cmd));
-    for (const p of candidates) {
-      try {
-        accessSync(p, constants.X_OK);
-        return p;
-      } catch {
-        /* keep looking */
-      }
-    }
-    return undefined;
-  };
+  return (cmd) => which(cmd, pathVar, opts);
 }
 
 export function parseOsRelease(text: string): Record<string, string> {

@@ -74,8 +74,10 @@ export function checkArgv(argv: readonly string[]): void {
 }
 
 /** Finds an executable on PATH (or checks an absolute path). */
-export function which(cmd: string, path = process.env.PATH ?? ''): string | undefined {
-  const dirs = cmd.includes('/') ? [''] : [...path.split(delimiter), '/usr/sbin', '/sbin'];
+export function which(cmd: string, path = process.env.PATH ?? '', opts: { systemDirs?: boolean } = {}): string | undefined {
+  const searched = path.split(delimiter).filter((d) => d !== '');
+  if (opts.systemDirs ?? true) searched.push('/usr/sbin', '/sbin');
+  const dirs = cmd.includes('/') ? [''] : searched;
   for (const d of dirs) {
     const p = d ? join(d, cmd) : cmd;
     try {

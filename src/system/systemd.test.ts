@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { quoteExecArg, renderUnit, systemdPresent, validUserName, writeFileAtomic } from './systemd.js';
+import { quoteExecArg, renderUnit, systemdPresent, validUserName } from './systemd.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 const dirs: string[] = [];
 after(() => {

@@ -1,10 +1,10 @@
 /** The bangerd systemd unit: a pure renderer, plus the few host operations `banger system` performs. */
-import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { ApiClient, DaemonUnreachableError } from '../api/client.js';
 import type { PingResult } from '../api/types.js';
 import { resolveLayout } from '../config/paths.js';
 import { runUnchecked, which, type RunResult } from './exec.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 export const UNIT_NAME = 'bangerd.service';
 export const UNIT_PATH = `/etc/systemd/system/${UNIT_NAME}`;
@@ -77,18 +77,6 @@ export const UNINSTALL_COMMANDS: readonly (readonly string[])[] = [
   ['systemctl', 'disable', '--now', UNIT_NAME],
   ['systemctl', 'daemon-reload'],
 ];
-
-/** Writes `path` by way of a temporary file in the same directory and a rename. */
-export function writeFileAtomic(path: string, content: string, mode = 0o644): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, content, { mode });
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
 
 /** True when systemd runs this host and systemctl is on PATH. */
 export function systemdPresent(opts: { runtimeDir?: string; path?: string } = {}): boolean {

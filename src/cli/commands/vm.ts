@@ -243,7 +243,7 @@ Examples:
     .action(async (name: string) => {
       const client = await ctx.client();
       const command = ctx.passthrough;
-      const status = await attach(await sshTarget(client, name), command, command?.length ? 'auto' : 'auto');
+      const status = await attach(await sshTarget(client, name), command, 'auto');
       if (!command?.length) ctx.note(`vm ${name} is still running (stop with banger vm stop ${name})`);
       if (status !== 0) throw new ExitStatus(status);
     });

@@ -286,31 +286,6 @@ export function session(target: SSHTarget, opts: SessionOptions = {}): Promise<n
   );
 }
 
-/** Resolves whether a TCP connection to host:port opens within `timeoutMs`. */
-export function tcpProbe(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve(false);
-      return;
-    }
-    const sock = connect({ host, port });
-    let done = false;
-    const finish = (ok: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      sock.destroy();
-      resolve(ok);
-    };
-    const onAbort = () => finish(false);
-    const timer = setTimeout(() => finish(false), Math.max(1, timeoutMs));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    sock.once('connect', () => finish(true));
-    sock.once('error', () => finish(false));
-  });
-}
-
 /**
  * Resolves whether an SSH server greets on host:port within `timeoutMs`. Cheaper than spawning ssh, and
  * it does not hang on forwarders (such as QEMU's user-mode network) that accept before the guest listens.

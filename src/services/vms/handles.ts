@@ -1,5 +1,6 @@
 /** handles.json: what the daemon needs to find a VM's hypervisor process again after a restart. */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../../system/atomic-file.js';
 import { parseHandle, type VMHandle } from '../../drivers/hypervisor.js';
 
 export function readHandles(path: string): VMHandle | undefined {
@@ -21,9 +22,7 @@ export function readHandles(path: string): VMHandle | undefined {
 }
 
 export function writeHandles(path: string, h: VMHandle): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(h, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(h, null, 2) + '\n', 0o600);
 }
 
 export function removeHandles(path: string): void {

@@ -18,6 +18,7 @@ import type { VMServiceDeps } from './deps.js';
 import { prepareDisks } from './disks.js';
 import { vmFiles } from './files.js';
 import { readHandles, removeHandles } from './handles.js';
+import type { VMHandle } from '../../drivers/hypervisor.js';
 import { checkMemory, checkVcpu, resolveSpec, specLine } from './spec.js';
 import { toInfo } from './view.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
@@ -36,6 +37,15 @@ export class VMService {
       throw notFound(`vm ${JSON.stringify(nameOrId)} not found`, names.length ? `existing VMs: ${names.join(', ')}` : 'create one with banger vm run');
     }
     return row;
+  }
+
+  /** The VM's recorded hypervisor handle; undefined when there is none or it cannot be read. */
+  private handleOf(id: string): VMHandle | undefined {
+    try {
+      return readHandles(vmFiles(this.deps.layout.vmsDir, id).handles);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Marks a VM whose process has gone (guest poweroff, crash) as stopped. */
@@ -170,12 +180,7 @@ export class VMService {
   /** Ends the hypervisor process (graceful within timeoutMs, then killed) and clears runtime handles. */
   private async teardown(id: string, timeoutMs: number, reason = 'stopped'): Promise<void> {
     const files = vmFiles(this.deps.layout.vmsDir, id);
-    let handle;
-    try {
-      handle = readHandles(files.handles);
-    } catch {
-      handle = undefined;
-    }
+    const handle = this.handleOf(id);
     if (handle) {
       const driver = await this.deps.driver();
       if (await driver.adopt(handle)) {
@@ -290,13 +295,7 @@ export class VMService {
   stats(nameOrId: string): VMStats {
     const row = this.refresh(this.find(nameOrId));
     const out: VMStats = { name: row.name, state: row.state, memoryMiB: row.spec.memoryMiB, vcpu: row.spec.vcpu };
-    const h = (() => {
-      try {
-        return readHandles(vmFiles(this.deps.layout.vmsDir, row.id).handles);
-      } catch {
-        return undefined;
-      }
-    })();
+    const h = this.handleOf(row.id);
     if (h && pidAlive(h.pid)) {
       out.pid = h.pid;
       const cpu = cpuSeconds(h.pid);
