@@ -5,23 +5,30 @@
  * @module
  */
 
+import type { DiskFormat } from '../model/filenames.js';
+
+export type { DiskFormat };
 export type DriverName = 'qemu' | 'firecracker' | 'fake';
 export type Accel = 'kvm' | 'tcg';
-export type DiskFormat = 'qcow2' | 'raw';
+export type NetworkMode = 'user' | 'tap';
 
 /** Static facts about a driver, after lima's DriverFeatures. */
 export interface DriverCapabilities {
   name: DriverName;
   /** The acceleration the driver uses or will use: 'kvm', 'tcg', or 'auto' before a probe decided. */
   accel: Accel | 'auto';
-  /** Rootless user-mode networking with SSH forwarded to a host port. */
-  userNetworking: boolean;
-  /** A host tap device per VM. */
-  tapNetworking: boolean;
-  /** qcow2 disks (copy-on-write overlays) in addition to raw. */
-  qcow2: boolean;
+  /** Network modes the driver can attach a VM to: 'user' (rootless, SSH forwarded) and/or 'tap'. */
+  networkModes: readonly NetworkMode[];
+  /** The format of the copy-on-write root disk that createRootDisk makes. */
+  rootDiskFormat: DiskFormat;
   /** VM processes keep running when the daemon stops and can be adopted again. */
   survivesDaemonRestart: boolean;
+}
+
+/** A live process this driver started for a VM of this install (found by scanning, for reconcile). */
+export interface OwnProcess {
+  pid: number;
+  vmId: string;
 }
 
 export interface ProbeResult {
@@ -102,6 +109,14 @@ export interface HypervisorDriver {
   shutdown(handle: VMHandle, opts: { timeoutMs: number }): Promise<ShutdownResult>;
   /** Signals the process (SIGKILL by default) if it is still the one the handle names. */
   kill(handle: VMHandle, signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Makes a VM's copy-on-write root at `target` over an immutable base image (raw ext4), in the
+   * format capabilities().rootDiskFormat names, with a virtual size of at least sizeBytes (never
+   * smaller than the base). The file appears complete or not at all; the base is never written.
+   */
+  createRootDisk(base: string, target: string, opts: { sizeBytes?: number; signal?: AbortSignal }): Promise<void>;
+  /** Live processes this driver started for VMs whose files are under vmsDir (whatever their state). */
+  ownProcesses(vmsDir: string): OwnProcess[];
 }
 
 const DRIVER_NAMES: readonly string[] = ['qemu', 'firecracker', 'fake'];

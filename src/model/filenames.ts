@@ -1,0 +1,64 @@
+/**
+ * Every file of a VM, named in one place (after lima's `filenames`): its state directory under
+ * `vms/<id>/` and the run directory inside it that holds sockets and pid files while it runs.
+ * Services and drivers both name files through this module; nothing else joins VM paths by hand.
+ *
+ * @module
+ */
+import { join } from 'node:path';
+
+/** Format of a disk file as the hypervisor opens it. */
+export type DiskFormat = 'qcow2' | 'raw';
+
+export interface VMFiles {
+  dir: string;
+  /** The copy-on-write root; its extension follows the format the driver makes it in. */
+  rootDisk(format: DiskFormat): string;
+  workDisk: string;
+  seedDisk: string;
+  consoleLog: string;
+  /** The previous boot's console log, kept for one restart. */
+  previousConsoleLog: string;
+  handles: string;
+  /** The VM's own SSH host key (private; `.pub` beside it). */
+  hostKey: string;
+  runDir: string;
+  /** Files inside runDir. */
+  run: RunFiles;
+}
+
+export interface RunFiles {
+  /** The driver's control channel (QMP for qemu, the API socket for firecracker). */
+  controlSocket: string;
+  /** The hypervisor process's pid file. */
+  pidFile: string;
+  /** ssh's shared connection to the guest. */
+  sshControl: string;
+}
+
+export const ROOT_DISK_NAMES: Readonly<Record<DiskFormat, string>> = { qcow2: 'root.qcow2', raw: 'root.img' };
+
+export function runFiles(runDir: string): RunFiles {
+  return {
+    controlSocket: join(runDir, 'control.sock'),
+    pidFile: join(runDir, 'vmm.pid'),
+    sshControl: join(runDir, 'ssh.ctl'),
+  };
+}
+
+export function vmFiles(vmsDir: string, id: string): VMFiles {
+  const dir = join(vmsDir, id);
+  const runDir = join(dir, 'run');
+  return {
+    dir,
+    rootDisk: (format) => join(dir, ROOT_DISK_NAMES[format]),
+    workDisk: join(dir, 'work.ext4'),
+    seedDisk: join(dir, 'seed.ext4'),
+    consoleLog: join(dir, 'console.log'),
+    previousConsoleLog: join(dir, 'console.log.1'),
+    handles: join(dir, 'handles.json'),
+    hostKey: join(dir, 'ssh_host_ed25519_key'),
+    runDir,
+    run: runFiles(runDir),
+  };
+}
