@@ -74,17 +74,30 @@ export async function waitForExit(pid: number, timeoutMs: number, pollMs = 50): 
   }
 }
 
-/** Pids of live processes whose argv satisfies the predicate (unreadable processes are skipped). */
-export function findProcesses(match: (argv: string[]) => boolean): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
+/** Live processes other than this one and init, with their argv (unreadable processes are skipped). */
+export function listProcesses(): { pid: number; argv: string[] }[] {
+  const out: { pid: number; argv: string[] }[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     if (pid <= 1 || pid === process.pid) continue;
     const argv = readCmdline(pid);
-    if (argv && match(argv) && isAlive(pid)) pids.push(pid);
+    if (argv && argv.length > 0 && isAlive(pid)) out.push({ pid, argv });
   }
-  return pids;
+  return out;
+}
+
+/** Pids of live processes whose argv satisfies the predicate. */
+export function findProcesses(match: (argv: string[]) => boolean): number[] {
+  return listProcesses()
+    .filter((p) => match(p.argv))
+    .map((p) => p.pid);
 }
 
 /** Like isAlive, but false (not an error) for values that are not usable pids. */

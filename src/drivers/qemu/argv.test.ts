@@ -26,9 +26,9 @@ const tail = [
   '-device', 'virtio-rng-pci',
   '-chardev', 'file,id=console0,path=/vms/vm-1/console.log',
   '-serial', 'chardev:console0',
-  '-chardev', 'socket,id=qmp0,path=/run/banger/vm-1/qmp.sock,server=on,wait=off',
+  '-chardev', 'socket,id=qmp0,path=/run/banger/vm-1/control.sock,server=on,wait=off',
   '-mon', 'chardev=qmp0,mode=control',
-  '-pidfile', '/run/banger/vm-1/qemu.pid',
+  '-pidfile', '/run/banger/vm-1/vmm.pid',
   '-daemonize',
 ];
 

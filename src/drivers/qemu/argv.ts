@@ -8,12 +8,10 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { badRequest } from '../../api/errors.js';
+import { runFiles } from '../../model/filenames.js';
 import type { Accel, DiskSpec, LaunchSpec, NetworkSpec } from '../hypervisor.js';
-
-/** Files QEMU keeps in a VM's run directory. */
-export const RUN_FILES = { qmpSocket: 'qmp.sock', pidFile: 'qemu.pid' } as const;
 
 /** Unix socket paths are limited to 108 bytes including the terminating NUL. */
 export const MAX_SOCKET_PATH = 107;
@@ -31,11 +29,11 @@ export interface QemuArgvOptions {
 }
 
 export function qmpSocketPath(runDir: string): string {
-  return join(runDir, RUN_FILES.qmpSocket);
+  return runFiles(runDir).controlSocket;
 }
 
 export function pidFilePath(runDir: string): string {
-  return join(runDir, RUN_FILES.pidFile);
+  return runFiles(runDir).pidFile;
 }
 
 /** Escapes a value for QEMU's `key=value,...` option syntax. */

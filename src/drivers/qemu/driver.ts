@@ -6,22 +6,24 @@
  */
 import { constants } from 'node:fs';
 import { access, chmod, mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alreadyExists, operationFailed, unavailable } from '../../api/errors.js';
 import { lastLines, runUnchecked, which } from '../../system/exec.js';
-import { findProcesses, isAlive, readCmdline, signalProcess } from '../../system/proc.js';
+import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
 import type {
   Accel,
   DriverCapabilities,
   HypervisorDriver,
   LaunchSpec,
+  OwnProcess,
   ProbeResult,
   ShutdownResult,
   VMHandle,
   VMStatus,
 } from '../hypervisor.js';
-import { RUN_FILES, argvHash, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateSpec } from './argv.js';
+import { createOverlay } from './overlay.js';
+import { argvHash, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateSpec } from './argv.js';
 import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
 import { waitForQmp, withQmp } from './qmp.js';
 
@@ -57,9 +59,8 @@ export class QemuDriver implements HypervisorDriver {
     return {
       name: 'qemu',
       accel: this.opts.accel ?? this.probedAccel ?? 'auto',
-      userNetworking: true,
-      tapNetworking: true,
-      qcow2: true,
+      networkModes: ['user', 'tap'],
+      rootDiskFormat: 'qcow2',
       survivesDaemonRestart: true,
     };
   }
@@ -192,6 +193,25 @@ export class QemuDriver implements HypervisorDriver {
     }
   }
 
+  /** A qcow2 overlay over the raw base: O(1), rootless, sparse up to its virtual size. */
+  async createRootDisk(base: string, target: string, opts: { sizeBytes?: number; signal?: AbortSignal }): Promise<void> {
+    await createOverlay(base, target, { baseFormat: 'raw', ...opts });
+  }
+
+  /** QEMU processes of this install: named banger-<id>, with a file under vmsDir on their command line. */
+  ownProcesses(vmsDir: string): OwnProcess[] {
+    const prefix = vmsDir.endsWith('/') ? vmsDir : `${vmsDir}/`;
+    const out: OwnProcess[] = [];
+    for (const { pid, argv } of listProcesses()) {
+      const nameIdx = argv.indexOf('-name');
+      if (!argv[nameIdx + 1]?.startsWith('banger-')) continue;
+      const hit = argv.find((a) => a.includes(prefix));
+      const vmId = hit?.slice(hit.indexOf(prefix) + prefix.length).split('/')[0];
+      if (vmId) out.push({ pid, vmId });
+    }
+    return out;
+  }
+
   private get qmpTimeout(): number {
     return this.opts.qmpTimeoutMs ?? 3000;
   }
@@ -292,6 +312,6 @@ async function readPid(pidFile: string): Promise<number | undefined> {
 }
 
 async function removeRunFiles(runDir: string): Promise<void> {
-  await rm(join(runDir, RUN_FILES.qmpSocket), { force: true });
-  await rm(join(runDir, RUN_FILES.pidFile), { force: true });
+  await rm(qmpSocketPath(runDir), { force: true });
+  await rm(pidFilePath(runDir), { force: true });
 }
