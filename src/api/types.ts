@@ -1,5 +1,8 @@
 /** Wire types shared by the daemon and its clients. Plain JSON, no classes. */
 import type { ErrorEnvelope } from './errors.js';
+import type { VMState } from '../model/vm-state.js';
+
+export type { VMState };
 
 export const API_PREFIX = '/v1';
 
@@ -46,12 +49,13 @@ export interface OperationStarted {
   opId: string;
 }
 
-export type VMState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'error' | 'broken';
-
 export interface VMSpec {
   vcpu: number;
   memoryMiB: number;
+  /** Size of the persistent work disk mounted at /root. */
   diskSizeBytes: number;
+  /** Virtual size of the copy-on-write root disk; the guest grows / to it. Absent on VMs made before it existed. */
+  rootSizeBytes?: number;
   nat: boolean;
 }
 
@@ -73,6 +77,8 @@ export interface VMInfo {
   updatedAt: string;
   startedAt?: string;
   lastError?: string;
+  /** Why the VM is stopped (powered off, killed, its process died...). */
+  stoppedReason?: string;
   problems?: string[];
 }
 
@@ -82,6 +88,8 @@ export interface CreateVMRequest {
   vcpu?: number;
   memoryMiB?: number;
   diskSize?: string;
+  /** Virtual size of the root disk, e.g. "8G". */
+  rootSize?: string;
   nat?: boolean;
   noStart?: boolean;
 }

@@ -5,7 +5,7 @@ import type { Layout } from '../config/paths.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from './logger.js';
 import type { OperationRegistry } from './operations.js';
-import type { Services } from './services.js';
+import type { Services } from '../services/index.js';
 
 export interface DaemonContext {
   layout: Layout;

@@ -12,7 +12,7 @@ import { createApp } from './app.js';
 import { createLogger } from './logger.js';
 import { OperationRegistry } from './operations.js';
 import { acquireLock, AlreadyRunningError, socketAnswers } from './lock.js';
-import { createServices } from './services.js';
+import { createServices } from '../services/index.js';
 import type { DaemonContext } from './context.js';
 
 interface Flags {
@@ -117,6 +117,7 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
     const ops = new OperationRegistry(logger);
     let resolveStop!: () => void;
     const stopped = new Promise<void>((r) => (resolveStop = r));
+    const services = createServices({ db, layout, config: loaded.config, logger, env: process.env });
     const ctx: DaemonContext = {
       layout,
       loaded,
@@ -125,11 +126,10 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
       ops,
       build: buildInfo(),
       startedAt: new Date(),
-      services: undefined as unknown as DaemonContext['services'],
+      services,
       requestShutdown: () => setImmediate(resolveStop),
     };
-    ctx.services = createServices(ctx);
-    await ctx.services.start();
+    await services.start();
     const app = createApp(ctx);
     const listener = getRequestListener(app.fetch);
     server = createServer((req, res) => {

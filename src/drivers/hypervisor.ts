@@ -51,7 +51,7 @@ export interface DiskSpec {
 }
 
 export type NetworkSpec =
-  | { mode: 'user'; sshHostPort: number; hostAddr?: string }
+  | { mode: 'user'; sshHostPort: number; hostAddr?: string; mac?: string }
   | { mode: 'tap'; tap: string; mac: string }
   | { mode: 'none' };
 

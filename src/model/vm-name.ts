@@ -3,6 +3,11 @@ import { badRequest } from '../api/errors.js';
 
 export const MAX_VM_NAME_LEN = 63;
 
+/** VM ids are 12 lower-case hex characters. */
+export const VM_ID_PATTERN = /^[0-9a-f]{12}$/;
+/** The shortest id prefix a reference may use. */
+export const MIN_ID_PREFIX = 4;
+
 /** Returns the rule a name breaks, or undefined when it is valid. */
 export function vmNameProblem(name: string): string | undefined {
   if (name === '') return 'vm name is required';
@@ -15,6 +20,9 @@ export function vmNameProblem(name: string): string | undefined {
     if (!/[a-z0-9-]/.test(c)) {
       return `vm name ${JSON.stringify(name)} has invalid character ${JSON.stringify(c)} at position ${i} (allowed: lowercase a-z, 0-9, '-')`;
     }
+  }
+  if (VM_ID_PATTERN.test(name)) {
+    return `vm name ${JSON.stringify(name)} looks like a VM id (12 hex characters); names must not, so that a reference is never ambiguous`;
   }
   return undefined;
 }

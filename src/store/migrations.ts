@@ -64,6 +64,25 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 2,
+    name: 'network leases',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE network_leases (
+          vm_id TEXT PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,
+          mode TEXT NOT NULL,
+          mac TEXT NOT NULL UNIQUE,
+          ip TEXT UNIQUE,
+          tap TEXT UNIQUE,
+          host_addr TEXT,
+          host_port INTEGER,
+          created_at TEXT NOT NULL,
+          UNIQUE (host_addr, host_port)
+        );
+      `);
+    },
+  },
 ];
 
 export const LATEST_MIGRATION = MIGRATIONS[MIGRATIONS.length - 1]!.id;

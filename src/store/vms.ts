@@ -1,6 +1,7 @@
 /** The vms table: durable spec and runtime of each VM. */
 import type { Database } from 'better-sqlite3';
-import type { VMSpec, VMState } from '../api/types.js';
+import type { VMSpec } from '../api/types.js';
+import type { StoredVMState } from '../model/vm-state.js';
 
 export interface VMRuntime {
   driver?: string;
@@ -17,7 +18,7 @@ export interface VMRow {
   id: string;
   name: string;
   imageId: string;
-  state: VMState;
+  state: StoredVMState;
   spec: VMSpec;
   runtime: VMRuntime;
   lastError?: string;
@@ -42,7 +43,7 @@ function fromRaw(r: Raw): VMRow {
     id: r.id,
     name: r.name,
     imageId: r.image_id,
-    state: r.state as VMState,
+    state: r.state as StoredVMState,
     spec: JSON.parse(r.spec_json) as VMSpec,
     runtime: JSON.parse(r.runtime_json) as VMRuntime,
     createdAt: r.created_at,
@@ -59,9 +60,20 @@ export class VMRepo {
     return (this.db.prepare('SELECT * FROM vms ORDER BY created_at').all() as Raw[]).map(fromRaw);
   }
 
-  get(nameOrId: string): VMRow | undefined {
-    const r = this.db.prepare('SELECT * FROM vms WHERE name = ? OR id = ?').get(nameOrId, nameOrId) as Raw | undefined;
+  get(id: string): VMRow | undefined {
+    const r = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as Raw | undefined;
     return r ? fromRaw(r) : undefined;
+  }
+
+  byName(name: string): VMRow | undefined {
+    const r = this.db.prepare('SELECT * FROM vms WHERE name = ?').get(name) as Raw | undefined;
+    return r ? fromRaw(r) : undefined;
+  }
+
+  /** VMs whose id starts with prefix (a literal prefix: LIKE wildcards in it match nothing). */
+  withIdPrefix(prefix: string): VMRow[] {
+    if (!/^[0-9a-f]+$/.test(prefix)) return [];
+    return (this.db.prepare("SELECT * FROM vms WHERE substr(id, 1, ?) = ? ORDER BY created_at").all(prefix.length, prefix) as Raw[]).map(fromRaw);
   }
 
   nameTaken(name: string): boolean {
@@ -78,7 +90,17 @@ export class VMRepo {
       .run(row.id, row.name, row.imageId, row.state, JSON.stringify(row.spec), JSON.stringify(row.runtime), row.lastError ?? null, row.createdAt, row.updatedAt);
   }
 
-  update(id: string, patch: Partial<Pick<VMRow, 'state' | 'spec' | 'runtime' | 'lastError' | 'imageId'>>): VMRow {
+  /** Changes what a VM is (spec, runtime facts, image); its state changes only through writeState. */
+  update(id: string, patch: Partial<Pick<VMRow, 'spec' | 'runtime' | 'imageId'>>): VMRow {
+    return this.write(id, patch);
+  }
+
+  /** Only the lifecycle module calls this; it checks the move against the transition table first. */
+  writeState(id: string, patch: Pick<VMRow, 'state'> & Partial<Pick<VMRow, 'runtime' | 'lastError'>>): VMRow {
+    return this.write(id, patch);
+  }
+
+  private write(id: string, patch: Partial<Pick<VMRow, 'state' | 'spec' | 'runtime' | 'lastError' | 'imageId'>>): VMRow {
     const cur = this.get(id);
     if (!cur) throw new Error(`vm ${id} vanished from the store`);
     const next: VMRow = { ...cur, ...patch, updatedAt: new Date().toISOString() };

@@ -102,7 +102,7 @@ function networkArgs(net: NetworkSpec): string[] {
       const host = net.hostAddr ?? '127.0.0.1';
       return [
         '-netdev', `user,id=net0,hostfwd=tcp:${host}:${net.sshHostPort}-:22`,
-        '-device', 'virtio-net-pci,netdev=net0',
+        '-device', `virtio-net-pci,netdev=net0${net.mac ? `,mac=${net.mac}` : ''}`,
       ];
     }
     case 'tap':
@@ -157,6 +157,7 @@ function validateNetwork(net: NetworkSpec): void {
         throw badRequest(`invalid ssh host port ${String(net.sshHostPort)}`);
       }
       if (net.hostAddr !== undefined && !IPV4.test(net.hostAddr)) throw badRequest(`invalid host address "${net.hostAddr}"`);
+      if (net.mac !== undefined && !MAC.test(net.mac)) throw badRequest(`invalid MAC address "${net.mac}"`);
       return;
     case 'tap':
       if (!TAP.test(net.tap)) throw badRequest(`invalid tap device name "${net.tap}"`);

@@ -1,12 +1,12 @@
-/** What the VM service needs from the rest of the daemon. */
+/** What the VM service needs from the rest of the daemon, handed over by the composition root. */
 import type { ImageInfo } from '../../api/types.js';
 import type { Config } from '../../config/schema.js';
 import type { Layout } from '../../config/paths.js';
-import type { HypervisorDriver } from '../../drivers/hypervisor.js';
 import type { Logger } from '../../daemon/logger.js';
 import type { VMRepo } from '../../store/vms.js';
+import type { Hypervisors } from '../hypervisors.js';
+import type { NetworkProvider } from '../network/provider.js';
 import type { OpContext } from '../op-context.js';
-import type { NetworkProvider } from './network.js';
 import type { HostFacts } from './spec.js';
 
 export interface ImageResolver {
@@ -21,9 +21,7 @@ export interface VMServiceDeps {
   config: Config;
   logger: Logger;
   images: ImageResolver;
-  driver: () => Promise<HypervisorDriver>;
-  /** A one-line notice to show when the VM will run slowly (no KVM). */
-  accelNotice?: () => Promise<string | undefined>;
+  hypervisors: Pick<Hypervisors, 'driver' | 'forHandle' | 'all' | 'accelNotice'>;
   network: NetworkProvider;
   host: HostFacts;
 }

@@ -1,46 +1,79 @@
-/** At daemon start: re-adopt live VMs, mark dead ones stopped, and remove what nothing owns. */
+/**
+ * At daemon start: make the store match reality. Live VMs are re-adopted by the driver their handle
+ * names; dead ones are marked stopped with the reason; a VM whose create never finished is removed;
+ * a VM that was starting gets its readiness wait again; processes, directories and network objects
+ * that no VM owns are removed. State changes go through the lifecycle module, under each VM's lock.
+ *
+ * @module
+ */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readCmdline, pidAlive } from '../../system/proc.js';
+import { vmFiles } from '../../model/filenames.js';
+import { isActive } from '../../model/vm-state.js';
+import { signalProcess } from '../../system/proc.js';
+import type { VMRow } from '../../store/vms.js';
 import type { VMServiceDeps } from './deps.js';
-import { vmFiles } from './files.js';
-import { readHandles, removeHandles } from './handles.js';
+import { readHandles } from './handles.js';
 
 export interface ReconcileReport {
   adopted: string[];
   stopped: string[];
+  /** VMs whose create was cut short by the daemon stopping: removed. */
+  removedUnfinished: string[];
+  /** VMs that were starting: their readiness wait runs again in the background. */
+  resumed: string[];
   removedDirs: string[];
   killedProcesses: number[];
+  network: string[];
 }
 
-const ACTIVE = new Set(['starting', 'running', 'stopping']);
+/** What reconcile needs from the VM service: its lock, its teardown and a way to finish interrupted work. */
+export interface ReconcileHooks {
+  withLock<T>(id: string, fn: () => Promise<T>): Promise<T>;
+  /** Moves a VM whose process is gone to stopped, undoing what its run made. */
+  markStopped(row: VMRow, reason: string): Promise<void>;
+  /** Removes a VM completely. */
+  destroy(row: VMRow): Promise<void>;
+  /** Waits for a VM left starting to answer SSH (or fails it); runs under its lock. */
+  resumeStarting(row: VMRow): Promise<void>;
+  /** Finishes a stop that the daemon's exit interrupted. */
+  resumeStopping(row: VMRow): Promise<void>;
+}
 
-export async function reconcile(deps: VMServiceDeps): Promise<ReconcileReport> {
-  const report: ReconcileReport = { adopted: [], stopped: [], removedDirs: [], killedProcesses: [] };
-  const rows = deps.repo.list();
-  const known = new Set(rows.map((r) => r.id));
-  const needsDriver = rows.some((r) => ACTIVE.has(r.state));
-  const driver = needsDriver ? await deps.driver().catch(() => undefined) : undefined;
-  for (const row of rows) {
-    if (!ACTIVE.has(row.state)) continue;
+export async function reconcile(deps: VMServiceDeps, hooks: ReconcileHooks): Promise<{ report: ReconcileReport; settled: Promise<void> }> {
+  const report: ReconcileReport = { adopted: [], stopped: [], removedUnfinished: [], resumed: [], removedDirs: [], killedProcesses: [], network: [] };
+  const background: Promise<void>[] = [];
+  for (const row of deps.repo.list()) {
+    if (row.state === 'created') {
+      await hooks.withLock(row.id, () => hooks.destroy(row));
+      report.removedUnfinished.push(row.name);
+      continue;
+    }
+    if (!isActive(row.state)) continue;
     const files = vmFiles(deps.layout.vmsDir, row.id);
     let reason = 'its process was gone when the daemon started';
+    let alive = false;
     try {
       const handle = readHandles(files.handles);
-      if (handle && driver && (await driver.adopt(handle))) {
-        if (row.state !== 'running') deps.repo.update(row.id, { state: 'running' });
-        report.adopted.push(row.name);
-        continue;
-      }
-      if (handle && pidAlive(handle.pid) && !driver) reason = 'no hypervisor driver to adopt it with';
+      if (handle) alive = await deps.hypervisors.forHandle(handle).adopt(handle);
     } catch (err) {
-      reason = `its handles could not be read: ${(err as Error).message}`;
+      reason = `its handle could not be used: ${(err as Error).message}`;
     }
-    removeHandles(files.handles);
-    rmSync(files.runDir, { recursive: true, force: true });
-    deps.repo.update(row.id, { state: 'stopped', runtime: { ...row.runtime, stoppedReason: reason } });
-    report.stopped.push(row.name);
+    if (!alive) {
+      await hooks.withLock(row.id, () => hooks.markStopped(row, reason));
+      report.stopped.push(row.name);
+      continue;
+    }
+    report.adopted.push(row.name);
+    if (row.state === 'starting') {
+      report.resumed.push(row.name);
+      background.push(hooks.withLock(row.id, () => hooks.resumeStarting(row)));
+    } else if (row.state === 'stopping') {
+      background.push(hooks.withLock(row.id, () => hooks.resumeStopping(row)));
+    }
   }
+
+  const known = new Set(deps.repo.list().map((r) => r.id));
   let entries: string[] = [];
   try {
     entries = readdirSync(deps.layout.vmsDir);
@@ -52,41 +85,18 @@ export async function reconcile(deps: VMServiceDeps): Promise<ReconcileReport> {
     rmSync(join(deps.layout.vmsDir, id), { recursive: true, force: true });
     report.removedDirs.push(id);
   }
-  const active = new Set(deps.repo.list().filter((r) => r.state === 'running').map((r) => r.id));
-  for (const { pid, vmId } of hypervisorProcesses(deps.layout.vmsDir)) {
-    if (active.has(vmId)) continue;
-    try {
-      process.kill(pid, 'SIGKILL');
-      report.killedProcesses.push(pid);
-    } catch {
-      /* already gone */
+
+  const live = deps.repo.list().filter((r) => isActive(r.state));
+  const liveIds = new Set(live.map((r) => r.id));
+  for (const driver of deps.hypervisors.all()) {
+    for (const { pid, vmId } of driver.ownProcesses(deps.layout.vmsDir)) {
+      if (liveIds.has(vmId)) continue;
+      if (signalProcess(pid, 'SIGKILL')) report.killedProcesses.push(pid);
     }
   }
-  return report;
-}
-
-/** Hypervisor processes started by this install: their command line names a VM directory under vmsDir. */
-export function hypervisorProcesses(vmsDir: string): { pid: number; vmId: string }[] {
-  const out: { pid: number; vmId: string }[] = [];
-  const prefix = vmsDir.endsWith('/') ? vmsDir : `${vmsDir}/`;
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  } catch {
-    return out;
-  }
-  for (const p of pids) {
-    const pid = Number(p);
-    if (pid <= 1 || pid === process.pid) continue;
-    const argv = readCmdline(pid);
-    if (!argv || argv.length === 0) continue;
-    const nameIdx = argv.indexOf('-name');
-    const name = nameIdx >= 0 ? argv[nameIdx + 1] : undefined;
-    if (!name?.startsWith('banger-')) continue;
-    const hit = argv.find((a) => a.includes(prefix));
-    if (!hit) continue;
-    const vmId = hit.slice(hit.indexOf(prefix) + prefix.length).split('/')[0];
-    if (vmId) out.push({ pid, vmId });
-  }
-  return out;
+  report.network = (await deps.network.sweep(live)).removed;
+  const settled = Promise.allSettled(background).then((results) => {
+    for (const r of results) if (r.status === 'rejected') deps.logger.warn('resuming an interrupted operation failed', { error: r.reason as Error });
+  });
+  return { report, settled };
 }

@@ -5,7 +5,7 @@ import type { VMDefaults } from '../../config/schema.js';
 import { formatSize, parseSize } from '../../model/size.js';
 
 export const LIMITS = { vcpuMax: 64, memoryMinMiB: 128, memoryMaxMiB: 1024 * 1024, diskMin: 64 * 1024 ** 2, diskMax: 16 * 1024 ** 4 };
-export const BUILTIN = { vcpu: 2, memoryMiB: 1024, diskSize: 8 * 1024 ** 3 };
+export const BUILTIN = { vcpu: 2, memoryMiB: 1024, diskSize: 8 * 1024 ** 3, rootSize: 8 * 1024 ** 3 };
 
 export interface HostFacts {
   cpus: number;
@@ -16,7 +16,7 @@ export type Provenance = 'request' | 'config' | 'auto' | 'builtin';
 
 export interface ResolvedSpec {
   spec: VMSpec;
-  from: Record<'vcpu' | 'memoryMiB' | 'diskSizeBytes', Provenance>;
+  from: Record<'vcpu' | 'memoryMiB' | 'diskSizeBytes' | 'rootSizeBytes', Provenance>;
 }
 
 export function checkVcpu(v: number, host?: HostFacts): number {
@@ -40,7 +40,12 @@ export function checkDisk(bytes: number): number {
   return bytes;
 }
 
-export function resolveSpec(req: { vcpu?: number; memoryMiB?: number; diskSize?: string; nat?: boolean }, defaults: VMDefaults, host: HostFacts): ResolvedSpec {
+export function checkRootSize(bytes: number): number {
+  if (bytes < LIMITS.diskMin || bytes > LIMITS.diskMax) throw badRequest(`root size ${formatSize(bytes)} is out of range`, 'use a size from 64M to 16T, e.g. --root-size 16G');
+  return bytes;
+}
+
+export function resolveSpec(req: { vcpu?: number; memoryMiB?: number; diskSize?: string; rootSize?: string; nat?: boolean }, defaults: VMDefaults, host: HostFacts): ResolvedSpec {
   const autoVcpu = Math.max(Math.min(BUILTIN.vcpu, host.cpus), Math.min(4, Math.floor(host.cpus / 4)));
   const autoMem = Math.max(BUILTIN.memoryMiB, Math.min(8192, Math.floor(host.memoryBytes / 1024 ** 2 / 8)));
   const pick = <T>(r: T | undefined, c: T | undefined, auto: T | undefined, builtin: T): [T, Provenance] =>
@@ -53,12 +58,19 @@ export function resolveSpec(req: { vcpu?: number; memoryMiB?: number; diskSize?:
     undefined,
     BUILTIN.diskSize,
   );
+  const [root, rFrom] = pick(
+    req.rootSize !== undefined ? parseSize(req.rootSize) : undefined,
+    defaults.system_overlay_size !== undefined ? parseSize(defaults.system_overlay_size) : undefined,
+    undefined,
+    BUILTIN.rootSize,
+  );
   return {
-    spec: { vcpu: checkVcpu(vcpu, host), memoryMiB: checkMemory(mem, host), diskSizeBytes: checkDisk(disk), nat: Boolean(req.nat) },
-    from: { vcpu: vFrom, memoryMiB: mFrom, diskSizeBytes: dFrom },
+    spec: { vcpu: checkVcpu(vcpu, host), memoryMiB: checkMemory(mem, host), diskSizeBytes: checkDisk(disk), rootSizeBytes: checkRootSize(root), nat: Boolean(req.nat) },
+    from: { vcpu: vFrom, memoryMiB: mFrom, diskSizeBytes: dFrom, rootSizeBytes: rFrom },
   };
 }
 
 export function specLine(spec: VMSpec): string {
-  return `spec: ${spec.vcpu} vcpu | ${spec.memoryMiB} MiB | ${formatSize(spec.diskSizeBytes)} disk`;
+  const root = spec.rootSizeBytes !== undefined ? ` | ${formatSize(spec.rootSizeBytes)} root` : '';
+  return `spec: ${spec.vcpu} vcpu | ${spec.memoryMiB} MiB | ${formatSize(spec.diskSizeBytes)} disk${root}`;
 }

@@ -1,104 +1,78 @@
-/** VM lifecycle: create, start, stop, restart, kill, delete, set, and what the API shows of VMs. */
+/**
+ * VM operations as the API offers them: create, start, stop, restart, kill, delete, prune, set, and
+ * the read-only views. Each mutating operation holds the VM's lock from its first read to its last
+ * write and changes state only through the lifecycle module; reads never write.
+ *
+ * @module
+ */
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
-import { alreadyExists, BangerError, badRequest, notFound, notRunning } from '../../api/errors.js';
+import { rmSync } from 'node:fs';
+import { alreadyExists, BangerError, badRequest, notRunning } from '../../api/errors.js';
 import type { CreateVMRequest, SetVMRequest, SSHTarget, VMInfo, VMStats } from '../../api/types.js';
-import { hostAliases, hostKeyAlias, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
-import { writeSSHConfig } from '../../drivers/ssh/ssh-config.js';
+import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
+import { exec as sshExec } from '../../drivers/ssh/client.js';
 import { growExt4 } from '../../drivers/ext4/maintain.js';
+import { vmFiles } from '../../model/filenames.js';
 import { generateName } from '../../model/namegen.js';
-import { validateVMName } from '../../model/vm-name.js';
 import { parseSize } from '../../model/size.js';
-import { cpuSeconds, pidAlive, rssBytes, waitForExit } from '../../system/proc.js';
+import { validateVMName } from '../../model/vm-name.js';
+import { isActive } from '../../model/vm-state.js';
+import { cpuSeconds, pidAlive, rssBytes } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
-import { KeyedMutex } from '../keyed-mutex.js';
 import type { OpContext } from '../op-context.js';
-import { bootVM, clientKeyPath, sshTargetFor } from './boot.js';
+import { launchVM, waitReady } from './boot.js';
 import type { VMServiceDeps } from './deps.js';
 import { prepareDisks } from './disks.js';
-import { vmFiles } from './files.js';
-import { readHandles, removeHandles } from './handles.js';
-import type { VMHandle } from '../../drivers/hypervisor.js';
+import { readHandles } from './handles.js';
+import { reconcile, type ReconcileReport } from './reconcile.js';
+import { VMLifecycle } from './lifecycle.js';
+import { resolveVM } from './lookup.js';
 import { checkMemory, checkVcpu, resolveSpec, specLine } from './spec.js';
-import { toInfo } from './view.js';
-import { exec as sshExec } from '../../drivers/ssh/client.js';
+import { sshTargetFor, syncSSHConfig } from './ssh.js';
+import { Teardown } from './teardown.js';
+import { observe, toInfo } from './view.js';
 
-const ACTIVE = new Set(['starting', 'running', 'stopping']);
+const CANCELLED = 'cancelled';
 
 export class VMService {
-  private readonly locks = new KeyedMutex();
+  readonly lifecycle: VMLifecycle;
+  private readonly teardown: Teardown;
 
-  constructor(private readonly deps: VMServiceDeps) {}
+  constructor(private readonly deps: VMServiceDeps) {
+    this.lifecycle = new VMLifecycle(deps.repo);
+    this.teardown = new Teardown(deps, this.lifecycle, () => this.syncSSHConfigQuietly());
+  }
 
-  private find(nameOrId: string): VMRow {
-    const row = this.deps.repo.get(nameOrId);
-    if (!row) {
-      const names = this.deps.repo.list().map((r) => r.name);
-      throw notFound(`vm ${JSON.stringify(nameOrId)} not found`, names.length ? `existing VMs: ${names.join(', ')}` : 'create one with banger vm run');
-    }
+  private find(ref: string): VMRow {
+    return resolveVM(this.deps.repo, ref);
+  }
+
+  /** Re-reads a VM inside its lock (it may have been deleted while the caller waited). */
+  private reread(id: string, ref: string): VMRow {
+    const row = this.deps.repo.get(id);
+    if (!row) throw new BangerError('not_found', `vm ${JSON.stringify(ref)} was deleted meanwhile`);
     return row;
   }
 
-  /** The VM's recorded hypervisor handle; undefined when there is none or it cannot be read. */
-  private handleOf(id: string): VMHandle | undefined {
-    try {
-      return readHandles(vmFiles(this.deps.layout.vmsDir, id).handles);
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Marks a VM whose process has gone (guest poweroff, crash) as stopped. */
-  private refresh(row: VMRow): VMRow {
-    if (!ACTIVE.has(row.state)) return row;
-    const files = vmFiles(this.deps.layout.vmsDir, row.id);
-    let handle;
-    try {
-      handle = readHandles(files.handles);
-    } catch {
-      return row;
-    }
-    if (handle && pidAlive(handle.pid)) return row;
-    if (row.state === 'starting') return row;
-    removeHandles(files.handles);
-    return this.deps.repo.update(row.id, { state: 'stopped', runtime: { ...row.runtime, stoppedReason: 'the VM process exited (guest powered off or crashed)' } });
+  /** Runs fn under the VM's lock on a fresh, settled row. */
+  private locked<T>(ref: string, fn: (row: VMRow) => Promise<T>): Promise<T> {
+    const id = this.find(ref).id;
+    return this.lifecycle.withLock(id, async () => fn(await this.teardown.settle(this.reread(id, ref))));
   }
 
   list(): VMInfo[] {
     return this.deps.repo.list().map((r) => this.view(r));
   }
 
-  show(nameOrId: string): VMInfo {
-    return this.view(this.find(nameOrId));
+  show(ref: string): VMInfo {
+    return this.view(this.find(ref));
   }
 
-  private view(r: VMRow): VMInfo {
-    const problems: string[] = [];
-    let pid: number | undefined;
-    let row = r;
-    try {
-      row = this.refresh(r);
-      const h = readHandles(vmFiles(this.deps.layout.vmsDir, row.id).handles);
-      if (h && ACTIVE.has(row.state)) pid = h.pid;
-    } catch (err) {
-      problems.push((err as Error).message);
-    }
-    if (!existsSync(vmFiles(this.deps.layout.vmsDir, row.id).dir) && row.state !== 'created') problems.push('its directory is missing');
-    return toInfo(row, this.deps.images, { ...(pid !== undefined ? { pid } : {}), problems });
+  private view(row: VMRow): VMInfo {
+    return toInfo(observe(this.deps, row), this.deps.images);
   }
 
-  /** Reserves the name and id synchronously, so two creates can never take the same name. */
-  private reserve(req: CreateVMRequest): VMRow {
-    const name = req.name !== undefined && req.name !== '' ? validateVMName(req.name) : generateName((n) => this.deps.repo.nameTaken(n));
-    if (this.deps.repo.nameTaken(name)) throw alreadyExists(`vm ${JSON.stringify(name)} already exists`, `pick another --name, or remove it with banger vm delete ${name}`);
-    const { spec } = resolveSpec(req, this.deps.config.vm_defaults, this.deps.host);
-    const now = new Date().toISOString();
-    const row: VMRow = { id: randomBytes(6).toString('hex'), name, imageId: '', state: 'created', spec, runtime: {}, createdAt: now, updatedAt: now };
-    this.deps.repo.insert(row);
-    return row;
-  }
-
-  /** Validates a create request up front (errors before an operation starts). */
+  /** Validates a create request up front, so errors come back before an operation starts. */
   precheck(req: CreateVMRequest): void {
     if (req.name !== undefined && req.name !== '') {
       validateVMName(req.name);
@@ -107,69 +81,90 @@ export class VMService {
     resolveSpec(req, this.deps.config.vm_defaults, this.deps.host);
   }
 
-  async create(req: CreateVMRequest, ctx: OpContext): Promise<VMInfo> {
+  /** Reserves the name and id synchronously, so two creates can never take the same name. */
+  private reserve(req: CreateVMRequest): VMRow {
+    this.precheck(req);
+    const name = req.name ? req.name : generateName((n) => this.deps.repo.nameTaken(n));
+    const { spec } = resolveSpec(req, this.deps.config.vm_defaults, this.deps.host);
+    const now = new Date().toISOString();
+    let id: string;
+    do id = randomBytes(6).toString('hex');
+    while (this.deps.repo.get(id) || this.deps.repo.byName(id));
+    const row: VMRow = { id, name, imageId: '', state: 'created', spec, runtime: {}, createdAt: now, updatedAt: now };
+    this.deps.repo.insert(row);
+    return row;
+  }
+
+  /** Creates a VM and (unless noStart) boots it until SSH answers. Holds the VM's lock from reserve to ready. */
+  create(req: CreateVMRequest, ctx: OpContext): Promise<VMInfo> {
     const reserved = this.reserve(req);
-    const files = vmFiles(this.deps.layout.vmsDir, reserved.id);
-    ctx.log(`${reserved.name}: ${specLine(reserved.spec)}`);
-    let row = reserved;
-    let booted = false;
-    try {
-      if (!req.noStart) await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.driver());
-      const image = await ctx.stage('image', 'resolving image', () => this.deps.images.resolveForVM(req.image || this.deps.config.default_image_name, ctx));
-      row = this.deps.repo.update(row.id, { imageId: image.id });
-      await ctx.stage('disks', 'preparing disks', () => prepareDisks(files, image, row.spec.diskSizeBytes, ctx.signal));
-      if (req.noStart) return this.view(this.deps.repo.update(row.id, { state: 'stopped' }));
-      this.deps.repo.update(row.id, { state: 'starting' });
-      booted = true;
-      row = await this.locks.run(row.id, () => bootVM(this.deps, { ...row, state: 'starting' }, ctx));
-      this.syncSSHConfigQuietly();
-      return this.view(row);
-    } catch (err) {
-      if (ctx.signal.aborted || !booted) {
-        await this.destroy(row).catch((e: unknown) => this.deps.logger.warn('cleanup after failed create', { vm: row.name, error: e }));
-        throw err;
+    return this.lifecycle.withLock(reserved.id, async () => {
+      ctx.log(`${reserved.name}: ${specLine(reserved.spec)}`);
+      let row = reserved;
+      let launched = false;
+      try {
+        const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver());
+        const image = await ctx.stage('image', 'resolving image', () => this.deps.images.resolveForVM(req.image || this.deps.config.default_image_name, ctx));
+        row = this.deps.repo.update(row.id, { imageId: image.id });
+        await ctx.stage('disks', 'preparing disks', () => prepareDisks(driver, vmFiles(this.deps.layout.vmsDir, row.id), image, row.spec, ctx.signal));
+        if (req.noStart) return this.view(this.lifecycle.transition(row.id, 'stopped', { reason: 'created with --no-start' }));
+        row = this.lifecycle.transition(row.id, 'starting');
+        launched = true;
+        return this.view(await this.boot(row, ctx));
+      } catch (err) {
+        if (!launched || ctx.signal.aborted) {
+          await this.destroy(this.deps.repo.get(row.id) ?? row).catch((e: unknown) => this.deps.logger.warn('cleanup after failed create', { vm: row.name, error: e }));
+          throw err;
+        }
+        throw withKeptHint(err, row.name);
       }
-      const cur = this.deps.repo.get(row.id);
-      if (cur && cur.state === 'starting') this.deps.repo.update(row.id, { state: 'error', lastError: (err as Error).message });
-      if (err instanceof BangerError && !err.hint) throw new BangerError(err.code, err.message, { hint: `the VM is kept; see banger vm logs ${row.name}` });
+    });
+  }
+
+  /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
+  private async boot(row: VMRow, ctx: OpContext): Promise<VMRow> {
+    try {
+      const driver = await this.deps.hypervisors.driver();
+      const launched = await launchVM(this.deps, driver, row, ctx);
+      await ctx.stage('ssh', 'waiting for ssh', () => waitReady(this.deps, launched.row, launched.handle, ctx.signal));
+      const running = this.lifecycle.transition(row.id, 'running');
+      this.syncSSHConfigQuietly();
+      return running;
+    } catch (err) {
+      const cancelled = ctx.signal.aborted;
+      await this.teardown.end(row.id, 0).catch((e: unknown) => this.deps.logger.warn('teardown after failed boot', { vm: row.name, error: e }));
+      if (cancelled) this.lifecycle.transition(row.id, 'stopped', { reason: CANCELLED });
+      else this.lifecycle.transition(row.id, 'error', { lastError: (err as Error).message });
       throw err;
     }
   }
 
-  async start(nameOrId: string, ctx: OpContext): Promise<VMInfo> {
-    const row0 = this.refresh(this.find(nameOrId));
-    return this.locks.run(row0.id, async () => {
-      const row = this.refresh(this.find(row0.id));
-      if (row.state === 'running') throw badRequest(`vm ${row.name} is already running`, `connect with banger vm ssh ${row.name}`);
-      this.deps.repo.update(row.id, { state: 'starting' });
-      try {
-        const booted = await bootVM(this.deps, { ...row, state: 'starting' }, ctx);
-        this.syncSSHConfigQuietly();
-        return this.view(booted);
-      } catch (err) {
-        const cur = this.deps.repo.get(row.id);
-        if (ctx.signal.aborted) await this.teardown(row.id, 0);
-        else if (cur?.state === 'starting') this.deps.repo.update(row.id, { state: 'error', lastError: (err as Error).message });
-        throw err;
-      }
-    });
+  start(ref: string, ctx: OpContext): Promise<VMInfo> {
+    return this.locked(ref, async (row) => this.view(await this.startLocked(row, ctx)));
   }
 
-  async stop(nameOrId: string, opts: { timeoutMs?: number } = {}): Promise<VMInfo> {
-    const row0 = this.find(nameOrId);
-    return this.locks.run(row0.id, async () => {
-      const row = this.refresh(this.find(row0.id));
-      if (!ACTIVE.has(row.state) && row.state !== 'error') return this.view(row);
-      this.deps.repo.update(row.id, { state: 'stopping' });
-      await this.guestPoweroff(row);
-      await this.teardown(row.id, opts.timeoutMs ?? 30_000);
-      return this.view(this.find(row.id));
-    });
+  private async startLocked(row: VMRow, ctx: OpContext): Promise<VMRow> {
+    if (row.state === 'running') throw badRequest(`vm ${row.name} is already running`, `connect with banger vm ssh ${row.name}`);
+    if (isActive(row.state)) throw badRequest(`vm ${row.name} is ${row.state}`, `wait for it, or force it down with banger vm kill ${row.name}`);
+    if (row.state === 'created') throw badRequest(`vm ${row.name} was never fully created`, `delete it with banger vm delete ${row.name}`);
+    return this.boot(this.lifecycle.transition(row.id, 'starting'), ctx);
+  }
+
+  stop(ref: string, opts: { timeoutMs?: number } = {}): Promise<VMInfo> {
+    return this.locked(ref, async (row) => this.view(await this.stopLocked(row, opts.timeoutMs ?? 30_000)));
+  }
+
+  private async stopLocked(row: VMRow, timeoutMs: number): Promise<VMRow> {
+    if (!isActive(row.state) && row.state !== 'error') return row;
+    this.lifecycle.transition(row.id, 'stopping');
+    await this.guestPoweroff(row);
+    await this.teardown.end(row.id, timeoutMs);
+    return this.lifecycle.transition(row.id, 'stopped', { reason: 'stopped' });
   }
 
   /** Asks the guest to flush and power off; it is fine if this fails (ACPI and kill follow). */
   private async guestPoweroff(row: VMRow): Promise<void> {
-    if (!row.runtime.sshPort) return;
+    if (row.state !== 'running' || !row.runtime.sshPort) return;
     try {
       await sshExec(sshTargetFor(this.deps, row), ['sh', '-c', 'sync; (systemctl --no-block poweroff || poweroff) >/dev/null 2>&1 &'], { timeoutMs: 8000, connectTimeoutS: 3 });
     } catch (err) {
@@ -177,88 +172,71 @@ export class VMService {
     }
   }
 
-  /** Ends the hypervisor process (graceful within timeoutMs, then killed) and clears runtime handles. */
-  private async teardown(id: string, timeoutMs: number, reason = 'stopped'): Promise<void> {
-    const files = vmFiles(this.deps.layout.vmsDir, id);
-    const handle = this.handleOf(id);
-    if (handle) {
-      const driver = await this.deps.driver();
-      if (await driver.adopt(handle)) {
-        if (timeoutMs > 0) await driver.shutdown(handle, { timeoutMs });
-        else {
-          await driver.kill(handle, 'SIGKILL');
-          await waitForExit(handle.pid, 10_000);
-        }
-      }
-    }
-    removeHandles(files.handles);
-    rmSync(files.runDir, { recursive: true, force: true });
-    const row = this.deps.repo.get(id);
-    if (row) {
-      await this.deps.network.detach(row);
-      this.deps.repo.update(id, { state: 'stopped', runtime: { ...row.runtime, stoppedReason: reason } });
-      this.syncSSHConfigQuietly();
-    }
-  }
-
-  async restart(nameOrId: string, ctx: OpContext): Promise<VMInfo> {
-    await this.stop(nameOrId);
-    return this.start(nameOrId, ctx);
-  }
-
-  async kill(nameOrId: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<VMInfo> {
-    const row0 = this.find(nameOrId);
-    return this.locks.run(row0.id, async () => {
-      const row = this.refresh(this.find(row0.id));
-      const files = vmFiles(this.deps.layout.vmsDir, row.id);
-      const handle = readHandles(files.handles);
-      if (!handle || !ACTIVE.has(row.state)) throw notRunning(`vm ${row.name} is not running`, `start it with banger vm start ${row.name}`);
-      const driver = await this.deps.driver();
-      await driver.kill(handle, signal);
-      if (signal === 'SIGKILL' || signal === 'SIGTERM') {
-        const deadline = Date.now() + 5000;
-        while (pidAlive(handle.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        if (!pidAlive(handle.pid)) await this.teardown(row.id, 0, `killed with ${signal}`);
-      }
-      return this.view(this.find(row.id));
+  /** Stop then start, holding the lock once for both. */
+  restart(ref: string, ctx: OpContext): Promise<VMInfo> {
+    return this.locked(ref, async (row) => {
+      const stopped = await this.stopLocked(row, 30_000);
+      return this.view(await this.startLocked(stopped, ctx));
     });
   }
 
-  /** Removes a VM completely: process, files, pinned keys, row. */
+  kill(ref: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<VMInfo> {
+    return this.locked(ref, async (row) => {
+      const handle = readHandles(vmFiles(this.deps.layout.vmsDir, row.id).handles);
+      if (!handle || !isActive(row.state)) throw notRunning(`vm ${row.name} is not running`, `start it with banger vm start ${row.name}`);
+      const driver = this.deps.hypervisors.forHandle(handle);
+      await driver.kill(handle, signal);
+      if ((signal === 'SIGKILL' || signal === 'SIGTERM') && !pidAlive(handle.pid)) {
+        await this.teardown.end(row.id, 0);
+        return this.view(this.lifecycle.transition(row.id, 'stopped', { reason: `killed with ${signal}` }));
+      }
+      return this.view(this.reread(row.id, ref));
+    });
+  }
+
+  /** Removes a VM completely: process, network lease, files, pinned keys, row. Caller holds the lock. */
   private async destroy(row: VMRow): Promise<void> {
-    await this.teardown(row.id, 0, 'deleted').catch((err: unknown) => this.deps.logger.warn('teardown during delete', { vm: row.name, error: err }));
+    await this.teardown.end(row.id, 0).catch((err: unknown) => this.deps.logger.warn('teardown during delete', { vm: row.name, error: err }));
+    await this.deps.network.release(row);
     rmSync(vmFiles(this.deps.layout.vmsDir, row.id).dir, { recursive: true, force: true });
     await unpinHost(this.deps.layout.knownHostsPath, hostAliases(row)).catch(() => false);
     this.deps.repo.delete(row.id);
+    this.syncSSHConfigQuietly();
   }
 
-  async delete(nameOrId: string): Promise<{ deleted: string }> {
-    const row0 = this.find(nameOrId);
-    return this.locks.run(row0.id, async () => {
-      const row = this.find(row0.id);
+  delete(ref: string): Promise<{ deleted: string }> {
+    return this.locked(ref, async (row) => {
       await this.destroy(row);
       return { deleted: row.name };
     });
   }
 
-  async prune(): Promise<{ deleted: string[] }> {
+  /** Deletes every VM that is not running and that no other request is working on. */
+  async prune(): Promise<{ deleted: string[]; skipped: string[] }> {
     const deleted: string[] = [];
+    const skipped: string[] = [];
     for (const r of this.deps.repo.list()) {
-      const row = this.refresh(r);
-      if (ACTIVE.has(row.state)) continue;
-      await this.delete(row.id);
-      deleted.push(row.name);
+      if (this.lifecycle.isBusy(r.id)) {
+        skipped.push(r.name);
+        continue;
+      }
+      await this.lifecycle.withLock(r.id, async () => {
+        const cur = this.deps.repo.get(r.id);
+        if (!cur) return;
+        const row = await this.teardown.settle(cur);
+        if (isActive(row.state)) return;
+        await this.destroy(row);
+        deleted.push(row.name);
+      });
     }
-    return { deleted };
+    return { deleted, skipped };
   }
 
-  async set(nameOrId: string, req: SetVMRequest): Promise<VMInfo> {
-    const row0 = this.find(nameOrId);
-    return this.locks.run(row0.id, async () => {
-      const row = this.refresh(this.find(row0.id));
+  set(ref: string, req: SetVMRequest): Promise<VMInfo> {
+    return this.locked(ref, async (row) => {
       const wantsStopped = req.vcpu !== undefined || req.memoryMiB !== undefined || req.diskSize !== undefined;
-      if (wantsStopped && ACTIVE.has(row.state)) {
-        throw badRequest(`vm ${row.name} is running; --vcpu, --memory and --disk-size change a stopped VM`, `stop it first: banger vm stop ${row.name}`);
+      if (wantsStopped && isActive(row.state)) {
+        throw badRequest(`vm ${row.name} is ${row.state}; --vcpu, --memory and --disk-size change a stopped VM`, `stop it first: banger vm stop ${row.name}`);
       }
       const spec = { ...row.spec };
       if (req.vcpu !== undefined) spec.vcpu = checkVcpu(req.vcpu, this.deps.host);
@@ -276,27 +254,31 @@ export class VMService {
     });
   }
 
-  sshTarget(nameOrId: string): SSHTarget {
-    const row = this.refresh(this.find(nameOrId));
+  sshTarget(ref: string): SSHTarget {
+    const row = observe(this.deps, this.find(ref));
+    if (row.state === 'error') {
+      throw notRunning(`vm ${row.name} failed to start: ${row.lastError ?? 'unknown error'}`, `see what it printed with banger vm logs ${row.name}, then banger vm start ${row.name}`);
+    }
+    if (row.state === 'starting') throw notRunning(`vm ${row.name} is still starting`, `wait for it, or see its console with banger vm logs ${row.name}`);
     if (row.state !== 'running') throw notRunning(`vm ${row.name} is not running (state: ${row.state})`, `start it with banger vm start ${row.name}`);
     return sshTargetFor(this.deps, row);
   }
 
-  consoleLog(nameOrId: string): { path: string; name: string; id: string } {
-    const row = this.find(nameOrId);
+  consoleLog(ref: string): { path: string; name: string; id: string } {
+    const row = this.find(ref);
     return { path: vmFiles(this.deps.layout.vmsDir, row.id).consoleLog, name: row.name, id: row.id };
   }
 
   isActive(id: string): boolean {
     const row = this.deps.repo.get(id);
-    return Boolean(row && ACTIVE.has(this.refresh(row).state));
+    return Boolean(row && isActive(observe(this.deps, row).state));
   }
 
-  stats(nameOrId: string): VMStats {
-    const row = this.refresh(this.find(nameOrId));
+  stats(ref: string): VMStats {
+    const row = observe(this.deps, this.find(ref));
     const out: VMStats = { name: row.name, state: row.state, memoryMiB: row.spec.memoryMiB, vcpu: row.spec.vcpu };
-    const h = this.handleOf(row.id);
-    if (h && pidAlive(h.pid)) {
+    const h = this.teardown.handleOf(row.id);
+    if (h && pidAlive(h.pid) && isActive(row.state)) {
       out.pid = h.pid;
       const cpu = cpuSeconds(h.pid);
       const rss = rssBytes(h.pid);
@@ -311,8 +293,8 @@ export class VMService {
     return out;
   }
 
-  async health(nameOrId: string): Promise<{ name: string; ok: boolean; sshMs?: number; error?: string }> {
-    const target = this.sshTarget(nameOrId);
+  async health(ref: string): Promise<{ name: string; ok: boolean; sshMs?: number; error?: string }> {
+    const target = this.sshTarget(ref);
     const t0 = Date.now();
     try {
       const r = await sshExec(target, ['true'], { timeoutMs: 15_000, connectTimeoutS: 5 });
@@ -322,14 +304,42 @@ export class VMService {
     }
   }
 
+  /**
+   * Makes the store match reality after a daemon (re)start; see reconcile.ts. `settled` resolves when
+   * interrupted work it resumed (readiness waits, stops) has finished.
+   */
+  async reconcile(): Promise<{ report: ReconcileReport; settled: Promise<void> }> {
+    const out = await reconcile(this.deps, {
+      withLock: (id, fn) => this.lifecycle.withLock(id, fn),
+      markStopped: async (row, reason) => {
+        await this.teardown.end(row.id, 0);
+        this.lifecycle.transition(row.id, 'stopped', { reason });
+      },
+      destroy: (row) => this.destroy(row),
+      resumeStarting: async (row) => {
+        const handle = this.teardown.handleOf(row.id);
+        const cur = this.deps.repo.get(row.id);
+        if (!handle || cur?.state !== 'starting') return;
+        try {
+          await waitReady(this.deps, cur, handle, new AbortController().signal);
+          this.lifecycle.transition(row.id, 'running');
+        } catch (err) {
+          await this.teardown.end(row.id, 0);
+          this.lifecycle.transition(row.id, 'error', { lastError: (err as Error).message });
+        }
+      },
+      resumeStopping: async (row) => {
+        await this.teardown.end(row.id, 30_000);
+        this.lifecycle.transition(row.id, 'stopped', { reason: 'stopped' });
+      },
+    });
+    this.syncSSHConfigQuietly();
+    return out;
+  }
+
   /** Rewrites banger's ssh_config so `ssh <name>.vm` reaches every running VM. */
-  async syncSSHConfig(): Promise<string> {
-    const hosts = this.deps.repo
-      .list()
-      .filter((r) => r.state === 'running' && r.runtime.sshPort)
-      .map((r) => ({ alias: `${r.name}.vm`, hostName: r.runtime.sshHost ?? '127.0.0.1', port: r.runtime.sshPort!, hostKeyAlias: hostKeyAlias(r.id) }));
-    await writeSSHConfig(this.deps.layout.sshConfigPath, { keyPath: clientKeyPath(this.deps), knownHostsPath: this.deps.layout.knownHostsPath, hosts });
-    return this.deps.layout.sshConfigPath;
+  syncSSHConfig(): Promise<string> {
+    return syncSSHConfig(this.deps);
   }
 
   private syncSSHConfigQuietly(): void {
@@ -340,4 +350,10 @@ export class VMService {
   usingImage(imageId: string): string[] {
     return this.deps.repo.usingImage(imageId);
   }
+}
+
+/** A VM that failed after launch is kept (state error) so its console can be read. */
+function withKeptHint(err: unknown, name: string): unknown {
+  if (err instanceof BangerError && !err.hint) return new BangerError(err.code, err.message, { hint: `the VM is kept; see banger vm logs ${name}`, cause: err });
+  return err;
 }

@@ -1,0 +1,83 @@
+/**
+ * Which hypervisor drivers exist, by name. A VM that already ran is always acted on by the driver
+ * its handle names (never by whatever is configured now); a new VM gets the driver the daemon's
+ * choice (services/hypervisors.ts) makes from these entries.
+ *
+ * @module
+ */
+import { unavailable } from '../api/errors.js';
+import type { Accel, DriverName, HypervisorDriver, ProbeResult, VMHandle } from './hypervisor.js';
+import { QemuDriver } from './qemu/driver.js';
+import { probeFingerprint, probeQemu, QEMU_FIX_HINT } from './qemu/probe.js';
+
+/** What a cached verdict was decided for; any change (new binary, new host kernel, /dev/kvm appearing) means probe again. */
+export type Fingerprint = Record<string, string | boolean | undefined>;
+
+export interface DriverEntry {
+  readonly name: DriverName;
+  /** Undefined when the driver is not installed here. */
+  fingerprint(): Promise<Fingerprint | undefined>;
+  /** Decides whether (and with which acceleration) the driver runs guests here, booting something small if that is the only way to know. */
+  probe(signal?: AbortSignal): Promise<ProbeResult>;
+  /** An instance that launches with `accel`, or (without it) one that acts on existing VMs. */
+  create(accel?: Accel): HypervisorDriver;
+  /** Why the driver is missing and the command that installs it. */
+  readonly missing: { message: string; hint: string };
+}
+
+export interface RegistryOptions {
+  qemuBin: string;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export function qemuEntry(opts: RegistryOptions): DriverEntry {
+  const bin = opts.qemuBin;
+  return {
+    name: 'qemu',
+    async fingerprint() {
+      const f = await probeFingerprint({ bin });
+      return f.bin ? { ...f } : undefined;
+    },
+    probe: (signal) => probeQemu({ bin, ...(signal ? { signal } : {}) }),
+    create: (accel) => new QemuDriver({ bin, ...(accel ? { accel } : {}), log: (m) => opts.log?.(m, { driver: 'qemu' }) }),
+    missing: { message: `${bin} was not found, and banger needs QEMU to run VMs`, hint: QEMU_FIX_HINT },
+  };
+}
+
+export class DriverRegistry {
+  private readonly entries = new Map<DriverName, DriverEntry>();
+  private readonly instances = new Map<DriverName, HypervisorDriver>();
+
+  constructor(entries: readonly DriverEntry[]) {
+    for (const e of entries) this.entries.set(e.name, e);
+  }
+
+  names(): DriverName[] {
+    return [...this.entries.keys()];
+  }
+
+  entry(name: DriverName): DriverEntry | undefined {
+    return this.entries.get(name);
+  }
+
+  /** The driver that acts on VMs it launched earlier (stop, kill, adopt, reconcile). */
+  forName(name: DriverName): HypervisorDriver {
+    let d = this.instances.get(name);
+    if (!d) {
+      const e = this.entries.get(name);
+      if (!e) throw unavailable(`this VM was started by the ${name} driver, which this daemon does not have`, `run the banger that started it, or delete the VM with banger vm delete`);
+      d = e.create();
+      this.instances.set(name, d);
+    }
+    return d;
+  }
+
+  forHandle(handle: VMHandle): HypervisorDriver {
+    return this.forName(handle.driver);
+  }
+
+  /** Every registered driver, for scans that must find processes of any of them. */
+  all(): HypervisorDriver[] {
+    return this.names().map((n) => this.forName(n));
+  }
+}

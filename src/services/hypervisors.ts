@@ -1,0 +1,133 @@
+/**
+ * The hypervisor choice for new VMs: `driver = "auto"` takes firecracker (when registered and its
+ * probe passes), then qemu with KVM, then qemu with TCG, and says which and why. Each driver's
+ * verdict is probed once and cached in the store with its reason, keyed by driver name and checked
+ * against a fingerprint of the host, so the doctor and the daemon read the same answer.
+ *
+ * @module
+ */
+import { unavailable } from '../api/errors.js';
+import type { Config } from '../config/schema.js';
+import type { Accel, DriverName, HypervisorDriver, VMHandle } from '../drivers/hypervisor.js';
+import type { DriverRegistry, Fingerprint } from '../drivers/registry.js';
+import type { SettingsRepo } from '../store/settings.js';
+import type { Logger } from '../daemon/logger.js';
+
+export interface AccelVerdict {
+  driver: DriverName;
+  fingerprint: Fingerprint;
+  accel: Accel;
+  reason: string;
+  probedAt: string;
+}
+
+export interface Choice {
+  driver: HypervisorDriver;
+  verdict: AccelVerdict;
+}
+
+export function verdictKey(driver: DriverName): string {
+  return `hypervisor.${driver}.verdict`;
+}
+
+function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((k) => a[k] === b[k]);
+}
+
+/** Which drivers `auto` tries, in order. */
+const AUTO_ORDER: readonly DriverName[] = ['fake', 'firecracker', 'qemu'];
+
+export class Hypervisors {
+  private chosen?: Promise<Choice>;
+
+  constructor(
+    private readonly registry: DriverRegistry,
+    private readonly config: Pick<Config, 'driver'>,
+    private readonly settings: SettingsRepo,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The driver new VMs launch with (probing once if no valid verdict is cached). */
+  driver(): Promise<HypervisorDriver> {
+    return this.choose().then((c) => c.driver);
+  }
+
+  verdict(): Promise<AccelVerdict> {
+    return this.choose().then((c) => c.verdict);
+  }
+
+  /** The cached verdict of a driver, without probing; undefined when none was made. */
+  cachedVerdict(driver: DriverName = 'qemu'): AccelVerdict | undefined {
+    const v = this.settings.get<Omit<AccelVerdict, 'driver'> & { driver?: DriverName }>(verdictKey(driver));
+    return v ? { ...v, driver } : undefined;
+  }
+
+  /** The driver that acts on a VM launched earlier: the one its handle names. */
+  forHandle(handle: VMHandle): HypervisorDriver {
+    return this.registry.forHandle(handle);
+  }
+
+  forName(name: DriverName): HypervisorDriver {
+    return this.registry.forName(name);
+  }
+
+  /** Every registered driver (reconcile scans each for processes of its own). */
+  all(): HypervisorDriver[] {
+    return this.registry.all();
+  }
+
+  /** One line to show when new VMs will run slowly. */
+  async accelNotice(): Promise<string | undefined> {
+    const v = await this.verdict();
+    return v.accel === 'tcg' ? `KVM is not usable here (${v.reason}); using TCG emulation, which is slow` : undefined;
+  }
+
+  private choose(): Promise<Choice> {
+    this.chosen ??= this.pick().catch((err: unknown) => {
+      this.chosen = undefined;
+      throw err;
+    });
+    return this.chosen;
+  }
+
+  private async pick(): Promise<Choice> {
+    const wanted = this.config.driver;
+    const candidates = wanted === 'auto' ? AUTO_ORDER.filter((n) => this.registry.entry(n)) : [wanted];
+    const refusals: string[] = [];
+    for (const name of candidates) {
+      const entry = this.registry.entry(name);
+      if (!entry) {
+        throw unavailable(`the ${name} driver is not available yet`, 'set driver = "auto" or "qemu" in config.toml');
+      }
+      const fingerprint = await entry.fingerprint();
+      if (!fingerprint) {
+        if (wanted !== 'auto' || candidates.length === 1) throw unavailable(entry.missing.message, entry.missing.hint);
+        refusals.push(`${name}: not installed`);
+        continue;
+      }
+      let verdict = this.cachedVerdict(name);
+      if (!verdict || !sameFingerprint(verdict.fingerprint, fingerprint)) {
+        this.logger.info('probing hypervisor', { driver: name });
+        const r = await entry.probe();
+        if (!r.available || !r.accel) {
+          if (wanted !== 'auto' || name === candidates[candidates.length - 1]) {
+            throw unavailable(`${name} cannot run guests here: ${r.reason}`, r.fixHint ?? entry.missing.hint);
+          }
+          refusals.push(`${name}: ${r.reason}`);
+          continue;
+        }
+        verdict = { driver: name, fingerprint, accel: r.accel, reason: r.reason, probedAt: new Date().toISOString() };
+        const { driver: _d, ...stored } = verdict;
+        this.settings.set(verdictKey(name), stored);
+        this.logger.info('hypervisor verdict', { driver: name, accel: verdict.accel, reason: verdict.reason, ...(refusals.length ? { skipped: refusals } : {}) });
+      }
+      return { driver: entry.create(verdict.accel), verdict };
+    }
+    throw unavailable(`no hypervisor can run guests here (${refusals.join('; ')})`, entry0Hint(this.registry));
+  }
+}
+
+function entry0Hint(registry: DriverRegistry): string {
+  return registry.entry('qemu')?.missing.hint ?? 'install qemu-system-x86';
+}

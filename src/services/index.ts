@@ -1,0 +1,88 @@
+/**
+ * The composition root: builds every service from the store, the layout, the config and a logger,
+ * and starts and stops them with the daemon. The daemon's routes use what this returns.
+ *
+ * @module
+ */
+import type { Database } from 'better-sqlite3';
+import { cpus, totalmem } from 'node:os';
+import type { Config } from '../config/schema.js';
+import type { Layout } from '../config/paths.js';
+import type { Logger } from '../daemon/logger.js';
+import { DriverRegistry, type DriverEntry, qemuEntry } from '../drivers/registry.js';
+import { LeaseRepo } from '../store/leases.js';
+import { SettingsRepo } from '../store/settings.js';
+import { VMRepo } from '../store/vms.js';
+import { Hypervisors } from './hypervisors.js';
+import { ImageService } from './images/image-service.js';
+import { clearStaging } from './images/staging.js';
+import { KernelService } from './kernels/kernel-service.js';
+import { UserModeNetwork } from './network/user-mode.js';
+import { imageResolver } from './vm-images.js';
+import type { VMServiceDeps } from './vms/deps.js';
+import { VMService } from './vms/vm-service.js';
+
+export interface ServiceOptions {
+  db: Database;
+  layout: Layout;
+  config: Config;
+  logger: Logger;
+  /** Driver entries to register instead of the built-in ones (tests). */
+  drivers?: readonly DriverEntry[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Services {
+  vms: VMService;
+  images: ImageService;
+  kernels: KernelService;
+  hypervisor: Hypervisors;
+  /** Reconciles VMs with reality; resolves once the daemon may serve (resumed work may still run). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves when work that start() resumed in the background has finished. */
+  settled(): Promise<void>;
+}
+
+export function builtinDrivers(opts: { config: Config; logger: Logger; env?: NodeJS.ProcessEnv }): DriverEntry[] {
+  return [qemuEntry({ qemuBin: opts.config.qemu_bin, log: (m, f) => opts.logger.info(m, f) })];
+}
+
+export function createServices(opts: ServiceOptions): Services {
+  const { db, layout, config, logger } = opts;
+  const settings = new SettingsRepo(db);
+  const images = new ImageService({ db, layout, config, logger: logger.child({ svc: 'images' }) });
+  const kernels = new KernelService({ db, layout, logger: logger.child({ svc: 'kernels' }) });
+  const registry = new DriverRegistry(opts.drivers ?? builtinDrivers({ config, logger, ...(opts.env ? { env: opts.env } : {}) }));
+  const hypervisor = new Hypervisors(registry, config, settings, logger.child({ svc: 'hypervisor' }));
+  const vmDeps: VMServiceDeps = {
+    repo: new VMRepo(db),
+    layout,
+    config,
+    logger: logger.child({ svc: 'vms' }),
+    images: imageResolver(images, kernels, config.default_image_name),
+    hypervisors: hypervisor,
+    network: new UserModeNetwork(new LeaseRepo(db)),
+    host: { cpus: cpus().length, memoryBytes: totalmem() },
+  };
+  const vms = new VMService(vmDeps);
+  let resumed: Promise<void> = Promise.resolve();
+  return {
+    vms,
+    images,
+    kernels,
+    hypervisor,
+    async start() {
+      await clearStaging(layout.stagingDir).catch((err: unknown) => logger.warn('could not clear staging', { error: err }));
+      try {
+        const { report, settled } = await vms.reconcile();
+        logger.info('reconciled', { ...report });
+        resumed = settled;
+      } catch (err) {
+        logger.error('reconcile failed; serving anyway', { error: err });
+      }
+    },
+    stop: () => Promise.resolve(),
+    settled: () => resumed,
+  };
+}

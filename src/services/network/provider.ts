@@ -1,0 +1,53 @@
+/**
+ * The network seam: how a VM gets a network, whatever the mode. A provider receives the whole VM
+ * (its spec says whether it may reach outside), records what it hands out in the lease table, and
+ * returns a typed attachment that the boot path turns into driver and guest configuration. Providers
+ * that create host objects (taps, rules, DNS records) undo them in detach and sweep.
+ *
+ * @module
+ */
+import type { SeedNetwork } from '../../guest/seed.js';
+import type { NetworkMode } from '../../drivers/hypervisor.js';
+import type { VMRow } from '../../store/vms.js';
+
+interface AttachmentBase {
+  mac: string;
+  /** Where the host reaches the guest's sshd. */
+  sshHost: string;
+  sshPort: number;
+  /** What the guest configures on its interface. */
+  guest: SeedNetwork;
+  nameservers: string[];
+}
+
+export interface UserAttachment extends AttachmentBase {
+  mode: 'user';
+}
+
+export interface TapAttachment extends AttachmentBase {
+  mode: 'tap';
+  tap: string;
+  ip: string;
+}
+
+export type NetworkAttachment = UserAttachment | TapAttachment;
+
+export interface SweepReport {
+  /** Host objects (taps, rules, records, leases) removed because no live VM owns them. */
+  removed: string[];
+}
+
+export interface NetworkProvider {
+  /** The configured mode; the attachment mode a driver must support follows from it. */
+  readonly mode: 'user' | 'bridge';
+  /** The driver-side network mode this provider's attachments need. */
+  readonly driverMode: NetworkMode;
+  /** Gives a starting VM its network; called under the VM's lock. */
+  attach(vm: VMRow): Promise<NetworkAttachment>;
+  /** Undoes what attach made for a VM that stopped; its lease (MAC, address) is kept for the next start. */
+  detach(vm: VMRow): Promise<void>;
+  /** Forgets everything the VM held, lease included (the VM is being deleted). */
+  release(vm: VMRow): Promise<void>;
+  /** At daemon start: removes what no VM in `live` (the VMs that are running) owns. */
+  sweep(live: readonly VMRow[]): Promise<SweepReport>;
+}
