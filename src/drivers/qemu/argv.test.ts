@@ -120,7 +120,7 @@ describe('qemuArgv', () => {
     assert.ok(argv.includes('if=none,id=disk0,file=/d,,1/root.qcow2,format=qcow2,discard=unmap'));
     assert.ok(argv.includes('file,id=console0,path=/l,,og'));
     assert.ok(argv.includes('socket,id=qmp0,path=/run/x,,y/control.sock,server=on,wait=off'));
-    assert.ok(argv.includes('/run/x,y/qemu.pid'));
+    assert.ok(argv.includes('/run/x,y/vmm.pid'));
     assert.equal(qemuOptValue('a,,b'), 'a,,,,b');
     assert.equal(qmpChardevArg('/s'), 'socket,id=qmp0,path=/s,server=on,wait=off');
   });
