@@ -46,8 +46,15 @@ describe('vm failure paths', { skip }, () => {
     assert.match(r.stderr, /banger vm logs mute/);
     const show = JSON.parse((await banger(['--json', 'vm', 'show', 'mute'], env)).stdout) as VMInfo;
     assert.equal(show.name, 'mute', '--rm does not delete a VM whose SSH wait failed');
+    assert.equal(show.state, 'error', 'a VM whose SSH never answered is not running');
+    assert.match(show.lastError ?? '', /did not become reachable over ssh/);
+    assert.deepEqual(processesUnder(home), [], 'its process is ended');
     const logs = await banger(['vm', 'logs', 'mute'], env);
     assert.match(logs.stdout, /banger-fixture: ready/);
+    const exec = await banger(['vm', 'exec', 'mute', '--', 'true'], env);
+    assert.equal(exec.code, 6, exec.stderr);
+    assert.match(exec.stderr, /vm mute failed to start/);
+    assert.match(exec.stderr, /banger vm logs mute/);
   });
 
   it('refuses to delete an image a VM uses, naming the VM', async () => {
@@ -56,12 +63,10 @@ describe('vm failure paths', { skip }, () => {
     assert.match(r.stderr, /mute/);
   });
 
-  it('kill ends the VM process; delete removes every file', async () => {
+  it('delete removes every file of a failed VM', async () => {
     const before = JSON.parse((await banger(['--json', 'vm', 'show', 'mute'], env)).stdout) as VMInfo;
     const k = await banger(['vm', 'kill', 'mute'], env);
-    assert.equal(k.code, 0, k.stderr);
-    assert.match(k.stdout, /mute stopped/);
-    assert.deepEqual(processesUnder(home), []);
+    assert.equal(k.code, 6, 'a VM with no process cannot be killed');
     const d = await banger(['vm', 'delete', 'mute'], env);
     assert.equal(d.code, 0, d.stderr);
     assert.equal(existsSync(join(home, 'state', 'vms', before.id)), false);

@@ -25,7 +25,7 @@ export interface ObservedVM extends Omit<VMRow, 'state'> {
 export function observe(deps: Pick<VMServiceDeps, 'layout'>, row: VMRow): ObservedVM {
   const files = vmFiles(deps.layout.vmsDir, row.id);
   const out: ObservedVM = { ...row, problems: [] };
-  if (row.state === 'running' || row.state === 'stopping') {
+  if (row.state === 'starting' || row.state === 'running' || row.state === 'stopping') {
     let handle;
     try {
       handle = readHandles(files.handles);
@@ -33,7 +33,7 @@ export function observe(deps: Pick<VMServiceDeps, 'layout'>, row: VMRow): Observ
       out.problems.push((err as Error).message);
     }
     if (handle && pidAlive(handle.pid)) out.pid = handle.pid;
-    else if (out.problems.length === 0) {
+    else if (row.state !== 'starting' && out.problems.length === 0) {
       out.state = 'stopped';
       out.runtime = { ...row.runtime, stoppedReason: PROCESS_EXITED };
     }
