@@ -62,3 +62,22 @@ export function vmFiles(vmsDir: string, id: string): VMFiles {
     run: runFiles(runDir),
   };
 }
+
+/** Files the fake driver's VMM keeps in a VM's run directory besides the common run files. */
+export interface FakeVmmFiles {
+  /** The VMM's own stdout/stderr (appended across starts). */
+  log: string;
+  /** The host sshd that stands in for the guest's: its config, and the keys copied from the seed disk. */
+  sshdConfig: string;
+  hostKey: string;
+  authorizedKeys: string;
+}
+
+export function fakeVmmFiles(runDir: string): FakeVmmFiles {
+  return {
+    log: join(runDir, 'vmm.log'),
+    sshdConfig: join(runDir, 'sshd_config'),
+    hostKey: join(runDir, 'ssh_host_ed25519_key'),
+    authorizedKeys: join(runDir, 'authorized_keys'),
+  };
+}

@@ -2,7 +2,7 @@
  * The one module that starts processes. Every command is an argv array (never a shell string);
  * callers validate their own inputs, this module validates the argv shape.
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams, type StdioOptions } from 'node:child_process';
 import { accessSync, constants, openSync, closeSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -188,6 +188,30 @@ export function spawnDetached(argv: readonly string[], opts: DetachedOptions = {
   } finally {
     if (typeof fd === 'number') closeSync(fd);
   }
+}
+
+/** A child started by spawnPiped: its three standard streams are pipes. */
+export type PipedChild = ChildProcessWithoutNullStreams;
+
+export interface PipedOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts a program with stdin, stdout and stderr as pipes, for a caller that streams to and from it
+ * (the fake driver's VMM hands each guest SSH connection to an `sshd -i`). The caller owns the child:
+ * it ends its stdin or kills it, and listens for 'error' and 'close'.
+ */
+export function spawnPiped(argv: readonly string[], opts: PipedOptions = {}): PipedChild {
+  checkArgv(argv);
+  const prog = resolveProgram(argv);
+  return spawn(prog, argv.slice(1), {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    argv0: argv[0],
+  });
 }
 
 export interface AttachedOptions {

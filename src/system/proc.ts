@@ -24,6 +24,19 @@ export function processState(pid: number): string | undefined {
   return end < 0 ? undefined : stat.slice(end + 2, end + 3) || undefined;
 }
 
+/** The parent's pid from /proc/<pid>/stat, or undefined when there is no such process. */
+export function parentPid(pid: number): number | undefined {
+  assertPid(pid);
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  return Number.isSafeInteger(ppid) ? ppid : undefined;
+}
+
 /** True while the process exists and is not a zombie. A process of another user counts as alive. */
 export function isAlive(pid: number): boolean {
   assertPid(pid);
