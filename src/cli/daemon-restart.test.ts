@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OperationStarted, OperationSummary, PingResult, VMInfo } from '../api/types.js';
+import type { OperationStarted, OperationSummary, PingResult, SSHTarget, VMInfo } from '../api/types.js';
+import { exec as sshExec } from '../drivers/ssh/client.js';
 import { mkfsFromDir } from '../drivers/ext4/mkfs.js';
 import { pidAlive, signalProcess, waitForExit } from '../system/proc.js';
 import { CliHarness } from '../testing/cli-harness.js';
@@ -53,8 +54,8 @@ describe('daemon killed mid-create', () => {
     }
     assert.equal(info.state, 'running');
     assert.ok(vmPid !== undefined && pidAlive(vmPid));
-    const exec = await h.run(['vm', 'exec', 'slow', '--', 'echo', 'adopted']);
-    assert.equal(exec.code, 0, exec.stderr);
+    const target = await h.client().get<SSHTarget>('/vms/slow/ssh');
+    const exec = await sshExec(target, ['echo', 'adopted'], { timeoutMs: 20_000 });
     assert.equal(exec.stdout.trim(), 'adopted');
   });
 });

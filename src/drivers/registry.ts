@@ -7,6 +7,7 @@
  */
 import { unavailable } from '../api/errors.js';
 import type { Accel, DriverName, HypervisorDriver, ProbeResult, VMHandle } from './hypervisor.js';
+import { FakeDriver, type FakeKnobs } from './fake/index.js';
 import { QemuDriver } from './qemu/driver.js';
 import { probeFingerprint, probeQemu, QEMU_FIX_HINT } from './qemu/probe.js';
 
@@ -41,6 +42,17 @@ export function qemuEntry(opts: RegistryOptions): DriverEntry {
     probe: (signal) => probeQemu({ bin, ...(signal ? { signal } : {}) }),
     create: (accel) => new QemuDriver({ bin, ...(accel ? { accel } : {}), log: (m) => opts.log?.(m, { driver: 'qemu' }) }),
     missing: { message: `${bin} was not found, and banger needs QEMU to run VMs`, hint: QEMU_FIX_HINT },
+  };
+}
+
+/** The fake driver (cheap real processes that answer SSH): registered only for tests, see fakeDriverEnabled. */
+export function fakeEntry(knobs: FakeKnobs = {}): DriverEntry {
+  return {
+    name: 'fake',
+    fingerprint: () => Promise.resolve({ driver: 'fake' }),
+    probe: () => Promise.resolve({ available: true, accel: 'tcg', reason: 'the fake driver runs stand-in VM processes (tests only)' }),
+    create: () => new FakeDriver(knobs),
+    missing: { message: 'the fake driver is only for tests', hint: 'set BANGER_FAKE_DRIVER to use it' },
   };
 }
 

@@ -9,7 +9,8 @@ import { cpus, totalmem } from 'node:os';
 import type { Config } from '../config/schema.js';
 import type { Layout } from '../config/paths.js';
 import type { Logger } from '../daemon/logger.js';
-import { DriverRegistry, type DriverEntry, qemuEntry } from '../drivers/registry.js';
+import { fakeDriverEnabled, knobsFromEnv } from '../drivers/fake/index.js';
+import { DriverRegistry, type DriverEntry, fakeEntry, qemuEntry } from '../drivers/registry.js';
 import { LeaseRepo } from '../store/leases.js';
 import { SettingsRepo } from '../store/settings.js';
 import { VMRepo } from '../store/vms.js';
@@ -44,8 +45,11 @@ export interface Services {
   settled(): Promise<void>;
 }
 
+/** QEMU always; the fake driver too when BANGER_FAKE_DRIVER asks for it (tests), and then `auto` picks it. */
 export function builtinDrivers(opts: { config: Config; logger: Logger; env?: NodeJS.ProcessEnv }): DriverEntry[] {
-  return [qemuEntry({ qemuBin: opts.config.qemu_bin, log: (m, f) => opts.logger.info(m, f) })];
+  const entries = [qemuEntry({ qemuBin: opts.config.qemu_bin, log: (m, f) => opts.logger.info(m, f) })];
+  if (opts.env && fakeDriverEnabled(opts.env)) entries.push(fakeEntry(knobsFromEnv(opts.env)));
+  return entries;
 }
 
 export function createServices(opts: ServiceOptions): Services {

@@ -410,7 +410,7 @@ export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Pro
     'operation_failed',
     `vm ${target.vm} did not become reachable over ssh within ${seconds}s (last error: ${lastError})`,
     {
-      hint: `the VM is still running; sshd in the guest is the likely culprit: look at \`banger vm logs ${target.vm}\`, and \`banger vm delete ${target.vm}\` to clean up`,
+      hint: `sshd in the guest is the likely culprit: look at \`banger vm logs ${target.vm}\`; \`banger vm start ${target.vm}\` tries again and \`banger vm delete ${target.vm}\` cleans up`,
     },
   );
 }

@@ -97,7 +97,8 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
 export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandle, signal: AbortSignal): Promise<void> {
   const ac = new AbortController();
   const onAbort = () => ac.abort();
-  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) ac.abort();
+  else signal.addEventListener('abort', onAbort, { once: true });
   let died = false;
   const watcher = setInterval(() => {
     if (!pidAlive(handle.pid)) {

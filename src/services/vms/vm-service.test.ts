@@ -29,7 +29,7 @@ function code(err: unknown): string {
 describe('vm service on the fake driver', () => {
   let w: FakeWorld;
   before(async () => {
-    w = await fakeWorld({ noSsh: ['mute'], bootDelayMs: 300 }, { ssh_wait_timeout: '2s' });
+    w = await fakeWorld({ bootDelayMs: 300 });
   });
   after(async () => {
     await w.close();
@@ -51,15 +51,21 @@ describe('vm service on the fake driver', () => {
   });
 
   it('a VM whose SSH never answers ends in error with lastError, its process gone, and ssh/exec refuse it', async () => {
-    await assert.rejects(w.services.vms.create({ name: 'mute' }, quietContext()), /did not become reachable over ssh/);
-    const show = w.services.vms.show('mute');
-    assert.equal(show.state, 'error');
-    assert.match(show.lastError ?? '', /did not become reachable/);
-    assert.equal(show.pid, undefined);
-    const muteId = new VMRepo(w.db).byName('mute')!.id;
-    assert.deepEqual(processesOf(muteId), [], 'no process of the failed VM is left');
-    assert.throws(() => w.services.vms.sshTarget('mute'), (e: unknown) => code(e) === 'not_running' && /banger vm logs mute/.test((e as BangerError).hint ?? ''));
-    await w.services.vms.delete('mute');
+    const m = await fakeWorld({ noSsh: ['mute'] }, { ssh_wait_timeout: '2s' });
+    try {
+      await assert.rejects(m.services.vms.create({ name: 'mute' }, quietContext()), /did not become reachable over ssh/);
+      const show = m.services.vms.show('mute');
+      assert.equal(show.state, 'error');
+      assert.match(show.lastError ?? '', /did not become reachable/);
+      assert.equal(show.pid, undefined);
+      assert.deepEqual(processesOf(show.id), [], 'no process of the failed VM is left');
+      assert.throws(() => m.services.vms.sshTarget('mute'), (e: unknown) => code(e) === 'not_running' && /banger vm logs mute/.test((e as BangerError).hint ?? ''));
+      await assert.rejects(m.services.vms.start('mute', quietContext()), /did not become reachable/, 'an error VM can be started again');
+      await m.services.vms.delete('mute');
+      assert.deepEqual(m.services.vms.list(), []);
+    } finally {
+      await m.close();
+    }
   });
 
   it('refuses a name that looks like an id, and resolves names, ids and id prefixes without ambiguity', async () => {
