@@ -14,7 +14,7 @@ import type { FakeKnobs } from '../drivers/fake/index.js';
 import { fakeEntry } from '../drivers/registry.js';
 import { createServices, type Services } from '../services/index.js';
 import { openStore } from '../store/db.js';
-import { listProcesses, signalProcess } from '../system/proc.js';
+import { listProcesses, signalProcess, waitForExit } from '../system/proc.js';
 
 export interface FakeWorld {
   home: string;
@@ -65,6 +65,7 @@ export async function fakeWorld(knobs: FakeKnobs = {}, configRaw: Record<string,
     processes,
     async close() {
       for (const pid of processes()) signalProcess(pid, 'SIGKILL');
+      await Promise.all(processes().map((pid) => waitForExit(pid, 5000)));
       db.close();
       rmSync(home, { recursive: true, force: true });
     },

@@ -92,7 +92,7 @@ describe('vm lifecycle and lookup', () => {
     const order: string[] = [];
     let release!: () => void;
     const first = lc.withLock('x', () => new Promise<void>((r) => (release = () => (order.push('first'), r()))));
-    const second = lc.withLock('x', async () => void order.push('second'));
+    const second = lc.withLock('x', () => Promise.resolve(void order.push('second')));
     assert.equal(lc.isBusy('x'), true);
     assert.equal(lc.isBusy('y'), false);
     await new Promise((r) => setTimeout(r, 10));
