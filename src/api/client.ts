@@ -1,6 +1,7 @@
 /** HTTP/1.1 + JSON client for the daemon's unix socket. */
 import { request, type IncomingMessage } from 'node:http';
 import { BangerError, type ErrorEnvelope } from './errors.js';
+import { fillPath, ROUTES, type OperationRoute, type PathParams, type StreamRoute, type SyncRoute } from './routes.js';
 import { API_PREFIX, type OpEvent, type OperationStarted } from './types.js';
 
 export class DaemonUnreachableError extends Error {
@@ -19,17 +20,74 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** Thrown by `run` when the caller stopped following an operation that cannot be cancelled: it goes on in the daemon. */
+export class OperationDetachedError extends Error {
+  constructor(
+    readonly opId: string,
+    readonly kind: string,
+  ) {
+    super(`${kind} (${opId}) cannot be cancelled; it goes on in the daemon`);
+    this.name = 'OperationDetachedError';
+  }
+}
+
 export class ApiClient {
   constructor(readonly socketPath: string) {}
 
+  /** Calls a sync route of the table: the body is the route's request type, the answer its result type. */
+  call<P extends string, Req, Res>(route: SyncRoute<P, Req, Res>, params: PathParams<P>, body?: Req, opts: Omit<RequestOptions, 'body'> = {}): Promise<Res> {
+    return this.json<Res>(route.method, fillPath(route.path, params), { ...opts, body });
+  }
+
+  /** Starts an operation route and returns its id. */
+  start<P extends string, Req, Res>(route: OperationRoute<P, Req, Res>, params: PathParams<P>, body?: Req): Promise<OperationStarted> {
+    return this.json<OperationStarted>(route.method, fillPath(route.path, params), { body });
+  }
+
+  /**
+   * Starts an operation and follows it to its result. When `signal` aborts, a cancellable operation is cancelled
+   * (and followed to its end); any other is left running and OperationDetachedError is thrown.
+   */
+  async run<P extends string, Req, Res>(
+    route: OperationRoute<P, Req, Res>,
+    params: PathParams<P>,
+    body: Req | undefined,
+    onEvent: (ev: OpEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<Res> {
+    const { opId } = await this.start(route, params, body);
+    if (!route.cancellable) {
+      try {
+        return await this.follow<Res>(opId, onEvent, signal);
+      } catch (err) {
+        if (signal?.aborted) throw new OperationDetachedError(opId, route.id);
+        throw err;
+      }
+    }
+    const cancel = () => {
+      this.call(ROUTES.operationCancel, { id: opId }).catch(() => undefined);
+    };
+    if (signal?.aborted) cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      return await this.follow<Res>(opId, onEvent);
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  /** Opens a stream route (a console log, operation events). */
+  stream<P extends string>(route: StreamRoute<P>, params: PathParams<P>, opts: { query?: Record<string, string>; signal?: AbortSignal } = {}): Promise<IncomingMessage> {
+    const q = opts.query && Object.keys(opts.query).length > 0 ? `?${new URLSearchParams(opts.query).toString()}` : '';
+    return this.open(route.method, fillPath(route.path, params) + q, opts.signal ? { signal: opts.signal } : {});
+  }
+
+  /** Untyped access by path, for tests and tools outside the route table; commands use call/run/stream. */
   get<T>(path: string, opts?: RequestOptions): Promise<T> {
     return this.json<T>('GET', path, opts);
   }
   post<T>(path: string, body?: unknown, opts?: RequestOptions): Promise<T> {
     return this.json<T>('POST', path, { ...opts, body });
-  }
-  patch<T>(path: string, body?: unknown, opts?: RequestOptions): Promise<T> {
-    return this.json<T>('PATCH', path, { ...opts, body });
   }
   delete<T>(path: string, opts?: RequestOptions): Promise<T> {
     return this.json<T>('DELETE', path, opts);
@@ -85,7 +143,7 @@ export class ApiClient {
 
   /** Follows an operation's events until it ends; returns the result or throws its error. */
   async follow<T>(opId: string, onEvent: (ev: OpEvent) => void, signal?: AbortSignal): Promise<T> {
-    const res = await this.open('GET', `/operations/${opId}/events`, { signal });
+    const res = await this.stream(ROUTES.operationEvents, { id: opId }, signal ? { signal } : {});
     let buf = '';
     let last: OpEvent | undefined;
     for await (const chunk of res) {
@@ -103,20 +161,6 @@ export class ApiClient {
     if (last?.type === 'done') return last.result as T;
     if (last?.type === 'error') throw BangerError.fromEnvelope(last.error);
     throw new BangerError('internal', `the event stream of ${opId} ended early`, { opId, hint: 'see banger daemon status for the log path' });
-  }
-
-  /** Starts a long operation and follows it. */
-  async run<T>(method: 'POST' | 'DELETE', path: string, body: unknown, onEvent: (ev: OpEvent) => void, signal?: AbortSignal): Promise<T> {
-    const started = await this.json<OperationStarted>(method, path, { body });
-    const cancel = () => {
-      this.delete(`/operations/${started.opId}`).catch(() => undefined);
-    };
-    signal?.addEventListener('abort', cancel, { once: true });
-    try {
-      return await this.follow<T>(started.opId, onEvent);
-    } finally {
-      signal?.removeEventListener('abort', cancel);
-    }
   }
 }
 

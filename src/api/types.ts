@@ -41,12 +41,20 @@ export interface OperationSummary {
   startedAt: string;
   endedAt?: string;
   stage?: string;
+  /** Whether DELETE /operations/:id stops it; when false it runs to its end. */
+  cancellable: boolean;
   result?: unknown;
   error?: ErrorEnvelope;
 }
 
 export interface OperationStarted {
   opId: string;
+}
+
+export interface OperationCancelResult {
+  /** False when the operation had already ended, or cannot be cancelled (it then runs to its end). */
+  cancelled: boolean;
+  state: OpState;
 }
 
 export interface VMSpec {
@@ -87,8 +95,9 @@ export interface CreateVMRequest {
   image?: string;
   vcpu?: number;
   memoryMiB?: number;
+  /** The work disk (/root), a size such as `8G`. */
   diskSize?: string;
-  /** Virtual size of the root disk, e.g. "8G". */
+  /** The root disk's virtual size, a size such as `8G`; the guest's / grows to it (default vm_defaults.system_overlay_size). */
   rootSize?: string;
   nat?: boolean;
   noStart?: boolean;
@@ -99,6 +108,93 @@ export interface SetVMRequest {
   memoryMiB?: number;
   diskSize?: string;
   nat?: boolean;
+}
+
+export interface StopVMRequest {
+  /** Kill the VM when it has not powered off after this many seconds (default 30). */
+  timeoutSeconds?: number;
+}
+
+export const VM_SIGNALS = ['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGSTOP', 'SIGCONT'] as const;
+export type VMSignal = (typeof VM_SIGNALS)[number];
+
+export interface KillVMRequest {
+  /** Sent to the VM process; `KILL` and `SIGKILL` both work (default SIGKILL). */
+  signal?: VMSignal;
+}
+
+export interface Deleted {
+  deleted: string;
+}
+
+export interface Pruned {
+  deleted: string[];
+}
+
+export interface VMHealth {
+  name: string;
+  ok: boolean;
+  sshMs?: number;
+  error?: string;
+}
+
+export interface BuildImageRequest {
+  /** Recipe name (default: config default_image_name). */
+  recipe?: string;
+  /** Image name (default: the recipe name). */
+  name?: string;
+}
+
+export interface RegisterImageRequest {
+  name: string;
+  rootfs: string;
+  kernel?: string;
+  initrd?: string;
+  modules?: string;
+  kernelRef?: string;
+}
+
+export interface ImportKernelRequest {
+  name: string;
+  /** A .deb file (absolute path) or a package name; excludes kernel/initrd/modules. */
+  deb?: string;
+  kernel?: string;
+  initrd?: string;
+  modules?: string;
+}
+
+export interface RecipeInfo {
+  name: string;
+  description: string;
+  distro?: string;
+  suite?: string;
+}
+
+export interface ShutdownResult {
+  stopping: boolean;
+}
+
+export interface SSHConfigResult {
+  path: string;
+}
+
+/** One configuration key as `config show` reports it. */
+export interface ConfigKeyView {
+  /** `log_level`, `vm_defaults.vcpu`, `file_sync`. */
+  key: string;
+  value: unknown;
+  source: 'default' | 'file' | 'env';
+  /** False for keys that are accepted and validated, but that nothing reads yet. */
+  inEffect: boolean;
+  doc?: string;
+}
+
+export interface ConfigView {
+  file: string | null;
+  path: string;
+  config: Record<string, unknown>;
+  sources: Record<string, string>;
+  keys: ConfigKeyView[];
 }
 
 export interface SSHTarget {

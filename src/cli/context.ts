@@ -67,9 +67,17 @@ export class CliContext {
   }
 }
 
+/** The suffix of the description of every command that is not built yet, so that --help says so. */
+export const NOT_YET_AVAILABLE = '(not yet available)';
+
 export const notAvailableYet = (what: string) => {
   return async (): Promise<void> => {
     const { BangerError } = await import('../api/errors.js');
     throw new BangerError('unavailable', `${what} is not available yet`, { hint: 'see banger --help for what works today' });
   };
 };
+
+/** Marks a command as not built yet: its description ends with "(not yet available)" and running it says so (exit 5). */
+export function notBuiltYet(cmd: Command, description: string, what: string): Command {
+  return cmd.description(`${description} ${NOT_YET_AVAILABLE}`).action(notAvailableYet(what));
+}

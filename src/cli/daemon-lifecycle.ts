@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ApiClient, DaemonUnreachableError } from '../api/client.js';
 import { buildInfo, sameBuild } from '../api/build-info.js';
 import { BangerError } from '../api/errors.js';
+import { ROUTES } from '../api/routes.js';
 import type { PingResult } from '../api/types.js';
 import { socketPathProblem, type Layout } from '../config/paths.js';
 import { spawnDetached } from '../system/exec.js';
@@ -15,7 +16,7 @@ export const BANGERD_SCRIPT = fileURLToPath(new URL('../bin/bangerd.js', import.
 
 export async function tryPing(client: ApiClient, timeoutMs = 3000): Promise<PingResult | undefined> {
   try {
-    return await client.get<PingResult>('/ping', { timeoutMs });
+    return await client.call(ROUTES.ping, {}, undefined, { timeoutMs });
   } catch (err) {
     if (err instanceof DaemonUnreachableError) return undefined;
     throw err;
@@ -72,7 +73,7 @@ export async function ensureDaemon(layout: Layout, io: CliIO): Promise<ApiClient
   if (ping && sameBuild(ping, me)) return client;
   if (ping) {
     io.stderr.write(`banger: restarting bangerd (running ${ping.version}/${ping.commit.slice(0, 8)}, this CLI is ${me.version}/${me.commit.slice(0, 8)})\n`);
-    await client.post('/shutdown').catch(() => undefined);
+    await client.call(ROUTES.shutdown, {}).catch(() => undefined);
     if (!(await waitGone(client))) throw new BangerError('unavailable', `bangerd (pid ${ping.pid}) did not stop`, { hint: `kill ${ping.pid} and retry` });
   }
   const pid = startDaemon(layout, io.env);

@@ -1,10 +1,11 @@
 /** Reaching a VM from the CLI: ask the daemon for the target, then run the system ssh. */
 import type { ApiClient } from '../api/client.js';
+import { ROUTES } from '../api/routes.js';
 import type { SSHTarget } from '../api/types.js';
 import { session } from '../drivers/ssh/client.js';
 
 export function sshTarget(client: ApiClient, name: string): Promise<SSHTarget> {
-  return client.get<SSHTarget>(`/vms/${encodeURIComponent(name)}/ssh`);
+  return client.call(ROUTES.vmSSH, { name });
 }
 
 /** Runs a command (or a shell) in the VM attached to this terminal; resolves with its exit status. */

@@ -4,7 +4,7 @@ import { versionLine } from '../api/build-info.js';
 import { CliContext, ExitStatus } from './context.js';
 import { processIO, type CliIO } from './io.js';
 import { reportError } from './render.js';
-import { registerVM } from './commands/vm.js';
+import { registerVM } from './commands/vm/index.js';
 import { registerImage } from './commands/image.js';
 import { registerKernel } from './commands/kernel.js';
 import { registerDaemon } from './commands/daemon.js';

@@ -1,7 +1,9 @@
 /** Renders operation events: a live stage line on a terminal, one line per stage otherwise, NDJSON with --json. */
+import { OperationDetachedError } from '../api/client.js';
+import type { OperationRoute, PathParams } from '../api/routes.js';
 import type { OpEvent } from '../api/types.js';
 import { humanSize } from '../model/size.js';
-import type { CliContext } from './context.js';
+import { ExitStatus, type CliContext } from './context.js';
 import { elapsed } from './render.js';
 
 export interface ProgressRenderer {
@@ -73,17 +75,34 @@ export function progressRenderer(ctx: CliContext, opts: { quiet?: boolean } = {}
   };
 }
 
-/** Starts an operation, renders it, and cancels it on Ctrl-C. */
-export async function runOperation<T>(ctx: CliContext, method: 'POST' | 'DELETE', path: string, body: unknown, opts: { quiet?: boolean } = {}): Promise<T> {
+/**
+ * Starts an operation, renders its progress, and handles Ctrl-C: a cancellable operation is cancelled; any other
+ * is left to finish in the daemon and the CLI stops waiting (exit 130).
+ */
+export async function runOperation<P extends string, Req, Res>(
+  ctx: CliContext,
+  route: OperationRoute<P, Req, Res>,
+  params: PathParams<P>,
+  body?: Req,
+  opts: { quiet?: boolean } = {},
+): Promise<Res> {
+  if (ctx.interrupt.signal.aborted) throw new ExitStatus(130);
   const client = await ctx.client();
   const r = progressRenderer(ctx, opts);
   const onSigint = () => {
-    ctx.note('\nbanger: cancelling…');
+    ctx.note(route.cancellable ? '\nbanger: cancelling…' : '\nbanger: stopping the wait…');
     ctx.interrupt.abort();
   };
   process.once('SIGINT', onSigint);
   try {
-    return await client.run<T>(method, path, body, r.onEvent, ctx.interrupt.signal);
+    return await client.run(route, params, body, r.onEvent, ctx.interrupt.signal);
+  } catch (err) {
+    if (err instanceof OperationDetachedError) {
+      r.finish();
+      ctx.note(`banger: ${err.message}`);
+      throw new ExitStatus(130);
+    }
+    throw err;
   } finally {
     process.removeListener('SIGINT', onSigint);
     r.finish();

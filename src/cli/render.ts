@@ -1,5 +1,5 @@
 /** Tables, JSON and error output. */
-import { BangerError, EXIT_CODES } from '../api/errors.js';
+import { BangerError, causeChain, EXIT_CODES } from '../api/errors.js';
 import { DaemonUnreachableError } from '../api/client.js';
 import { styleFor, type CliIO } from './io.js';
 
@@ -26,7 +26,7 @@ export function elapsed(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
 }
 
-/** Prints an error the way every command does and returns the exit status. */
+/** Prints an error the way every command does and returns the exit status. --debug adds the causes and the stack. */
 export function reportError(io: CliIO, err: unknown, opts: { json?: boolean; debug?: boolean } = {}): number {
   const st = styleFor(io.stderr, io.env);
   if (err instanceof DaemonUnreachableError) {
@@ -39,11 +39,17 @@ export function reportError(io: CliIO, err: unknown, opts: { json?: boolean; deb
       io.stderr.write(`banger: ${err.message}${err.opId ? ' ' + st.dim(`(${err.opId})`) : ''}\n`);
       if (err.hint) io.stderr.write(`${st.dim('hint:')} ${err.hint}\n`);
     }
-    if (opts.debug && err.stack) io.stderr.write(st.dim(err.stack) + '\n');
+    if (opts.debug) {
+      if (!opts.json) for (const c of err.causeMessages()) io.stderr.write(`${st.dim('cause:')} ${c}\n`);
+      if (err.stack) io.stderr.write(st.dim(err.stack) + '\n');
+    }
     return EXIT_CODES[err.code];
   }
   const e = err instanceof Error ? err : new Error(String(err));
   io.stderr.write(`banger: ${e.message}\n`);
-  if (opts.debug && e.stack) io.stderr.write(st.dim(e.stack) + '\n');
+  if (opts.debug) {
+    for (const c of causeChain(e.cause)) io.stderr.write(`${st.dim('cause:')} ${c}\n`);
+    if (e.stack) io.stderr.write(st.dim(e.stack) + '\n');
+  }
   return EXIT_CODES.internal;
 }

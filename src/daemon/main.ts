@@ -9,6 +9,7 @@ import { resolveLayout, socketPathProblem, type Layout } from '../config/paths.j
 import { loadConfig } from '../config/load.js';
 import { inspectSchema, openStore } from '../store/db.js';
 import { createApp } from './app.js';
+import { answerClientErrors } from './http-errors.js';
 import { createLogger } from './logger.js';
 import { OperationRegistry } from './operations.js';
 import { acquireLock, AlreadyRunningError, socketAnswers } from './lock.js';
@@ -22,6 +23,9 @@ interface Flags {
   help: boolean;
   socket?: string;
 }
+
+/** The largest request head (request line and headers) the daemon reads; node's default. */
+const MAX_HEADER_BYTES = 16 * 1024;
 
 const USAGE = `Usage: bangerd [--system] [--socket PATH] [--check-migrations] [--version]
 
@@ -132,10 +136,11 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
     await services.start();
     const app = createApp(ctx);
     const listener = getRequestListener(app.fetch);
-    server = createServer((req, res) => {
+    server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
       void listener(req, res);
     });
     server.keepAliveTimeout = 5000;
+    answerClientErrors(server, MAX_HEADER_BYTES);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
       const old = process.umask(0o177);

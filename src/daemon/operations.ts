@@ -24,6 +24,8 @@ export class Operation {
   constructor(
     readonly kind: string,
     readonly target: string | undefined,
+    /** False when the work behind it cannot be interrupted: cancel() then refuses and it runs to its end. */
+    readonly cancellable = true,
   ) {
     this.finished = new Promise((r) => (this.finish = r));
   }
@@ -44,7 +46,7 @@ export class Operation {
   }
 
   cancel(): boolean {
-    if (this.state !== 'running') return false;
+    if (this.state !== 'running' || !this.cancellable) return false;
     this.controller.abort();
     return true;
   }
@@ -66,7 +68,7 @@ export class Operation {
   }
 
   summary(): OperationSummary {
-    const s: OperationSummary = { id: this.id, kind: this.kind, state: this.state, startedAt: this.startedAt.toISOString() };
+    const s: OperationSummary = { id: this.id, kind: this.kind, state: this.state, startedAt: this.startedAt.toISOString(), cancellable: this.cancellable };
     if (this.target) s.target = this.target;
     if (this.endedAt) s.endedAt = this.endedAt.toISOString();
     if (this.stage) s.stage = this.stage;
@@ -105,9 +107,9 @@ export class OperationRegistry {
     private readonly keepMs = 15 * 60_000,
   ) {}
 
-  begin<T>(kind: string, target: string | undefined, fn: (ctx: OpContext) => Promise<T>): Operation {
+  begin<T>(kind: string, target: string | undefined, fn: (ctx: OpContext) => Promise<T>, opts: { cancellable?: boolean } = {}): Operation {
     this.prune();
-    const op = new Operation(kind, target);
+    const op = new Operation(kind, target, opts.cancellable ?? true);
     this.ops.set(op.id, op);
     this.logger.info('operation started', { opId: op.id, kind, target });
     const ctx = op.context();

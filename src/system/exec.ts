@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams, type StdioOptions } from 'node:child_process';
 import { accessSync, constants, openSync, closeSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 
 export interface RunOptions {
   cwd?: string;
@@ -28,12 +28,19 @@ export interface RunResult {
 }
 
 export class ExecError extends Error {
+  /** The program's name (no directory), as error messages name it. */
+  readonly tool: string;
+  /** The last non-empty line it printed (stderr, else stdout), or how it ended when it printed nothing. */
+  readonly lastLine: string;
+
   constructor(
     readonly result: RunResult,
     message?: string,
   ) {
     super(message ?? `${result.argv[0] ?? '?'} exited with ${describeExit(result)}${tailOf(result.stderr || result.stdout)}`);
     this.name = 'ExecError';
+    this.tool = basename(result.argv[0] ?? '?');
+    this.lastLine = lastLines(result.stderr || result.stdout, 1) || `exited with ${describeExit(result)}`;
   }
 
   /** The last lines the tool printed, for error messages. */
@@ -43,7 +50,10 @@ export class ExecError extends Error {
 }
 
 export class ToolMissingError extends Error {
-  constructor(readonly tool: string) {
+  constructor(
+    /** The program that was looked for, as the caller named it. */
+    readonly tool: string,
+  ) {
     super(`${tool} was not found on PATH`);
     this.name = 'ToolMissingError';
   }

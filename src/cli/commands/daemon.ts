@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ApiClient } from '../../api/client.js';
 import { buildInfo, sameBuild } from '../../api/build-info.js';
 import { BangerError } from '../../api/errors.js';
+import { ROUTES } from '../../api/routes.js';
 import type { PingResult } from '../../api/types.js';
 import type { CliContext } from '../context.js';
 import { startDaemon, tryPing, waitForDaemon, waitGone } from '../daemon-lifecycle.js';
@@ -69,7 +70,7 @@ Examples:
         else ctx.io.stdout.write('bangerd is not running\n');
         return;
       }
-      await client.post('/shutdown');
+      await client.call(ROUTES.shutdown, {});
       if (!(await waitGone(client)) || !(await waitExit(ping.pid))) {
         throw new BangerError('operation_failed', `bangerd (pid ${ping.pid}) did not stop within 10s`, { hint: `kill ${ping.pid}` });
       }

@@ -2,20 +2,13 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { badRequest } from '../../api/errors.js';
-import type { ImageInfo } from '../../api/types.js';
+import { ROUTES } from '../../api/routes.js';
+import type { BuildImageRequest, ImageInfo, RegisterImageRequest } from '../../api/types.js';
 import { humanSize } from '../../model/size.js';
 import type { CliContext } from '../context.js';
-import { notAvailableYet } from '../context.js';
+import { NOT_YET_AVAILABLE, notBuiltYet } from '../context.js';
 import { runOperation } from '../progress.js';
 import { age, printJson, table } from '../render.js';
-
-const enc = encodeURIComponent;
-
-interface Recipe {
-  name: string;
-  description: string;
-  suite?: string;
-}
 
 function imageTable(images: ImageInfo[]): string {
   return table(
@@ -51,14 +44,14 @@ Examples:
     .action(async (recipe: string | undefined, o: { name?: string; list?: boolean }) => {
       const client = await ctx.client();
       if (o.list) {
-        const recipes = await client.get<Recipe[]>('/images/recipes');
+        const recipes = await client.call(ROUTES.imageRecipes, {});
         if (ctx.globals.json) printJson(ctx.io, recipes);
         else ctx.io.stdout.write(table(recipes.map((r) => [r.name, r.description]), ['RECIPE', 'DESCRIPTION']));
         return;
       }
-      const body: Record<string, unknown> = { recipe: recipe ?? 'debian-bookworm' };
+      const body: BuildImageRequest = { recipe: recipe ?? 'debian-bookworm' };
       if (o.name) body.name = o.name;
-      const img = await runOperation<ImageInfo>(ctx, 'POST', '/images/build', body);
+      const img = await runOperation(ctx, ROUTES.imageBuild, {}, body);
       if (ctx.globals.json) printJson(ctx.io, img);
       else ctx.io.stdout.write(`built image ${img.name} (${img.id.slice(0, 12)}, ${humanSize(img.sizeBytes)})\n`);
     });
@@ -68,7 +61,7 @@ Examples:
     .alias('ls')
     .description('List images')
     .action(async () => {
-      const images = await (await ctx.client()).get<ImageInfo[]>('/images');
+      const images = await (await ctx.client()).call(ROUTES.imageList, {});
       if (ctx.globals.json) printJson(ctx.io, images);
       else if (images.length === 0) ctx.io.stdout.write('no images yet (build one with banger image build debian-bookworm)\n');
       else ctx.io.stdout.write(imageTable(images));
@@ -79,7 +72,7 @@ Examples:
     .description('Show one image')
     .argument('<name>')
     .action(async (name: string) => {
-      const img = await (await ctx.client()).get<ImageInfo>(`/images/${enc(name)}`);
+      const img = await (await ctx.client()).call(ROUTES.imageShow, { name });
       if (ctx.globals.json) {
         printJson(ctx.io, img);
         return;
@@ -98,7 +91,7 @@ Examples:
     .description('Delete an image (refused while a VM uses it)')
     .argument('<name>')
     .action(async (name: string) => {
-      const r = await (await ctx.client()).delete<{ deleted: string }>(`/images/${enc(name)}`);
+      const r = await (await ctx.client()).call(ROUTES.imageDelete, { name });
       if (ctx.globals.json) printJson(ctx.io, r);
       else ctx.io.stdout.write(`deleted image ${r.deleted}\n`);
     });
@@ -116,12 +109,12 @@ Examples:
     .action(async (o: { name: string; rootfs: string; kernel?: string; initrd?: string; modules?: string; kernelRef?: string }) => {
       if (o.kernelRef && (o.kernel || o.initrd || o.modules)) throw badRequest('--kernel-ref and --kernel/--initrd/--modules are mutually exclusive', 'use one or the other');
       if (!o.kernelRef && !o.kernel) throw badRequest('an image needs a kernel', 'pass --kernel PATH (and --initrd PATH) or --kernel-ref NAME (see banger kernel list)');
-      const body: Record<string, string> = { name: o.name, rootfs: resolve(o.rootfs) };
+      const body: RegisterImageRequest = { name: o.name, rootfs: resolve(o.rootfs) };
       if (o.kernel) body.kernel = resolve(o.kernel);
       if (o.initrd) body.initrd = resolve(o.initrd);
       if (o.modules) body.modules = resolve(o.modules);
       if (o.kernelRef) body.kernelRef = o.kernelRef;
-      const img = await (await ctx.client()).post<ImageInfo>('/images/register', body);
+      const img = await (await ctx.client()).call(ROUTES.imageRegister, {}, body);
       if (ctx.globals.json) printJson(ctx.io, img);
       else ctx.io.stdout.write(`registered image ${img.name} (${img.id.slice(0, 12)})\n`);
     });
@@ -131,11 +124,12 @@ Examples:
     .description("Copy a registered image into banger's managed storage")
     .argument('<name>')
     .action(async (name: string) => {
-      const img = await runOperation<ImageInfo>(ctx, 'POST', `/images/${enc(name)}/promote`, {});
+      const img = await runOperation(ctx, ROUTES.imagePromote, { name });
       if (ctx.globals.json) printJson(ctx.io, img);
       else ctx.io.stdout.write(`promoted image ${img.name} (managed)\n`);
     });
 
-  image.command('pull').description('Pull an image from the catalog or an OCI registry').argument('<ref>').action(notAvailableYet('image pull'));
-  image.command('cache').description('Manage the OCI blob cache').command('prune').description('Empty the blob cache').action(notAvailableYet('image cache prune'));
+  notBuiltYet(image.command('pull').argument('<ref>'), 'Pull an image from the catalog or an OCI registry', 'image pull');
+  const cache = image.command('cache').description(`Manage the OCI blob cache ${NOT_YET_AVAILABLE}`);
+  notBuiltYet(cache.command('prune'), 'Empty the blob cache', 'image cache prune');
 }

@@ -3,13 +3,12 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { badRequest } from '../../api/errors.js';
-import type { KernelInfo } from '../../api/types.js';
+import { ROUTES } from '../../api/routes.js';
+import type { ImportKernelRequest } from '../../api/types.js';
 import type { CliContext } from '../context.js';
-import { notAvailableYet } from '../context.js';
+import { NOT_YET_AVAILABLE, notAvailableYet, notBuiltYet } from '../context.js';
 import { runOperation } from '../progress.js';
 import { age, printJson, table } from '../render.js';
-
-const enc = encodeURIComponent;
 
 export function registerKernel(program: Command, ctx: CliContext): void {
   const kernel = program
@@ -29,10 +28,10 @@ Examples:
     .command('list')
     .alias('ls')
     .description('List kernels')
-    .option('--available', 'list the kernel catalog (not available yet)')
+    .option('--available', `list the kernel catalog ${NOT_YET_AVAILABLE}`)
     .action(async (o: { available?: boolean }) => {
       if (o.available) return notAvailableYet('kernel list --available')();
-      const ks = await (await ctx.client()).get<KernelInfo[]>('/kernels');
+      const ks = await (await ctx.client()).call(ROUTES.kernelList, {});
       if (ctx.globals.json) printJson(ctx.io, ks);
       else if (ks.length === 0) ctx.io.stdout.write('no kernels yet (import one with banger kernel import)\n');
       else ctx.io.stdout.write(table(ks.map((k) => [k.name, k.kernelVersion || '-', k.initrdPath ? 'yes' : 'no', k.sha256.slice(0, 12), k.source, age(k.importedAt)]), ['NAME', 'VERSION', 'INITRD', 'SHA256', 'SOURCE', 'AGE']));
@@ -43,7 +42,7 @@ Examples:
     .description('Show one kernel')
     .argument('<name>')
     .action(async (name: string) => {
-      const k = await (await ctx.client()).get<KernelInfo>(`/kernels/${enc(name)}`);
+      const k = await (await ctx.client()).call(ROUTES.kernelShow, { name });
       if (ctx.globals.json) printJson(ctx.io, k);
       else ctx.io.stdout.write(Object.entries(k).map(([key, v]) => `${(key + ':').padEnd(15)}${String(v)}`).join('\n') + '\n');
     });
@@ -54,7 +53,7 @@ Examples:
     .description('Delete a kernel')
     .argument('<name>')
     .action(async (name: string) => {
-      const r = await (await ctx.client()).delete<{ deleted: string }>(`/kernels/${enc(name)}`);
+      const r = await (await ctx.client()).call(ROUTES.kernelDelete, { name });
       if (ctx.globals.json) printJson(ctx.io, r);
       else ctx.io.stdout.write(`deleted kernel ${r.deleted}\n`);
     });
@@ -70,15 +69,15 @@ Examples:
     .action(async (name: string, o: { kernel?: string; initrd?: string; modules?: string; deb?: string }) => {
       if (o.deb && (o.kernel || o.initrd || o.modules)) throw badRequest('--deb and --kernel/--initrd/--modules are mutually exclusive');
       if (!o.deb && !o.kernel) throw badRequest('nothing to import', 'pass --kernel PATH or --deb FILE|PACKAGE');
-      const body: Record<string, string> = { name };
+      const body: ImportKernelRequest = { name };
       if (o.kernel) body.kernel = resolve(o.kernel);
       if (o.initrd) body.initrd = resolve(o.initrd);
       if (o.modules) body.modules = resolve(o.modules);
       if (o.deb) body.deb = o.deb.includes('/') || o.deb.endsWith('.deb') || existsSync(o.deb) ? resolve(o.deb) : o.deb;
-      const k = await runOperation<KernelInfo>(ctx, 'POST', '/kernels/import', body);
+      const k = await runOperation(ctx, ROUTES.kernelImport, {}, body);
       if (ctx.globals.json) printJson(ctx.io, k);
       else ctx.io.stdout.write(`imported kernel ${k.name} (${k.kernelVersion || 'unknown version'})\n`);
     });
 
-  kernel.command('pull').description('Pull a kernel from the catalog').argument('<name>').action(notAvailableYet('kernel pull'));
+  notBuiltYet(kernel.command('pull').argument('<name>'), 'Pull a kernel from the catalog', 'kernel pull');
 }

@@ -4,6 +4,7 @@ import { Argument } from 'commander';
 import { ApiClient } from '../../api/client.js';
 import { buildInfo } from '../../api/build-info.js';
 import { badRequest } from '../../api/errors.js';
+import { ROUTES, type SyncRoute } from '../../api/routes.js';
 import type { CliContext } from '../context.js';
 import { printJson } from '../render.js';
 import { completionScript, SHELLS, type Shell } from '../completion.js';
@@ -46,11 +47,12 @@ Examples:
     });
 }
 
-const NAME_SOURCES: Record<string, string> = {
-  'vm start': '/vms', 'vm stop': '/vms', 'vm restart': '/vms', 'vm kill': '/vms', 'vm delete': '/vms', 'vm rm': '/vms',
-  'vm show': '/vms', 'vm logs': '/vms', 'vm stats': '/vms', 'vm set': '/vms', 'vm ssh': '/vms', 'vm exec': '/vms', 'vm health': '/vms',
-  'image show': '/images', 'image delete': '/images', 'image promote': '/images',
-  'kernel show': '/kernels', 'kernel rm': '/kernels',
+/** Where the completion of each command's name argument comes from. */
+const NAME_SOURCES: Record<string, SyncRoute<'/vms' | '/images' | '/kernels', undefined, { name: string }[]>> = {
+  'vm start': ROUTES.vmList, 'vm stop': ROUTES.vmList, 'vm restart': ROUTES.vmList, 'vm kill': ROUTES.vmList, 'vm delete': ROUTES.vmList, 'vm rm': ROUTES.vmList,
+  'vm show': ROUTES.vmList, 'vm logs': ROUTES.vmList, 'vm stats': ROUTES.vmList, 'vm set': ROUTES.vmList, 'vm ssh': ROUTES.vmList, 'vm exec': ROUTES.vmList, 'vm health': ROUTES.vmList,
+  'image show': ROUTES.imageList, 'image delete': ROUTES.imageList, 'image promote': ROUTES.imageList,
+  'kernel show': ROUTES.kernelList, 'kernel rm': ROUTES.kernelList,
 };
 
 async function complete(program: Command, words: string[], ctx: CliContext): Promise<string[]> {
@@ -78,7 +80,7 @@ async function complete(program: Command, words: string[], ctx: CliContext): Pro
     if (source) {
       try {
         const client = new ApiClient(ctx.layout().socketPath);
-        const rows = await client.get<{ name: string }[]>(source, { timeoutMs: 1000 });
+        const rows = await client.call(source, {}, undefined, { timeoutMs: 1000 });
         cands.push(...rows.map((r) => r.name));
       } catch {
         /* daemon down: nothing to add */

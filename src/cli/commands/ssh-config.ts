@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { badRequest } from '../../api/errors.js';
+import { ROUTES } from '../../api/routes.js';
 import { includeLine, installInclude, isIncludeInstalled, uninstallInclude, userSSHConfigPath } from '../../drivers/ssh/ssh-config.js';
 import type { CliContext } from '../context.js';
 import { printJson } from '../render.js';
@@ -28,7 +29,7 @@ Examples:
       const layout = ctx.layout();
       const home = ctx.io.env.HOME ?? homedir();
       const keyPath = layout.sshKeyPath;
-      await (await ctx.client()).post('/ssh-config');
+      await (await ctx.client()).call(ROUTES.sshConfig, {});
       const userConfig = userSSHConfigPath(home);
       if (o.install) {
         const r = await installInclude(home, layout.sshConfigPath);

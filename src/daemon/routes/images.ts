@@ -1,43 +1,25 @@
 /** /v1/images: list, show, build, register, promote, delete. */
-import { Hono } from 'hono';
-import { badRequest } from '../../api/errors.js';
+import { ROUTES } from '../../api/routes.js';
 import type { DaemonContext } from '../context.js';
-import { jsonBody, optionalString, started } from '../http-util.js';
+import type { RouteKit } from '../route-kit.js';
 
-export function imageRoutes(ctx: DaemonContext): Hono {
-  const r = new Hono();
+export function imageRoutes(kit: RouteKit, ctx: DaemonContext): void {
   const images = () => ctx.services.images;
-  r.get('/', (c) => c.json(images().list()));
-  r.get('/recipes', (c) => c.json(images().recipes()));
-  r.post('/build', async (c) => {
-    const b = await jsonBody<Record<string, unknown>>(c);
-    const recipe = optionalString(b.recipe, 'recipe') ?? ctx.loaded.config.default_image_name;
-    const name = optionalString(b.name, 'name');
-    return started(c, ctx.ops.begin('image.build', name ?? recipe, (oc) => images().build(recipe, name ? { name } : {}, oc)));
+  kit.sync(ROUTES.imageList, () => images().list());
+  kit.sync(ROUTES.imageRecipes, () => images().recipes());
+  kit.operation(ROUTES.imageBuild, ({ body }) => {
+    const recipe = body.recipe ?? ctx.loaded.config.default_image_name;
+    return { target: body.name ?? recipe, run: (oc) => images().build(recipe, body.name ? { name: body.name } : {}, oc) };
   });
-  r.post('/register', async (c) => {
-    const b = await jsonBody<Record<string, unknown>>(c);
-    const name = optionalString(b.name, 'name');
-    const rootfs = optionalString(b.rootfs, 'rootfs');
-    if (!name) throw badRequest('name is required');
-    if (!rootfs) throw badRequest('rootfs is required', 'pass --rootfs PATH to an ext4 image');
-    const req: { name: string; rootfs: string; kernel?: string; initrd?: string; modules?: string; kernelRef?: string } = { name, rootfs };
-    for (const k of ['kernel', 'initrd', 'modules', 'kernelRef'] as const) {
-      const v = optionalString(b[k], k);
-      if (v !== undefined) req[k] = v;
-    }
-    return c.json(await images().register(req), 201);
-  });
-  r.get('/:name', (c) => c.json(images().get(c.req.param('name'))));
-  r.post('/:name/promote', (c) => {
-    const name = c.req.param('name');
+  kit.sync(ROUTES.imageRegister, ({ body }) => images().register(body));
+  kit.sync(ROUTES.imageShow, ({ params }) => images().get(params.name));
+  kit.operation(ROUTES.imagePromote, ({ params: { name } }) => {
     images().get(name);
-    return started(c, ctx.ops.begin('image.promote', name, (oc) => images().promote(name, oc)));
+    return { target: name, run: (oc) => images().promote(name, oc) };
   });
-  r.delete('/:name', async (c) => {
-    const img = images().get(c.req.param('name'));
+  kit.sync(ROUTES.imageDelete, async ({ params }) => {
+    const img = images().get(params.name);
     await images().delete(img.id, (id) => ctx.services.vms.usingImage(id));
-    return c.json({ deleted: img.name });
+    return { deleted: img.name };
   });
-  return r;
 }

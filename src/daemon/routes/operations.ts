@@ -1,27 +1,27 @@
 /** Long operations: list, status, follow (NDJSON), cancel. */
-import { Hono } from 'hono';
 import { stream } from 'hono/streaming';
 import { notFound } from '../../api/errors.js';
+import { ROUTES } from '../../api/routes.js';
 import type { OpEvent } from '../../api/types.js';
 import type { DaemonContext } from '../context.js';
 import type { Operation } from '../operations.js';
 import { keepOpen } from '../http-util.js';
+import type { RouteKit } from '../route-kit.js';
 
-export function operationRoutes(ctx: DaemonContext): Hono {
-  const r = new Hono();
+export function operationRoutes(kit: RouteKit, ctx: DaemonContext): void {
   const find = (id: string): Operation => {
     const op = ctx.ops.get(id);
     if (!op) throw notFound(`no operation ${id}`, 'operations are kept for 15 minutes after they end');
     return op;
   };
-  r.get('/', (c) => c.json(ctx.ops.list()));
-  r.get('/:id', (c) => c.json(find(c.req.param('id')).summary()));
-  r.delete('/:id', (c) => {
-    const op = find(c.req.param('id'));
-    return c.json({ cancelled: op.cancel(), state: op.state });
+  kit.sync(ROUTES.operationList, () => ctx.ops.list());
+  kit.sync(ROUTES.operationShow, ({ params }) => find(params.id).summary());
+  kit.sync(ROUTES.operationCancel, ({ params }) => {
+    const op = find(params.id);
+    return { cancelled: op.cancel(), state: op.state };
   });
-  r.get('/:id/events', (c) => {
-    const op = find(c.req.param('id'));
+  kit.stream(ROUTES.operationEvents, ({ params, c }) => {
+    const op = find(params.id);
     keepOpen(c);
     c.header('Content-Type', 'application/x-ndjson');
     return stream(c, async (s) => {
@@ -55,5 +55,4 @@ export function operationRoutes(ctx: DaemonContext): Hono {
       }
     });
   });
-  return r;
 }

@@ -1,27 +1,24 @@
-/** ping, shutdown and the effective configuration. */
-import { Hono } from 'hono';
+/** ping, shutdown, ssh_config and the effective configuration. */
+import { ROUTES } from '../../api/routes.js';
 import type { PingResult } from '../../api/types.js';
+import { configView } from '../../config/view.js';
 import type { DaemonContext } from '../context.js';
+import type { RouteKit } from '../route-kit.js';
 
-export function systemRoutes(ctx: DaemonContext): Hono {
-  const r = new Hono();
-  r.get('/ping', (c) => {
-    const res: PingResult = {
-      ...ctx.build,
-      pid: process.pid,
-      socket: ctx.layout.socketPath,
-      logPath: ctx.layout.daemonLog,
-      stateDir: ctx.layout.stateDir,
-      startedAt: ctx.startedAt.toISOString(),
-      uptimeSeconds: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
-    };
-    return c.json(res);
-  });
-  r.post('/shutdown', (c) => {
+export function systemRoutes(kit: RouteKit, ctx: DaemonContext): void {
+  kit.sync(ROUTES.ping, (): PingResult => ({
+    ...ctx.build,
+    pid: process.pid,
+    socket: ctx.layout.socketPath,
+    logPath: ctx.layout.daemonLog,
+    stateDir: ctx.layout.stateDir,
+    startedAt: ctx.startedAt.toISOString(),
+    uptimeSeconds: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
+  }));
+  kit.sync(ROUTES.shutdown, () => {
     ctx.requestShutdown();
-    return c.json({ stopping: true });
+    return { stopping: true };
   });
-  r.post('/ssh-config', async (c) => c.json({ path: await ctx.services.vms.syncSSHConfig() }));
-  r.get('/config', (c) => c.json({ file: ctx.loaded.file ?? null, path: ctx.layout.configFile, config: ctx.loaded.config, sources: ctx.loaded.sources }));
-  return r;
+  kit.sync(ROUTES.sshConfig, async () => ({ path: await ctx.services.vms.syncSSHConfig() }));
+  kit.sync(ROUTES.config, () => configView(ctx.loaded, ctx.layout.configFile));
 }

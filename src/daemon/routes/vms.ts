@@ -1,87 +1,52 @@
 /** /v1/vms: lifecycle, logs, stats, ssh targets. */
-import { Hono } from 'hono';
 import { stream } from 'hono/streaming';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { badRequest } from '../../api/errors.js';
-import type { CreateVMRequest, SetVMRequest } from '../../api/types.js';
+import { ROUTES } from '../../api/routes.js';
 import type { DaemonContext } from '../context.js';
-import { jsonBody, keepOpen, optionalBool, optionalInt, optionalString, started } from '../http-util.js';
+import { keepOpen } from '../http-util.js';
+import type { RouteKit } from '../route-kit.js';
 
-const SIGNALS = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGSTOP', 'SIGCONT']);
-
-function createRequest(b: Record<string, unknown>): CreateVMRequest {
-  const req: CreateVMRequest = {};
-  const name = optionalString(b.name, 'name');
-  const image = optionalString(b.image, 'image');
-  const vcpu = optionalInt(b.vcpu, 'vcpu');
-  const memoryMiB = optionalInt(b.memoryMiB, 'memoryMiB');
-  const diskSize = optionalString(b.diskSize, 'diskSize');
-  const nat = optionalBool(b.nat, 'nat');
-  const noStart = optionalBool(b.noStart, 'noStart');
-  if (name !== undefined) req.name = name;
-  if (image !== undefined) req.image = image;
-  if (vcpu !== undefined) req.vcpu = vcpu;
-  if (memoryMiB !== undefined) req.memoryMiB = memoryMiB;
-  if (diskSize !== undefined) req.diskSize = diskSize;
-  if (nat !== undefined) req.nat = nat;
-  if (noStart !== undefined) req.noStart = noStart;
-  return req;
-}
-
-export function vmRoutes(ctx: DaemonContext): Hono {
-  const r = new Hono();
+export function vmRoutes(kit: RouteKit, ctx: DaemonContext): void {
   const vms = () => ctx.services.vms;
 
-  r.get('/', (c) => c.json(vms().list()));
-  r.post('/', async (c) => {
-    const req = createRequest(await jsonBody(c));
-    vms().precheck(req);
-    return started(c, ctx.ops.begin('vm.create', req.name, (oc) => vms().create(req, oc)));
+  kit.sync(ROUTES.vmList, () => vms().list());
+  kit.operation(ROUTES.vmCreate, ({ body }) => {
+    vms().precheck(body);
+    return { target: body.name, run: (oc) => vms().create(body, oc) };
   });
-  r.get('/:name', (c) => c.json(vms().show(c.req.param('name'))));
-  r.delete('/:name', async (c) => c.json(await vms().delete(c.req.param('name'))));
-  r.post('/prune', async (c) => c.json(await vms().prune()));
-  r.post('/:name/start', (c) => {
-    const name = c.req.param('name');
+  kit.operation(ROUTES.vmPrune, () => ({ run: (oc) => oc.stage('prune', 'deleting VMs that are not running', () => vms().prune()) }));
+  kit.sync(ROUTES.vmShow, ({ params }) => vms().show(params.name));
+  kit.operation(ROUTES.vmSet, ({ params: { name }, body }) => {
     vms().show(name);
-    return started(c, ctx.ops.begin('vm.start', name, (oc) => vms().start(name, oc)));
+    return { target: name, run: (oc) => oc.stage('set', `changing ${name}`, () => vms().set(name, body)) };
   });
-  r.post('/:name/restart', (c) => {
-    const name = c.req.param('name');
+  kit.operation(ROUTES.vmDelete, ({ params: { name } }) => {
     vms().show(name);
-    return started(c, ctx.ops.begin('vm.restart', name, (oc) => vms().restart(name, oc)));
+    return { target: name, run: (oc) => oc.stage('delete', `deleting ${name}`, () => vms().delete(name)) };
   });
-  r.post('/:name/stop', async (c) => {
-    const b = await jsonBody<{ timeoutSeconds?: unknown }>(c);
-    const t = optionalInt(b.timeoutSeconds, 'timeoutSeconds');
-    return c.json(await vms().stop(c.req.param('name'), t !== undefined ? { timeoutMs: t * 1000 } : {}));
+  kit.operation(ROUTES.vmStart, ({ params: { name } }) => {
+    vms().show(name);
+    return { target: name, run: (oc) => vms().start(name, oc) };
   });
-  r.post('/:name/kill', async (c) => {
-    const b = await jsonBody<{ signal?: unknown }>(c);
-    const sig = (optionalString(b.signal, 'signal') ?? 'SIGKILL').toUpperCase();
-    const full = sig.startsWith('SIG') ? sig : `SIG${sig}`;
-    if (!SIGNALS.has(full)) throw badRequest(`unsupported signal ${sig}`, `use one of ${[...SIGNALS].join(', ')}`);
-    return c.json(await vms().kill(c.req.param('name'), full as NodeJS.Signals));
+  kit.operation(ROUTES.vmRestart, ({ params: { name } }) => {
+    vms().show(name);
+    return { target: name, run: (oc) => vms().restart(name, oc) };
   });
-  r.patch('/:name', async (c) => {
-    const b = await jsonBody<Record<string, unknown>>(c);
-    const req: SetVMRequest = {};
-    const vcpu = optionalInt(b.vcpu, 'vcpu');
-    const mem = optionalInt(b.memoryMiB, 'memoryMiB');
-    const disk = optionalString(b.diskSize, 'diskSize');
-    const nat = optionalBool(b.nat, 'nat');
-    if (vcpu !== undefined) req.vcpu = vcpu;
-    if (mem !== undefined) req.memoryMiB = mem;
-    if (disk !== undefined) req.diskSize = disk;
-    if (nat !== undefined) req.nat = nat;
-    if (Object.keys(req).length === 0) throw badRequest('nothing to change', 'pass --vcpu, --memory, --disk-size or --nat');
-    return c.json(await vms().set(c.req.param('name'), req));
+  kit.operation(ROUTES.vmStop, ({ params: { name }, body }) => {
+    vms().show(name);
+    const opts = body.timeoutSeconds !== undefined ? { timeoutMs: body.timeoutSeconds * 1000 } : {};
+    return { target: name, run: (oc) => oc.stage('stop', `stopping ${name}`, () => vms().stop(name, opts)) };
   });
-  r.get('/:name/ssh', (c) => c.json(vms().sshTarget(c.req.param('name'))));
-  r.get('/:name/stats', (c) => c.json(vms().stats(c.req.param('name'))));
-  r.get('/:name/health', async (c) => c.json(await vms().health(c.req.param('name'))));
-  r.get('/:name/logs', (c) => {
-    const log = vms().consoleLog(c.req.param('name'));
+  kit.operation(ROUTES.vmKill, ({ params: { name }, body }) => {
+    vms().show(name);
+    const signal = body.signal ?? 'SIGKILL';
+    return { target: name, run: (oc) => oc.stage('kill', `sending ${signal} to ${name}`, () => vms().kill(name, signal)) };
+  });
+  kit.sync(ROUTES.vmSSH, ({ params }) => vms().sshTarget(params.name));
+  kit.sync(ROUTES.vmStats, ({ params }) => vms().stats(params.name));
+  kit.sync(ROUTES.vmHealth, ({ params }) => vms().health(params.name));
+  kit.stream(ROUTES.vmLogs, ({ params, c }) => {
+    const log = vms().consoleLog(params.name);
     const follow = c.req.query('follow') === '1' || c.req.query('follow') === 'true';
     keepOpen(c);
     c.header('Content-Type', 'text/plain; charset=utf-8');
@@ -112,5 +77,4 @@ export function vmRoutes(ctx: DaemonContext): Hono {
       }
     });
   });
-  return r;
 }

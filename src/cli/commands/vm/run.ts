@@ -1,52 +1,25 @@
 /** banger vm run: create, boot, wait for SSH, then a shell or a command; --rm cleans up. */
 import type { Command } from 'commander';
-import { BangerError, badRequest } from '../../api/errors.js';
-import type { CreateVMRequest, VMInfo } from '../../api/types.js';
-import type { CliContext } from '../context.js';
-import { ExitStatus } from '../context.js';
-import { attach, sshTarget } from '../guest-ssh.js';
-import { intOption, memoryOption, nameOption, sizeOption } from '../options.js';
-import { runOperation } from '../progress.js';
-import { elapsed, printJson } from '../render.js';
+import { BangerError, badRequest } from '../../../api/errors.js';
+import { ROUTES } from '../../../api/routes.js';
+import type { CliContext } from '../../context.js';
+import { ExitStatus } from '../../context.js';
+import { attach, sshTarget } from '../../guest-ssh.js';
+import { runOperation } from '../../progress.js';
+import { elapsed, printJson } from '../../render.js';
+import { addCreateFlags, createBody, type CreateOpts } from './create-flags.js';
 
-interface RunOpts {
-  name?: string;
-  image?: string;
-  vcpu?: number;
-  memory?: number;
-  diskSize?: string;
-  nat?: boolean;
+interface RunOpts extends CreateOpts {
   rm?: boolean;
   detach?: boolean;
 }
 
-export function createBody(o: RunOpts & { start?: boolean }): CreateVMRequest {
-  const body: CreateVMRequest = {};
-  if (o.name !== undefined) body.name = o.name;
-  if (o.image !== undefined) body.image = o.image;
-  if (o.vcpu !== undefined) body.vcpu = o.vcpu;
-  if (o.memory !== undefined) body.memoryMiB = o.memory;
-  if (o.diskSize !== undefined) body.diskSize = o.diskSize;
-  if (o.nat) body.nat = true;
-  if (o.start === false) body.noStart = true;
-  return body;
-}
-
-export function addCreateFlags(cmd: Command): Command {
-  return cmd
-    .option('--name <name>', 'VM name (a DNS label; default: generated)', nameOption)
-    .option('--image <image>', 'image name or id (default: config default_image_name, built when missing)')
-    .option('--vcpu <n>', 'virtual CPUs', intOption('--vcpu', 1, 64))
-    .option('--memory <mib>', 'memory in MiB (or with a unit: 2G)', memoryOption)
-    .option('--disk-size <size>', 'work disk (/root) size, e.g. 8G', sizeOption);
-}
-
-export function registerVMRun(vm: Command, ctx: CliContext): void {
+export function registerRun(vm: Command, ctx: CliContext): void {
   addCreateFlags(
     vm
       .command('run')
       .description('Create a sandbox VM and open a root shell in it, or run a command and exit with its status')
-      .argument('[path]', 'a git checkout to copy in (not available yet)'),
+      .argument('[path]', 'a git checkout to copy in (not yet available)'),
   )
     .option('--rm', 'delete the VM when the shell or command exits')
     .option('-d, --detach', 'return once the VM is ready (no shell)')
@@ -74,7 +47,7 @@ The first run builds the default image (a minute or two); later runs take second
       if (o.detach && command?.length) throw badRequest('-d runs no command', 'drop -d to run the command, or drop the command');
       if (command && command.length === 0) throw badRequest('nothing after --', 'give the command to run, e.g. banger vm run -- uname -a');
       const t0 = Date.now();
-      const info = await runOperation<VMInfo>(ctx, 'POST', '/vms', createBody(o));
+      const info = await runOperation(ctx, ROUTES.vmCreate, {}, createBody(o));
       if (!ctx.globals.json) ctx.note(ctx.err.dim(`ready in ${elapsed(Date.now() - t0)}`));
       if (o.detach) {
         if (ctx.globals.json) printJson(ctx.io, info);
@@ -88,7 +61,7 @@ The first run builds the default image (a minute or two); later runs take second
         status = await attach(await sshTarget(client, info.name), command, command ? false : 'auto');
       } finally {
         if (o.rm) {
-          await client.delete(`/vms/${encodeURIComponent(info.name)}`).catch((err: unknown) => {
+          await client.run(ROUTES.vmDelete, { name: info.name }, undefined, () => undefined).catch((err: unknown) => {
             ctx.note(`banger: could not delete vm ${info.name}: ${(err as Error).message}`);
           });
         }

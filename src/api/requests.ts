@@ -1,0 +1,98 @@
+/** One parse-and-validate function per request body; the daemon's routes run them, the CLI builds the same types. */
+import { badRequest } from './errors.js';
+import { defined, fieldsOf, optBool, optInt, optSize, optString, reqString } from './parse.js';
+import {
+  VM_SIGNALS,
+  type BuildImageRequest,
+  type CreateVMRequest,
+  type ImportKernelRequest,
+  type KillVMRequest,
+  type RegisterImageRequest,
+  type SetVMRequest,
+  type StopVMRequest,
+  type VMSignal,
+} from './types.js';
+
+/** For routes that take no body: an absent or empty body is fine, any field is refused. */
+export function parseNoBody(body: unknown): undefined {
+  fieldsOf(body, [], 'this');
+  return undefined;
+}
+
+export function parseCreateVMRequest(body: unknown): CreateVMRequest {
+  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'noStart'], 'create VM');
+  return defined<CreateVMRequest>({
+    name: optString(b, 'name'),
+    image: optString(b, 'image'),
+    vcpu: optInt(b, 'vcpu'),
+    memoryMiB: optInt(b, 'memoryMiB'),
+    diskSize: optSize(b, 'diskSize'),
+    rootSize: optSize(b, 'rootSize'),
+    nat: optBool(b, 'nat'),
+    noStart: optBool(b, 'noStart'),
+  });
+}
+
+export function parseSetVMRequest(body: unknown): SetVMRequest {
+  const b = fieldsOf(body, ['vcpu', 'memoryMiB', 'diskSize', 'nat'], 'set VM');
+  const req = defined<SetVMRequest>({
+    vcpu: optInt(b, 'vcpu'),
+    memoryMiB: optInt(b, 'memoryMiB'),
+    diskSize: optSize(b, 'diskSize'),
+    nat: optBool(b, 'nat'),
+  });
+  if (Object.keys(req).length === 0) throw badRequest('nothing to change', 'pass --vcpu, --memory, --disk-size or --nat');
+  return req;
+}
+
+export function parseStopVMRequest(body: unknown): StopVMRequest {
+  const b = fieldsOf(body, ['timeoutSeconds'], 'stop VM');
+  return defined<StopVMRequest>({ timeoutSeconds: optInt(b, 'timeoutSeconds', 1, 3600) });
+}
+
+/** Accepts `KILL`, `kill` or `SIGKILL`; returns the SIG name. */
+export function parseSignal(value: string, field = 'signal'): VMSignal {
+  const upper = value.trim().toUpperCase();
+  const full = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  if (!(VM_SIGNALS as readonly string[]).includes(full)) {
+    throw badRequest(`${field}: unsupported signal ${JSON.stringify(value)}`, `use one of ${VM_SIGNALS.join(', ')}`);
+  }
+  return full as VMSignal;
+}
+
+export function parseKillVMRequest(body: unknown): KillVMRequest {
+  const b = fieldsOf(body, ['signal'], 'kill VM');
+  const signal = optString(b, 'signal');
+  return signal === undefined ? {} : { signal: parseSignal(signal) };
+}
+
+export function parseBuildImageRequest(body: unknown): BuildImageRequest {
+  const b = fieldsOf(body, ['recipe', 'name'], 'build image');
+  return defined<BuildImageRequest>({ recipe: optString(b, 'recipe'), name: optString(b, 'name') });
+}
+
+export function parseRegisterImageRequest(body: unknown): RegisterImageRequest {
+  const b = fieldsOf(body, ['name', 'rootfs', 'kernel', 'initrd', 'modules', 'kernelRef'], 'register image');
+  return defined<RegisterImageRequest>({
+    name: reqString(b, 'name'),
+    rootfs: reqString(b, 'rootfs', 'pass --rootfs PATH to an ext4 image'),
+    kernel: optString(b, 'kernel'),
+    initrd: optString(b, 'initrd'),
+    modules: optString(b, 'modules'),
+    kernelRef: optString(b, 'kernelRef'),
+  });
+}
+
+export function parseImportKernelRequest(body: unknown): ImportKernelRequest {
+  const b = fieldsOf(body, ['name', 'deb', 'kernel', 'initrd', 'modules'], 'import kernel');
+  const req = defined<ImportKernelRequest>({
+    name: reqString(b, 'name'),
+    deb: optString(b, 'deb'),
+    kernel: optString(b, 'kernel'),
+    initrd: optString(b, 'initrd'),
+    modules: optString(b, 'modules'),
+  });
+  if (req.deb && (req.kernel || req.initrd || req.modules)) throw badRequest('deb: give either deb or kernel (with initrd, modules), not both');
+  if (!req.deb && !req.kernel) throw badRequest('nothing to import: kernel or deb is required', 'pass --kernel PATH or --deb FILE|PACKAGE');
+  return req;
+}

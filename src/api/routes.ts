@@ -1,0 +1,159 @@
+/**
+ * The route table: every endpoint under /v1 with its method, path, request body (and the function that parses it),
+ * result type, and kind.
+ *
+ * The rule: **anything that can take more than a second is an operation.** An operation answers
+ * `202 {opId}` at once; GET /operations/:id/events streams its stages and progress (NDJSON) up to a `done` event
+ * carrying the result, or an `error` event carrying the error envelope; DELETE /operations/:id cancels it when the
+ * route is `cancellable` (otherwise it runs to its end and the cancel answers `cancelled: false`).
+ * Everything else is `sync`: it answers 200 (201 for register) with the result, or the error envelope.
+ * `stream` routes answer a body that grows while they run (a console log, an operation's events).
+ *
+ * One exception is written down rather than hidden: vm.health is a probe bounded by its own timeouts (an SSH
+ * connect of at most 5 s and a command of at most 15 s) whose whole point is the answer, so it stays sync.
+ *
+ * Request bodies are JSON objects. A field a route does not define is refused with bad_request naming it (never
+ * ignored: an older daemon must not silently drop what a newer CLI asked for). Routes without a body accept an
+ * absent or empty one.
+ */
+import {
+  parseBuildImageRequest,
+  parseCreateVMRequest,
+  parseImportKernelRequest,
+  parseKillVMRequest,
+  parseNoBody,
+  parseRegisterImageRequest,
+  parseSetVMRequest,
+  parseStopVMRequest,
+} from './requests.js';
+import type {
+  ConfigView,
+  Deleted,
+  ImageInfo,
+  KernelInfo,
+  OperationCancelResult,
+  OperationSummary,
+  PingResult,
+  Pruned,
+  RecipeInfo,
+  ShutdownResult,
+  SSHConfigResult,
+  SSHTarget,
+  VMHealth,
+  VMInfo,
+  VMStats,
+} from './types.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+export type RouteKind = 'sync' | 'operation' | 'stream';
+
+/** `/vms/:name/stop` → `"name"`. */
+type ParamNames<P extends string> = P extends `${string}:${infer N}/${infer Rest}`
+  ? N | ParamNames<`/${Rest}`>
+  : P extends `${string}:${infer N}`
+    ? N
+    : never;
+
+/** The path parameters a route needs, e.g. `{ name: string }` for `/vms/:name/stop`. */
+export type PathParams<P extends string> = { [K in ParamNames<P>]: string };
+
+export interface Route<K extends RouteKind = RouteKind, P extends string = string, Req = unknown, Res = unknown> {
+  /** Also the operation kind (`vm.stop`) for operations. */
+  readonly id: string;
+  readonly method: HttpMethod;
+  /** Relative to API_PREFIX. */
+  readonly path: P;
+  readonly kind: K;
+  readonly summary: string;
+  /** Parses and validates the request body, throwing bad_request naming the field. */
+  readonly parse: (body: unknown) => Req;
+  /** Success status of a sync route (default 200). */
+  readonly status?: 200 | 201;
+  /** Operations only: whether DELETE /operations/:id stops it. */
+  readonly cancellable?: boolean;
+  /** Query parameters the route reads. */
+  readonly query?: readonly string[];
+  /** Type-level only: the result. */
+  readonly _result?: Res;
+}
+
+export type SyncRoute<P extends string = string, Req = unknown, Res = unknown> = Route<'sync', P, Req, Res>;
+export type OperationRoute<P extends string = string, Req = unknown, Res = unknown> = Route<'operation', P, Req, Res>;
+export type StreamRoute<P extends string = string> = Route<'stream', P, undefined, never>;
+
+interface RouteDef<K extends RouteKind, P extends string, Req> {
+  id: string;
+  method: HttpMethod;
+  path: P;
+  kind: K;
+  summary: string;
+  parse?: (body: unknown) => Req;
+  status?: 200 | 201;
+  cancellable?: boolean;
+  query?: readonly string[];
+}
+
+/** `route<Result>()({...})`: the result type is given, the rest is inferred. */
+function route<Res>() {
+  return <K extends RouteKind, P extends string, Req = undefined>(def: RouteDef<K, P, Req>): Route<K, P, Req, Res> => ({
+    ...def,
+    parse: def.parse ?? (parseNoBody as (body: unknown) => Req),
+  });
+}
+
+export const ROUTES = {
+  ping: route<PingResult>()({ id: 'system.ping', method: 'GET', path: '/ping', kind: 'sync', summary: 'version, pid, socket and uptime' }),
+  shutdown: route<ShutdownResult>()({ id: 'system.shutdown', method: 'POST', path: '/shutdown', kind: 'sync', summary: 'stop the daemon after answering' }),
+  sshConfig: route<SSHConfigResult>()({ id: 'system.ssh_config', method: 'POST', path: '/ssh-config', kind: 'sync', summary: "rewrite banger's ssh_config" }),
+  config: route<ConfigView>()({ id: 'system.config', method: 'GET', path: '/config', kind: 'sync', summary: 'the effective configuration' }),
+
+  operationList: route<OperationSummary[]>()({ id: 'operation.list', method: 'GET', path: '/operations', kind: 'sync', summary: 'operations of the last 15 minutes' }),
+  operationShow: route<OperationSummary>()({ id: 'operation.show', method: 'GET', path: '/operations/:id', kind: 'sync', summary: 'one operation' }),
+  operationCancel: route<OperationCancelResult>()({ id: 'operation.cancel', method: 'DELETE', path: '/operations/:id', kind: 'sync', summary: 'cancel an operation' }),
+  operationEvents: route<never>()({ id: 'operation.events', method: 'GET', path: '/operations/:id/events', kind: 'stream', summary: "an operation's events (NDJSON) up to done or error" }),
+
+  vmList: route<VMInfo[]>()({ id: 'vm.list', method: 'GET', path: '/vms', kind: 'sync', summary: 'every VM' }),
+  vmCreate: route<VMInfo>()({ id: 'vm.create', method: 'POST', path: '/vms', kind: 'operation', cancellable: true, parse: parseCreateVMRequest, summary: 'create (and start) a VM' }),
+  vmPrune: route<Pruned>()({ id: 'vm.prune', method: 'POST', path: '/vms/prune', kind: 'operation', cancellable: false, summary: 'delete every VM that is not running' }),
+  vmShow: route<VMInfo>()({ id: 'vm.show', method: 'GET', path: '/vms/:name', kind: 'sync', summary: 'one VM' }),
+  vmSet: route<VMInfo>()({ id: 'vm.set', method: 'PATCH', path: '/vms/:name', kind: 'operation', cancellable: false, parse: parseSetVMRequest, summary: 'change vcpu, memory, NAT; grow the work disk' }),
+  vmDelete: route<Deleted>()({ id: 'vm.delete', method: 'DELETE', path: '/vms/:name', kind: 'operation', cancellable: false, summary: 'stop a VM and remove its disks' }),
+  vmStart: route<VMInfo>()({ id: 'vm.start', method: 'POST', path: '/vms/:name/start', kind: 'operation', cancellable: true, summary: 'boot a stopped VM' }),
+  vmRestart: route<VMInfo>()({ id: 'vm.restart', method: 'POST', path: '/vms/:name/restart', kind: 'operation', cancellable: true, summary: 'stop then start' }),
+  vmStop: route<VMInfo>()({ id: 'vm.stop', method: 'POST', path: '/vms/:name/stop', kind: 'operation', cancellable: false, parse: parseStopVMRequest, summary: 'power off gracefully (killed after the timeout)' }),
+  vmKill: route<VMInfo>()({ id: 'vm.kill', method: 'POST', path: '/vms/:name/kill', kind: 'operation', cancellable: false, parse: parseKillVMRequest, summary: 'signal the VM process' }),
+  vmSSH: route<SSHTarget>()({ id: 'vm.ssh', method: 'GET', path: '/vms/:name/ssh', kind: 'sync', summary: 'how to reach a running VM over SSH' }),
+  vmStats: route<VMStats>()({ id: 'vm.stats', method: 'GET', path: '/vms/:name/stats', kind: 'sync', summary: 'CPU and memory of the VM process' }),
+  vmHealth: route<VMHealth>()({ id: 'vm.health', method: 'GET', path: '/vms/:name/health', kind: 'sync', summary: 'whether the VM answers over SSH (bounded probe, see above)' }),
+  vmLogs: route<never>()({ id: 'vm.logs', method: 'GET', path: '/vms/:name/logs', kind: 'stream', query: ['follow'], summary: 'the serial console log; follow=1 keeps it open' }),
+
+  imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),
+  imageRecipes: route<RecipeInfo[]>()({ id: 'image.recipes', method: 'GET', path: '/images/recipes', kind: 'sync', summary: 'the recipes banger can build' }),
+  imageBuild: route<ImageInfo>()({ id: 'image.build', method: 'POST', path: '/images/build', kind: 'operation', cancellable: true, parse: parseBuildImageRequest, summary: 'build an image from a recipe' }),
+  imageRegister: route<ImageInfo>()({ id: 'image.register', method: 'POST', path: '/images/register', kind: 'sync', status: 201, parse: parseRegisterImageRequest, summary: 'record an existing rootfs and kernel (nothing is copied)' }),
+  imageShow: route<ImageInfo>()({ id: 'image.show', method: 'GET', path: '/images/:name', kind: 'sync', summary: 'one image' }),
+  imagePromote: route<ImageInfo>()({ id: 'image.promote', method: 'POST', path: '/images/:name/promote', kind: 'operation', cancellable: true, summary: 'copy a registered image into managed storage' }),
+  imageDelete: route<Deleted>()({ id: 'image.delete', method: 'DELETE', path: '/images/:name', kind: 'sync', summary: 'delete an image no VM uses' }),
+
+  kernelList: route<KernelInfo[]>()({ id: 'kernel.list', method: 'GET', path: '/kernels', kind: 'sync', summary: 'every kernel' }),
+  kernelImport: route<KernelInfo>()({ id: 'kernel.import', method: 'POST', path: '/kernels/import', kind: 'operation', cancellable: true, parse: parseImportKernelRequest, summary: 'import kernel files or a Debian kernel package' }),
+  kernelShow: route<KernelInfo>()({ id: 'kernel.show', method: 'GET', path: '/kernels/:name', kind: 'sync', summary: 'one kernel' }),
+  kernelDelete: route<Deleted>()({ id: 'kernel.delete', method: 'DELETE', path: '/kernels/:name', kind: 'sync', summary: 'delete a kernel no image uses' }),
+} as const;
+
+/** Every route, in registration order (static paths before the parameter paths they would otherwise match). */
+export const ROUTE_LIST: readonly Route[] = Object.values(ROUTES);
+
+/** The path with its parameters filled in (each URI-encoded). */
+export function fillPath<P extends string>(path: P, params: PathParams<P>): string {
+  return path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+    const v: string | undefined = (params as Record<string, string>)[name];
+    if (v === undefined) throw new TypeError(`path ${path} needs :${name}`);
+    return encodeURIComponent(v);
+  });
+}
+
+/** The routes whose path matches a concrete path (relative to API_PREFIX), whatever their method. */
+export function routesForPath(path: string): Route[] {
+  return ROUTE_LIST.filter((r) => new RegExp(`^${r.path.replace(/:[A-Za-z]+/g, '[^/]+')}/?$`).test(path));
+}

@@ -1,0 +1,38 @@
+/** The flags `vm create` and `vm run` share, and the CreateVMRequest they become. */
+import type { Command } from 'commander';
+import type { CreateVMRequest } from '../../../api/types.js';
+import { intOption, memoryOption, nameOption, sizeOption } from '../../options.js';
+
+export interface CreateOpts {
+  name?: string;
+  image?: string;
+  vcpu?: number;
+  memory?: number;
+  diskSize?: string;
+  rootSize?: string;
+  nat?: boolean;
+  start?: boolean;
+}
+
+export function createBody(o: CreateOpts): CreateVMRequest {
+  const body: CreateVMRequest = {};
+  if (o.name !== undefined) body.name = o.name;
+  if (o.image !== undefined) body.image = o.image;
+  if (o.vcpu !== undefined) body.vcpu = o.vcpu;
+  if (o.memory !== undefined) body.memoryMiB = o.memory;
+  if (o.diskSize !== undefined) body.diskSize = o.diskSize;
+  if (o.rootSize !== undefined) body.rootSize = o.rootSize;
+  if (o.nat) body.nat = true;
+  if (o.start === false) body.noStart = true;
+  return body;
+}
+
+export function addCreateFlags(cmd: Command): Command {
+  return cmd
+    .option('--name <name>', 'VM name (a DNS label; default: generated)', nameOption)
+    .option('--image <image>', 'image name or id (default: config default_image_name, built when missing)')
+    .option('--vcpu <n>', 'virtual CPUs', intOption('--vcpu', 1, 64))
+    .option('--memory <mib>', 'memory in MiB (or with a unit: 2G)', memoryOption)
+    .option('--disk-size <size>', 'work disk (/root) size, e.g. 8G', sizeOption)
+    .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption);
+}
