@@ -1,8 +1,8 @@
 /** Wire types shared by the daemon and its clients. Plain JSON, no classes. */
 import type { ErrorEnvelope } from './errors.js';
-import type { VMState } from '../model/vm-state.js';
 
-export type { VMState };
+/** A VM's state as the API shows it; `broken` is never stored (see model/vm-state.ts for the moves). */
+export type VMState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'error' | 'broken';
 
 export const API_PREFIX = '/v1';
 

@@ -12,8 +12,10 @@
  * @module
  */
 
-export type StoredVMState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'error';
-export type VMState = StoredVMState | 'broken';
+import type { VMState } from '../api/types.js';
+
+export type { VMState };
+export type StoredVMState = Exclude<VMState, 'broken'>;
 
 export const STORED_STATES: readonly StoredVMState[] = ['created', 'starting', 'running', 'stopping', 'stopped', 'error'];
 

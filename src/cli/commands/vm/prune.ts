@@ -1,6 +1,7 @@
 /** banger vm prune */
 import type { Command } from 'commander';
 import { badRequest } from '../../../api/errors.js';
+import { isActive } from '../../../model/vm-state.js';
 import { ROUTES } from '../../../api/routes.js';
 import type { CliContext } from '../../context.js';
 import { runOperation } from '../../progress.js';
@@ -13,7 +14,7 @@ export function registerPrune(vm: Command, ctx: CliContext): void {
     .option('-f, --force', 'do not ask')
     .action(async (o: { force?: boolean }) => {
       const client = await ctx.client();
-      const victims = (await client.call(ROUTES.vmList, {})).filter((v) => !['running', 'starting', 'stopping'].includes(v.state));
+      const victims = (await client.call(ROUTES.vmList, {})).filter((v) => !isActive(v.state));
       if (victims.length === 0) {
         if (ctx.globals.json) printJson(ctx.io, { deleted: [] });
         else ctx.io.stdout.write('nothing to prune\n');
@@ -31,6 +32,9 @@ export function registerPrune(vm: Command, ctx: CliContext): void {
       }
       const r = await runOperation(ctx, ROUTES.vmPrune, {});
       if (ctx.globals.json) printJson(ctx.io, r);
-      else ctx.io.stdout.write(r.deleted.map((n) => `deleted ${n}\n`).join(''));
+      else {
+        ctx.io.stdout.write(r.deleted.map((n) => `deleted ${n}\n`).join(''));
+        for (const n of r.skipped) ctx.note(`kept ${n}: another command is working on it`);
+      }
     });
 }
