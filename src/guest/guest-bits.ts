@@ -1,5 +1,6 @@
 /** The files every banger image carries, described once and applied either to a directory tree or to an ext4 image. */
 import { createHash } from 'node:crypto';
+import { GROWROOT_SCRIPT, GROWROOT_SCRIPT_PATH, GROWROOT_UNIT, GROWROOT_UNIT_NAME, GROWROOT_UNIT_PATH } from './growroot.js';
 import { SEED_SCRIPT, SEED_SCRIPT_PATH, SEED_UNIT, SEED_UNIT_NAME, SEED_UNIT_PATH } from './seed-script.js';
 import { SSHD_DROPIN, SSHD_DROPIN_PATH } from './sshd.js';
 
@@ -7,8 +8,8 @@ export type GuestBit =
   | { type: 'file'; path: string; content: string; mode: number }
   | { type: 'symlink'; path: string; target: string };
 
-/** Bumped whenever what is injected changes in a way images should be rebuilt for. */
-export const GUEST_BITS_VERSION = 1;
+/** Bumped whenever what is injected changes in a way images should be rebuilt for (2: root grows to its disk). */
+export const GUEST_BITS_VERSION = 2;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';
@@ -23,6 +24,9 @@ export function guestBits(): GuestBit[] {
     { type: 'file', path: SEED_SCRIPT_PATH, content: SEED_SCRIPT, mode: 0o755 },
     { type: 'file', path: SEED_UNIT_PATH, content: SEED_UNIT, mode: 0o644 },
     { type: 'symlink', path: `${LOCAL}/sysinit.target.wants/${SEED_UNIT_NAME}`, target: SEED_UNIT_PATH },
+    { type: 'file', path: GROWROOT_SCRIPT_PATH, content: GROWROOT_SCRIPT, mode: 0o755 },
+    { type: 'file', path: GROWROOT_UNIT_PATH, content: GROWROOT_UNIT, mode: 0o644 },
+    { type: 'symlink', path: `${LOCAL}/sysinit.target.wants/${GROWROOT_UNIT_NAME}`, target: GROWROOT_UNIT_PATH },
     { type: 'file', path: SSHD_DROPIN_PATH, content: SSHD_DROPIN, mode: 0o644 },
     { type: 'symlink', path: `${LOCAL}/getty.target.wants/serial-getty@ttyS0.service`, target: `${UNITS}/serial-getty@.service` },
     { type: 'symlink', path: `${LOCAL}/multi-user.target.wants/systemd-networkd.service`, target: `${UNITS}/systemd-networkd.service` },
