@@ -9,7 +9,7 @@ import { resolveLayout, socketPathProblem, type Layout } from '../config/paths.j
 import { loadConfig } from '../config/load.js';
 import { inspectSchema, openStore } from '../store/db.js';
 import { createApp } from './app.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '../system/logger.js';
 import { OperationRegistry } from './operations.js';
 import { acquireLock, AlreadyRunningError, socketAnswers } from './lock.js';
 import { createServices } from './services.js';
