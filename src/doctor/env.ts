@@ -3,11 +3,11 @@ import { accessSync, existsSync, readFileSync, statfsSync } from 'node:fs';
 import { homedir, machine, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ApiClient } from '../api/client.js';
+import { tryPing } from '../api/daemon-status.js';
 import type { PingResult } from '../api/types.js';
 import { loadConfig } from '../config/load.js';
 import { resolveLayout, type Layout } from '../config/paths.js';
 import { runUnchecked, which } from '../system/exec.js';
-import { tryPing } from '../cli/daemon-lifecycle.js';
 import type { KvmProbe } from './kvm-probe.js';
 
 export interface ToolOutput {
