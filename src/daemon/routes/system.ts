@@ -1,7 +1,9 @@
-/** ping, shutdown and the effective configuration. */
+/** ping, shutdown, the effective configuration and the cached hypervisor verdict. */
 import { Hono } from 'hono';
+import { HYPERVISOR_VERDICT_PATH } from '../../api/daemon-status.js';
 import type { PingResult } from '../../api/types.js';
 import type { DaemonContext } from '../context.js';
+import { hypervisorVerdictInfo } from '../hypervisor-verdict.js';
 
 export function systemRoutes(ctx: DaemonContext): Hono {
   const r = new Hono();
@@ -23,5 +25,6 @@ export function systemRoutes(ctx: DaemonContext): Hono {
   });
   r.post('/ssh-config', async (c) => c.json({ path: await ctx.services.vms.syncSSHConfig() }));
   r.get('/config', (c) => c.json({ file: ctx.loaded.file ?? null, path: ctx.layout.configFile, config: ctx.loaded.config, sources: ctx.loaded.sources }));
+  r.get(HYPERVISOR_VERDICT_PATH, async (c) => c.json(await hypervisorVerdictInfo(ctx.db, ctx.loaded.config)));
   return r;
 }
