@@ -29,6 +29,7 @@ import {
 import type {
   ConfigView,
   Deleted,
+  HypervisorVerdictInfo,
   ImageInfo,
   KernelInfo,
   OperationCancelResult,
@@ -106,6 +107,7 @@ export const ROUTES = {
   shutdown: route<ShutdownResult>()({ id: 'system.shutdown', method: 'POST', path: '/shutdown', kind: 'sync', summary: 'stop the daemon after answering' }),
   sshConfig: route<SSHConfigResult>()({ id: 'system.ssh_config', method: 'POST', path: '/ssh-config', kind: 'sync', summary: "rewrite banger's ssh_config" }),
   config: route<ConfigView>()({ id: 'system.config', method: 'GET', path: '/config', kind: 'sync', summary: 'the effective configuration' }),
+  hypervisor: route<HypervisorVerdictInfo>()({ id: 'system.hypervisor', method: 'GET', path: '/hypervisor', kind: 'sync', summary: 'the cached hypervisor verdict (never probes)' }),
 
   operationList: route<OperationSummary[]>()({ id: 'operation.list', method: 'GET', path: '/operations', kind: 'sync', summary: 'operations of the last 15 minutes' }),
   operationShow: route<OperationSummary>()({ id: 'operation.show', method: 'GET', path: '/operations/:id', kind: 'sync', summary: 'one operation' }),

@@ -129,6 +129,8 @@ export interface Deleted {
 
 export interface Pruned {
   deleted: string[];
+  /** VMs left alone because another request was working on them. */
+  skipped: string[];
 }
 
 export interface VMHealth {
@@ -259,3 +261,20 @@ export interface DoctorCheck {
   details: string[];
   fix?: string;
 }
+
+/**
+ * Whether guests run with KVM or TCG here, as bangerd decided it: by a probe at its first VM start
+ * (until then, `probed` is false), cached with the reason in its store.
+ */
+export type HypervisorVerdictInfo =
+  | { probed: false }
+  | {
+      probed: true;
+      accel: 'kvm' | 'tcg';
+      /** One line from the probe: what ran, how fast. */
+      reason: string;
+      /** ISO 8601. */
+      probedAt: string;
+      /** False when QEMU, the host kernel or /dev/kvm access changed since: the next VM start probes again. */
+      current: boolean;
+    };

@@ -2,8 +2,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiClient, DaemonUnreachableError } from '../api/client.js';
+import { ApiClient } from '../api/client.js';
 import { buildInfo, sameBuild } from '../api/build-info.js';
+import { tryPing } from '../api/daemon-status.js';
 import { BangerError } from '../api/errors.js';
 import { ROUTES } from '../api/routes.js';
 import type { PingResult } from '../api/types.js';
@@ -13,15 +14,6 @@ import { pidAlive } from '../system/proc.js';
 import type { CliIO } from './io.js';
 
 export const BANGERD_SCRIPT = fileURLToPath(new URL('../bin/bangerd.js', import.meta.url));
-
-export async function tryPing(client: ApiClient, timeoutMs = 3000): Promise<PingResult | undefined> {
-  try {
-    return await client.call(ROUTES.ping, {}, undefined, { timeoutMs });
-  } catch (err) {
-    if (err instanceof DaemonUnreachableError) return undefined;
-    throw err;
-  }
-}
 
 function startLogPath(layout: Layout): string {
   return join(layout.runtimeDir, 'bangerd.start.log');

@@ -10,7 +10,7 @@ import { resolveConfig } from '../config/load.js';
 import { ExecError, run, ToolMissingError } from '../system/exec.js';
 import { createApp, MAX_BODY_BYTES } from './app.js';
 import type { DaemonContext } from './context.js';
-import { nullLogger } from './logger.js';
+import { nullLogger } from '../system/logger.js';
 import { OperationRegistry } from './operations.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'banger-app-'));

@@ -3,7 +3,7 @@ import type { Database } from 'better-sqlite3';
 import type { BuildInfo } from '../api/types.js';
 import type { Layout } from '../config/paths.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../system/logger.js';
 import type { OperationRegistry } from './operations.js';
 import type { Services } from '../services/index.js';
 

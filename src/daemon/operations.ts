@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { BangerError, toBangerError } from '../api/errors.js';
 import type { OpEvent, OperationSummary, OpState } from '../api/types.js';
 import type { OpContext } from '../services/op-context.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../system/logger.js';
 
 type Listener = (ev: OpEvent) => void;
 

@@ -3,12 +3,12 @@ import { accessSync, existsSync, readFileSync, statfsSync } from 'node:fs';
 import { homedir, machine, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ApiClient } from '../api/client.js';
+import { tryHypervisorVerdict, tryPing } from '../api/daemon-status.js';
+import type { HypervisorVerdictInfo } from '../api/types.js';
 import type { PingResult } from '../api/types.js';
 import { loadConfig } from '../config/load.js';
 import { resolveLayout, type Layout } from '../config/paths.js';
 import { runUnchecked, which } from '../system/exec.js';
-import { tryPing } from '../cli/daemon-lifecycle.js';
-import type { KvmProbe } from './kvm-probe.js';
 
 export interface ToolOutput {
   code: number | null;
@@ -45,8 +45,11 @@ export interface DoctorEnv {
   freeSpace(path: string): FsSpace;
   /** Asks the daemon for its ping without starting it; undefined when nothing answers. */
   ping(): Promise<PingResult | undefined>;
-  /** Boots something small to decide whether KVM really works; absent until a driver provides one. */
-  kvmProbe?: KvmProbe;
+  /**
+   * Asks the daemon, without starting it, for the KVM/TCG verdict it cached at its first VM start
+   * (it probes nothing for this); undefined when nothing answers.
+   */
+  hypervisorVerdict(): Promise<HypervisorVerdictInfo | undefined>;
 }
 
 
@@ -122,7 +125,6 @@ export interface DoctorEnvOptions {
   env?: NodeJS.ProcessEnv;
   layout?: Layout;
   uid?: number;
-  kvmProbe?: KvmProbe;
   bins?: Partial<DoctorEnv['bins']>;
   /** Per-tool timeout for version queries. */
   toolTimeoutMs?: number;
@@ -160,6 +162,6 @@ export function hostDoctorEnv(opts: DoctorEnvOptions = {}): DoctorEnv {
       return { available: s.bavail * s.bsize, measured };
     },
     ping: () => tryPing(new ApiClient(layout.socketPath), 2000),
-    ...(opts.kvmProbe ? { kvmProbe: opts.kvmProbe } : {}),
+    hypervisorVerdict: () => tryHypervisorVerdict(new ApiClient(layout.socketPath), 2000),
   };
 }

@@ -1,6 +1,5 @@
 /** Runs every check and renders the report. Read-only: never starts the daemon, never migrates the store. */
 import type { DoctorCheck } from '../api/types.js';
-import type { Style } from '../cli/io.js';
 import { CHECKS, type NamedCheck } from './checks/index.js';
 import type { DoctorEnv } from './env.js';
 
@@ -23,13 +22,16 @@ export async function runDoctor(env: DoctorEnv, checks: readonly NamedCheck[] = 
   return { checks: rows, ok: rows.every((r) => r.status !== 'FAIL') };
 }
 
-const PLAIN: Style = { dim: (s) => s, bold: (s) => s, red: (s) => s, green: (s) => s, yellow: (s) => s, cyan: (s) => s };
+/** The colours the report uses; the CLI's Style has them (or leaves the text plain). */
+export type ReportStyle = Record<'red' | 'green' | 'yellow' | 'cyan', (s: string) => string>;
+
+const PLAIN: ReportStyle = { red: (s) => s, green: (s) => s, yellow: (s) => s, cyan: (s) => s };
 
 /**
  * One aligned row per check (status, name, first detail), further details and the fix as indented
  * `- ` lines under the first detail.
  */
-export function formatReport(report: DoctorReport, style: Style = PLAIN): string {
+export function formatReport(report: DoctorReport, style: ReportStyle = PLAIN): string {
   const width = Math.max(0, ...report.checks.map((c) => c.name.length));
   const indent = ' '.repeat(4 + 2 + width + 2);
   const colour = { PASS: (s: string) => style.green(s), WARN: (s: string) => style.yellow(s), FAIL: (s: string) => style.red(s) };

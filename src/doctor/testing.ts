@@ -54,6 +54,7 @@ export function fakeDoctorEnv(binDir: string, overrides: Partial<DoctorEnv> = {}
     canAccess: () => true,
     freeSpace: (p) => ({ available: 100 * 1024 ** 3, measured: p }),
     ping: () => Promise.resolve(undefined),
+    hypervisorVerdict: () => Promise.resolve(undefined),
     ...overrides,
   };
 }

@@ -11,7 +11,8 @@ import type { Config } from '../config/schema.js';
 import type { Accel, DriverName, HypervisorDriver, VMHandle } from '../drivers/hypervisor.js';
 import type { DriverRegistry, Fingerprint } from '../drivers/registry.js';
 import type { SettingsRepo } from '../store/settings.js';
-import type { Logger } from '../daemon/logger.js';
+import type { HypervisorVerdictInfo } from '../api/types.js';
+import type { Logger } from '../system/logger.js';
 
 export interface AccelVerdict {
   driver: DriverName;
@@ -61,6 +62,14 @@ export class Hypervisors {
   cachedVerdict(driver: DriverName = 'qemu'): AccelVerdict | undefined {
     const v = this.settings.get<Omit<AccelVerdict, 'driver'> & { driver?: DriverName }>(verdictKey(driver));
     return v ? { ...v, driver } : undefined;
+  }
+
+  /** The cached verdict of a driver and whether it still fits this host; never probes (for doctor and status). */
+  async verdictInfo(driver: DriverName = 'qemu'): Promise<HypervisorVerdictInfo> {
+    const cached = this.cachedVerdict(driver);
+    if (!cached) return { probed: false };
+    const now = await this.registry.entry(driver)?.fingerprint();
+    return { probed: true, accel: cached.accel, reason: cached.reason, probedAt: cached.probedAt, current: now !== undefined && sameFingerprint(cached.fingerprint, now) };
   }
 
   /** The driver that acts on a VM launched earlier: the one its handle names. */

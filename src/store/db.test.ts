@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inspectSchema, openStore } from './db.js';
+import { openStore } from './db.js';
+import { inspectSchema } from './inspect.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 
 const tmp = () => join(mkdtempSync(join(tmpdir(), 'banger-db-')), 'state.db');

@@ -1,10 +1,9 @@
-/** Opens the SQLite state store (WAL), applies migrations and classifies the schema. */
+/** Opens the SQLite state store (WAL) and applies migrations. Reading without changing it: inspect.ts. */
 import BetterSqlite3, { type Database } from 'better-sqlite3';
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { LATEST_MIGRATION, MIGRATIONS, type Migration } from './migrations.js';
-
-export type SchemaState = 'compatible' | 'migrations_needed' | 'incompatible' | 'missing';
+import { appliedMigrations } from './inspect.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
 
 export function openStore(path: string, migrations: readonly Migration[] = MIGRATIONS): Database {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -18,12 +17,6 @@ export function openStore(path: string, migrations: readonly Migration[] = MIGRA
 
 function ensureMigrationsTable(db: Database): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-}
-
-export function appliedMigrations(db: Database): number[] {
-  const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'").get();
-  if (!hasTable) return [];
-  return (db.prepare('SELECT id FROM schema_migrations ORDER BY id').all() as { id: number }[]).map((r) => r.id);
 }
 
 export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
@@ -44,20 +37,4 @@ export function migrate(db: Database, migrations: readonly Migration[] = MIGRATI
     applied.push(m.id);
   }
   return applied;
-}
-
-/** Classifies a store without changing it. */
-export function inspectSchema(path: string, migrations: readonly Migration[] = MIGRATIONS): { state: SchemaState; applied: number[]; latest: number } {
-  const latest = migrations[migrations.length - 1]?.id ?? LATEST_MIGRATION;
-  if (!existsSync(path)) return { state: 'missing', applied: [], latest };
-  const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
-  try {
-    const applied = appliedMigrations(db);
-    const known = new Set(migrations.map((m) => m.id));
-    if (applied.some((id) => !known.has(id))) return { state: 'incompatible', applied, latest };
-    if (migrations.some((m) => !applied.includes(m.id))) return { state: 'migrations_needed', applied, latest };
-    return { state: 'compatible', applied, latest };
-  } finally {
-    db.close();
-  }
 }

@@ -1,6 +1,7 @@
 /** The bangerd systemd unit: a pure renderer, plus the few host operations `banger system` performs. */
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { ApiClient, DaemonUnreachableError } from '../api/client.js';
+import { ApiClient } from '../api/client.js';
+import { tryPing } from '../api/daemon-status.js';
 import type { PingResult } from '../api/types.js';
 import { resolveLayout } from '../config/paths.js';
 import { runUnchecked, which, type RunResult } from './exec.js';
@@ -128,14 +129,7 @@ export function hostSystemd(): SystemdHost {
     removeFile: (p) => rmSync(p, { force: true }),
     removeTree: (p) => rmSync(p, { recursive: true, force: true }),
     userExists,
-    async ping(timeoutMs) {
-      try {
-        return await new ApiClient(SYSTEM_SOCKET).get<PingResult>('/ping', { timeoutMs });
-      } catch (err) {
-        if (err instanceof DaemonUnreachableError) return undefined;
-        throw err;
-      }
-    },
+    ping: (timeoutMs) => tryPing(new ApiClient(SYSTEM_SOCKET), timeoutMs),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     now: () => Date.now(),
   };

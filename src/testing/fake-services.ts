@@ -8,7 +8,7 @@ import type { Database } from 'better-sqlite3';
 import { resolveConfig } from '../config/load.js';
 import { resolveLayout, type Layout } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
-import { createLogger } from '../daemon/logger.js';
+import { createLogger } from '../system/logger.js';
 import { mkfsFromDir } from '../drivers/ext4/mkfs.js';
 import type { FakeKnobs } from '../drivers/fake/index.js';
 import { fakeEntry } from '../drivers/registry.js';

@@ -14,7 +14,7 @@ import { buildImage, IMAGE_BUILD_VERSION } from '../services/images/build.js';
 import { IMAGE_FILES, readManifest, type ImageManifest } from '../services/images/manifest.js';
 import { DEBIAN_KEYRING } from '../services/images/mmdebstrap.js';
 import { builtinRecipes, findRecipe, recipeDigest } from '../services/images/recipes.js';
-import { removeTree } from '../services/images/staging.js';
+import { removeTree } from '../services/artifacts/staging.js';
 
 export const SHARED_RECIPE = 'debian-bookworm';
 const DEFAULT_MIRROR = 'http://deb.debian.org/debian';

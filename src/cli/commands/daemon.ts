@@ -2,11 +2,12 @@
 import type { Command } from 'commander';
 import { ApiClient } from '../../api/client.js';
 import { buildInfo, sameBuild } from '../../api/build-info.js';
+import { tryPing } from '../../api/daemon-status.js';
 import { BangerError } from '../../api/errors.js';
 import { ROUTES } from '../../api/routes.js';
 import type { PingResult } from '../../api/types.js';
 import type { CliContext } from '../context.js';
-import { startDaemon, tryPing, waitForDaemon, waitGone } from '../daemon-lifecycle.js';
+import { startDaemon, waitForDaemon, waitGone } from '../daemon-lifecycle.js';
 import { printJson } from '../render.js';
 import { pidAlive } from '../../system/proc.js';
 

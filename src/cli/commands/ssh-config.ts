@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { badRequest } from '../../api/errors.js';
 import { ROUTES } from '../../api/routes.js';
-import { includeLine, installInclude, isIncludeInstalled, uninstallInclude, userSSHConfigPath } from '../../drivers/ssh/ssh-config.js';
+import { includeLine, installInclude, isIncludeInstalled, uninstallInclude, userSSHConfigPath } from '../ssh-include.js';
 import type { CliContext } from '../context.js';
 import { printJson } from '../render.js';
 

@@ -1,4 +1,4 @@
-/** ping, shutdown, ssh_config and the effective configuration. */
+/** ping, shutdown, ssh_config, the effective configuration and the cached hypervisor verdict. */
 import { ROUTES } from '../../api/routes.js';
 import type { PingResult } from '../../api/types.js';
 import { configView } from '../../config/view.js';
@@ -21,4 +21,5 @@ export function systemRoutes(kit: RouteKit, ctx: DaemonContext): void {
   });
   kit.sync(ROUTES.sshConfig, async () => ({ path: await ctx.services.vms.syncSSHConfig() }));
   kit.sync(ROUTES.config, () => configView(ctx.loaded, ctx.layout.configFile));
+  kit.sync(ROUTES.hypervisor, () => ctx.services.hypervisor.verdictInfo());
 }

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeBin, fakeDoctorEnv } from '../testing.js';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { HypervisorVerdictInfo } from '../../api/types.js';
+import { resolveLayout } from '../../config/paths.js';
+import { hostDoctorEnv } from '../env.js';
+import { fakeBin, fakeDoctorEnv, tempDir } from '../testing.js';
 import { checkArchitecture } from './architecture.js';
 import { checkDiskSpace } from './disk-space.js';
 import { checkKernel } from './kernel.js';
@@ -33,51 +38,76 @@ test('kvm-device: missing and inaccessible warn with a fix; read-write passes', 
   assert.equal(checkKvmDevice(env()).status, 'PASS');
 });
 
-test('kvm-usable: no probe warns "not probed yet"', async () => {
-  const r = await checkKvmUsable(env());
-  assert.equal(r.status, 'WARN');
-  assert.match(r.details[0]!, /not probed yet/);
+const KVM_VERDICT: HypervisorVerdictInfo = {
+  probed: true,
+  accel: 'kvm',
+  reason: 'kvm: probe guest ran in 40ms (tcg: probe guest ran in 900ms)',
+  probedAt: '2026-01-02T03:04:05.000Z',
+  current: true,
+};
+const verdictEnv = (v: HypervisorVerdictInfo | undefined, o: Parameters<typeof fakeDoctorEnv>[1] = {}) => env({ hypervisorVerdict: () => Promise.resolve(v), ...o });
+
+test('kvm-usable: without a running daemon it is "not probed yet", and says when /dev/kvm is out of reach', async () => {
+  assert.deepEqual(await checkKvmUsable(env()), {
+    name: 'kvm-usable',
+    status: 'WARN',
+    details: ['not probed yet: bangerd is not running; the next VM start decides between KVM and TCG'],
+  });
+  const noDevice = await checkKvmUsable(env({ exists: () => false }));
+  assert.equal(noDevice.status, 'WARN');
+  assert.equal(noDevice.details[1], '/dev/kvm is not usable by this user (see kvm-device): expect TCG');
 });
 
-test('kvm-usable: the probe decides, and gets the qemu found by the doctor', async () => {
-  const bin = fakeBin({ 'qemu-system-x86_64': 'QEMU emulator version 7.2.0' });
-  let seen: string | undefined;
-  const ok = await checkKvmUsable(fakeDoctorEnv(bin), (o) => {
-    seen = o.qemuPath;
-    return Promise.resolve({ usable: true, guestsBoot: true, detail: 'kvm: probe guest ran in 40ms' });
-  });
-  assert.equal(seen, `${bin}/qemu-system-x86_64`);
-  assert.deepEqual(ok, { name: 'kvm-usable', status: 'PASS', details: ['a test guest ran with KVM', 'kvm: probe guest ran in 40ms'] });
-  const tcgOnly = await checkKvmUsable(fakeDoctorEnv(bin), () => Promise.resolve({ usable: false, guestsBoot: true, detail: 'kvm: timed out' }));
-  assert.equal(tcgOnly.status, 'WARN');
-  assert.equal(tcgOnly.details[1], 'kvm: timed out');
-  const nothing = await checkKvmUsable(fakeDoctorEnv(bin), () => Promise.resolve({ usable: false, guestsBoot: false }));
-  assert.equal(nothing.status, 'FAIL');
-  assert.equal(nothing.fix, 'reinstall qemu (apt-get install qemu-system-x86 qemu-utils)');
-  const broken = await checkKvmUsable(fakeDoctorEnv(bin), () => Promise.reject(new Error('boom')));
-  assert.equal(broken.status, 'WARN');
-  assert.match(broken.details[0]!, /boom/);
+test('kvm-usable: a daemon that has not probed yet, or probed another QEMU/kernel, is "not probed yet"', async () => {
+  const fresh = await checkKvmUsable(verdictEnv({ probed: false }));
+  assert.equal(fresh.status, 'WARN');
+  assert.equal(fresh.details[0], 'not probed yet: bangerd has not started a VM yet; the next VM start decides between KVM and TCG');
+  const stale = await checkKvmUsable(verdictEnv({ ...KVM_VERDICT, current: false }));
+  assert.equal(stale.status, 'WARN');
+  assert.match(stale.details[0]!, /^not probed yet: QEMU, the kernel or \/dev\/kvm changed since bangerd's kvm verdict of 2026-01-02/);
 });
 
-test('kvm-usable: without qemu the probe is not run', async () => {
-  let ran = false;
-  const r = await checkKvmUsable(env(), () => {
-    ran = true;
-    return Promise.resolve({ usable: true, guestsBoot: true });
+test("kvm-usable: the daemon's current verdict decides", async () => {
+  assert.deepEqual(await checkKvmUsable(verdictEnv(KVM_VERDICT)), {
+    name: 'kvm-usable',
+    status: 'PASS',
+    details: ['a test guest ran with KVM', `${KVM_VERDICT.reason} (probed 2026-01-02T03:04:05.000Z)`],
   });
-  assert.equal(ran, false);
-  assert.equal(r.status, 'WARN');
-  assert.match(r.details[0]!, /qemu-system-x86_64 not found/);
+  const tcg = await checkKvmUsable(verdictEnv({ ...KVM_VERDICT, accel: 'tcg', reason: 'kvm: /dev/kvm present but timed out; using tcg (slow)' }));
+  assert.equal(tcg.status, 'WARN');
+  assert.match(tcg.details[0]!, /qemu uses TCG/);
+  assert.match(tcg.details[1]!, /^kvm: \/dev\/kvm present but timed out/);
+  assert.match(tcg.fix!, /nested virtualization/);
+  // The daemon's verdict counts even when this user cannot open /dev/kvm (bangerd may run as a service).
+  assert.equal((await checkKvmUsable(verdictEnv(KVM_VERDICT, { canAccess: () => false }))).status, 'PASS');
 });
 
-test('kvm-usable: without an accessible /dev/kvm the probe is not run', async () => {
-  let ran = false;
-  const r = await checkKvmUsable(env({ exists: () => false }), () => {
-    ran = true;
-    return Promise.resolve({ usable: true, guestsBoot: true });
-  });
-  assert.equal(ran, false);
+test('kvm-usable: a daemon that cannot say warns and suggests restarting it', async () => {
+  const r = await checkKvmUsable(env({ hypervisorVerdict: () => Promise.reject(new Error('no API route GET /v1/hypervisor')) }));
   assert.equal(r.status, 'WARN');
+  assert.match(r.details[0]!, /no API route/);
+  assert.match(r.fix!, /banger daemon stop/);
+});
+
+test('kvm-usable: asks the daemon on its socket for GET /v1/hypervisor, without starting one', async () => {
+  const dir = tempDir('banger-doctor-');
+  const layout = resolveLayout({ env: { BANGER_HOME: dir } });
+  mkdirSync(layout.runtimeDir, { recursive: true });
+  const urls: string[] = [];
+  const server = createServer((req, res) => {
+    urls.push(req.url ?? '');
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(KVM_VERDICT));
+  });
+  await new Promise<void>((r) => server.listen(layout.socketPath, r));
+  const host = () => ({ ...hostDoctorEnv({ env: { BANGER_HOME: dir, PATH: '' } }), exists: () => true, canAccess: () => true });
+  try {
+    assert.equal((await checkKvmUsable(host())).status, 'PASS');
+    assert.deepEqual(urls, ['/v1/hypervisor']);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+  assert.match((await checkKvmUsable(host())).details[0]!, /bangerd is not running/);
 });
 
 test('debian-archive-keyring: present passes, missing fails with the apt-get line', () => {

@@ -27,7 +27,7 @@ export const CHECKS: readonly NamedCheck[] = [
   { name: 'architecture', run: checkArchitecture },
   { name: 'kernel', run: checkKernel },
   { name: 'kvm-device', run: checkKvmDevice },
-  { name: 'kvm-usable', run: (env) => checkKvmUsable(env) },
+  { name: 'kvm-usable', run: checkKvmUsable },
   { name: 'qemu', run: checkQemu },
   { name: 'firecracker', run: checkFirecracker },
   { name: 'qemu-img', run: checkQemuImg },

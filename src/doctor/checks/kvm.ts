@@ -1,14 +1,9 @@
 import { constants } from 'node:fs';
 import type { DoctorCheck } from '../../api/types.js';
-import { fail, pass, warn } from '../check.js';
+import { pass, warn } from '../check.js';
 import type { DoctorEnv } from '../env.js';
-import { installCommand } from '../hints.js';
-import type { KvmProbe } from '../kvm-probe.js';
 
 export const KVM_DEVICE = '/dev/kvm';
-
-/** How long the doctor lets a KVM probe run. */
-const PROBE_TIMEOUT_MS = 60_000;
 
 function kvmAccessible(env: DoctorEnv): boolean {
   return env.exists(KVM_DEVICE) && env.canAccess(KVM_DEVICE, constants.R_OK | constants.W_OK);
@@ -34,28 +29,37 @@ export function checkKvmDevice(env: DoctorEnv): DoctorCheck {
 }
 
 /**
- * Whether KVM really runs guests: decided by a probe that boots something small, since on some hosts
- * /dev/kvm exists and guests hang. Without a probe the answer is "not probed yet".
+ * Whether KVM really runs guests. On some hosts /dev/kvm exists and guests crawl, so bangerd decides
+ * at its first VM start by booting a tiny guest under KVM and under TCG, and caches the verdict. The
+ * doctor asks the running daemon for that verdict and boots nothing itself.
  */
-export async function checkKvmUsable(env: DoctorEnv, probe: KvmProbe | undefined = env.kvmProbe): Promise<DoctorCheck> {
-  if (!kvmAccessible(env)) return warn('kvm-usable', [`not probed: ${KVM_DEVICE} is not usable by this user (see kvm-device)`]);
-  if (!probe) return warn('kvm-usable', ['not probed yet: the first VM start decides between KVM and TCG']);
-  const qemuPath = env.which(env.bins.qemu);
-  if (!qemuPath) return warn('kvm-usable', [`not probed: ${env.bins.qemu} not found (see qemu)`]);
-  let result;
+export async function checkKvmUsable(env: DoctorEnv): Promise<DoctorCheck> {
+  let verdict;
   try {
-    result = await probe({ qemuPath, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    verdict = await env.hypervisorVerdict();
   } catch (err) {
-    return warn('kvm-usable', [`the KVM probe failed: ${err instanceof Error ? err.message : String(err)}`]);
+    return warn(
+      'kvm-usable',
+      [`could not read bangerd's KVM verdict: ${err instanceof Error ? err.message : String(err)}`],
+      'banger daemon stop (the next banger command starts a daemon of this build)',
+    );
   }
-  const extra = result.detail ? [result.detail] : [];
-  if (result.usable) return pass('kvm-usable', 'a test guest ran with KVM', ...extra);
-  if (!result.guestsBoot) {
-    return fail('kvm-usable', ['qemu ran no test guest at all, neither with KVM nor with TCG', ...extra], result.fix ?? `reinstall qemu (${installCommand(['qemu'], env)})`);
+  if (verdict?.probed && verdict.current) {
+    const detail = `${verdict.reason} (probed ${verdict.probedAt})`;
+    if (verdict.accel === 'kvm') return pass('kvm-usable', 'a test guest ran with KVM', detail);
+    return warn(
+      'kvm-usable',
+      ['KVM is not usable for guests here: qemu uses TCG (slow); firecracker will not work', detail],
+      'on a virtual machine, enable nested virtualization on its host',
+    );
   }
-  return warn(
-    'kvm-usable',
-    ['KVM is not usable for guests here: qemu will use TCG (slow); firecracker will not work', ...extra],
-    'on a virtual machine, enable nested virtualization on its host',
-  );
+  const why = !verdict
+    ? 'bangerd is not running'
+    : !verdict.probed
+      ? 'bangerd has not started a VM yet'
+      : `QEMU, the kernel or ${KVM_DEVICE} changed since bangerd's ${verdict.accel} verdict of ${verdict.probedAt}`;
+  return warn('kvm-usable', [
+    `not probed yet: ${why}; the next VM start decides between KVM and TCG`,
+    ...(kvmAccessible(env) ? [] : [`${KVM_DEVICE} is not usable by this user (see kvm-device): expect TCG`]),
+  ]);
 }

@@ -1,11 +1,14 @@
 import type { DoctorCheck } from '../../api/types.js';
-import { inspectSchema } from '../../store/db.js';
+import { inspectSchema } from '../../store/inspect.js';
 import { fail, pass, warn } from '../check.js';
 import type { DoctorEnv } from '../env.js';
 
 export type SchemaInspector = typeof inspectSchema;
 
-/** Classifies the state store read-only: the doctor never migrates it. */
+/**
+ * Classifies the state store read-only, through store/inspect.ts: the doctor never migrates it, and
+ * the answer does not need bangerd, since this row matters most when bangerd cannot start.
+ */
 export function checkStateStore(env: DoctorEnv, inspect: SchemaInspector = inspectSchema): DoctorCheck {
   const db = env.layout.dbPath;
   let s;

@@ -4,8 +4,8 @@ import { readdir } from 'node:fs/promises';
 import { checkExt4, exists, listDir, readText, stat } from '../../drivers/ext4/index.js';
 import { FSTAB_ROOT_LINE, guestBits, guestBitsDigest } from '../../guest/index.js';
 import { sharedImage, sharedImageSkipReason } from '../../testing/shared-image.js';
-import { inspectKernel } from '../kernels/kernel-file.js';
-import { sha256File } from './digest.js';
+import { inspectKernel } from '../artifacts/kernel-file.js';
+import { sha256File } from '../artifacts/digest.js';
 import { IMAGE_CMDLINE, IMAGE_FILES } from './manifest.js';
 import { rootfsSize } from './build.js';
 

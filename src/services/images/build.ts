@@ -5,11 +5,11 @@ import { unavailable } from '../../api/errors.js';
 import { mkfsFromDir, roundUpMiB } from '../../drivers/ext4/index.js';
 import { layGuestBits, GUEST_BITS_VERSION, guestBitsDigest } from '../../guest/index.js';
 import { throwIfCancelled, type OpContext } from '../op-context.js';
-import { sha256File } from './digest.js';
+import { sha256File } from '../artifacts/digest.js';
 import { IMAGE_CMDLINE, IMAGE_FILES, ROOTFS_LABEL, writeManifest, type ImageManifest } from './manifest.js';
 import { DEBIAN_KEYRING, installMode, runMmdebstrap } from './mmdebstrap.js';
 import { recipeDigest, type Recipe } from './recipes.js';
-import { makeStaging, publishDir, removeTree } from './staging.js';
+import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
 import { copyOut, emptyDir, findBootFiles, replaceFile, treeUsage, writeRecipeFiles } from './tree.js';
 import { workSeedFromDir } from './work-seed.js';
 

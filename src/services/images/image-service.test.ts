@@ -15,7 +15,7 @@ import { which } from '../../system/exec.js';
 import { quietContext } from '../op-context.js';
 import { writeFakeBzImage } from '../kernels/fixtures.js';
 import { KernelService } from '../kernels/kernel-service.js';
-import { sha256File } from './digest.js';
+import { sha256File } from '../artifacts/digest.js';
 import { ImageService } from './image-service.js';
 import { builtinRecipes, type Recipe } from './recipes.js';
 

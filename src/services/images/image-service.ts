@@ -9,27 +9,23 @@ import type { Config } from '../../config/schema.js';
 import type { Layout } from '../../config/paths.js';
 import { exists as ext4Exists } from '../../drivers/ext4/index.js';
 import { GUEST_BITS_MARKER } from '../../guest/index.js';
+import type { Logger } from '../../system/logger.js';
 import { ImageRepository, type ImageRecord } from '../../store/images.js';
 import { KernelRepository } from '../../store/kernels.js';
 import { quietContext, type OpContext } from '../op-context.js';
 import { buildImage, buildPreflight, dirSize } from './build.js';
 import { IMAGE_FILES } from './manifest.js';
-import { validateArtifactName } from './names.js';
+import { validateArtifactName } from '../artifacts/names.js';
 import { promoteImage } from './promote.js';
 import { builtinRecipes, findRecipe, summarize, type Recipe, type RecipeSummary } from './recipes.js';
 import { checkRegisterRequest, type RegisterImageRequest } from './register.js';
-import { makeStaging, removeTree } from './staging.js';
-
-export interface ServiceLogger {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-}
+import { makeStaging, removeTree } from '../artifacts/staging.js';
 
 export interface ImageServiceDeps {
   db: Database;
   layout: Layout;
   config: Config;
-  logger?: ServiceLogger;
+  logger?: Logger;
   /** Recipes to build from (default: the ones shipped with banger). Tests pass their own. */
   recipes?: readonly Recipe[];
 }

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { injectGuestBits, GUEST_BITS_VERSION, guestBitsDigest } from '../../guest/index.js';
 import type { ImageRecord } from '../../store/images.js';
 import { throwIfCancelled, type OpContext } from '../op-context.js';
-import { inspectKernel } from '../kernels/kernel-file.js';
-import { copySparse, copyTree } from './copy.js';
-import { sha256File } from './digest.js';
+import { inspectKernel } from '../artifacts/kernel-file.js';
+import { copySparse, copyTree } from '../artifacts/copy.js';
+import { sha256File } from '../artifacts/digest.js';
 import { IMAGE_CMDLINE, IMAGE_FILES, writeManifest, type ImageManifest } from './manifest.js';
-import { makeStaging, publishDir, removeTree } from './staging.js';
+import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
 import { workSeedFromImage } from './work-seed.js';
 
 export interface PromoteOptions {

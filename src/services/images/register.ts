@@ -4,7 +4,7 @@ import { isAbsolute } from 'node:path';
 import { badRequest, notFound } from '../../api/errors.js';
 import { isExt4 } from '../../drivers/ext4/index.js';
 import type { KernelRepository } from '../../store/kernels.js';
-import { inspectKernel } from '../kernels/kernel-file.js';
+import { inspectKernel } from '../artifacts/kernel-file.js';
 
 export interface RegisterImageRequest {
   name: string;

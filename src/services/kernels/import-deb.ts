@@ -5,7 +5,7 @@ import { badRequest } from '../../api/errors.js';
 import type { OpContext } from '../op-context.js';
 import { classifyDebInput, debFields, downloadPackage, extractDeb, findPackagedKernel, kernelDependency, type DebFields } from './deb.js';
 import { buildInitramfs } from './initramfs.js';
-import { inspectKernel } from './kernel-file.js';
+import { inspectKernel } from '../artifacts/kernel-file.js';
 import { INITRAMFS_MODULES, REQUIRED_MODULES, planModules, readModuleTree } from './modules.js';
 import type { StagedKernel } from './kernel-service.js';
 

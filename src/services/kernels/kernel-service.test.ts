@@ -11,8 +11,8 @@ import { resolveLayout, type Layout } from '../../config/paths.js';
 import { openStore } from '../../store/db.js';
 import { ImageRepository } from '../../store/images.js';
 import { run, runUnchecked, which } from '../../system/exec.js';
-import { sha256File } from '../images/digest.js';
-import { inspectKernel } from './kernel-file.js';
+import { sha256File } from '../artifacts/digest.js';
+import { inspectKernel } from '../artifacts/kernel-file.js';
 import { KernelService } from './kernel-service.js';
 import { buildDeb, writeFakeBzImage } from './fixtures.js';
 

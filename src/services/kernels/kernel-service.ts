@@ -7,19 +7,19 @@ import type { KernelInfo } from '../../api/types.js';
 import type { Layout } from '../../config/paths.js';
 import { ImageRepository } from '../../store/images.js';
 import { KernelRepository, type KernelRecord } from '../../store/kernels.js';
+import type { Logger } from '../../system/logger.js';
 import { quietContext, throwIfCancelled, type OpContext } from '../op-context.js';
-import { copyTree } from '../images/copy.js';
-import { sha256File } from '../images/digest.js';
-import { validateArtifactName } from '../images/names.js';
-import { makeStaging, publishDir, removeTree } from '../images/staging.js';
-import type { ServiceLogger } from '../images/image-service.js';
-import { inspectKernel } from './kernel-file.js';
+import { copyTree } from '../artifacts/copy.js';
+import { sha256File } from '../artifacts/digest.js';
+import { validateArtifactName } from '../artifacts/names.js';
+import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
+import { inspectKernel } from '../artifacts/kernel-file.js';
 import { importDebInto } from './import-deb.js';
 
 export interface KernelServiceDeps {
   db: Database;
   layout: Layout;
-  logger?: ServiceLogger;
+  logger?: Logger;
 }
 
 export interface KernelFiles {

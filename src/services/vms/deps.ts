@@ -2,7 +2,7 @@
 import type { ImageInfo } from '../../api/types.js';
 import type { Config } from '../../config/schema.js';
 import type { Layout } from '../../config/paths.js';
-import type { Logger } from '../../daemon/logger.js';
+import type { Logger } from '../../system/logger.js';
 import type { VMRepo } from '../../store/vms.js';
 import type { Hypervisors } from '../hypervisors.js';
 import type { NetworkProvider } from '../network/provider.js';

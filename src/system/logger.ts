@@ -1,4 +1,4 @@
-/** JSON-lines logger for the daemon log file. */
+/** The one Logger type, and the JSON-lines implementation bangerd writes its log file with. */
 import { appendFileSync } from 'node:fs';
 import type { LogLevel } from '../config/schema.js';
 

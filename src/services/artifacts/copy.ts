@@ -1,4 +1,4 @@
-/** Copying image artifacts: sparse files stay sparse, reflinks where the filesystem has them. */
+/** Copying artifacts (image and kernel files): sparse files stay sparse, reflinks where the filesystem has them. */
 import { run } from '../../system/exec.js';
 import { toolError } from '../../drivers/ext4/debugfs.js';
 
