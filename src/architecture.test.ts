@@ -84,7 +84,7 @@ const EXCEPTIONS: readonly { from: string; to: string; why: string }[] = [
  * the folder's own files or in the subfolders listed as shared.
  */
 const SIBLINGS: Readonly<Record<string, { shared: readonly string[] }>> = {
-  services: { shared: ['artifacts'] },
+  services: { shared: ['artifacts', 'network'] },
 };
 
 /** Packages that only some folders may import as values (`import type` is fine anywhere). */

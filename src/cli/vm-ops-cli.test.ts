@@ -76,7 +76,7 @@ describe('vm lifecycle operations without booting', { skip }, () => {
     assert.equal(d.stdout, 'deleted box\n');
     const p = await h.run(['--json', 'vm', 'prune', '-f']);
     assert.equal(p.code, 0, p.stderr);
-    assert.deepEqual(JSON.parse(p.stdout), { deleted: ['spare'] });
+    assert.deepEqual(JSON.parse(p.stdout), { deleted: ['spare'], skipped: [] });
     assert.deepEqual(JSON.parse((await h.run(['--json', 'vm', 'list'])).stdout), []);
   });
 });

@@ -21,7 +21,7 @@ import { sshdUnavailable } from '../ssh/sshd-fixture.js';
 import { controlRequest } from './control.js';
 import { CRASH_LINE, READY_LINE } from './console.js';
 import { FakeDriver } from './driver.js';
-import { fakeFixture } from './fixture.js';
+import { fakeFixture } from '../../testing/fake-driver-fixture.js';
 import { behaviourFor, fakeDriverEnabled, knobsFromEnv } from './options.js';
 
 const skip = await sshdUnavailable();

@@ -16,7 +16,7 @@ export function registerPrune(vm: Command, ctx: CliContext): void {
       const client = await ctx.client();
       const victims = (await client.call(ROUTES.vmList, {})).filter((v) => !isActive(v.state));
       if (victims.length === 0) {
-        if (ctx.globals.json) printJson(ctx.io, { deleted: [] });
+        if (ctx.globals.json) printJson(ctx.io, { deleted: [], skipped: [] });
         else ctx.io.stdout.write('nothing to prune\n');
         return;
       }

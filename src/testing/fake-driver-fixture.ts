@@ -9,15 +9,15 @@ import { existsSync } from 'node:fs';
 import { truncate, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { SSHTarget } from '../../api/types.js';
-import { buildSeedDisk } from '../../guest/seed.js';
-import { freeLoopbackPort } from '../../system/net.js';
-import type { DriverFixture } from '../conformance.case.js';
-import type { LaunchSpec } from '../hypervisor.js';
-import { ensureClientKey, generateHostKey, type ClientKey, type KeyPair } from '../ssh/keys.js';
-import { hostAliases, hostKeyAlias, pin } from '../ssh/known-hosts.js';
-import { BOOT_LINE, READY_LINE } from './console.js';
-import { createRawRootDisk } from './root-disk.js';
+import type { SSHTarget } from '../api/types.js';
+import { buildSeedDisk } from '../guest/seed.js';
+import { freeLoopbackPort } from '../system/net.js';
+import type { DriverFixture } from '../drivers/conformance.case.js';
+import type { LaunchSpec } from '../drivers/hypervisor.js';
+import { ensureClientKey, generateHostKey, type ClientKey, type KeyPair } from '../drivers/ssh/keys.js';
+import { hostAliases, hostKeyAlias, pin } from '../drivers/ssh/known-hosts.js';
+import { BOOT_LINE, READY_LINE } from '../drivers/fake/console.js';
+import { createRawRootDisk } from '../drivers/fake/root-disk.js';
 
 export interface FakeFixture extends DriverFixture {
   /** Valid after prepare(). */
