@@ -10,6 +10,7 @@ import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js
 import { pidAlive } from '../system/proc.js';
 import { runUnchecked } from '../system/exec.js';
 import type { PingResult, VMInfo, VMStats } from '../api/types.js';
+import { parseRootDf, ROOT_DF_COMMAND, ROOT_WRITE_1G_COMMAND, rootGrowthProblem } from '../testing/root-growth.js';
 
 const skip = e2eSkipReason();
 
@@ -40,7 +41,7 @@ describe('vm run end to end', { skip }, () => {
   });
 
   it('vm run -- sh -c "exit 7" exits 7 and keeps the VM running', async () => {
-    const r = await banger(['vm', 'run', '--name', 'shared', '--', 'sh', '-c', 'exit 7'], env);
+    const r = await banger(['vm', 'run', '--name', 'shared', '--root-size', '12G', '--', 'sh', '-c', 'exit 7'], env);
     assert.equal(r.code, 7, r.stderr);
     const show = JSON.parse((await banger(['--json', 'vm', 'show', 'shared'], env)).stdout) as VMInfo;
     assert.equal(show.state, 'running');
@@ -65,6 +66,15 @@ describe('vm run end to end', { skip }, () => {
     assert.equal(plain.stdout.trim(), 'shared', 'plain ssh <name>.vm works with banger\'s ssh_config');
     const who = await banger(['vm', 'exec', 'shared', '--', 'sh', '-c', 'id -u; findmnt -no SOURCE /root'], env);
     assert.deepEqual(who.stdout.trim().split('\n'), ['0', '/dev/vdb']);
+  });
+
+  it('grows the root filesystem to the requested root size, so a 1 GB file fits', async () => {
+    const df = await banger(['vm', 'exec', 'shared', '--', ...ROOT_DF_COMMAND], env);
+    assert.equal(df.code, 0, df.stderr);
+    const problem = rootGrowthProblem(parseRootDf(df.stdout), 12 * 1024 ** 3);
+    assert.equal(problem, undefined, problem);
+    const write = await banger(['vm', 'exec', 'shared', '--', ...ROOT_WRITE_1G_COMMAND], env);
+    assert.equal(write.code, 0, write.stderr);
   });
 
   it('shows the VM in list, show, stats, health and logs', async () => {
