@@ -7,7 +7,7 @@ import { classifyDebInput, debFields, downloadPackage, extractDeb, findPackagedK
 import { buildInitramfs } from './initramfs.js';
 import { inspectKernel } from '../artifacts/kernel-file.js';
 import { INITRAMFS_MODULES, REQUIRED_MODULES, planModules, readModuleTree } from './modules.js';
-import type { StagedKernel } from './kernel-service.js';
+import type { StagedKernel } from './staged.js';
 
 export async function importDebInto(debOrPackage: string, out: string, staging: string, ctx: OpContext): Promise<StagedKernel> {
   const input = classifyDebInput(debOrPackage);

@@ -15,6 +15,7 @@ import { validateArtifactName } from '../artifacts/names.js';
 import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
 import { inspectKernel } from '../artifacts/kernel-file.js';
 import { importDebInto } from './import-deb.js';
+import type { StagedKernel } from './staged.js';
 
 export interface KernelServiceDeps {
   db: Database;
@@ -30,16 +31,6 @@ export interface KernelFiles {
 
 export const KERNEL_FILES = { initrd: 'initrd.img', modules: 'modules', manifest: 'manifest.json' } as const;
 
-/** What a staged kernel directory holds before it is published. */
-export interface StagedKernel {
-  kernelFile: string;
-  initrdFile?: string;
-  modulesDir?: string;
-  distro: string;
-  kernelVersion: string;
-  source: string;
-  extra?: Record<string, unknown>;
-}
 
 function toInfo(k: KernelRecord): KernelInfo {
   const { dir: _dir, ...info } = k;

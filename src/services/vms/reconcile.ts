@@ -55,7 +55,11 @@ export async function reconcile(deps: VMServiceDeps, hooks: ReconcileHooks): Pro
     let alive = false;
     try {
       const handle = readHandles(files.handles);
-      if (handle) alive = await deps.hypervisors.forHandle(handle).adopt(handle);
+      const driver = handle && deps.hypervisors.forHandle(handle);
+      if (handle && driver && !driver.capabilities().survivesDaemonRestart) {
+        reason = `the ${handle.driver} driver does not keep VMs across daemon restarts`;
+        await driver.kill(handle, 'SIGKILL');
+      } else if (handle && driver) alive = await driver.adopt(handle);
     } catch (err) {
       reason = `its handle could not be used: ${(err as Error).message}`;
     }
