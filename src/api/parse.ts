@@ -55,11 +55,11 @@ export function optBool(b: Fields, field: string): boolean | undefined {
   return v;
 }
 
-/** A size string such as `8G`, kept as given; the service checks its grammar and range before any work starts. */
+/** A size string such as `8G` (the grammar of model/size.ts), kept as given; the service checks its range before any work starts. */
 export function optSize(b: Fields, field: string): string | undefined {
   const v = optString(b, field);
   if (v === undefined) return undefined;
-  if (!/^\s*[0-9]/.test(v)) {
+  if (!/^\s*\d+(?:\.\d+)?\s*(?:[kmgt](?:i?b)?|b)?\s*$/i.test(v)) {
     throw badRequest(`${field} must be a size such as "8G", got ${JSON.stringify(v)}`, 'use a number with a unit such as 512M, 4G or 4GiB (a bare number means MiB)');
   }
   return v;
