@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BangerError } from './errors.js';
+import { parseSize } from '../model/size.js';
+import { optSize } from './parse.js';
 import {
   parseBuildImageRequest,
   parseCreateVMRequest,
@@ -90,5 +92,24 @@ describe('request parsers', () => {
     refuses(() => parseImportKernelRequest({ name: 'k' }), /^nothing to import: kernel or deb is required$/);
     refuses(() => parseImportKernelRequest({ name: 'k', deb: 'x.deb', kernel: '/k' }), /^deb: give either deb or kernel/);
     refuses(() => parseImportKernelRequest({ kernel: '/k' }), /^name is required$/);
+  });
+
+  it('accepts exactly the sizes the size parser accepts', () => {
+    const inputs = ['8G', '8g', '8GiB', '8GB', '512M', '512 MiB', '1.5G', '4096', ' 2T ', '10B', '1K', '4X', 'huge', '', 'G', '-1G', '1e3M', '8 G B', '0x10M', '1..5G', '8Gi'];
+    for (const v of inputs) {
+      let parserOk = true;
+      try {
+        parseSize(v);
+      } catch {
+        parserOk = false;
+      }
+      let apiOk = true;
+      try {
+        optSize({ size: v }, 'size');
+      } catch {
+        apiOk = false;
+      }
+      assert.equal(apiOk, parserOk, `the API and the service disagree on ${JSON.stringify(v)}`);
+    }
   });
 });
