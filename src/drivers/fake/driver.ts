@@ -7,26 +7,26 @@
  *
  * @module
  */
-import { constants, existsSync } from 'node:fs';
-import { access, chmod, mkdir, open, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, open, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alreadyExists, badRequest, operationFailed } from '../../api/errors.js';
 import { fakeVmmFiles, runFiles } from '../../model/filenames.js';
 import { lastLines, spawnDetached, which } from '../../system/exec.js';
-import { findProcesses, isAlive, listProcesses, parentPid, readCmdline, signalProcess } from '../../system/proc.js';
+import { findProcesses, isAlive, listProcesses, parentPid, signalProcess } from '../../system/proc.js';
 import type {
   DriverCapabilities,
   HypervisorDriver,
   LaunchSpec,
   OwnProcess,
   ProbeResult,
-  ShutdownResult,
   VMHandle,
   VMStatus,
 } from '../hypervisor.js';
-import { argvHash, validateSpec } from '../qemu/argv.js';
+import { validateSpec } from '../qemu/argv.js';
+import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
 import { controlArg, VMM_NAME_PREFIX, vmmArgv, type VmmConfig } from './argv.js';
 import { controlRequest, waitForControl, type ControlCommand, type ControlReply } from './control.js';
 import { behaviourFor, checkKnobs, knobsFromEnv, type FakeKnobs } from './options.js';
@@ -44,13 +44,15 @@ export interface FakeDriverOptions extends FakeKnobs {
 /** The compiled VMM script, beside this module. */
 export const VMM_SCRIPT = fileURLToPath(new URL('./vmm.js', import.meta.url));
 
-/** After SIGTERM, and again after SIGKILL, wait this long for the process to go. */
-const FORCE_WAIT_MS = 3000;
 
-export class FakeDriver implements HypervisorDriver {
+export class FakeDriver extends VmmProcessDriver implements HypervisorDriver {
+  protected readonly driverName = 'fake' as const;
+  protected readonly powerdownWords = 'sent powerdown';
+  protected override pollMs = 25;
   private readonly knobs: FakeKnobs;
 
   constructor(private readonly opts: FakeDriverOptions = {}) {
+    super();
     const { startTimeoutMs: _s, controlTimeoutMs: _c, log: _l, ...knobs } = opts;
     this.knobs = checkKnobs(knobs);
   }
@@ -82,7 +84,7 @@ export class FakeDriver implements HypervisorDriver {
   async launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
     validateSpec(spec);
     if (spec.network.mode === 'tap') throw badRequest('the fake driver supports user-mode networking only, not tap');
-    await checkInputs(spec);
+    await checkLaunchInputs(spec);
     opts.signal?.throwIfAborted();
     const sock = runFiles(spec.runDir).controlSocket;
     await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
@@ -138,45 +140,6 @@ export class FakeDriver implements HypervisorDriver {
     }
   }
 
-  async shutdown(handle: VMHandle, opts: { timeoutMs: number }): Promise<ShutdownResult> {
-    if (!this.isOurs(handle)) {
-      await this.removeStaleRunFiles(handle);
-      return 'gone';
-    }
-    try {
-      await this.request(handle, 'powerdown');
-      this.log(`pid ${handle.pid}: sent powerdown, waiting up to ${opts.timeoutMs}ms`);
-      if (await this.waitGone(handle, opts.timeoutMs)) {
-        await this.removeStaleRunFiles(handle);
-        this.log(`pid ${handle.pid}: guest powered off`);
-        return 'graceful';
-      }
-      this.log(`pid ${handle.pid}: guest still running after ${opts.timeoutMs}ms; forcing`);
-    } catch (err) {
-      if (!this.isOurs(handle)) {
-        await this.removeStaleRunFiles(handle);
-        return 'gone';
-      }
-      this.log(`pid ${handle.pid}: control socket unusable (${err instanceof Error ? err.message : String(err)}); forcing`);
-    }
-    await this.force(handle);
-    return 'killed';
-  }
-
-  async kill(handle: VMHandle, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (!this.isOurs(handle)) {
-      await this.removeStaleRunFiles(handle);
-      return;
-    }
-    signalProcess(handle.pid, signal);
-    if (signal === 'SIGKILL' || signal === 'SIGTERM') {
-      if (!(await this.waitGone(handle, FORCE_WAIT_MS))) {
-        throw operationFailed(`vm process ${handle.pid} did not exit after ${signal}`);
-      }
-      await this.removeStaleRunFiles(handle);
-    }
-  }
-
   /** A sparse raw copy of the base, grown to sizeBytes. */
   async createRootDisk(base: string, target: string, opts: { sizeBytes?: number; signal?: AbortSignal }): Promise<void> {
     await createRawRootDisk(base, target, opts);
@@ -210,40 +173,11 @@ export class FakeDriver implements HypervisorDriver {
     });
   }
 
-  /** The pid is alive and is the very process the handle describes (never a recycled pid). */
-  private isOurs(handle: VMHandle): boolean {
-    if (handle.driver !== 'fake' || !Number.isSafeInteger(handle.pid) || handle.pid <= 1) return false;
-    if (!isAlive(handle.pid)) return false;
-    const argv = readCmdline(handle.pid);
-    if (!argv?.includes(controlArg(handle.controlSocket))) return false;
-    return handle.argvHash === undefined || argvHash(argv) === handle.argvHash;
-  }
-
-  private async waitGone(handle: VMHandle, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.isOurs(handle)) {
-      if (Date.now() >= deadline) return false;
-      await sleep(25);
-    }
-    return true;
-  }
-
-  private async force(handle: VMHandle): Promise<void> {
-    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      if (!this.isOurs(handle)) break;
-      signalProcess(handle.pid, signal);
-      this.log(`pid ${handle.pid}: sent ${signal}`);
-      if (await this.waitGone(handle, FORCE_WAIT_MS)) break;
-    }
-    if (this.isOurs(handle)) throw operationFailed(`vm process ${handle.pid} did not exit after SIGKILL`);
-    await this.removeStaleRunFiles(handle);
-  }
-
   /**
    * Once no VMM serves the handle's socket (a newer start of the VM may), removes the run files and
    * ends any sshd the dead VMM left (they exit on their own when its pipes close; this makes it certain).
    */
-  private async removeStaleRunFiles(handle: VMHandle): Promise<void> {
+  protected async removeStaleRunFiles(handle: VMHandle): Promise<void> {
     const runDir = dirname(handle.controlSocket);
     if (findProcesses((argv) => argv.includes(controlArg(handle.controlSocket))).length > 0) return;
     this.reapGuestSsh(runDir);
@@ -271,23 +205,16 @@ export class FakeDriver implements HypervisorDriver {
     }
   }
 
-  private log(message: string): void {
+  protected log(message: string): void {
     this.opts.log?.(message);
   }
-}
 
-async function checkInputs(spec: LaunchSpec): Promise<void> {
-  const inputs: [string, string, number][] = [['kernel', spec.kernelPath, constants.R_OK]];
-  if (spec.initrdPath !== undefined) inputs.push(['initrd', spec.initrdPath, constants.R_OK]);
-  spec.disks.forEach((d, i) => inputs.push([`disk ${i}`, d.path, d.readOnly ? constants.R_OK : constants.R_OK | constants.W_OK]));
-  for (const [what, path, mode] of inputs) {
-    try {
-      await access(path, mode);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'does not exist' : `is not accessible (${code ?? 'error'})`;
-      throw operationFailed(`cannot start vm "${spec.name}": ${what} "${path}" ${why}`);
-    }
+  protected controlMarker(controlSocket: string): string {
+    return controlArg(controlSocket);
+  }
+
+  protected async requestPowerdown(handle: VMHandle): Promise<void> {
+    await this.request(handle, 'powerdown');
   }
 }
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BangerError } from '../../api/errors.js';
 import type { LaunchSpec } from '../hypervisor.js';
-import { argvHash, qemuArgv, qemuOptValue, qmpChardevArg } from './argv.js';
+import { qemuArgv, qemuOptValue, qmpChardevArg } from './argv.js';
+import { argvHash } from '../vmm-process.js';
 
 const base: LaunchSpec = {
   vmId: 'vm-1',

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { badRequest } from '../../api/errors.js';
 import { runFiles } from '../../model/filenames.js';
@@ -46,10 +45,6 @@ export function qmpChardevArg(socketPath: string): string {
   return `socket,id=qmp0,path=${qemuOptValue(socketPath)},server=on,wait=off`;
 }
 
-/** sha256 of an argv, as /proc/<pid>/cmdline shows it (entries joined by NUL). */
-export function argvHash(argv: readonly string[]): string {
-  return createHash('sha256').update(argv.join('\0')).digest('hex');
-}
 
 /** The full argv, starting with the binary. Throws bad_request for a spec QEMU could not be given safely. */
 export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {

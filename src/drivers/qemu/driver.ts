@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { constants } from 'node:fs';
-import { access, chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alreadyExists, operationFailed, unavailable } from '../../api/errors.js';
@@ -18,14 +17,14 @@ import type {
   LaunchSpec,
   OwnProcess,
   ProbeResult,
-  ShutdownResult,
   VMHandle,
   VMStatus,
 } from '../hypervisor.js';
 import { createOverlay } from './overlay.js';
-import { argvHash, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateSpec } from './argv.js';
+import { pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateSpec } from './argv.js';
 import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
 import { waitForQmp, withQmp } from './qmp.js';
+import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
 
 export interface QemuDriverOptions {
   /** qemu-system-x86_64 by default. */
@@ -43,15 +42,16 @@ export interface QemuDriverOptions {
   log?: (message: string) => void;
 }
 
-/** After SIGTERM, and again after SIGKILL, wait this long for the process to go. */
-const FORCE_WAIT_MS = 3000;
 
-export class QemuDriver implements HypervisorDriver {
+export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
+  protected readonly driverName = 'qemu' as const;
+  protected readonly powerdownWords = 'sent ACPI power button';
   private readonly bin: string;
   private probing: Promise<ProbeResult> | undefined;
   private probedAccel: Accel | undefined;
 
   constructor(private readonly opts: QemuDriverOptions = {}) {
+    super();
     this.bin = opts.bin ?? DEFAULT_QEMU_BIN;
   }
 
@@ -86,7 +86,7 @@ export class QemuDriver implements HypervisorDriver {
   async launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
     validateSpec(spec);
     if (!which(this.bin)) throw unavailable(`${this.bin} not found`, QEMU_FIX_HINT);
-    await checkInputs(spec);
+    await checkLaunchInputs(spec);
     const accel = await this.accel();
     const sock = qmpSocketPath(spec.runDir);
     await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
@@ -152,47 +152,6 @@ export class QemuDriver implements HypervisorDriver {
     }
   }
 
-  async shutdown(handle: VMHandle, opts: { timeoutMs: number }): Promise<ShutdownResult> {
-    if (!this.isOurs(handle)) {
-      await this.removeStaleRunFiles(handle);
-      return 'gone';
-    }
-    try {
-      await withQmp(handle.controlSocket, (q) => q.systemPowerdown({ timeoutMs: this.qmpTimeout }), {
-        timeoutMs: this.qmpTimeout,
-      });
-      this.log(`pid ${handle.pid}: sent ACPI power button, waiting up to ${opts.timeoutMs}ms`);
-      if (await this.waitGone(handle, opts.timeoutMs)) {
-        await this.removeStaleRunFiles(handle);
-        this.log(`pid ${handle.pid}: guest powered off`);
-        return 'graceful';
-      }
-      this.log(`pid ${handle.pid}: guest still running after ${opts.timeoutMs}ms; forcing`);
-    } catch (err) {
-      if (!this.isOurs(handle)) {
-        await this.removeStaleRunFiles(handle);
-        return 'gone';
-      }
-      this.log(`pid ${handle.pid}: control socket unusable (${err instanceof Error ? err.message : String(err)}); forcing`);
-    }
-    await this.force(handle);
-    return 'killed';
-  }
-
-  async kill(handle: VMHandle, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (!this.isOurs(handle)) {
-      await this.removeStaleRunFiles(handle);
-      return;
-    }
-    signalProcess(handle.pid, signal);
-    if (signal === 'SIGKILL' || signal === 'SIGTERM') {
-      if (!(await this.waitGone(handle, FORCE_WAIT_MS))) {
-        throw operationFailed(`vm process ${handle.pid} did not exit after ${signal}`);
-      }
-      await this.removeStaleRunFiles(handle);
-    }
-  }
-
   /** A qcow2 overlay over the raw base: O(1), rootless, sparse up to its virtual size. */
   async createRootDisk(base: string, target: string, opts: { sizeBytes?: number; signal?: AbortSignal }): Promise<void> {
     await createOverlay(base, target, { baseFormat: 'raw', ...opts });
@@ -223,41 +182,12 @@ export class QemuDriver implements HypervisorDriver {
     return p.accel;
   }
 
-  /** The pid is alive and is the very process the handle describes (never a recycled pid). */
-  private isOurs(handle: VMHandle): boolean {
-    if (handle.driver !== 'qemu' || !Number.isSafeInteger(handle.pid) || handle.pid <= 1) return false;
-    if (!isAlive(handle.pid)) return false;
-    const argv = readCmdline(handle.pid);
-    if (!argv?.includes(qmpChardevArg(handle.controlSocket))) return false;
-    return handle.argvHash === undefined || argvHash(argv) === handle.argvHash;
-  }
-
   private ownsPid(pid: number, sock: string): boolean {
     return isAlive(pid) && (readCmdline(pid)?.includes(qmpChardevArg(sock)) ?? false);
   }
 
-  private async waitGone(handle: VMHandle, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.isOurs(handle)) {
-      if (Date.now() >= deadline) return false;
-      await sleep(50);
-    }
-    return true;
-  }
-
-  private async force(handle: VMHandle): Promise<void> {
-    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      if (!this.isOurs(handle)) break;
-      signalProcess(handle.pid, signal);
-      this.log(`pid ${handle.pid}: sent ${signal}`);
-      if (await this.waitGone(handle, FORCE_WAIT_MS)) break;
-    }
-    if (this.isOurs(handle)) throw operationFailed(`vm process ${handle.pid} did not exit after SIGKILL`);
-    await this.removeStaleRunFiles(handle);
-  }
-
   /** Removes the socket and pidfile unless a live qemu (perhaps a newer start of this VM) still uses them. */
-  private async removeStaleRunFiles(handle: VMHandle): Promise<void> {
+  protected async removeStaleRunFiles(handle: VMHandle): Promise<void> {
     const runDir = dirname(handle.controlSocket);
     const pid = await readPid(pidFilePath(runDir));
     if (pid !== undefined && this.ownsPid(pid, handle.controlSocket)) return;
@@ -279,23 +209,16 @@ export class QemuDriver implements HypervisorDriver {
     await removeRunFiles(runDir);
   }
 
-  private log(message: string): void {
+  protected log(message: string): void {
     this.opts.log?.(message);
   }
-}
 
-async function checkInputs(spec: LaunchSpec): Promise<void> {
-  const inputs: [string, string, number][] = [['kernel', spec.kernelPath, constants.R_OK]];
-  if (spec.initrdPath !== undefined) inputs.push(['initrd', spec.initrdPath, constants.R_OK]);
-  spec.disks.forEach((d, i) => inputs.push([`disk ${i}`, d.path, d.readOnly ? constants.R_OK : constants.R_OK | constants.W_OK]));
-  for (const [what, path, mode] of inputs) {
-    try {
-      await access(path, mode);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'does not exist' : `is not accessible (${code ?? 'error'})`;
-      throw operationFailed(`cannot start vm "${spec.name}": ${what} "${path}" ${why}`);
-    }
+  protected controlMarker(controlSocket: string): string {
+    return qmpChardevArg(controlSocket);
+  }
+
+  protected async requestPowerdown(handle: VMHandle): Promise<void> {
+    await withQmp(handle.controlSocket, (q) => q.systemPowerdown({ timeoutMs: this.qmpTimeout }), { timeoutMs: this.qmpTimeout });
   }
 }
 
