@@ -60,6 +60,16 @@ export class VMRepo {
     return (this.db.prepare('SELECT * FROM vms ORDER BY created_at').all() as Raw[]).map(fromRaw);
   }
 
+  /**
+   * Changes whenever any table changed, through this connection or another: a cheap check that lets a
+   * reader cache what it derived from the store (the DNS zone) without polling the rows.
+   */
+  changeStamp(): string {
+    const mine = this.db.prepare('SELECT total_changes() AS n').get() as { n: number };
+    const others = this.db.pragma('data_version', { simple: true }) as number;
+    return `${mine.n}/${others}`;
+  }
+
   get(id: string): VMRow | undefined {
     const r = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as Raw | undefined;
     return r ? fromRaw(r) : undefined;
