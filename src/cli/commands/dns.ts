@@ -21,7 +21,12 @@ function renderStatus(s: DnsStatus): string {
   return [`listener: ${listening}`, `answers:  ${s.answers ? 'yes' : 'no'}`, `records:  ${s.records} (*.${s.zone}, running VMs)`].join('\n') + '\n';
 }
 
-export function registerDns(program: Command, ctx: CliContext, host: ResolverHost = hostResolver()): void {
+export function registerDns(
+  program: Command,
+  ctx: CliContext,
+  host: ResolverHost = hostResolver(),
+  dnsStatus: () => Promise<DnsStatus> = async () => (await ctx.client()).call(ROUTES.dnsStatus, {}),
+): void {
   const dns = program
     .command('dns')
     .description('The <name>.vm DNS server of the daemon')
@@ -41,7 +46,7 @@ Examples:
     .command('status')
     .description('Show the listener address, whether it answers, and the number of records')
     .action(async () => {
-      const s = await (await ctx.client()).call(ROUTES.dnsStatus, {});
+      const s = await dnsStatus();
       if (ctx.globals.json) printJson(ctx.io, s);
       else ctx.io.stdout.write(renderStatus(s));
     });
@@ -51,7 +56,7 @@ Examples:
     .description('Send *.vm to the daemon: a systemd-resolved drop-in, or a recipe for other resolvers')
     .option('--dry-run', 'print what it would write and run; change nothing')
     .action(async (opts: { dryRun?: boolean }) => {
-      const s = await (await ctx.client()).call(ROUTES.dnsStatus, {});
+      const s = await dnsStatus();
       const addr = s.configured;
       if (addr === '') throw badRequest('the DNS server is off (dns_listen_addr is empty)', 'set dns_listen_addr in config.toml, e.g. "127.0.0.1:42069", and restart the daemon');
       if (!host.resolvedRunning()) {
