@@ -7,7 +7,8 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
-import { respond, type ZoneRecords } from './zone.js';
+import { ResponseCache } from './cache.js';
+import type { ZoneRecords } from './zone.js';
 
 /** At most this many TCP clients at once, each closed after this long idle (RFC 7766 suggests seconds). */
 const MAX_TCP_CLIENTS = 64;
@@ -31,6 +32,7 @@ export class DnsListener {
   private udp: UdpSocket | undefined;
   private tcp: Server | undefined;
   private readonly clients = new Set<Socket>();
+  private readonly cache = new ResponseCache();
 
   constructor(private readonly records: () => ZoneRecords) {}
 
@@ -90,7 +92,7 @@ export class DnsListener {
 
   private answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
     try {
-      return respond(msg, this.records(), transport);
+      return this.cache.respond(msg, this.records(), transport);
     } catch {
       return undefined;
     }
