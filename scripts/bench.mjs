@@ -10,16 +10,18 @@
  * mmdebstrap, temporary files) is stopped and removed at the end, on error and on Ctrl-C.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchDiskProvision } from './bench/disks.mjs';
+import { benchDnsQps } from './bench/dns.mjs';
 import { benchImageBuild } from './bench/image.mjs';
 import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
 import {
   NODE,
   fmtMs,
+  freePort,
   isAlive,
   percentile,
   pidsMentioning,
@@ -103,6 +105,8 @@ function createContext(opts) {
   // Short, so the daemon's socket path stays well under the 108-byte limit.
   const home = mkdtempSync(join(tmpdir(), 'bb-'));
   const env = { ...process.env, BANGER_HOME: home, NO_COLOR: '1' };
+  // The bench daemon's DNS server on its own port, never the default one a real daemon may hold.
+  writeFileSync(join(home, 'config.toml'), `dns_listen_addr = "127.0.0.1:${opts.dnsPort}"\n`);
   delete env.BANGER_SOCKET;
   const ctx = {
     opts,
@@ -257,6 +261,7 @@ const BENCHES = [
   { name: 'cli-latency', run: benchCliLatency, about: 'CLI start-up vs bare node (~10 s)' },
   { name: 'daemon-rss', run: benchDaemonRss, about: 'idle daemon memory (~5 s)' },
   { name: 'disk-provision', run: benchDiskProvision, about: "a VM's disks over a 2 and a 20 GiB base (~2 s)" },
+  { name: 'dns-qps', run: benchDnsQps, about: 'DNS qps and latency of the daemon vs dnsmasq, with dnsperf (~20 s)' },
   { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
   { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },
@@ -273,6 +278,7 @@ async function main() {
   const unknown = (opts.only ?? []).filter((n) => !BENCHES.some((b) => b.name === n));
   if (unknown.length) usage(`unknown bench ${unknown.join(', ')}`);
   const selected = opts.only ? BENCHES.filter((b) => opts.only.includes(b.name)) : BENCHES;
+  opts.dnsPort = await freePort();
   const ctx = createContext(opts);
   let signalled = false;
   const onSignal = (sig) => {

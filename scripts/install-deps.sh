@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages banger needs. Run as root.
-# --test adds what the test suite uses on top: an sshd to test against and a host kernel
-# (Debian's cloud kernel in /boot) that driver tests boot without a root filesystem.
+# --test adds what the test suite uses on top: an sshd to test against, a host kernel
+# (Debian's cloud kernel in /boot) that driver tests boot without a root filesystem, and the DNS tools.
 set -euo pipefail
 packages=(
   qemu-system-x86 qemu-utils
@@ -13,7 +13,8 @@ packages=(
   ca-certificates kmod xz-utils
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(linux-image-cloud-amd64 initramfs-tools)
+  # dnsutils (dig) for the DNS tests; dnsperf and dnsmasq-base (a reference server, no service) for its bench
+  packages+=(linux-image-cloud-amd64 initramfs-tools dnsutils dnsperf dnsmasq-base)
 fi
 missing=()
 for p in "${packages[@]}"; do

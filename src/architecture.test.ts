@@ -95,6 +95,7 @@ const PACKAGES: Readonly<Record<string, { only: readonly string[]; why: string }
   commander: { only: ['cli'], why: 'only the CLI parses command lines' },
   picocolors: { only: ['cli'], why: 'only the CLI colours its output (the doctor takes a style)' },
   'smol-toml': { only: ['config'], why: 'config.toml is read in config/ only' },
+  'dns-packet': { only: ['services'], why: "DNS packets are the daemon's DNS server's business (services/dns)" },
 };
 
 /**

@@ -29,6 +29,7 @@ import {
 import type {
   ConfigView,
   Deleted,
+  DnsStatus,
   HypervisorVerdictInfo,
   ImageInfo,
   KernelInfo,
@@ -108,6 +109,7 @@ export const ROUTES = {
   sshConfig: route<SSHConfigResult>()({ id: 'system.ssh_config', method: 'POST', path: '/ssh-config', kind: 'sync', summary: "rewrite banger's ssh_config" }),
   config: route<ConfigView>()({ id: 'system.config', method: 'GET', path: '/config', kind: 'sync', summary: 'the effective configuration' }),
   hypervisor: route<HypervisorVerdictInfo>()({ id: 'system.hypervisor', method: 'GET', path: '/hypervisor', kind: 'sync', summary: 'the cached hypervisor verdict (never probes)' }),
+  dnsStatus: route<DnsStatus>()({ id: 'system.dns', method: 'GET', path: '/dns', kind: 'sync', summary: "the <name>.vm DNS server: address, whether it answers (one local query), record count" }),
 
   operationList: route<OperationSummary[]>()({ id: 'operation.list', method: 'GET', path: '/operations', kind: 'sync', summary: 'operations of the last 15 minutes' }),
   operationShow: route<OperationSummary>()({ id: 'operation.show', method: 'GET', path: '/operations/:id', kind: 'sync', summary: 'one operation' }),

@@ -180,6 +180,21 @@ export interface SSHConfigResult {
   path: string;
 }
 
+/** The daemon's DNS server for `<name>.vm`, as `banger dns status` shows it. */
+export interface DnsStatus {
+  /** dns_listen_addr as configured; empty means the server is off. */
+  configured: string;
+  /** The address it listens on (UDP and TCP), when it does. */
+  addr?: string;
+  /** Why it does not listen (the bind error), when it should but does not. */
+  error?: string;
+  /** Whether a query the daemon sent to its own listener just now was answered. */
+  answers: boolean;
+  /** How many `<name>.vm` names it answers (running VMs). */
+  records: number;
+  zone: string;
+}
+
 /** One configuration key as `config show` reports it. */
 export interface ConfigKeyView {
   /** `log_level`, `vm_defaults.vcpu`, `file_sync`. */

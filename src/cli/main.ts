@@ -8,6 +8,7 @@ import { registerVM } from './commands/vm/index.js';
 import { registerImage } from './commands/image.js';
 import { registerKernel } from './commands/kernel.js';
 import { registerDaemon } from './commands/daemon.js';
+import { registerDns } from './commands/dns.js';
 import { registerSystem } from './commands/system.js';
 import { registerConfig } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
@@ -56,6 +57,7 @@ export function buildProgram(io: CliIO): { program: Command; ctx: CliContext } {
   registerDoctor(program, ctx);
   registerSshConfig(program, ctx);
   registerDaemon(program, ctx);
+  registerDns(program, ctx);
   registerSystem(program, ctx);
   registerConfig(program, ctx);
   registerMisc(program, ctx);

@@ -18,6 +18,7 @@ import { Hypervisors } from './hypervisors.js';
 import { ImageService } from './images/image-service.js';
 import { clearStaging } from './artifacts/staging.js';
 import { KernelService } from './kernels/kernel-service.js';
+import { DnsService } from './dns/dns-service.js';
 import { UserModeNetwork } from './network/user-mode.js';
 import { imageResolver } from './vm-images.js';
 import type { VMServiceDeps } from './vms/deps.js';
@@ -38,6 +39,8 @@ export interface Services {
   images: ImageService;
   kernels: KernelService;
   hypervisor: Hypervisors;
+  /** The `<name>.vm` DNS server (listening from start() when dns_listen_addr is set). */
+  dns: DnsService;
   /** Reconciles VMs with reality; resolves once the daemon may serve (resumed work may still run). */
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -59,8 +62,9 @@ export function createServices(opts: ServiceOptions): Services {
   const kernels = new KernelService({ db, layout, logger: logger.child({ svc: 'kernels' }) });
   const registry = new DriverRegistry(opts.drivers ?? builtinDrivers({ config, logger, ...(opts.env ? { env: opts.env } : {}) }));
   const hypervisor = new Hypervisors(registry, config, settings, logger.child({ svc: 'hypervisor' }));
+  const vmRepo = new VMRepo(db);
   const vmDeps: VMServiceDeps = {
-    repo: new VMRepo(db),
+    repo: vmRepo,
     layout,
     config,
     logger: logger.child({ svc: 'vms' }),
@@ -70,12 +74,14 @@ export function createServices(opts: ServiceOptions): Services {
     host: { cpus: cpus().length, memoryBytes: totalmem() },
   };
   const vms = new VMService(vmDeps);
+  const dns = new DnsService(vmRepo, config.dns_listen_addr, logger.child({ svc: 'dns' }));
   let resumed: Promise<void> = Promise.resolve();
   return {
     vms,
     images,
     kernels,
     hypervisor,
+    dns,
     async start() {
       await clearStaging(layout.stagingDir).catch((err: unknown) => logger.warn('could not clear staging', { error: err }));
       try {
@@ -85,8 +91,9 @@ export function createServices(opts: ServiceOptions): Services {
       } catch (err) {
         logger.error('reconcile failed; serving anyway', { error: err });
       }
+      await dns.start();
     },
-    stop: () => Promise.resolve(),
+    stop: () => dns.stop(),
     settled: () => resumed,
   };
 }

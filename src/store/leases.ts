@@ -7,6 +7,7 @@ export interface Lease {
   vmId: string;
   mode: LeaseMode;
   mac: string;
+  /** The VM's own address: the guest's on a tap, its 127.77.x.y loopback address in user mode. */
   ip?: string;
   tap?: string;
   /** Host address and port the guest's sshd is forwarded to (user mode). */

@@ -1,5 +1,5 @@
 /** The vms table: durable spec and runtime of each VM. */
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import type { VMSpec } from '../api/types.js';
 import type { StoredVMState } from '../model/vm-state.js';
 
@@ -59,6 +59,18 @@ export class VMRepo {
   list(): VMRow[] {
     return (this.db.prepare('SELECT * FROM vms ORDER BY created_at').all() as Raw[]).map(fromRaw);
   }
+
+  /**
+   * Changes whenever any table changed, through this connection or another: a cheap check that lets a
+   * reader cache what it derived from the store (the DNS zone) without polling the rows.
+   */
+  changeStamp(): string {
+    this.stampStmt ??= this.db.prepare('SELECT total_changes() AS n, (SELECT data_version FROM pragma_data_version) AS d');
+    const r = this.stampStmt.get() as { n: number; d: number };
+    return `${r.n}/${r.d}`;
+  }
+
+  private stampStmt: Statement | undefined;
 
   get(id: string): VMRow | undefined {
     const r = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as Raw | undefined;

@@ -40,10 +40,16 @@ export async function fakeWorld(knobs: FakeKnobs = {}, configRaw: Record<string,
   const home = mkdtempSync('/tmp/bfk-');
   const env = { BANGER_HOME: home };
   const layout = resolveLayout({ env });
-  const config = resolveConfig({ ssh_wait_timeout: '20s', default_image_name: 'tiny', ...configRaw }, join(home, 'config.toml'), env).config;
+  // The DNS server listens on a port the kernel picks, so worlds never collide with each other or a daemon.
+  const config = resolveConfig({ ssh_wait_timeout: '20s', default_image_name: 'tiny', dns_listen_addr: '127.0.0.1:0', ...configRaw }, join(home, 'config.toml'), env).config;
   const logger = createLogger(join(home, 'daemon.log'), 'debug');
   const db = openStore(layout.dbPath);
-  const make = (k: FakeKnobs) => createServices({ db, layout, config, logger, drivers: [fakeEntry(k)] });
+  const made: Services[] = [];
+  const make = (k: FakeKnobs) => {
+    const s = createServices({ db, layout, config, logger, drivers: [fakeEntry(k)] });
+    made.push(s);
+    return s;
+  };
   const services = make(knobs);
   await services.start();
   const rootfs = join(home, 'rootfs.ext4');
@@ -64,6 +70,7 @@ export async function fakeWorld(knobs: FakeKnobs = {}, configRaw: Record<string,
     },
     processes,
     async close() {
+      await Promise.all(made.map((s) => s.stop()));
       for (const pid of processes()) signalProcess(pid, 'SIGKILL');
       await Promise.all(processes().map((pid) => waitForExit(pid, 5000)));
       db.close();

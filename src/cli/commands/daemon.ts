@@ -101,6 +101,7 @@ Examples:
           `log:     ${ping.logPath}`,
           `state:   ${ping.stateDir}`,
           `uptime:  ${uptime(ping.uptimeSeconds)}`,
+          `dns:     ${ping.dnsAddr ?? 'not listening (see banger dns status)'}`,
           `version: ${ping.version} (commit ${ping.commit.slice(0, 12)}, built ${ping.builtAt})${sameBuild(ping, buildInfo()) ? '' : ' — differs from this CLI'}`,
         ].join('\n') + '\n',
       );

@@ -1,20 +1,56 @@
-/** Rootless user-mode networking: the hypervisor's own NAT, the guest's sshd forwarded to a loopback port. */
+/**
+ * Rootless user-mode networking: the hypervisor's own NAT, and the guest's sshd forwarded to the VM's
+ * own loopback address. Each VM leases one address from 127.77.0.0/16 (kept across stop and start,
+ * freed on delete; Linux routes all of 127/8 to `lo`, so no alias is configured), which `<name>.vm`
+ * resolves to. The forward uses port 22 when this process may bind it there (root, or
+ * CAP_NET_BIND_SERVICE, which the hypervisor it starts inherits), else a free port on that address.
+ *
+ * @module
+ */
 import { createHash } from 'node:crypto';
-import { freeLoopbackPort } from '../../system/net.js';
-import { LeaseConflictError, type LeaseRepo } from '../../store/leases.js';
+import { canListen, freeLoopbackPort } from '../../system/net.js';
+import { LeaseConflictError, type Lease, type LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
 import type { NetworkAttachment, NetworkProvider, SweepReport } from './provider.js';
 
 /** DNS of QEMU's user-mode network, as its built-in DHCP hands it out. */
 const USER_MODE_DNS = '10.0.2.3';
-const LOOPBACK = '127.0.0.1';
+/** The loopback block VM addresses come from. */
+export const VM_LOOPBACK_PREFIX = '127.77.';
+const SSH_PORT = 22;
+/** Host parts .1-.254 in each of the 256 /24s: .0 and .255 are skipped. */
+const ADDRESS_SLOTS = 256 * 254;
+
+/** Whether `addr` is a VM loopback address this provider hands out. */
+export function isVmLoopback(addr: string | undefined): boolean {
+  const m = /^127\.77\.(\d{1,3})\.(\d{1,3})$/.exec(addr ?? '');
+  return !!m && Number(m[1]) <= 255 && Number(m[2]) >= 1 && Number(m[2]) <= 254;
+}
+
+function hashOf(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
 
 /** A locally administered unicast MAC derived from the VM id (attempt > 0 picks another on a clash). */
 export function macFor(vmId: string, attempt = 0): string {
-  const h = createHash('sha256').update(`${vmId}/${attempt}`).digest();
+  const h = hashOf(`${vmId}/${attempt}`);
   const b = [0x52, 0x54, 0x00, h[0]!, h[1]!, h[2]!];
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
+
+/** The VM's loopback address: derived from its id, attempt > 0 picks another on a clash. */
+export function loopbackFor(vmId: string, attempt = 0): string {
+  const slot = hashOf(`${vmId}/addr/${attempt}`).readUInt32BE(0) % ADDRESS_SLOTS;
+  return `${VM_LOOPBACK_PREFIX}${Math.floor(slot / 254)}.${(slot % 254) + 1}`;
+}
+
+/** How the provider probes host ports (injectable for tests). */
+export interface PortProbe {
+  canListen(host: string, port: number): Promise<boolean>;
+  freePort(host: string): Promise<number>;
+}
+
+const HOST_PORTS: PortProbe = { canListen, freePort: freeLoopbackPort };
 
 export class UserModeNetwork implements NetworkProvider {
   readonly mode = 'user' as const;
@@ -22,24 +58,27 @@ export class UserModeNetwork implements NetworkProvider {
 
   constructor(
     private readonly leases: LeaseRepo,
-    private readonly freePort: () => Promise<number> = freeLoopbackPort,
+    private readonly ports: PortProbe = HOST_PORTS,
   ) {}
 
   async attach(vm: VMRow): Promise<NetworkAttachment> {
     const prior = this.leases.get(vm.id);
     for (let attempt = 0; attempt < 16; attempt++) {
-      const mac = prior && attempt === 0 ? prior.mac : macFor(vm.id, attempt);
-      const port = await this.freePort();
+      const keep = attempt === 0 && prior;
+      const mac = keep ? prior.mac : macFor(vm.id, attempt);
+      const addr = keep && isVmLoopback(prior.ip) ? prior.ip! : loopbackFor(vm.id, attempt);
+      const port = (await this.ports.canListen(addr, SSH_PORT)) ? SSH_PORT : await this.ports.freePort(addr);
       try {
-        const lease = this.leases.put({ vmId: vm.id, mode: 'user', mac, hostAddr: LOOPBACK, hostPort: port });
-        return { mode: 'user', mac: lease.mac, sshHost: LOOPBACK, sshPort: port, guest: { mode: 'dhcp' }, nameservers: [USER_MODE_DNS] };
+        const lease = this.leases.put({ vmId: vm.id, mode: 'user', mac, ip: addr, hostAddr: addr, hostPort: port });
+        return { mode: 'user', mac: lease.mac, sshHost: addr, sshPort: port, guest: { mode: 'dhcp' }, nameservers: [USER_MODE_DNS] };
       } catch (err) {
         if (!(err instanceof LeaseConflictError)) throw err;
       }
     }
-    throw new Error(`no free MAC and port for vm ${vm.name} after 16 attempts`);
+    throw new Error(`no free MAC and loopback address for vm ${vm.name} after 16 attempts`);
   }
 
+  /** The forward goes with the VM's process; its MAC and loopback address stay leased. */
   detach(vm: VMRow): Promise<void> {
     this.leases.releasePort(vm.id);
     return Promise.resolve();
@@ -50,16 +89,29 @@ export class UserModeNetwork implements NetworkProvider {
     return Promise.resolve();
   }
 
-  /** User mode makes no host objects; a forwarded port recorded for a VM that is not running is stale. */
+  /**
+   * User mode makes no host objects: a forward recorded for a VM that is not running is stale and is
+   * forgotten (its address stays leased); a lease whose address is not a VM loopback address (made
+   * before addresses were leased) loses it, and the VM gets a proper one at its next start.
+   */
   sweep(live: readonly VMRow[]): Promise<SweepReport> {
     const running = new Set(live.map((v) => v.id));
     const removed: string[] = [];
     for (const l of this.leases.list()) {
-      if (l.hostPort !== undefined && !running.has(l.vmId)) {
+      if (l.mode !== 'user' || running.has(l.vmId)) continue;
+      if (l.hostPort !== undefined) {
         this.leases.releasePort(l.vmId);
-        removed.push(`forward ${l.hostAddr ?? LOOPBACK}:${l.hostPort} of ${l.vmId}`);
+        removed.push(`forward ${l.hostAddr ?? '127.0.0.1'}:${l.hostPort} of ${l.vmId}`);
+      }
+      if (l.ip !== undefined && !isVmLoopback(l.ip)) {
+        this.leases.put(withoutAddress(l));
+        removed.push(`address ${l.ip} of ${l.vmId}`);
       }
     }
     return Promise.resolve({ removed });
   }
+}
+
+function withoutAddress(l: Lease): Omit<Lease, 'createdAt'> {
+  return { vmId: l.vmId, mode: l.mode, mac: l.mac, ...(l.tap !== undefined ? { tap: l.tap } : {}) };
 }

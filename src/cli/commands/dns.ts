@@ -1,0 +1,83 @@
+/** banger dns status|setup: the daemon's `<name>.vm` DNS server, and wiring the host resolver to it. */
+import type { Command } from 'commander';
+import { BangerError, badRequest } from '../../api/errors.js';
+import { ROUTES } from '../../api/routes.js';
+import type { DnsStatus } from '../../api/types.js';
+import { applyResolvedDropIn, RESOLVED_COMMANDS, RESOLVED_DROPIN, resolvedDropIn, resolvedRunning, resolverRecipe } from '../../system/resolver.js';
+import type { CliContext } from '../context.js';
+import { printJson } from '../render.js';
+
+/** What setup consults about the host (injectable for tests). */
+export interface ResolverHost {
+  uid(): number;
+  resolvedRunning(): boolean;
+  apply(addr: string): Promise<void>;
+}
+
+export const hostResolver = (): ResolverHost => ({ uid: () => process.getuid?.() ?? -1, resolvedRunning: () => resolvedRunning(), apply: applyResolvedDropIn });
+
+function renderStatus(s: DnsStatus): string {
+  const listening = s.addr ? `${s.addr} (udp, tcp)` : s.configured === '' ? 'off (dns_listen_addr is empty)' : `not listening: ${s.error ?? 'unknown'}`;
+  return [`listener: ${listening}`, `answers:  ${s.answers ? 'yes' : 'no'}`, `records:  ${s.records} (*.${s.zone}, running VMs)`].join('\n') + '\n';
+}
+
+export function registerDns(
+  program: Command,
+  ctx: CliContext,
+  host: ResolverHost = hostResolver(),
+  dnsStatus: () => Promise<DnsStatus> = async () => (await ctx.client()).call(ROUTES.dnsStatus, {}),
+): void {
+  const dns = program
+    .command('dns')
+    .description('The <name>.vm DNS server of the daemon')
+    .addHelpText(
+      'after',
+      `
+bangerd answers <name>.vm with each running VM's address on dns_listen_addr (UDP and TCP).
+Other names are refused for now.
+
+Examples:
+  banger dns status              listener, whether it answers, how many names
+  banger dns setup --dry-run     show how the host resolver would be wired
+  sudo banger dns setup          send *.vm to bangerd through systemd-resolved`,
+    );
+
+  dns
+    .command('status')
+    .description('Show the listener address, whether it answers, and the number of records')
+    .action(async () => {
+      const s = await dnsStatus();
+      if (ctx.globals.json) printJson(ctx.io, s);
+      else ctx.io.stdout.write(renderStatus(s));
+    });
+
+  dns
+    .command('setup')
+    .description('Send *.vm to the daemon: a systemd-resolved drop-in, or a recipe for other resolvers')
+    .option('--dry-run', 'print what it would write and run; change nothing')
+    .action(async (opts: { dryRun?: boolean }) => {
+      const s = await dnsStatus();
+      const addr = s.configured;
+      if (addr === '') throw badRequest('the DNS server is off (dns_listen_addr is empty)', 'set dns_listen_addr in config.toml, e.g. "127.0.0.1:42069", and restart the daemon');
+      if (!host.resolvedRunning()) {
+        if (ctx.globals.json) printJson(ctx.io, { resolved: false, addr, recipe: resolverRecipe(addr) });
+        else ctx.io.stdout.write(resolverRecipe(addr));
+        return;
+      }
+      const dropIn = resolvedDropIn(addr);
+      if (opts.dryRun) {
+        if (host.uid() !== 0) ctx.note('note: setup needs root (sudo)');
+        if (ctx.globals.json) printJson(ctx.io, { dryRun: true, resolved: true, addr, path: RESOLVED_DROPIN, content: dropIn, commands: RESOLVED_COMMANDS });
+        else ctx.io.stdout.write(`Would write ${RESOLVED_DROPIN}:\n\n${dropIn}\nWould run:\n${RESOLVED_COMMANDS.map((c) => `  ${c.join(' ')}\n`).join('')}`);
+        return;
+      }
+      if (host.uid() !== 0) throw badRequest('banger dns setup needs root', 'sudo banger dns setup (or --dry-run to see what it does)');
+      try {
+        await host.apply(addr);
+      } catch (err) {
+        throw new BangerError('operation_failed', `wiring systemd-resolved failed: ${(err as Error).message}`, { hint: 'systemctl status systemd-resolved', cause: err });
+      }
+      if (ctx.globals.json) printJson(ctx.io, { resolved: true, addr, path: RESOLVED_DROPIN });
+      else ctx.io.stdout.write(`wrote ${RESOLVED_DROPIN} and restarted systemd-resolved: *.vm now goes to ${addr}\n`);
+    });
+}
