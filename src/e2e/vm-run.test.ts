@@ -80,7 +80,10 @@ describe('vm run end to end', { skip }, () => {
   it('shows the VM in list, show, stats, health and logs', async () => {
     const list = await banger(['vm', 'list'], env);
     assert.match(list.stdout, /^NAME\s+STATE\s+IMAGE\s+IP\s+VCPU\s+MEM\s+AGE/);
-    assert.match(list.stdout, /\nshared\s+running\s+debian-bookworm\s+127\.0\.0\.1:\d+/);
+    assert.match(list.stdout, /\nshared\s+running\s+debian-bookworm\s+127\.77\.\d+\.\d+:\d+/);
+    const show = JSON.parse((await banger(['--json', 'vm', 'show', 'shared'], env)).stdout) as VMInfo;
+    const dig = await runUnchecked(['dig', '@127.0.0.1', '-p', '42069', '+short', 'shared.vm'], { timeoutMs: 10_000 });
+    assert.equal(dig.stdout.trim(), show.sshHost, 'shared.vm resolves to the VM\'s own loopback address through banger\'s DNS');
     const stats = JSON.parse((await banger(['--json', 'vm', 'stats', 'shared'], env)).stdout) as VMStats;
     assert.ok((stats.rssBytes ?? 0) > 50 * 1024 * 1024, 'the VM process uses memory');
     assert.ok(stats.pid && pidAlive(stats.pid));
