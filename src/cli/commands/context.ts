@@ -49,7 +49,10 @@ Examples:
     .option('--socket <path>', 'the daemon socket on that host (default: what banger daemon start there reports)')
     .option('--ssh-option <KEY=VALUE>', 'an ssh_config option for this host (repeatable), e.g. IdentityFile=~/.ssh/id_big', collect)
     .option('--use', 'make it the current context')
-    .action((name: string, o: { host: string; socket?: string; sshOption?: string[]; use?: boolean }) => {
+    .action((name: string, opts: { host: string; socket?: string; sshOption?: string[]; use?: boolean }) => {
+      // The root command also has --socket and commander may hand the value to it.
+      const socket = opts.socket ?? ctx.globals.socket;
+      const o = { ...opts, ...(socket ? { socket } : {}) };
       if (name === DEFAULT_CONTEXT) throw badRequest('"default" is the local daemon and cannot be created', 'pick another name');
       checkContextName(name);
       parseSshUrl(o.host);
