@@ -76,6 +76,21 @@ export class CliContext {
     return this.sshTransport;
   }
 
+  /**
+   * Over a remote context, runs this host-level command (`banger ARGS`) on the remote host instead, prints
+   * what it printed and passes its exit status on; returns false for the local daemon.
+   */
+  async delegate(args: readonly string[]): Promise<boolean> {
+    const t = this.transport();
+    if (!t) return false;
+    const g = this.globals;
+    const r = await t.runBanger([...(g.json ? ['--json'] : []), ...(g.debug ? ['--debug'] : []), ...args]);
+    this.io.stdout.write(r.stdout);
+    this.io.stderr.write(r.stderr);
+    if (r.code !== 0) throw new ExitStatus(r.code ?? 1);
+    return true;
+  }
+
   client(): Promise<ApiClient> {
     const t = this.transport();
     this.clientPromise ??= t ? t.connect() : ensureDaemon(this.layout(), this.io);

@@ -128,12 +128,15 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
     assert.deepEqual((JSON.parse(list.stdout) as VMInfo[]).map((v) => v.name), ['r1']);
     assert.equal((await remote.client().get<VMInfo>('/vms/r1')).state, 'running', 'it lives in the remote home');
     assert.ok(!existsSync(local.layout.socketPath), 'no local daemon was started');
+    const status = await local.run(['--json', '--context', 'big', 'daemon', 'status']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal((JSON.parse(status.stdout) as { socket: string }).socket, remote.layout.socketPath, 'daemon status runs on the remote host');
 
     const exec = await cli(['--context', 'big', 'vm', 'exec', 'r1', '--', 'echo', 'hi there']);
     assert.equal(exec.code, 0, exec.stderr);
     assert.equal(exec.stdout, 'hi there\n');
-    const status = await cli(['--context', 'big', 'vm', 'exec', 'r1', '--', 'sh', '-c', 'exit 7']);
-    assert.equal(status.code, 7, 'the guest status passes through both hops');
+    const failed = await cli(['--context', 'big', 'vm', 'exec', 'r1', '--', 'sh', '-c', 'exit 7']);
+    assert.equal(failed.code, 7, 'the guest status passes through both hops');
   });
 
   it('Ctrl-C cancels a remote create and leaves no VM', async () => {

@@ -104,11 +104,7 @@ export class SshTransport {
   async remoteBanger<T>(args: readonly string[]): Promise<T> {
     const sock = this.context.socket ? ['--socket', this.context.socket] : [];
     const r = await this.ssh(['-T'], ['banger', '--json', ...sock, ...args]);
-    if (r.code === NOT_FOUND_STATUS || (r.code !== 0 && /banger: (command )?not found|banger: No such file/i.test(r.stderr))) {
-      throw new BangerError('unavailable', `banger is not installed on ${this.label} (not on the PATH of a non-interactive ssh session)`, {
-        hint: `install it there (npm install -g banger, or banger system install for a shared daemon); \`ssh ${this.dest.host} banger --version\` must work`,
-      });
-    }
+    if (r.code === NOT_FOUND_STATUS || (r.code !== 0 && /banger: (command )?not found|banger: No such file/i.test(r.stderr))) throw this.notInstalled();
     if (r.code === 255 && !r.stdout) throw new BangerError('unavailable', `lost the ssh connection to ${this.label}: ${lastLines(r.stderr, 1)}`);
     if (r.code !== 0) throw remoteError(r, this.label);
     try {
@@ -118,6 +114,24 @@ export class SshTransport {
         hint: `run \`ssh ${this.dest.host} banger --json daemon status\` to see what it prints`,
       });
     }
+  }
+
+  /**
+   * Runs `banger ARGS` on the remote host and returns what it printed, for the commands about a host rather
+   * than the daemon's API (daemon start|stop|status, doctor). Throws when banger is not installed there.
+   */
+  async runBanger(args: readonly string[]): Promise<RunResult> {
+    if (!(await this.masterAlive())) await this.startMaster();
+    const sock = this.context.socket ? ['--socket', this.context.socket] : [];
+    const r = await this.ssh(['-T'], ['banger', ...sock, ...args].map(quote), 120_000);
+    if (r.code === NOT_FOUND_STATUS) throw this.notInstalled();
+    return r;
+  }
+
+  private notInstalled(): BangerError {
+    return new BangerError('unavailable', `banger is not installed on ${this.label} (not on the PATH of a non-interactive ssh session)`, {
+      hint: `install it there (npm install -g banger, or banger system install for a shared daemon); \`ssh ${this.dest.host} banger --version\` must work`,
+    });
   }
 
   /** Forwards the local forward socket to `remoteSocket` through the master. */
@@ -181,6 +195,11 @@ export class SshTransport {
     await this.ssh(['-O', 'exit']).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Quotes one word for the remote POSIX shell. */
+function quote(s: string): string {
+  return /^[A-Za-z0-9_@%+,./:=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function remoteError(r: RunResult, host: string): BangerError {
