@@ -139,6 +139,13 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
     assert.equal(failed.code, 7, 'the guest status passes through both hops');
   });
 
+  it('parallel first commands on a fresh context share one set-up', async () => {
+    assert.equal((await local.run(['context', 'create', 'twin', '--host', url, ...sshOpts])).code, 0);
+    const both = await Promise.all([0, 1, 2].map(() => cli(['--json', '--context', 'twin', 'vm', 'list'])));
+    for (const r of both) assert.equal(r.code, 0, r.stderr);
+    assert.equal((await local.run(['context', 'rm', 'twin'])).code, 0);
+  });
+
   it('Ctrl-C cancels a remote create and leaves no VM', async () => {
     assert.equal((await local.run(['context', 'create', 'slow', '--host', url, '--socket', slow.layout.socketPath, ...sshOpts])).code, 0);
     const child = spawnPiped([process.execPath, BANGER_JS, '--context', 'slow', 'vm', 'create', '--name', 's1'], { env: local.env });

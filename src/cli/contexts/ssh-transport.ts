@@ -1,6 +1,6 @@
 /** Reaching a remote bangerd through the system ssh: one master connection, a local unix-socket forward to the daemon. */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../../api/client.js';
 import { buildInfo } from '../../api/build-info.js';
@@ -16,6 +16,8 @@ export const MASTER_PERSIST_S = 600;
 const CONNECT_TIMEOUT_S = 10;
 /** The remote shell's status for "command not found". */
 const NOT_FOUND_STATUS = 127;
+/** How long a command waits for another one setting up the same context (then takes the lock over). */
+const LOCK_WAIT_MS = 90_000;
 
 export interface RemoteContext extends StoredContext {
   name: string;
@@ -162,19 +164,53 @@ export class SshTransport {
     const client = new ApiClient(this.forwardPath);
     let ping = await tryPing(client, 5000);
     if (!ping) {
-      if (!(await this.masterAlive())) await this.startMaster();
-      const started = await this.remoteBanger<PingResult>(['daemon', 'start']);
-      await this.forward(this.context.socket ?? started.socket);
-      ping = await tryPing(client, 5000);
-      if (!ping) {
-        throw new BangerError('unavailable', `bangerd on ${this.label} does not answer through the ssh forward`, {
-          hint: `see \`ssh ${this.dest.host} banger daemon status\`; its socket must be readable by the ssh user`,
-        });
-      }
+      ping = await this.locked(async () => {
+        // Another banger may have set it all up while this one waited for the lock.
+        const again = await tryPing(client, 5000);
+        if (again) return again;
+        if (!(await this.masterAlive())) await this.startMaster();
+        const started = await this.remoteBanger<PingResult>(['daemon', 'start']);
+        await this.forward(this.context.socket ?? started.socket);
+        const ready = await tryPing(client, 5000);
+        if (!ready) {
+          throw new BangerError('unavailable', `bangerd on ${this.label} does not answer through the ssh forward`, {
+            hint: `see \`ssh ${this.dest.host} banger daemon status\`; its socket must be readable by the ssh user`,
+          });
+        }
+        return ready;
+      });
     }
     const mismatch = versionMismatch(ping, buildInfo(), this.label);
     if (mismatch) throw mismatch;
     return client;
+  }
+
+  /** Runs `fn` holding this context's set-up lock (a directory), so parallel commands start one master. */
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const lock = join(this.dir, 'setup.lock');
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        mkdirSync(lock);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        let stale = false;
+        try {
+          stale = Date.now() - statSync(lock).mtimeMs > LOCK_WAIT_MS;
+        } catch {
+          /* just released */
+        }
+        if (stale || Date.now() > deadline) rmSync(lock, { recursive: true, force: true });
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
   }
 
   /** Whether the remote daemon runs, without starting anything: the forward, else `banger daemon status` there. */
