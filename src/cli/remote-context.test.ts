@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { VMInfo } from '../api/types.js';
+import type { PingResult, VMInfo } from '../api/types.js';
 import { mkfsFromDir } from '../drivers/ext4/mkfs.js';
 import { ensureClientKey, generateHostKey } from '../drivers/ssh/keys.js';
 import { freePort, sshdUnavailable, startSshd, type Sshd } from '../drivers/ssh/sshd-fixture.js';
@@ -137,6 +137,17 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
     assert.equal(exec.stdout, 'hi there\n');
     const failed = await cli(['--context', 'big', 'vm', 'exec', 'r1', '--', 'sh', '-c', 'exit 7']);
     assert.equal(failed.code, 7, 'the guest status passes through both hops');
+  });
+
+  it('starts the remote daemon on demand after it was stopped', async () => {
+    const before = (await remote.client().get<PingResult>('/ping')).pid;
+    const stop = await local.run(['--context', 'big', 'daemon', 'stop']);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(await remote.client().get('/ping').then(() => 'up', () => 'down'), 'down');
+    const list = await local.run(['--json', '--context', 'big', 'vm', 'list']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual((JSON.parse(list.stdout) as VMInfo[]).map((v) => v.name), ['r1'], 'the new daemon re-adopted the VM');
+    assert.notEqual((await remote.client().get<PingResult>('/ping')).pid, before);
   });
 
   it('parallel first commands on a fresh context share one set-up', async () => {

@@ -145,7 +145,8 @@ export class SshTransport {
     } catch {
       /* no forward yet */
     }
-    if (previous !== undefined && previous !== remoteSocket) await this.ssh(['-O', 'cancel', '-L', `${this.forwardPath}:${previous}`]);
+    // A forward this master may still hold (its listener is the file removed below): cancel it first.
+    if (previous !== undefined) await this.ssh(['-O', 'cancel', '-L', `${this.forwardPath}:${previous}`]);
     rmSync(this.forwardPath, { force: true });
     const r = await this.ssh(['-O', 'forward', '-L', `${this.forwardPath}:${remoteSocket}`]);
     if (r.code !== 0) {
