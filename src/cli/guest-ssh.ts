@@ -20,7 +20,8 @@ export interface RemoteHop {
  */
 export function attach(target: SSHTarget, command: string[] | undefined, tty: boolean | 'auto' = 'auto', hop?: RemoteHop): Promise<number> {
   if (!hop) return session(target, { ...(command && command.length ? { command } : {}), tty });
-  const inner = sshArgv(target, { ...(command && command.length ? { command } : {}), tty, connectTimeoutS: 10 });
   const outer = tty === true ? '-tt' : tty === 'auto' && process.stdin.isTTY ? '-t' : '-T';
+  // The remote end has a terminal exactly when the outer ssh asked for one.
+  const inner = sshArgv(target, { ...(command && command.length ? { command } : {}), tty: outer !== '-T', connectTimeoutS: 10 });
   return runAttached(hop.remoteCommand(shellJoin(inner), outer));
 }
