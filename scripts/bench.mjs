@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { benchDiskProvision } from './bench/disks.mjs';
 import { benchDnsQps } from './bench/dns.mjs';
 import { benchImageBuild } from './bench/image.mjs';
+import { benchRemoteContext } from './bench/remote.mjs';
 import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
 import {
   NODE,
@@ -260,6 +261,7 @@ async function benchDaemonRss(ctx) {
 const BENCHES = [
   { name: 'cli-latency', run: benchCliLatency, about: 'CLI start-up vs bare node (~10 s)' },
   { name: 'daemon-rss', run: benchDaemonRss, about: 'idle daemon memory (~5 s)' },
+  { name: 'remote-context', run: benchRemoteContext, about: 'vm list through an ssh:// context (loopback sshd) vs local (~15 s)' },
   { name: 'disk-provision', run: benchDiskProvision, about: "a VM's disks over a 2 and a 20 GiB base (~2 s)" },
   { name: 'dns-qps', run: benchDnsQps, about: 'DNS qps and latency of the daemon vs dnsmasq, with dnsperf (~20 s)' },
   { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import type { ApiClient } from '../api/client.js';
 import { resolveLayout, type Layout } from '../config/paths.js';
+import { selectContext, contextDirs, type Selected } from './contexts/resolve.js';
+import { SshTransport } from './contexts/ssh-transport.js';
 import { ensureDaemon } from './daemon-lifecycle.js';
 import { styleFor, type CliIO, type Style } from './io.js';
 
@@ -10,6 +12,7 @@ export interface GlobalOptions {
   json: boolean;
   debug: boolean;
   socket?: string;
+  context?: string;
 }
 
 /** Thrown to end the CLI with a given exit status and no message (exit status pass-through). */
@@ -25,6 +28,8 @@ export class CliContext {
   /** Arguments after `--` (a command for the guest), undefined when there was no `--`. */
   passthrough?: string[];
   readonly interrupt = new AbortController();
+  private selectedContext?: Selected;
+  private sshTransport?: SshTransport;
 
   constructor(
     readonly io: CliIO,
@@ -32,8 +37,8 @@ export class CliContext {
   ) {}
 
   get globals(): GlobalOptions {
-    const o = this.root.opts<{ json?: boolean; debug?: boolean; socket?: string }>();
-    return { json: Boolean(o.json), debug: Boolean(o.debug), ...(o.socket ? { socket: o.socket } : {}) };
+    const o = this.root.opts<{ json?: boolean; debug?: boolean; socket?: string; context?: string }>();
+    return { json: Boolean(o.json), debug: Boolean(o.debug), ...(o.socket ? { socket: o.socket } : {}), ...(o.context ? { context: o.context } : {}) };
   }
 
   get out(): Style {
@@ -56,8 +61,39 @@ export class CliContext {
     return user;
   }
 
+  /** The context in effect (--context, BANGER_CONTEXT, the stored current one, or the local daemon). */
+  context(): Selected {
+    this.selectedContext ??= selectContext(this.io.env, this.globals.context);
+    return this.selectedContext;
+  }
+
+  /** The ssh connection of a remote context; undefined for the local daemon. */
+  transport(): SshTransport | undefined {
+    const remote = this.context().remote;
+    if (!remote) return undefined;
+    const sock = this.globals.socket;
+    this.sshTransport ??= new SshTransport(sock ? { ...remote, socket: sock } : remote, contextDirs(this.io.env).runtimeDir, this.io.env, Boolean(this.io.stdin.isTTY));
+    return this.sshTransport;
+  }
+
+  /**
+   * Over a remote context, runs this host-level command (`banger ARGS`) on the remote host instead, prints
+   * what it printed and passes its exit status on; returns false for the local daemon.
+   */
+  async delegate(args: readonly string[]): Promise<boolean> {
+    const t = this.transport();
+    if (!t) return false;
+    const g = this.globals;
+    const r = await t.runBanger([...(g.json ? ['--json'] : []), ...(g.debug ? ['--debug'] : []), ...args]);
+    this.io.stdout.write(r.stdout);
+    this.io.stderr.write(r.stderr);
+    if (r.code !== 0) throw new ExitStatus(r.code ?? 1);
+    return true;
+  }
+
   client(): Promise<ApiClient> {
-    this.clientPromise ??= ensureDaemon(this.layout(), this.io);
+    const t = this.transport();
+    this.clientPromise ??= t ? t.connect() : ensureDaemon(this.layout(), this.io);
     return this.clientPromise;
   }
 

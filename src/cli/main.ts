@@ -14,6 +14,7 @@ import { registerConfig } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerSshConfig } from './commands/ssh-config.js';
 import { registerMisc } from './commands/misc.js';
+import { registerContext } from './commands/context.js';
 
 const ROOT_HELP = `
 Examples:
@@ -26,6 +27,7 @@ Examples:
 
 Environment:
   BANGER_HOME        keep all state, config and sockets under this directory
+  BANGER_CONTEXT     the context to use (a daemon on another host, see banger context)
   BANGER_LOG_LEVEL   daemon log level (debug, info, warn, error)
   NO_COLOR           disable colours
 
@@ -40,7 +42,8 @@ export function buildProgram(io: CliIO): { program: Command; ctx: CliContext } {
     .description('One-command Linux development sandboxes on microVMs.')
     .option('--json', 'machine-readable output')
     .option('--debug', 'show stack traces and debug detail')
-    .option('--socket <path>', 'daemon socket to use')
+    .option('--socket <path>', 'daemon socket to use (on the remote host for an ssh:// context)')
+    .option('--context <name>', 'the context to use (see banger context ls); default: BANGER_CONTEXT, then the current one')
     .version(versionLine(), '-V, --version', 'print the version')
     .addHelpText('after', ROOT_HELP)
     .showSuggestionAfterError(true)
@@ -60,6 +63,7 @@ export function buildProgram(io: CliIO): { program: Command; ctx: CliContext } {
   registerDns(program, ctx);
   registerSystem(program, ctx);
   registerConfig(program, ctx);
+  registerContext(program, ctx);
   registerMisc(program, ctx);
   applyToAll(program, (c) => {
     c.exitOverride();

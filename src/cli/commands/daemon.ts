@@ -45,6 +45,7 @@ Examples:
     .command('start')
     .description('Start bangerd in the background')
     .action(async () => {
+      if (await ctx.delegate(['daemon', 'start'])) return;
       const layout = ctx.layout();
       const client = new ApiClient(layout.socketPath);
       const existing = await tryPing(client);
@@ -63,6 +64,7 @@ Examples:
     .command('stop')
     .description('Stop bangerd (VMs keep running and are re-adopted on the next start)')
     .action(async () => {
+      if (await ctx.delegate(['daemon', 'stop'])) return;
       const layout = ctx.layout();
       const client = new ApiClient(layout.socketPath);
       const ping = await tryPing(client);
@@ -83,6 +85,7 @@ Examples:
     .command('status')
     .description('Show whether bangerd runs, with pid, socket, log path, uptime and version')
     .action(async () => {
+      if (await ctx.delegate(['daemon', 'status'])) return;
       const layout = ctx.layout();
       const ping: PingResult | undefined = await tryPing(new ApiClient(layout.socketPath));
       if (ctx.globals.json) {

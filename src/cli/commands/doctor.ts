@@ -24,6 +24,7 @@ Examples:
 Exit status: 0 when nothing FAILs, 1 otherwise.`,
     )
     .action(async () => {
+      if (await ctx.delegate(['doctor'])) return;
       // Loaded on demand so that other commands do not pay for the checks at startup.
       const [{ runDoctor, formatReport }, { hostDoctorEnv }] = await Promise.all([import('../../doctor/run.js'), import('../../doctor/env.js')]);
       const env = hostDoctorEnv({ env: ctx.io.env, layout: ctx.layout() });

@@ -79,7 +79,7 @@ async function complete(program: Command, words: string[], ctx: CliContext): Pro
     const source = NAME_SOURCES[path.join(' ')];
     if (source) {
       try {
-        const client = new ApiClient(ctx.layout().socketPath);
+        const client = new ApiClient(ctx.transport()?.forwardPath ?? ctx.layout().socketPath);
         const rows = await client.call(source, {}, undefined, { timeoutMs: 1000 });
         cands.push(...rows.map((r) => r.name));
       } catch {

@@ -26,6 +26,7 @@ Examples:
     )
     .action(async (o: { install?: boolean; uninstall?: boolean }) => {
       if (o.install && o.uninstall) throw badRequest('--install and --uninstall do not go together');
+      if (await ctx.delegate(['ssh-config', ...(o.install ? ['--install'] : []), ...(o.uninstall ? ['--uninstall'] : [])])) return;
       const layout = ctx.layout();
       const home = ctx.io.env.HOME ?? homedir();
       const keyPath = layout.sshKeyPath;

@@ -98,6 +98,7 @@ Examples:
     .option('--dry-run', 'print the unit and the commands it would run; change nothing')
     .option('--owner <user>', 'the user the daemon serves (passed to bangerd as BANGER_OWNER)')
     .action(async (opts: { dryRun?: boolean; owner?: string }) => {
+      if (await ctx.delegate(['system', 'install', ...(opts.dryRun ? ['--dry-run'] : []), ...(opts.owner ? ['--owner', opts.owner] : [])])) return;
       const owner = opts.owner;
       if (owner !== undefined && !validUserName(owner)) throw badRequest(`invalid user name ${JSON.stringify(owner)}`, 'pass a login name, e.g. --owner "$USER"');
       const unit = renderUnit({ ...daemon, ...(owner ? { owner } : {}) });
@@ -134,6 +135,7 @@ Examples:
     .command('status')
     .description('Show whether the unit is installed, enabled and active, and whether bangerd answers')
     .action(async () => {
+      if (await ctx.delegate(['system', 'status'])) return;
       requireSystemd(host, 'banger system status');
       const installed = host.exists(UNIT_PATH);
       const [enabled, active, ping] = await Promise.all([
@@ -161,6 +163,7 @@ Examples:
     .command('restart')
     .description('Restart bangerd (running VMs keep running)')
     .action(async () => {
+      if (await ctx.delegate(['system', 'restart'])) return;
       requireSystemd(host, 'banger system restart');
       requireRoot(host, 'banger system restart', 'sudo banger system restart');
       if (!host.exists(UNIT_PATH)) throw new BangerError('not_found', `${UNIT_NAME} is not installed`, { hint: 'sudo banger system install --owner "$USER"' });
@@ -176,6 +179,7 @@ Examples:
     .option('--purge', `also remove ${PURGE_DIRS.join(' and ')} (images, kernels, VM disks, the store)`)
     .option('--dry-run', 'print the commands it would run; change nothing')
     .action(async (opts: { purge?: boolean; dryRun?: boolean }) => {
+      if (await ctx.delegate(['system', 'uninstall', ...(opts.purge ? ['--purge'] : []), ...(opts.dryRun ? ['--dry-run'] : [])])) return;
       const steps = [
         commandLine(UNINSTALL_COMMANDS[0]!),
         `rm ${UNIT_PATH}`,

@@ -23,6 +23,8 @@ export interface SshdOptions {
   hostKey: KeyPair;
   /** authorized_keys content for the login user. */
   authorizedKeys: string;
+  /** More sshd_config lines (they come first, so they win over the defaults below). */
+  extraConfig?: readonly string[];
 }
 
 
@@ -64,6 +66,7 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
   await writeFile(
     configPath,
     [
+      ...(opts.extraConfig ?? []),
       `Port ${opts.port}`,
       'ListenAddress 127.0.0.1',
       `HostKey ${hostKeyPath}`,

@@ -13,7 +13,7 @@ export function registerExec(vm: Command, ctx: CliContext): void {
       const command = ctx.passthrough;
       if (!command?.length) throw badRequest('vm exec needs a command after --', `e.g. banger vm exec ${name} -- uname -a`);
       const client = await ctx.client();
-      const status = await attach(await sshTarget(client, name), command, false);
+      const status = await attach(await sshTarget(client, name), command, false, ctx.transport());
       if (status !== 0) throw new ExitStatus(status);
     });
 }

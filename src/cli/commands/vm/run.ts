@@ -58,7 +58,7 @@ The first run builds the default image (a minute or two); later runs take second
       const client = await ctx.client();
       let status: number;
       try {
-        status = await attach(await sshTarget(client, info.name), command, command ? false : 'auto');
+        status = await attach(await sshTarget(client, info.name), command, command ? false : 'auto', ctx.transport());
       } finally {
         if (o.rm) {
           await client.run(ROUTES.vmDelete, { name: info.name }, undefined, () => undefined).catch((err: unknown) => {

@@ -11,7 +11,7 @@ export function registerSSH(vm: Command, ctx: CliContext): void {
     .action(async (name: string) => {
       const client = await ctx.client();
       const command = ctx.passthrough;
-      const status = await attach(await sshTarget(client, name), command, 'auto');
+      const status = await attach(await sshTarget(client, name), command, 'auto', ctx.transport());
       if (!command?.length) ctx.note(`vm ${name} is still running (stop with banger vm stop ${name})`);
       if (status !== 0) throw new ExitStatus(status);
     });
