@@ -1,9 +1,9 @@
 /** What every command gets: IO, global flags, the resolved layout and a daemon client. */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import type { ApiClient } from '../api/client.js';
-import { resolveLayout, type Layout } from '../config/paths.js';
-import { ensureDaemon } from './daemon-lifecycle.js';
+import type { Layout } from '../config/paths.js';
+import { Banger } from '../sdk/banger.js';
+import { clientLayout, ensureDaemon } from '../sdk/daemon.js';
 import { styleFor, type CliIO, type Style } from './io.js';
 
 export interface GlobalOptions {
@@ -22,6 +22,7 @@ export class ExitStatus extends Error {
 
 export class CliContext {
   private clientPromise?: Promise<ApiClient>;
+  private sdkInstance?: Banger;
   /** Arguments after `--` (a command for the guest), undefined when there was no `--`. */
   passthrough?: string[];
   readonly interrupt = new AbortController();
@@ -45,20 +46,18 @@ export class CliContext {
   }
 
   layout(): Layout {
-    const env = { ...this.io.env };
-    const sock = this.globals.socket;
-    if (sock) env.BANGER_SOCKET = sock;
-    const user = resolveLayout({ env });
-    if (!env.BANGER_HOME && !env.BANGER_SOCKET && !existsSync(user.socketPath)) {
-      const system = resolveLayout({ env, system: true });
-      if (existsSync(system.socketPath)) return system;
-    }
-    return user;
+    return clientLayout(this.io.env, this.globals.socket);
   }
 
   client(): Promise<ApiClient> {
-    this.clientPromise ??= ensureDaemon(this.layout(), this.io);
+    this.clientPromise ??= ensureDaemon(this.layout(), { env: this.io.env, notice: (line) => this.io.stderr.write(line + '\n') });
     return this.clientPromise;
+  }
+
+  /** The SDK over the same daemon connection, for commands that use it. */
+  sdk(): Banger {
+    this.sdkInstance ??= new Banger({ client: () => this.client() });
+    return this.sdkInstance;
   }
 
   /** Writes a line to stderr unless --json asked for machine output only. */

@@ -1,8 +1,7 @@
-/** banger vm exec */
+/** banger vm exec: the SDK's streamed exec, its output copied to ours and its exit status passed through. */
 import type { Command } from 'commander';
 import { badRequest } from '../../../api/errors.js';
 import { ExitStatus, type CliContext } from '../../context.js';
-import { attach, sshTarget } from '../../guest-ssh.js';
 
 export function registerExec(vm: Command, ctx: CliContext): void {
   vm.command('exec')
@@ -12,8 +11,12 @@ export function registerExec(vm: Command, ctx: CliContext): void {
     .action(async (name: string) => {
       const command = ctx.passthrough;
       if (!command?.length) throw badRequest('vm exec needs a command after --', `e.g. banger vm exec ${name} -- uname -a`);
-      const client = await ctx.client();
-      const status = await attach(await sshTarget(client, name), command, false);
+      const target = await ctx.sdk().vms.get(name);
+      const run = target.execStream(command, { stdin: ctx.io.stdin, signal: ctx.interrupt.signal });
+      const copy = async (from: AsyncIterable<Buffer>, to: NodeJS.WritableStream) => {
+        for await (const chunk of from) to.write(chunk);
+      };
+      const [status] = await Promise.all([run.exit, copy(run.stdout, ctx.io.stdout), copy(run.stderr, ctx.io.stderr)]);
       if (status !== 0) throw new ExitStatus(status);
     });
 }
