@@ -47,7 +47,8 @@ export interface CallOptions {
  * `events` yields the daemon's stage, progress and log events once each, up to the end (one reader).
  * `cancel()` aborts it, like the `signal` option.
  */
-export class Operation<T> implements PromiseLike<T> {
+export class Operation<T> implements Promise<T> {
+  readonly [Symbol.toStringTag] = 'Operation';
   readonly events: AsyncIterable<OpEvent>;
   private readonly result: Promise<T>;
   private readonly controller = new AbortController();
