@@ -13,6 +13,7 @@ import { registerConfig } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerSshConfig } from './commands/ssh-config.js';
 import { registerMisc } from './commands/misc.js';
+import { registerMcp } from './commands/mcp.js';
 
 const ROOT_HELP = `
 Examples:
@@ -59,6 +60,7 @@ export function buildProgram(io: CliIO): { program: Command; ctx: CliContext } {
   registerSystem(program, ctx);
   registerConfig(program, ctx);
   registerMisc(program, ctx);
+  registerMcp(program, ctx);
   applyToAll(program, (c) => {
     c.exitOverride();
     c.showSuggestionAfterError(true);
