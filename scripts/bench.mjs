@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchDiskProvision } from './bench/disks.mjs';
 import { benchImageBuild } from './bench/image.mjs';
+import { benchSdkExec } from './bench/sdk.mjs';
 import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
 import {
   NODE,
@@ -256,6 +257,7 @@ async function benchDaemonRss(ctx) {
 const BENCHES = [
   { name: 'cli-latency', run: benchCliLatency, about: 'CLI start-up vs bare node (~10 s)' },
   { name: 'daemon-rss', run: benchDaemonRss, about: 'idle daemon memory (~5 s)' },
+  { name: 'sdk-exec', run: benchSdkExec, about: "SDK vm.exec vs ssh through banger's ssh_config, 100 concurrent execs; fake driver (~10 s on an idle host)" },
   { name: 'disk-provision', run: benchDiskProvision, about: "a VM's disks over a 2 and a 20 GiB base (~2 s)" },
   { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
