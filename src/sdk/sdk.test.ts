@@ -81,6 +81,13 @@ describe('sdk', () => {
     await assert.rejects(banger.vms.delete('nope'), (err: unknown) => err instanceof BangerError && err.code === 'not_found');
   });
 
+  it('banger vm exec (built on the SDK) copies output and passes the exit status through', async () => {
+    const r = await h.run(['vm', 'exec', 'box', '--', 'sh', '-c', 'echo out; echo err >&2; exit 5']);
+    assert.deepEqual(r, { code: 5, stdout: 'out\n', stderr: 'err\n' });
+    const missing = await h.run(['vm', 'exec', 'nope', '--', 'true']);
+    assert.equal(missing.code, 3, missing.stderr);
+  });
+
   it('runs many commands at once on one VM', async () => {
     const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => vm.exec(['echo', String(i)])));
     rs.forEach((r, i) => assert.deepEqual(r, { stdout: `${i}\n`, stderr: '', exitCode: 0 }));
