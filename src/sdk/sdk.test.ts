@@ -88,6 +88,12 @@ describe('sdk', () => {
     assert.equal(missing.code, 3, missing.stderr);
   });
 
+  it('vms.run creates a VM, runs one command, and with rm deletes it', async () => {
+    const r = await banger.vms.run({ name: 'once', cmd: ['sh', '-c', 'cat; exit 2'], stdin: 'piped', rm: true });
+    assert.deepEqual(r, { vm: 'once', stdout: 'piped', stderr: '', exitCode: 2 });
+    assert.deepEqual((await banger.vms.list()).map((v) => v.name), ['box']);
+  });
+
   it('runs many commands at once on one VM', async () => {
     const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => vm.exec(['echo', String(i)])));
     rs.forEach((r, i) => assert.deepEqual(r, { stdout: `${i}\n`, stderr: '', exitCode: 0 }));
