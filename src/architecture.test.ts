@@ -14,6 +14,8 @@
  *   drivers, guest      hypervisor / ssh / ext4 backends; what goes into a guest
  *   services            VMs, images and kernels: the daemon's work
  *   daemon              bangerd: HTTP routes over the services
+ *   sdk                 the TypeScript SDK: the daemon's API and commands in VMs, client-side like the CLI
+ *   mcp                 `banger mcp`: an MCP server over the SDK
  *   doctor, cli         the `banger` client: a thin caller of the daemon, plus host checks
  *   bin                 the two executables
  *
@@ -59,7 +61,9 @@ const LAYERS: Readonly<Record<string, Layer>> = {
     imports: ['api', 'model', 'config', 'system', 'store', 'drivers', 'guest', 'services'],
   },
   doctor: { about: 'banger doctor: read-only host checks (daemon state only over the API)', imports: ['api', 'model', 'config', 'system'] },
-  cli: { about: 'banger: commands that call the daemon over its API', imports: ['api', 'model', 'config', 'system', 'doctor'] },
+  sdk: { about: 'the TypeScript SDK: a client of the daemon, and commands and files in VMs over ssh', imports: ['api', 'model', 'config', 'system'] },
+  mcp: { about: 'banger mcp: the MCP server, a client of the SDK', imports: ['api', 'sdk'] },
+  cli: { about: 'banger: commands that call the daemon over its API', imports: ['api', 'model', 'config', 'system', 'doctor', 'sdk', 'mcp'] },
   bin: { about: 'the banger and bangerd executables', imports: ['cli', 'daemon'] },
   testing: { about: 'helpers for tests', imports: 'any' },
   e2e: { about: 'end-to-end tests against the built CLI', imports: 'any' },
@@ -71,6 +75,11 @@ const EXCEPTIONS: readonly { from: string; to: string; why: string }[] = [
     from: 'cli/guest-ssh.ts',
     to: 'drivers/ssh/client.ts',
     why: 'the one client-side ssh launcher: `banger vm ssh/exec` run ssh in the user\'s terminal',
+  },
+  {
+    from: 'sdk/exec.ts',
+    to: 'drivers/ssh/client.ts',
+    why: 'the SDK runs client-side like the CLI: commands and files in a VM go over the same ssh launcher',
   },
   {
     from: 'doctor/checks/state-store.ts',
@@ -96,6 +105,7 @@ const PACKAGES: Readonly<Record<string, { only: readonly string[]; why: string }
   picocolors: { only: ['cli'], why: 'only the CLI colours its output (the doctor takes a style)' },
   'smol-toml': { only: ['config'], why: 'config.toml is read in config/ only' },
   'dns-packet': { only: ['services'], why: "DNS packets are the daemon's DNS server's business (services/dns)" },
+  '@modelcontextprotocol/sdk': { only: ['mcp'], why: 'only banger mcp speaks MCP' },
 };
 
 /**

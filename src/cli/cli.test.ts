@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CliHarness } from '../testing/cli-harness.js';
 import { runUnchecked } from '../system/exec.js';
 import { pidAlive } from '../system/proc.js';
-import { BANGERD_SCRIPT } from './daemon-lifecycle.js';
+import { BANGERD_SCRIPT } from '../sdk/daemon.js';
 import type { PingResult } from '../api/types.js';
 import Database from 'better-sqlite3';
 

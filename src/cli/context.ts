@@ -1,11 +1,11 @@
 /** What every command gets: IO, global flags, the resolved layout and a daemon client. */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import type { ApiClient } from '../api/client.js';
-import { resolveLayout, type Layout } from '../config/paths.js';
+import type { Layout } from '../config/paths.js';
+import { Banger } from '../sdk/banger.js';
+import { clientLayout, ensureDaemon } from '../sdk/daemon.js';
 import { selectContext, contextDirs, type Selected } from './contexts/resolve.js';
 import { SshTransport } from './contexts/ssh-transport.js';
-import { ensureDaemon } from './daemon-lifecycle.js';
 import { styleFor, type CliIO, type Style } from './io.js';
 
 export interface GlobalOptions {
@@ -25,6 +25,7 @@ export class ExitStatus extends Error {
 
 export class CliContext {
   private clientPromise?: Promise<ApiClient>;
+  private sdkInstance?: Banger;
   /** Arguments after `--` (a command for the guest), undefined when there was no `--`. */
   passthrough?: string[];
   readonly interrupt = new AbortController();
@@ -50,15 +51,7 @@ export class CliContext {
   }
 
   layout(): Layout {
-    const env = { ...this.io.env };
-    const sock = this.globals.socket;
-    if (sock) env.BANGER_SOCKET = sock;
-    const user = resolveLayout({ env });
-    if (!env.BANGER_HOME && !env.BANGER_SOCKET && !existsSync(user.socketPath)) {
-      const system = resolveLayout({ env, system: true });
-      if (existsSync(system.socketPath)) return system;
-    }
-    return user;
+    return clientLayout(this.io.env, this.globals.socket);
   }
 
   /** The context in effect (--context, BANGER_CONTEXT, the stored current one, or the local daemon). */
@@ -93,8 +86,14 @@ export class CliContext {
 
   client(): Promise<ApiClient> {
     const t = this.transport();
-    this.clientPromise ??= t ? t.connect() : ensureDaemon(this.layout(), this.io);
+    this.clientPromise ??= t ? t.connect() : ensureDaemon(this.layout(), { env: this.io.env, notice: (line) => this.io.stderr.write(line + '\n') });
     return this.clientPromise;
+  }
+
+  /** The SDK over the same daemon connection, for commands that use it. */
+  sdk(): Banger {
+    this.sdkInstance ??= new Banger({ client: () => this.client() });
+    return this.sdkInstance;
   }
 
   /** Writes a line to stderr unless --json asked for machine output only. */

@@ -15,6 +15,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerSshConfig } from './commands/ssh-config.js';
 import { registerMisc } from './commands/misc.js';
 import { registerContext } from './commands/context.js';
+import { registerMcp } from './commands/mcp.js';
 
 const ROOT_HELP = `
 Examples:
@@ -65,6 +66,7 @@ export function buildProgram(io: CliIO): { program: Command; ctx: CliContext } {
   registerConfig(program, ctx);
   registerContext(program, ctx);
   registerMisc(program, ctx);
+  registerMcp(program, ctx);
   applyToAll(program, (c) => {
     c.exitOverride();
     c.showSuggestionAfterError(true);

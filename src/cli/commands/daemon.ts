@@ -7,7 +7,7 @@ import { BangerError } from '../../api/errors.js';
 import { ROUTES } from '../../api/routes.js';
 import type { PingResult } from '../../api/types.js';
 import type { CliContext } from '../context.js';
-import { startDaemon, waitForDaemon, waitGone } from '../daemon-lifecycle.js';
+import { startDaemon, waitForDaemon, waitGone } from '../../sdk/daemon.js';
 import { printJson } from '../render.js';
 import { pidAlive } from '../../system/proc.js';
 

@@ -16,7 +16,7 @@ import {
   type SystemdHost,
 } from '../../system/systemd.js';
 import type { CliContext } from '../context.js';
-import { BANGERD_SCRIPT } from '../daemon-lifecycle.js';
+import { BANGERD_SCRIPT } from '../../sdk/daemon.js';
 import { printJson } from '../render.js';
 
 /** What install puts into ExecStart. */

@@ -1,5 +1,5 @@
-/** Finds the daemon, starting it (or restarting a different build) on first use. */
-import { mkdirSync, readFileSync } from 'node:fs';
+/** Finds the daemon, starting it (or restarting a different build) on first use: shared by the CLI and the SDK. */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../api/client.js';
@@ -8,10 +8,9 @@ import { tryPing } from '../api/daemon-status.js';
 import { BangerError } from '../api/errors.js';
 import { ROUTES } from '../api/routes.js';
 import type { PingResult } from '../api/types.js';
-import { socketPathProblem, type Layout } from '../config/paths.js';
+import { resolveLayout, socketPathProblem, type Layout } from '../config/paths.js';
 import { spawnDetached } from '../system/exec.js';
 import { pidAlive } from '../system/proc.js';
-import type { CliIO } from './io.js';
 
 export const BANGERD_SCRIPT = fileURLToPath(new URL('../bin/bangerd.js', import.meta.url));
 
@@ -57,19 +56,42 @@ export async function waitGone(client: ApiClient, timeoutMs = 10_000): Promise<b
   return false;
 }
 
+/**
+ * The layout of the daemon to talk to: `socket` (or BANGER_SOCKET) when given; else the user's, unless
+ * only a system install's socket exists.
+ */
+export function clientLayout(env: NodeJS.ProcessEnv, socket?: string): Layout {
+  const e = { ...env };
+  if (socket) e.BANGER_SOCKET = socket;
+  const user = resolveLayout({ env: e });
+  if (!e.BANGER_HOME && !e.BANGER_SOCKET && !existsSync(user.socketPath)) {
+    const system = resolveLayout({ env: e, system: true });
+    if (existsSync(system.socketPath)) return system;
+  }
+  return user;
+}
+
+export interface EnsureOptions {
+  /** The environment the daemon is started with. */
+  env: NodeJS.ProcessEnv;
+  /** Told when the daemon is started or restarted (one line, no newline). */
+  notice?: (line: string) => void;
+}
+
 /** Returns a client for a daemon of this very build, starting or restarting one as needed. */
-export async function ensureDaemon(layout: Layout, io: CliIO): Promise<ApiClient> {
+export async function ensureDaemon(layout: Layout, opts: EnsureOptions): Promise<ApiClient> {
+  const notice = opts.notice ?? (() => undefined);
   const client = new ApiClient(layout.socketPath);
   const me = buildInfo();
   const ping = await tryPing(client);
   if (ping && sameBuild(ping, me)) return client;
   if (ping) {
-    io.stderr.write(`banger: restarting bangerd (running ${ping.version}/${ping.commit.slice(0, 8)}, this CLI is ${me.version}/${me.commit.slice(0, 8)})\n`);
+    notice(`banger: restarting bangerd (running ${ping.version}/${ping.commit.slice(0, 8)}, this client is ${me.version}/${me.commit.slice(0, 8)})`);
     await client.call(ROUTES.shutdown, {}).catch(() => undefined);
     if (!(await waitGone(client))) throw new BangerError('unavailable', `bangerd (pid ${ping.pid}) did not stop`, { hint: `kill ${ping.pid} and retry` });
   }
-  const pid = startDaemon(layout, io.env);
+  const pid = startDaemon(layout, opts.env);
   const started = await waitForDaemon(client, pid, layout);
-  io.stderr.write(`banger: started bangerd (pid ${started.pid}, log ${started.logPath})\n`);
+  notice(`banger: started bangerd (pid ${started.pid}, log ${started.logPath})`);
   return client;
 }
