@@ -10,6 +10,9 @@ import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js
 import { pidAlive } from '../system/proc.js';
 import { runUnchecked } from '../system/exec.js';
 import type { PingResult, VMInfo, VMStats } from '../api/types.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { BangerError } from '../api/errors.js';
+import { Banger } from '../sdk/index.js';
 import { parseRootDf, ROOT_DF_COMMAND, ROOT_WRITE_1G_COMMAND, rootGrowthProblem } from '../testing/root-growth.js';
 
 const skip = e2eSkipReason();
@@ -75,6 +78,18 @@ describe('vm run end to end', { skip }, () => {
     assert.equal(problem, undefined, problem);
     const write = await banger(['vm', 'exec', 'shared', '--', ...ROOT_WRITE_1G_COMMAND], env);
     assert.equal(write.code, 0, write.stderr);
+  });
+
+  it('the SDK runs commands and moves files on the real guest', async () => {
+    const sdk = new Banger({ env: { ...process.env, BANGER_HOME: home } });
+    const vm = await sdk.vms.get('shared');
+    const r = await vm.exec(['sh', '-c', 'cat; uname -s; exit 4'], { stdin: 'from the host\n' });
+    assert.deepEqual([r.stdout, r.exitCode], ['from the host\nLinux\n', 4]);
+    const data = randomBytes(3 * 1024 * 1024);
+    await vm.files.write('/root/sdk/blob.bin', data, { mode: 0o600 });
+    const back = await vm.files.read('/root/sdk/blob.bin');
+    assert.equal(createHash('sha256').update(back).digest('hex'), createHash('sha256').update(data).digest('hex'));
+    await assert.rejects(sdk.vms.get('no-such-vm'), (e: unknown) => e instanceof BangerError && e.code === 'not_found');
   });
 
   it('shows the VM in list, show, stats, health and logs', async () => {
