@@ -5,7 +5,7 @@ import { runCli } from '../cli/main.js';
 import type { CliIO } from '../cli/io.js';
 import { ApiClient } from '../api/client.js';
 import { resolveLayout, type Layout } from '../config/paths.js';
-import { pidAlive } from '../system/proc.js';
+import { listProcesses, pidAlive, signalProcess, waitForExit } from '../system/proc.js';
 
 export interface CliResult {
   code: number;
@@ -65,6 +65,10 @@ export class CliHarness {
       while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
     }
+    // VM processes outlive the daemon by design; a test's VMs must not outlive the test.
+    const leftovers = listProcesses().filter((p) => p.argv.some((a) => a.includes(this.home)));
+    for (const p of leftovers) signalProcess(p.pid, 'SIGKILL');
+    for (const p of leftovers) await waitForExit(p.pid, 5000);
     rmSync(this.home, { recursive: true, force: true });
   }
 }
