@@ -4,24 +4,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { OperationStarted, OperationSummary, PingResult, SSHTarget, VMInfo } from '../api/types.js';
 import { exec as sshExec } from '../drivers/ssh/client.js';
-import { mkfsFromDir } from '../drivers/ext4/mkfs.js';
 import { pidAlive, signalProcess, waitForExit } from '../system/proc.js';
-import { CliHarness } from '../testing/cli-harness.js';
+import type { CliHarness } from '../testing/cli-harness.js';
+import { tinyImageHome } from '../testing/tiny-image.js';
 
 describe('daemon killed mid-create', () => {
-  const h = new CliHarness({ BANGER_FAKE_DRIVER: JSON.stringify({ bootDelayMs: 3000 }) });
+  let h: CliHarness;
   before(async () => {
-    writeFileSync(join(h.home, 'config.toml'), 'ssh_wait_timeout = "30s"\ndefault_image_name = "tiny"\n');
-    await mkfsFromDir(join(h.home, 'rootfs.ext4'), undefined, { label: 'tiny', sizeBytes: 8 * 1024 * 1024 });
-    const kernel = Buffer.alloc(0x400);
-    kernel.write('HdrS', 0x202, 'latin1');
-    writeFileSync(join(h.home, 'vmlinuz'), kernel);
-    const r = await h.run(['image', 'register', '--name', 'tiny', '--rootfs', join(h.home, 'rootfs.ext4'), '--kernel', join(h.home, 'vmlinuz')]);
-    assert.equal(r.code, 0, r.stderr);
+    h = await tinyImageHome({ bootDelayMs: 3000 });
   });
   after(async () => {
     await h.run(['vm', 'delete', 'slow']);

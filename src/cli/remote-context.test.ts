@@ -8,26 +8,19 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PingResult, VMInfo } from '../api/types.js';
-import { mkfsFromDir } from '../drivers/ext4/mkfs.js';
 import { ensureClientKey, generateHostKey } from '../drivers/ssh/keys.js';
 import { freePort, sshdUnavailable, startSshd, type Sshd } from '../drivers/ssh/sshd-fixture.js';
 import { runUnchecked, spawnPiped } from '../system/exec.js';
 import { CliHarness } from '../testing/cli-harness.js';
+import { tinyImageHome } from '../testing/tiny-image.js';
+import type { FakeKnobs } from '../drivers/fake/options.js';
 
 const BANGER_JS = fileURLToPath(new URL('../bin/banger.js', import.meta.url));
 const unavailable = await sshdUnavailable();
 
 /** A daemon home with the fake driver and a tiny registered image, as the remote side. */
-async function remoteHome(fake: object): Promise<CliHarness> {
-  const h = new CliHarness({ BANGER_FAKE_DRIVER: JSON.stringify(fake) });
-  writeFileSync(join(h.home, 'config.toml'), 'ssh_wait_timeout = "90s"\ndefault_image_name = "tiny"\n');
-  await mkfsFromDir(join(h.home, 'rootfs.ext4'), undefined, { label: 'tiny', sizeBytes: 8 * 1024 * 1024 });
-  const kernel = Buffer.alloc(0x400);
-  kernel.write('HdrS', 0x202, 'latin1');
-  writeFileSync(join(h.home, 'vmlinuz'), kernel);
-  const r = await h.run(['image', 'register', '--name', 'tiny', '--rootfs', join(h.home, 'rootfs.ext4'), '--kernel', join(h.home, 'vmlinuz')]);
-  assert.equal(r.code, 0, r.stderr);
-  return h;
+function remoteHome(fake: FakeKnobs): Promise<CliHarness> {
+  return tinyImageHome(fake, { sshWaitTimeout: '90s' });
 }
 
 describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, () => {

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { operationFailed } from '../api/errors.js';
 import { isAlive, readCmdline, signalProcess } from '../system/proc.js';
-import type { DriverName, LaunchSpec, ShutdownResult, VMHandle } from './hypervisor.js';
+import type { DriverName, LaunchSpec, ShutdownResult, VMHandle, VMStatus } from './hypervisor.js';
 
 /** After SIGTERM, and again after SIGKILL, wait this long for the process to go. */
 export const FORCE_WAIT_MS = 3000;
@@ -27,6 +27,8 @@ export abstract class VmmProcessDriver {
   protected abstract readonly driverName: DriverName;
   /** The argv entry that names the control socket of the process serving it. */
   protected abstract controlMarker(controlSocket: string): string;
+  /** Asks the control channel what the guest is doing; throws when it does not answer. */
+  protected abstract controlStatus(handle: VMHandle): Promise<Exclude<VMStatus, 'unresponsive' | 'gone'>>;
   /** Asks the guest to power off over the control channel; throws when the channel is unusable. */
   protected abstract requestPowerdown(handle: VMHandle): Promise<void>;
   /** Removes the run files once no process serves the handle's socket (a newer start of the VM may). */
@@ -36,6 +38,26 @@ export abstract class VmmProcessDriver {
   protected abstract log(message: string): void;
   /** How often waits look at the process again. */
   protected pollMs = 50;
+
+  /** True when the handle's process is ours and its control channel answers. */
+  async adopt(handle: VMHandle): Promise<boolean> {
+    if (!this.isOurs(handle)) return false;
+    try {
+      await this.controlStatus(handle);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async status(handle: VMHandle): Promise<VMStatus> {
+    if (!this.isOurs(handle)) return 'gone';
+    try {
+      return await this.controlStatus(handle);
+    } catch {
+      return this.isOurs(handle) ? 'unresponsive' : 'gone';
+    }
+  }
 
   async shutdown(handle: VMHandle, opts: { timeoutMs: number }): Promise<ShutdownResult> {
     if (!this.isOurs(handle)) {

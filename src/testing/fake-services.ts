@@ -2,14 +2,14 @@
  * Services over a throwaway state directory with the fake driver: a real store, real files, real
  * (cheap) VM processes that answer SSH, and a tiny registered image. For fast lifecycle tests.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { resolveConfig } from '../config/load.js';
 import { resolveLayout, type Layout } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../system/logger.js';
-import { mkfsFromDir } from '../drivers/ext4/mkfs.js';
+import { writeTinyImageFiles } from './tiny-image.js';
 import type { FakeKnobs } from '../drivers/fake/index.js';
 import { fakeEntry } from '../drivers/registry.js';
 import { createServices, type Services } from '../services/index.js';
@@ -29,13 +29,6 @@ export interface FakeWorld {
   close(): Promise<void>;
 }
 
-/** A file the kernel checks accept (an x86 setup header); the fake VMM never runs it. */
-function fakeKernel(path: string): void {
-  const buf = Buffer.alloc(0x400);
-  buf.write('HdrS', 0x202, 'latin1');
-  writeFileSync(path, buf);
-}
-
 export async function fakeWorld(knobs: FakeKnobs = {}, configRaw: Record<string, unknown> = {}): Promise<FakeWorld> {
   const home = mkdtempSync('/tmp/bfk-');
   const env = { BANGER_HOME: home };
@@ -52,10 +45,8 @@ export async function fakeWorld(knobs: FakeKnobs = {}, configRaw: Record<string,
   };
   const services = make(knobs);
   await services.start();
-  const rootfs = join(home, 'rootfs.ext4');
-  await mkfsFromDir(rootfs, undefined, { label: 'fake', sizeBytes: 8 * 1024 * 1024 });
-  fakeKernel(join(home, 'vmlinuz'));
-  await services.images.register({ name: 'tiny', rootfs, kernel: join(home, 'vmlinuz') });
+  const { rootfs, kernel } = await writeTinyImageFiles(home);
+  await services.images.register({ name: 'tiny', rootfs, kernel });
   const processes = () => listProcesses().filter((p) => p.argv.some((a) => a.includes(home))).map((p) => p.pid);
   return {
     home,

@@ -5,14 +5,22 @@ import { mkfsFromDir } from '../drivers/ext4/mkfs.js';
 import type { FakeKnobs } from '../drivers/fake/options.js';
 import { CliHarness } from './cli-harness.js';
 
-export async function tinyImageHome(knobs: FakeKnobs = {}): Promise<CliHarness> {
+/** Writes an 8 MiB ext4 rootfs and a file the kernel checks accept (an x86 setup header) into dir; the fake VMM never runs it. */
+export async function writeTinyImageFiles(dir: string): Promise<{ rootfs: string; kernel: string }> {
+  const rootfs = join(dir, 'rootfs.ext4');
+  const kernel = join(dir, 'vmlinuz');
+  await mkfsFromDir(rootfs, undefined, { label: 'tiny', sizeBytes: 8 * 1024 * 1024 });
+  const header = Buffer.alloc(0x400);
+  header.write('HdrS', 0x202, 'latin1');
+  writeFileSync(kernel, header);
+  return { rootfs, kernel };
+}
+
+export async function tinyImageHome(knobs: FakeKnobs = {}, opts: { sshWaitTimeout?: string } = {}): Promise<CliHarness> {
   const h = new CliHarness({ BANGER_FAKE_DRIVER: JSON.stringify(knobs) });
-  writeFileSync(join(h.home, 'config.toml'), 'ssh_wait_timeout = "30s"\ndefault_image_name = "tiny"\n');
-  await mkfsFromDir(join(h.home, 'rootfs.ext4'), undefined, { label: 'tiny', sizeBytes: 8 * 1024 * 1024 });
-  const kernel = Buffer.alloc(0x400);
-  kernel.write('HdrS', 0x202, 'latin1');
-  writeFileSync(join(h.home, 'vmlinuz'), kernel);
-  const r = await h.run(['image', 'register', '--name', 'tiny', '--rootfs', join(h.home, 'rootfs.ext4'), '--kernel', join(h.home, 'vmlinuz')]);
+  writeFileSync(join(h.home, 'config.toml'), `ssh_wait_timeout = "${opts.sshWaitTimeout ?? '30s'}"\ndefault_image_name = "tiny"\n`);
+  const { rootfs, kernel } = await writeTinyImageFiles(h.home);
+  const r = await h.run(['image', 'register', '--name', 'tiny', '--rootfs', rootfs, '--kernel', kernel]);
   if (r.code !== 0) throw new Error(`image register failed: ${r.stderr}`);
   return h;
 }

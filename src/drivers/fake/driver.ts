@@ -23,7 +23,6 @@ import type {
   OwnProcess,
   ProbeResult,
   VMHandle,
-  VMStatus,
 } from '../hypervisor.js';
 import { validateSpec } from '../qemu/argv.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
@@ -121,25 +120,6 @@ export class FakeDriver extends VmmProcessDriver implements HypervisorDriver {
     return { driver: 'fake', pid, controlSocket: sock, accel: 'tcg', startedAt, argvHash: argvHash(argv) };
   }
 
-  async adopt(handle: VMHandle): Promise<boolean> {
-    if (!this.isOurs(handle)) return false;
-    try {
-      await this.request(handle, 'status');
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  async status(handle: VMHandle): Promise<VMStatus> {
-    if (!this.isOurs(handle)) return 'gone';
-    try {
-      return (await this.request(handle, 'status')).status ?? 'unresponsive';
-    } catch {
-      return this.isOurs(handle) ? 'unresponsive' : 'gone';
-    }
-  }
-
   /** A sparse raw copy of the base, grown to sizeBytes. */
   async createRootDisk(base: string, target: string, opts: { sizeBytes?: number; signal?: AbortSignal }): Promise<void> {
     await createRawRootDisk(base, target, opts);
@@ -215,6 +195,12 @@ export class FakeDriver extends VmmProcessDriver implements HypervisorDriver {
 
   protected async requestPowerdown(handle: VMHandle): Promise<void> {
     await this.request(handle, 'powerdown');
+  }
+
+  protected async controlStatus(handle: VMHandle): Promise<'running' | 'paused' | 'shutdown'> {
+    const s = (await this.request(handle, 'status')).status;
+    if (s === 'running' || s === 'paused' || s === 'shutdown') return s;
+    throw new Error(`the fake vmm answered status ${String(s)}`);
   }
 }
 

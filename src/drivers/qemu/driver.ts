@@ -18,7 +18,6 @@ import type {
   OwnProcess,
   ProbeResult,
   VMHandle,
-  VMStatus,
 } from '../hypervisor.js';
 import { createOverlay } from './overlay.js';
 import { pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateSpec } from './argv.js';
@@ -128,30 +127,6 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     return { driver: 'qemu', pid, controlSocket: sock, accel, startedAt, argvHash: argvHash(argv) };
   }
 
-  async adopt(handle: VMHandle): Promise<boolean> {
-    if (!this.isOurs(handle)) return false;
-    try {
-      await withQmp(handle.controlSocket, (q) => q.queryStatus({ timeoutMs: this.qmpTimeout }), { timeoutMs: this.qmpTimeout });
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  async status(handle: VMHandle): Promise<VMStatus> {
-    if (!this.isOurs(handle)) return 'gone';
-    try {
-      const s = await withQmp(handle.controlSocket, (q) => q.queryStatus({ timeoutMs: this.qmpTimeout }), {
-        timeoutMs: this.qmpTimeout,
-      });
-      if (s.running) return 'running';
-      if (['shutdown', 'guest-panicked', 'internal-error', 'io-error'].includes(s.status)) return 'shutdown';
-      return 'paused';
-    } catch {
-      return this.isOurs(handle) ? 'unresponsive' : 'gone';
-    }
-  }
-
   /** A qcow2 overlay over the raw base: O(1), rootless, sparse up to its virtual size. */
   async createRootDisk(base: string, target: string, opts: { sizeBytes?: number; signal?: AbortSignal }): Promise<void> {
     await createOverlay(base, target, { baseFormat: 'raw', ...opts });
@@ -215,6 +190,13 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
 
   protected controlMarker(controlSocket: string): string {
     return qmpChardevArg(controlSocket);
+  }
+
+  protected async controlStatus(handle: VMHandle): Promise<'running' | 'paused' | 'shutdown'> {
+    const s = await withQmp(handle.controlSocket, (q) => q.queryStatus({ timeoutMs: this.qmpTimeout }), { timeoutMs: this.qmpTimeout });
+    if (s.running) return 'running';
+    if (['shutdown', 'guest-panicked', 'internal-error', 'io-error'].includes(s.status)) return 'shutdown';
+    return 'paused';
   }
 
   protected async requestPowerdown(handle: VMHandle): Promise<void> {

@@ -18,7 +18,8 @@ import { IMAGE_FILES } from './manifest.js';
 import { validateArtifactName } from '../artifacts/names.js';
 import { promoteImage } from './promote.js';
 import { builtinRecipes, findRecipe, summarize, type Recipe, type RecipeSummary } from './recipes.js';
-import { checkRegisterRequest, type RegisterImageRequest } from './register.js';
+import type { RegisterImageRequest } from '../../api/types.js';
+import { checkRegisterRequest } from './register.js';
 import { makeStaging, removeTree } from '../artifacts/staging.js';
 
 export interface ImageServiceDeps {

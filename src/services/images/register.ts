@@ -2,18 +2,11 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { badRequest, notFound } from '../../api/errors.js';
+import type { RegisterImageRequest } from '../../api/types.js';
 import { isExt4 } from '../../drivers/ext4/index.js';
 import type { KernelRepository } from '../../store/kernels.js';
 import { inspectKernel } from '../artifacts/kernel-file.js';
 
-export interface RegisterImageRequest {
-  name: string;
-  rootfs: string;
-  kernel?: string;
-  initrd?: string;
-  modules?: string;
-  kernelRef?: string;
-}
 
 async function requirePath(what: string, path: string, kind: 'file' | 'dir'): Promise<void> {
   if (!isAbsolute(path)) throw badRequest(`${what} path ${JSON.stringify(path)} is not absolute`, 'give the full path, e.g. $PWD/rootfs.ext4');
