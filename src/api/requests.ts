@@ -66,7 +66,7 @@ function optStringArray(b: Fields, field: string): string[] | undefined {
   const v = b[field];
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw badRequest(`${field} must be a list of strings`);
-  return v as string[];
+  return v;
 }
 
 export function parseStopVMRequest(body: unknown): StopVMRequest {
