@@ -14,6 +14,8 @@ import { runUnchecked, spawnPiped } from '../system/exec.js';
 import { CliHarness } from '../testing/cli-harness.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
 import type { FakeKnobs } from '../drivers/fake/options.js';
+import { Banger } from '../sdk/index.js';
+import { randomBytes } from 'node:crypto';
 
 const BANGER_JS = fileURLToPath(new URL('../bin/banger.js', import.meta.url));
 const unavailable = await sshdUnavailable();
@@ -130,6 +132,26 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
     assert.equal(exec.stdout, 'hi there\n');
     const failed = await cli(['--context', 'big', 'vm', 'exec', 'r1', '--', 'sh', '-c', 'exit 7']);
     assert.equal(failed.code, 7, 'the guest status passes through both hops');
+  });
+
+  it('the SDK takes the same context: the remote VMs, their commands and files go through the hop', async () => {
+    const sdk = new Banger({ context: 'big', env: local.env });
+    assert.deepEqual((await sdk.vms.list()).map((v) => v.name), ['r1']);
+    const vm = await sdk.vms.get('r1');
+    const r = await vm.exec(['sh', '-c', 'echo "$1"; echo err >&2; exit 3', 'sh', 'two words']);
+    assert.deepEqual(r, { stdout: 'two words\n', stderr: 'err\n', exitCode: 3 });
+    const path = `/tmp/banger-ctx-${randomBytes(4).toString('hex')}`;
+    const bytes = randomBytes(70_000);
+    try {
+      await vm.files.write(path, bytes, { mode: 0o600 });
+      assert.ok(Buffer.from(await vm.files.read(path)).equals(bytes), 'a binary file round-trips through both hops');
+    } finally {
+      await vm.exec(['rm', '-f', path]);
+    }
+    const viaEnv = new Banger({ env: { ...local.env, BANGER_CONTEXT: 'big' } });
+    assert.deepEqual((await viaEnv.vms.list()).map((v) => v.name), ['r1']);
+    assert.ok(!existsSync(local.layout.socketPath), 'no local daemon was started');
+    assert.throws(() => new Banger({ context: 'nope', env: local.env }), /context nope .*does not exist/);
   });
 
   it('starts the remote daemon on demand after it was stopped', async () => {
