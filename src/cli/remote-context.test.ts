@@ -4,20 +4,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { PingResult, VMInfo } from '../api/types.js';
-import { ensureClientKey, generateHostKey } from '../drivers/ssh/keys.js';
-import { freePort, sshdUnavailable, startSshd, type Sshd } from '../drivers/ssh/sshd-fixture.js';
+import { freePort, sshdUnavailable } from '../drivers/ssh/sshd-fixture.js';
 import { runUnchecked, spawnPiped } from '../system/exec.js';
 import { CliHarness } from '../testing/cli-harness.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
+import { BANGER_JS, startContextHost, type ContextHost } from '../testing/context-host.js';
 import type { FakeKnobs } from '../drivers/fake/options.js';
 import { Banger } from '../sdk/index.js';
 import { randomBytes } from 'node:crypto';
 
-const BANGER_JS = fileURLToPath(new URL('../bin/banger.js', import.meta.url));
 const unavailable = await sshdUnavailable();
 
 /** A daemon home with the fake driver and a tiny registered image, as the remote side. */
@@ -28,7 +26,7 @@ function remoteHome(fake: FakeKnobs): Promise<CliHarness> {
 describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, () => {
   let remote: CliHarness;
   let slow: CliHarness;
-  let sshd: Sshd;
+  let host: ContextHost | undefined;
   const local = new CliHarness();
   const dir = join(local.home, 'fixture');
   let url = '';
@@ -41,33 +39,8 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
   before(async () => {
     remote = await remoteHome({});
     slow = await remoteHome({ bootDelayMs: 60_000 });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const bin = join(dir, 'bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'banger'), `#!/bin/sh\nexec ${process.execPath} ${BANGER_JS} "$@"\n`);
-    chmodSync(join(bin, 'banger'), 0o755);
-    const key = await ensureClientKey(join(dir, 'id_ed25519'));
-    const bare = await ensureClientKey(join(dir, 'id_bare'));
-    const hostKey = await generateHostKey();
-    const port = await freePort();
-    const sysPath = '/usr/local/bin:/usr/bin:/bin';
-    sshd = await startSshd({
-      dir: join(dir, 'sshd'),
-      port,
-      hostKey,
-      authorizedKeys: [
-        `environment="BANGER_HOME=${remote.home}",environment="PATH=${bin}:${sysPath}" ${key.publicKey}`,
-        `environment="PATH=${sysPath}" ${bare.publicKey}`,
-        '',
-      ].join('\n'),
-      extraConfig: ['PermitUserEnvironment yes', 'PermitRootLogin yes', 'AllowStreamLocalForwarding yes', 'AllowTcpForwarding yes'],
-    });
-    const knownHosts = join(dir, 'known_hosts');
-    writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey.publicKey}\n`);
-    const common = [`UserKnownHostsFile=${knownHosts}`, 'GlobalKnownHostsFile=/dev/null', 'StrictHostKeyChecking=yes', 'IdentitiesOnly=yes'];
-    sshOpts = [...common, `IdentityFile=${key.path}`].flatMap((o) => ['--ssh-option', o]);
-    noBangerOpts = [...common, `IdentityFile=${bare.path}`].flatMap((o) => ['--ssh-option', o]);
-    url = `ssh://root@127.0.0.1:${port}`;
+    host = await startContextHost(dir, remote.home);
+    ({ url, sshOpts, noBangerOpts } = host);
   });
 
   after(async () => {
@@ -75,7 +48,7 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
     await remote?.run(['vm', 'delete', 'r1']);
     await remote?.cleanup();
     await slow?.cleanup();
-    await sshd?.stop();
+    await host?.stop();
     await local.cleanup();
   });
 
