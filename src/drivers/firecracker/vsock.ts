@@ -77,7 +77,7 @@ export async function guestChannel(udsPath: string, command: 'health' | 'ports',
 }
 
 export interface GuestPort {
-  proto: 'tcp';
+  proto: 'tcp' | 'tcp6';
   address: string;
   port: number;
 }
@@ -85,8 +85,8 @@ export interface GuestPort {
 export function parsePorts(text: string): GuestPort[] {
   const out: GuestPort[] = [];
   for (const line of text.split('\n')) {
-    const m = /^tcp (\S+) (\d+)$/.exec(line.trim());
-    if (m) out.push({ proto: 'tcp', address: m[1]!, port: Number(m[2]) });
+    const m = /^tcp6? (\S+) (\d+)$/.exec(line.trim());
+    if (m) out.push({ proto: line.trim().startsWith('tcp6') ? 'tcp6' : 'tcp', address: m[1]!, port: Number(m[2]) });
   }
   return out;
 }

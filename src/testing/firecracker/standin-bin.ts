@@ -2,7 +2,8 @@
  * The stand-in as an executable: tests install a `firecracker` script that runs this file, so the
  * driver's real spawn path is exercised. It takes firecracker's own flags (--version, --api-sock,
  * --id; the rest are ignored) and reads its behaviour from BANGER_FC_STANDIN (JSON):
- * { version?: string, noSocket?: boolean, powerOff?: number | "ignore", exitAfterMs?: number }.
+ * { version?: string, noSocket?: boolean, powerOff?: number | "ignore", exitAfterMs?: number,
+ * fault?: { path, message } (that request is refused with 400 and the message) }.
  *
  * @module
  */
@@ -15,6 +16,7 @@ interface Knobs {
   noSocket?: boolean;
   powerOff?: number | 'ignore';
   exitAfterMs?: number;
+  fault?: { path: string; message: string };
 }
 
 const knobs = JSON.parse(process.env.BANGER_FC_STANDIN ?? '{}') as Knobs;
@@ -52,6 +54,7 @@ if (knobs.noSocket) {
     ...(flag('--id') ? { id: flag('--id')! } : {}),
     console: (line) => process.stdout.write(line + '\n'),
     powerOffDelayMs: knobs.powerOff ?? 100,
+    ...(knobs.fault ? { fault: knobs.fault } : {}),
     onPowerOff: () => {
       rmSync(sock, { force: true });
       process.exit(0);

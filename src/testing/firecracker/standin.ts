@@ -30,6 +30,8 @@ export interface StandinOptions {
   powerOffDelayMs?: number | 'ignore';
   /** Listening ports the guest channel reports. */
   guestPorts?: number[];
+  /** Refuse the request to this path with 400 and this fault_message (an injected refusal, for error paths). */
+  fault?: { path: string; message: string };
 }
 
 /** What the stand-in was asked, for tests. */
@@ -100,6 +102,7 @@ export class FirecrackerStandin {
     } catch {
       return fault(`Invalid JSON body: ${text.slice(0, 80)}`);
     }
+    if (this.opts.fault?.path === path) return fault(this.opts.fault.message);
     const definition = this.opts.schema.bodyDefinition(method, path);
     if (definition === null) return fault(`Invalid request method and/or path: ${method} ${path}.`);
     if (definition !== undefined) {
@@ -195,7 +198,7 @@ export class FirecrackerStandin {
       if (head.toString('latin1') !== '\x7fELF') throw new Error('Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: failed to load ELF kernel image');
       this.state = 'Running';
       this.opts.console?.(`[    0.000000] Linux version 6.1.0-standin (firecracker stand-in ${this.version()})`);
-      this.opts.console?.(`[    0.000001] Command line: ${String(this.resources.get('boot-source')!.boot_args ?? '')}`);
+      this.opts.console?.(`[    0.000001] Command line: ${(this.resources.get('boot-source')!.boot_args as string | undefined) ?? ''}`);
       this.startDevices();
       this.flushMetrics();
       return undefined;
