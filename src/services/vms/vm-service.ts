@@ -208,11 +208,13 @@ export class VMService {
     faultPoint('delete.ended');
     await this.deps.network.release(row);
     faultPoint('delete.released');
-    rmSync(vmFiles(this.deps.layout.vmsDir, row.id).dir, { recursive: true, force: true });
-    faultPoint('delete.files');
     await unpinHost(this.deps.layout.knownHostsPath, hostAliases(row)).catch(() => false);
     faultPoint('delete.unpinned');
+    // The row goes before the files: a crash in between leaves a directory of no VM, which reconcile removes.
     this.deps.repo.delete(row.id);
+    faultPoint('delete.row');
+    rmSync(vmFiles(this.deps.layout.vmsDir, row.id).dir, { recursive: true, force: true });
+    faultPoint('delete.files');
     this.syncSSHConfigQuietly();
   }
 
