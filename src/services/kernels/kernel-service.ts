@@ -90,7 +90,8 @@ export class KernelService {
     this.deps.logger?.info('kernel removed', { kernel: name });
   }
 
-  private checkNew(name: string): void {
+  /** Refuses an invalid or taken name; the API calls it before an import operation starts. */
+  checkNew(name: string): void {
     validateArtifactName('kernel', name);
     if (this.repo.get(name)) throw alreadyExists(`kernel ${JSON.stringify(name)} already exists`, `remove it first: banger kernel rm ${name}`);
   }
