@@ -18,6 +18,7 @@ import { VMRepo } from '../store/vms.js';
 import { Hypervisors } from './hypervisors.js';
 import { ImageService } from './images/image-service.js';
 import { clearStaging } from './artifacts/staging.js';
+import { sweepArtifacts } from './artifacts/sweep.js';
 import { KernelService } from './kernels/kernel-service.js';
 import { DnsService } from './dns/dns-service.js';
 import { UserModeNetwork } from './network/user-mode.js';
@@ -107,6 +108,7 @@ export function createServices(opts: ServiceOptions): Services {
     dns,
     async start() {
       await clearStaging(layout.stagingDir).catch((err: unknown) => logger.warn('could not clear staging', { error: err }));
+      await sweepArtifacts(db, layout).then((r) => logger.info('swept unreferenced artifacts', { ...r }), (err: unknown) => logger.warn('could not sweep artifacts', { error: err }));
       try {
         const { report, settled } = await vms.reconcile();
         logger.info('reconciled', { ...report });
