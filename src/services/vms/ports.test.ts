@@ -108,8 +108,12 @@ describe('changing forwards', () => {
   it('applies them live on a running VM, all or nothing', async () => {
     calls.length = 0;
     const r = await changeForwards(row([{ hostPort: 80, guestPort: 80 }]), { add: ['18080:80'], remove: [80] }, live());
-    assert.deepEqual(calls, ['add 127.77.200.9:18080-80', 'remove 127.77.200.9:80']);
+    assert.deepEqual(calls, ['remove 127.77.200.9:80', 'add 127.77.200.9:18080-80']);
     assert.deepEqual(r.ports, [{ hostPort: 18080, guestPort: 80 }]);
+    calls.length = 0;
+    const moved = await changeForwards(row([{ hostPort: 18090, guestPort: 80 }]), { add: ['18090:81'], remove: [18090] }, live());
+    assert.deepEqual(calls, ['remove 127.77.200.9:18090', 'add 127.77.200.9:18090-81'], 'one request moves a host port to another guest port');
+    assert.deepEqual(moved.ports, [{ hostPort: 18090, guestPort: 81 }]);
     calls.length = 0;
     assert.equal(await codeAsync(changeForwards(row(undefined), { add: ['18081:1', '18082:2'] }, live(18082))), 'operation_failed');
     assert.deepEqual(calls, ['add 127.77.200.9:18081-1', 'remove 127.77.200.9:18081'], 'the one applied is undone');
@@ -130,7 +134,9 @@ describe('changing forwards', () => {
 
   it('says the change waits for the next start when the running VM cannot change forwards live', async () => {
     const r = await changeForwards(row(undefined), { add: ['9000'] }, { ...live(), canPublishLive: () => false });
-    assert.match(r.result.pending ?? '', /next start/);
+    assert.match(r.result.pending ?? '', /passt's, with --nat.*next start/);
     assert.deepEqual(r.ports, [{ hostPort: 9000, guestPort: 9000 }]);
+    const noLive = await changeForwards(row(undefined), { add: ['9000'] }, { handle });
+    assert.match(noLive.result.pending ?? '', /driver cannot change them live.*next start/);
   });
 });

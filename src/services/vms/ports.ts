@@ -120,23 +120,26 @@ export async function changeForwards(row: VMRow, req: ForwardRequest, live: Live
   const result: ForwardResult = { name: row.name, ...(hostAddr ? { hostAddr } : {}), published: next };
   if (!running || !hostAddr) return { ports: next, result };
   const handle = live.handle!;
-  if (!live.publish || !live.unpublish || !(live.canPublishLive?.(handle) ?? true)) {
-    result.pending = `vm ${row.name} cannot change published ports while it runs (its network is passt's, with --nat): the change takes effect at its next start (banger vm restart ${row.name})`;
+  const { publish, unpublish } = live;
+  const why = !publish || !unpublish ? 'its driver cannot change them live' : !(live.canPublishLive?.(handle) ?? true) ? "its network is passt's, with --nat" : undefined;
+  if (why || !publish || !unpublish) {
+    result.pending = `vm ${row.name} cannot change published ports while it runs (${why}): the change takes effect at its next start (banger vm restart ${row.name})`;
     return { ports: next, result };
   }
-  for (const p of add) {
-    if (!(await canListen(hostAddr, p.hostPort))) throw alreadyExists(`host port ${hostAddr}:${p.hostPort} is taken`, `pick another host port: banger vm forward ${row.name} OTHERPORT:${p.guestPort}`);
-  }
+  // Removals first, so one request can move a host port to another guest port; a failure puts back what was.
+  const removed = current.filter((c) => remove.includes(c.hostPort));
+  for (const p of removed) await unpublish(handle, hostAddr, p);
   const done: PublishedPort[] = [];
   try {
     for (const p of add) {
-      await live.publish(handle, hostAddr, p);
+      if (!(await canListen(hostAddr, p.hostPort))) throw alreadyExists(`host port ${hostAddr}:${p.hostPort} is taken`, `pick another host port: banger vm forward ${row.name} OTHERPORT:${p.guestPort}`);
+      await publish(handle, hostAddr, p);
       done.push(p);
     }
   } catch (err) {
-    for (const p of done) await live.unpublish(handle, hostAddr, p).catch(() => undefined);
+    for (const p of done) await unpublish(handle, hostAddr, p).catch(() => undefined);
+    for (const p of removed) await publish(handle, hostAddr, p).catch(() => undefined);
     throw err;
   }
-  for (const p of current.filter((c) => remove.includes(c.hostPort))) await live.unpublish(handle, hostAddr, p);
   return { ports: next, result };
 }
