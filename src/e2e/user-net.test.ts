@@ -15,7 +15,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { resolveLayout } from '../config/paths.js';
 import { randomBytes } from 'node:crypto';
 import { BANGER_BIN, e2eSkipReason, processesUnder, type ProcResult } from '../testing/cli-process.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
@@ -29,6 +30,7 @@ function skipReason(): string | undefined {
   if (e2e) return e2e;
   if (!which('passt')) return 'passt is not installed (apt-get install passt)';
   if (!which('ip')) return 'ip is not installed (apt-get install iproute2)';
+  if (!which('dig')) return 'dig is not installed (scripts/install-deps.sh --test)';
   return undefined;
 }
 
@@ -60,6 +62,10 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 40 * 
     const img = await sharedImage();
     home = mkdtempSync('/tmp/bun-');
     env = { BANGER_HOME: home };
+    // One small VM at a time and a patient SSH wait: TCG boots on a busy 2-core host can take minutes.
+    const layout = resolveLayout({ env });
+    mkdirSync(layout.configDir, { recursive: true });
+    writeFileSync(layout.configFile, 'ssh_wait_timeout = "15m"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 1024\n');
     for (const n of [NS, UP]) await run(['ip', 'netns', 'add', n]);
     await run(['ip', 'link', 'add', `bv${tag}`, 'netns', NS, 'type', 'veth', 'peer', 'name', `bu${tag}`, 'netns', UP]);
     await run(ns(NS, ['ip', 'addr', 'add', '10.231.7.1/24', 'dev', `bv${tag}`]));
@@ -95,6 +101,14 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 40 * 
     assert.match(closedAddr, /^127\.77\.\d+\.\d+$/);
     assert.match(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), /^FAIL/);
     assert.match(await exec('closed', fetchIn('http://10.0.2.2:8098/')), /^FAIL/);
+  });
+
+  it('closed.vm resolves through banger\'s DNS to the VM\'s own address, and ssh closed.vm works with banger\'s ssh_config', async () => {
+    const dig = await runUnchecked(ns(NS, ['dig', '@127.0.0.1', '-p', '42069', '+short', '+time=2', '+tries=2', 'closed.vm', 'A']), { timeoutMs: 20_000 });
+    assert.equal(dig.stdout.trim(), closedAddr);
+    const ssh = await runUnchecked(ns(NS, ['ssh', '-F', resolveLayout({ env }).sshConfigPath, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=20', 'closed.vm', 'echo', 'reached']), { timeoutMs: 60_000 });
+    assert.equal(ssh.code, 0, ssh.stderr);
+    assert.equal(ssh.stdout.trim(), 'reached');
   });
 
   it('a published port answers on the VM address; vm forward adds one live; a taken host port is refused', async () => {
