@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchDiskProvision } from './bench/disks.mjs';
 import { benchDnsQps } from './bench/dns.mjs';
+import { benchForwardedPort } from './bench/forward.mjs';
 import { benchImageBuild } from './bench/image.mjs';
 import { benchRemoteContext } from './bench/remote.mjs';
 import { benchSdkExec } from './bench/sdk.mjs';
@@ -269,6 +270,7 @@ const BENCHES = [
   { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
   { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },
+  { name: 'forward-port', run: benchForwardedPort, about: 'a published guest port (vm run -p) vs direct loopback, latency and throughput; 1 boot (~2 min)' },
 ];
 
 // ---------------------------------------------------------------------------------------------- main
