@@ -85,7 +85,8 @@ function usage(problem) {
     '  --strict            exit 1 when a target is missed',
     '  --list              print the bench names',
     '',
-    'BANGER_DIST selects the build to measure (default: dist).',
+    'BANGER_DIST selects the build to measure (default: dist). BANGER_BENCH_IMAGE_DIR=DIR registers the image',
+    'the VM benches boot from DIR (rootfs.ext4, vmlinuz, initrd.img) instead of building it.',
     '',
   ].join('\n');
   if (problem) {
