@@ -11,7 +11,7 @@
  * guest tries 10.0.2.2 (slirp's and passt's gateway) and vmhost's veth address 10.231.7.1 is left
  * out on purpose: it is a host address on another network, which --nat is allowed to reach.
  *
- * Two boots: "closed" (no --nat, shared by most checks) and "open" (--nat).
+ * Two boots, one after the other: "closed" (no --nat, shared by most checks, stopped before the next) and "open" (--nat).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,12 +43,12 @@ const SERVER = `require('http').createServer((q,s)=>s.end(process.argv[1])).list
 /** A guest fetch of `url`; the output is the body, or "FAIL <curl exit code>". */
 const fetchIn = (url: string) => ['sh', '-c', `curl -s --max-time 8 ${url} || echo FAIL $?`];
 
-describe('user-mode networking end to end', { skip: skipReason(), timeout: 40 * 60_000 }, () => {
+describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 60_000 }, () => {
   let home = '';
   let env: NodeJS.ProcessEnv = {};
   const servers: number[] = [];
   const ns = (name: string, argv: string[]) => ['ip', 'netns', 'exec', name, ...argv];
-  const banger = async (args: string[], timeoutMs = 10 * 60_000): Promise<ProcResult> => {
+  const banger = async (args: string[], timeoutMs = 30 * 60_000): Promise<ProcResult> => {
     const r = await runUnchecked(ns(NS, [process.execPath, BANGER_BIN, ...args]), { env: { ...process.env, NO_COLOR: '1', ...env }, timeoutMs });
     return { code: r.code, stdout: r.stdout, stderr: r.stderr };
   };
@@ -62,10 +62,10 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 40 * 
     const img = await sharedImage();
     home = mkdtempSync('/tmp/bun-');
     env = { BANGER_HOME: home };
-    // One small VM at a time and a patient SSH wait: TCG boots on a busy 2-core host can take minutes.
+    // One VM at a time, smaller than the default, and a patient SSH wait: TCG boots on a busy 2-core host can take many minutes.
     const layout = resolveLayout({ env });
     mkdirSync(layout.configDir, { recursive: true });
-    writeFileSync(layout.configFile, 'ssh_wait_timeout = "15m"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 1024\n');
+    writeFileSync(layout.configFile, 'ssh_wait_timeout = "25m"\n[vm_defaults]\nmemory_mib = 1024\n');
     for (const n of [NS, UP]) await run(['ip', 'netns', 'add', n]);
     await run(['ip', 'link', 'add', `bv${tag}`, 'netns', NS, 'type', 'veth', 'peer', 'name', `bu${tag}`, 'netns', UP]);
     await run(ns(NS, ['ip', 'addr', 'add', '10.231.7.1/24', 'dev', `bv${tag}`]));
@@ -131,19 +131,6 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 40 * 
     assert.ok(ports.sockets.some((s) => s.port === 22 && s.process === 'sshd'));
   });
 
-  it('with --nat the guest reaches the upstream but still not the host loopback; two VMs have different addresses', async () => {
-    const r = await banger(['vm', 'run', '-d', '--nat', '--name', 'open']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(await exec('open', fetchIn(`http://${UPSTREAM}:8099/`)), 'upstream-ok');
-    assert.match(await exec('open', fetchIn('http://10.0.2.2:8098/')), /^FAIL/);
-    const openAddr = (await show('open')).sshHost ?? '';
-    assert.match(openAddr, /^127\.77\.\d+\.\d+$/);
-    assert.notEqual(openAddr, closedAddr);
-    const fwd = await banger(['vm', 'forward', 'open', '9000']);
-    assert.equal(fwd.code, 0, fwd.stderr);
-    assert.match(fwd.stderr, /next start/);
-  });
-
   it('vm set --nat on a running user-mode VM says it takes effect at the next start', async () => {
     const r = await banger(['vm', 'set', 'closed', '--nat']);
     assert.equal(r.code, 0, r.stderr);
@@ -152,7 +139,7 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 40 * 
     assert.match(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), /^FAIL/, 'still closed until restarted');
   });
 
-  it('stop removes the forwards; delete leaves no passt behind', async () => {
+  it('stop removes the forwards and keeps them for the next start', async () => {
     assert.equal((await banger(['vm', 'stop', 'closed'])).code, 0);
     assert.equal((await hostGet(`http://${closedAddr}:8080/`)).trim(), '');
     assert.equal((await hostGet(`http://${closedAddr}:8081/`)).trim(), '');
@@ -160,6 +147,19 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 40 * 
     assert.notEqual(ports.code, 0);
     assert.match(ports.stderr, /not running/);
     assert.deepEqual((await show('closed')).spec.ports, [{ hostPort: 8080, guestPort: 8000 }, { hostPort: 8081, guestPort: 8000 }], 'kept for the next start');
+  });
+
+  it('with --nat the guest reaches the upstream but still not the host loopback; two VMs have different addresses; delete leaves no passt', async () => {
+    const r = await banger(['vm', 'run', '-d', '--nat', '--name', 'open']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await exec('open', fetchIn(`http://${UPSTREAM}:8099/`)), 'upstream-ok');
+    assert.match(await exec('open', fetchIn('http://10.0.2.2:8098/')), /^FAIL/);
+    const openAddr = (await show('open')).sshHost ?? '';
+    assert.match(openAddr, /^127\.77\.\d+\.\d+$/);
+    assert.notEqual(openAddr, closedAddr, 'the stopped VM keeps its address; the new one gets another');
+    const fwd = await banger(['vm', 'forward', 'open', '9000']);
+    assert.equal(fwd.code, 0, fwd.stderr);
+    assert.match(fwd.stderr, /next start/);
     assert.equal((await banger(['vm', 'delete', 'open'])).code, 0);
     assert.deepEqual(processesUnder(home), []);
   });
