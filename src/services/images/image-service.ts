@@ -18,7 +18,12 @@ import { IMAGE_FILES } from './manifest.js';
 import { validateArtifactName } from '../artifacts/names.js';
 import { promoteImage } from './promote.js';
 import { builtinRecipes, findRecipe, summarize, type Recipe, type RecipeSummary } from './recipes.js';
-import type { RegisterImageRequest } from '../../api/types.js';
+import type { CachePruneResult, PullImageRequest, RegisterImageRequest } from '../../api/types.js';
+import { parseSize } from '../../model/size.js';
+import { BlobCache } from './oci/blob-cache.js';
+import { defaultImageName, parseRef } from './oci/reference.js';
+import { checkKernelFiles, resolvePullKernel } from './pull-kernel.js';
+import { checkPullSize, openSource, pullImage } from './pull.js';
 import { checkRegisterRequest } from './register.js';
 import { makeStaging, removeTree } from '../artifacts/staging.js';
 
@@ -29,6 +34,8 @@ export interface ImageServiceDeps {
   logger?: Logger;
   /** Recipes to build from (default: the ones shipped with banger). Tests pass their own. */
   recipes?: readonly Recipe[];
+  /** The Docker config file with registry credentials (default: $DOCKER_CONFIG or ~/.docker/config.json). */
+  dockerConfig?: string;
 }
 
 export interface BuildRequest {
@@ -47,11 +54,14 @@ export class ImageService {
   private readonly kernels: KernelRepository;
   private readonly recipeList: readonly Recipe[];
   private readonly inflight = new Map<string, Promise<ImageInfo>>();
+  /** The OCI blob cache every pull shares. */
+  readonly blobs: BlobCache;
 
   constructor(private readonly deps: ImageServiceDeps) {
     this.repo = new ImageRepository(deps.db);
     this.kernels = new KernelRepository(deps.db);
     this.recipeList = deps.recipes ?? builtinRecipes();
+    this.blobs = new BlobCache(deps.layout.ociCacheDir);
   }
 
   list(): ImageInfo[] {
@@ -144,6 +154,87 @@ export class ImageService {
     }
     this.deps.logger?.info('image build finished', { image: name, id });
     return toInfo(record);
+  }
+
+  /** Checks a pull request and reserves its name; returns the name. Runs synchronously up to the reservation. */
+  pullName(req: PullImageRequest): string {
+    const name = validateArtifactName('image', req.name ?? defaultImageName(parseRef(req.ref)));
+    this.ensureNameFree(name);
+    return name;
+  }
+
+  /** Pulls an OCI image, flattens it to ext4 and stores it as a managed image. */
+  async pull(req: PullImageRequest, ctx: OpContext): Promise<ImageInfo> {
+    const name = this.pullName(req);
+    const sizeBytes = req.size !== undefined ? parseSize(req.size) : undefined;
+    checkPullSize(sizeBytes);
+    const p = this.runPull(req, name, sizeBytes, ctx).finally(() => this.inflight.delete(name));
+    this.inflight.set(name, p);
+    return await p;
+  }
+
+  private async runPull(req: PullImageRequest, name: string, sizeBytes: number | undefined, ctx: OpContext): Promise<ImageInfo> {
+    if (req.kernel) await checkKernelFiles(req);
+    if (req.kernelRef && !this.kernels.get(req.kernelRef)) {
+      throw notFound(`kernel ${JSON.stringify(req.kernelRef)} not found`, "run 'banger kernel list' or import one with 'banger kernel import'");
+    }
+    const source = await ctx.stage('resolve', `Resolving ${req.ref}`, () =>
+      openSource(req.ref, req.platform, { insecure: this.deps.config.insecure_registries ?? [], ...(this.deps.dockerConfig ? { dockerConfig: this.deps.dockerConfig } : {}) }, ctx.signal),
+    );
+    const id = randomBytes(8).toString('hex');
+    const dir = join(this.deps.layout.imagesDir, id);
+    this.deps.logger?.info('image pull started', { image: name, ref: req.ref, id });
+    const pulled = await pullImage(
+      { source, cache: this.blobs, id, name, stagingRoot: this.deps.layout.stagingDir, destDir: dir, ...(sizeBytes !== undefined ? { sizeBytes } : {}), kernelFiles: req },
+      ctx,
+    );
+    const m = pulled.manifest;
+    let kernelRef: string | undefined;
+    try {
+      kernelRef = m.files.kernel ? undefined : resolvePullKernel(req, this.kernels, ctx);
+    } catch (err) {
+      await removeTree(dir);
+      throw err;
+    }
+    const record: ImageRecord = {
+      id,
+      name,
+      managed: true,
+      distro: m.distro,
+      arch: m.arch,
+      source: m.source,
+      dir,
+      rootfsPath: join(dir, m.files.rootfs),
+      sizeBytes: await dirSize(dir),
+      createdAt: m.createdAt,
+      meta: {
+        guestBits: true,
+        guestBitsVersion: m.guestBits.version,
+        kernelVersion: m.kernelVersion,
+        kernelSha256: m.sha256.kernel,
+        initrdSha256: m.sha256.initrd,
+        cmdline: m.cmdline,
+        warnings: pulled.warnings,
+      },
+    };
+    if (m.files.workSeed) record.workSeedPath = join(dir, m.files.workSeed);
+    if (m.files.kernel) record.kernelPath = join(dir, m.files.kernel);
+    if (m.files.initrd) record.initrdPath = join(dir, m.files.initrd);
+    if (m.files.modules) record.modulesPath = join(dir, m.files.modules);
+    if (kernelRef) record.kernelRef = kernelRef;
+    try {
+      this.repo.insert(record);
+    } catch (err) {
+      await removeTree(dir);
+      throw err;
+    }
+    this.deps.logger?.info('image pull finished', { image: name, id });
+    return toInfo(record);
+  }
+
+  /** Empties the OCI blob cache (blobs a running pull uses stay). */
+  async pruneCache(dryRun: boolean): Promise<CachePruneResult> {
+    return this.blobs.prune(dryRun);
   }
 
   /** Records a user's own files as an unmanaged image. The files are never modified. */
