@@ -77,6 +77,13 @@ function xattrsOf(layer: string, name: string, pax: Record<string, string> | und
   return out.length > 0 ? out : undefined;
 }
 
+/** A pax uid/gid record (ids beyond what the octal header fields hold). */
+function paxId(v: string | undefined): number | undefined {
+  if (v === undefined || !/^\d{1,10}$/.test(v)) return undefined;
+  const n = Number(v);
+  return n <= 0xffffffff ? n : undefined;
+}
+
 export class LayerTree {
   /** Guest path ("/" or "/a/b") -> what the layers say about it. */
   readonly meta = new Map<string, EntryMeta>();
@@ -194,8 +201,9 @@ export class LayerTree {
     const dir = await this.resolveDir(parts.slice(0, -1), layer, h.name, true);
     const guest = dir === '/' ? `/${base}` : `${dir}/${base}`;
     const host = this.host(guest);
-    const meta: EntryMeta = { type: 'file', uid: h.uid ?? 0, gid: h.gid ?? 0, mode: (h.mode ?? 0o644) & 0o7777 };
-    const xattrs = xattrsOf(layer, h.name, (h as tar.Headers & { pax?: Record<string, string> }).pax, this.opts.warn);
+    const pax = (h as tar.Headers & { pax?: Record<string, string> }).pax;
+    const meta: EntryMeta = { type: 'file', uid: paxId(pax?.uid) ?? h.uid ?? 0, gid: paxId(pax?.gid) ?? h.gid ?? 0, mode: (h.mode ?? 0o644) & 0o7777 };
+    const xattrs = xattrsOf(layer, h.name, pax, this.opts.warn);
     if (xattrs) meta.xattrs = xattrs;
     const existing = await lstat(host).catch(() => undefined);
     switch (h.type) {

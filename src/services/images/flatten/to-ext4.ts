@@ -30,14 +30,17 @@ export async function unpackLayers(layers: readonly LayerFile[], tree: string, c
   let i = 0;
   for (const l of layers) {
     const { stream, done } = await openLayer(l.path, ctx.signal);
+    // The decompressor's outcome, observed at once so a failure while unpacking leaves no stray rejection.
+    const settled = done.then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
     try {
       await lt.applyLayer(stream, l.label);
-    } finally {
+    } catch (err) {
       stream.destroy();
+      await settled;
+      throw err;
     }
-    await done.catch((err: unknown) => {
-      if (!ctx.signal.aborted) throw err;
-    });
+    const failure = await settled;
+    if (failure && !ctx.signal.aborted) throw failure;
     throwIfCancelled(ctx.signal);
     ctx.progress(++i, layers.length, 'layers');
   }
