@@ -124,6 +124,7 @@ test('a multi-layer image (gzip, zstd, plain tar) is pulled into a managed image
 
   // Again under another name: every blob comes from the cache.
   const again = recordingContext();
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- restored below and called with its own `this`
   const client = RegistryClient.prototype.getBlob;
   let fetched = 0;
   RegistryClient.prototype.getBlob = function (this: RegistryClient, ...a: Parameters<typeof client>) {
@@ -180,7 +181,8 @@ test('a blob the registry serves altered fails its digest check and leaves nothi
   const stored = join(reg.dir, 'data/docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
   const good = await readFile(stored);
   const bad = Buffer.from(good);
-  bad[bad.length - 1000] ^= 0xff;
+  const flip = bad.length - 1000;
+  bad[flip] = (bad[flip] ?? 0) ^ 0xff;
   await writeFile(stored, bad);
   const imagesBefore = svc.list().length;
   await rejectsWith(svc.pull({ ref: `${reg.host}/corrupt/img:v1`, kernel }, quietContext()), 'operation_failed', /does not match its digest/);

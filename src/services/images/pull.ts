@@ -103,9 +103,9 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
   const files: { path: string; label: string }[] = [];
   for (const [i, l] of layers.entries()) {
     const path = await ctx.stage(`layer_${i + 1}`, layerStageLabel(i, layers.length, l), () => {
-      let last = 0;
+      let last = -1;
       return cache.fetch(source.client, l, (done, total) => {
-        if (done === total || done - last >= 1024 * 1024) {
+        if (last < 0 || done === total || done - last >= 1024 * 1024) {
           last = done;
           ctx.progress(done, total, 'bytes');
         }
