@@ -8,6 +8,7 @@ import {
   type ImportKernelRequest,
   type KillVMRequest,
   type PullImageRequest,
+  type PushImageRequest,
   type RegisterImageRequest,
   type SetVMRequest,
   type StopVMRequest,
@@ -89,6 +90,11 @@ export function parsePullImageRequest(body: unknown): PullImageRequest {
   }
   if (!req.kernel && (req.initrd || req.modules)) throw badRequest('--initrd and --modules need --kernel');
   return req;
+}
+
+export function parsePushImageRequest(body: unknown): PushImageRequest {
+  const b = fieldsOf(body, ['ref'], 'push image');
+  return { ref: reqString(b, 'ref', 'give an OCI reference such as 127.0.0.1:5000/team/base:v1') };
 }
 
 export function parseCachePruneRequest(body: unknown): { dryRun?: boolean } {

@@ -164,6 +164,21 @@ export interface PullImageRequest {
   modules?: string;
 }
 
+export interface PushImageRequest {
+  /** Where to store it: [registry/]repository[:tag] (tag default latest). */
+  ref: string;
+}
+
+export interface PushImageResult {
+  image: string;
+  /** The reference written, with its tag. */
+  ref: string;
+  /** Digest of the artifact's manifest (pull REF@digest to pin it). */
+  digest: string;
+  /** Bytes of the blobs and manifest the artifact is made of. */
+  bytes: number;
+}
+
 export interface CachePruneResult {
   /** Blobs removed (or that would be, with dryRun). */
   blobs: number;

@@ -170,6 +170,31 @@ Examples:
       else ctx.io.stdout.write(`pulled image ${img.name} (${img.id.slice(0, 12)}, ${humanSize(img.sizeBytes)})${img.kernelRef ? `, kernel ${img.kernelRef}` : ''}\n`);
     });
 
+  image
+    .command('push')
+    .description('Store a managed image in an OCI registry as a banger image artifact')
+    .argument('<name>', 'image to push (banger image list)')
+    .argument('<ref>', 'where to store it: [registry/]repository[:tag] (tag default latest)')
+    .addHelpText(
+      'after',
+      `
+The rootfs, work seed, kernel and initrd go up zstd-compressed as the layers of an OCI artifact
+(media types application/vnd.banger.image.*) whose config is the image's manifest; any registry
+that speaks the distribution API v2 stores it. 'banger image pull REF' recognises the artifact and
+restores the files exactly as pushed, digests checked, without flattening anything. Credentials
+come from ~/.docker/config.json of the user bangerd runs as. Images with a kernel modules directory
+cannot be pushed yet.
+
+Examples:
+  banger image push debian-bookworm 127.0.0.1:5000/team/debian:bookworm
+  banger image pull 127.0.0.1:5000/team/debian:bookworm --name debian-team`,
+    )
+    .action(async (name: string, ref: string) => {
+      const r = await runOperation(ctx, ROUTES.imagePush, { name }, { ref });
+      if (ctx.globals.json) printJson(ctx.io, r);
+      else ctx.io.stdout.write(`pushed image ${r.image} to ${r.ref} (${r.digest}, ${humanSize(r.bytes)})\n`);
+    });
+
   const cache = image.command('cache').description('Manage the OCI blob cache');
   cache
     .command('prune')

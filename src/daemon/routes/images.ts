@@ -1,4 +1,4 @@
-/** /v1/images: list, show, build, pull, cache prune, register, promote, delete. */
+/** /v1/images: list, show, build, pull, push, cache prune, register, promote, delete. */
 import { ROUTES } from '../../api/routes.js';
 import type { DaemonContext } from '../context.js';
 import type { RouteKit } from '../route-kit.js';
@@ -15,6 +15,7 @@ export function imageRoutes(kit: RouteKit, ctx: DaemonContext): void {
     const name = images().pullName(body);
     return { target: name, run: (oc) => images().pull(body, oc) };
   });
+  kit.operation(ROUTES.imagePush, ({ params: { name }, body }) => ({ target: name, run: (oc) => images().push(name, body, oc) }));
   kit.sync(ROUTES.imageCachePrune, ({ body }) => images().pruneCache(body.dryRun ?? false));
   kit.sync(ROUTES.imageRegister, ({ body }) => images().register(body));
   kit.sync(ROUTES.imageShow, ({ params }) => images().get(params.name));

@@ -18,10 +18,14 @@ import { IMAGE_FILES } from './manifest.js';
 import { validateArtifactName } from '../artifacts/names.js';
 import { promoteImage } from './promote.js';
 import { builtinRecipes, findRecipe, summarize, type Recipe, type RecipeSummary } from './recipes.js';
-import type { CachePruneResult, PullImageRequest, RegisterImageRequest } from '../../api/types.js';
+import type { CachePruneResult, PullImageRequest, PushImageRequest, PushImageResult, RegisterImageRequest } from '../../api/types.js';
 import { parseSize } from '../../model/size.js';
 import { BlobCache } from './oci/blob-cache.js';
-import { defaultImageName, parseRef } from './oci/reference.js';
+import { pushArtifact } from './oci/artifact.js';
+import { credentialFor } from './oci/credentials.js';
+import { defaultImageName, formatRef, parseRef } from './oci/reference.js';
+import { RegistryClient } from './oci/registry.js';
+import { checkArtifactPull, pullArtifact } from './pull-artifact.js';
 import { checkKernelFiles, resolvePullKernel } from './pull-kernel.js';
 import { checkPullSize, openSource, pullImage } from './pull.js';
 import { checkRegisterRequest } from './register.js';
@@ -186,10 +190,9 @@ export class ImageService {
     const id = randomBytes(8).toString('hex');
     const dir = join(this.deps.layout.imagesDir, id);
     this.deps.logger?.info('image pull started', { image: name, ref: req.ref, id });
-    const pulled = await pullImage(
-      { source, cache: this.blobs, id, name, stagingRoot: this.deps.layout.stagingDir, destDir: dir, ...(sizeBytes !== undefined ? { sizeBytes } : {}), kernelFiles: req },
-      ctx,
-    );
+    const pullOpts = { source, cache: this.blobs, id, name, stagingRoot: this.deps.layout.stagingDir, destDir: dir, ...(sizeBytes !== undefined ? { sizeBytes } : {}), kernelFiles: req };
+    if (source.artifact) checkArtifactPull(pullOpts);
+    const pulled = source.artifact ? await pullArtifact(pullOpts, ctx) : await pullImage(pullOpts, ctx);
     const m = pulled.manifest;
     let kernelRef: string | undefined;
     try {
@@ -232,6 +235,29 @@ export class ImageService {
     }
     this.deps.logger?.info('image pull finished', { image: name, id });
     return toInfo(record);
+  }
+
+  /** Stores a managed image in an OCI registry as a banger image artifact. */
+  async push(nameOrId: string, req: PushImageRequest, ctx: OpContext): Promise<PushImageResult> {
+    const image = this.repo.find(nameOrId);
+    if (!image) throw notFound(`image ${JSON.stringify(nameOrId)} not found`, this.availableHint());
+    if (!image.managed || !image.dir) {
+      throw badRequest(`image ${image.name} is registered, not managed: push sends a managed image's files`, `run 'banger image promote ${image.name}' first`);
+    }
+    const ref = parseRef(req.ref);
+    if (ref.digest) throw badRequest(`push stores the image under a tag, not a digest (${req.ref})`, `e.g. ${ref.registry}/${ref.repository}:${image.name}`);
+    const tag = ref.tag ?? 'latest';
+    const credential = await credentialFor(ref.registry, this.deps.dockerConfig);
+    const client = new RegistryClient(ref, { insecure: this.deps.config.insecure_registries ?? [], ...(credential ? { credential } : {}), signal: ctx.signal });
+    const scratch = await makeStaging(this.deps.layout.stagingDir, `push-${image.id}`);
+    try {
+      this.deps.logger?.info('image push started', { image: image.name, ref: req.ref });
+      const pushed = await pushArtifact({ client, tag, imageDir: image.dir, scratch }, ctx);
+      this.deps.logger?.info('image push finished', { image: image.name, ref: req.ref, digest: pushed.digest });
+      return { image: image.name, ref: formatRef({ ...ref, tag }), digest: pushed.digest, bytes: pushed.bytes };
+    } finally {
+      await removeTree(scratch);
+    }
   }
 
   /** Empties the OCI blob cache (blobs a running pull uses stay). */

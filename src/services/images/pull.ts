@@ -8,6 +8,7 @@ import { throwIfCancelled, type OpContext } from '../op-context.js';
 import { sha256File } from '../artifacts/digest.js';
 import { copySparse, copyTree } from '../artifacts/copy.js';
 import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
+import { isBangerArtifact } from './oci/artifact.js';
 import type { BlobCache } from './oci/blob-cache.js';
 import { credentialFor } from './oci/credentials.js';
 import { layerCompression, type Descriptor } from './oci/media-types.js';
@@ -23,6 +24,8 @@ export interface PullSource {
   client: RegistryClient;
   resolved: ResolvedManifest;
   layers: Descriptor[];
+  /** The reference names a banger image artifact (restored as pushed, not flattened). */
+  artifact: boolean;
 }
 
 export interface RegistryAccess {
@@ -39,12 +42,13 @@ export async function openSource(refText: string, platformText: string | undefin
   const client = new RegistryClient(ref, { insecure: access.insecure, ...(credential ? { credential } : {}), signal });
   const resolved = await resolveManifest(client, refTarget(ref), platform);
   const layers = resolved.manifest.layers;
+  if (isBangerArtifact(resolved.manifest)) return { ref, client, resolved, layers, artifact: true };
   for (const l of layers) {
     if (layerCompression(l.mediaType) === undefined) {
       throw operationFailed(`${formatRef(ref)} (${formatPlatform(platform)}) has a layer of media type ${l.mediaType}, which is not a filesystem layer`, 'only OCI and Docker image layers (tar, gzip, zstd) can be pulled');
     }
   }
-  return { ref, client, resolved, layers };
+  return { ref, client, resolved, layers, artifact: false };
 }
 
 /** Refuses to start when the filesystem holding `dir` cannot take what the pull will write. */
