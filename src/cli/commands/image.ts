@@ -148,7 +148,8 @@ setuid bits and xattrs, whoever runs banger. Credentials come from ~/.docker/con
 user bangerd runs as; registries on 127.0.0.1/localhost and those in insecure_registries are
 reached over plain HTTP, every other one over TLS. An image without a kernel in /boot boots with
 --kernel-ref, --kernel, or the newest local kernel. Official images lack systemd and openssh-server,
-which VMs need: installing them at first boot is not available yet.
+which VMs need: the pull names the packages and the package manager command (from the image's
+/etc/os-release) that would add them; running that at first boot is not available yet.
 
 Examples:
   banger image pull debian:bookworm

@@ -90,6 +90,7 @@ test('a multi-layer image (gzip, zstd, plain tar) is pulled into a managed image
     await layerBlob([
       { name: 'etc/', type: 'directory' },
       { name: 'etc/shadow', content: 'root:*:1::::::\n', mode: 0o640, gid: 42 },
+      { name: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n' },
       { name: 'usr/bin/passwd', content: 'suid', mode: 0o4755 },
       { name: 'root/', type: 'directory', mode: 0o700 },
       { name: 'root/.profile', content: 'PS1=x\n' },
@@ -108,6 +109,8 @@ test('a multi-layer image (gzip, zstd, plain tar) is pulled into a managed image
   assert.deepEqual(seen.stages.filter((s) => s.startsWith('layer_')), ['layer_1', 'layer_2', 'layer_3']);
   for (const [i, l] of layers.entries()) assert.equal(seen.bytes.get(`layer_${i + 1}`)?.at(-1), l.size, 'byte progress ends at the layer size');
   assert.ok(seen.logs.some((m) => /no openssh-server/.test(m)), 'the missing sshd is said');
+  assert.ok(seen.logs.some((m) => /apt-get install -y --no-install-recommends openssh-server systemd systemd-sysv.*egress/.test(m)), `the install plan is said (${seen.logs.join(' | ')})`);
+  assert.equal(img.distro, 'debian', 'the distro comes from /etc/os-release');
 
   const rootfs = img.rootfsPath;
   assert.equal((await checkExt4(rootfs)).clean, true);

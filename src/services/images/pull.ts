@@ -1,5 +1,5 @@
 /** `image pull REF`: an OCI image from a registry, flattened to rootfs.ext4 with the guest bits, published atomically. */
-import { chmod, mkdir, readdir, statfs } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badRequest, operationFailed, unavailable } from '../../api/errors.js';
 import { injectGuestBits, GUEST_BITS_VERSION, guestBitsDigest } from '../../guest/index.js';
@@ -15,9 +15,23 @@ import { layerCompression, type Descriptor } from './oci/media-types.js';
 import { formatRef, parseRef, refTarget, type ImageRef } from './oci/reference.js';
 import { RegistryClient } from './oci/registry.js';
 import { DEFAULT_PLATFORM, formatPlatform, parsePlatform, resolveManifest, type ResolvedManifest } from './oci/resolve.js';
+import type { LayerTree } from './flatten/layer-tree.js';
 import { treeToExt4, unpackLayers } from './flatten/to-ext4.js';
 import { IMAGE_CMDLINE, IMAGE_FILES, ROOTFS_LABEL, writeManifest, type ImageManifest } from './manifest.js';
+import { describePlan, installPlan, osReleaseOf, type OsRelease } from './sshd-plan.js';
 import { workSeedFromImage } from './work-seed.js';
+
+/** The unpacked image's os-release, read only from regular files inside the tree (never through a link). */
+async function readOsRelease(tree: LayerTree): Promise<OsRelease | undefined> {
+  for (const p of ['/etc/os-release', '/usr/lib/os-release']) {
+    const parents = p.split('/').slice(1, -1).map((_, i, a) => `/${a.slice(0, i + 1).join('/')}`);
+    if (tree.meta.get(p)?.type !== 'file' || parents.some((d) => tree.meta.get(d)?.type !== 'dir')) continue;
+    const st = await lstat(join(tree.root, p)).catch(() => undefined);
+    if (!st?.isFile() || st.size > 64 * 1024) continue;
+    return osReleaseOf(await readFile(join(tree.root, p), 'utf8'));
+  }
+  return undefined;
+}
 
 export interface PullSource {
   ref: ImageRef;
@@ -127,8 +141,18 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
     throwIfCancelled(ctx.signal);
     const warnings: string[] = [];
     const has = (...paths: string[]) => paths.some((p) => tree.meta.has(p));
-    if (!has('/sbin/init', '/lib/systemd/systemd', '/usr/lib/systemd/systemd')) warnings.push('the image has no init system (systemd): VMs from it will not boot to a shell');
-    if (!has('/usr/sbin/sshd', '/sbin/sshd')) warnings.push('the image has no openssh-server: VMs from it will not become ready (installing it at first boot is not available yet)');
+    const needs = { init: !has('/sbin/init', '/lib/systemd/systemd', '/usr/lib/systemd/systemd'), sshd: !has('/usr/sbin/sshd', '/sbin/sshd') };
+    if (needs.init) warnings.push('the image has no init system (systemd): VMs from it will not boot to a shell');
+    if (needs.sshd) warnings.push('the image has no openssh-server: VMs from it will not become ready');
+    const os = await readOsRelease(tree);
+    if (needs.init || needs.sshd) {
+      try {
+        const plan = installPlan(os, needs);
+        warnings.push(`banger would install ${plan.packages.join(' ')} with ${plan.manager} (${describePlan(plan)}), which needs egress to the distro's mirror; running that at first boot is not available yet, so add them to the image`);
+      } catch (err) {
+        warnings.push((err as Error).message);
+      }
+    }
     for (const w of warnings) ctx.log(w, 'warn');
 
     const files2: ImageManifest['files'] = { rootfs: IMAGE_FILES.rootfs, workSeed: IMAGE_FILES.workSeed };
@@ -177,7 +201,7 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
       schema: 1,
       id: opts.id,
       name: opts.name,
-      distro: '',
+      distro: os?.id ?? '',
       arch: 'x86_64',
       source: `oci:${formatRef(source.ref)}@${source.resolved.digest}`,
       ...(kernelVersion ? { kernelVersion } : {}),
