@@ -113,6 +113,8 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
 
   it('a published port answers on the VM address; vm forward adds one live; a taken host port is refused', async () => {
     await exec('closed', ['sh', '-c', 'setsid -f perl -e "$0" 8000 0.0.0.0 >/dev/null 2>&1 </dev/null; setsid -f perl -e "$0" 8001 127.0.0.1 >/dev/null 2>&1 </dev/null', GUEST_HTTPD]);
+    // perl takes a while to start in an emulated guest; wait until the guest server listens.
+    await exec('closed', ['sh', '-c', 'for i in $(seq 120); do ss -Htln | grep -q ":8000 " && ss -Htln | grep -q ":8001 " && exit 0; sleep 1; done; exit 1']);
     assert.equal((await hostGet(`http://${closedAddr}:8080/`)).trim(), 'guest-ok');
     const fwd = await banger(['vm', 'forward', 'closed', '8081:8000']);
     assert.equal(fwd.code, 0, fwd.stderr);
