@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchDiskProvision } from './bench/disks.mjs';
 import { benchDnsQps } from './bench/dns.mjs';
+import { benchForwardedPort } from './bench/forward.mjs';
 import { benchImageBuild } from './bench/image.mjs';
 import { benchOciPull } from './bench/oci.mjs';
 import { benchRemoteContext } from './bench/remote.mjs';
@@ -85,7 +86,8 @@ function usage(problem) {
     '  --strict            exit 1 when a target is missed',
     '  --list              print the bench names',
     '',
-    'BANGER_DIST selects the build to measure (default: dist).',
+    'BANGER_DIST selects the build to measure (default: dist). BANGER_BENCH_IMAGE_DIR=DIR registers the image',
+    'the VM benches boot from DIR (rootfs.ext4, vmlinuz, initrd.img) instead of building it.',
     '',
   ].join('\n');
   if (problem) {
@@ -271,6 +273,7 @@ const BENCHES = [
   { name: 'oci-pull', run: benchOciPull, about: 'image pull of a 4-layer 220 MB image from a local registry vs skopeo + umoci + mkfs.ext4 -d, then again from the blob cache (~2-4 min)' },
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
   { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },
+  { name: 'forward-port', run: benchForwardedPort, about: 'a published guest port (vm run -p) vs direct loopback, latency and throughput; 1 boot (~2 min)' },
 ];
 
 // ---------------------------------------------------------------------------------------------- main

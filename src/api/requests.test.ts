@@ -6,6 +6,7 @@ import { optSize } from './parse.js';
 import {
   parseBuildImageRequest,
   parseCreateVMRequest,
+  parseForwardRequest,
   parseImportKernelRequest,
   parseKillVMRequest,
   parseNoBody,
@@ -45,11 +46,22 @@ describe('request parsers', () => {
     refuses(() => parseCreateVMRequest({ rootSize: 8 }), /^rootSize must be a string/);
     refuses(() => parseCreateVMRequest({ nat: 'yes' }), /^nat must be true or false/);
     refuses(() => parseCreateVMRequest({ noStart: 1 }), /^noStart must be true or false/);
+    refuses(() => parseCreateVMRequest({ ports: '8080:80' }), /^ports must be a list of strings/);
+    refuses(() => parseCreateVMRequest({ ports: ['8080:x'] }), /^invalid port "8080:x"/);
+  });
+
+  it('parses forward requests: specs to add, host ports to remove, and refuses an empty or malformed one', () => {
+    assert.deepEqual(parseForwardRequest({ add: ['8080:80', '3000'], remove: [9000] }), { add: ['8080:80', '3000'], remove: [9000] });
+    refuses(() => parseForwardRequest({}), /^nothing to publish or remove/);
+    refuses(() => parseForwardRequest({ add: ['80:0'] }), /^invalid port "80:0"/);
+    refuses(() => parseForwardRequest({ add: ['80', '80'] }), /^host port 80 is given twice/);
+    refuses(() => parseForwardRequest({ remove: [70000] }), /^remove must be a list of host ports/);
+    refuses(() => parseForwardRequest({ add: ['80'], publish: true }), /^unknown field "publish"/);
   });
 
   it('refuses unknown fields, naming them and the known ones', () => {
     const e = refuses(() => parseCreateVMRequest({ name: 'x', rootsize: '8G' }), /^unknown field "rootsize" in the create VM request$/);
-    assert.match(e.hint ?? '', /known fields: name, image, vcpu, memoryMiB, diskSize, rootSize, nat, noStart/);
+    assert.match(e.hint ?? '', /known fields: name, image, vcpu, memoryMiB, diskSize, rootSize, nat, ports, noStart/);
     assert.match(e.hint ?? '', /versions may differ/);
     refuses(() => parseStopVMRequest({ timeout: 5, force: true }), /^unknown fields "timeout", "force" in the stop VM request$/);
     const none = refuses(() => parseNoBody({ anything: 1 }), /^unknown field "anything"/);

@@ -1,6 +1,7 @@
 /** One parse-and-validate function per request body; the daemon's routes run them, the CLI builds the same types. */
 import { badRequest } from './errors.js';
-import { defined, fieldsOf, optBool, optInt, optSize, optString, reqString } from './parse.js';
+import { defined, fieldsOf, optBool, optInt, optSize, optString, reqString, type Fields } from './parse.js';
+import { parsePortSpecs, type ForwardRequest } from './ports.js';
 import {
   VM_SIGNALS,
   type BuildImageRequest,
@@ -22,7 +23,9 @@ export function parseNoBody(body: unknown): undefined {
 }
 
 export function parseCreateVMRequest(body: unknown): CreateVMRequest {
-  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'noStart'], 'create VM');
+  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'ports', 'noStart'], 'create VM');
+  const ports = optStringArray(b, 'ports');
+  if (ports) parsePortSpecs(ports);
   return defined<CreateVMRequest>({
     name: optString(b, 'name'),
     image: optString(b, 'image'),
@@ -31,6 +34,7 @@ export function parseCreateVMRequest(body: unknown): CreateVMRequest {
     diskSize: optSize(b, 'diskSize'),
     rootSize: optSize(b, 'rootSize'),
     nat: optBool(b, 'nat'),
+    ports,
     noStart: optBool(b, 'noStart'),
   });
 }
@@ -45,6 +49,26 @@ export function parseSetVMRequest(body: unknown): SetVMRequest {
   });
   if (Object.keys(req).length === 0) throw badRequest('nothing to change', 'pass --vcpu, --memory, --disk-size or --nat');
   return req;
+}
+
+export function parseForwardRequest(body: unknown): ForwardRequest {
+  const b = fieldsOf(body, ['add', 'remove'], 'forward');
+  const add = optStringArray(b, 'add');
+  if (add) parsePortSpecs(add);
+  const remove = b.remove;
+  if (remove !== undefined && remove !== null && (!Array.isArray(remove) || !remove.every((n) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535))) {
+    throw badRequest('remove must be a list of host ports (1-65535)');
+  }
+  const req = defined<ForwardRequest>({ add, remove: (remove ?? undefined) as number[] | undefined });
+  if (!req.add?.length && !req.remove?.length) throw badRequest('nothing to publish or remove', 'give [HOSTPORT:]GUESTPORT arguments, or --remove HOSTPORT');
+  return req;
+}
+
+function optStringArray(b: Fields, field: string): string[] | undefined {
+  const v = b[field];
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw badRequest(`${field} must be a list of strings`);
+  return v;
 }
 
 export function parseStopVMRequest(body: unknown): StopVMRequest {

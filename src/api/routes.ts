@@ -10,7 +10,8 @@
  * `stream` routes answer a body that grows while they run (a console log, an operation's events).
  *
  * One exception is written down rather than hidden: vm.health is a probe bounded by its own timeouts (an SSH
- * connect of at most 5 s and a command of at most 15 s) whose whole point is the answer, so it stays sync.
+ * connect of at most 5 s and a command of at most 15 s) whose whole point is the answer, so it stays sync; vm.ports
+ * is the same kind of bounded probe (one SSH command, then HTTP checks of at most 1 s each, all concurrent).
  *
  * Request bodies are JSON objects. A field a route does not define is refused with bad_request naming it (never
  * ignored: an older daemon must not silently drop what a newer CLI asked for). Routes without a body accept an
@@ -22,6 +23,7 @@ import {
   parsePushImageRequest,
   parseCachePruneRequest,
   parseCreateVMRequest,
+  parseForwardRequest,
   parseImportKernelRequest,
   parseKillVMRequest,
   parseNoBody,
@@ -50,6 +52,7 @@ import type {
   VMInfo,
   VMStats,
 } from './types.js';
+import type { ForwardResult, VMPorts } from './ports.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 export type RouteKind = 'sync' | 'operation' | 'stream';
@@ -134,6 +137,8 @@ export const ROUTES = {
   vmSSH: route<SSHTarget>()({ id: 'vm.ssh', method: 'GET', path: '/vms/:name/ssh', kind: 'sync', summary: 'how to reach a running VM over SSH' }),
   vmStats: route<VMStats>()({ id: 'vm.stats', method: 'GET', path: '/vms/:name/stats', kind: 'sync', summary: 'CPU and memory of the VM process' }),
   vmHealth: route<VMHealth>()({ id: 'vm.health', method: 'GET', path: '/vms/:name/health', kind: 'sync', summary: 'whether the VM answers over SSH (bounded probe, see above)' }),
+  vmPorts: route<VMPorts>()({ id: 'vm.ports', method: 'GET', path: '/vms/:name/ports', kind: 'sync', summary: 'listening guest sockets and published ports (bounded probe, see above)' }),
+  vmForward: route<ForwardResult>()({ id: 'vm.forward', method: 'POST', path: '/vms/:name/ports', kind: 'sync', parse: parseForwardRequest, summary: 'publish guest ports on the host, or remove them' }),
   vmLogs: route<never>()({ id: 'vm.logs', method: 'GET', path: '/vms/:name/logs', kind: 'stream', query: ['follow'], summary: 'the serial console log; follow=1 keeps it open' }),
 
   imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),

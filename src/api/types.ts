@@ -1,4 +1,5 @@
 /** Wire types shared by the daemon and its clients. Plain JSON, no classes. */
+import type { PublishedPort } from './ports.js';
 import type { ErrorEnvelope } from './errors.js';
 
 /** A VM's state as the API shows it; `broken` is never stored (see model/vm-state.ts for the moves). */
@@ -65,6 +66,8 @@ export interface VMSpec {
   /** Virtual size of the copy-on-write root disk; the guest grows / to it. Absent on VMs made before it existed. */
   rootSizeBytes?: number;
   nat: boolean;
+  /** Guest ports published on the host at each start (`vm run -p`, `vm forward`). */
+  ports?: PublishedPort[];
 }
 
 export interface VMInfo {
@@ -100,6 +103,8 @@ export interface CreateVMRequest {
   /** The root disk's virtual size, a size such as `8G`; the guest's / grows to it (default vm_defaults.system_overlay_size). */
   rootSize?: string;
   nat?: boolean;
+  /** `[HOSTPORT:]GUESTPORT` specs to publish (`-p`). */
+  ports?: string[];
   noStart?: boolean;
 }
 

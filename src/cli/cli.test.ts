@@ -92,7 +92,7 @@ describe('banger CLI against a real daemon', () => {
   });
 
   it('says "not available yet" with exit 5 for commands still to come', async () => {
-    const r = await h.run(['vm', 'ports', 'x']);
+    const r = await h.run(['kernel', 'pull', 'x']);
     assert.equal(r.code, 5);
     assert.match(r.stderr, /not available yet/);
   });

@@ -49,8 +49,9 @@ const badCreate = fc.oneof(
   fc.oneof(badSize, notString).map((diskSize) => ({ diskSize })),
   fc.oneof(badSize, notString).map((rootSize) => ({ rootSize })),
   notBool.map((nat) => ({ nat })),
+  fc.oneof(notString.filter((v) => !Array.isArray(v)), fc.constantFrom(['0'], ['80:'], ['x'], ['70000'], ['80', '80:81'])).map((ports) => ({ ports })),
   notBool.map((noStart) => ({ noStart, name: 'never' })),
-  fc.tuple(unknownKey.filter((k) => !['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'noStart'].includes(k)), anyJson).map(([k, v]) => ({ [k]: v })),
+  fc.tuple(unknownKey.filter((k) => !['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'ports', 'noStart'].includes(k)), anyJson).map(([k, v]) => ({ [k]: v })),
 ).map((b) => JSON.stringify(b));
 
 describe('the API refuses malformed requests with the typed envelope and creates nothing', () => {

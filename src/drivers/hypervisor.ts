@@ -50,8 +50,23 @@ export interface DiskSpec {
   serial?: string;
 }
 
+/** A guest TCP port published on the host (user mode: on the VM's own loopback address). */
+export interface PortForward {
+  hostPort: number;
+  guestPort: number;
+}
+
 export type NetworkSpec =
-  | { mode: 'user'; sshHostPort: number; hostAddr?: string; mac?: string }
+  | {
+      mode: 'user';
+      sshHostPort: number;
+      hostAddr?: string;
+      mac?: string;
+      /** Outbound access beyond the host (`--nat`); without it the guest reaches nothing outside. */
+      egress?: boolean;
+      /** Published guest ports besides sshd, bound on hostAddr. */
+      forwards?: PortForward[];
+    }
   | { mode: 'tap'; tap: string; mac: string }
   | { mode: 'none' };
 
@@ -117,6 +132,14 @@ export interface HypervisorDriver {
   createRootDisk(base: string, target: string, opts: { sizeBytes?: number; signal?: AbortSignal }): Promise<void>;
   /** Live processes this driver started for VMs whose files are under vmsDir (whatever their state). */
   ownProcesses(vmsDir: string): OwnProcess[];
+  /**
+   * Publishes a guest port on a running user-mode VM (bound on `hostAddr`), or removes it. Absent when
+   * the driver cannot change forwards while the VM runs; a started VM gets them from its LaunchSpec.
+   */
+  publishPort?(handle: VMHandle, hostAddr: string, fwd: PortForward): Promise<void>;
+  unpublishPort?(handle: VMHandle, hostAddr: string, fwd: PortForward): Promise<void>;
+  /** Whether publishPort works for this running VM (e.g. not when its network is served by a helper that cannot). */
+  canPublishLive?(handle: VMHandle): boolean;
 }
 
 const DRIVER_NAMES: readonly string[] = ['qemu', 'firecracker', 'fake'];

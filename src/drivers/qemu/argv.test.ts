@@ -63,7 +63,7 @@ describe('qemuArgv', () => {
       '-device', 'virtio-blk-pci,drive=disk1,serial=work',
       '-drive', 'if=none,id=disk2,file=/vms/vm-1/seed.ext4,format=raw,readonly=on',
       '-device', 'virtio-blk-pci,drive=disk2,serial=seed',
-      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22',
+      '-netdev', 'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22',
       '-device', 'virtio-net-pci,netdev=net0',
       ...tail,
     ]);
@@ -103,7 +103,17 @@ describe('qemuArgv', () => {
     const none = qemuArgv({ ...base, network: { mode: 'none' } }, { bin: 'q', accel: 'tcg' });
     assert.equal(none.includes('-netdev'), false);
     const bound = qemuArgv({ ...base, network: { mode: 'user', sshHostPort: 40022, hostAddr: '0.0.0.0' } }, { bin: 'q', accel: 'tcg' });
-    assert.ok(bound.includes('user,id=net0,hostfwd=tcp:0.0.0.0:40022-:22'));
+    assert.ok(bound.includes('user,id=net0,restrict=on,hostfwd=tcp:0.0.0.0:40022-:22'));
+  });
+
+  it('restricts slirp without egress and publishes forwards on the VM address; egress goes through passt', () => {
+    const fwd = [{ hostPort: 8080, guestPort: 80 }, { hostPort: 3000, guestPort: 3000 }];
+    const closed = qemuArgv({ ...base, network: { mode: 'user', sshHostPort: 22, hostAddr: '127.77.1.2', forwards: fwd } }, { bin: 'q', accel: 'tcg' });
+    assert.ok(closed.includes('user,id=net0,restrict=on,hostfwd=tcp:127.77.1.2:22-:22,hostfwd=tcp:127.77.1.2:8080-:80,hostfwd=tcp:127.77.1.2:3000-:3000'), closed.join(' '));
+    const open = qemuArgv({ ...base, network: { mode: 'user', sshHostPort: 22, hostAddr: '127.77.1.2', egress: true, forwards: fwd } }, { bin: 'q', accel: 'tcg' });
+    assert.ok(open.includes('stream,id=net0,server=off,addr.type=unix,addr.path=/run/banger/vm-1/passt.sock'), open.join(' '));
+    assert.equal(open.filter((a) => a.startsWith('user,')).length, 0, 'no slirp (and so no 10.0.2.2 to the host) with egress');
+    expectBadRequest({ ...base, network: { mode: 'user', sshHostPort: 22, forwards: [{ hostPort: 70000, guestPort: 80 }] } }, /host port 70000/);
   });
 
   it('doubles commas in option values and passes verbatim values as they are', () => {

@@ -10,7 +10,7 @@
 import { isAbsolute } from 'node:path';
 import { badRequest } from '../../api/errors.js';
 import { runFiles } from '../../model/filenames.js';
-import type { Accel, DiskSpec, LaunchSpec, NetworkSpec } from '../hypervisor.js';
+import type { Accel, DiskSpec, LaunchSpec, NetworkSpec, PortForward } from '../hypervisor.js';
 
 /** Unix socket paths are limited to 108 bytes including the terminating NUL. */
 export const MAX_SOCKET_PATH = 107;
@@ -65,7 +65,7 @@ export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
   if (spec.initrdPath !== undefined) argv.push('-initrd', spec.initrdPath);
   argv.push('-append', spec.cmdline);
   spec.disks.forEach((disk, i) => argv.push(...diskArgs(disk, i)));
-  argv.push(...networkArgs(spec.network));
+  argv.push(...networkArgs(spec.network, spec.runDir));
   argv.push(
     '-device', 'virtio-rng-pci',
     '-chardev', `file,id=console0,path=${qemuOptValue(spec.consoleLog)}`,
@@ -91,14 +91,26 @@ function diskArgs(disk: DiskSpec, index: number): string[] {
   return ['-drive', drive, '-device', device];
 }
 
-function networkArgs(net: NetworkSpec): string[] {
+/** The `hostfwd` rule (and `hostfwd_add` argument) that publishes a guest TCP port on `host`. */
+export function hostfwdRule(host: string, fwd: PortForward): string {
+  return `tcp:${host}:${fwd.hostPort}-:${fwd.guestPort}`;
+}
+
+/**
+ * User mode without egress is QEMU's slirp with `restrict=on`: the guest reaches nothing, not even
+ * the host's loopback at 10.0.2.2, while hostfwd rules (sshd, published ports) still work. With
+ * egress the NIC is served by passt over a unix socket (see passt.ts), which forwards the ports.
+ */
+function networkArgs(net: NetworkSpec, runDir: string): string[] {
   switch (net.mode) {
     case 'user': {
       const host = net.hostAddr ?? '127.0.0.1';
-      return [
-        '-netdev', `user,id=net0,hostfwd=tcp:${host}:${net.sshHostPort}-:22`,
-        '-device', `virtio-net-pci,netdev=net0${net.mac ? `,mac=${net.mac}` : ''}`,
-      ];
+      const device = ['-device', `virtio-net-pci,netdev=net0${net.mac ? `,mac=${net.mac}` : ''}`];
+      if (net.egress) {
+        return ['-netdev', `stream,id=net0,server=off,addr.type=unix,addr.path=${qemuOptValue(runFiles(runDir).passtSocket)}`, ...device];
+      }
+      const rules = [{ hostPort: net.sshHostPort, guestPort: 22 }, ...(net.forwards ?? [])].map((f) => `,hostfwd=${hostfwdRule(host, f)}`);
+      return ['-netdev', `user,id=net0,restrict=on${rules.join('')}`, ...device];
     }
     case 'tap':
       return [
@@ -153,6 +165,7 @@ function validateNetwork(net: NetworkSpec): void {
       }
       if (net.hostAddr !== undefined && !IPV4.test(net.hostAddr)) throw badRequest(`invalid host address "${net.hostAddr}"`);
       if (net.mac !== undefined && !MAC.test(net.mac)) throw badRequest(`invalid MAC address "${net.mac}"`);
+      for (const f of net.forwards ?? []) validateForward(f);
       return;
     case 'tap':
       if (!TAP.test(net.tap)) throw badRequest(`invalid tap device name "${net.tap}"`);
@@ -162,6 +175,12 @@ function validateNetwork(net: NetworkSpec): void {
       return;
     default:
       throw badRequest(`unknown network mode "${String((net as { mode: unknown }).mode)}"`);
+  }
+}
+
+export function validateForward(f: PortForward): void {
+  for (const [what, n] of [['host', f.hostPort], ['guest', f.guestPort]] as const) {
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw badRequest(`invalid ${what} port ${String(n)} in a forward (1-65535)`);
   }
 }
 

@@ -7,7 +7,9 @@
 import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync } from 'node:fs';
 import { alreadyExists, operationFailed, unavailable } from '../../api/errors.js';
+import { runFiles } from '../../model/filenames.js';
 import { lastLines, runUnchecked, which } from '../../system/exec.js';
 import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
 import type {
@@ -16,11 +18,13 @@ import type {
   HypervisorDriver,
   LaunchSpec,
   OwnProcess,
+  PortForward,
   ProbeResult,
   VMHandle,
 } from '../hypervisor.js';
 import { createOverlay } from './overlay.js';
-import { pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateSpec } from './argv.js';
+import { hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
+import { passtProcesses, startPasst, stopPasst } from './passt.js';
 import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
 import { waitForQmp, withQmp } from './qmp.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
@@ -98,6 +102,10 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     const argv = qemuArgv(spec, { bin: this.bin, accel });
     const startedAt = new Date().toISOString();
     const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
+    const net = spec.network;
+    if (net.mode === 'user' && net.egress) {
+      await startPasst(spec.runDir, { hostAddr: net.hostAddr ?? '127.0.0.1', sshHostPort: net.sshHostPort, forwards: net.forwards ?? [] });
+    }
     // With -daemonize, qemu returns once the VM is set up and the pidfile is written.
     const r = await runUnchecked(argv, { timeoutMs, signal: opts.signal, maxOutput: 64 * 1024 });
     const pid = r.code === 0 ? await readPid(pidFilePath(spec.runDir)) : undefined;
@@ -132,10 +140,36 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     await createOverlay(base, target, { baseFormat: 'raw', ...opts });
   }
 
-  /** QEMU processes of this install: named banger-<id>, with a file under vmsDir on their command line. */
+  /** Publishes a guest port on a running slirp VM through QMP (`hostfwd_add`); a taken host port is already_exists. */
+  async publishPort(handle: VMHandle, hostAddr: string, fwd: PortForward): Promise<void> {
+    validateForward(fwd);
+    const said = await this.hmp(handle, `hostfwd_add net0 ${hostfwdRule(hostAddr, fwd)}`);
+    if (said.trim()) {
+      if (/could not set up host forwarding/i.test(said)) {
+        throw alreadyExists(`host port ${hostAddr}:${fwd.hostPort} is taken`, 'pick another host port: HOSTPORT:GUESTPORT');
+      }
+      throw operationFailed(`qemu refused the forward: ${said.trim()}`);
+    }
+  }
+
+  async unpublishPort(handle: VMHandle, hostAddr: string, fwd: PortForward): Promise<void> {
+    const said = await this.hmp(handle, `hostfwd_remove net0 tcp:${hostAddr}:${fwd.hostPort}`);
+    if (said.trim() && !/host forwarding rule for .* removed/i.test(said)) throw operationFailed(`qemu could not remove the forward: ${said.trim()}`);
+  }
+
+  /** slirp VMs change forwards live; a VM whose network is passt's (egress) takes them at its next start. */
+  canPublishLive(handle: VMHandle): boolean {
+    return !existsSync(runFiles(dirname(handle.controlSocket)).passtPidFile);
+  }
+
+  private hmp(handle: VMHandle, command: string): Promise<string> {
+    return withQmp(handle.controlSocket, (q) => q.execute<string>('human-monitor-command', { 'command-line': command }, { timeoutMs: this.qmpTimeout }), { timeoutMs: this.qmpTimeout });
+  }
+
+  /** QEMU processes of this install (named banger-<id>, with a file under vmsDir on their command line) and their passt helpers. */
   ownProcesses(vmsDir: string): OwnProcess[] {
     const prefix = vmsDir.endsWith('/') ? vmsDir : `${vmsDir}/`;
-    const out: OwnProcess[] = [];
+    const out: OwnProcess[] = passtProcesses(prefix).map(({ pid, socket }) => ({ pid, vmId: socket.slice(prefix.length).split('/')[0]! }));
     for (const { pid, argv } of listProcesses()) {
       const nameIdx = argv.indexOf('-name');
       if (!argv[nameIdx + 1]?.startsWith('banger-')) continue;
@@ -166,6 +200,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     const runDir = dirname(handle.controlSocket);
     const pid = await readPid(pidFilePath(runDir));
     if (pid !== undefined && this.ownsPid(pid, handle.controlSocket)) return;
+    await stopPasst(runDir);
     await removeRunFiles(runDir);
   }
 
@@ -181,6 +216,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     }
     const deadline = Date.now() + FORCE_WAIT_MS;
     while ([...pids].some((p) => this.ownsPid(p, sock)) && Date.now() < deadline) await sleep(50);
+    await stopPasst(runDir);
     await removeRunFiles(runDir);
   }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { PublishedPort } from '../../api/ports.js';
 import type { SeedNetwork } from '../../guest/seed.js';
 import type { NetworkMode } from '../../drivers/hypervisor.js';
 import type { VMRow } from '../../store/vms.js';
@@ -22,6 +23,10 @@ interface AttachmentBase {
 
 export interface UserAttachment extends AttachmentBase {
   mode: 'user';
+  /** Outbound access (`--nat`); without it the guest reaches nothing outside. */
+  egress: boolean;
+  /** Guest ports published on sshHost (`vm run -p`, `vm forward`), checked free at attach. */
+  forwards: PublishedPort[];
 }
 
 export interface TapAttachment extends AttachmentBase {

@@ -1,6 +1,15 @@
 /**
- * Rootless user-mode networking: the hypervisor's own NAT, and the guest's sshd forwarded to the VM's
- * own loopback address. Each VM leases one address from 127.77.0.0/16 (kept across stop and start,
+ * Rootless user-mode networking, default deny: without `--nat` the hypervisor's user network is
+ * restricted (QEMU slirp `restrict=on`: the guest reaches nothing, not the outside and not the host,
+ * and the forwards below still work); with `--nat` the driver serves the NIC with passt, which
+ * reaches other networks but never the host's loopback (see drivers/qemu/passt.ts for why slirp
+ * cannot do that). The guest's sshd and its published ports are forwarded to the VM's own loopback
+ * address.
+ *
+ * `.vm` names: banger's DNS answers them on the host (`<name>.vm` is the VM's loopback address). A
+ * guest has no use for them in user mode: another VM's 127.77.x.y is the guest's own loopback, and
+ * VMs cannot reach each other; that is bridge mode. Egress allowlists by domain need bridge mode too
+ * (user-mode egress is all or nothing). Each VM leases one address from 127.77.0.0/16 (kept across stop and start,
  * freed on delete; Linux routes all of 127/8 to `lo`, so no alias is configured), which `<name>.vm`
  * resolves to. The forward uses port 22 when this process may bind it there (root, or
  * CAP_NET_BIND_SERVICE, which the hypervisor it starts inherits), else a free port on that address.
@@ -9,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { canListen, freeLoopbackPort } from '../../system/net.js';
+import { alreadyExists } from '../../api/errors.js';
 import { LeaseConflictError, type Lease, type LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
 import type { NetworkAttachment, NetworkProvider, SweepReport } from './provider.js';
@@ -70,12 +80,26 @@ export class UserModeNetwork implements NetworkProvider {
       const port = (await this.ports.canListen(addr, SSH_PORT)) ? SSH_PORT : await this.ports.freePort(addr);
       try {
         const lease = this.leases.put({ vmId: vm.id, mode: 'user', mac, ip: addr, hostAddr: addr, hostPort: port });
-        return { mode: 'user', mac: lease.mac, sshHost: addr, sshPort: port, guest: { mode: 'dhcp' }, nameservers: [USER_MODE_DNS] };
+        const forwards = vm.spec.ports ?? [];
+        await this.checkFree(vm, addr, forwards);
+        return { mode: 'user', mac: lease.mac, sshHost: addr, sshPort: port, guest: { mode: 'dhcp' }, nameservers: [USER_MODE_DNS], egress: vm.spec.nat, forwards };
       } catch (err) {
         if (!(err instanceof LeaseConflictError)) throw err;
       }
     }
     throw new Error(`no free MAC and loopback address for vm ${vm.name} after 16 attempts`);
+  }
+
+  /** Every published host port must be free on the VM's address, or the start fails naming it. */
+  async checkFree(vm: VMRow, addr: string, forwards: readonly { hostPort: number; guestPort: number }[]): Promise<void> {
+    for (const f of forwards) {
+      if (!(await this.ports.canListen(addr, f.hostPort))) {
+        throw alreadyExists(
+          `host port ${addr}:${f.hostPort} (published for guest port ${f.guestPort} of vm ${vm.name}) is taken`,
+          `free it, or publish on another host port: banger vm forward ${vm.name} --remove ${f.hostPort}, then banger vm forward ${vm.name} OTHERPORT:${f.guestPort}`,
+        );
+      }
+    }
   }
 
   /** The forward goes with the VM's process; its MAC and loopback address stay leased. */

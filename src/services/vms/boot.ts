@@ -74,7 +74,7 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
           { path: files.workDisk, format: 'raw', serial: 'work' },
           { path: files.seedDisk, format: 'raw', readOnly: true, serial: 'seed' },
         ],
-        network: net.mode === 'user' ? { mode: 'user', sshHostPort: net.sshPort, hostAddr: net.sshHost, mac: net.mac } : { mode: 'tap', tap: net.tap, mac: net.mac },
+        network: net.mode === 'user' ? { mode: 'user', sshHostPort: net.sshPort, hostAddr: net.sshHost, mac: net.mac, egress: net.egress, forwards: net.forwards } : { mode: 'tap', tap: net.tap, mac: net.mac },
         runDir: files.runDir,
         consoleLog: files.consoleLog,
       },

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { alreadyExists, BangerError, badRequest, notRunning } from '../../api/errors.js';
 import type { CreateVMRequest, SetVMRequest, SSHTarget, VMInfo, VMStats } from '../../api/types.js';
+import { parsePortSpecs, type ForwardRequest, type ForwardResult, type VMPorts } from '../../api/ports.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
 import { growExt4 } from '../../drivers/ext4/maintain.js';
@@ -30,6 +31,7 @@ import { resolveVM } from './lookup.js';
 import { checkMemory, checkVcpu, resolveSpec, specLine } from './spec.js';
 import { sshTargetFor, syncSSHConfig } from './ssh.js';
 import { Teardown } from './teardown.js';
+import { changeForwards, guestPorts } from './ports.js';
 import { observe, toInfo } from './view.js';
 import { faultPoint } from '../../system/faults.js';
 
@@ -87,6 +89,7 @@ export class VMService {
     this.precheck(req);
     const name = req.name ? req.name : generateName((n) => this.deps.repo.nameTaken(n));
     const { spec } = resolveSpec(req, this.deps.config.vm_defaults, this.deps.host);
+    if (req.ports?.length) spec.ports = parsePortSpecs(req.ports);
     const now = new Date().toISOString();
     let id: string;
     do id = randomBytes(6).toString('hex');
@@ -266,6 +269,31 @@ export class VMService {
       }
       return this.view(this.deps.repo.update(row.id, { spec }));
     });
+  }
+
+  /** Publishes or removes guest ports (stored for every start; applied live where the driver can). */
+  forward(ref: string, req: ForwardRequest): Promise<ForwardResult> {
+    return this.locked(ref, async (row) => {
+      const handle = isActive(row.state) ? this.teardown.handleOf(row.id) : undefined;
+      const driver = handle ? this.deps.hypervisors.forHandle(handle) : undefined;
+      const { ports, result } = await changeForwards(row, req, {
+        handle,
+        ...(driver?.publishPort ? { publish: driver.publishPort.bind(driver) } : {}),
+        ...(driver?.unpublishPort ? { unpublish: driver.unpublishPort.bind(driver) } : {}),
+        ...(driver?.canPublishLive ? { canPublishLive: driver.canPublishLive.bind(driver) } : {}),
+      });
+      const spec = { ...row.spec };
+      if (ports.length > 0) spec.ports = ports;
+      else delete spec.ports;
+      this.deps.repo.update(row.id, { spec });
+      return result;
+    });
+  }
+
+  /** Listening sockets in a running VM with what the host reaches of them. Reads only. */
+  ports(ref: string): Promise<VMPorts> {
+    const target = this.sshTarget(ref);
+    return guestPorts(target, this.find(ref));
   }
 
   sshTarget(ref: string): SSHTarget {

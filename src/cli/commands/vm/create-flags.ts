@@ -1,7 +1,13 @@
 /** The flags `vm create` and `vm run` share, and the CreateVMRequest they become. */
 import type { Command } from 'commander';
 import type { CreateVMRequest } from '../../../api/types.js';
+import { parsePortSpec } from '../../../api/ports.js';
 import { intOption, memoryOption, nameOption, sizeOption } from '../../options.js';
+
+function collectPort(value: string, prev: string[] = []): string[] {
+  parsePortSpec(value);
+  return [...prev, value];
+}
 
 export interface CreateOpts {
   name?: string;
@@ -11,6 +17,7 @@ export interface CreateOpts {
   diskSize?: string;
   rootSize?: string;
   nat?: boolean;
+  publish?: string[];
   start?: boolean;
 }
 
@@ -23,6 +30,7 @@ export function createBody(o: CreateOpts): CreateVMRequest {
   if (o.diskSize !== undefined) body.diskSize = o.diskSize;
   if (o.rootSize !== undefined) body.rootSize = o.rootSize;
   if (o.nat) body.nat = true;
+  if (o.publish?.length) body.ports = o.publish.map((p) => parsePortSpec(p) && p);
   if (o.start === false) body.noStart = true;
   return body;
 }
@@ -34,5 +42,7 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--vcpu <n>', 'virtual CPUs', intOption('--vcpu', 1, 64))
     .option('--memory <mib>', 'memory in MiB (or with a unit: 2G)', memoryOption)
     .option('--disk-size <size>', 'work disk (/root) size, e.g. 8G', sizeOption)
-    .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption);
+    .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption)
+    .option('--nat', "give the VM outbound network access (never to the host's loopback); default: none")
+    .option('-p, --publish <[hostport:]guestport>', "publish a guest TCP port on the VM's own address (NAME.vm) at every start; repeatable", collectPort);
 }

@@ -1,7 +1,73 @@
-/** banger vm ports (not built yet) */
+/** banger vm ports, banger vm forward */
 import type { Command } from 'commander';
-import { notBuiltYet, type CliContext } from '../../context.js';
+import { parsePortSpec, type ForwardRequest, type VMPorts } from '../../../api/ports.js';
+import { ROUTES } from '../../../api/routes.js';
+import { ExitStatus, type CliContext } from '../../context.js';
+import { printJson, table } from '../../render.js';
+import { eachName, noPassthrough } from './shared.js';
 
-export function registerPorts(vm: Command, _ctx: CliContext): void {
-  notBuiltYet(vm.command('ports').argument('<names...>'), 'List listening ports in a VM', 'vm ports');
+function portsTable(p: VMPorts): string {
+  const rows = p.sockets.map((s) => [s.proto, `${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port}`, s.process ?? '-', s.url ?? s.endpoint ?? '-']);
+  let out = `${p.name}${p.hostAddr ? ` (${p.hostAddr})` : ''}\n${table(rows, ['PROTO', 'LISTEN', 'PROCESS', 'HOST'])}`;
+  for (const s of p.sockets) if (s.warning) out += `warning: ${s.proto} ${s.port}: ${s.warning}\n`;
+  const listening = new Set(p.sockets.filter((s) => s.proto === 'tcp').map((s) => s.port));
+  for (const f of p.published) {
+    if (!listening.has(f.guestPort)) out += `note: host port ${p.hostAddr ?? ''}:${f.hostPort} publishes guest port ${f.guestPort}, where nothing listens yet\n`;
+  }
+  return out;
+}
+
+export function registerPorts(vm: Command, ctx: CliContext): void {
+  vm.command('ports')
+    .description('List listening TCP/UDP sockets in running VMs, with the host endpoint of published ports')
+    .argument('<names...>')
+    .addHelpText('after', '\nExamples:\n  banger vm ports dev\n  banger --json vm ports dev web')
+    .action(async (names: string[]) => {
+      noPassthrough(ctx);
+      const client = await ctx.client();
+      const results = await Promise.allSettled(names.map((name) => client.call(ROUTES.vmPorts, { name })));
+      const ok: VMPorts[] = [];
+      let failed = false;
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') ok.push(r.value);
+        else {
+          if (names.length === 1) throw r.reason;
+          failed = true;
+          ctx.note(`banger: ${names[i]}: ${(r.reason as Error).message}`);
+        }
+      });
+      if (ctx.globals.json) printJson(ctx.io, names.length === 1 ? ok[0] : ok);
+      else ctx.io.stdout.write(ok.map(portsTable).join('\n'));
+      if (failed) throw new ExitStatus(1);
+    });
+
+  vm.command('forward')
+    .description("Publish guest TCP ports on the VM's own host address (NAME.vm); kept for every start, gone while it is stopped")
+    .argument('<name>')
+    .argument('[ports...]', '[HOSTPORT:]GUESTPORT (a bare port uses the same number on the host)')
+    .option('--remove <hostport...>', 'stop publishing these host ports')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  banger vm forward dev 3000            guest port 3000 on dev.vm:3000
+  banger vm forward dev 8080:80 9000    guest 80 on dev.vm:8080, guest 9000 on dev.vm:9000
+  banger vm forward dev --remove 8080
+A running VM gets the change at once, except one with --nat, which gets it at its next start.`,
+    )
+    .action(async (name: string, ports: string[], o: { remove?: string[] }) => {
+      noPassthrough(ctx);
+      const body: ForwardRequest = {};
+      if (ports.length) body.add = ports.map((p) => parsePortSpec(p) && p);
+      if (o.remove?.length) body.remove = o.remove.map((p) => parsePortSpec(p).hostPort);
+      await eachName(ctx, [name], async (n) => {
+        const r = await (await ctx.client()).call(ROUTES.vmForward, { name: n }, body);
+        if (!ctx.globals.json) {
+          const list = r.published.map((p) => `${r.hostAddr ?? `${r.name}.vm`}:${p.hostPort} -> ${p.guestPort}`);
+          ctx.io.stdout.write(list.length ? `${list.join('\n')}\n` : `${r.name}: no published ports\n`);
+        }
+        if (r.pending) ctx.note(r.pending);
+        return r;
+      });
+    });
 }

@@ -34,6 +34,8 @@ Examples:
   banger vm run --rm -- cat /etc/os-release      throwaway VM for one command
   banger vm run -d --name box --vcpu 4 --memory 4G
                                                  start in the background
+  banger vm run -d --name web --nat -p 3000      outbound access, guest port 3000
+                                                 on http://web.vm:3000
 The first run builds the default image (a minute or two); later runs take seconds.`,
     )
     .action(async (path: string | undefined, o: RunOpts) => {

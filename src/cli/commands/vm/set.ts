@@ -15,8 +15,8 @@ export function registerSet(vm: Command, ctx: CliContext): void {
     .option('--vcpu <n>', 'virtual CPUs', intOption('--vcpu', 1, 64))
     .option('--memory <mib>', 'memory in MiB (or 2G)', memoryOption)
     .option('--disk-size <size>', 'grow the work disk to this size', sizeOption)
-    .option('--nat', 'enable outbound internet')
-    .option('--no-nat', 'disable outbound internet')
+    .option('--nat', 'enable outbound network access (user mode: takes effect at the next start)')
+    .option('--no-nat', 'disable outbound network access (user mode: takes effect at the next start)')
     .addHelpText('after', '\nExample:\n  banger vm stop dev && banger vm set dev --vcpu 4 --memory 4G --disk-size 32G')
     .action(async (names: string[], o: { vcpu?: number; memory?: number; diskSize?: string; nat?: boolean }) => {
       const body: SetVMRequest = {};
@@ -26,7 +26,10 @@ export function registerSet(vm: Command, ctx: CliContext): void {
       if (o.nat !== undefined) body.nat = o.nat;
       await eachName(ctx, names, async (n) => {
         const info = await runOperation(ctx, ROUTES.vmSet, { name: n }, body);
-        if (!ctx.globals.json) ctx.io.stdout.write(`${info.name}: ${info.spec.vcpu} vcpu, ${info.spec.memoryMiB} MiB, ${formatSize(info.spec.diskSizeBytes)} disk\n`);
+        if (!ctx.globals.json) ctx.io.stdout.write(`${info.name}: ${info.spec.vcpu} vcpu, ${info.spec.memoryMiB} MiB, ${formatSize(info.spec.diskSizeBytes)} disk, ${info.spec.nat ? 'nat' : 'no nat'}\n`);
+        if (o.nat !== undefined && info.state !== 'stopped' && info.ip === undefined) {
+          ctx.note(`${info.name}: ${o.nat ? '--nat' : '--no-nat'} takes effect at the next start (banger vm restart ${info.name})`);
+        }
         return info;
       });
     });

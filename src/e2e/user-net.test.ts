@@ -1,0 +1,173 @@
+/**
+ * User-mode networking end to end with real QEMU (TCG) and passt: default deny, --nat egress that
+ * never reaches the host's loopback, published ports on each VM's own loopback address.
+ *
+ * Where things run, and why: the daemon (and so QEMU and passt, which it starts) runs inside a
+ * network namespace this test creates ("vmhost"), joined by a veth pair to a second namespace
+ * ("upstream") that stands for the outside world and serves HTTP on 10.231.7.2:8099. The guest's
+ * egress goes out through ordinary sockets of vmhost, so it can reach the upstream without any
+ * traffic leaving the test's namespaces. A second HTTP server listens on vmhost's own 127.0.0.1:8098:
+ * that is "the host's loopback" the guest must never reach (slirp would map 10.0.2.2 to it). The
+ * guest tries 10.0.2.2 (slirp's and passt's gateway) and vmhost's veth address 10.231.7.1 is left
+ * out on purpose: it is a host address on another network, which --nat is allowed to reach.
+ *
+ * Two boots, one after the other: "closed" (no --nat, shared by most checks, stopped before the next) and "open" (--nat).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { resolveLayout } from '../config/paths.js';
+import { randomBytes } from 'node:crypto';
+import { BANGER_BIN, e2eSkipReason, processesUnder, type ProcResult } from '../testing/cli-process.js';
+import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
+import { run, runUnchecked, spawnDetached, which } from '../system/exec.js';
+import { signalProcess } from '../system/proc.js';
+import type { VMInfo } from '../api/types.js';
+import type { VMPorts } from '../api/ports.js';
+
+function skipReason(): string | undefined {
+  const e2e = e2eSkipReason() ?? sharedImageSkipReason();
+  if (e2e) return e2e;
+  if (!which('passt')) return 'passt is not installed (apt-get install passt)';
+  if (!which('ip')) return 'ip is not installed (apt-get install iproute2)';
+  if (!which('dig')) return 'dig is not installed (scripts/install-deps.sh --test)';
+  return undefined;
+}
+
+const tag = randomBytes(3).toString('hex');
+const NS = `bun-vm-${tag}`;
+const UP = `bun-up-${tag}`;
+const UPSTREAM = '10.231.7.2';
+const SERVER = `require('http').createServer((q,s)=>s.end(process.argv[1])).listen(Number(process.argv[2]),process.argv[3])`;
+
+/** A guest fetch of `url`; the output is the body, or "FAIL <curl exit code>". */
+const fetchIn = (url: string) => ['sh', '-c', `curl -s --max-time 8 ${url} || echo FAIL $?`];
+
+describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 60_000 }, () => {
+  let home = '';
+  let env: NodeJS.ProcessEnv = {};
+  const servers: number[] = [];
+  const ns = (name: string, argv: string[]) => ['ip', 'netns', 'exec', name, ...argv];
+  const banger = async (args: string[], timeoutMs = 30 * 60_000): Promise<ProcResult> => {
+    const r = await runUnchecked(ns(NS, [process.execPath, BANGER_BIN, ...args]), { env: { ...process.env, NO_COLOR: '1', ...env }, timeoutMs });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  };
+  const exec = async (vm: string, argv: string[]) => {
+    const r = await banger(['vm', 'exec', vm, '--', ...argv]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+
+  before(async () => {
+    const img = await sharedImage();
+    home = mkdtempSync('/tmp/bun-');
+    env = { BANGER_HOME: home };
+    // One VM at a time, smaller than the default, and a patient SSH wait: TCG boots on a busy 2-core host can take many minutes.
+    const layout = resolveLayout({ env });
+    mkdirSync(layout.configDir, { recursive: true });
+    writeFileSync(layout.configFile, 'ssh_wait_timeout = "25m"\n[vm_defaults]\nmemory_mib = 1024\n');
+    for (const n of [NS, UP]) await run(['ip', 'netns', 'add', n]);
+    await run(['ip', 'link', 'add', `bv${tag}`, 'netns', NS, 'type', 'veth', 'peer', 'name', `bu${tag}`, 'netns', UP]);
+    await run(ns(NS, ['ip', 'addr', 'add', '10.231.7.1/24', 'dev', `bv${tag}`]));
+    await run(ns(UP, ['ip', 'addr', 'add', `${UPSTREAM}/24`, 'dev', `bu${tag}`]));
+    for (const [n, dev] of [[NS, `bv${tag}`], [UP, `bu${tag}`]] as const) {
+      await run(ns(n, ['ip', 'link', 'set', 'lo', 'up']));
+      await run(ns(n, ['ip', 'link', 'set', dev, 'up']));
+    }
+    await run(ns(NS, ['ip', 'route', 'add', 'default', 'via', UPSTREAM]));
+    servers.push(spawnDetached(ns(UP, [process.execPath, '-e', SERVER, 'upstream-ok', '8099', UPSTREAM])));
+    servers.push(spawnDetached(ns(NS, [process.execPath, '-e', SERVER, 'host-loopback-leak', '8098', '127.0.0.1'])));
+    const reg = await banger(['image', 'register', '--name', 'debian-bookworm', '--rootfs', img.rootfsPath, '--kernel', img.kernelPath, '--initrd', img.initrdPath]);
+    assert.equal(reg.code, 0, reg.stderr);
+  });
+
+  after(async () => {
+    for (const vm of ['closed', 'open']) await banger(['vm', 'delete', vm], 120_000).catch(() => undefined);
+    await banger(['daemon', 'stop'], 30_000).catch(() => undefined);
+    for (const pid of processesUnder(home)) signalProcess(pid, 'SIGKILL');
+    for (const pid of servers) signalProcess(pid, 'SIGKILL');
+    for (const n of [NS, UP]) await runUnchecked(['ip', 'netns', 'del', n]);
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  const hostGet = async (url: string) => (await runUnchecked(ns(NS, ['curl', '-s', '--max-time', '5', url]), { timeoutMs: 20_000 })).stdout;
+  const show = async (vm: string) => JSON.parse((await banger(['--json', 'vm', 'show', vm])).stdout) as VMInfo;
+  let closedAddr = '';
+
+  it('without --nat the guest reaches neither the upstream nor the host loopback', async () => {
+    const r = await banger(['vm', 'run', '-d', '--name', 'closed', '-p', '8080:8000']);
+    assert.equal(r.code, 0, r.stderr);
+    closedAddr = (await show('closed')).sshHost ?? '';
+    assert.match(closedAddr, /^127\.77\.\d+\.\d+$/);
+    assert.match(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), /^FAIL/);
+    assert.match(await exec('closed', fetchIn('http://10.0.2.2:8098/')), /^FAIL/);
+  });
+
+  it('closed.vm resolves through banger\'s DNS to the VM\'s own address, and ssh closed.vm works with banger\'s ssh_config', async () => {
+    const dig = await runUnchecked(ns(NS, ['dig', '@127.0.0.1', '-p', '42069', '+short', '+time=2', '+tries=2', 'closed.vm', 'A']), { timeoutMs: 20_000 });
+    assert.equal(dig.stdout.trim(), closedAddr);
+    const ssh = await runUnchecked(ns(NS, ['ssh', '-F', resolveLayout({ env }).sshConfigPath, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=20', 'closed.vm', 'echo', 'reached']), { timeoutMs: 60_000 });
+    assert.equal(ssh.code, 0, ssh.stderr);
+    assert.equal(ssh.stdout.trim(), 'reached');
+  });
+
+  it('a published port answers on the VM address; vm forward adds one live; a taken host port is refused', async () => {
+    await exec('closed', ['sh', '-c', 'setsid -f perl -e "$0" 8000 0.0.0.0 >/dev/null 2>&1 </dev/null; setsid -f perl -e "$0" 8001 127.0.0.1 >/dev/null 2>&1 </dev/null', GUEST_HTTPD]);
+    // perl takes a while to start in an emulated guest; wait until the guest server listens.
+    await exec('closed', ['sh', '-c', 'for i in $(seq 120); do ss -Htln | grep -q ":8000 " && ss -Htln | grep -q ":8001 " && exit 0; sleep 1; done; exit 1']);
+    assert.equal((await hostGet(`http://${closedAddr}:8080/`)).trim(), 'guest-ok');
+    const fwd = await banger(['vm', 'forward', 'closed', '8081:8000']);
+    assert.equal(fwd.code, 0, fwd.stderr);
+    assert.equal((await hostGet(`http://${closedAddr}:8081/`)).trim(), 'guest-ok');
+    servers.push(spawnDetached(ns(NS, [process.execPath, '-e', SERVER, 'taken', '8082', closedAddr])));
+    await new Promise((r) => setTimeout(r, 1000));
+    const taken = await banger(['vm', 'forward', 'closed', '8082:8000']);
+    assert.notEqual(taken.code, 0);
+    assert.match(taken.stderr, /8082 is taken/);
+    const ports = JSON.parse((await banger(['--json', 'vm', 'ports', 'closed'])).stdout) as VMPorts;
+    assert.deepEqual(ports.published, [{ hostPort: 8080, guestPort: 8000 }, { hostPort: 8081, guestPort: 8000 }]);
+    const web = ports.sockets.find((s) => s.proto === 'tcp' && s.port === 8000);
+    assert.equal(web?.process, 'perl');
+    assert.match(web?.url ?? '', new RegExp(`^http://${closedAddr.replaceAll('.', '\\.')}:808[01]/$`));
+    assert.match(ports.sockets.find((s) => s.port === 8001)?.warning ?? '', /loopback/);
+    assert.ok(ports.sockets.some((s) => s.port === 22 && s.process === 'sshd'));
+  });
+
+  it('vm set --nat on a running user-mode VM says it takes effect at the next start', async () => {
+    const r = await banger(['vm', 'set', 'closed', '--nat']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /takes effect at the next start/);
+    assert.equal((await show('closed')).spec.nat, true);
+    assert.match(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), /^FAIL/, 'still closed until restarted');
+  });
+
+  it('stop removes the forwards and keeps them for the next start', async () => {
+    assert.equal((await banger(['vm', 'stop', 'closed'])).code, 0);
+    assert.equal((await hostGet(`http://${closedAddr}:8080/`)).trim(), '');
+    assert.equal((await hostGet(`http://${closedAddr}:8081/`)).trim(), '');
+    const ports = await banger(['vm', 'ports', 'closed']);
+    assert.notEqual(ports.code, 0);
+    assert.match(ports.stderr, /not running/);
+    assert.deepEqual((await show('closed')).spec.ports, [{ hostPort: 8080, guestPort: 8000 }, { hostPort: 8081, guestPort: 8000 }], 'kept for the next start');
+  });
+
+  it('with --nat the guest reaches the upstream but still not the host loopback; two VMs have different addresses; delete leaves no passt', async () => {
+    const r = await banger(['vm', 'run', '-d', '--nat', '--name', 'open']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await exec('open', fetchIn(`http://${UPSTREAM}:8099/`)), 'upstream-ok');
+    assert.match(await exec('open', fetchIn('http://10.0.2.2:8098/')), /^FAIL/);
+    const openAddr = (await show('open')).sshHost ?? '';
+    assert.match(openAddr, /^127\.77\.\d+\.\d+$/);
+    assert.notEqual(openAddr, closedAddr, 'the stopped VM keeps its address; the new one gets another');
+    const fwd = await banger(['vm', 'forward', 'open', '9000']);
+    assert.equal(fwd.code, 0, fwd.stderr);
+    assert.match(fwd.stderr, /next start/);
+    assert.equal((await banger(['vm', 'delete', 'open'])).code, 0);
+    assert.deepEqual(processesUnder(home), []);
+  });
+});
+
+/** A tiny HTTP server in perl (the image has perl-base, not python): port and address as arguments. */
+const GUEST_HTTPD =
+  'use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => $ARGV[1], LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1) or die; ' +
+  'while (my $c = $s->accept) { while (defined(my $l = <$c>)) { last unless $l =~ /\\S/ } print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nguest-ok\\n"; close $c }';
