@@ -10,7 +10,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import type { ImageInfo, VMInfo } from '../api/types.js';
 import { FAULT_ENV, FAULT_POINTS, type FaultMode, type FaultOperation } from '../system/faults.js';
@@ -18,7 +17,7 @@ import { run } from '../system/exec.js';
 import { pidAlive, waitForExit } from '../system/proc.js';
 import { CliHarness } from '../testing/cli-harness.js';
 import type { CliResult } from '../testing/cli-harness.js';
-import { invariantViolations } from '../testing/invariants.js';
+import { invariantViolations, storedVMState } from '../testing/invariants.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
 
 type Env = NodeJS.ProcessEnv;
@@ -46,23 +45,13 @@ async function vmState(h: CliHarness, name: string): Promise<VMInfo | undefined>
   return JSON.parse(r.stdout) as VMInfo;
 }
 
-/** The state the store holds for a VM (the view may already show a process that is gone as stopped). */
-function storedState(h: CliHarness, name: string): string | undefined {
-  const db = new Database(h.layout.dbPath, { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT state FROM vms WHERE name = ?').get(name) as { state: string } | undefined)?.state;
-  } finally {
-    db.close();
-  }
-}
-
 const moving = (state: string | undefined) => state === 'starting' || state === 'stopping';
 
 /** Waits until a VM that reconcile resumed in the background is no longer starting or stopping, in the view and in the store. */
 async function settled(h: CliHarness, name: string): Promise<VMInfo | undefined> {
   for (let i = 0; i < 200; i++) {
     const vm = await vmState(h, name);
-    if (!moving(vm?.state) && !moving(storedState(h, name))) return vm;
+    if (!moving(vm?.state) && !moving(storedVMState(h.layout, name))) return vm;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`vm ${name} stayed starting/stopping`);
