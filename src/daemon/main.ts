@@ -27,6 +27,9 @@ interface Flags {
 
 /** The largest request head (request line and headers) the daemon reads; node's default. */
 const MAX_HEADER_BYTES = 16 * 1024;
+/** How long a client may take to send its headers, and its whole request (responses may stream longer). */
+const REQUEST_HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 
 const USAGE = `Usage: bangerd [--system] [--socket PATH] [--check-migrations] [--version]
 
@@ -141,6 +144,10 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
       void listener(req, res);
     });
     server.keepAliveTimeout = 5000;
+    // A client that stalls in the middle of its headers or body is cut off; others are never held up
+    // by it (bodies are bounded by the body limit in app.ts, answered 413 from Content-Length alone).
+    server.headersTimeout = REQUEST_HEADERS_TIMEOUT_MS;
+    server.requestTimeout = REQUEST_TIMEOUT_MS;
     answerClientErrors(server, MAX_HEADER_BYTES);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);

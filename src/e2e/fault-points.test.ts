@@ -3,15 +3,20 @@
  * there (`BANGER_FAULT=<point>:crash`) or fails there (`:error`), a fresh daemon starts, and then
  * the home must be sound (testing/invariants.ts) and the user's next commands must work. Runs on the
  * fake driver: real processes, real disks and SSH, no guest kernel.
+ *
+ * Cases run a few at a time (BANGER_FAULT_LOOP_SLOTS, default 3), each in a home restored from a copy
+ * made once after the tiny image was registered.
  */
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageInfo, VMInfo } from '../api/types.js';
 import { FAULT_ENV, FAULT_POINTS, type FaultMode, type FaultOperation } from '../system/faults.js';
+import { run } from '../system/exec.js';
 import { pidAlive, waitForExit } from '../system/proc.js';
-import type { CliHarness, CliResult } from '../testing/cli-harness.js';
+import { CliHarness } from '../testing/cli-harness.js';
+import type { CliResult } from '../testing/cli-harness.js';
 import { invariantViolations, storedVMState } from '../testing/invariants.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
 
@@ -40,12 +45,13 @@ async function vmState(h: CliHarness, name: string): Promise<VMInfo | undefined>
   return JSON.parse(r.stdout) as VMInfo;
 }
 
-/** Waits until a VM that reconcile resumed in the background is no longer starting or stopping. */
+const moving = (state: string | undefined) => state === 'starting' || state === 'stopping';
+
+/** Waits until a VM that reconcile resumed in the background is no longer starting or stopping, in the view and in the store. */
 async function settled(h: CliHarness, name: string): Promise<VMInfo | undefined> {
   for (let i = 0; i < 200; i++) {
     const vm = await vmState(h, name);
-    const stored = storedVMState(h.layout, name);
-    if (!vm || (stored !== 'starting' && stored !== 'stopping')) return vm;
+    if (!moving(vm?.state) && !moving(storedVMState(h.layout, name))) return vm;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`vm ${name} stayed starting/stopping`);
@@ -162,43 +168,94 @@ function assertSound(h: CliHarness, when: string): void {
   assert.deepEqual(bad, [], `after ${when}:\n${bad.join('\n')}`);
 }
 
-async function runCase(op: FaultOperation, point: string, mode: FaultMode): Promise<void> {
-  const s = SCENARIOS[op];
-  const h = await tinyImageHome();
-  try {
-    await s.setup?.(h);
-    // The daemon is started afresh by the operation itself, so it runs with the fault set.
-    await ok(h, ['daemon', 'stop']);
-    const r = await s.act(h, { [FAULT_ENV]: `${point}:${mode}` });
-    const pid = Number(readFileSync(h.layout.pidFile, 'utf8'));
-    if (mode === 'crash') {
-      assert.notEqual(r.code, 0, `the operation finished although the daemon was to die at ${point}:\n${r.stdout}`);
-      assert.equal(await waitForExit(pid, 5000), true, `the daemon survived ${point}:crash`);
-    } else {
-      assert.equal(r.code, 1, `expected the injected failure, got ${r.code}:\n${r.stderr}`);
-      assert.match(r.stderr, new RegExp(`fault injected at ${point.replace('.', '\\.')}`));
-      assert.equal(pidAlive(pid), true, 'a failed operation does not take the daemon down');
+/**
+ * Homes to run cases in, each restored before a case from a copy taken once after the tiny image was
+ * registered (daemon stopped): a case starts from the same state as a brand-new home without paying
+ * for mkfs, a daemon start and a register every time. The copy keeps the home's path, so the absolute
+ * paths the store holds stay right. Several slots let cases that wait on processes overlap.
+ */
+class HomePool {
+  private readonly free: string[] = [];
+  private readonly waiting: ((home: string) => void)[] = [];
+  private readonly env: NodeJS.ProcessEnv;
+
+  private constructor(env: NodeJS.ProcessEnv) {
+    this.env = env;
+  }
+
+  static async create(slots: number): Promise<HomePool> {
+    const homes = await Promise.all(Array.from({ length: slots }, () => tinyImageHome()));
+    const pool = new HomePool({ BANGER_FAKE_DRIVER: homes[0]!.env.BANGER_FAKE_DRIVER });
+    for (const h of homes) {
       await ok(h, ['daemon', 'stop']);
+      await run(['cp', '-a', '--', h.home, `${h.home}.template`]);
+      pool.free.push(h.home);
     }
-    // A fresh daemon (no fault) reconciles before it answers.
-    await ok(h, ['vm', 'list']);
-    const vm = await settled(h, 'victim');
-    assert.notEqual(vm?.state, 'created', 'no VM is left half-created');
-    assertSound(h, `${point}:${mode} and a restart`);
-    await s.next(h);
-    assertSound(h, `the commands after ${point}:${mode}`);
-  } finally {
-    await h.cleanup();
+    return pool;
+  }
+
+  async use(fn: (h: CliHarness) => Promise<void>): Promise<void> {
+    const home = this.free.pop() ?? (await new Promise<string>((r) => this.waiting.push(r)));
+    const h = new CliHarness(this.env, home);
+    try {
+      await fn(h);
+    } finally {
+      await h.cleanup();
+      await run(['cp', '-a', '--', `${home}.template`, home]);
+      const next = this.waiting.shift();
+      if (next) next(home);
+      else this.free.push(home);
+    }
+  }
+
+  close(): void {
+    for (const home of this.free) {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(`${home}.template`, { recursive: true, force: true });
+    }
   }
 }
 
-for (const mode of ['crash', 'error'] as const) {
-  describe(`every fault point, ${mode}`, () => {
+async function runCase(h: CliHarness, op: FaultOperation, point: string, mode: FaultMode): Promise<void> {
+  const s = SCENARIOS[op];
+  await s.setup?.(h);
+  // The daemon is started afresh by the operation itself, so it runs with the fault set.
+  await ok(h, ['daemon', 'stop']);
+  const r = await s.act(h, { [FAULT_ENV]: `${point}:${mode}` });
+  const pid = Number(readFileSync(h.layout.pidFile, 'utf8'));
+  if (mode === 'crash') {
+    assert.notEqual(r.code, 0, `the operation finished although the daemon was to die at ${point}:\n${r.stdout}`);
+    assert.equal(await waitForExit(pid, 5000), true, `the daemon survived ${point}:crash`);
+  } else {
+    assert.equal(r.code, 1, `expected the injected failure, got ${r.code}:\n${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`fault injected at ${point.replace('.', '\\.')}`));
+    assert.equal(pidAlive(pid), true, 'a failed operation does not take the daemon down');
+    await ok(h, ['daemon', 'stop']);
+  }
+  // A fresh daemon (no fault) reconciles before it answers.
+  await ok(h, ['vm', 'list']);
+  const vm = await settled(h, 'victim');
+  assert.notEqual(vm?.state, 'created', 'no VM is left half-created');
+  assertSound(h, `${point}:${mode} and a restart`);
+  await s.next(h);
+  assertSound(h, `the commands after ${point}:${mode}`);
+}
+
+/** Cases that run at once (BANGER_FAULT_LOOP_SLOTS); each has a home of its own. */
+const SLOTS = Math.max(1, Number(process.env.BANGER_FAULT_LOOP_SLOTS ?? 3) || 3);
+
+describe('every fault point', { concurrency: SLOTS }, () => {
+  let pool: HomePool;
+  before(async () => {
+    pool = await HomePool.create(SLOTS);
+  });
+  after(() => pool?.close());
+  for (const mode of ['crash', 'error'] as const) {
     for (const [op, points] of Object.entries(FAULT_POINTS) as [FaultOperation, readonly string[]][]) {
       const s = SCENARIOS[op];
-      describe(op, { ...(s.skip ? { skip: s.skip } : {}) }, () => {
-        for (const point of points) it(`${point}:${mode}`, () => runCase(op, point, mode));
-      });
+      for (const point of points) {
+        it(`${op} ${point}:${mode}`, { ...(s.skip ? { skip: s.skip } : {}) }, () => pool.use((h) => runCase(h, op, point, mode)));
+      }
     }
-  });
-}
+  }
+});

@@ -76,6 +76,10 @@ export interface FakeVmmFiles {
   sshdConfig: string;
   hostKey: string;
   authorizedKeys: string;
+  /** The fake guest's own HOME: the host user's shell start-up files are not the guest's. */
+  guestHome: string;
+  /** Put first on the fake guest's PATH: poweroff and systemctl that power the VMM down instead of the host. */
+  guestBin: string;
 }
 
 export function fakeVmmFiles(runDir: string): FakeVmmFiles {
@@ -84,6 +88,8 @@ export function fakeVmmFiles(runDir: string): FakeVmmFiles {
     sshdConfig: join(runDir, 'sshd_config'),
     hostKey: join(runDir, 'ssh_host_ed25519_key'),
     authorizedKeys: join(runDir, 'authorized_keys'),
+    guestHome: join(runDir, 'guest-home'),
+    guestBin: join(runDir, 'guest-bin'),
   };
 }
 

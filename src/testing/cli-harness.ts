@@ -26,8 +26,9 @@ export class CliHarness {
   readonly home: string;
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(extraEnv: NodeJS.ProcessEnv = {}) {
-    this.home = mkdtempSync('/tmp/bh-');
+  /** `home` reuses a given directory (e.g. restored from a template); by default a new one is made. */
+  constructor(extraEnv: NodeJS.ProcessEnv = {}, home?: string) {
+    this.home = home ?? mkdtempSync('/tmp/bh-');
     this.env = { ...process.env, BANGER_HOME: this.home, NO_COLOR: '1', ...extraEnv };
     delete this.env.BANGER_SOCKET;
   }

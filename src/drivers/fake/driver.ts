@@ -223,4 +223,5 @@ async function removeRunFiles(runDir: string): Promise<void> {
   const run = runFiles(runDir);
   const fake = fakeVmmFiles(runDir);
   for (const f of [run.controlSocket, run.pidFile, fake.sshdConfig, fake.hostKey, fake.authorizedKeys]) await rm(f, { force: true });
+  for (const d of [fake.guestBin, fake.guestHome]) await rm(d, { recursive: true, force: true });
 }

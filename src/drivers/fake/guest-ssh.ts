@@ -10,6 +10,7 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import type { FakeVmmFiles } from '../../model/filenames.js';
 import { spawnPiped, which, type PipedChild } from '../../system/exec.js';
 import { debugfsReadBatch } from '../ext4/debugfs.js';
@@ -28,6 +29,10 @@ export function sshdConfig(files: FakeVmmFiles): string {
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'LogLevel INFO',
+    // The fake guest's commands run on the host as the host user: give them a HOME of their own (the
+    // host user's shell start-up files are not the guest's) and a PATH whose poweroff powers down the
+    // VMM, never the host.
+    `SetEnv HOME="${files.guestHome}" PATH="${files.guestBin}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"`,
     '',
   ].join('\n');
 }
@@ -48,9 +53,39 @@ export async function readSeedSshFiles(seedDisk: string): Promise<{ hostKey: str
   return { hostKey, authorizedKeys };
 }
 
+/**
+ * The fake guest's power commands: `poweroff` (and `systemctl poweroff|halt`, `shutdown`, `halt`) send
+ * the VMM SIGUSR1, which it takes as the power button; every other systemctl use fails.
+ */
+export function guestPowerShims(vmmPid: number): Record<string, string> {
+  const off = `#!/bin/sh\nkill -USR1 ${vmmPid}\n`;
+  const systemctl = [
+    '#!/bin/sh',
+    'for a in "$@"; do case "$a" in poweroff|halt) exec poweroff;; esac; done',
+    'echo "systemctl: not available in the fake guest" >&2',
+    'exit 1',
+    '',
+  ].join('\n');
+  return { poweroff: off, halt: off, shutdown: off, systemctl };
+}
+
+async function writeGuestEnv(files: FakeVmmFiles, vmmPid: number): Promise<void> {
+  // Not recursive: a run directory removed meanwhile (a stop or a failed start) must not come back.
+  for (const dir of [files.guestHome, files.guestBin]) {
+    await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+  for (const [name, text] of Object.entries(guestPowerShims(vmmPid))) {
+    await writeFile(join(files.guestBin, name), text, { mode: 0o700 });
+    await chmod(join(files.guestBin, name), 0o700);
+  }
+}
+
 /** Copies the host key and authorized keys out of the seed disk and writes the sshd config beside them. */
-export async function writeSshdFiles(seedDisk: string, files: FakeVmmFiles): Promise<void> {
+export async function writeSshdFiles(seedDisk: string, files: FakeVmmFiles, vmmPid = process.pid): Promise<void> {
   const { hostKey, authorizedKeys } = await readSeedSshFiles(seedDisk);
+  await writeGuestEnv(files, vmmPid);
   for (const [path, content] of [
     [files.hostKey, hostKey],
     [files.authorizedKeys, authorizedKeys],

@@ -51,6 +51,8 @@ class Vmm {
     this.control = await serveControl(cfg.controlSocket, (cmd) => this.command(cmd));
     process.on('SIGTERM', () => this.exit(0, 'terminating on signal SIGTERM'));
     process.on('SIGINT', () => this.exit(0, 'terminating on signal SIGINT'));
+    // The guest's own poweroff (guest-ssh.ts puts a poweroff on its PATH that sends this).
+    process.on('SIGUSR1', () => void this.command('powerdown'));
     const crash = cfg.behaviour.crashAfterMs;
     if (crash !== undefined) {
       setTimeout(() => {
@@ -112,6 +114,7 @@ class Vmm {
     rmSync(this.cfg.controlSocket, { force: true });
     if (readPidText(this.run.pidFile) === String(process.pid)) rmSync(this.run.pidFile, { force: true });
     for (const f of [this.files.hostKey, this.files.authorizedKeys, this.files.sshdConfig]) rmSync(f, { force: true });
+    for (const d of [this.files.guestBin, this.files.guestHome]) rmSync(d, { recursive: true, force: true });
     process.exit(code);
   }
 
