@@ -22,6 +22,7 @@ import {
   parseImportKernelRequest,
   parseKillVMRequest,
   parseNoBody,
+  parseRecordWorkspaceRequest,
   parseRegisterImageRequest,
   parseSetVMRequest,
   parseStopVMRequest,
@@ -44,6 +45,7 @@ import type {
   VMHealth,
   VMInfo,
   VMStats,
+  WorkspaceInfo,
 } from './types.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -129,6 +131,7 @@ export const ROUTES = {
   vmSSH: route<SSHTarget>()({ id: 'vm.ssh', method: 'GET', path: '/vms/:name/ssh', kind: 'sync', summary: 'how to reach a running VM over SSH' }),
   vmStats: route<VMStats>()({ id: 'vm.stats', method: 'GET', path: '/vms/:name/stats', kind: 'sync', summary: 'CPU and memory of the VM process' }),
   vmHealth: route<VMHealth>()({ id: 'vm.health', method: 'GET', path: '/vms/:name/health', kind: 'sync', summary: 'whether the VM answers over SSH (bounded probe, see above)' }),
+  vmWorkspaceRecord: route<WorkspaceInfo>()({ id: 'vm.workspace.record', method: 'POST', path: '/vms/:name/workspace', kind: 'sync', parse: parseRecordWorkspaceRequest, summary: 'record the git checkout a client copied into the VM (the copy itself goes over SSH)' }),
   vmLogs: route<never>()({ id: 'vm.logs', method: 'GET', path: '/vms/:name/logs', kind: 'stream', query: ['follow'], summary: 'the serial console log; follow=1 keeps it open' }),
 
   imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { alreadyExists, BangerError, badRequest, notRunning } from '../../api/errors.js';
-import type { CreateVMRequest, SetVMRequest, SSHTarget, VMInfo, VMStats } from '../../api/types.js';
+import type { CreateVMRequest, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMInfo, VMStats, WorkspaceInfo } from '../../api/types.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
 import { growExt4 } from '../../drivers/ext4/maintain.js';
@@ -251,6 +251,15 @@ export class VMService {
         }
       }
       return this.view(this.deps.repo.update(row.id, { spec }));
+    });
+  }
+
+  /** Records the checkout a client copied into the VM (the copy went over SSH, client-side). */
+  recordWorkspace(ref: string, req: RecordWorkspaceRequest): Promise<WorkspaceInfo> {
+    return this.locked(ref, async (row) => {
+      const ws: WorkspaceInfo = { ...req, preparedAt: new Date().toISOString() };
+      this.deps.repo.setWorkspace(row.id, ws);
+      return ws;
     });
   }
 
