@@ -256,10 +256,10 @@ export class VMService {
 
   /** Records the checkout a client copied into the VM (the copy went over SSH, client-side). */
   recordWorkspace(ref: string, req: RecordWorkspaceRequest): Promise<WorkspaceInfo> {
-    return this.locked(ref, async (row) => {
+    return this.locked(ref, (row) => {
       const ws: WorkspaceInfo = { ...req, preparedAt: new Date().toISOString() };
       this.deps.repo.setWorkspace(row.id, ws);
-      return ws;
+      return Promise.resolve(ws);
     });
   }
 
