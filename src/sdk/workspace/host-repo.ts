@@ -78,7 +78,7 @@ export function blobId(content: Buffer): string {
 }
 
 /** The entry for a file as it is on disk now, or undefined when it is gone (or is a directory). */
-function diskEntry(top: string, rel: string, prefix = ''): TreeEntry | undefined {
+export function diskEntry(top: string, rel: string, prefix = ''): TreeEntry | undefined {
   const p = join(top, rel);
   let st;
   try {
