@@ -8,8 +8,8 @@
  * @module
  */
 import { BangerError } from '../../api/errors.js';
-import type { SSHTarget, WorkspaceInfo } from '../../api/types.js';
-import { execBuffer } from '../exec.js';
+import type { WorkspaceInfo } from '../../api/types.js';
+import { execBuffer, type Reach } from '../exec.js';
 
 export type DiffFormat = 'patch' | 'stat' | 'names';
 
@@ -37,7 +37,7 @@ export interface DiffOptions {
 }
 
 /** The guest's changes in the workspace, as a patch, a stat, or NUL-separated paths. */
-export async function workspaceDiff(target: SSHTarget, ws: WorkspaceInfo, format: DiffFormat, opts: DiffOptions = {}): Promise<Buffer> {
+export async function workspaceDiff(target: Reach, ws: WorkspaceInfo, format: DiffFormat, opts: DiffOptions = {}): Promise<Buffer> {
   const base = opts.baseCommit ?? 'refs/banger/prepared';
   if (opts.baseCommit !== undefined && !/^[0-9a-fA-F]{4,64}$/.test(opts.baseCommit)) {
     throw new BangerError('bad_request', `--base-commit ${JSON.stringify(opts.baseCommit)} is not a commit id`, { hint: `use a commit id, e.g. the workspace's headCommit ${ws.headCommit.slice(0, 12)}` });

@@ -25,9 +25,9 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { BangerError, badRequest } from '../../api/errors.js';
 import { checkGuestPath } from '../../api/requests.js';
-import type { RecordWorkspaceRequest, SSHTarget } from '../../api/types.js';
+import type { RecordWorkspaceRequest } from '../../api/types.js';
 import { spawnPiped, type PipedChild } from '../../system/exec.js';
-import { execBuffer } from '../exec.js';
+import { execBuffer, type Reach } from '../exec.js';
 import { checkBranchName, git, gitOk, listWorkingTree, manifestText, openHostRepo, parseManifest, resolveCommit, type TreeEntry } from './host-repo.js';
 
 export const DEFAULT_GUEST_PATH = '/root/repo';
@@ -150,14 +150,14 @@ function hostStream(argv: string[], cwd: string, input?: string): { out: Readabl
   return { out, bytes: () => bytes, done };
 }
 
-async function guest(target: SSHTarget, step: string, script: string, args: string[], stdin: Buffer | string | Readable | undefined, signal?: AbortSignal): Promise<Buffer> {
+async function guest(target: Reach, step: string, script: string, args: string[], stdin: Buffer | string | Readable | undefined, signal?: AbortSignal): Promise<Buffer> {
   const r = await execBuffer(target, ['sh', '-c', script, 'sh', ...args], { ...(stdin !== undefined ? { stdin } : {}), ...(signal ? { signal } : {}) });
   if (r.exitCode !== 0) throw guestFailure(target.vm, step, r);
   return r.stdout;
 }
 
 /** Copies the checkout at hostPath into the VM behind target (see the module doc). */
-export async function prepareWorkspace(target: SSHTarget | undefined, hostPath: string, opts: PrepareOptions = {}): Promise<PrepareResult> {
+export async function prepareWorkspace(target: Reach | undefined, hostPath: string, opts: PrepareOptions = {}): Promise<PrepareResult> {
   const progress = opts.onProgress ?? (() => undefined);
   const guestPath = checkGuestPath(opts.guestPath ?? DEFAULT_GUEST_PATH, '--guest-path');
   if (opts.from !== undefined && opts.branch === undefined) throw badRequest('--from needs --branch', 'e.g. --branch agent --from main');
