@@ -23,6 +23,8 @@ describe('vm workspace (fake driver)', () => {
     repo = join(h.home, 'src', 'repo');
     guest = join(h.home, 'guest', 'repo');
     await makeWorkspaceRepo(repo);
+    await run(['git', '-C', repo, 'config', 'user.name', 'Ada Host']);
+    await run(['git', '-C', repo, 'config', 'user.email', 'ada@example.org']);
     const r = await h.run(['vm', 'create', '--name', 'box']);
     assert.equal(r.code, 0, r.stderr);
   });
@@ -99,6 +101,8 @@ describe('vm workspace (fake driver)', () => {
     assert.match(status, /^ D gone\.txt$/m);
     assert.match(status, /^\?\? staged\.txt$/m);
     assert.match(await gitIn(guest, 'log', '--format=%s'), /first commit/);
+    const who = await run(['git', '-C', guest, 'config', '--local', '--get-regexp', '^user\\.']);
+    assert.equal(who.stdout, 'user.name Ada Host\nuser.email ada@example.org\n', "the host's git identity came along");
     const show = JSON.parse((await h.run(['--json', 'vm', 'show', 'box'])).stdout) as VMInfo;
     assert.equal(show.workspace?.guestPath, guest);
     assert.equal(show.workspace?.headCommit, (await gitIn(repo, 'rev-parse', 'HEAD')).trim());

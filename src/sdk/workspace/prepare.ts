@@ -121,8 +121,17 @@ tree=$(GIT_INDEX_FILE=$t git write-tree)
 c=$(git commit-tree "$tree" -p HEAD -m 'banger: the workspace as prepared')
 git update-ref refs/banger/prepared "$c"
 mv -f .git/banger-manifest.new .git/banger-manifest
+# The host's git identity, so commits made in the guest carry the user's name.
+[ -z "$8" ] || git config user.name "$8"
+[ -z "$9" ] || git config user.email "$9"
 if command -v mise >/dev/null 2>&1; then mise trust --quiet --all . >/dev/null 2>&1 || true; fi
 echo "$c"`;
+
+/** user.name and user.email as git resolves them in the checkout (empty when unset). */
+async function gitIdentity(root: string): Promise<[string, string]> {
+  const get = async (key: string) => (await git(root, ['config', '--get', key])).stdout.trim();
+  return [await get('user.name'), await get('user.email')];
+}
 
 function guestFailure(vm: string, step: string, r: { stderr: Buffer; exitCode: number }): BangerError {
   const msg = r.stderr.toString('utf8').trim().split('\n').slice(-3).join('; ');
@@ -264,7 +273,7 @@ export async function prepareWorkspace(target: Reach | undefined, hostPath: stri
   }
 
   progress('recording the prepared tree');
-  const out = await guest(target, 'finalize', FINALIZE, [guestPath, repo.head, moved ? (repo.branch ?? '') : '', opts.branch ?? '', base, incremental ? 'incremental' : 'full', moved ? '1' : '0'], manifestText(repo.head, entries), signal);
+  const out = await guest(target, 'finalize', FINALIZE, [guestPath, repo.head, moved ? (repo.branch ?? '') : '', opts.branch ?? '', base, incremental ? 'incremental' : 'full', moved ? '1' : '0', ...(await gitIdentity(repo.root))], manifestText(repo.head, entries), signal);
   workspace.preparedCommit = out.toString('utf8').trim().split('\n').pop() ?? '';
   return { ...result, sentFiles: send.length, deletedFiles: remove.length, incremental };
 }

@@ -21,6 +21,7 @@ import { cpuSeconds, pidAlive, rssBytes } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
 import { launchVM, waitReady } from './boot.js';
+import { syncFiles } from './file-sync.js';
 import type { VMServiceDeps } from './deps.js';
 import { prepareDisks } from './disks.js';
 import { readHandles } from './handles.js';
@@ -133,6 +134,9 @@ export class VMService {
       const launched = await launchVM(this.deps, driver, row, ctx);
       await ctx.stage('ssh', 'waiting for ssh', () => waitReady(this.deps, launched.row, launched.handle, ctx.signal));
       faultPoint('boot.ready');
+      if (this.deps.config.file_sync.length > 0) {
+        await ctx.stage('files', 'copying file_sync entries', () => syncFiles(sshTargetFor(this.deps, launched.row), this.deps.config.file_sync, ctx));
+      }
       const running = this.lifecycle.transition(row.id, 'running');
       this.syncSSHConfigQuietly();
       return running;
