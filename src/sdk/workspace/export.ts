@@ -20,7 +20,7 @@ const DIFF = `cd -- "$1" 2>/dev/null && [ -d .git ] || exit ${NO_REPO}
 ref=$2; what=$3
 git rev-parse -q --verify "$ref^{commit}" >/dev/null || exit ${UNKNOWN_BASE}
 set -e
-t=$(mktemp); trap 'rm -f "$t"' EXIT
+t=.git/banger-export-index.$$; trap 'rm -f "$t" "$t.lock"' EXIT
 if [ -f .git/index ]; then cp .git/index "$t"; else git read-tree --index-output="$t" "$ref"; fi
 export GIT_INDEX_FILE="$t"
 git add -A

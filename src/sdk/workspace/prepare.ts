@@ -109,7 +109,7 @@ if [ "$moved" = 1 ]; then
   git reset -q
 fi
 cat > .git/banger-manifest.new
-t=$(mktemp); trap 'rm -f "$t"' EXIT
+t=.git/banger-index.$$; trap 'rm -f "$t" "$t.lock"' EXIT
 if [ "$mode" = full ]; then
   cp .git/index "$t"; GIT_INDEX_FILE=$t git add -A
 else
