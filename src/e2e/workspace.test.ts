@@ -70,7 +70,7 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
     assert.equal(reg.code, 0, reg.stderr);
     const prom = await cli('image', 'promote', 'ws-img');
     assert.equal(prom.code, 0, prom.stderr);
-    created = await cli('vm', 'create', '--name', VM, '--image', 'ws-img');
+    created = await banger(['vm', 'create', '--name', VM, '--image', 'ws-img'], env, 25 * 60_000);
     assert.equal(created.code, 0, created.stderr);
     repo = join(home, 'src', 'repo');
     await makeWorkspaceRepo(repo);
