@@ -10,6 +10,7 @@ import {
   type KillVMRequest,
   type PullImageRequest,
   type PushImageRequest,
+  type RecordWorkspaceRequest,
   type RegisterImageRequest,
   type SetVMRequest,
   type StopVMRequest,
@@ -150,4 +151,35 @@ export function parseImportKernelRequest(body: unknown): ImportKernelRequest {
   if (req.deb && (req.kernel || req.initrd || req.modules)) throw badRequest('deb: give either deb or kernel (with initrd, modules), not both');
   if (!req.deb && !req.kernel) throw badRequest('nothing to import: kernel or deb is required', 'pass --kernel PATH or --deb FILE|PACKAGE');
   return req;
+}
+
+/** A workspace's place in the guest: absolute, not `/`, no `..`, no control characters. Returns it normalised (no trailing /). */
+export function checkGuestPath(path: string, field = 'guestPath'): string {
+  const p = path.length > 1 ? path.replace(/\/+$/, '') : path;
+  const hint = 'give an absolute directory in the guest, e.g. --guest-path /root/repo';
+  // eslint-disable-next-line no-control-regex
+  if (!p.startsWith('/') || p === '/' || /[\x00-\x1f]/.test(p)) throw badRequest(`${field}: ${JSON.stringify(path)} is not an absolute directory other than /`, hint);
+  if (p.split('/').some((seg) => seg === '..' || seg === '.')) throw badRequest(`${field}: ${JSON.stringify(path)} contains . or .. segments`, hint);
+  return p;
+}
+
+const COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+export function parseRecordWorkspaceRequest(body: unknown): RecordWorkspaceRequest {
+  const b = fieldsOf(body, ['sourcePath', 'guestPath', 'headCommit', 'preparedCommit', 'branch', 'includeUntracked'], 'record workspace');
+  const sourcePath = reqString(b, 'sourcePath');
+  if (!sourcePath.startsWith('/')) throw badRequest('sourcePath must be an absolute path');
+  const commit = (field: string) => {
+    const v = reqString(b, field);
+    if (!COMMIT.test(v)) throw badRequest(`${field} must be a full commit id (40 or 64 hex digits)`);
+    return v;
+  };
+  return defined<RecordWorkspaceRequest>({
+    sourcePath,
+    guestPath: checkGuestPath(reqString(b, 'guestPath')),
+    headCommit: commit('headCommit'),
+    preparedCommit: commit('preparedCommit'),
+    branch: optString(b, 'branch'),
+    includeUntracked: optBool(b, 'includeUntracked') ?? false,
+  });
 }

@@ -27,6 +27,7 @@ import {
   parseImportKernelRequest,
   parseKillVMRequest,
   parseNoBody,
+  parseRecordWorkspaceRequest,
   parseRegisterImageRequest,
   parseSetVMRequest,
   parseStopVMRequest,
@@ -51,6 +52,7 @@ import type {
   VMHealth,
   VMInfo,
   VMStats,
+  WorkspaceInfo,
 } from './types.js';
 import type { ForwardResult, VMPorts } from './ports.js';
 
@@ -139,6 +141,7 @@ export const ROUTES = {
   vmHealth: route<VMHealth>()({ id: 'vm.health', method: 'GET', path: '/vms/:name/health', kind: 'sync', summary: 'whether the VM answers over SSH (bounded probe, see above)' }),
   vmPorts: route<VMPorts>()({ id: 'vm.ports', method: 'GET', path: '/vms/:name/ports', kind: 'sync', summary: 'listening guest sockets and published ports (bounded probe, see above)' }),
   vmForward: route<ForwardResult>()({ id: 'vm.forward', method: 'POST', path: '/vms/:name/ports', kind: 'sync', parse: parseForwardRequest, summary: 'publish guest ports on the host, or remove them' }),
+  vmWorkspaceRecord: route<WorkspaceInfo>()({ id: 'vm.workspace.record', method: 'POST', path: '/vms/:name/workspace', kind: 'sync', parse: parseRecordWorkspaceRequest, summary: 'record the git checkout a client copied into the VM (the copy itself goes over SSH)' }),
   vmLogs: route<never>()({ id: 'vm.logs', method: 'GET', path: '/vms/:name/logs', kind: 'stream', query: ['follow'], summary: 'the serial console log; follow=1 keeps it open' }),
 
   imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),

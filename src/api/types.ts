@@ -90,8 +90,29 @@ export interface VMInfo {
   lastError?: string;
   /** Why the VM is stopped (powered off, killed, its process died...). */
   stoppedReason?: string;
+  /** The git checkout last copied into the VM (`vm workspace prepare`, `vm run PATH`). */
+  workspace?: WorkspaceInfo;
   problems?: string[];
 }
+
+/** A git checkout copied into a VM: where it came from, where it is, and what it was based on. */
+export interface WorkspaceInfo {
+  /** The checkout's top directory on the machine that copied it (the client's, which may not be the daemon's). */
+  sourcePath: string;
+  /** Where it is in the guest. */
+  guestPath: string;
+  /** The host's HEAD when it was copied: `vm workspace export --base-commit` takes it to include commits made before. */
+  headCommit: string;
+  /** A commit in the guest (refs/banger/prepared) holding the tree exactly as copied: export and diff compare against it. */
+  preparedCommit: string;
+  /** The guest-only branch made with --branch, if any. */
+  branch?: string;
+  includeUntracked: boolean;
+  preparedAt: string;
+}
+
+/** What a client records after copying a checkout into a VM. */
+export type RecordWorkspaceRequest = Omit<WorkspaceInfo, 'preparedAt'>;
 
 export interface CreateVMRequest {
   name?: string;

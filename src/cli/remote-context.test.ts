@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PingResult, VMInfo } from '../api/types.js';
 import { freePort, sshdUnavailable } from '../drivers/ssh/sshd-fixture.js';
@@ -13,7 +13,8 @@ import { CliHarness } from '../testing/cli-harness.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
 import { BANGER_JS, startContextHost, type ContextHost } from '../testing/context-host.js';
 import type { FakeKnobs } from '../drivers/fake/options.js';
-import { Banger } from '../sdk/index.js';
+import { Banger, type PrepareResult } from '../sdk/index.js';
+import { expectedTree, makeWorkspaceRepo, treeState } from '../testing/workspace-repo.js';
 import { randomBytes } from 'node:crypto';
 
 const unavailable = await sshdUnavailable();
@@ -105,6 +106,34 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
     assert.equal(exec.stdout, 'hi there\n');
     const failed = await cli(['--context', 'big', 'vm', 'exec', 'r1', '--', 'sh', '-c', 'exit 7']);
     assert.equal(failed.code, 7, 'the guest status passes through both hops');
+  });
+
+  it('a workspace through the context: the local checkout goes in over the hop, the patch comes back here', async () => {
+    const repo = join(local.home, 'src', 'repo');
+    const guest = join(remote.home, 'guest', 'repo');
+    await makeWorkspaceRepo(repo);
+    const prep = await cli(['--json', '--context', 'big', 'vm', 'workspace', 'prepare', 'r1', repo, '--guest-path', guest, '--include-untracked']);
+    assert.equal(prep.code, 0, prep.stderr);
+    assert.equal((JSON.parse(prep.stdout) as PrepareResult).incremental, false);
+    assert.deepEqual(await treeState(guest), await expectedTree(repo, true));
+    const ws = (await remote.client().get<VMInfo>('/vms/r1')).workspace;
+    assert.equal(ws?.sourcePath, repo, 'the remote daemon recorded the client\'s checkout');
+    writeFileSync(join(repo, 'run.sh'), '#!/bin/sh\necho changed\n');
+    const again = await cli(['--json', '--context', 'big', 'vm', 'workspace', 'prepare', 'r1', repo, '--guest-path', guest, '--include-untracked']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((JSON.parse(again.stdout) as PrepareResult).sentFiles, 1);
+    assert.deepEqual(await treeState(guest), await expectedTree(repo, true));
+
+    writeFileSync(join(guest, 'from-guest.txt'), 'made in the guest\n');
+    const patch = join(local.home, 'out', 'work.patch');
+    mkdirSync(join(local.home, 'out'), { recursive: true });
+    const exp = await cli(['--context', 'big', 'vm', 'workspace', 'export', 'r1', '--output', patch]);
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.match(readFileSync(patch, 'utf8'), /^\+made in the guest$/m);
+    const check = await runUnchecked(['git', '-C', repo, 'apply', '--check', patch]);
+    assert.equal(check.code, 0, check.stderr);
+    const pwd = await cli(['--context', 'big', 'vm', 'exec', 'r1', '--', 'pwd']);
+    assert.equal(pwd.stdout.trim(), guest, 'vm exec starts in the workspace through the context too');
   });
 
   it('the SDK takes the same context: the remote VMs, their commands and files go through the hop', async () => {

@@ -42,6 +42,10 @@ describe('config', () => {
     ['[[file_sync]]\nhost = "rel/path"\nguest = "~/x"', /file_sync\[0\]\.host: expected an absolute host path/],
     ['[[file_sync]]\nhost = "~/x"\nguest = "/etc/x"', /file_sync\[0\]\.guest: expected a guest path under/],
     ['[[file_sync]]\nhost = "~/x"', /file_sync\[0\]\.guest: missing/],
+    ['[[file_sync]]\nhost = "~/x"\nguest = "~/x"\n[[file_sync]]\nhost = "~/y"\nguest = "/root/../etc/y"', /file_sync\[1\]\.guest: expected a guest path under/],
+    ['[[file_sync]]\nhost = "~/../x"\nguest = "~/x"', /file_sync\[0\]\.host: expected an absolute host path/],
+    ['[[file_sync]]\nhost = "~/x"\nguest = "/root/"', /file_sync\[0\]\.guest: expected a guest path under/],
+    ['[[file_sync]]\nhost = "~/x"\nguest = "~/x"\nmode = "rwx"', /file_sync\[0\]\.mode: expected an octal mode/],
     ['auto_stop_stale_after = "soon"', /auto_stop_stale_after: expected a duration/],
     ['log_level = ', /\(syntax\): not valid TOML/],
   ];

@@ -145,7 +145,7 @@ export const FILE_SYNC_FIELDS: Record<keyof FileSyncEntry, Rule> = {
       ? undefined
       : 'expected an absolute host path or ~/... (no "..")',
   guest: (v) =>
-    typeof v === 'string' && (v.startsWith('~/') || v.startsWith('/root/')) && !v.split('/').includes('..')
+    typeof v === 'string' && /^(~|\/root)\/[^/]/.test(v) && !v.split('/').includes('..')
       ? undefined
       : 'expected a guest path under ~/ or /root/ (no "..")',
   mode: (v) => (typeof v === 'string' && /^0?[0-7]{3}$/.test(v) ? undefined : 'expected an octal mode such as "0600"'),
@@ -167,7 +167,6 @@ export const NOT_IN_EFFECT: Readonly<Record<string, string>> = {
   default_dns: 'guests keep the resolver of user-mode networking',
   web_listen_addr: 'no web UI yet',
   image_catalog_url: 'no image catalog yet (image pull takes OCI references only)',
-  file_sync: 'files are not synced into VMs yet',
 };
 
 export function inEffect(key: string): boolean {

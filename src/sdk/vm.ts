@@ -6,6 +6,7 @@ import { sdkError } from './errors.js';
 import { execStream, execText, SSHError, type Command, type ExecOptions, type ExecResult, type ExecStream, type Reach, type RemoteHop } from './exec.js';
 import { VMFiles } from './files.js';
 import { Operation, type CallOptions } from './operation.js';
+import { VMWorkspace } from './workspace/vm-workspace.js';
 
 export interface StopOptions extends CallOptions {
   /** Kill the VM when it has not powered off after this many seconds (default 30). */
@@ -15,6 +16,8 @@ export interface StopOptions extends CallOptions {
 export class VM {
   /** Files in the guest, read and written over SSH. */
   readonly files: VMFiles;
+  /** The git checkout copied into the VM: prepare, diff, export, apply. */
+  readonly workspace: VMWorkspace;
   private targetPromise: Promise<SSHTarget> | undefined;
 
   constructor(
@@ -25,6 +28,12 @@ export class VM {
     private readonly hop?: RemoteHop,
   ) {
     this.files = new VMFiles(info.name, () => this.reach());
+    this.workspace = new VMWorkspace({
+      name: info.name,
+      client: () => this.client(),
+      reach: () => this.reach(),
+      fresh: async () => (await this.refresh()).info,
+    });
   }
 
   get name(): string {

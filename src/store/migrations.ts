@@ -83,6 +83,14 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 3,
+    name: 'vm workspaces',
+    up: (db) => {
+      // The git checkout a client copied into the VM (WorkspaceInfo as JSON), or NULL.
+      db.exec('ALTER TABLE vms ADD COLUMN workspace_json TEXT');
+    },
+  },
 ];
 
 export const LATEST_MIGRATION = MIGRATIONS[MIGRATIONS.length - 1]!.id;

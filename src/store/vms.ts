@@ -1,6 +1,6 @@
 /** The vms table: durable spec and runtime of each VM. */
 import type { Database, Statement } from 'better-sqlite3';
-import type { VMSpec } from '../api/types.js';
+import type { VMSpec, WorkspaceInfo } from '../api/types.js';
 import type { StoredVMState } from '../model/vm-state.js';
 
 export interface VMRuntime {
@@ -22,6 +22,8 @@ export interface VMRow {
   spec: VMSpec;
   runtime: VMRuntime;
   lastError?: string;
+  /** The checkout last copied into the VM (recorded by the client that copied it). */
+  workspace?: WorkspaceInfo;
   createdAt: string;
   updatedAt: string;
 }
@@ -34,6 +36,7 @@ interface Raw {
   spec_json: string;
   runtime_json: string;
   last_error: string | null;
+  workspace_json: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -50,6 +53,7 @@ function fromRaw(r: Raw): VMRow {
     updatedAt: r.updated_at,
   };
   if (r.last_error) row.lastError = r.last_error;
+  if (r.workspace_json) row.workspace = JSON.parse(r.workspace_json) as WorkspaceInfo;
   return row;
 }
 
@@ -105,6 +109,18 @@ export class VMRepo {
   /** Changes what a VM is (spec, runtime facts, image); its state changes only through writeState. */
   update(id: string, patch: Partial<Pick<VMRow, 'spec' | 'runtime' | 'imageId'>>): VMRow {
     return this.write(id, patch);
+  }
+
+  /** Records (or with undefined, forgets) the VM's workspace; not a state change. */
+  setWorkspace(id: string, ws: WorkspaceInfo | undefined): VMRow {
+    const cur = this.get(id);
+    if (!cur) throw new Error(`vm ${id} vanished from the store`);
+    const updatedAt = new Date().toISOString();
+    this.db.prepare('UPDATE vms SET workspace_json = ?, updated_at = ? WHERE id = ?').run(ws ? JSON.stringify(ws) : null, updatedAt, id);
+    const next: VMRow = { ...cur, updatedAt };
+    if (ws) next.workspace = ws;
+    else delete next.workspace;
+    return next;
   }
 
   /** Only the lifecycle module calls this; it checks the move against the transition table first. */

@@ -43,6 +43,7 @@ export function vmRoutes(kit: RouteKit, ctx: DaemonContext): void {
     return { target: name, run: (oc) => oc.stage('kill', `sending ${signal} to ${name}`, () => vms().kill(name, signal)) };
   });
   kit.sync(ROUTES.vmSSH, ({ params }) => vms().sshTarget(params.name));
+  kit.sync(ROUTES.vmWorkspaceRecord, ({ params, body }) => vms().recordWorkspace(params.name, body));
   kit.sync(ROUTES.vmStats, ({ params }) => vms().stats(params.name));
   kit.sync(ROUTES.vmHealth, ({ params }) => vms().health(params.name));
   kit.sync(ROUTES.vmPorts, ({ params }) => vms().ports(params.name));

@@ -75,6 +75,7 @@ export function toInfo(vm: ObservedVM, images: ImageResolver): VMInfo {
   if (vm.state === 'stopped' && rt.stoppedReason) info.stoppedReason = rt.stoppedReason;
   if (vm.pid !== undefined) info.pid = vm.pid;
   if (vm.lastError) info.lastError = vm.lastError;
+  if (vm.workspace) info.workspace = vm.workspace;
   if (problems.length > 0) {
     info.problems = problems;
     info.state = 'broken';

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { alreadyExists, BangerError, badRequest, notRunning } from '../../api/errors.js';
-import type { CreateVMRequest, SetVMRequest, SSHTarget, VMInfo, VMStats } from '../../api/types.js';
+import type { CreateVMRequest, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMInfo, VMStats, WorkspaceInfo } from '../../api/types.js';
 import { parsePortSpecs, type ForwardRequest, type ForwardResult, type VMPorts } from '../../api/ports.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
@@ -22,6 +22,7 @@ import { cpuSeconds, pidAlive, rssBytes } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
 import { launchVM, waitReady } from './boot.js';
+import { syncFiles } from './file-sync.js';
 import type { VMServiceDeps } from './deps.js';
 import { prepareDisks } from './disks.js';
 import { readHandles } from './handles.js';
@@ -136,6 +137,9 @@ export class VMService {
       const launched = await launchVM(this.deps, driver, row, ctx);
       await ctx.stage('ssh', 'waiting for ssh', () => waitReady(this.deps, launched.row, launched.handle, ctx.signal));
       faultPoint('boot.ready');
+      if (this.deps.config.file_sync.length > 0) {
+        await ctx.stage('files', 'copying file_sync entries', () => syncFiles(sshTargetFor(this.deps, launched.row), this.deps.config.file_sync, ctx));
+      }
       const running = this.lifecycle.transition(row.id, 'running');
       this.syncSSHConfigQuietly();
       return running;
@@ -294,6 +298,15 @@ export class VMService {
   ports(ref: string): Promise<VMPorts> {
     const target = this.sshTarget(ref);
     return guestPorts(target, this.find(ref));
+  }
+
+  /** Records the checkout a client copied into the VM (the copy went over SSH, client-side). */
+  recordWorkspace(ref: string, req: RecordWorkspaceRequest): Promise<WorkspaceInfo> {
+    return this.locked(ref, (row) => {
+      const ws: WorkspaceInfo = { ...req, preparedAt: new Date().toISOString() };
+      this.deps.repo.setWorkspace(row.id, ws);
+      return Promise.resolve(ws);
+    });
   }
 
   sshTarget(ref: string): SSHTarget {

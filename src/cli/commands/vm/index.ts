@@ -18,7 +18,7 @@ import { registerSSH } from './ssh.js';
 import { registerStart } from './start.js';
 import { registerStats } from './stats.js';
 import { registerStop } from './stop.js';
-import { registerWorkspace } from './workspace.js';
+import { registerDiff, registerWorkspace } from './workspace.js';
 
 export function registerVM(program: Command, ctx: CliContext): void {
   const vm = program
@@ -30,10 +30,12 @@ export function registerVM(program: Command, ctx: CliContext): void {
 Examples:
   banger vm run                         boot a sandbox and open a root shell
   banger vm run --rm -- make test       run one command in a throwaway VM
+  banger vm run ./repo -- make test     the same in a copy of a git checkout (/root/repo)
   banger vm create --name dev --no-start
   banger vm list
   banger vm ssh dev                     shell in a running VM
   banger vm exec dev -- uname -a        run a command, exit with its status
+  banger vm diff dev                    what changed in dev's workspace
   banger vm stop dev && banger vm delete dev`,
     );
 
@@ -55,6 +57,7 @@ Examples:
   registerHealth(vm, ctx);
   registerPorts(vm, ctx);
   registerWorkspace(vm, ctx);
+  registerDiff(vm, ctx);
 
   registerList(program.command('ps'), ctx);
 }

@@ -1,6 +1,6 @@
 /** banger vm run: create, boot, wait for SSH, then a shell or a command; --rm cleans up. */
 import type { Command } from 'commander';
-import { BangerError, badRequest } from '../../../api/errors.js';
+import { badRequest } from '../../../api/errors.js';
 import { ROUTES } from '../../../api/routes.js';
 import type { CliContext } from '../../context.js';
 import { ExitStatus } from '../../context.js';
@@ -8,19 +8,22 @@ import { attach, sshTarget } from '../../guest-ssh.js';
 import { runOperation } from '../../progress.js';
 import { elapsed, printJson } from '../../render.js';
 import { addCreateFlags, createBody, type CreateOpts } from './create-flags.js';
+import { prepareWorkspace } from '../../../sdk/workspace/prepare.js';
+import { inDir } from './in-workspace.js';
+import { addWorkspaceFlags, prepareOptions, reportPrepare, type WorkspaceFlags } from './workspace-flags.js';
 
-interface RunOpts extends CreateOpts {
+interface RunOpts extends CreateOpts, WorkspaceFlags {
   rm?: boolean;
   detach?: boolean;
 }
 
 export function registerRun(vm: Command, ctx: CliContext): void {
-  addCreateFlags(
+  addWorkspaceFlags(addCreateFlags(
     vm
       .command('run')
       .description('Create a sandbox VM and open a root shell in it, or run a command and exit with its status')
-      .argument('[path]', 'a git checkout to copy in (not yet available)'),
-  )
+      .argument('[path]', 'a git checkout to copy in (to /root/repo); the shell or command starts there'),
+  ))
     .option('--rm', 'delete the VM when the shell or command exits')
     .option('-d, --detach', 'return once the VM is ready (no shell)')
     .addHelpText(
@@ -32,6 +35,9 @@ Examples:
   banger vm run                                  boot a sandbox, open a root shell
   banger vm run --name dev                       the same, named dev (ssh dev.vm later)
   banger vm run --rm -- cat /etc/os-release      throwaway VM for one command
+  banger vm run ./repo                           a copy of the checkout at /root/repo, shell there
+  banger vm run ./repo -- make test              the same, run the tests, exit with their status
+  banger vm run ./repo --dry-run                 list the files that would be copied
   banger vm run -d --name box --vcpu 4 --memory 4G
                                                  start in the background
   banger vm run -d --name web --nat -p 3000      outbound access, guest port 3000
@@ -39,34 +45,53 @@ Examples:
 The first run builds the default image (a minute or two); later runs take seconds.`,
     )
     .action(async (path: string | undefined, o: RunOpts) => {
-      if (path !== undefined) {
-        throw new BangerError('unavailable', 'copying a checkout into the VM (vm run PATH) is not available yet', {
-          hint: `run without a path, e.g. banger vm run -- <command>`,
-        });
+      const wsFlags = ['guestPath', 'includeUntracked', 'submodules', 'branch', 'from', 'dryRun'] as const;
+      if (path === undefined && wsFlags.some((f) => o[f] !== undefined)) {
+        throw badRequest('--guest-path, --include-untracked, --submodules, --branch, --from and --dry-run need a checkout path', 'e.g. banger vm run ./repo --include-untracked');
       }
       const command = ctx.passthrough;
       if (o.detach && o.rm) throw badRequest('-d and --rm do not go together', 'a detached VM stays until you delete it');
       if (o.detach && command?.length) throw badRequest('-d runs no command', 'drop -d to run the command, or drop the command');
       if (command && command.length === 0) throw badRequest('nothing after --', 'give the command to run, e.g. banger vm run -- uname -a');
+      // The checkout is checked (and on --dry-run listed) before a VM exists.
+      const wsOpts = prepareOptions(o, ctx);
+      if (path !== undefined) {
+        const preview = await prepareWorkspace(undefined, path, { ...wsOpts, dryRun: true });
+        if (o.dryRun) return reportPrepare(ctx, '-', preview);
+      }
       const t0 = Date.now();
       const info = await runOperation(ctx, ROUTES.vmCreate, {}, createBody(o));
       if (!ctx.globals.json) ctx.note(ctx.err.dim(`ready in ${elapsed(Date.now() - t0)}`));
+      const client = await ctx.client();
+      const removeIfAsked = async () => {
+        if (!o.rm) return;
+        await client.run(ROUTES.vmDelete, { name: info.name }, undefined, () => undefined).catch((err: unknown) => {
+          ctx.note(`banger: could not delete vm ${info.name}: ${(err as Error).message}`);
+        });
+      };
+      let dir: string | undefined;
+      if (path !== undefined) {
+        try {
+          const r = await (await ctx.sdk().vms.get(info.name)).workspace.prepare(path, { ...wsOpts, dryRun: false });
+          if (!ctx.globals.json) reportPrepare(ctx, info.name, r);
+          dir = r.workspace.guestPath;
+        } catch (err) {
+          if (o.rm) await removeIfAsked();
+          else ctx.note(`banger: vm ${info.name} is kept; copy again with banger vm workspace prepare ${info.name} ${path}, or remove it with banger vm delete ${info.name}`);
+          throw err;
+        }
+      }
       if (o.detach) {
-        if (ctx.globals.json) printJson(ctx.io, info);
+        if (ctx.globals.json) printJson(ctx.io, path !== undefined ? (await ctx.sdk().vms.get(info.name)).info : info);
         else ctx.io.stdout.write(`${info.name}\n`);
         ctx.note(`connect with banger vm ssh ${info.name}; stop with banger vm stop ${info.name}`);
         return;
       }
-      const client = await ctx.client();
       let status: number;
       try {
-        status = await attach(await sshTarget(client, info.name), command, command ? false : 'auto', ctx.transport());
+        status = await attach(await sshTarget(client, info.name), inDir(command, dir), command ? false : 'auto', ctx.transport());
       } finally {
-        if (o.rm) {
-          await client.run(ROUTES.vmDelete, { name: info.name }, undefined, () => undefined).catch((err: unknown) => {
-            ctx.note(`banger: could not delete vm ${info.name}: ${(err as Error).message}`);
-          });
-        }
+        await removeIfAsked();
       }
       if (!o.rm && !command) ctx.note(`vm ${info.name} is still running (stop with banger vm stop ${info.name})`);
       if (status !== 0) throw new ExitStatus(status);

@@ -1,0 +1,184 @@
+/**
+ * Workspaces through the CLI on a fake-driver VM (its guest is this host through `sshd -i`, so the
+ * guest path is a scratch directory here): copy in, incremental copy, diff, export, apply, and the
+ * refusals for bad input.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { VMInfo } from '../api/types.js';
+import type { PrepareResult } from '../sdk/index.js';
+import { run, runUnchecked } from '../system/exec.js';
+import type { CliHarness } from '../testing/cli-harness.js';
+import { tinyImageHome } from '../testing/tiny-image.js';
+import { expectedTree, gitIn, makeWorkspaceRepo, treeState, UNTRACKED } from '../testing/workspace-repo.js';
+
+describe('vm workspace (fake driver)', () => {
+  let h: CliHarness;
+  let repo = '';
+  let guest = '';
+  before(async () => {
+    h = await tinyImageHome();
+    repo = join(h.home, 'src', 'repo');
+    guest = join(h.home, 'guest', 'repo');
+    await makeWorkspaceRepo(repo);
+    await run(['git', '-C', repo, 'config', 'user.name', 'Ada Host']);
+    await run(['git', '-C', repo, 'config', 'user.email', 'ada@example.org']);
+    const r = await h.run(['vm', 'create', '--name', 'box']);
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(async () => {
+    await h.run(['vm', 'delete', 'box']);
+    await h.cleanup();
+  });
+
+  const prepare = async (...extra: string[]) => {
+    const r = await h.run(['--json', 'vm', 'workspace', 'prepare', 'box', repo, '--guest-path', guest, ...extra]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as PrepareResult;
+  };
+
+  it('refuses what is not a checkout, before touching the VM', async () => {
+    const plain = join(h.home, 'plain');
+    mkdirSync(plain, { recursive: true });
+    let r = await h.run(['vm', 'workspace', 'prepare', 'box', plain, '--guest-path', guest]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /not inside a git repository/);
+    const bare = join(h.home, 'bare.git');
+    await run(['git', 'init', '-q', '--bare', bare]);
+    r = await h.run(['vm', 'workspace', 'prepare', 'box', bare, '--guest-path', guest]);
+    assert.match(r.stderr, /bare git repository/);
+    r = await h.run(['vm', 'workspace', 'prepare', 'box', join(h.home, 'nope')]);
+    assert.match(r.stderr, /does not exist/);
+    r = await h.run(['vm', 'workspace', 'prepare', 'box', repo, '--guest-path', 'relative/dir']);
+    assert.match(r.stderr, /not an absolute directory/);
+    r = await h.run(['vm', 'workspace', 'prepare', 'box', repo, '--from', 'main']);
+    assert.match(r.stderr, /--from needs --branch/);
+    r = await h.run(['vm', 'workspace', 'export', 'box']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /vm box has no workspace/);
+    assert.match(r.stderr, /banger vm workspace prepare box PATH/);
+  });
+
+  it('refuses a checkout with submodules unless --submodules, then copies their files', async () => {
+    const sub = join(h.home, 'sub');
+    const sup = join(h.home, 'super');
+    await run(['git', 'init', '-q', sub]);
+    writeFileSync(join(sub, 'inner.txt'), 'inner\n');
+    await gitIn(sub, 'add', '-A');
+    await gitIn(sub, 'commit', '-q', '-m', 'sub');
+    await run(['git', 'init', '-q', sup]);
+    writeFileSync(join(sup, 'top.txt'), 'top\n');
+    await gitIn(sup, 'add', '-A');
+    await gitIn(sup, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub, 'lib');
+    await gitIn(sup, 'commit', '-q', '-m', 'super');
+    const dest = join(h.home, 'guest', 'super');
+    let r = await h.run(['vm', 'workspace', 'prepare', 'box', sup, '--guest-path', dest]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /has submodules \(lib\)/);
+    assert.match(r.stderr, /--submodules/);
+    r = await h.run(['vm', 'workspace', 'prepare', 'box', sup, '--guest-path', dest, '--submodules']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(dest, 'lib', 'inner.txt'), 'utf8'), 'inner\n');
+  });
+
+  it('--dry-run lists the tracked files and sends nothing', async () => {
+    const r = await h.run(['vm', 'workspace', 'prepare', 'box', repo, '--guest-path', guest, '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    const listed = r.stdout.trim().split('\n');
+    assert.ok(listed.includes('with space.txt') && listed.includes('staged.txt') && listed.includes('link'));
+    assert.ok(!listed.includes('gone.txt') && !listed.includes('debug.log') && !listed.includes(UNTRACKED[0]!));
+    assert.throws(() => readFileSync(join(guest, 'a.txt')));
+  });
+
+  it('copies tracked files with their content, modes and symlinks; git in the guest sees the host\'s changes', async () => {
+    const res = await prepare();
+    assert.equal(res.incremental, false);
+    assert.deepEqual(await treeState(guest), await expectedTree(repo, false));
+    const status = await gitIn(guest, 'status', '--porcelain');
+    assert.match(status, /^ M a\.txt$/m);
+    assert.match(status, /^ D gone\.txt$/m);
+    assert.match(status, /^\?\? staged\.txt$/m);
+    assert.match(await gitIn(guest, 'log', '--format=%s'), /first commit/);
+    const who = await run(['git', '-C', guest, 'config', '--local', '--get-regexp', '^user\\.']);
+    assert.equal(who.stdout, 'user.name Ada Host\nuser.email ada@example.org\n', "the host's git identity came along");
+    const show = JSON.parse((await h.run(['--json', 'vm', 'show', 'box'])).stdout) as VMInfo;
+    assert.equal(show.workspace?.guestPath, guest);
+    assert.equal(show.workspace?.headCommit, (await gitIn(repo, 'rev-parse', 'HEAD')).trim());
+    assert.equal(show.workspace?.sourcePath, repo);
+  });
+
+  it('a second prepare sends only what changed: the untracked file, then one edited file', async () => {
+    const withUntracked = await prepare('--include-untracked');
+    assert.equal(withUntracked.incremental, true);
+    assert.equal(withUntracked.sentFiles, 1);
+    assert.deepEqual(await treeState(guest), await expectedTree(repo, true));
+    writeFileSync(join(repo, 'run.sh'), '#!/bin/sh\necho changed\n');
+    const one = await prepare('--include-untracked');
+    assert.equal(one.sentFiles, 1);
+    assert.equal(one.bundleBytes, 0);
+    assert.deepEqual(await treeState(guest), await expectedTree(repo, true));
+  });
+
+  it('a host commit comes along as history only', async () => {
+    await gitIn(repo, 'commit', '-q', '-m', 'second commit');
+    const r = await prepare('--include-untracked');
+    assert.ok(r.bundleBytes > 0);
+    assert.equal(r.sentFiles, 0);
+    assert.match(await gitIn(guest, 'log', '-1', '--format=%s'), /second commit/);
+    assert.deepEqual(await treeState(guest), await expectedTree(repo, true));
+  });
+
+  it('guest edits, deletes, renames and a commit come back through diff, export and apply', async () => {
+    writeFileSync(join(guest, 'a.txt'), 'alpha from the guest\n');
+    rmSync(join(guest, 'with space.txt'));
+    renameSync(join(guest, 'dir', 'b.txt'), join(guest, 'dir', 'c.txt'));
+    writeFileSync(join(guest, 'guest-new.bin'), Buffer.from([0, 200, 3]));
+    await gitIn(guest, 'add', '-A');
+    await gitIn(guest, 'commit', '-q', '-m', 'guest commit');
+    writeFileSync(join(guest, 'after-commit.txt'), 'uncommitted\n');
+    const indexBefore = readFileSync(join(guest, '.git', 'index'));
+
+    const diff = await h.run(['vm', 'diff', 'box']);
+    assert.equal(diff.code, 0, diff.stderr);
+    for (const f of ['a.txt', 'with space.txt', 'after-commit.txt', 'guest-new.bin']) assert.ok(diff.stdout.includes(f), `${f} in ${diff.stdout}`);
+    assert.match(diff.stdout, /rename dir\/\{b\.txt => c\.txt\}/);
+
+    const patchFile = join(h.home, 'work.patch');
+    const exp = await h.run(['vm', 'workspace', 'export', 'box', '--output', patchFile]);
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.deepEqual(readFileSync(join(guest, '.git', 'index')), indexBefore, "the guest's index is untouched");
+    const check = await runUnchecked(['git', '-C', repo, 'apply', '--check', patchFile]);
+    assert.equal(check.code, 0, check.stderr);
+
+    writeFileSync(join(repo, 'a.txt'), 'a conflicting host edit\n');
+    const refused = await h.run(['vm', 'workspace', 'apply', 'box']);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /local changes to 1 file the guest also changed: a\.txt; nothing was applied/);
+    assert.equal(readFileSync(join(repo, 'a.txt'), 'utf8'), 'a conflicting host edit\n');
+    assert.ok(readFileSync(join(repo, 'with space.txt')));
+
+    writeFileSync(join(repo, 'a.txt'), 'alpha\nline two\nstaged line\n');
+    const applied = await h.run(['vm', 'workspace', 'apply', 'box']);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stderr, /applied 6 files/);
+    assert.deepEqual(await treeState(repo).then((t) => t.filter((l) => !l.startsWith('debug.log\t'))), await treeState(guest));
+  });
+
+  it('export --base-commit: the whole change since the host HEAD; an unknown commit is not_found', async () => {
+    const head = (await gitIn(repo, 'rev-parse', 'HEAD')).trim();
+    const r = await h.run(['vm', 'workspace', 'export', 'box', '--base-commit', head]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^diff --git a\/gone\.txt b\/gone\.txt$/m, 'the host\'s uncommitted work copied in (its deletion of gone.txt) is part of it');
+    const bad = await h.run(['vm', 'workspace', 'export', 'box', '--base-commit', 'deadbeefdeadbeef']);
+    assert.equal(bad.code, 3, bad.stderr);
+    assert.match(bad.stderr, /commit deadbeefdeadbeef is not in the guest's repository/);
+  });
+
+  it('vm exec runs in the workspace', async () => {
+    const r = await h.run(['vm', 'exec', 'box', '--', 'pwd']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), guest);
+  });
+});

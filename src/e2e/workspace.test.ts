@@ -1,0 +1,145 @@
+/**
+ * Workspaces end to end with real QEMU, on one VM booted from the shared debian-bookworm image: a
+ * checkout with every kind of change goes in with identical content and modes; the guest's edits,
+ * deletes, renames and a commit come back through diff, export and apply; apply refuses a
+ * conflicting host edit; [[file_sync]] entries arrive at start with their modes, and a missing host
+ * path is only a warning.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { VMInfo } from '../api/types.js';
+import type { PrepareResult } from '../sdk/index.js';
+import { runUnchecked } from '../system/exec.js';
+import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
+import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
+import { expectedTree, gitIn, makeWorkspaceRepo, TREE_STATE_SCRIPT, treeState } from '../testing/workspace-repo.js';
+
+const skip = e2eSkipReason() ?? sharedImageSkipReason();
+const VM = 'ws';
+const GUEST = '/root/repo';
+
+describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
+  let home = '';
+  let env: NodeJS.ProcessEnv = {};
+  let repo = '';
+  let created = { code: null as number | null, stdout: '', stderr: '' };
+  const cli = (...args: string[]) => banger(args, env);
+  const guestTree = async (): Promise<string[]> => {
+    const r = await cli('vm', 'exec', VM, '--', 'bash', '-c', TREE_STATE_SCRIPT, 'bash', GUEST);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').filter((l) => l !== '');
+  };
+  const guestSh = async (script: string): Promise<string> => {
+    const r = await cli('vm', 'exec', VM, '--', 'sh', '-c', script);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+  const prepare = async (...extra: string[]): Promise<PrepareResult> => {
+    const r = await cli('--json', 'vm', 'workspace', 'prepare', VM, repo, ...extra);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as PrepareResult;
+  };
+
+  before(async () => {
+    home = mkdtempSync('/tmp/bw-');
+    env = { BANGER_HOME: home };
+    const sync = join(home, 'user');
+    mkdirSync(join(sync, '.tool', 'sub'), { recursive: true });
+    writeFileSync(join(sync, 'token.json'), '{"token":"secret"}\n');
+    writeFileSync(join(sync, 'tool.sh'), '#!/bin/sh\necho tool\n');
+    writeFileSync(join(sync, '.tool', 'config'), 'a=1\n');
+    chmodSync(join(sync, '.tool', 'config'), 0o640);
+    writeFileSync(join(sync, '.tool', 'sub', 'run'), '#!/bin/sh\n');
+    chmodSync(join(sync, '.tool', 'sub', 'run'), 0o750);
+    writeFileSync(
+      join(home, 'config.toml'),
+      [
+        // A loaded 2-core host under TCG can take minutes to boot.
+        'ssh_wait_timeout = "20m"',
+        `[[file_sync]]\nhost = "${sync}/token.json"\nguest = "~/.config/agent/token.json"`,
+        `[[file_sync]]\nhost = "${sync}/tool.sh"\nguest = "/root/bin/tool"\nmode = "0755"`,
+        `[[file_sync]]\nhost = "${sync}/.tool"\nguest = "~/.tool"`,
+        `[[file_sync]]\nhost = "${sync}/not-there"\nguest = "~/not-there"`,
+        '',
+      ].join('\n'),
+    );
+    const img = await sharedImage();
+    const reg = await cli('image', 'register', '--name', 'ws-img', '--rootfs', img.rootfsPath, '--kernel', img.kernelPath, '--initrd', img.initrdPath);
+    assert.equal(reg.code, 0, reg.stderr);
+    const prom = await cli('image', 'promote', 'ws-img');
+    assert.equal(prom.code, 0, prom.stderr);
+    created = await banger(['vm', 'create', '--name', VM, '--image', 'ws-img'], env, 25 * 60_000);
+    assert.equal(created.code, 0, created.stderr);
+    repo = join(home, 'src', 'repo');
+    await makeWorkspaceRepo(repo);
+  });
+
+  after(async () => {
+    await banger(['vm', 'delete', VM], env, 120_000);
+    await banger(['daemon', 'stop'], env, 30_000);
+    for (const pid of processesUnder(home)) process.kill(pid, 'SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('file_sync: a file with the default 0600, one with its mode, a directory with its own modes; a missing path warns', async () => {
+    assert.match(created.stderr, /file_sync\[3\] \(.*\/not-there -> ~\/not-there\): .* does not exist on the host; skipped/);
+    const out = await guestSh(
+      'cd /root && stat -c "%n %a %U" .config/agent/token.json bin/tool .tool/config .tool/sub/run && cat .config/agent/token.json && test ! -e not-there && echo absent',
+    );
+    assert.equal(
+      out,
+      ['.config/agent/token.json 600 root', 'bin/tool 755 root', '.tool/config 640 root', '.tool/sub/run 750 root', '{"token":"secret"}', 'absent', ''].join('\n'),
+    );
+  });
+
+  it('tracked files arrive with identical hashes and modes; untracked ones only with --include-untracked', async () => {
+    const first = await prepare();
+    assert.equal(first.incremental, false);
+    assert.deepEqual(await guestTree(), await expectedTree(repo, false));
+    const second = await prepare('--include-untracked');
+    assert.equal(second.sentFiles, 1);
+    assert.deepEqual(await guestTree(), await expectedTree(repo, true));
+    const status = await guestSh(`cd ${GUEST} && git status --porcelain && git log --format=%s`);
+    assert.match(status, /^ M a\.txt$/m);
+    assert.match(status, /^first commit$/m);
+    const show = JSON.parse((await cli('--json', 'vm', 'show', VM)).stdout) as VMInfo;
+    assert.equal(show.workspace?.headCommit, (await gitIn(repo, 'rev-parse', 'HEAD')).trim());
+  });
+
+  it("the guest's edits, deletes, renames and a commit come back: diff, export, git apply --check, apply; a conflicting host edit is refused", async () => {
+    await guestSh(
+      [
+        `cd ${GUEST}`,
+        'printf "from the guest\\n" > a.txt',
+        'rm "with space.txt"',
+        'git mv dir/b.txt dir/renamed.txt',
+        'printf "\\000\\001guest" > new.bin',
+        'chmod +x dir/renamed.txt',
+        'git add -A && git -c user.name=g -c user.email=g@example.org commit -q -m "guest commit"',
+        'printf "after\\n" > uncommitted.txt',
+      ].join(' && '),
+    );
+    const diff = await cli('vm', 'diff', VM);
+    assert.equal(diff.code, 0, diff.stderr);
+    for (const f of ['a.txt', 'with space.txt', 'new.bin', 'uncommitted.txt']) assert.ok(diff.stdout.includes(f), `${f} in ${diff.stdout}`);
+    const patchFile = join(home, 'work.patch');
+    const exp = await cli('vm', 'workspace', 'export', VM, '--output', patchFile);
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.match(readFileSync(patchFile, 'utf8'), /GIT binary patch/);
+    const check = await runUnchecked(['git', '-C', repo, 'apply', '--check', patchFile]);
+    assert.equal(check.code, 0, check.stderr);
+
+    const hostA = readFileSync(join(repo, 'a.txt'));
+    writeFileSync(join(repo, 'a.txt'), 'host edit\n');
+    const refused = await cli('vm', 'workspace', 'apply', VM);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /local changes to 1 file the guest also changed: a\.txt; nothing was applied/);
+    writeFileSync(join(repo, 'a.txt'), hostA);
+    const applied = await cli('vm', 'workspace', 'apply', VM);
+    assert.equal(applied.code, 0, applied.stderr);
+    const hostTree = (await treeState(repo)).filter((l) => !l.startsWith('debug.log\t'));
+    assert.deepEqual(hostTree, await guestTree());
+  });
+});
