@@ -20,6 +20,8 @@ export interface StandinKnobs {
   exitAfterMs?: number;
   /** Refuse the request to this path with 400 and this fault_message (an injected refusal). */
   fault?: { path: string; message: string };
+  /** Append every request and its answer to this file (JSON lines). */
+  recordTo?: string;
 }
 
 /** Writes `<dir>/firecracker`, a script that execs the stand-in with these knobs; returns its path. */

@@ -3,7 +3,8 @@
  * driver's real spawn path is exercised. It takes firecracker's own flags (--version, --api-sock,
  * --id; the rest are ignored) and reads its behaviour from BANGER_FC_STANDIN (JSON):
  * { version?: string, noSocket?: boolean, powerOff?: number | "ignore", exitAfterMs?: number,
- * fault?: { path, message } (that request is refused with 400 and the message) }.
+ * fault?: { path, message } (that request is refused with 400 and the message), recordTo?: string
+ * (every request and answer appended there as JSON lines) }.
  *
  * @module
  */
@@ -17,6 +18,8 @@ interface Knobs {
   powerOff?: number | 'ignore';
   exitAfterMs?: number;
   fault?: { path: string; message: string };
+  /** Append every request and its answer to this file (JSON lines). */
+  recordTo?: string;
 }
 
 const knobs = JSON.parse(process.env.BANGER_FC_STANDIN ?? '{}') as Knobs;
@@ -55,6 +58,7 @@ if (knobs.noSocket) {
     console: (line) => process.stdout.write(line + '\n'),
     powerOffDelayMs: knobs.powerOff ?? 100,
     ...(knobs.fault ? { fault: knobs.fault } : {}),
+    ...(knobs.recordTo ? { recordTo: knobs.recordTo } : {}),
     onPowerOff: () => {
       rmSync(sock, { force: true });
       process.exit(0);

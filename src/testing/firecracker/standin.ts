@@ -32,6 +32,8 @@ export interface StandinOptions {
   guestPorts?: number[];
   /** Refuse the request to this path with 400 and this fault_message (an injected refusal, for error paths). */
   fault?: { path: string; message: string };
+  /** Append every request and its answer to this file as JSON lines (for tests of what the driver sent). */
+  recordTo?: string;
 }
 
 /** What the stand-in was asked, for tests. */
@@ -40,6 +42,30 @@ export interface StandinRequest {
   path: string;
   body: unknown;
   status: number;
+  /** The JSON the stand-in answered with, if any. */
+  reply?: unknown;
+}
+
+/** The routes the stand-in serves (path templates as the API description writes them); anything else is refused. */
+export const STANDIN_ROUTES: readonly (readonly [method: string, template: string])[] = [
+  ['GET', '/'],
+  ['GET', '/version'],
+  ['GET', '/vm/config'],
+  ['PUT', '/logger'],
+  ['PUT', '/metrics'],
+  ['PUT', '/machine-config'],
+  ['PUT', '/boot-source'],
+  ['PUT', '/drives/{drive_id}'],
+  ['PUT', '/network-interfaces/{iface_id}'],
+  ['PUT', '/vsock'],
+  ['PUT', '/actions'],
+  ['PATCH', '/vm'],
+  ['PUT', '/snapshot/create'],
+  ['PUT', '/snapshot/load'],
+];
+
+function served(method: string, path: string): boolean {
+  return STANDIN_ROUTES.some(([m, t]) => m === method && new RegExp(`^${t.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(path));
 }
 
 const PRE_BOOT = ['/logger', '/metrics', '/machine-config', '/boot-source', '/drives/', '/network-interfaces/', '/vsock', '/snapshot/load'];
@@ -86,7 +112,9 @@ export class FirecrackerStandin {
     const path = (req.url ?? '/').split('?')[0]!;
     let body: unknown;
     const reply = (status: number, payload?: unknown) => {
-      this.requests.push({ method, path, body, status });
+      const entry: StandinRequest = { method, path, body, status, ...(payload === undefined ? {} : { reply: payload }) };
+      this.requests.push(entry);
+      if (this.opts.recordTo) appendFileSync(this.opts.recordTo, JSON.stringify(entry) + '\n');
       if (payload === undefined) {
         res.writeHead(status);
         res.end();
@@ -104,7 +132,7 @@ export class FirecrackerStandin {
     }
     if (this.opts.fault?.path === path) return fault(this.opts.fault.message);
     const definition = this.opts.schema.bodyDefinition(method, path);
-    if (definition === null) return fault(`Invalid request method and/or path: ${method} ${path}.`);
+    if (definition === null || !served(method, path)) return fault(`Invalid request method and/or path: ${method} ${path}.`);
     if (definition !== undefined) {
       if (body === undefined) return fault('Empty request body.');
       const problems = this.opts.schema.problems(definition, body);
