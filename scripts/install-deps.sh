@@ -14,7 +14,8 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   # dnsutils (dig) for the DNS tests; dnsperf and dnsmasq-base (a reference server, no service) for its bench
-  packages+=(linux-image-cloud-amd64 initramfs-tools dnsutils dnsperf dnsmasq-base)
+  # binutils (readelf) checks the vmlinux extracted for firecracker
+  packages+=(linux-image-cloud-amd64 initramfs-tools dnsutils dnsperf dnsmasq-base binutils)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -24,7 +24,7 @@ import { ApiWaitError, FirecrackerApi, FirecrackerApiError, waitForApi } from '.
 import { configCalls, type FcPaths } from './config.js';
 import { jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, type JailerOptions } from './jailer.js';
 import { FC_FIX_HINT, firecrackerVersion, versionProblem } from './version.js';
-import { assertKernelFits, ensureVmlinux } from './vmlinux.js';
+import { assertKernelFits, assertVirtioMmio, ensureVmlinux } from './vmlinux.js';
 import type { SnapshotType } from './types.js';
 
 export const DEFAULT_FIRECRACKER_BIN = 'firecracker';
@@ -99,8 +99,11 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     await this.removeRunFiles(spec.runDir, sock);
 
     const kernel = await ensureVmlinux(spec.kernelPath, files.vmlinux);
+    const hasInitrd = spec.initrdPath !== undefined;
     const kconfig = await kernelConfigFor(spec.kernelPath);
-    if (kconfig) assertKernelFits(kconfig.text, { what: `kernel ${spec.kernelPath} (config ${kconfig.path})`, hasInitrd: spec.initrdPath !== undefined });
+    if (kconfig) assertKernelFits(kconfig.text, { what: `kernel ${spec.kernelPath} (config ${kconfig.path})`, hasInitrd });
+    else if (kernel.embeddedConfig) assertKernelFits(kernel.embeddedConfig, { what: `kernel ${spec.kernelPath} (its built-in config)`, hasInitrd });
+    else assertVirtioMmio(kernel, { what: `kernel ${spec.kernelPath}`, hasInitrd });
     opts.signal?.throwIfAborted();
 
     let paths: FcPaths;

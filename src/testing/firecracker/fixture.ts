@@ -34,9 +34,10 @@ export async function installStandin(dir: string, knobs: StandinKnobs = {}, name
   return path;
 }
 
-/** The smallest ELF64 x86-64 executable Firecracker's loader accepts: one PT_LOAD at 16 MiB holding the entry point. */
+/** The smallest ELF64 x86-64 executable Firecracker's loader accepts: one PT_LOAD at 16 MiB holding the entry point (and a built-in virtio-mmio, by name). */
 export function tinyVmlinux(): Buffer {
-  const code = Buffer.from([0xf4, 0xeb, 0xfd]); // hlt; jmp .-1
+  // hlt; jmp .-1, then the name a built-in virtio-mmio driver registers (what banger looks for in a kernel without a config).
+  const code = Buffer.concat([Buffer.from([0xf4, 0xeb, 0xfd]), Buffer.from('virtio-mmio\0', 'latin1')]);
   const ehsize = 64;
   const phsize = 56;
   const buf = Buffer.alloc(ehsize + phsize + code.length);
