@@ -117,6 +117,11 @@ export interface HypervisorDriver {
   createRootDisk(base: string, target: string, opts: { sizeBytes?: number; signal?: AbortSignal }): Promise<void>;
   /** Live processes this driver started for VMs whose files are under vmsDir (whatever their state). */
   ownProcesses(vmsDir: string): OwnProcess[];
+  /**
+   * Removes what the driver keeps outside the VM directories (e.g. firecracker's jails) for VMs not
+   * in `live` and no longer running; returns the paths removed. Drivers that keep nothing omit it.
+   */
+  sweep?(live: ReadonlySet<string>): Promise<string[]>;
 }
 
 const DRIVER_NAMES: readonly string[] = ['qemu', 'firecracker', 'fake'];

@@ -22,7 +22,7 @@ import { createRawRootDisk } from '../fake/root-disk.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
 import { ApiWaitError, FirecrackerApi, FirecrackerApiError, waitForApi } from './api.js';
 import { configCalls, type FcPaths } from './config.js';
-import { jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, type JailerOptions } from './jailer.js';
+import { isJailedArgv, JAIL_MARKER, jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, sweepJails, type JailerOptions } from './jailer.js';
 import { FC_FIX_HINT, firecrackerVersion, versionProblem } from './version.js';
 import { assertKernelFits, assertVirtioMmio, ensureVmlinux } from './vmlinux.js';
 import type { SnapshotType } from './types.js';
@@ -158,7 +158,10 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     await createRawRootDisk(base, target, opts);
   }
 
-  /** Firecracker processes of this install: their API socket (or jail) names a VM directory under vmsDir. */
+  /**
+   * Firecracker processes of this install: their API socket names a VM directory under vmsDir, or
+   * (jailed) their --id names a jail banger made under the configured chroot base.
+   */
   ownProcesses(vmsDir: string): OwnProcess[] {
     const prefix = vmsDir.endsWith('/') ? vmsDir : `${vmsDir}/`;
     const out: OwnProcess[] = [];
@@ -166,11 +169,37 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
       const i = argv.indexOf('--api-sock');
       if (i < 0) continue;
       const hit = argv[i + 1];
+      const jailed = this.opts.jailer ? isJailedArgv(argv) : undefined;
+      if (jailed && this.ownJail(jailed)) out.push({ pid, vmId: jailed });
       if (!hit?.startsWith(prefix)) continue;
       const vmId = hit.slice(prefix.length).split('/')[0];
       if (vmId) out.push({ pid, vmId });
     }
     return out;
+  }
+
+  /**
+   * Removes what VMs that are not running left on the host: their jails under the chroot base
+   * (a daemon killed between a VM's exit and its cleanup leaves one). Returns what was removed.
+   */
+  async sweep(live: ReadonlySet<string>): Promise<string[]> {
+    const j = this.opts.jailer;
+    if (!j) return [];
+    const execName = basename(which(this.bin) ?? this.bin);
+    const running = (id: string) => findProcesses((argv) => isJailedArgv(argv, id) !== undefined).length > 0;
+    const removed = await sweepJails(j.chrootBase, execName, live, running);
+    for (const id of removed) this.log(`removed the jail of vm ${id}, which no longer runs`);
+    return removed.map((id) => join(j.chrootBase, execName, id));
+  }
+
+  private ownJail(id: string): boolean {
+    const j = this.opts.jailer;
+    if (!j) return false;
+    try {
+      return existsSync(join(dirname(jailFor(j, which(this.bin) ?? this.bin, id).root), JAIL_MARKER));
+    } catch {
+      return false;
+    }
   }
 
   // ---- snapshots (Firecracker's snapshot API; to be wired behind the shared snapshot contract) ----

@@ -12,6 +12,7 @@ import type { DriverFixture } from '../../drivers/conformance.case.js';
 import type { LaunchSpec } from '../../drivers/hypervisor.js';
 
 export const STANDIN_BIN = fileURLToPath(new URL('./standin-bin.js', import.meta.url));
+export const STANDIN_JAILER_BIN = fileURLToPath(new URL('./standin-jailer-bin.js', import.meta.url));
 
 export interface StandinKnobs {
   version?: string;
@@ -30,6 +31,16 @@ export async function installStandin(dir: string, knobs: StandinKnobs = {}, name
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const path = join(dir, name);
   await writeFile(path, `#!/bin/sh\nBANGER_FC_STANDIN=${q(JSON.stringify(knobs))}\nexport BANGER_FC_STANDIN\nexec ${q(process.execPath)} ${q(STANDIN_BIN)} "$@"\n`);
+  await chmod(path, 0o755);
+  return path;
+}
+
+/** Writes `<dir>/jailer`, a script that runs the stand-in jailer (which runs the stand-in firecracker with these knobs). */
+export async function installStandinJailer(dir: string, knobs: StandinKnobs = {}): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const path = join(dir, 'jailer');
+  await writeFile(path, `#!/bin/sh\nBANGER_FC_STANDIN=${q(JSON.stringify(knobs))}\nexport BANGER_FC_STANDIN\nexec ${q(process.execPath)} ${q(STANDIN_JAILER_BIN)} "$@"\n`);
   await chmod(path, 0o755);
   return path;
 }

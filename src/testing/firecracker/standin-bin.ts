@@ -9,6 +9,7 @@
  * @module
  */
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { FirecrackerSchema } from './schema.js';
 import { FirecrackerStandin } from './standin.js';
 
@@ -34,7 +35,10 @@ if (args.includes('--version')) {
   process.exit(0);
 }
 
-const sock = flag('--api-sock');
+// Run by the stand-in jailer: paths are inside its chroot.
+const root = process.env.BANGER_FC_STANDIN_ROOT || undefined;
+const apiSock = flag('--api-sock');
+const sock = apiSock && root ? join(root, apiSock) : apiSock;
 if (!sock) {
   process.stderr.write('Error: --api-sock is required\n');
   process.exit(1);
@@ -59,6 +63,7 @@ if (knobs.noSocket) {
     powerOffDelayMs: knobs.powerOff ?? 100,
     ...(knobs.fault ? { fault: knobs.fault } : {}),
     ...(knobs.recordTo ? { recordTo: knobs.recordTo } : {}),
+    ...(root ? { root } : {}),
     onPowerOff: () => {
       rmSync(sock, { force: true });
       process.exit(0);

@@ -14,6 +14,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FirecrackerSchema } from './schema.js';
 
 export type StandinState = 'Not started' | 'Running' | 'Paused';
@@ -34,6 +35,8 @@ export interface StandinOptions {
   fault?: { path: string; message: string };
   /** Append every request and its answer to this file as JSON lines (for tests of what the driver sent). */
   recordTo?: string;
+  /** The chroot a jailed firecracker sees as "/": every path in a request is resolved inside it. */
+  root?: string;
 }
 
 /** What the stand-in was asked, for tests. */
@@ -82,6 +85,11 @@ export class FirecrackerStandin {
   private poweredOff = false;
 
   constructor(private readonly opts: StandinOptions) {}
+
+  /** A path of a request as the host sees it (inside the chroot when jailed). */
+  private host(p: string): string {
+    return this.opts.root ? join(this.opts.root, p) : p;
+  }
 
   listen(socketPath: string): Promise<void> {
     this.http = createHttpServer((req, res) => void this.handle(req, res));
@@ -160,8 +168,8 @@ export class FirecrackerStandin {
       case 'PUT /machine-config':
       case 'PUT /boot-source':
       case 'PUT /vsock':
-        if (path === '/metrics') this.metricsPath = body.metrics_path as string;
-        if (path === '/vsock') this.vsockPath = body.uds_path as string;
+        if (path === '/metrics') this.metricsPath = this.host(body.metrics_path as string);
+        if (path === '/vsock') this.vsockPath = this.host(body.uds_path as string);
         this.resources.set(path.slice(1), body);
         return undefined;
       case 'PUT /drives/{id}':
@@ -183,8 +191,8 @@ export class FirecrackerStandin {
         if (body.snapshot_type === 'Diff' && this.resources.get('machine-config')?.track_dirty_pages !== true) {
           throw new Error('Diff snapshots are not allowed on uVMs with dirty page tracking disabled.');
         }
-        writeFileSync(body.snapshot_path as string, JSON.stringify({ standin: 'vmstate', resources: Object.fromEntries(this.resources) }));
-        writeFileSync(body.mem_file_path as string, Buffer.alloc(4096));
+        writeFileSync(this.host(body.snapshot_path as string), JSON.stringify({ standin: 'vmstate', resources: Object.fromEntries(this.resources) }));
+        writeFileSync(this.host(body.mem_file_path as string), Buffer.alloc(4096));
         return undefined;
       case 'PUT /snapshot/load': {
         const configured = [...this.resources.keys()].filter((k) => k !== 'logger' && k !== 'metrics');
@@ -193,15 +201,15 @@ export class FirecrackerStandin {
         if (body.mem_file_path === undefined && body.mem_backend === undefined) throw new Error('Either mem_file_path or mem_backend must be given.');
         let saved: { resources?: Record<string, Record<string, unknown>> };
         try {
-          saved = JSON.parse(readFileSync(body.snapshot_path as string, 'utf8')) as typeof saved;
+          saved = JSON.parse(readFileSync(this.host(body.snapshot_path as string), 'utf8')) as typeof saved;
         } catch (err) {
           throw new Error(`Load snapshot error: Cannot open snapshot file: ${(err as Error).message}`);
         }
         for (const [k, v] of Object.entries(saved.resources ?? {})) this.resources.set(k, v);
         const vs = body.vsock_override as { uds_path?: string } | undefined;
         const vsockRes = this.resources.get('vsock');
-        if (vs?.uds_path) this.vsockPath = vs.uds_path;
-        else if (vsockRes) this.vsockPath = vsockRes.uds_path as string;
+        if (vs?.uds_path) this.vsockPath = this.host(vs.uds_path);
+        else if (vsockRes) this.vsockPath = this.host(vsockRes.uds_path as string);
         this.restored = true;
         this.state = body.resume_vm === true ? 'Running' : 'Paused';
         this.startDevices();
@@ -219,7 +227,7 @@ export class FirecrackerStandin {
       const kernel = (this.resources.get('boot-source')!.kernel_image_path as string);
       let head: Buffer;
       try {
-        head = readFileSync(kernel).subarray(0, 4);
+        head = readFileSync(this.host(kernel)).subarray(0, 4);
       } catch (err) {
         throw new Error(`Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: ${(err as Error).message}`);
       }
