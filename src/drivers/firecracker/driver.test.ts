@@ -77,6 +77,27 @@ describe('firecracker driver on the stand-in', () => {
     assert.match(r.reason, /no-kvm is not present/);
   });
 
+  it('probe: boots a tiny microVM and says so; the verdict carries the version and device', async () => {
+    const r = await new FirecrackerDriver({ bin: fcBin, kvmDevice }).probe();
+    assert.equal(r.available, true, r.reason);
+    assert.equal(r.version, '1.16.1');
+    assert.match(r.reason, /a test microVM booted in \d+ms/);
+    assert.deepEqual(findProcesses((argv) => argv.includes('banger-probe')), [], 'the test microVM is gone');
+  });
+
+  it('probe: a firecracker that refuses to start the test microVM is unavailable with its fault_message', async () => {
+    const refusing = await installStandin(join(work, 'probe-refusing'), { fault: { path: '/actions', message: 'Start microvm error: Cannot open /dev/kvm: Permission denied' } });
+    const r = await new FirecrackerDriver({ bin: refusing, kvmDevice }).probe();
+    assert.equal(r.available, false);
+    assert.match(r.reason, /a test microVM did not start: firecracker refused PUT \/actions: Start microvm error: Cannot open \/dev\/kvm/);
+    assert.ok(r.fixHint);
+    const hang = await installStandin(join(work, 'probe-hang'), { noSocket: true });
+    const h = await new FirecrackerDriver({ bin: hang, kvmDevice, startTimeoutMs: 800 }).probe();
+    assert.equal(h.available, false);
+    assert.match(h.reason, /did not serve its API socket within 800ms/);
+    assert.deepEqual(findProcesses((argv) => argv.includes('banger-probe')), [], 'nothing is left running');
+  });
+
   it('the API socket is private to its owner (umask 077) and the run dir is 0700', async () => {
     const d = new FirecrackerDriver({ bin: fcBin });
     const s = await spec('mode-a');

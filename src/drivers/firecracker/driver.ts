@@ -23,6 +23,7 @@ import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '..
 import { ApiWaitError, FirecrackerApi, FirecrackerApiError, waitForApi } from './api.js';
 import { configCalls, type FcPaths } from './config.js';
 import { isJailedArgv, JAIL_MARKER, jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, sweepJails, type JailerOptions } from './jailer.js';
+import { bootProbe } from './probe.js';
 import { FC_FIX_HINT, firecrackerVersion, versionProblem } from './version.js';
 import { assertKernelFits, assertVirtioMmio, ensureVmlinux } from './vmlinux.js';
 import type { SnapshotType } from './types.js';
@@ -69,8 +70,8 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     return this.opts.bin || DEFAULT_FIRECRACKER_BIN;
   }
 
-  /** The binary, its version (1.5 to 1.16) and a KVM device this user can open. */
-  async probe(_opts: { signal?: AbortSignal } = {}): Promise<ProbeResult> {
+  /** The binary, its version (1.5 to 1.16), a KVM device this user can open, and a tiny microVM that really boots. */
+  async probe(opts: { signal?: AbortSignal } = {}): Promise<ProbeResult> {
     const found = which(this.bin);
     if (!found) return { available: false, reason: `${this.bin} not found`, fixHint: FC_FIX_HINT };
     const { version, said } = await firecrackerVersion(found);
@@ -80,8 +81,10 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     if (problem) return { available: false, version: v, reason: `${problem} (${found})`, fixHint: FC_FIX_HINT };
     const kvm = await kvmProblem(this.opts.kvmDevice ?? KVM_DEVICE);
     if (kvm) return { available: false, version: v, reason: `firecracker ${v} at ${found}, but ${kvm}`, fixHint: 'firecracker needs KVM: enable virtualisation in the firmware, load kvm_intel or kvm_amd, and join the kvm group' };
+    const boot = await bootProbe(found, { timeoutMs: this.opts.startTimeoutMs ?? 10_000, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (!boot.ok) return { available: false, version: v, reason: `firecracker ${v} at ${found}: ${boot.reason}`, fixHint: `see if ${found} runs a microVM by hand (its README's getting-started), or set driver = "qemu"` };
     const jail = this.opts.jailer ? `; under ${this.opts.jailer.bin} in ${this.opts.jailer.chrootBase}` : '';
-    return { available: true, accel: 'kvm', version: v, reason: `firecracker ${v} at ${found} with ${this.opts.kvmDevice ?? KVM_DEVICE}${jail}` };
+    return { available: true, accel: 'kvm', version: v, reason: `firecracker ${v} at ${found} with ${this.opts.kvmDevice ?? KVM_DEVICE}: ${boot.detail}${jail}` };
   }
 
   async launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
