@@ -18,6 +18,8 @@ for (const bin of ['banger', 'bangerd']) {
   const p = join(root, 'dist/bin', `${bin}.js`);
   if (existsSync(p)) chmodSync(p, 0o755);
 }
+// Test data read at run time from beside the built module: Firecracker's API description.
+cpSync(join(root, 'src/testing/firecracker/firecracker-v1.16.1.yaml'), join(root, 'dist/testing/firecracker/firecracker-v1.16.1.yaml'));
 if (existsSync(join(root, 'assets'))) {
   mkdirSync(join(root, 'dist'), { recursive: true });
 }

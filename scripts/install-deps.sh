@@ -18,6 +18,8 @@ if [ "${1:-}" = "--test" ]; then
   # a local OCI registry (docker-registry, htpasswd from apache2-utils, openssl for its token auth) for the
   # image pull/push tests; skopeo and umoci for the oci-pull bench's reference
   packages+=(docker-registry apache2-utils openssl skopeo umoci)
+  # binutils (readelf) checks the vmlinux extracted for firecracker
+  packages+=(binutils)
 fi
 missing=()
 for p in "${packages[@]}"; do

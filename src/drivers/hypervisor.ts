@@ -140,6 +140,11 @@ export interface HypervisorDriver {
   unpublishPort?(handle: VMHandle, hostAddr: string, fwd: PortForward): Promise<void>;
   /** Whether publishPort works for this running VM (e.g. not when its network is served by a helper that cannot). */
   canPublishLive?(handle: VMHandle): boolean;
+  /**
+   * Removes what the driver keeps outside the VM directories (e.g. firecracker's jails) for VMs not
+   * in `live` and no longer running; returns the paths removed. Drivers that keep nothing omit it.
+   */
+  sweep?(live: ReadonlySet<string>): Promise<string[]>;
 }
 
 const DRIVER_NAMES: readonly string[] = ['qemu', 'firecracker', 'fake'];

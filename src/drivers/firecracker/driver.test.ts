@@ -12,14 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import { BangerError } from '../../api/errors.js';
 import { findProcesses, isAlive, signalProcess } from '../../system/proc.js';
 import { installStandin, standinFixture, standinSpec, tinyVmlinux } from '../../testing/firecracker/fixture.js';
-import { descriptionPath } from '../../testing/firecracker/schema.js';
 import { runDriverConformance } from '../conformance.case.js';
 import type { VMHandle } from '../hypervisor.js';
 import { FirecrackerApi, FirecrackerApiError } from './api.js';
 import { FirecrackerDriver } from './driver.js';
 import { guestChannel, guestHealthy, parsePorts } from './vsock.js';
 
-const skip = descriptionPath() ? undefined : 'firecracker-v1.16.1.yaml not found (set BANGER_FC_API_YAML)';
 const binDir = await mkdtemp(join(tmpdir(), 'banger-fc-bin-'));
 const fcBin = await installStandin(binDir);
 // The stand-in needs no KVM; the probe only asks that the device can be opened, so it gets a file it can.
@@ -27,7 +25,7 @@ const kvmDevice = join(binDir, 'kvm');
 await writeFile(kvmDevice, '');
 process.on('exit', () => void rm(binDir, { recursive: true, force: true }));
 
-runDriverConformance({ makeDriver: () => new FirecrackerDriver({ bin: fcBin, kvmDevice }), fixture: standinFixture(), ...(skip ? { skip } : {}) });
+runDriverConformance({ makeDriver: () => new FirecrackerDriver({ bin: fcBin, kvmDevice }), fixture: standinFixture() });
 
 const isCode = (code: string, text?: RegExp) => (err: unknown) => {
   assert.ok(err instanceof BangerError, String(err));
@@ -36,7 +34,7 @@ const isCode = (code: string, text?: RegExp) => (err: unknown) => {
   return true;
 };
 
-describe('firecracker driver on the stand-in', { skip }, () => {
+describe('firecracker driver on the stand-in', () => {
   let work = '';
   const handles: VMHandle[] = [];
   const processesIn = (dir: string) => findProcesses((argv) => argv.some((a) => a.includes(dir)));
@@ -77,6 +75,27 @@ describe('firecracker driver on the stand-in', { skip }, () => {
     const r = await new FirecrackerDriver({ bin: fcBin, kvmDevice: join(work, 'no-kvm') }).probe();
     assert.equal(r.available, false);
     assert.match(r.reason, /no-kvm is not present/);
+  });
+
+  it('probe: boots a tiny microVM and says so; the verdict carries the version and device', async () => {
+    const r = await new FirecrackerDriver({ bin: fcBin, kvmDevice }).probe();
+    assert.equal(r.available, true, r.reason);
+    assert.equal(r.version, '1.16.1');
+    assert.match(r.reason, /a test microVM booted in \d+ms/);
+    assert.deepEqual(findProcesses((argv) => argv.includes('banger-probe')), [], 'the test microVM is gone');
+  });
+
+  it('probe: a firecracker that refuses to start the test microVM is unavailable with its fault_message', async () => {
+    const refusing = await installStandin(join(work, 'probe-refusing'), { fault: { path: '/actions', message: 'Start microvm error: Cannot open /dev/kvm: Permission denied' } });
+    const r = await new FirecrackerDriver({ bin: refusing, kvmDevice }).probe();
+    assert.equal(r.available, false);
+    assert.match(r.reason, /a test microVM did not start: firecracker refused PUT \/actions: Start microvm error: Cannot open \/dev\/kvm/);
+    assert.ok(r.fixHint);
+    const hang = await installStandin(join(work, 'probe-hang'), { noSocket: true });
+    const h = await new FirecrackerDriver({ bin: hang, kvmDevice, startTimeoutMs: 800 }).probe();
+    assert.equal(h.available, false);
+    assert.match(h.reason, /did not serve its API socket within 800ms/);
+    assert.deepEqual(findProcesses((argv) => argv.includes('banger-probe')), [], 'nothing is left running');
   });
 
   it('the API socket is private to its owner (umask 077) and the run dir is 0700', async () => {

@@ -22,9 +22,10 @@ import { createRawRootDisk } from '../fake/root-disk.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
 import { ApiWaitError, FirecrackerApi, FirecrackerApiError, waitForApi } from './api.js';
 import { configCalls, type FcPaths } from './config.js';
-import { jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, type JailerOptions } from './jailer.js';
+import { isJailedArgv, JAIL_MARKER, jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, sweepJails, type JailerOptions } from './jailer.js';
+import { bootProbe } from './probe.js';
 import { FC_FIX_HINT, firecrackerVersion, versionProblem } from './version.js';
-import { assertKernelFits, ensureVmlinux } from './vmlinux.js';
+import { assertKernelFits, assertVirtioMmio, ensureVmlinux } from './vmlinux.js';
 import type { SnapshotType } from './types.js';
 
 export const DEFAULT_FIRECRACKER_BIN = 'firecracker';
@@ -69,8 +70,8 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     return this.opts.bin || DEFAULT_FIRECRACKER_BIN;
   }
 
-  /** The binary, its version (1.5 to 1.16) and a KVM device this user can open. */
-  async probe(_opts: { signal?: AbortSignal } = {}): Promise<ProbeResult> {
+  /** The binary, its version (1.5 to 1.16), a KVM device this user can open, and a tiny microVM that really boots. */
+  async probe(opts: { signal?: AbortSignal } = {}): Promise<ProbeResult> {
     const found = which(this.bin);
     if (!found) return { available: false, reason: `${this.bin} not found`, fixHint: FC_FIX_HINT };
     const { version, said } = await firecrackerVersion(found);
@@ -80,8 +81,10 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     if (problem) return { available: false, version: v, reason: `${problem} (${found})`, fixHint: FC_FIX_HINT };
     const kvm = await kvmProblem(this.opts.kvmDevice ?? KVM_DEVICE);
     if (kvm) return { available: false, version: v, reason: `firecracker ${v} at ${found}, but ${kvm}`, fixHint: 'firecracker needs KVM: enable virtualisation in the firmware, load kvm_intel or kvm_amd, and join the kvm group' };
+    const boot = await bootProbe(found, { timeoutMs: this.opts.startTimeoutMs ?? 10_000, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (!boot.ok) return { available: false, version: v, reason: `firecracker ${v} at ${found}: ${boot.reason}`, fixHint: `see if ${found} runs a microVM by hand (its README's getting-started), or set driver = "qemu"` };
     const jail = this.opts.jailer ? `; under ${this.opts.jailer.bin} in ${this.opts.jailer.chrootBase}` : '';
-    return { available: true, accel: 'kvm', version: v, reason: `firecracker ${v} at ${found} with ${this.opts.kvmDevice ?? KVM_DEVICE}${jail}` };
+    return { available: true, accel: 'kvm', version: v, reason: `firecracker ${v} at ${found} with ${this.opts.kvmDevice ?? KVM_DEVICE}: ${boot.detail}${jail}` };
   }
 
   async launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
@@ -99,8 +102,11 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     await this.removeRunFiles(spec.runDir, sock);
 
     const kernel = await ensureVmlinux(spec.kernelPath, files.vmlinux);
+    const hasInitrd = spec.initrdPath !== undefined;
     const kconfig = await kernelConfigFor(spec.kernelPath);
-    if (kconfig) assertKernelFits(kconfig.text, { what: `kernel ${spec.kernelPath} (config ${kconfig.path})`, hasInitrd: spec.initrdPath !== undefined });
+    if (kconfig) assertKernelFits(kconfig.text, { what: `kernel ${spec.kernelPath} (config ${kconfig.path})`, hasInitrd });
+    else if (kernel.embeddedConfig) assertKernelFits(kernel.embeddedConfig, { what: `kernel ${spec.kernelPath} (its built-in config)`, hasInitrd });
+    else assertVirtioMmio(kernel, { what: `kernel ${spec.kernelPath}`, hasInitrd });
     opts.signal?.throwIfAborted();
 
     let paths: FcPaths;
@@ -155,7 +161,10 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     await createRawRootDisk(base, target, opts);
   }
 
-  /** Firecracker processes of this install: their API socket (or jail) names a VM directory under vmsDir. */
+  /**
+   * Firecracker processes of this install: their API socket names a VM directory under vmsDir, or
+   * (jailed) their --id names a jail banger made under the configured chroot base.
+   */
   ownProcesses(vmsDir: string): OwnProcess[] {
     const prefix = vmsDir.endsWith('/') ? vmsDir : `${vmsDir}/`;
     const out: OwnProcess[] = [];
@@ -163,11 +172,37 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
       const i = argv.indexOf('--api-sock');
       if (i < 0) continue;
       const hit = argv[i + 1];
+      const jailed = this.opts.jailer ? isJailedArgv(argv) : undefined;
+      if (jailed && this.ownJail(jailed)) out.push({ pid, vmId: jailed });
       if (!hit?.startsWith(prefix)) continue;
       const vmId = hit.slice(prefix.length).split('/')[0];
       if (vmId) out.push({ pid, vmId });
     }
     return out;
+  }
+
+  /**
+   * Removes what VMs that are not running left on the host: their jails under the chroot base
+   * (a daemon killed between a VM's exit and its cleanup leaves one). Returns what was removed.
+   */
+  async sweep(live: ReadonlySet<string>): Promise<string[]> {
+    const j = this.opts.jailer;
+    if (!j) return [];
+    const execName = basename(which(this.bin) ?? this.bin);
+    const running = (id: string) => findProcesses((argv) => isJailedArgv(argv, id) !== undefined).length > 0;
+    const removed = await sweepJails(j.chrootBase, execName, live, running);
+    for (const id of removed) this.log(`removed the jail of vm ${id}, which no longer runs`);
+    return removed.map((id) => join(j.chrootBase, execName, id));
+  }
+
+  private ownJail(id: string): boolean {
+    const j = this.opts.jailer;
+    if (!j) return false;
+    try {
+      return existsSync(join(dirname(jailFor(j, which(this.bin) ?? this.bin, id).root), JAIL_MARKER));
+    } catch {
+      return false;
+    }
   }
 
   // ---- snapshots (Firecracker's snapshot API; to be wired behind the shared snapshot contract) ----

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { chown, copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chown, copyFile, link, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { badRequest } from '../../api/errors.js';
 import { jailRoot } from '../../model/filenames.js';
@@ -34,6 +34,8 @@ export const JAIL = {
 } as const;
 
 const JAIL_ID = /^[a-zA-Z0-9-]{1,64}$/;
+/** A file banger puts in each jail directory it makes (outside the chroot), so a sweep removes only banger's jails. */
+export const JAIL_MARKER = 'banger-vm';
 /** Memory firecracker itself needs beyond the guest's, in the cgroup limit. */
 export const VMM_OVERHEAD_MIB = 128;
 
@@ -93,6 +95,9 @@ export async function prepareJail(jail: Jail, opts: Pick<JailerOptions, 'uid' | 
   await rm(jail.dir, { recursive: true, force: true });
   await mkdir(join(jail.root, 'run'), { recursive: true, mode: 0o700 });
   try {
+    await writeFile(join(jail.dir, JAIL_MARKER), `${spec.vmId}\n`, { mode: 0o600 });
+    // The jailed firecracker resolves every path from this directory once it runs as uid/gid.
+    await chown(jail.root, opts.uid, opts.gid);
     const place = async (from: string, inJail: string, writable: boolean) => {
       const to = join(jail.root, inJail);
       try {
@@ -145,4 +150,31 @@ export function jailOfSocket(apiSock: string): Pick<Jail, 'id' | 'root' | 'dir'>
   const dir = dirname(root);
   const id = basename(dir);
   return JAIL_ID.test(id) ? { id, root, dir } : undefined;
+}
+
+/**
+ * Removes the jails banger made under `<chrootBase>/<execName>` (those with its marker) whose VM
+ * is not in `live` and whose firecracker no longer runs (`running(id)`); returns their ids.
+ * Directories without the marker belong to someone else and are left alone.
+ */
+export async function sweepJails(chrootBase: string, execName: string, live: ReadonlySet<string>, running: (id: string) => boolean): Promise<string[]> {
+  const base = join(chrootBase, execName);
+  const removed: string[] = [];
+  for (const id of await readdir(base).catch(() => [] as string[])) {
+    if (!JAIL_ID.test(id) || live.has(id) || running(id)) continue;
+    if (!(await stat(join(base, id, JAIL_MARKER)).catch(() => undefined))?.isFile()) continue;
+    await removeJail({ dir: join(base, id) });
+    removed.push(id);
+  }
+  return removed;
+}
+
+/** Whether a process's argv is a jailed firecracker (or its jailer) for jail `id`. */
+export function isJailedArgv(argv: readonly string[], id?: string): string | undefined {
+  const sock = argv.indexOf('--api-sock');
+  if (sock < 0 || argv[sock + 1] !== JAIL.apiSock) return undefined;
+  const i = argv.indexOf('--id');
+  const found = i >= 0 ? argv[i + 1] : undefined;
+  if (!found || !JAIL_ID.test(found)) return undefined;
+  return id === undefined || id === found ? found : undefined;
 }

@@ -152,6 +152,37 @@ export interface VmlinuxResult {
   /** 'elf' when the kernel already was a vmlinux, else the compression it was extracted from. */
   source: 'elf' | Compression;
   elf: ElfInfo;
+  /** Whether the virtio-mmio driver is built into the image (its driver name is in the kernel's data). */
+  virtioMmioBuiltIn: boolean;
+  /** The build config the kernel carries itself (CONFIG_IKCONFIG), when it does. */
+  embeddedConfig?: string;
+}
+
+/**
+ * Whether the virtio-mmio driver is built in: the driver registers itself under the name
+ * "virtio-mmio" (and its parameters under "virtio_mmio."), strings that are in the image only
+ * when the driver is; built as a module they live in virtio_mmio.ko instead.
+ */
+export function hasVirtioMmio(vmlinux: Buffer): boolean {
+  return vmlinux.includes('virtio-mmio\0', 0, 'latin1') || vmlinux.includes('virtio_mmio.', 0, 'latin1');
+}
+
+/** The .config a kernel built with CONFIG_IKCONFIG carries (gzip between the IKCFG_ST and IKCFG_ED markers). */
+export function embeddedConfig(vmlinux: Buffer): string | undefined {
+  const start = vmlinux.indexOf('IKCFG_ST', 0, 'latin1');
+  if (start < 0) return undefined;
+  const end = vmlinux.indexOf('IKCFG_ED', start, 'latin1');
+  if (end < 0) return undefined;
+  try {
+    return gunzipSync(vmlinux.subarray(start + 8, end)).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function result(path: string, source: VmlinuxResult['source'], elf: ElfInfo, buf: Buffer): VmlinuxResult {
+  const config = embeddedConfig(buf);
+  return { path, source, elf, virtioMmioBuiltIn: hasVirtioMmio(buf), ...(config ? { embeddedConfig: config } : {}) };
 }
 
 /**
@@ -169,7 +200,10 @@ export async function ensureVmlinux(kernelPath: string, target: string): Promise
   } finally {
     await fh.close();
   }
-  if (isElf(head)) return { path: kernelPath, source: 'elf', elf: checkVmlinux(await readFile(kernelPath), what) };
+  if (isElf(head)) {
+    const elfBuf = await readFile(kernelPath);
+    return result(kernelPath, 'elf', checkVmlinux(elfBuf, what), elfBuf);
+  }
   const buf = await readFile(kernelPath);
   const payload = bzImagePayload(buf);
   if (!payload) throw badRequest(`${what} is neither an ELF vmlinux nor a bzImage`, 'give Firecracker an x86_64 vmlinux or bzImage');
@@ -179,7 +213,7 @@ export async function ensureVmlinux(kernelPath: string, target: string): Promise
   const tmp = join(dirname(target), `.${Date.now()}.vmlinux.tmp`);
   await writeFile(tmp, vmlinux, { mode: 0o644 });
   await rename(tmp, target);
-  return { path: target, source: payload.compression as Compression, elf };
+  return result(target, payload.compression as Compression, elf, vmlinux);
 }
 
 /** What Firecracker's devices need from a guest kernel, and how this one provides it. */
@@ -207,7 +241,20 @@ export function kernelFitness(config: string): KernelFitness {
     if (v === 'm') out.modules.push(label);
     else out.missing.push(`${label}: ${key} is not set`);
   }
+  // Firecracker describes its virtio-mmio devices in ACPI tables (1.8 and later) and on the command line.
+  if (value('CONFIG_ACPI') !== 'y' && value('CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES') !== 'y') {
+    out.missing.push('a way to find the devices: neither CONFIG_ACPI nor CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES is set');
+  }
   return out;
+}
+
+/** Throws bad_request when a kernel without a config to read has no virtio-mmio driver built in and no initrd to load it from. */
+export function assertVirtioMmio(v: Pick<VmlinuxResult, 'virtioMmioBuiltIn'>, opts: { what: string; hasInitrd: boolean }): void {
+  if (v.virtioMmioBuiltIn || opts.hasInitrd) return;
+  throw badRequest(
+    `${opts.what} has no virtio-mmio driver built in and no initrd to load it from; every Firecracker device (disks, network, vsock) is virtio-mmio`,
+    'use a kernel built with CONFIG_VIRTIO_MMIO=y, or import it with its initramfs (banger kernel import), e.g. Debian\'s linux-image-cloud-amd64',
+  );
 }
 
 /** Throws bad_request when the kernel config says the guest cannot use Firecracker's devices. */

@@ -98,6 +98,10 @@ export async function reconcile(deps: VMServiceDeps, hooks: ReconcileHooks): Pro
       if (signalProcess(pid, 'SIGKILL')) report.killedProcesses.push(pid);
     }
   }
+  for (const driver of deps.hypervisors.all()) {
+    // What drivers keep outside the VM directories (firecracker's jails), once their processes are gone.
+    if (driver.sweep) report.removedDirs.push(...(await driver.sweep(liveIds)));
+  }
   report.network = (await deps.network.sweep(live)).removed;
   const settled = Promise.allSettled(background).then((results) => {
     for (const r of results) if (r.status === 'rejected') deps.logger.warn('resuming an interrupted operation failed', { error: r.reason as Error });

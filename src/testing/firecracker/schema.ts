@@ -1,6 +1,7 @@
 /**
- * Firecracker's official API description (firecracker-v1.16.1.yaml, beside the project in
- * shared/firecracker/ or named by BANGER_FC_API_YAML), loaded with a YAML parser and compiled with
+ * Firecracker's official API description (firecracker-v1.16.1.yaml, kept beside this module in
+ * src/testing/firecracker/ and copied next to the built module by scripts/build.mjs; or named by
+ * BANGER_FC_API_YAML), loaded with a YAML parser and compiled with
  * a JSON-schema validator, for tests and the stand-in API server. Nothing here is hand-copied from
  * the description: definitions, paths and methods are read from the file.
  *
@@ -20,8 +21,9 @@ interface SchemaObject {
 }
 
 interface Operation {
+  summary?: string;
   parameters?: { in: string; schema?: { $ref?: string } }[];
-  responses?: Record<string, unknown>;
+  responses?: Record<string, { schema?: { $ref?: string } } | undefined>;
 }
 
 interface Description {
@@ -29,17 +31,15 @@ interface Description {
   definitions: Record<string, SchemaObject>;
 }
 
-/** Where the description is: $BANGER_FC_API_YAML, else shared/firecracker/ next to the checkout (worktrees included). */
+export const DESCRIPTION_FILE = 'firecracker-v1.16.1.yaml';
+
+/** Where the description is: $BANGER_FC_API_YAML, else beside this module (dist/ gets a copy at build), else in src/. */
 export function descriptionPath(): string | undefined {
   const fromEnv = process.env.BANGER_FC_API_YAML;
   if (fromEnv) return fromEnv;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const candidate = join(dir, 'shared', 'firecracker', 'firecracker-v1.16.1.yaml');
-    if (existsSync(candidate)) return candidate;
-    dir = resolve(dir, '..');
-  }
-  return undefined;
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, DESCRIPTION_FILE), resolve(here, '../../../src/testing/firecracker', DESCRIPTION_FILE)];
+  return candidates.find((c) => existsSync(c));
 }
 
 export class FirecrackerSchema {
@@ -114,5 +114,22 @@ export class FirecrackerSchema {
   /** The response codes the description lists for an operation ("204", "400", "default"). */
   responseCodes(method: string, path: string): string[] {
     return Object.keys(this.operation(method, path)?.responses ?? {});
+  }
+
+  /** Every [METHOD, path template] the description has. */
+  routes(): [string, string][] {
+    return Object.entries(this.description.paths).flatMap(([t, ops]) => Object.keys(ops).map((m) => [m.toUpperCase(), t] as [string, string]));
+  }
+
+  /** The operations the description marks "Pre-boot only" in their summary. */
+  preBootOnly(): [string, string][] {
+    return this.routes().filter(([m, t]) => /Pre-boot only/i.test(this.description.paths[t]?.[m.toLowerCase()]?.summary ?? ''));
+  }
+
+  /** The definition of the body the description gives for an answer with this status (falling back to "default"). */
+  responseDefinition(method: string, path: string, status: number): string | undefined {
+    const responses = this.operation(method, path)?.responses ?? {};
+    const r = responses[String(status)] ?? responses.default;
+    return r?.schema?.$ref?.replace('#/definitions/', '');
   }
 }

@@ -3,11 +3,13 @@
  * driver's real spawn path is exercised. It takes firecracker's own flags (--version, --api-sock,
  * --id; the rest are ignored) and reads its behaviour from BANGER_FC_STANDIN (JSON):
  * { version?: string, noSocket?: boolean, powerOff?: number | "ignore", exitAfterMs?: number,
- * fault?: { path, message } (that request is refused with 400 and the message) }.
+ * fault?: { path, message } (that request is refused with 400 and the message), recordTo?: string
+ * (every request and answer appended there as JSON lines) }.
  *
  * @module
  */
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { FirecrackerSchema } from './schema.js';
 import { FirecrackerStandin } from './standin.js';
 
@@ -17,6 +19,8 @@ interface Knobs {
   powerOff?: number | 'ignore';
   exitAfterMs?: number;
   fault?: { path: string; message: string };
+  /** Append every request and its answer to this file (JSON lines). */
+  recordTo?: string;
 }
 
 const knobs = JSON.parse(process.env.BANGER_FC_STANDIN ?? '{}') as Knobs;
@@ -31,7 +35,10 @@ if (args.includes('--version')) {
   process.exit(0);
 }
 
-const sock = flag('--api-sock');
+// Run by the stand-in jailer: paths are inside its chroot.
+const root = process.env.BANGER_FC_STANDIN_ROOT || undefined;
+const apiSock = flag('--api-sock');
+const sock = apiSock && root ? join(root, apiSock) : apiSock;
 if (!sock) {
   process.stderr.write('Error: --api-sock is required\n');
   process.exit(1);
@@ -55,6 +62,8 @@ if (knobs.noSocket) {
     console: (line) => process.stdout.write(line + '\n'),
     powerOffDelayMs: knobs.powerOff ?? 100,
     ...(knobs.fault ? { fault: knobs.fault } : {}),
+    ...(knobs.recordTo ? { recordTo: knobs.recordTo } : {}),
+    ...(root ? { root } : {}),
     onPowerOff: () => {
       rmSync(sock, { force: true });
       process.exit(0);

@@ -14,6 +14,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FirecrackerSchema } from './schema.js';
 
 export type StandinState = 'Not started' | 'Running' | 'Paused';
@@ -32,6 +33,10 @@ export interface StandinOptions {
   guestPorts?: number[];
   /** Refuse the request to this path with 400 and this fault_message (an injected refusal, for error paths). */
   fault?: { path: string; message: string };
+  /** Append every request and its answer to this file as JSON lines (for tests of what the driver sent). */
+  recordTo?: string;
+  /** The chroot a jailed firecracker sees as "/": every path in a request is resolved inside it. */
+  root?: string;
 }
 
 /** What the stand-in was asked, for tests. */
@@ -40,6 +45,30 @@ export interface StandinRequest {
   path: string;
   body: unknown;
   status: number;
+  /** The JSON the stand-in answered with, if any. */
+  reply?: unknown;
+}
+
+/** The routes the stand-in serves (path templates as the API description writes them); anything else is refused. */
+export const STANDIN_ROUTES: readonly (readonly [method: string, template: string])[] = [
+  ['GET', '/'],
+  ['GET', '/version'],
+  ['GET', '/vm/config'],
+  ['PUT', '/logger'],
+  ['PUT', '/metrics'],
+  ['PUT', '/machine-config'],
+  ['PUT', '/boot-source'],
+  ['PUT', '/drives/{drive_id}'],
+  ['PUT', '/network-interfaces/{iface_id}'],
+  ['PUT', '/vsock'],
+  ['PUT', '/actions'],
+  ['PATCH', '/vm'],
+  ['PUT', '/snapshot/create'],
+  ['PUT', '/snapshot/load'],
+];
+
+function served(method: string, path: string): boolean {
+  return STANDIN_ROUTES.some(([m, t]) => m === method && new RegExp(`^${t.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(path));
 }
 
 const PRE_BOOT = ['/logger', '/metrics', '/machine-config', '/boot-source', '/drives/', '/network-interfaces/', '/vsock', '/snapshot/load'];
@@ -56,6 +85,11 @@ export class FirecrackerStandin {
   private poweredOff = false;
 
   constructor(private readonly opts: StandinOptions) {}
+
+  /** A path of a request as the host sees it (inside the chroot when jailed). */
+  private host(p: string): string {
+    return this.opts.root ? join(this.opts.root, p) : p;
+  }
 
   listen(socketPath: string): Promise<void> {
     this.http = createHttpServer((req, res) => void this.handle(req, res));
@@ -86,7 +120,9 @@ export class FirecrackerStandin {
     const path = (req.url ?? '/').split('?')[0]!;
     let body: unknown;
     const reply = (status: number, payload?: unknown) => {
-      this.requests.push({ method, path, body, status });
+      const entry: StandinRequest = { method, path, body, status, ...(payload === undefined ? {} : { reply: payload }) };
+      this.requests.push(entry);
+      if (this.opts.recordTo) appendFileSync(this.opts.recordTo, JSON.stringify(entry) + '\n');
       if (payload === undefined) {
         res.writeHead(status);
         res.end();
@@ -104,7 +140,7 @@ export class FirecrackerStandin {
     }
     if (this.opts.fault?.path === path) return fault(this.opts.fault.message);
     const definition = this.opts.schema.bodyDefinition(method, path);
-    if (definition === null) return fault(`Invalid request method and/or path: ${method} ${path}.`);
+    if (definition === null || !served(method, path)) return fault(`Invalid request method and/or path: ${method} ${path}.`);
     if (definition !== undefined) {
       if (body === undefined) return fault('Empty request body.');
       const problems = this.opts.schema.problems(definition, body);
@@ -132,8 +168,8 @@ export class FirecrackerStandin {
       case 'PUT /machine-config':
       case 'PUT /boot-source':
       case 'PUT /vsock':
-        if (path === '/metrics') this.metricsPath = body.metrics_path as string;
-        if (path === '/vsock') this.vsockPath = body.uds_path as string;
+        if (path === '/metrics') this.metricsPath = this.host(body.metrics_path as string);
+        if (path === '/vsock') this.vsockPath = this.host(body.uds_path as string);
         this.resources.set(path.slice(1), body);
         return undefined;
       case 'PUT /drives/{id}':
@@ -155,8 +191,8 @@ export class FirecrackerStandin {
         if (body.snapshot_type === 'Diff' && this.resources.get('machine-config')?.track_dirty_pages !== true) {
           throw new Error('Diff snapshots are not allowed on uVMs with dirty page tracking disabled.');
         }
-        writeFileSync(body.snapshot_path as string, JSON.stringify({ standin: 'vmstate', resources: Object.fromEntries(this.resources) }));
-        writeFileSync(body.mem_file_path as string, Buffer.alloc(4096));
+        writeFileSync(this.host(body.snapshot_path as string), JSON.stringify({ standin: 'vmstate', resources: Object.fromEntries(this.resources) }));
+        writeFileSync(this.host(body.mem_file_path as string), Buffer.alloc(4096));
         return undefined;
       case 'PUT /snapshot/load': {
         const configured = [...this.resources.keys()].filter((k) => k !== 'logger' && k !== 'metrics');
@@ -165,15 +201,15 @@ export class FirecrackerStandin {
         if (body.mem_file_path === undefined && body.mem_backend === undefined) throw new Error('Either mem_file_path or mem_backend must be given.');
         let saved: { resources?: Record<string, Record<string, unknown>> };
         try {
-          saved = JSON.parse(readFileSync(body.snapshot_path as string, 'utf8')) as typeof saved;
+          saved = JSON.parse(readFileSync(this.host(body.snapshot_path as string), 'utf8')) as typeof saved;
         } catch (err) {
           throw new Error(`Load snapshot error: Cannot open snapshot file: ${(err as Error).message}`);
         }
         for (const [k, v] of Object.entries(saved.resources ?? {})) this.resources.set(k, v);
         const vs = body.vsock_override as { uds_path?: string } | undefined;
         const vsockRes = this.resources.get('vsock');
-        if (vs?.uds_path) this.vsockPath = vs.uds_path;
-        else if (vsockRes) this.vsockPath = vsockRes.uds_path as string;
+        if (vs?.uds_path) this.vsockPath = this.host(vs.uds_path);
+        else if (vsockRes) this.vsockPath = this.host(vsockRes.uds_path as string);
         this.restored = true;
         this.state = body.resume_vm === true ? 'Running' : 'Paused';
         this.startDevices();
@@ -191,7 +227,7 @@ export class FirecrackerStandin {
       const kernel = (this.resources.get('boot-source')!.kernel_image_path as string);
       let head: Buffer;
       try {
-        head = readFileSync(kernel).subarray(0, 4);
+        head = readFileSync(this.host(kernel)).subarray(0, 4);
       } catch (err) {
         throw new Error(`Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: ${(err as Error).message}`);
       }

@@ -1,0 +1,150 @@
+/**
+ * The Firecracker stand-in checked against Firecracker's own API description: it serves only
+ * routes the description has, its refusals are 400 bodies of the description's Error schema,
+ * the operations the description marks "Pre-boot only" are refused once the microVM started,
+ * and snapshot/create is refused unless the microVM is paused.
+ */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { tinyVmlinux } from './fixture.js';
+import { FirecrackerSchema } from './schema.js';
+import { FirecrackerStandin, STANDIN_ROUTES } from './standin.js';
+
+const schema = FirecrackerSchema.load();
+assert.ok(schema, 'firecracker-v1.16.1.yaml is part of the repository and must be found');
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+function send(sock: string, method: string, path: string, body?: unknown): Promise<Answer> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: sock, method, path, headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as unknown) : undefined });
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+describe('the firecracker stand-in against the API description', () => {
+  let work = '';
+  const open: FirecrackerStandin[] = [];
+  let n = 0;
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'banger-fcstandin-'));
+    await writeFile(join(work, 'vmlinux'), tinyVmlinux());
+  });
+  after(async () => {
+    for (const s of open) await s.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  /** A fresh stand-in on its own socket. */
+  const fresh = async () => {
+    const standin = new FirecrackerStandin({ schema: schema, powerOffDelayMs: 'ignore' });
+    const sock = join(work, `api-${n++}.sock`);
+    await standin.listen(sock);
+    open.push(standin);
+    return { standin, sock, call: (method: string, path: string, body?: unknown) => send(sock, method, path, body) };
+  };
+
+  /** Asserts a refusal: 400 whose body is what the description says a 400 of that operation carries. */
+  const refused = (a: Answer, method: string, path: string, text?: RegExp) => {
+    assert.equal(a.status, 400, `${method} ${path}: ${JSON.stringify(a.body)}`);
+    const def = schema.responseDefinition(method, path, 400) ?? 'Error';
+    assert.deepEqual(schema.problems(def, a.body), [], `${method} ${path}: the refusal body follows ${def}`);
+    const fault = (a.body as { fault_message?: unknown }).fault_message;
+    assert.equal(typeof fault, 'string');
+    assert.ok((fault as string).length > 0);
+    if (text) assert.match(fault as string, text);
+  };
+
+  const boot = async (call: (m: string, p: string, b?: unknown) => Promise<Answer>) => {
+    assert.equal((await call('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128 })).status, 204);
+    assert.equal((await call('PUT', '/boot-source', { kernel_image_path: join(work, 'vmlinux'), boot_args: 'console=ttyS0' })).status, 204);
+    assert.equal((await call('PUT', '/actions', { action_type: 'InstanceStart' })).status, 204);
+  };
+
+  it('serves only routes the description has', () => {
+    const described = new Set(schema.routes().map(([m, t]) => `${m} ${t}`));
+    assert.ok(described.size > 20, 'the description was read');
+    for (const [m, t] of STANDIN_ROUTES) assert.ok(described.has(`${m} ${t}`), `${m} ${t} is not in the description`);
+  });
+
+  it('refuses routes it does not serve, and routes the description does not have, with an Error body', async () => {
+    const { call } = await fresh();
+    refused(await call('PUT', '/balloon', { amount_mib: 1, deflate_on_oom: false }), 'PUT', '/balloon', /Invalid request method and\/or path/);
+    refused(await call('PUT', '/no-such-thing', {}), 'PUT', '/no-such-thing');
+    refused(await call('DELETE', '/drives/root'), 'DELETE', '/drives/root');
+  });
+
+  it('refuses bodies that do not follow the definition (missing required field, unknown field, wrong type)', async () => {
+    const { call } = await fresh();
+    refused(await call('PUT', '/boot-source', { boot_args: 'x' }), 'PUT', '/boot-source', /kernel_image_path/);
+    refused(await call('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128, cpus: 2 }), 'PUT', '/machine-config', /cpus is not a field/);
+    refused(await call('PUT', '/machine-config', { vcpu_count: 'one', mem_size_mib: 128 }), 'PUT', '/machine-config', /vcpu_count/);
+    refused(await call('PUT', '/drives/root', { drive_id: 'other', is_root_device: false, path_on_host: '/x' }), 'PUT', '/drives/root', /does not match/);
+    refused(await call('PUT', '/actions', {}), 'PUT', '/actions', /action_type/);
+  });
+
+  it('every operation the description marks "Pre-boot only" that it serves is refused after InstanceStart', async () => {
+    const { call } = await fresh();
+    const bodies: Record<string, unknown> = {
+      '/boot-source': { kernel_image_path: join(work, 'vmlinux') },
+      '/machine-config': { vcpu_count: 1, mem_size_mib: 128 },
+      '/drives/{drive_id}': { drive_id: 'work', is_root_device: false, path_on_host: join(work, 'vmlinux') },
+      '/network-interfaces/{iface_id}': { iface_id: 'eth1', host_dev_name: 'tap1' },
+      '/vsock': { guest_cid: 3, uds_path: join(work, 'v.sock') },
+      '/snapshot/load': { snapshot_path: join(work, 's.state'), mem_backend: { backend_type: 'File', backend_path: join(work, 's.mem') } },
+    };
+    const preBoot = schema.preBootOnly().filter(([m, t]) => STANDIN_ROUTES.some(([sm, st]) => sm === m && st === t));
+    assert.ok(preBoot.length >= 6, `pre-boot operations found: ${JSON.stringify(preBoot)}`);
+    await boot(call);
+    for (const [m, t] of preBoot) {
+      const path = t.replace('{drive_id}', 'work').replace('{iface_id}', 'eth1');
+      assert.ok(t in bodies, `a body for ${m} ${t}`);
+      refused(await call(m, path, bodies[t]), m, path, /not supported after starting the microVM|not allowed after/);
+    }
+    assert.equal(((await call('GET', '/')).body as { state: string }).state, 'Running');
+  });
+
+  it('snapshot/create only while paused; snapshot/load only as the first call', async () => {
+    const { call } = await fresh();
+    const create = { snapshot_path: join(work, 'a.state'), mem_file_path: join(work, 'a.mem'), snapshot_type: 'Full' };
+    refused(await call('PUT', '/snapshot/create', create), 'PUT', '/snapshot/create', /not paused/);
+    await boot(call);
+    refused(await call('PUT', '/snapshot/create', create), 'PUT', '/snapshot/create', /not paused/);
+    assert.equal((await call('PATCH', '/vm', { state: 'Paused' })).status, 204);
+    assert.equal((await call('PUT', '/snapshot/create', create)).status, 204);
+
+    const second = await fresh();
+    assert.equal((await second.call('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128 })).status, 204);
+    refused(await second.call('PUT', '/snapshot/load', { snapshot_path: create.snapshot_path, mem_backend: { backend_type: 'File', backend_path: create.mem_file_path } }), 'PUT', '/snapshot/load', /not allowed after configuring/);
+    const third = await fresh();
+    const loaded = await third.call('PUT', '/snapshot/load', { snapshot_path: create.snapshot_path, mem_backend: { backend_type: 'File', backend_path: create.mem_file_path }, resume_vm: false });
+    assert.equal(loaded.status, 204, JSON.stringify(loaded.body));
+    assert.equal(((await third.call('GET', '/')).body as { state: string }).state, 'Paused');
+  });
+
+  it('answers GET / and GET /version with bodies of the description\'s InstanceInfo and FirecrackerVersion', async () => {
+    const { call } = await fresh();
+    const info = await call('GET', '/');
+    assert.equal(info.status, 200);
+    assert.deepEqual(schema.problems(schema.responseDefinition('GET', '/', 200)!, info.body), []);
+    const version = await call('GET', '/version');
+    assert.deepEqual(schema.problems(schema.responseDefinition('GET', '/version', 200)!, version.body), []);
+  });
+});
