@@ -65,6 +65,10 @@ export interface VMSpec {
   /** Virtual size of the copy-on-write root disk; the guest grows / to it. Absent on VMs made before it existed. */
   rootSizeBytes?: number;
   nat: boolean;
+  /** Egress allowlist entries (domains, `*.` wildcards, IPv4 CIDRs); absent: no allowlist. */
+  allow?: string[];
+  /** The VM's network mode when chosen at create (`--network`); absent: config network_mode. */
+  network?: 'user' | 'bridge';
 }
 
 export interface VMInfo {
@@ -100,6 +104,9 @@ export interface CreateVMRequest {
   /** The root disk's virtual size, a size such as `8G`; the guest's / grows to it (default vm_defaults.system_overlay_size). */
   rootSize?: string;
   nat?: boolean;
+  /** Egress allowlist entries; each is validated and the bad one named. */
+  allow?: string[];
+  network?: 'user' | 'bridge';
   noStart?: boolean;
 }
 
@@ -108,6 +115,36 @@ export interface SetVMRequest {
   memoryMiB?: number;
   diskSize?: string;
   nat?: boolean;
+  /** Entries added to the VM's allowlist (creating it when it has none). */
+  allow?: string[];
+  /** Entries removed from the allowlist; removing the last one leaves an empty allowlist (nothing allowed). */
+  deny?: string[];
+}
+
+/** One name a VM asked banger's DNS about, with what came of it. */
+export interface EgressNameRecord {
+  name: string;
+  count: number;
+  /** ISO time of the last query. */
+  last: string;
+  /** Addresses the answers carried (allowed names): the VM may reach them for the answer's TTL. */
+  addresses?: string[];
+}
+
+/** `vm egress`: what a VM may reach and what it tried. */
+export interface EgressReport {
+  name: string;
+  mode: 'user' | 'bridge';
+  running: boolean;
+  nat: boolean;
+  /** Allowlist entries; absent when the VM has none (then nat decides: everything or nothing). */
+  allow?: string[];
+  allowed: EgressNameRecord[];
+  denied: EgressNameRecord[];
+  /** Packets dropped by the VM's egress rule in this run (bridge mode, with an allowlist). */
+  droppedPackets?: number;
+  /** How this mode enforces the policy. */
+  note: string;
 }
 
 export interface StopVMRequest {
