@@ -27,6 +27,7 @@ import {
   parseStopVMRequest,
 } from './requests.js';
 import type {
+  EgressReport,
   ConfigView,
   Deleted,
   DnsStatus,
@@ -129,6 +130,7 @@ export const ROUTES = {
   vmSSH: route<SSHTarget>()({ id: 'vm.ssh', method: 'GET', path: '/vms/:name/ssh', kind: 'sync', summary: 'how to reach a running VM over SSH' }),
   vmStats: route<VMStats>()({ id: 'vm.stats', method: 'GET', path: '/vms/:name/stats', kind: 'sync', summary: 'CPU and memory of the VM process' }),
   vmHealth: route<VMHealth>()({ id: 'vm.health', method: 'GET', path: '/vms/:name/health', kind: 'sync', summary: 'whether the VM answers over SSH (bounded probe, see above)' }),
+  vmEgress: route<EgressReport>()({ id: 'vm.egress', method: 'GET', path: '/vms/:name/egress', kind: 'sync', summary: 'what a VM may reach, and the names it was allowed and refused' }),
   vmLogs: route<never>()({ id: 'vm.logs', method: 'GET', path: '/vms/:name/logs', kind: 'stream', query: ['follow'], summary: 'the serial console log; follow=1 keeps it open' }),
 
   imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),

@@ -20,6 +20,9 @@ import { clearStaging } from './artifacts/staging.js';
 import { KernelService } from './kernels/kernel-service.js';
 import { DnsService } from './dns/dns-service.js';
 import { UserModeNetwork } from './network/user-mode.js';
+import { BridgeNetwork } from './network/bridge.js';
+import { SelectedNetwork } from './network/select.js';
+import { GuestDns, upstreamFrom } from './dns/guest.js';
 import { imageResolver } from './vm-images.js';
 import type { VMServiceDeps } from './vms/deps.js';
 import { VMService } from './vms/vm-service.js';
@@ -63,6 +66,29 @@ export function createServices(opts: ServiceOptions): Services {
   const registry = new DriverRegistry(opts.drivers ?? builtinDrivers({ config, logger, ...(opts.env ? { env: opts.env } : {}) }));
   const hypervisor = new Hypervisors(registry, config, settings, logger.child({ svc: 'hypervisor' }));
   const vmRepo = new VMRepo(db);
+  const leases = new LeaseRepo(db);
+  let guestDns: GuestDns | undefined;
+  const network: SelectedNetwork = new SelectedNetwork(config.network_mode, new UserModeNetwork(leases), () => {
+    const bridge: BridgeNetwork = new BridgeNetwork(leases, {
+      bridgeName: config.bridge_name,
+      bridgeIp: config.bridge_ip,
+      cidr: config.cidr,
+      tapPoolSize: config.tap_pool_size,
+      isolateVms: config.isolate_vms,
+      onReady: async () => {
+        if (guestDns) return;
+        guestDns = new GuestDns({
+          book: bridge.book,
+          records: () => dns.records(),
+          upstream: () => upstreamFrom(config.dns_upstream),
+          allowAnswered: (vmId, addrs, ttl) => bridge.allowAnswered(vmId, addrs, ttl),
+        });
+        const at = await guestDns.listen({ host: config.bridge_ip, port: 53 });
+        logger.info('guest dns listening', { addr: `${at.host}:${at.port}` });
+      },
+    });
+    return bridge;
+  }, leases);
   const vmDeps: VMServiceDeps = {
     repo: vmRepo,
     layout,
@@ -70,7 +96,7 @@ export function createServices(opts: ServiceOptions): Services {
     logger: logger.child({ svc: 'vms' }),
     images: imageResolver(images, kernels, config.default_image_name),
     hypervisors: hypervisor,
-    network: new UserModeNetwork(new LeaseRepo(db)),
+    network,
     host: { cpus: cpus().length, memoryBytes: totalmem() },
   };
   const vms = new VMService(vmDeps);
@@ -93,7 +119,10 @@ export function createServices(opts: ServiceOptions): Services {
       }
       await dns.start();
     },
-    stop: () => dns.stop(),
+    stop: async () => {
+      await guestDns?.close();
+      await dns.stop();
+    },
     settled: () => resumed,
   };
 }

@@ -45,6 +45,7 @@ export function vmRoutes(kit: RouteKit, ctx: DaemonContext): void {
   kit.sync(ROUTES.vmSSH, ({ params }) => vms().sshTarget(params.name));
   kit.sync(ROUTES.vmStats, ({ params }) => vms().stats(params.name));
   kit.sync(ROUTES.vmHealth, ({ params }) => vms().health(params.name));
+  kit.sync(ROUTES.vmEgress, ({ params }) => vms().egress(params.name));
   kit.stream(ROUTES.vmLogs, ({ params, c }) => {
     const log = vms().consoleLog(params.name);
     const follow = c.req.query('follow') === '1' || c.req.query('follow') === 'true';

@@ -8,12 +8,13 @@
  * @module
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket } from 'dns-packet';
 import { nameAllowed } from '../../model/egress.js';
 import type { EgressBook, EgressEntry } from '../network/egress-book.js';
 import { respond, ZONE, type ZoneRecords } from './zone.js';
-import type { ListenAddr } from './server.js';
+import { parseListenAddr, type ListenAddr } from './server.js';
 
 const UPSTREAM_TIMEOUT_MS = 3000;
 const REFUSED = 5;
@@ -60,6 +61,17 @@ export function askUpstream(bytes: Buffer, at: ListenAddr, timeoutMs = UPSTREAM_
     });
     s.send(bytes, at.port, at.host);
   });
+}
+
+/** The upstream resolver: dns_upstream when set, else the first IPv4 nameserver of resolv.conf (port 53). */
+export function upstreamFrom(configured: string, resolvConf = '/etc/resolv.conf'): ListenAddr | undefined {
+  if (configured !== '') return parseListenAddr(configured);
+  try {
+    const m = /^\s*nameserver\s+(\d{1,3}(?:\.\d{1,3}){3})\s*$/m.exec(readFileSync(resolvConf, 'utf8'));
+    return m ? { host: m[1]!, port: 53 } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the guest DNS decides for one query from a VM (pure: no I/O). */

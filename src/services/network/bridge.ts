@@ -28,6 +28,8 @@ export interface BridgeSettings {
   cidr: number;
   tapPoolSize: number;
   isolateVms: boolean;
+  /** Called once the bridge is up (the guest DNS server binds to its address then). */
+  onReady?: () => Promise<void>;
 }
 
 /** The host operations bridge mode uses (tests wrap them to inject failures). */
@@ -120,6 +122,7 @@ export class BridgeNetwork implements NetworkProvider {
       const m = /^bgtap(\d+)$/.exec(l.name);
       if (m) this.nextTap = Math.max(this.nextTap, Number(m[1]) + 1);
     }
+    await s.onReady?.();
   }
 
   private newTapName(): string {
@@ -131,13 +134,15 @@ export class BridgeNetwork implements NetworkProvider {
     const pooled = this.pool.shift();
     const tap = pooled ?? this.newTapName();
     if (!pooled) await this.host.addTap(tap, this.settings.bridgeName);
-    this.refill();
+    void this.refill();
     return tap;
   }
 
   /** Tops the pool up to tap_pool_size (one refill at a time). */
   refill(): Promise<void> {
-    this.refilling ??= (async () => {
+    if (this.refilling) return this.refilling;
+    if (this.pool.length >= this.settings.tapPoolSize) return Promise.resolve();
+    const p = (async () => {
       try {
         while (this.pool.length < this.settings.tapPoolSize) {
           const tap = this.newTapName();
@@ -146,11 +151,13 @@ export class BridgeNetwork implements NetworkProvider {
         }
       } catch {
         /* a pool that cannot fill is not an error: taps are made on demand */
-      } finally {
-        this.refilling = undefined;
       }
     })();
-    return this.refilling;
+    this.refilling = p.finally(() => {
+      if (this.refilling === settled) this.refilling = undefined;
+    });
+    const settled = this.refilling;
+    return settled;
   }
 
   /** The idle taps of the pool (for status and tests). */
@@ -249,6 +256,7 @@ export class BridgeNetwork implements NetworkProvider {
     const mine = live.filter((v) => this.leases.get(v.id)?.mode === 'tap');
     if (mine.length === 0 && !this.leases.list().some((l) => l.mode === 'tap') && !this.host.nftAvailable()) return { removed };
     await this.ensureReady();
+    await this.refilling; // a refill running now would add taps the listing below misses
     const held = new Set<string>();
     for (const vm of mine) {
       const l = this.leases.get(vm.id)!;

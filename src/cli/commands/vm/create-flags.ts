@@ -1,7 +1,7 @@
 /** The flags `vm create` and `vm run` share, and the CreateVMRequest they become. */
 import type { Command } from 'commander';
 import type { CreateVMRequest } from '../../../api/types.js';
-import { intOption, memoryOption, nameOption, sizeOption } from '../../options.js';
+import { allowOption, intOption, memoryOption, nameOption, networkOption, sizeOption } from '../../options.js';
 
 export interface CreateOpts {
   name?: string;
@@ -11,6 +11,8 @@ export interface CreateOpts {
   diskSize?: string;
   rootSize?: string;
   nat?: boolean;
+  allow?: string[];
+  network?: 'user' | 'bridge';
   start?: boolean;
 }
 
@@ -23,6 +25,8 @@ export function createBody(o: CreateOpts): CreateVMRequest {
   if (o.diskSize !== undefined) body.diskSize = o.diskSize;
   if (o.rootSize !== undefined) body.rootSize = o.rootSize;
   if (o.nat) body.nat = true;
+  if (o.allow !== undefined) body.allow = o.allow;
+  if (o.network !== undefined) body.network = o.network;
   if (o.start === false) body.noStart = true;
   return body;
 }
@@ -34,5 +38,11 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--vcpu <n>', 'virtual CPUs', intOption('--vcpu', 1, 64))
     .option('--memory <mib>', 'memory in MiB (or with a unit: 2G)', memoryOption)
     .option('--disk-size <size>', 'work disk (/root) size, e.g. 8G', sizeOption)
-    .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption);
+    .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption)
+    .option('--network <mode>', 'user (default, rootless) or bridge (root: bridge, tap, nftables)', networkOption)
+    .option(
+      '--allow <entries>',
+      'bridge mode: let the VM reach only these domains, *.wildcards, IPv4 addresses or CIDRs (comma-separated, repeatable); default [egress] allow',
+      allowOption,
+    );
 }
