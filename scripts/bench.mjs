@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchBridge } from './bench/bridge.mjs';
 import { benchDiskProvision } from './bench/disks.mjs';
 import { benchDnsQps } from './bench/dns.mjs';
 import { benchImageBuild } from './bench/image.mjs';
@@ -266,6 +267,7 @@ const BENCHES = [
   { name: 'sdk-exec', run: benchSdkExec, about: "SDK vm.exec vs ssh through banger's ssh_config, 100 concurrent execs; fake driver (~10 s on an idle host)" },
   { name: 'disk-provision', run: benchDiskProvision, about: "a VM's disks over a 2 and a 20 GiB base (~2 s)" },
   { name: 'dns-qps', run: benchDnsQps, about: 'DNS qps and latency of the daemon vs dnsmasq, with dnsperf (~20 s)' },
+  { name: 'bridge', run: benchBridge, about: 'bridge-mode tap + rules per VM, from the pool, allowlist update; in a netns, root (~5 s)' },
   { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
   { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },

@@ -21,9 +21,9 @@ function childEnv(ns: string): NodeJS.ProcessEnv {
 }
 
 /** Whether this process runs inside a test namespace (then the file's tests run here). */
-export function runInNetns(fileUrl: string, name: string): boolean {
+export function runInNetns(fileUrl: string, name: string, timeoutMs = 240_000): boolean {
   if (process.env[MARK]) return true;
-  test(`${name} (inside a fresh network namespace)`, { timeout: 240_000 }, async (t) => {
+  test(`${name} (inside a fresh network namespace)`, { timeout: timeoutMs + 10_000 }, async (t) => {
     if (process.getuid?.() !== 0) {
       t.skip('needs root for network namespaces');
       return;
@@ -34,7 +34,7 @@ export function runInNetns(fileUrl: string, name: string): boolean {
       await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
       const r = await runUnchecked(['ip', 'netns', 'exec', ns, process.execPath, '--test', '--test-concurrency=1', '--test-reporter=spec', fileURLToPath(fileUrl)], {
         env: childEnv(ns),
-        timeoutMs: 230_000,
+        timeoutMs,
       });
       assert.equal(r.code, 0, `tests in namespace ${ns} failed:\n${r.stdout}\n${r.stderr}`);
     } finally {
