@@ -136,7 +136,7 @@ function readEgress(v: unknown, file: string, sources: Record<string, ValueSourc
       throw new ConfigError(file, 'egress.allow', `expected an array of strings, got ${describe(val)}`, 'write it as allow = ["example.com", "*.npmjs.org", "10.1.2.0/24"]');
     }
     try {
-      out.allow = parseAllowList(val as string[]).map(formatAllowEntry);
+      out.allow = parseAllowList(val).map(formatAllowEntry);
     } catch (err) {
       throw new ConfigError(file, 'egress.allow', (err as Error).message, 'fix the entry in [egress] allow');
     }

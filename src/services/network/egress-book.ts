@@ -35,7 +35,7 @@ export class EgressBook {
     const prior = this.byVm.get(e.vmId);
     if (prior) this.byAddr.delete(prior.ip);
     const keepLog = prior && prior.ip === e.ip;
-    const entry: EgressEntry = { ...e, allowed: keepLog ? prior.allowed : new Map(), denied: keepLog ? prior.denied : new Map() };
+    const entry: EgressEntry = { ...e, allowed: keepLog ? prior.allowed : new Map<string, NameRecord>(), denied: keepLog ? prior.denied : new Map<string, NameRecord>() };
     this.byVm.set(e.vmId, entry);
     this.byAddr.set(e.ip, entry);
     return entry;
