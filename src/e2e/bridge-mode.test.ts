@@ -78,7 +78,7 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000)) {
           'tap_pool_size = 2',
           `dns_upstream = "${UP_ONE}:53"`,
           'default_image_name = "deb"',
-          'ssh_wait_timeout = "10m"',
+          'ssh_wait_timeout = "12m"',
           '',
         ].join('\n'),
       );

@@ -291,7 +291,7 @@ export function session(target: SSHTarget, opts: SessionOptions = {}): Promise<n
  * it does not hang on forwarders (such as QEMU's user-mode network) that accept before the guest listens.
  */
 /** How long a probe waits for the greeting of a server that accepted the connection. */
-const BANNER_WAIT_MS = 5000;
+const BANNER_WAIT_MS = 15_000;
 
 export function bannerProbe(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
