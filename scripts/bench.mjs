@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchBridge } from './bench/bridge.mjs';
 import { benchDiskProvision } from './bench/disks.mjs';
 import { benchDnsQps } from './bench/dns.mjs';
 import { benchForwardedPort } from './bench/forward.mjs';
@@ -271,6 +272,7 @@ const BENCHES = [
   { name: 'workspace', run: benchWorkspace, about: 'workspace prepare of a 10k-file, 200 MB repo vs git bundle + tar | ssh by hand, and a second prepare; fake driver (~1-2 min)' },
   { name: 'disk-provision', run: benchDiskProvision, about: "a VM's disks over a 2 and a 20 GiB base (~2 s)" },
   { name: 'dns-qps', run: benchDnsQps, about: 'DNS qps and latency of the daemon vs dnsmasq, with dnsperf (~20 s)' },
+  { name: 'bridge', run: benchBridge, about: 'bridge-mode tap + rules per VM, from the pool, allowlist update; in a netns, root (~5 s)' },
   { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },
   { name: 'oci-pull', run: benchOciPull, about: 'image pull of a 4-layer 220 MB image from a local registry vs skopeo + umoci + mkfs.ext4 -d, then again from the blob cache (~2-4 min)' },
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },

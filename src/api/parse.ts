@@ -55,6 +55,14 @@ export function optBool(b: Fields, field: string): boolean | undefined {
   return v;
 }
 
+/** An array of strings (each one checked by the service that reads it). */
+export function optStringList(b: Fields, field: string): string[] | undefined {
+  const v = b[field];
+  if (absent(v)) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw badRequest(`${field} must be an array of strings`);
+  return v;
+}
+
 /** A size string such as `8G` (the grammar of model/size.ts), kept as given; the service checks its range before any work starts. */
 export function optSize(b: Fields, field: string): string | undefined {
   const v = optString(b, field);

@@ -1,6 +1,6 @@
 /** One parse-and-validate function per request body; the daemon's routes run them, the CLI builds the same types. */
 import { badRequest } from './errors.js';
-import { defined, fieldsOf, optBool, optInt, optSize, optString, reqString, type Fields } from './parse.js';
+import { defined, fieldsOf, optBool, optInt, optSize, optString, optStringList, reqString, type Fields } from './parse.js';
 import { parsePortSpecs, type ForwardRequest } from './ports.js';
 import {
   VM_SIGNALS,
@@ -24,9 +24,11 @@ export function parseNoBody(body: unknown): undefined {
 }
 
 export function parseCreateVMRequest(body: unknown): CreateVMRequest {
-  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'ports', 'noStart'], 'create VM');
+  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'ports', 'allow', 'network', 'noStart'], 'create VM');
   const ports = optStringArray(b, 'ports');
   if (ports) parsePortSpecs(ports);
+  const network = optString(b, 'network');
+  if (network !== undefined && network !== 'user' && network !== 'bridge') throw badRequest(`network must be "user" or "bridge", got ${JSON.stringify(network)}`, 'use --network user or --network bridge');
   return defined<CreateVMRequest>({
     name: optString(b, 'name'),
     image: optString(b, 'image'),
@@ -36,19 +38,23 @@ export function parseCreateVMRequest(body: unknown): CreateVMRequest {
     rootSize: optSize(b, 'rootSize'),
     nat: optBool(b, 'nat'),
     ports,
+    allow: optStringList(b, 'allow'),
+    network: network,
     noStart: optBool(b, 'noStart'),
   });
 }
 
 export function parseSetVMRequest(body: unknown): SetVMRequest {
-  const b = fieldsOf(body, ['vcpu', 'memoryMiB', 'diskSize', 'nat'], 'set VM');
+  const b = fieldsOf(body, ['vcpu', 'memoryMiB', 'diskSize', 'nat', 'allow', 'deny'], 'set VM');
   const req = defined<SetVMRequest>({
     vcpu: optInt(b, 'vcpu'),
     memoryMiB: optInt(b, 'memoryMiB'),
     diskSize: optSize(b, 'diskSize'),
     nat: optBool(b, 'nat'),
+    allow: optStringList(b, 'allow'),
+    deny: optStringList(b, 'deny'),
   });
-  if (Object.keys(req).length === 0) throw badRequest('nothing to change', 'pass --vcpu, --memory, --disk-size or --nat');
+  if (Object.keys(req).length === 0) throw badRequest('nothing to change', 'pass --vcpu, --memory, --disk-size, --nat, --allow or --deny');
   return req;
 }
 

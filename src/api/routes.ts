@@ -35,6 +35,7 @@ import {
 import type {
   CachePruneResult,
   PushImageResult,
+  EgressReport,
   ConfigView,
   Deleted,
   DnsStatus,
@@ -142,6 +143,7 @@ export const ROUTES = {
   vmPorts: route<VMPorts>()({ id: 'vm.ports', method: 'GET', path: '/vms/:name/ports', kind: 'sync', summary: 'listening guest sockets and published ports (bounded probe, see above)' }),
   vmForward: route<ForwardResult>()({ id: 'vm.forward', method: 'POST', path: '/vms/:name/ports', kind: 'sync', parse: parseForwardRequest, summary: 'publish guest ports on the host, or remove them' }),
   vmWorkspaceRecord: route<WorkspaceInfo>()({ id: 'vm.workspace.record', method: 'POST', path: '/vms/:name/workspace', kind: 'sync', parse: parseRecordWorkspaceRequest, summary: 'record the git checkout a client copied into the VM (the copy itself goes over SSH)' }),
+  vmEgress: route<EgressReport>()({ id: 'vm.egress', method: 'GET', path: '/vms/:name/egress', kind: 'sync', summary: 'what a VM may reach, and the names it was allowed and refused' }),
   vmLogs: route<never>()({ id: 'vm.logs', method: 'GET', path: '/vms/:name/logs', kind: 'stream', query: ['follow'], summary: 'the serial console log; follow=1 keeps it open' }),
 
   imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),

@@ -68,6 +68,10 @@ export interface VMSpec {
   nat: boolean;
   /** Guest ports published on the host at each start (`vm run -p`, `vm forward`). */
   ports?: PublishedPort[];
+  /** Egress allowlist entries (domains, `*.` wildcards, IPv4 CIDRs); absent: no allowlist. */
+  allow?: string[];
+  /** The VM's network mode when chosen at create (`--network`); absent: config network_mode. */
+  network?: 'user' | 'bridge';
 }
 
 export interface VMInfo {
@@ -126,6 +130,9 @@ export interface CreateVMRequest {
   nat?: boolean;
   /** `[HOSTPORT:]GUESTPORT` specs to publish (`-p`). */
   ports?: string[];
+  /** Egress allowlist entries; each is validated and the bad one named. */
+  allow?: string[];
+  network?: 'user' | 'bridge';
   noStart?: boolean;
 }
 
@@ -134,6 +141,36 @@ export interface SetVMRequest {
   memoryMiB?: number;
   diskSize?: string;
   nat?: boolean;
+  /** Entries added to the VM's allowlist (creating it when it has none). */
+  allow?: string[];
+  /** Entries removed from the allowlist; removing the last one leaves an empty allowlist (nothing allowed). */
+  deny?: string[];
+}
+
+/** One name a VM asked banger's DNS about, with what came of it. */
+export interface EgressNameRecord {
+  name: string;
+  count: number;
+  /** ISO time of the last query. */
+  last: string;
+  /** Addresses the answers carried (allowed names): the VM may reach them for the answer's TTL. */
+  addresses?: string[];
+}
+
+/** `vm egress`: what a VM may reach and what it tried. */
+export interface EgressReport {
+  name: string;
+  mode: 'user' | 'bridge';
+  running: boolean;
+  nat: boolean;
+  /** Allowlist entries; absent when the VM has none (then nat decides: everything or nothing). */
+  allow?: string[];
+  allowed: EgressNameRecord[];
+  denied: EgressNameRecord[];
+  /** Packets dropped by the VM's egress rule in this run (bridge mode, with an allowlist). */
+  droppedPackets?: number;
+  /** How this mode enforces the policy. */
+  note: string;
 }
 
 export interface StopVMRequest {

@@ -43,13 +43,13 @@ describe('the CLI says what is not there yet', () => {
   it('config show marks the keys nothing reads yet', async () => {
     const text = await h.run(['config', 'show']);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /^bridge_name = "banger0" {2}# default \(not in effect yet\)$/m);
+    assert.match(text.stdout, /^default_dns = "1.1.1.1" {2}# default \(not in effect yet\)$/m);
     assert.match(text.stdout, /^web_listen_addr = "" {2}# default \(not in effect yet\)$/m);
     assert.match(text.stdout, /^log_level = "info" {2}# default$/m, 'keys in effect carry no mark');
     const json = JSON.parse((await h.run(['--json', 'config', 'show'])).stdout) as ConfigView;
     const key = (k: string) => json.keys.find((x) => x.key === k);
-    assert.equal(key('bridge_name')?.inEffect, false);
-    assert.equal(key('tap_pool_size')?.inEffect, false);
+    assert.equal(key('default_dns')?.inEffect, false);
+    assert.equal(key('bridge_name')?.inEffect, true, 'bridge mode reads it');
     assert.equal(key('qemu_bin')?.inEffect, true);
     assert.equal(key('file_sync')?.inEffect, true, 'file_sync is applied at every start');
     assert.equal(json.config.default_image_name, 'debian-bookworm', 'the old fields stay');

@@ -1,6 +1,7 @@
 /** Option value parsers: bad values are usage errors (exit 2) with the rule in the message. */
 import { InvalidArgumentError } from 'commander';
 import { BangerError } from '../api/errors.js';
+import { formatAllowEntry, parseAllowList } from '../model/egress.js';
 import { parseSize } from '../model/size.js';
 import { vmNameProblem } from '../model/vm-name.js';
 
@@ -39,4 +40,19 @@ export function nameOption(v: string): string {
   const problem = vmNameProblem(v);
   if (problem) throw new InvalidArgumentError(problem);
   return v;
+}
+
+/** `--network user|bridge`. */
+export function networkOption(v: string): 'user' | 'bridge' {
+  if (v !== 'user' && v !== 'bridge') throw new InvalidArgumentError('use user or bridge');
+  return v;
+}
+
+/** `--allow a,b` (repeatable): entries validated here, the bad one named; accumulates across uses. */
+export function allowOption(v: string, prev?: string[]): string[] {
+  try {
+    return [...(prev ?? []), ...parseAllowList([v]).map(formatAllowEntry)];
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }

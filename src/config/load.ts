@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { BangerError } from '../api/errors.js';
-import { FIELDS, FILE_SYNC_FIELDS, VM_DEFAULT_FIELDS, type Config, type FileSyncEntry, type VMDefaults } from './schema.js';
+import { formatAllowEntry, parseAllowList } from '../model/egress.js';
+import { FIELDS, FILE_SYNC_FIELDS, VM_DEFAULT_FIELDS, type Config, type EgressDefaults, type FileSyncEntry, type VMDefaults } from './schema.js';
 
 export type ValueSource = 'default' | 'file' | 'env';
 
@@ -55,7 +56,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 export function resolveConfig(raw: Record<string, unknown>, file: string, env: NodeJS.ProcessEnv, found = true): LoadedConfig {
   const config: Record<string, unknown> = {};
   const sources: Record<string, ValueSource> = {};
-  const known = new Set([...Object.keys(FIELDS), 'vm_defaults', 'file_sync']);
+  const known = new Set([...Object.keys(FIELDS), 'vm_defaults', 'file_sync', 'egress']);
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) {
       throw new ConfigError(file, key, 'unknown key', `remove it; known keys: ${[...known].sort().join(', ')}`);
@@ -82,6 +83,7 @@ export function resolveConfig(raw: Record<string, unknown>, file: string, env: N
   config.vm_defaults = readVMDefaults(raw.vm_defaults, file, sources);
   config.file_sync = readFileSync_(raw.file_sync, file);
   sources.file_sync = raw.file_sync === undefined ? 'default' : 'file';
+  config.egress = readEgress(raw.egress, file, sources);
   return { config: config as unknown as Config, sources, ...(found ? { file } : {}) };
 }
 
@@ -122,4 +124,23 @@ function readFileSync_(v: unknown, file: string): FileSyncEntry[] {
     }
     return { host: e.host as string, guest: e.guest as string, ...(e.mode !== undefined ? { mode: e.mode as string } : {}) };
   });
+}
+
+function readEgress(v: unknown, file: string, sources: Record<string, ValueSource>): EgressDefaults {
+  if (v === undefined) return {};
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(file, 'egress', `expected a table, got ${describe(v)}`, 'write it as [egress] with allow = ["example.com", "*.npmjs.org"]');
+  const out: EgressDefaults = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (k !== 'allow') throw new ConfigError(file, `egress.${k}`, 'unknown key', 'known keys: allow');
+    if (!Array.isArray(val) || !val.every((x) => typeof x === 'string')) {
+      throw new ConfigError(file, 'egress.allow', `expected an array of strings, got ${describe(val)}`, 'write it as allow = ["example.com", "*.npmjs.org", "10.1.2.0/24"]');
+    }
+    try {
+      out.allow = parseAllowList(val).map(formatAllowEntry);
+    } catch (err) {
+      throw new ConfigError(file, 'egress.allow', (err as Error).message, 'fix the entry in [egress] allow');
+    }
+    sources['egress.allow'] = 'file';
+  }
+  return out;
 }

@@ -18,6 +18,12 @@ export interface FileSyncEntry {
   mode?: string;
 }
 
+/** [egress]: defaults for VMs created without --allow. */
+export interface EgressDefaults {
+  /** Allowlist entries every new VM gets (bridge mode); empty: no allowlist. */
+  allow?: string[];
+}
+
 export interface Config {
   log_level: LogLevel;
   default_image_name: string;
@@ -39,6 +45,8 @@ export interface Config {
   bridge_ip: string;
   cidr: number;
   tap_pool_size: number;
+  isolate_vms: boolean;
+  dns_upstream: string;
   default_dns: string;
   dns_listen_addr: string;
   web_listen_addr: string;
@@ -47,6 +55,7 @@ export interface Config {
   insecure_registries: string[];
   vm_defaults: VMDefaults;
   file_sync: FileSyncEntry[];
+  egress: EgressDefaults;
 }
 
 /** A rule returns a problem description ("expected ...") or undefined when the value is fine. */
@@ -99,7 +108,7 @@ export interface FieldSpec {
   doc: string;
 }
 
-export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync'>, FieldSpec> = {
+export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync' | 'egress'>, FieldSpec> = {
   log_level: { rule: oneOf(...LOG_LEVELS), default: 'info', env: 'BANGER_LOG_LEVEL', doc: 'daemon log level' },
   default_image_name: { rule: str, default: 'debian-bookworm', doc: 'image used when --image is not given' },
   driver: { rule: oneOf('auto', 'qemu', 'firecracker'), default: 'auto', doc: 'hypervisor driver' },
@@ -115,11 +124,13 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync'>, 
   auto_stop_stale_after: { rule: duration, default: '0', doc: 'stop VMs untouched for this long ("0" disables)' },
   stats_poll_interval: { rule: duration, default: '10s', doc: 'VM stats polling interval' },
   metrics_poll_interval: { rule: duration, default: '30s', doc: 'firecracker metrics polling interval' },
-  network_mode: { rule: oneOf('auto', 'user', 'bridge'), default: 'auto', doc: 'VM networking: user-mode (no root) or bridge' },
+  network_mode: { rule: oneOf('auto', 'user', 'bridge'), default: 'auto', doc: 'VM networking: user-mode (no root; what auto picks) or bridge (root)' },
   bridge_name: { rule: ifname, default: 'banger0', doc: 'host bridge for bridge mode' },
   bridge_ip: { rule: ipv4, default: '172.16.0.1', doc: 'bridge address' },
   cidr: { rule: intIn(8, 30), default: 24, doc: 'bridge network prefix length' },
-  tap_pool_size: { rule: intIn(0, 64), default: 4, doc: 'pre-created tap devices' },
+  tap_pool_size: { rule: intIn(0, 64), default: 4, doc: 'ready tap devices kept for bridge-mode starts' },
+  isolate_vms: { rule: bool, default: true, doc: 'bridge mode: VMs cannot reach each other' },
+  dns_upstream: { rule: hostPortOrEmpty, default: '', doc: 'resolver banger forwards allowed names to (empty: the first nameserver of /etc/resolv.conf)' },
   default_dns: { rule: ipv4, default: '1.1.1.1', doc: 'resolver written to guests' },
   dns_listen_addr: { rule: hostPortOrEmpty, default: '127.0.0.1:42069', doc: 'DNS server for <name>.vm, UDP and TCP (empty: off)' },
   web_listen_addr: { rule: hostPortOrEmpty, default: '', doc: 'web UI address (empty: off)' },
@@ -159,12 +170,7 @@ export const NOT_IN_EFFECT: Readonly<Record<string, string>> = {
   auto_stop_stale_after: 'VMs are not stopped automatically yet',
   stats_poll_interval: 'stats are read when asked, not polled',
   metrics_poll_interval: 'firecracker metrics are read when asked, not polled',
-  network_mode: 'VMs use user-mode networking only',
-  bridge_name: 'no bridge networking yet',
-  bridge_ip: 'no bridge networking yet',
-  cidr: 'no bridge networking yet',
-  tap_pool_size: 'no bridge networking yet',
-  default_dns: 'guests keep the resolver of user-mode networking',
+  default_dns: 'guests use the resolver of their network mode (banger\'s DNS in bridge mode)',
   web_listen_addr: 'no web UI yet',
   image_catalog_url: 'no image catalog yet (image pull takes OCI references only)',
 };

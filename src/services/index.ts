@@ -22,6 +22,9 @@ import { sweepArtifacts } from './artifacts/sweep.js';
 import { KernelService } from './kernels/kernel-service.js';
 import { DnsService } from './dns/dns-service.js';
 import { UserModeNetwork } from './network/user-mode.js';
+import { BridgeNetwork } from './network/bridge.js';
+import { SelectedNetwork } from './network/select.js';
+import { GuestDns, upstreamFrom } from './dns/guest.js';
 import { imageResolver } from './vm-images.js';
 import type { VMServiceDeps } from './vms/deps.js';
 import { VMService } from './vms/vm-service.js';
@@ -80,10 +83,31 @@ export function createServices(opts: ServiceOptions): Services {
   const settings = new SettingsRepo(db);
   const images = new ImageService({ db, layout, config, logger: logger.child({ svc: 'images' }) });
   const kernels = new KernelService({ db, layout, logger: logger.child({ svc: 'kernels' }) });
-  const network = new UserModeNetwork(new LeaseRepo(db));
-  const networkMode: string = network.driverMode;
+  const leases = new LeaseRepo(db);
+  let guestDns: GuestDns | undefined;
+  const network: SelectedNetwork = new SelectedNetwork(config.network_mode, new UserModeNetwork(leases), () => {
+    const bridge: BridgeNetwork = new BridgeNetwork(leases, {
+      bridgeName: config.bridge_name,
+      bridgeIp: config.bridge_ip,
+      cidr: config.cidr,
+      tapPoolSize: config.tap_pool_size,
+      isolateVms: config.isolate_vms,
+      onReady: async () => {
+        if (guestDns) return;
+        guestDns = new GuestDns({
+          book: bridge.book,
+          records: () => dns.records(),
+          upstream: () => upstreamFrom(config.dns_upstream),
+          allowAnswered: (vmId, addrs, ttl) => bridge.allowAnswered(vmId, addrs, ttl),
+        });
+        const at = await guestDns.listen({ host: config.bridge_ip, port: 53 });
+        logger.info('guest dns listening', { addr: `${at.host}:${at.port}` });
+      },
+    });
+    return bridge;
+  }, leases);
   const registry = new DriverRegistry(
-    opts.drivers ?? builtinDrivers({ config, logger, stateDir: layout.stateDir, tapNetworking: networkMode === 'tap', ...(opts.env ? { env: opts.env } : {}) }),
+    opts.drivers ?? builtinDrivers({ config, logger, stateDir: layout.stateDir, tapNetworking: network.driverMode === 'tap', ...(opts.env ? { env: opts.env } : {}) }),
   );
   const hypervisor = new Hypervisors(registry, config, settings, logger.child({ svc: 'hypervisor' }));
   const vmRepo = new VMRepo(db);
@@ -118,7 +142,10 @@ export function createServices(opts: ServiceOptions): Services {
       }
       await dns.start();
     },
-    stop: () => dns.stop(),
+    stop: async () => {
+      await guestDns?.close();
+      await dns.stop();
+    },
     settled: () => resumed,
   };
 }

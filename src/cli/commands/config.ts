@@ -46,6 +46,8 @@ Examples:
         lines.push('', '[[file_sync]]', `host = ${JSON.stringify(e.host)}`, `guest = ${JSON.stringify(e.guest)}`);
         if (e.mode) lines.push(`mode = ${JSON.stringify(e.mode)}`);
       }
+      const allow = view.keys.find((k) => k.key === 'egress.allow');
+      if (allow) lines.push('', '[egress]', `allow = ${JSON.stringify(allow.value)}  ${comment(allow)}`);
       ctx.io.stdout.write(lines.join('\n') + '\n');
     });
 }

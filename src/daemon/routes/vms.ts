@@ -48,6 +48,7 @@ export function vmRoutes(kit: RouteKit, ctx: DaemonContext): void {
   kit.sync(ROUTES.vmHealth, ({ params }) => vms().health(params.name));
   kit.sync(ROUTES.vmPorts, ({ params }) => vms().ports(params.name));
   kit.sync(ROUTES.vmForward, ({ params, body }) => vms().forward(params.name, body));
+  kit.sync(ROUTES.vmEgress, ({ params }) => vms().egress(params.name));
   kit.stream(ROUTES.vmLogs, ({ params, c }) => {
     const log = vms().consoleLog(params.name);
     const follow = c.req.query('follow') === '1' || c.req.query('follow') === 'true';

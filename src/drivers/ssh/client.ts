@@ -290,6 +290,9 @@ export function session(target: SSHTarget, opts: SessionOptions = {}): Promise<n
  * Resolves whether an SSH server greets on host:port within `timeoutMs`. Cheaper than spawning ssh, and
  * it does not hang on forwarders (such as QEMU's user-mode network) that accept before the guest listens.
  */
+/** How long a probe waits for the greeting of a server that accepted the connection. */
+const BANNER_WAIT_MS = 15_000;
+
 export function bannerProbe(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) {
@@ -364,7 +367,9 @@ export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Pro
     };
 
     if (remaining > 0) {
-      const open = await bannerProbe(target.host, target.port, Math.min(remaining, 1000), signal);
+      // A closed port answers at once; an sshd that accepted may need seconds to greet on a busy TCG guest
+      // (it re-executes itself per connection), so the greeting gets up to BANNER_WAIT_MS.
+      const open = await bannerProbe(target.host, target.port, Math.min(remaining, BANNER_WAIT_MS), signal);
       if (signal?.aborted) throw abortError(signal);
       if (!open) {
         report('tcp', `no ssh server answers on ${target.host}:${target.port} yet`);

@@ -7,6 +7,7 @@
  * @module
  */
 import type { PublishedPort } from '../../api/ports.js';
+import type { EgressReport } from '../../api/types.js';
 import type { SeedNetwork } from '../../guest/seed.js';
 import type { NetworkMode } from '../../drivers/hypervisor.js';
 import type { VMRow } from '../../store/vms.js';
@@ -55,4 +56,13 @@ export interface NetworkProvider {
   release(vm: VMRow): Promise<void>;
   /** At daemon start: removes what no VM in `live` (the VMs that are running) owns. */
   sweep(live: readonly VMRow[]): Promise<SweepReport>;
+  /**
+   * Applies a running VM's changed egress settings (spec.nat, spec.allow) now. Providers without it
+   * apply them at the VM's next start.
+   */
+  update?(vm: VMRow): Promise<void>;
+  /** What the VM may reach and what it tried (`vm egress`); called for any VM of this provider. */
+  egress?(vm: VMRow): Promise<EgressReport>;
+  /** The driver-side network mode this VM's attachment needs, when it differs per VM. */
+  driverModeFor?(vm: VMRow): NetworkMode;
 }

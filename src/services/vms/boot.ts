@@ -41,8 +41,9 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
   const root = rootDiskOf(files);
   if (!root) throw operationFailed(`vm ${row.name} has no root disk in ${files.dir}`, `delete it with banger vm delete ${row.name} and create it again`);
   const caps = driver.capabilities();
-  if (!caps.networkModes.includes(deps.network.driverMode)) {
-    throw operationFailed(`the ${caps.name} driver cannot use ${deps.network.mode} networking`, 'set network_mode in config.toml to one the driver supports');
+  const driverMode = deps.network.driverModeFor?.(row) ?? deps.network.driverMode;
+  if (!caps.networkModes.includes(driverMode)) {
+    throw operationFailed(`the ${caps.name} driver cannot use ${driverMode === 'tap' ? 'bridge' : 'user'} networking`, 'set network_mode in config.toml (or --network at create) to one the driver supports');
   }
 
   const net = await ctx.stage('network', 'setting up network', () => deps.network.attach(row));

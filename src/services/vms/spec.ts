@@ -2,6 +2,7 @@
 import { badRequest } from '../../api/errors.js';
 import type { VMSpec } from '../../api/types.js';
 import type { VMDefaults } from '../../config/schema.js';
+import { formatAllowEntry, parseAllowList } from '../../model/egress.js';
 import { formatSize, parseSize } from '../../model/size.js';
 
 export const LIMITS = { vcpuMax: 64, memoryMinMiB: 128, memoryMaxMiB: 1024 * 1024, diskMin: 64 * 1024 ** 2, diskMax: 16 * 1024 ** 4 };
@@ -45,7 +46,17 @@ export function checkRootSize(bytes: number): number {
   return bytes;
 }
 
-export function resolveSpec(req: { vcpu?: number; memoryMiB?: number; diskSize?: string; rootSize?: string; nat?: boolean }, defaults: VMDefaults, host: HostFacts): ResolvedSpec {
+/** Validates allowlist entries (the bad one named) and returns them in their canonical form. */
+export function checkAllow(entries: readonly string[]): string[] {
+  return parseAllowList(entries).map(formatAllowEntry);
+}
+
+export function resolveSpec(
+  req: { vcpu?: number; memoryMiB?: number; diskSize?: string; rootSize?: string; nat?: boolean; allow?: string[]; network?: 'user' | 'bridge' },
+  defaults: VMDefaults,
+  host: HostFacts,
+  defaultAllow?: readonly string[],
+): ResolvedSpec {
   const autoVcpu = Math.max(Math.min(BUILTIN.vcpu, host.cpus), Math.min(4, Math.floor(host.cpus / 4)));
   const autoMem = Math.max(BUILTIN.memoryMiB, Math.min(8192, Math.floor(host.memoryBytes / 1024 ** 2 / 8)));
   const pick = <T>(r: T | undefined, c: T | undefined, auto: T | undefined, builtin: T): [T, Provenance] =>
@@ -65,7 +76,7 @@ export function resolveSpec(req: { vcpu?: number; memoryMiB?: number; diskSize?:
     BUILTIN.rootSize,
   );
   return {
-    spec: { vcpu: checkVcpu(vcpu, host), memoryMiB: checkMemory(mem, host), diskSizeBytes: checkDisk(disk), rootSizeBytes: checkRootSize(root), nat: Boolean(req.nat) },
+    spec: { vcpu: checkVcpu(vcpu, host), memoryMiB: checkMemory(mem, host), diskSizeBytes: checkDisk(disk), rootSizeBytes: checkRootSize(root), nat: Boolean(req.nat), ...allowAndNetwork(req, defaultAllow) },
     from: { vcpu: vFrom, memoryMiB: mFrom, diskSizeBytes: dFrom, rootSizeBytes: rFrom },
   };
 }
@@ -73,4 +84,9 @@ export function resolveSpec(req: { vcpu?: number; memoryMiB?: number; diskSize?:
 export function specLine(spec: VMSpec): string {
   const root = spec.rootSizeBytes !== undefined ? ` | ${formatSize(spec.rootSizeBytes)} root` : '';
   return `spec: ${spec.vcpu} vcpu | ${spec.memoryMiB} MiB | ${formatSize(spec.diskSizeBytes)} disk${root}`;
+}
+
+function allowAndNetwork(req: { allow?: string[]; network?: 'user' | 'bridge' }, defaultAllow?: readonly string[]): Pick<VMSpec, 'allow' | 'network'> {
+  const allow = req.allow ?? (defaultAllow && defaultAllow.length > 0 ? [...defaultAllow] : undefined);
+  return { ...(allow !== undefined ? { allow: checkAllow(allow) } : {}), ...(req.network !== undefined ? { network: req.network } : {}) };
 }

@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { alreadyExists, BangerError, badRequest, notRunning } from '../../api/errors.js';
-import type { CreateVMRequest, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMInfo, VMStats, WorkspaceInfo } from '../../api/types.js';
+import { alreadyExists, BangerError, badRequest, notRunning, operationFailed, unavailable } from '../../api/errors.js';
+import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMInfo, VMSpec, VMStats, WorkspaceInfo } from '../../api/types.js';
 import { parsePortSpecs, type ForwardRequest, type ForwardResult, type VMPorts } from '../../api/ports.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
@@ -29,7 +29,8 @@ import { readHandles } from './handles.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { VMLifecycle } from './lifecycle.js';
 import { resolveVM } from './lookup.js';
-import { checkMemory, checkVcpu, resolveSpec, specLine } from './spec.js';
+import { checkAllow, checkMemory, checkVcpu, resolveSpec, specLine } from './spec.js';
+import { networkModeOf } from '../network/select.js';
 import { sshTargetFor, syncSSHConfig } from './ssh.js';
 import { Teardown } from './teardown.js';
 import { changeForwards, guestPorts } from './ports.js';
@@ -82,14 +83,30 @@ export class VMService {
       validateVMName(req.name);
       if (this.deps.repo.nameTaken(req.name)) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, `pick another --name, or remove it with banger vm delete ${req.name}`);
     }
-    resolveSpec(req, this.deps.config.vm_defaults, this.deps.host);
+    this.specFor(req);
+  }
+
+  /** The spec of a new VM; [egress] allow applies to bridge-mode VMs, --allow in user mode is refused. */
+  private specFor(req: CreateVMRequest): VMSpec {
+    const mode = networkModeOf({ spec: { ...(req.network ? { network: req.network } : {}) } as VMSpec }, this.deps.config.network_mode);
+    if (mode === 'user' && req.allow !== undefined) {
+      throw badRequest('--allow needs bridge mode: in user mode egress is all (--nat) or nothing', 'add --network bridge (as root), or set network_mode = "bridge" in config.toml');
+    }
+    return resolveSpec(req, this.deps.config.vm_defaults, this.deps.host, mode === 'bridge' ? this.deps.config.egress.allow : undefined).spec;
+  }
+
+  /** What a VM may reach and what it tried (`vm egress`). */
+  async egress(ref: string): Promise<EgressReport> {
+    const row = this.find(ref);
+    if (!this.deps.network.egress) throw unavailable('this daemon has no egress report');
+    return this.deps.network.egress(row);
   }
 
   /** Reserves the name and id synchronously, so two creates can never take the same name. */
   private reserve(req: CreateVMRequest): VMRow {
     this.precheck(req);
     const name = req.name ? req.name : generateName((n) => this.deps.repo.nameTaken(n));
-    const { spec } = resolveSpec(req, this.deps.config.vm_defaults, this.deps.host);
+    const spec = this.specFor(req);
     if (req.ports?.length) spec.ports = parsePortSpecs(req.ports);
     const now = new Date().toISOString();
     let id: string;
@@ -263,6 +280,7 @@ export class VMService {
       if (req.vcpu !== undefined) spec.vcpu = checkVcpu(req.vcpu, this.deps.host);
       if (req.memoryMiB !== undefined) spec.memoryMiB = checkMemory(req.memoryMiB, this.deps.host);
       if (req.nat !== undefined) spec.nat = req.nat;
+      if (req.allow !== undefined || req.deny !== undefined) spec.allow = this.changedAllow(row, req);
       if (req.diskSize !== undefined) {
         const bytes = parseSize(req.diskSize);
         if (bytes < row.spec.diskSizeBytes) throw badRequest(`the work disk can only grow (it is ${row.spec.diskSizeBytes} bytes)`, 'pass a larger --disk-size');
@@ -271,7 +289,17 @@ export class VMService {
           spec.diskSizeBytes = bytes;
         }
       }
-      return this.view(this.deps.repo.update(row.id, { spec }));
+      const updated = this.deps.repo.update(row.id, { spec });
+      const egressChanged = req.nat !== undefined || req.allow !== undefined || req.deny !== undefined;
+      if (egressChanged && row.state === 'running' && this.deps.network.update) {
+        try {
+          await this.deps.network.update(updated);
+        } catch (err) {
+          this.deps.repo.update(row.id, { spec: row.spec });
+          throw operationFailed(`could not apply the new egress of vm ${row.name}; nothing was changed`, 'see the daemon log', err);
+        }
+      }
+      return this.view(updated);
     });
   }
 
@@ -307,6 +335,22 @@ export class VMService {
       this.deps.repo.setWorkspace(row.id, ws);
       return Promise.resolve(ws);
     });
+  }
+
+  /** The allowlist after `vm set --allow/--deny`: entries validated, denied ones removed. */
+  private changedAllow(row: VMRow, req: SetVMRequest): string[] {
+    if (networkModeOf(row, this.deps.config.network_mode) === 'user') {
+      throw badRequest(`vm ${row.name} uses user-mode networking; allowlists need bridge mode`, 'create a VM with --network bridge --allow ...');
+    }
+    if (req.allow === undefined && row.spec.allow === undefined) {
+      throw badRequest(`vm ${row.name} has no allowlist to remove entries from`, `add entries with banger vm set ${row.name} --allow example.com`);
+    }
+    const deny = new Set(checkAllow(req.deny ?? []));
+    const next = checkAllow([...(row.spec.allow ?? []), ...(req.allow ?? [])]);
+    for (const d of deny) {
+      if (!next.includes(d)) throw badRequest(`"${d}" is not in the allowlist of vm ${row.name} (${next.join(', ') || 'empty'})`, `see it with banger vm egress ${row.name}`);
+    }
+    return next.filter((e) => !deny.has(e));
   }
 
   sshTarget(ref: string): SSHTarget {

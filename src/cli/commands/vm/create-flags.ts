@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { CreateVMRequest } from '../../../api/types.js';
 import { parsePortSpec } from '../../../api/ports.js';
-import { intOption, memoryOption, nameOption, sizeOption } from '../../options.js';
+import { allowOption, intOption, memoryOption, nameOption, networkOption, sizeOption } from '../../options.js';
 
 function collectPort(value: string, prev: string[] = []): string[] {
   parsePortSpec(value);
@@ -18,6 +18,8 @@ export interface CreateOpts {
   rootSize?: string;
   nat?: boolean;
   publish?: string[];
+  allow?: string[];
+  network?: 'user' | 'bridge';
   start?: boolean;
 }
 
@@ -31,6 +33,8 @@ export function createBody(o: CreateOpts): CreateVMRequest {
   if (o.rootSize !== undefined) body.rootSize = o.rootSize;
   if (o.nat) body.nat = true;
   if (o.publish?.length) body.ports = o.publish.map((p) => parsePortSpec(p) && p);
+  if (o.allow !== undefined) body.allow = o.allow;
+  if (o.network !== undefined) body.network = o.network;
   if (o.start === false) body.noStart = true;
   return body;
 }
@@ -44,5 +48,11 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--disk-size <size>', 'work disk (/root) size, e.g. 8G', sizeOption)
     .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption)
     .option('--nat', "give the VM outbound network access (never to the host's loopback); default: none")
-    .option('-p, --publish <[hostport:]guestport>', "publish a guest TCP port on the VM's own address (NAME.vm) at every start; repeatable", collectPort);
+    .option('-p, --publish <[hostport:]guestport>', "publish a guest TCP port on the VM's own address (NAME.vm) at every start; repeatable", collectPort)
+    .option('--network <mode>', 'user (default, rootless) or bridge (root: bridge, tap, nftables)', networkOption)
+    .option(
+      '--allow <entries>',
+      'bridge mode: let the VM reach only these domains, *.wildcards, IPv4 addresses or CIDRs (comma-separated, repeatable); default [egress] allow',
+      allowOption,
+    );
 }

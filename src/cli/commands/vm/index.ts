@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../../context.js';
 import { registerCreate } from './create.js';
 import { registerDelete } from './delete.js';
+import { registerEgress } from './egress.js';
 import { registerExec } from './exec.js';
 import { registerHealth } from './health.js';
 import { registerKill } from './kill.js';
@@ -56,6 +57,7 @@ Examples:
   registerExec(vm, ctx);
   registerHealth(vm, ctx);
   registerPorts(vm, ctx);
+  registerEgress(vm, ctx);
   registerWorkspace(vm, ctx);
   registerDiff(vm, ctx);
 

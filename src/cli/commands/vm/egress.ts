@@ -1,0 +1,47 @@
+/** banger vm egress */
+import type { Command } from 'commander';
+import { ROUTES } from '../../../api/routes.js';
+import type { EgressNameRecord } from '../../../api/types.js';
+import type { CliContext } from '../../context.js';
+import { printJson } from '../../render.js';
+
+function rows(title: string, list: readonly EgressNameRecord[]): string[] {
+  if (list.length === 0) return [`${title}: none`];
+  return [
+    `${title}:`,
+    ...list.map((r) => `  ${r.name.padEnd(32)} ${String(r.count).padStart(5)}x  last ${r.last}${r.addresses?.length ? `  -> ${r.addresses.join(', ')}` : ''}`),
+  ];
+}
+
+export function registerEgress(vm: Command, ctx: CliContext): void {
+  vm.command('egress')
+    .description("Show what a VM may reach and what it tried: allowed and refused names with counts and last time")
+    .argument('<name>')
+    .addHelpText(
+      'after',
+      `
+In bridge mode the allowlist is enforced by nftables: names through banger's DNS (their answered
+addresses are opened for the answer's TTL), CIDRs directly; everything else is dropped and counted.
+In user mode egress is all (--nat) or nothing; allowlists need bridge mode.
+
+Examples:
+  banger vm egress dev
+  banger --json vm egress dev`,
+    )
+    .action(async (name: string) => {
+      const r = await (await ctx.client()).call(ROUTES.vmEgress, { name });
+      if (ctx.globals.json) {
+        printJson(ctx.io, r);
+        return;
+      }
+      const lines = [
+        `${r.name}: ${r.mode} mode, ${r.running ? 'running' : 'not running'}, nat ${r.nat ? 'on' : 'off'}`,
+        `allowlist: ${r.allow === undefined ? '(none)' : r.allow.length === 0 ? '(empty: nothing allowed)' : r.allow.join(', ')}`,
+        ...rows('allowed names', r.allowed),
+        ...rows('refused names', r.denied),
+        ...(r.droppedPackets !== undefined ? [`dropped packets: ${r.droppedPackets}`] : []),
+        r.note,
+      ];
+      ctx.io.stdout.write(lines.join('\n') + '\n');
+    });
+}
