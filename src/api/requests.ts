@@ -4,7 +4,9 @@ import { defined, fieldsOf, optBool, optInt, optSize, optString, reqString } fro
 import {
   VM_SIGNALS,
   type BuildImageRequest,
+  type CreateSnapshotRequest,
   type CreateVMRequest,
+  type ForkVMRequest,
   type ImportKernelRequest,
   type KillVMRequest,
   type RegisterImageRequest,
@@ -20,7 +22,7 @@ export function parseNoBody(body: unknown): undefined {
 }
 
 export function parseCreateVMRequest(body: unknown): CreateVMRequest {
-  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'noStart'], 'create VM');
+  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'noStart', 'fromSnapshot'], 'create VM');
   return defined<CreateVMRequest>({
     name: optString(b, 'name'),
     image: optString(b, 'image'),
@@ -30,7 +32,20 @@ export function parseCreateVMRequest(body: unknown): CreateVMRequest {
     rootSize: optSize(b, 'rootSize'),
     nat: optBool(b, 'nat'),
     noStart: optBool(b, 'noStart'),
+    fromSnapshot: optString(b, 'fromSnapshot'),
   });
+}
+
+export function parseCreateSnapshotRequest(body: unknown): CreateSnapshotRequest {
+  const b = fieldsOf(body, ['name', 'stop'], 'create snapshot');
+  return defined<CreateSnapshotRequest>({ name: optString(b, 'name'), stop: optBool(b, 'stop') });
+}
+
+export const MAX_FORK_CHILDREN = 16;
+
+export function parseForkVMRequest(body: unknown): ForkVMRequest {
+  const b = fieldsOf(body, ['count', 'namePrefix'], 'fork VM');
+  return defined<ForkVMRequest>({ count: optInt(b, 'count', 1, MAX_FORK_CHILDREN), namePrefix: optString(b, 'namePrefix') });
 }
 
 export function parseSetVMRequest(body: unknown): SetVMRequest {

@@ -18,7 +18,9 @@
  */
 import {
   parseBuildImageRequest,
+  parseCreateSnapshotRequest,
   parseCreateVMRequest,
+  parseForkVMRequest,
   parseImportKernelRequest,
   parseKillVMRequest,
   parseNoBody,
@@ -29,6 +31,8 @@ import {
 import type {
   ConfigView,
   Deleted,
+  ForkResult,
+  SnapshotInfo,
   DnsStatus,
   HypervisorVerdictInfo,
   ImageInfo,
@@ -130,6 +134,11 @@ export const ROUTES = {
   vmStats: route<VMStats>()({ id: 'vm.stats', method: 'GET', path: '/vms/:name/stats', kind: 'sync', summary: 'CPU and memory of the VM process' }),
   vmHealth: route<VMHealth>()({ id: 'vm.health', method: 'GET', path: '/vms/:name/health', kind: 'sync', summary: 'whether the VM answers over SSH (bounded probe, see above)' }),
   vmLogs: route<never>()({ id: 'vm.logs', method: 'GET', path: '/vms/:name/logs', kind: 'stream', query: ['follow'], summary: 'the serial console log; follow=1 keeps it open' }),
+  vmSnapshotCreate: route<SnapshotInfo>()({ id: 'vm.snapshot.create', method: 'POST', path: '/vms/:name/snapshots', kind: 'operation', cancellable: false, parse: parseCreateSnapshotRequest, summary: "save a running VM's memory, devices and disks" }),
+  vmFork: route<ForkResult>()({ id: 'vm.fork', method: 'POST', path: '/vms/:name/fork', kind: 'operation', cancellable: false, parse: parseForkVMRequest, summary: 'snapshot a running VM and restore N children from it' }),
+  snapshotList: route<SnapshotInfo[]>()({ id: 'snapshot.list', method: 'GET', path: '/snapshots', kind: 'sync', summary: 'every snapshot' }),
+  snapshotShow: route<SnapshotInfo>()({ id: 'snapshot.show', method: 'GET', path: '/snapshots/:name', kind: 'sync', summary: 'one snapshot' }),
+  snapshotDelete: route<Deleted>()({ id: 'snapshot.delete', method: 'DELETE', path: '/snapshots/:name', kind: 'sync', summary: 'remove a snapshot no VM depends on' }),
 
   imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),
   imageRecipes: route<RecipeInfo[]>()({ id: 'image.recipes', method: 'GET', path: '/images/recipes', kind: 'sync', summary: 'the recipes banger can build' }),

@@ -42,6 +42,17 @@ export function vmRoutes(kit: RouteKit, ctx: DaemonContext): void {
     const signal = body.signal ?? 'SIGKILL';
     return { target: name, run: (oc) => oc.stage('kill', `sending ${signal} to ${name}`, () => vms().kill(name, signal)) };
   });
+  kit.operation(ROUTES.vmSnapshotCreate, ({ params: { name }, body }) => {
+    vms().precheckSnapshot(name, body);
+    return { target: name, run: (oc) => vms().snapshotCreate(name, body, oc) };
+  });
+  kit.operation(ROUTES.vmFork, ({ params: { name }, body }) => {
+    vms().checkFork(name, body);
+    return { target: name, run: (oc) => vms().fork(name, body, oc) };
+  });
+  kit.sync(ROUTES.snapshotList, () => vms().snapshotList());
+  kit.sync(ROUTES.snapshotShow, ({ params }) => vms().snapshotShow(params.name));
+  kit.sync(ROUTES.snapshotDelete, ({ params }) => vms().snapshotDelete(params.name));
   kit.sync(ROUTES.vmSSH, ({ params }) => vms().sshTarget(params.name));
   kit.sync(ROUTES.vmStats, ({ params }) => vms().stats(params.name));
   kit.sync(ROUTES.vmHealth, ({ params }) => vms().health(params.name));

@@ -12,6 +12,7 @@ export interface CreateOpts {
   rootSize?: string;
   nat?: boolean;
   start?: boolean;
+  from?: string;
 }
 
 export function createBody(o: CreateOpts): CreateVMRequest {
@@ -24,6 +25,7 @@ export function createBody(o: CreateOpts): CreateVMRequest {
   if (o.rootSize !== undefined) body.rootSize = o.rootSize;
   if (o.nat) body.nat = true;
   if (o.start === false) body.noStart = true;
+  if (o.from !== undefined) body.fromSnapshot = o.from;
   return body;
 }
 
@@ -34,5 +36,6 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--vcpu <n>', 'virtual CPUs', intOption('--vcpu', 1, 64))
     .option('--memory <mib>', 'memory in MiB (or with a unit: 2G)', memoryOption)
     .option('--disk-size <size>', 'work disk (/root) size, e.g. 8G', sizeOption)
-    .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption);
+    .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption)
+    .option('--from <snapshot>', 'restore this snapshot (name or id) instead of booting; the VM gets its own hostname, host key, address and entropy');
 }

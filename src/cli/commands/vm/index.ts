@@ -14,6 +14,7 @@ import { registerRestart } from './restart.js';
 import { registerRun } from './run.js';
 import { registerSet } from './set.js';
 import { registerShow } from './show.js';
+import { registerSnapshot } from './snapshot.js';
 import { registerSSH } from './ssh.js';
 import { registerStart } from './start.js';
 import { registerStats } from './stats.js';
@@ -34,6 +35,8 @@ Examples:
   banger vm list
   banger vm ssh dev                     shell in a running VM
   banger vm exec dev -- uname -a        run a command, exit with its status
+  banger vm snapshot create dev --name warm && banger vm run --from warm
+  banger vm fork dev -n 2               two children restored from a snapshot of dev
   banger vm stop dev && banger vm delete dev`,
     );
 
@@ -55,6 +58,7 @@ Examples:
   registerHealth(vm, ctx);
   registerPorts(vm, ctx);
   registerWorkspace(vm, ctx);
+  registerSnapshot(vm, ctx);
 
   registerList(program.command('ps'), ctx);
 }
