@@ -8,7 +8,7 @@ packages=(
   mmdebstrap debian-archive-keyring
   e2fsprogs
   openssh-client openssh-server
-  busybox cpio zstd
+  busybox cpio zstd lz4
   iproute2 nftables
   ca-certificates kmod xz-utils
 )

@@ -4,8 +4,8 @@ import type { ApiClient } from '../api/client.js';
 import type { Layout } from '../config/paths.js';
 import { Banger } from '../sdk/banger.js';
 import { clientLayout, ensureDaemon } from '../sdk/daemon.js';
-import { selectContext, contextDirs, type Selected } from './contexts/resolve.js';
-import { SshTransport } from './contexts/ssh-transport.js';
+import { selectContext, contextDirs, type Selected } from '../sdk/contexts/resolve.js';
+import { SshTransport } from '../sdk/contexts/ssh-transport.js';
 import { styleFor, type CliIO, type Style } from './io.js';
 
 export interface GlobalOptions {
@@ -92,7 +92,8 @@ export class CliContext {
 
   /** The SDK over the same daemon connection, for commands that use it. */
   sdk(): Banger {
-    this.sdkInstance ??= new Banger({ client: () => this.client() });
+    const hop = this.transport();
+    this.sdkInstance ??= new Banger({ client: () => this.client(), ...(hop ? { hop } : {}) });
     return this.sdkInstance;
   }
 

@@ -4,15 +4,11 @@ import { ROUTES } from '../api/routes.js';
 import type { SSHTarget } from '../api/types.js';
 import { session, shellJoin, sshArgv } from '../drivers/ssh/client.js';
 import { runAttached } from '../system/exec.js';
-
 export function sshTarget(client: ApiClient, name: string): Promise<SSHTarget> {
   return client.call(ROUTES.vmSSH, { name });
 }
 
-/** The host a remote context's VMs live on: runs a command line there over the context's ssh connection. */
-export interface RemoteHop {
-  remoteCommand(command: string, tty: '-t' | '-tt' | '-T'): string[];
-}
+import type { RemoteHop } from '../sdk/exec.js';
 
 /**
  * Runs a command (or a shell) in the VM attached to this terminal; resolves with its exit status. Through a

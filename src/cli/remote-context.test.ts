@@ -4,18 +4,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { PingResult, VMInfo } from '../api/types.js';
-import { ensureClientKey, generateHostKey } from '../drivers/ssh/keys.js';
-import { freePort, sshdUnavailable, startSshd, type Sshd } from '../drivers/ssh/sshd-fixture.js';
+import { freePort, sshdUnavailable } from '../drivers/ssh/sshd-fixture.js';
 import { runUnchecked, spawnPiped } from '../system/exec.js';
 import { CliHarness } from '../testing/cli-harness.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
+import { BANGER_JS, startContextHost, type ContextHost } from '../testing/context-host.js';
 import type { FakeKnobs } from '../drivers/fake/options.js';
+import { Banger } from '../sdk/index.js';
+import { randomBytes } from 'node:crypto';
 
-const BANGER_JS = fileURLToPath(new URL('../bin/banger.js', import.meta.url));
 const unavailable = await sshdUnavailable();
 
 /** A daemon home with the fake driver and a tiny registered image, as the remote side. */
@@ -26,7 +26,7 @@ function remoteHome(fake: FakeKnobs): Promise<CliHarness> {
 describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, () => {
   let remote: CliHarness;
   let slow: CliHarness;
-  let sshd: Sshd;
+  let host: ContextHost | undefined;
   const local = new CliHarness();
   const dir = join(local.home, 'fixture');
   let url = '';
@@ -39,33 +39,8 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
   before(async () => {
     remote = await remoteHome({});
     slow = await remoteHome({ bootDelayMs: 60_000 });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const bin = join(dir, 'bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'banger'), `#!/bin/sh\nexec ${process.execPath} ${BANGER_JS} "$@"\n`);
-    chmodSync(join(bin, 'banger'), 0o755);
-    const key = await ensureClientKey(join(dir, 'id_ed25519'));
-    const bare = await ensureClientKey(join(dir, 'id_bare'));
-    const hostKey = await generateHostKey();
-    const port = await freePort();
-    const sysPath = '/usr/local/bin:/usr/bin:/bin';
-    sshd = await startSshd({
-      dir: join(dir, 'sshd'),
-      port,
-      hostKey,
-      authorizedKeys: [
-        `environment="BANGER_HOME=${remote.home}",environment="PATH=${bin}:${sysPath}" ${key.publicKey}`,
-        `environment="PATH=${sysPath}" ${bare.publicKey}`,
-        '',
-      ].join('\n'),
-      extraConfig: ['PermitUserEnvironment yes', 'PermitRootLogin yes', 'AllowStreamLocalForwarding yes', 'AllowTcpForwarding yes'],
-    });
-    const knownHosts = join(dir, 'known_hosts');
-    writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey.publicKey}\n`);
-    const common = [`UserKnownHostsFile=${knownHosts}`, 'GlobalKnownHostsFile=/dev/null', 'StrictHostKeyChecking=yes', 'IdentitiesOnly=yes'];
-    sshOpts = [...common, `IdentityFile=${key.path}`].flatMap((o) => ['--ssh-option', o]);
-    noBangerOpts = [...common, `IdentityFile=${bare.path}`].flatMap((o) => ['--ssh-option', o]);
-    url = `ssh://root@127.0.0.1:${port}`;
+    host = await startContextHost(dir, remote.home);
+    ({ url, sshOpts, noBangerOpts } = host);
   });
 
   after(async () => {
@@ -73,7 +48,7 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
     await remote?.run(['vm', 'delete', 'r1']);
     await remote?.cleanup();
     await slow?.cleanup();
-    await sshd?.stop();
+    await host?.stop();
     await local.cleanup();
   });
 
@@ -130,6 +105,26 @@ describe('remote contexts over ssh', unavailable ? { skip: unavailable } : {}, (
     assert.equal(exec.stdout, 'hi there\n');
     const failed = await cli(['--context', 'big', 'vm', 'exec', 'r1', '--', 'sh', '-c', 'exit 7']);
     assert.equal(failed.code, 7, 'the guest status passes through both hops');
+  });
+
+  it('the SDK takes the same context: the remote VMs, their commands and files go through the hop', async () => {
+    const sdk = new Banger({ context: 'big', env: local.env });
+    assert.deepEqual((await sdk.vms.list()).map((v) => v.name), ['r1']);
+    const vm = await sdk.vms.get('r1');
+    const r = await vm.exec(['sh', '-c', 'echo "$1"; echo err >&2; exit 3', 'sh', 'two words']);
+    assert.deepEqual(r, { stdout: 'two words\n', stderr: 'err\n', exitCode: 3 });
+    const path = `/tmp/banger-ctx-${randomBytes(4).toString('hex')}`;
+    const bytes = randomBytes(70_000);
+    try {
+      await vm.files.write(path, bytes, { mode: 0o600 });
+      assert.ok(Buffer.from(await vm.files.read(path)).equals(bytes), 'a binary file round-trips through both hops');
+    } finally {
+      await vm.exec(['rm', '-f', path]);
+    }
+    const viaEnv = new Banger({ env: { ...local.env, BANGER_CONTEXT: 'big' } });
+    assert.deepEqual((await viaEnv.vms.list()).map((v) => v.name), ['r1']);
+    assert.ok(!existsSync(local.layout.socketPath), 'no local daemon was started');
+    assert.throws(() => new Banger({ context: 'nope', env: local.env }), /context nope .*does not exist/);
   });
 
   it('starts the remote daemon on demand after it was stopped', async () => {

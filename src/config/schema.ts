@@ -27,6 +27,8 @@ export interface Config {
   jailer_bin: string;
   jailer_enabled: boolean;
   jailer_chroot_base: string;
+  jailer_uid: number;
+  jailer_gid: number;
   ssh_key_path: string;
   ssh_wait_timeout: string;
   auto_stop_stale_after: string;
@@ -99,7 +101,9 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync'>, 
   firecracker_bin: { rule: absOrEmpty, default: '', doc: 'firecracker binary (empty: found on PATH)' },
   jailer_bin: { rule: absOrEmpty, default: '/usr/bin/jailer', doc: 'jailer binary' },
   jailer_enabled: { rule: bool, default: true, doc: 'run firecracker under the jailer' },
-  jailer_chroot_base: { rule: absOrEmpty, default: '', doc: 'jailer chroot base (empty: <state>/jail)' },
+  jailer_chroot_base: { rule: absOrEmpty, default: '', doc: 'jailer chroot base (empty: <state>/jail; on the same filesystem as the state directory)' },
+  jailer_uid: { rule: intIn(0, 4294967294), default: 0, doc: 'uid the jailed firecracker runs as (0: bangerd\'s own)' },
+  jailer_gid: { rule: intIn(0, 4294967294), default: 0, doc: 'gid the jailed firecracker runs as (0: bangerd\'s own)' },
   ssh_key_path: { rule: absOrEmpty, default: '', doc: 'client key (empty: <state>/ssh/id_ed25519, created on first use)' },
   ssh_wait_timeout: { rule: duration, default: '300s', doc: 'how long to wait for a new VM to answer SSH' },
   auto_stop_stale_after: { rule: duration, default: '0', doc: 'stop VMs untouched for this long ("0" disables)' },
@@ -141,13 +145,9 @@ export const FILE_SYNC_FIELDS: Record<keyof FileSyncEntry, Rule> = {
  * them "(not in effect yet)". Remove a key from here in the change that starts reading it.
  */
 export const NOT_IN_EFFECT: Readonly<Record<string, string>> = {
-  firecracker_bin: 'no firecracker driver yet (only banger doctor looks for the binary)',
-  jailer_bin: 'no firecracker driver yet',
-  jailer_enabled: 'no firecracker driver yet',
-  jailer_chroot_base: 'no firecracker driver yet',
   auto_stop_stale_after: 'VMs are not stopped automatically yet',
   stats_poll_interval: 'stats are read when asked, not polled',
-  metrics_poll_interval: 'no firecracker metrics yet',
+  metrics_poll_interval: 'firecracker metrics are read when asked, not polled',
   network_mode: 'VMs use user-mode networking only',
   bridge_name: 'no bridge networking yet',
   bridge_ip: 'no bridge networking yet',

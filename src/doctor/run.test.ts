@@ -15,6 +15,7 @@ const ALL_TOOLS = {
   ssh: { stderr: 'OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024' },
   'ssh-keygen': '',
   mmdebstrap: 'mmdebstrap 1.3.5',
+  stat: 'ext2/ext3',
 };
 
 test('runDoctor: rows in order, a throwing check becomes a FAIL row, ok follows FAILs', async () => {

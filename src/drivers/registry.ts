@@ -10,6 +10,12 @@ import type { Accel, DriverName, HypervisorDriver, ProbeResult, VMHandle } from 
 import { FakeDriver, type FakeKnobs } from './fake/index.js';
 import { QemuDriver } from './qemu/driver.js';
 import { probeFingerprint, probeQemu, QEMU_FIX_HINT } from './qemu/probe.js';
+import { existsSync } from 'node:fs';
+import { release } from 'node:os';
+import { which } from '../system/exec.js';
+import { DEFAULT_FIRECRACKER_BIN, FirecrackerDriver, kvmProblem, KVM_DEVICE } from './firecracker/driver.js';
+import type { JailerOptions } from './firecracker/jailer.js';
+import { FC_FIX_HINT, firecrackerVersion } from './firecracker/version.js';
 
 /** What a cached verdict was decided for; any change (new binary, new host kernel, /dev/kvm appearing) means probe again. */
 export type Fingerprint = Record<string, string | boolean | undefined>;
@@ -42,6 +48,54 @@ export function qemuEntry(opts: RegistryOptions): DriverEntry {
     probe: (signal) => probeQemu({ bin, ...(signal ? { signal } : {}) }),
     create: (accel) => new QemuDriver({ bin, ...(accel ? { accel } : {}), log: (m) => opts.log?.(m, { driver: 'qemu' }) }),
     missing: { message: `${bin} was not found, and banger needs QEMU to run VMs`, hint: QEMU_FIX_HINT },
+  };
+}
+
+export interface FirecrackerEntryOptions {
+  /** firecracker_bin; empty or undefined: found on PATH. */
+  bin?: string;
+  jailer?: { enabled: boolean; bin: string; chrootBase: string; uid: number; gid: number };
+  kvmDevice?: string;
+  /** Whether the daemon's network gives VMs taps; firecracker has no user-mode network. */
+  tapNetworking: boolean;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * The jailer settings a launch uses, or why the jailer is off: it needs root (to chroot and
+ * change uid) and its binary.
+ */
+export function jailerChoice(j: FirecrackerEntryOptions['jailer'], isRoot = process.getuid?.() === 0): { jailer?: JailerOptions; note: string } {
+  if (!j?.enabled) return { note: 'jailer off (jailer_enabled = false)' };
+  if (!isRoot) return { note: 'jailer off: it needs root, and bangerd is not running as root' };
+  if (!existsSync(j.bin)) return { note: `jailer off: ${j.bin} not found` };
+  return { jailer: { bin: j.bin, chrootBase: j.chrootBase, uid: j.uid, gid: j.gid }, note: `jailer ${j.bin}` };
+}
+
+export function firecrackerEntry(opts: FirecrackerEntryOptions): DriverEntry {
+  const name = opts.bin || DEFAULT_FIRECRACKER_BIN;
+  const kvmDevice = opts.kvmDevice ?? KVM_DEVICE;
+  const make = () => {
+    const { jailer } = jailerChoice(opts.jailer);
+    return new FirecrackerDriver({ bin: name, kvmDevice, ...(jailer ? { jailer } : {}), log: (m) => opts.log?.(m, { driver: 'firecracker' }) });
+  };
+  return {
+    name: 'firecracker',
+    async fingerprint() {
+      const bin = which(name);
+      if (!bin) return undefined;
+      const { version, said } = await firecrackerVersion(bin);
+      return { bin, version: version?.join('.') ?? said, hostKernel: release(), kvm: (await kvmProblem(kvmDevice)) ?? 'usable', jailer: jailerChoice(opts.jailer).note, tap: opts.tapNetworking };
+    },
+    async probe(signal) {
+      if (!opts.tapNetworking) {
+        return { available: false, reason: 'firecracker needs tap networking, and VMs here use user-mode networking', fixHint: 'set network_mode = "bridge" in config.toml (run bangerd as root), or driver = "qemu"' };
+      }
+      const r = await make().probe(signal ? { signal } : {});
+      return r.available ? { ...r, reason: `${r.reason}; ${jailerChoice(opts.jailer).note}` } : r;
+    },
+    create: () => make(),
+    missing: { message: `${name} was not found, and the firecracker driver needs it`, hint: FC_FIX_HINT },
   };
 }
 

@@ -13,6 +13,8 @@ import type { PingResult, VMInfo, VMStats } from '../api/types.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { BangerError } from '../api/errors.js';
 import { Banger } from '../sdk/index.js';
+import { sshdUnavailable } from '../drivers/ssh/sshd-fixture.js';
+import { startContextHost } from '../testing/context-host.js';
 import { parseRootDf, ROOT_DF_COMMAND, ROOT_WRITE_1G_COMMAND, rootGrowthProblem } from '../testing/root-growth.js';
 
 const skip = e2eSkipReason();
@@ -90,6 +92,33 @@ describe('vm run end to end', { skip }, () => {
     const back = await vm.files.read('/root/sdk/blob.bin');
     assert.equal(createHash('sha256').update(back).digest('hex'), createHash('sha256').update(data).digest('hex'));
     await assert.rejects(sdk.vms.get('no-such-vm'), (e: unknown) => e instanceof BangerError && e.code === 'not_found');
+  });
+
+  it('drives the same daemon through an ssh context: vm exec, vm run --rm and the SDK hop through the host', async (t) => {
+    const why = await sshdUnavailable();
+    if (why) return t.skip(why);
+    const local = mkdtempSync('/tmp/bl-');
+    const host = await startContextHost(join(local, 'host'), home);
+    const localEnv = { BANGER_HOME: local };
+    try {
+      assert.equal((await banger(['context', 'create', 'e2e', '--host', host.url, ...host.sshOpts], localEnv)).code, 0);
+      const exec = await banger(['--context', 'e2e', 'vm', 'exec', 'shared', '--', 'uname', '-a'], localEnv);
+      assert.equal(exec.code, 0, exec.stderr);
+      assert.match(exec.stdout, /^Linux shared /);
+      const run = await banger(['--context', 'e2e', 'vm', 'run', '--rm', '--', 'uname', '-a'], localEnv);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /^Linux \S+ .*x86_64/);
+      const sdk = new Banger({ context: 'e2e', env: { ...process.env, ...localEnv } });
+      const r = await (await sdk.vms.get('shared')).exec('cat /etc/hostname');
+      assert.equal(r.stdout.trim(), 'shared');
+      const names = JSON.parse((await banger(['--json', 'vm', 'list'], env)).stdout) as VMInfo[];
+      assert.deepEqual(names.map((v) => v.name), ['shared'], 'the --rm VM was made and removed on the remote daemon');
+      assert.ok(!existsSync(join(local, 'run', 'bangerd.sock')), 'no local daemon was started');
+    } finally {
+      await banger(['context', 'rm', 'e2e'], localEnv);
+      await host.stop();
+      rmSync(local, { recursive: true, force: true });
+    }
   });
 
   it('shows the VM in list, show, stats, health and logs', async () => {

@@ -3,13 +3,29 @@ import { createHash } from 'node:crypto';
 import { GROWROOT_SCRIPT, GROWROOT_SCRIPT_PATH, GROWROOT_UNIT, GROWROOT_UNIT_NAME, GROWROOT_UNIT_PATH } from './growroot.js';
 import { SEED_SCRIPT, SEED_SCRIPT_PATH, SEED_UNIT, SEED_UNIT_NAME, SEED_UNIT_PATH } from './seed-script.js';
 import { SSHD_DROPIN, SSHD_DROPIN_PATH } from './sshd.js';
+import {
+  CHANNEL_SCRIPT,
+  CHANNEL_SCRIPT_PATH,
+  CHANNEL_SERVICE_PATH,
+  CHANNEL_SERVICE_UNIT,
+  CHANNEL_SOCKET_NAME,
+  CHANNEL_SOCKET_PATH,
+  CHANNEL_SOCKET_UNIT,
+  CTRL_ALT_DEL_PATH,
+  CTRL_ALT_DEL_TARGET,
+  VSOCK_MODULES,
+  VSOCK_MODULES_PATH,
+} from './channel.js';
 
 export type GuestBit =
   | { type: 'file'; path: string; content: string; mode: number }
   | { type: 'symlink'; path: string; target: string };
 
-/** Bumped whenever what is injected changes in a way images should be rebuilt for (2: root grows to its disk). */
-export const GUEST_BITS_VERSION = 2;
+/**
+ * Bumped whenever what is injected changes in a way images should be rebuilt for (2: root grows to
+ * its disk; 3: ctrl-alt-del powers off, vsock guest channel).
+ */
+export const GUEST_BITS_VERSION = 3;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';
@@ -32,6 +48,12 @@ export function guestBits(): GuestBit[] {
     { type: 'symlink', path: `${LOCAL}/multi-user.target.wants/systemd-networkd.service`, target: `${UNITS}/systemd-networkd.service` },
     { type: 'symlink', path: `${LOCAL}/sockets.target.wants/systemd-networkd.socket`, target: `${UNITS}/systemd-networkd.socket` },
     { type: 'symlink', path: `${LOCAL}/dbus-org.freedesktop.network1.service`, target: `${UNITS}/systemd-networkd.service` },
+    { type: 'symlink', path: CTRL_ALT_DEL_PATH, target: CTRL_ALT_DEL_TARGET },
+    { type: 'file', path: CHANNEL_SCRIPT_PATH, content: CHANNEL_SCRIPT, mode: 0o755 },
+    { type: 'file', path: CHANNEL_SOCKET_PATH, content: CHANNEL_SOCKET_UNIT, mode: 0o644 },
+    { type: 'file', path: CHANNEL_SERVICE_PATH, content: CHANNEL_SERVICE_UNIT, mode: 0o644 },
+    { type: 'symlink', path: `${LOCAL}/sockets.target.wants/${CHANNEL_SOCKET_NAME}`, target: CHANNEL_SOCKET_PATH },
+    { type: 'file', path: VSOCK_MODULES_PATH, content: VSOCK_MODULES, mode: 0o644 },
     { type: 'file', path: GUEST_BITS_MARKER, content: `version=${GUEST_BITS_VERSION}\n`, mode: 0o644 },
   ];
 }

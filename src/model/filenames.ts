@@ -115,3 +115,29 @@ export function fakeVmmFiles(runDir: string): FakeVmmFiles {
     authorizedKeys: join(runDir, 'authorized_keys'),
   };
 }
+
+/** Files the firecracker driver keeps in a VM's run directory besides the common run files. */
+export interface FirecrackerRunFiles {
+  /** Firecracker's own log (the logger resource). */
+  log: string;
+  /** JSON lines Firecracker flushes its metrics to. */
+  metrics: string;
+  /** The vsock device's host side: host-initiated connections go through it. */
+  vsock: string;
+  /** The uncompressed kernel extracted from a bzImage. */
+  vmlinux: string;
+}
+
+export function firecrackerRunFiles(runDir: string): FirecrackerRunFiles {
+  return {
+    log: join(runDir, 'firecracker.log'),
+    metrics: join(runDir, 'metrics.json'),
+    vsock: join(runDir, 'vsock.sock'),
+    vmlinux: join(runDir, 'vmlinux'),
+  };
+}
+
+/** The jailer's chroot for a VM: <chroot base>/<exec file name>/<jail id>/root, as the jailer lays it out. */
+export function jailRoot(chrootBase: string, execName: string, jailId: string): string {
+  return join(chrootBase, execName, jailId, 'root');
+}

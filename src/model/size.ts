@@ -22,7 +22,7 @@ export function parseSize(input: string | number): number {
   const mult = unit === '' ? KiB ** 2 : UNITS[unit];
   if (mult === undefined) throw badSize(input);
   const bytes = Math.round(value * mult);
-  if (!(bytes > 0)) throw badSize(input);
+  if (!(bytes > 0) || !Number.isSafeInteger(bytes)) throw badSize(input);
   return bytes;
 }
 

@@ -4,7 +4,9 @@ import type { BuildImageRequest, CreateVMRequest, ImageInfo, PingResult, RecipeI
 import { ApiClient } from '../api/client.js';
 import { clientLayout, ensureDaemon } from './daemon.js';
 import { sdkError } from './errors.js';
-import type { Command, ExecOptions, ExecResult } from './exec.js';
+import type { Command, ExecOptions, ExecResult, RemoteHop } from './exec.js';
+import { contextDirs, selectContext } from './contexts/resolve.js';
+import { SshTransport } from './contexts/ssh-transport.js';
 import { Operation, type CallOptions } from './operation.js';
 import { VM, type StopOptions } from './vm.js';
 
@@ -17,8 +19,17 @@ export interface BangerOptions {
   env?: NodeJS.ProcessEnv;
   /** Told when a daemon is started or restarted (default: nothing is printed). */
   onNotice?: (line: string) => void;
+  /**
+   * A context made with `banger context create` (default: BANGER_CONTEXT, else the local daemon; the CLI's
+   * stored current context is not followed). Over an ssh:// context the daemon's API goes through one
+   * reused ssh connection and commands in VMs hop through the remote host; `socketPath` and `autoStart`
+   * are then unused (the remote daemon is started on demand, as the CLI does).
+   */
+  context?: string;
   /** A ready client provider (the CLI shares its own); the options above are then unused. */
   client?: () => Promise<ApiClient>;
+  /** With `client`: the remote host commands in VMs run through (the CLI passes its context's). */
+  hop?: RemoteHop;
 }
 
 export interface RunOptions extends CreateVMRequest, Omit<ExecOptions, 'signal'>, CallOptions {
@@ -40,10 +51,20 @@ export class Banger {
   private clientPromise: Promise<ApiClient> | undefined;
 
   constructor(opts: BangerOptions = {}) {
+    let hop = opts.hop;
+    const env = opts.env ?? process.env;
+    const remote = opts.client ? undefined : opts.context !== undefined || env.BANGER_CONTEXT ? selectContext(env, opts.context).remote : undefined;
     if (opts.client) {
       this.getClient = opts.client;
+    } else if (remote) {
+      const transport = new SshTransport(remote, contextDirs(env).runtimeDir, env);
+      hop = transport;
+      this.getClient = () => {
+        this.clientPromise ??= transport.connect();
+        this.clientPromise.catch(() => (this.clientPromise = undefined));
+        return this.clientPromise;
+      };
     } else {
-      const env = opts.env ?? process.env;
       const layout = clientLayout(env, opts.socketPath);
       this.getClient = () => {
         this.clientPromise ??= (opts.autoStart ?? true)
@@ -60,7 +81,7 @@ export class Banger {
         throw sdkError(err);
       }
     };
-    this.vms = new VMs(client);
+    this.vms = new VMs(client, hop);
     this.images = new Images(client);
   }
 
@@ -86,24 +107,27 @@ async function sync<T>(client: () => Promise<ApiClient>, fn: (c: ApiClient) => P
 }
 
 export class VMs {
-  constructor(private readonly client: () => Promise<ApiClient>) {}
+  constructor(
+    private readonly client: () => Promise<ApiClient>,
+    private readonly hop?: RemoteHop,
+  ) {}
 
   async list(opts: CallOptions = {}): Promise<VM[]> {
     const infos = await sync(this.client, (c) => c.call(ROUTES.vmList, {}, undefined, opts.signal ? { signal: opts.signal } : {}), opts.signal);
-    return infos.map((i) => new VM(this.client, i));
+    return infos.map((i) => new VM(this.client, i, this.hop));
   }
 
   /** One VM by name, id or id prefix; BangerError `not_found` when there is none. */
   async get(name: string, opts: CallOptions = {}): Promise<VM> {
     const info = await sync(this.client, (c) => c.call(ROUTES.vmShow, { name }, undefined, opts.signal ? { signal: opts.signal } : {}), opts.signal);
-    return new VM(this.client, info);
+    return new VM(this.client, info, this.hop);
   }
 
   /** Creates a VM and (unless `noStart`) boots it until SSH answers. Cancellable: an aborted create leaves no VM. */
   create(req: CreateVMRequest = {}, opts: CallOptions = {}): Operation<VM> {
     return new Operation(async (emit, signal) => {
       const info: VMInfo = await (await this.client()).run(ROUTES.vmCreate, {}, req, emit, signal);
-      return new VM(this.client, info);
+      return new VM(this.client, info, this.hop);
     }, opts);
   }
 
@@ -137,7 +161,7 @@ export class VMs {
 
   private byName(name: string, fn: (vm: VM) => Operation<VM>, opts: CallOptions): Operation<VM> {
     return new Operation(async (emit, signal) => {
-      const vm = new VM(this.client, await (await this.client()).call(ROUTES.vmShow, { name }, undefined, { signal }));
+      const vm = new VM(this.client, await (await this.client()).call(ROUTES.vmShow, { name }, undefined, { signal }), this.hop);
       const op = fn(vm);
       for await (const ev of op.events) emit(ev);
       return op;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { badRequest } from '../api/errors.js';
 import type { SSHTarget } from '../api/types.js';
-import { SSH_FAILURE_STATUS, SSHError, sshArgv, sshFailure } from '../drivers/ssh/client.js';
+import { classifySSHFailure, shellJoin, SSH_FAILURE_STATUS, SSHError, sshArgv, sshFailure } from '../drivers/ssh/client.js';
 import { spawnPiped } from '../system/exec.js';
 import { abortReason, BangerError, ExecTimeoutError } from './errors.js';
 
@@ -48,6 +48,14 @@ export interface ExecStream {
   /** The command's exit status; rejects like exec() does. */
   exit: Promise<number>;
 }
+
+/** The host a remote context's VMs live on: runs a command line there over the context's ssh connection. */
+export interface RemoteHop {
+  remoteCommand(command: string, tty: '-t' | '-tt' | '-T'): string[];
+}
+
+/** How to reach a VM's sshd: the daemon's target, and the remote host the guest ssh runs on for a remote context. */
+export type Reach = SSHTarget & { hop?: RemoteHop };
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const WRAPPER = 'set -e; [ -z "$1" ] || cd -- "$1"; shift; while [ "$1" != "--" ]; do export "$1"; shift; done; shift; exec "$@"';
@@ -109,7 +117,7 @@ interface Sinks {
 }
 
 /** Runs `argv` in the guest, handing output to `sinks`; resolves with the remote exit status. */
-async function run(target: SSHTarget, argv: readonly string[], opts: ExecOptions, sinks: Sinks, collected?: () => ExecResult): Promise<number> {
+async function run(target: Reach, argv: readonly string[], opts: ExecOptions, sinks: Sinks, collected?: () => ExecResult): Promise<number> {
   const signal = opts.signal;
   if (signal?.aborted) throw abortReason(signal);
   const gate = gateFor(target);
@@ -118,7 +126,19 @@ async function run(target: SSHTarget, argv: readonly string[], opts: ExecOptions
   const work = await mkdtemp(join(tmpdir(), 'banger-sdk-'));
   try {
     const logFile = join(work, 'ssh.log');
-    const child = spawnPiped(sshArgv(target, { command: argv, tty: false, batch: true, connectTimeoutS: 10, logFile }));
+    // Through a remote hop the guest ssh runs on the remote host: its diagnostics arrive on stderr.
+    const child = spawnPiped(
+      target.hop
+        ? target.hop.remoteCommand(shellJoin(sshArgv(target, { command: argv, tty: false, batch: true, connectTimeoutS: 10 })), '-T')
+        : sshArgv(target, { command: argv, tty: false, batch: true, connectTimeoutS: 10, logFile }),
+    );
+    const errTail: Buffer[] = [];
+    if (target.hop) {
+      child.stderr.on('data', (c: Buffer) => {
+        errTail.push(c);
+        if (errTail.length > 16) errTail.shift();
+      });
+    }
     let timedOut = false;
     const kill = () => child.kill('SIGKILL');
     const timer = opts.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), kill()), opts.timeoutMs) : undefined;
@@ -153,8 +173,8 @@ async function run(target: SSHTarget, argv: readonly string[], opts: ExecOptions
     }
     if (status.code === null) throw new BangerError('operation_failed', `ssh to vm ${target.vm} was killed by a signal`);
     if (status.code === SSH_FAILURE_STATUS) {
-      const log = await readFile(logFile, 'utf8').catch(() => '');
-      if (log.trim() !== '') throw sshFailure(target, log);
+      const log = target.hop ? Buffer.concat(errTail).toString('utf8') : await readFile(logFile, 'utf8').catch(() => '');
+      if (log.trim() !== '' && (!target.hop || classifySSHFailure(log) !== 'other')) throw sshFailure(target, log);
     }
     ok = true;
     return status.code;
@@ -165,7 +185,7 @@ async function run(target: SSHTarget, argv: readonly string[], opts: ExecOptions
 }
 
 /** Runs a command and collects its output as Buffers. A non-zero exit status is returned, not thrown. */
-export async function execBuffer(target: SSHTarget, command: Command, opts: ExecOptions = {}): Promise<ExecBufferResult> {
+export async function execBuffer(target: Reach, command: Command, opts: ExecOptions = {}): Promise<ExecBufferResult> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const text = () => ({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: -1 });
@@ -174,7 +194,7 @@ export async function execBuffer(target: SSHTarget, command: Command, opts: Exec
 }
 
 /** Runs a command and collects its output as UTF-8 text. */
-export async function execText(target: SSHTarget, command: Command, opts: ExecOptions = {}): Promise<ExecResult> {
+export async function execText(target: Reach, command: Command, opts: ExecOptions = {}): Promise<ExecResult> {
   const r = await execBuffer(target, command, opts);
   return { stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), exitCode: r.exitCode };
 }
@@ -215,7 +235,7 @@ class ChunkQueue implements AsyncIterable<Buffer> {
 }
 
 /** Starts a command and returns its output as async iterables of chunks and its exit status as a promise. */
-export function execStream(target: SSHTarget | Promise<SSHTarget>, command: Command, opts: ExecOptions = {}): ExecStream {
+export function execStream(target: Reach | Promise<Reach>, command: Command, opts: ExecOptions = {}): ExecStream {
   const stdout = new ChunkQueue();
   const stderr = new ChunkQueue();
   const exit = (async () => {

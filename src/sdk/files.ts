@@ -1,7 +1,6 @@
 /** Files in a VM, moved as raw bytes through `cat` over its ssh connection (no encoding, any size). */
 import { BangerError } from '../api/errors.js';
-import type { SSHTarget } from '../api/types.js';
-import { execBuffer, type ExecBufferResult } from './exec.js';
+import { execBuffer, type ExecBufferResult, type Reach } from './exec.js';
 
 export interface FileEntry {
   name: string;
@@ -41,7 +40,7 @@ function checkPath(path: string): string {
 export class VMFiles {
   constructor(
     private readonly vm: string,
-    private readonly target: () => Promise<SSHTarget>,
+    private readonly target: () => Promise<Reach>,
   ) {}
 
   /** The file's bytes. A missing file is a BangerError `not_found`. */

@@ -3,7 +3,7 @@ import type { ApiClient } from '../api/client.js';
 import { ROUTES } from '../api/routes.js';
 import type { Deleted, OpEvent, SSHTarget, VMInfo, VMState } from '../api/types.js';
 import { sdkError } from './errors.js';
-import { execStream, execText, SSHError, type Command, type ExecOptions, type ExecResult, type ExecStream } from './exec.js';
+import { execStream, execText, SSHError, type Command, type ExecOptions, type ExecResult, type ExecStream, type Reach, type RemoteHop } from './exec.js';
 import { VMFiles } from './files.js';
 import { Operation, type CallOptions } from './operation.js';
 
@@ -21,8 +21,10 @@ export class VM {
     private readonly client: () => Promise<ApiClient>,
     /** What the daemon said about the VM when this object was made or last refreshed. */
     public info: VMInfo,
+    /** The remote host the guest ssh runs on, for a daemon reached through a remote context. */
+    private readonly hop?: RemoteHop,
   ) {
-    this.files = new VMFiles(info.name, () => this.sshTarget());
+    this.files = new VMFiles(info.name, () => this.reach());
   }
 
   get name(): string {
@@ -72,7 +74,7 @@ export class VM {
 
   /** Starts a command and streams its output (see ExecStream). */
   execStream(command: Command, opts: ExecOptions = {}): ExecStream {
-    const s = execStream(this.sshTarget(), command, opts);
+    const s = execStream(this.reach(), command, opts);
     return { ...s, exit: s.exit.catch((err: unknown) => this.failed(err, opts.signal)) };
   }
 
@@ -88,9 +90,14 @@ export class VM {
     return this.targetPromise;
   }
 
-  private async withTarget<T>(fn: (t: SSHTarget) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async reach(): Promise<Reach> {
+    const target = await this.sshTarget();
+    return this.hop ? { ...target, hop: this.hop } : target;
+  }
+
+  private async withTarget<T>(fn: (t: Reach) => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
-      return await fn(await this.sshTarget());
+      return await fn(await this.reach());
     } catch (err) {
       return this.failed(err, signal);
     }

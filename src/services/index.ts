@@ -10,7 +10,8 @@ import type { Config } from '../config/schema.js';
 import type { Layout } from '../config/paths.js';
 import type { Logger } from '../system/logger.js';
 import { fakeDriverEnabled, knobsFromEnv } from '../drivers/fake/index.js';
-import { DriverRegistry, type DriverEntry, fakeEntry, qemuEntry } from '../drivers/registry.js';
+import { DriverRegistry, type DriverEntry, fakeEntry, firecrackerEntry, qemuEntry } from '../drivers/registry.js';
+import { join } from 'node:path';
 import { LeaseRepo } from '../store/leases.js';
 import { SettingsRepo } from '../store/settings.js';
 import { VMRepo } from '../store/vms.js';
@@ -18,6 +19,7 @@ import { SnapshotRepo } from '../store/snapshots.js';
 import { Hypervisors } from './hypervisors.js';
 import { ImageService } from './images/image-service.js';
 import { clearStaging } from './artifacts/staging.js';
+import { sweepArtifacts } from './artifacts/sweep.js';
 import { KernelService } from './kernels/kernel-service.js';
 import { DnsService } from './dns/dns-service.js';
 import { UserModeNetwork } from './network/user-mode.js';
@@ -49,9 +51,27 @@ export interface Services {
   settled(): Promise<void>;
 }
 
-/** QEMU always; the fake driver too when BANGER_FAKE_DRIVER asks for it (tests), and then `auto` picks it. */
-export function builtinDrivers(opts: { config: Config; logger: Logger; env?: NodeJS.ProcessEnv }): DriverEntry[] {
-  const entries = [qemuEntry({ qemuBin: opts.config.qemu_bin, log: (m, f) => opts.logger.info(m, f) })];
+/**
+ * QEMU and firecracker always (firecracker only passes its probe with its binary, KVM and tap
+ * networking); the fake driver too when BANGER_FAKE_DRIVER asks for it (tests), and then `auto` picks it.
+ */
+export function builtinDrivers(opts: { config: Config; logger: Logger; env?: NodeJS.ProcessEnv; stateDir?: string; tapNetworking?: boolean }): DriverEntry[] {
+  const c = opts.config;
+  const entries = [
+    qemuEntry({ qemuBin: c.qemu_bin, log: (m, f) => opts.logger.info(m, f) }),
+    firecrackerEntry({
+      bin: c.firecracker_bin,
+      tapNetworking: opts.tapNetworking ?? false,
+      jailer: {
+        enabled: c.jailer_enabled,
+        bin: c.jailer_bin,
+        chrootBase: c.jailer_chroot_base || join(opts.stateDir ?? '/var/lib/banger', 'jail'),
+        uid: c.jailer_uid || (process.getuid?.() ?? 0),
+        gid: c.jailer_gid || (process.getgid?.() ?? 0),
+      },
+      log: (m, f) => opts.logger.info(m, f),
+    }),
+  ];
   if (opts.env && fakeDriverEnabled(opts.env)) entries.push(fakeEntry(knobsFromEnv(opts.env)));
   return entries;
 }
@@ -61,7 +81,11 @@ export function createServices(opts: ServiceOptions): Services {
   const settings = new SettingsRepo(db);
   const images = new ImageService({ db, layout, config, logger: logger.child({ svc: 'images' }) });
   const kernels = new KernelService({ db, layout, logger: logger.child({ svc: 'kernels' }) });
-  const registry = new DriverRegistry(opts.drivers ?? builtinDrivers({ config, logger, ...(opts.env ? { env: opts.env } : {}) }));
+  const network = new UserModeNetwork(new LeaseRepo(db));
+  const networkMode: string = network.driverMode;
+  const registry = new DriverRegistry(
+    opts.drivers ?? builtinDrivers({ config, logger, stateDir: layout.stateDir, tapNetworking: networkMode === 'tap', ...(opts.env ? { env: opts.env } : {}) }),
+  );
   const hypervisor = new Hypervisors(registry, config, settings, logger.child({ svc: 'hypervisor' }));
   const vmRepo = new VMRepo(db);
   const vmDeps: VMServiceDeps = {
@@ -72,7 +96,7 @@ export function createServices(opts: ServiceOptions): Services {
     logger: logger.child({ svc: 'vms' }),
     images: imageResolver(images, kernels, config.default_image_name),
     hypervisors: hypervisor,
-    network: new UserModeNetwork(new LeaseRepo(db)),
+    network,
     host: { cpus: cpus().length, memoryBytes: totalmem() },
   };
   const vms = new VMService(vmDeps);
@@ -86,6 +110,7 @@ export function createServices(opts: ServiceOptions): Services {
     dns,
     async start() {
       await clearStaging(layout.stagingDir).catch((err: unknown) => logger.warn('could not clear staging', { error: err }));
+      await sweepArtifacts(db, layout).then((r) => logger.info('swept unreferenced artifacts', { ...r }), (err: unknown) => logger.warn('could not sweep artifacts', { error: err }));
       try {
         const { report, settled } = await vms.reconcile();
         logger.info('reconciled', { ...report });

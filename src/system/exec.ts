@@ -177,6 +177,8 @@ export interface DetachedOptions {
   env?: NodeJS.ProcessEnv;
   /** File that receives stdout and stderr (appended). */
   logFile?: string;
+  /** The file mode creation mask the program starts with (e.g. 0o077 so the sockets it makes are private). */
+  umask?: number;
 }
 
 /** Starts a program that outlives this process (own session, no stdio ties). Returns its pid. */
@@ -184,6 +186,8 @@ export function spawnDetached(argv: readonly string[], opts: DetachedOptions = {
   checkArgv(argv);
   const prog = resolveProgram(argv);
   const fd = opts.logFile ? openSync(opts.logFile, 'a', 0o600) : 'ignore';
+  // The child inherits the mask at spawn; spawn is synchronous, so it is restored right after.
+  const previousMask = opts.umask === undefined ? undefined : process.umask(opts.umask);
   try {
     const child = spawn(prog, argv.slice(1), {
       cwd: opts.cwd,
@@ -196,6 +200,7 @@ export function spawnDetached(argv: readonly string[], opts: DetachedOptions = {
     if (child.pid === undefined) throw new Error(`could not start ${argv[0]}`);
     return child.pid;
   } finally {
+    if (previousMask !== undefined) process.umask(previousMask);
     if (typeof fd === 'number') closeSync(fd);
   }
 }

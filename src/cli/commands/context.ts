@@ -4,9 +4,9 @@ import { ApiClient } from '../../api/client.js';
 import { tryPing } from '../../api/daemon-status.js';
 import { BangerError, badRequest } from '../../api/errors.js';
 import type { CliContext } from '../context.js';
-import { contextDirs } from '../contexts/resolve.js';
-import { SshTransport } from '../contexts/ssh-transport.js';
-import { checkContextName, checkSshOption, DEFAULT_CONTEXT, parseSshUrl, readContexts, writeContexts, type StoredContext } from '../contexts/store.js';
+import { contextDirs } from '../../sdk/contexts/resolve.js';
+import { SshTransport } from '../../sdk/contexts/ssh-transport.js';
+import { checkContextName, checkSshOption, DEFAULT_CONTEXT, parseSshUrl, readContexts, writeContexts, type StoredContext } from '../../sdk/contexts/store.js';
 import { printJson, table } from '../render.js';
 
 interface Row {

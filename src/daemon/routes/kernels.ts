@@ -13,6 +13,7 @@ export function kernelRoutes(kit: RouteKit, ctx: DaemonContext): void {
   });
   kit.operation(ROUTES.kernelImport, ({ body }) => {
     const { name, deb, kernel, initrd, modules } = body;
+    kernels().checkNew(name);
     if (deb) return { target: name, run: (oc) => kernels().importDeb(name, deb, oc) };
     const files = { kernel: kernel!, ...(initrd ? { initrd } : {}), ...(modules ? { modules } : {}) };
     return { target: name, run: (oc) => kernels().importFiles(name, files, oc) };

@@ -14,6 +14,7 @@ import { checkKvmDevice, checkKvmUsable } from './kvm.js';
 import { checkMmdebstrap } from './mmdebstrap.js';
 import { checkQemu } from './qemu.js';
 import { checkQemuImg } from './qemu-img.js';
+import { checkRootDiskCopy } from './root-disk-copy.js';
 import { checkSsh } from './ssh.js';
 import { checkStateStore } from './state-store.js';
 
@@ -31,6 +32,7 @@ export const CHECKS: readonly NamedCheck[] = [
   { name: 'qemu', run: checkQemu },
   { name: 'firecracker', run: checkFirecracker },
   { name: 'qemu-img', run: checkQemuImg },
+  { name: 'root-disk-copy', run: checkRootDiskCopy },
   { name: 'e2fsprogs', run: checkE2fsprogs },
   { name: 'iproute2', run: checkIproute2 },
   { name: 'nat', run: checkFirewall },

@@ -12,6 +12,7 @@ import { recipeDigest, type Recipe } from './recipes.js';
 import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
 import { copyOut, emptyDir, findBootFiles, replaceFile, treeUsage, writeRecipeFiles } from './tree.js';
 import { workSeedFromDir } from './work-seed.js';
+import { faultPoint } from '../../system/faults.js';
 
 const MiB = 1024 * 1024;
 
@@ -64,6 +65,7 @@ export async function buildImage(opts: BuildImageOptions, ctx: OpContext): Promi
         ctx,
       );
     });
+    faultPoint('build.tree');
     throwIfCancelled(ctx.signal);
 
     await ctx.stage('guest_bits', 'Adding banger guest bits', async () => {
@@ -107,6 +109,7 @@ export async function buildImage(opts: BuildImageOptions, ctx: OpContext): Promi
       });
       return size;
     });
+    faultPoint('build.ext4');
     throwIfCancelled(ctx.signal);
 
     result = await ctx.stage('publish', 'Publishing the image', async () => {

@@ -21,6 +21,7 @@ import { builtinRecipes, findRecipe, summarize, type Recipe, type RecipeSummary 
 import type { RegisterImageRequest } from '../../api/types.js';
 import { checkRegisterRequest } from './register.js';
 import { makeStaging, removeTree } from '../artifacts/staging.js';
+import { faultPoint } from '../../system/faults.js';
 
 export interface ImageServiceDeps {
   db: Database;
@@ -110,6 +111,7 @@ export class ImageService {
       { recipe, id, name, mirror: this.deps.config.debian_mirror, stagingRoot: this.deps.layout.stagingDir, destDir: dir },
       ctx,
     );
+    faultPoint('build.published');
     const m = built.manifest;
     const record: ImageRecord = {
       id,
@@ -151,6 +153,7 @@ export class ImageService {
     const name = validateArtifactName('image', req.name);
     this.ensureNameFree(name);
     await checkRegisterRequest(req, this.kernels);
+    faultPoint('register.checked');
     const st = await stat(req.rootfs);
     const record: ImageRecord = {
       id: randomBytes(8).toString('hex'),
@@ -179,6 +182,7 @@ export class ImageService {
     if (image.managed) throw badRequest(`image ${JSON.stringify(image.name)} is already managed`);
     const dir = join(this.deps.layout.imagesDir, image.id);
     const m = await promoteImage({ image, stagingRoot: this.deps.layout.stagingDir, destDir: dir }, ctx);
+    faultPoint('promote.published');
     const record: ImageRecord = {
       ...image,
       managed: true,
@@ -216,15 +220,15 @@ export class ImageService {
         `delete ${users.length === 1 ? 'it' : 'them'} first: banger vm delete ${users.join(' ')}`,
       );
     }
-    let trash: string | undefined;
-    if (image.managed && image.dir && this.isManagedDir(image.dir) && (await stat(image.dir).catch(() => undefined))) {
-      const t = await makeStaging(this.deps.layout.stagingDir, `delete-${image.id}`);
-      trash = join(t, 'image');
-      await rename(image.dir, trash);
-      trash = t;
-    }
+    // The row goes first: a crash after it leaves only an unreferenced directory, which the next start removes.
     this.repo.delete(image.id);
-    if (trash) await removeTree(trash);
+    faultPoint('image_delete.row');
+    if (image.managed && image.dir && this.isManagedDir(image.dir) && (await stat(image.dir).catch(() => undefined))) {
+      const trash = await makeStaging(this.deps.layout.stagingDir, `delete-${image.id}`);
+      await rename(image.dir, join(trash, 'image'));
+      faultPoint('image_delete.moved');
+      await removeTree(trash);
+    }
     this.deps.logger?.info('image deleted', { image: image.name, id: image.id });
   }
 

@@ -10,6 +10,7 @@ import { sha256File } from '../artifacts/digest.js';
 import { IMAGE_CMDLINE, IMAGE_FILES, writeManifest, type ImageManifest } from './manifest.js';
 import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
 import { workSeedFromImage } from './work-seed.js';
+import { faultPoint } from '../../system/faults.js';
 
 export interface PromoteOptions {
   image: ImageRecord;
@@ -25,12 +26,15 @@ export async function promoteImage(opts: PromoteOptions, ctx: OpContext): Promis
     await mkdir(out, { mode: 0o755 });
     const rootfs = join(out, IMAGE_FILES.rootfs);
     await ctx.stage('copy', `Copying ${image.rootfsPath}`, () => copySparse(image.rootfsPath, rootfs, ctx.signal));
+    faultPoint('promote.copied');
     throwIfCancelled(ctx.signal);
     await ctx.stage('guest_bits', 'Adding banger guest bits', () => injectGuestBits(rootfs, ctx.signal));
+    faultPoint('promote.guest_bits');
     throwIfCancelled(ctx.signal);
     await ctx.stage('work_seed', 'Making the work seed from /root', () =>
       workSeedFromImage(rootfs, join(out, IMAGE_FILES.workSeed), staging, ctx.signal),
     );
+    faultPoint('promote.work_seed');
     throwIfCancelled(ctx.signal);
     const files: ImageManifest['files'] = { rootfs: IMAGE_FILES.rootfs, workSeed: IMAGE_FILES.workSeed };
     const sha256: ImageManifest['sha256'] = {};

@@ -16,6 +16,7 @@ import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
 import { inspectKernel } from '../artifacts/kernel-file.js';
 import { importDebInto } from './import-deb.js';
 import type { StagedKernel } from './staged.js';
+import { faultPoint } from '../../system/faults.js';
 
 export interface KernelServiceDeps {
   db: Database;
@@ -79,14 +80,18 @@ export class KernelService {
     if (users.length > 0) {
       throw badRequest(`kernel ${JSON.stringify(name)} is used by image ${users.join(', ')}`, `delete ${users.length === 1 ? 'that image' : 'those images'} first`);
     }
+    // The row goes first: a crash after it leaves only an unreferenced directory, which the next start removes.
+    this.repo.delete(name);
+    faultPoint('kernel_remove.row');
     const t = await makeStaging(this.deps.layout.stagingDir, `delete-kernel-${name}`);
     if (await stat(k!.dir).catch(() => undefined)) await rename(k!.dir, join(t, 'kernel'));
-    this.repo.delete(name);
+    faultPoint('kernel_remove.moved');
     await removeTree(t);
     this.deps.logger?.info('kernel removed', { kernel: name });
   }
 
-  private checkNew(name: string): void {
+  /** Refuses an invalid or taken name; the API calls it before an import operation starts. */
+  checkNew(name: string): void {
     validateArtifactName('kernel', name);
     if (this.repo.get(name)) throw alreadyExists(`kernel ${JSON.stringify(name)} already exists`, `remove it first: banger kernel rm ${name}`);
   }
@@ -133,6 +138,7 @@ export class KernelService {
       const out = join(staging, 'out');
       await mkdir(out, { mode: 0o755 });
       const staged = await fill(out, staging);
+      faultPoint('kernel_import.copied');
       throwIfCancelled(ctx.signal);
       return await ctx.stage('publish', `Publishing kernel ${name}`, async () => {
         const record: KernelRecord = {
@@ -157,6 +163,7 @@ export class KernelService {
         const files = { kernel: staged.kernelFile, initrd: staged.initrdFile, modules: staged.modulesDir };
         await writeFile(join(out, KERNEL_FILES.manifest), JSON.stringify({ schema: 1, ...manifest, files, ...staged.extra }, null, 2) + '\n');
         await publishDir(out, dir);
+        faultPoint('kernel_import.published');
         try {
           this.repo.insert(record);
         } catch (err) {

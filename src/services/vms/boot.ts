@@ -22,6 +22,7 @@ import type { OpContext } from '../op-context.js';
 import type { VMServiceDeps } from './deps.js';
 import { writeHandles } from './handles.js';
 import { clientKeyPath, sshTargetFor, vmHostKey } from './ssh.js';
+import { faultPoint } from '../../system/faults.js';
 
 /** The root disk this VM was given at create, whichever driver made it. */
 export function rootDiskOf(files: VMFiles): { path: string; format: DiskFormat } | undefined {
@@ -55,12 +56,14 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
   }
 
   const net = await ctx.stage('network', 'setting up network', () => deps.network.attach(row));
+  faultPoint('boot.network');
   await ctx.stage('seed', 'writing VM configuration', async () => {
     const hostKey = await vmHostKey(deps, row);
     await pin(deps.layout.knownHostsPath, hostAliases(row), hostKey.publicKey);
     const client = await ensureClientKey(clientKeyPath(deps));
     await buildSeedDisk(files.seedDisk, { hostname: row.name, authorizedKeys: [client.publicKey], hostKey, network: net.guest, nameservers: net.nameservers });
   });
+  faultPoint('boot.seed');
 
   const notice = await deps.hypervisors.accelNotice();
   if (notice) ctx.log(notice, 'warn');
@@ -93,6 +96,7 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
         return snapshots.restore(spec, restore.memoryFile, { signal: ctx.signal });
       })
     : await ctx.stage('boot', `booting ${caps.name} (${caps.accel})`, () => driver.launch(spec, { signal: ctx.signal }));
+  faultPoint('boot.launched');
   writeHandles(files.handles, handle);
   const updated = deps.repo.update(row.id, {
     runtime: {
@@ -105,6 +109,7 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
       startedAt: handle.startedAt,
     },
   });
+  faultPoint('boot.handles');
   return { row: updated, handle };
 }
 

@@ -39,6 +39,7 @@ import { checkMemory, checkVcpu, resolveSpec, specLine } from './spec.js';
 import { sshTargetFor, syncSSHConfig } from './ssh.js';
 import { Teardown } from './teardown.js';
 import { observe, toInfo } from './view.js';
+import { faultPoint } from '../../system/faults.js';
 
 const CANCELLED = 'cancelled';
 
@@ -116,15 +117,19 @@ export class VMService {
     const reserved = this.reserve(req);
     return this.lifecycle.withLock(reserved.id, async () => {
       ctx.log(`${reserved.name}: ${specLine(reserved.spec)}`);
+      faultPoint('create.reserved');
       let row = reserved;
       let launched = false;
       try {
         const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver());
         const image = await ctx.stage('image', 'resolving image', () => this.deps.images.resolveForVM(req.image || this.deps.config.default_image_name, ctx));
         row = this.deps.repo.update(row.id, { imageId: image.id });
+        faultPoint('create.image');
         await ctx.stage('disks', 'preparing disks', () => prepareDisks(driver, vmFiles(this.deps.layout.vmsDir, row.id), image, row.spec, ctx.signal));
+        faultPoint('create.disks');
         if (req.noStart) return this.view(this.lifecycle.transition(row.id, 'stopped', { reason: 'created with --no-start' }));
         row = this.lifecycle.transition(row.id, 'starting');
+        faultPoint('create.starting');
         launched = true;
         return this.view(await this.boot(row, ctx));
       } catch (err) {
@@ -148,6 +153,7 @@ export class VMService {
         );
       }
       await ctx.stage('ssh', 'waiting for ssh', () => waitReady(this.deps, launched.row, launched.handle, ctx.signal));
+      faultPoint('boot.ready');
       const running = this.lifecycle.transition(row.id, 'running');
       this.syncSSHConfigQuietly();
       return running;
@@ -178,8 +184,10 @@ export class VMService {
   private async stopLocked(row: VMRow, timeoutMs: number): Promise<VMRow> {
     if (!isActive(row.state) && row.state !== 'error') return row;
     this.lifecycle.transition(row.id, 'stopping');
+    faultPoint('stop.stopping');
     await this.guestPoweroff(row);
     await this.teardown.end(row.id, timeoutMs);
+    faultPoint('stop.ended');
     return this.lifecycle.transition(row.id, 'stopped', { reason: 'stopped' });
   }
 
@@ -218,10 +226,16 @@ export class VMService {
   /** Removes a VM completely: process, network lease, files, pinned keys, row. Caller holds the lock. */
   private async destroy(row: VMRow): Promise<void> {
     await this.teardown.end(row.id, 0).catch((err: unknown) => this.deps.logger.warn('teardown during delete', { vm: row.name, error: err }));
+    faultPoint('delete.ended');
     await this.deps.network.release(row);
-    rmSync(vmFiles(this.deps.layout.vmsDir, row.id).dir, { recursive: true, force: true });
+    faultPoint('delete.released');
     await unpinHost(this.deps.layout.knownHostsPath, hostAliases(row)).catch(() => false);
+    faultPoint('delete.unpinned');
+    // The row goes before the files: a crash in between leaves a directory of no VM, which reconcile removes.
     this.deps.repo.delete(row.id);
+    faultPoint('delete.row');
+    rmSync(vmFiles(this.deps.layout.vmsDir, row.id).dir, { recursive: true, force: true });
+    faultPoint('delete.files');
     this.syncSSHConfigQuietly();
   }
 
@@ -352,7 +366,7 @@ export class VMService {
   }
 
   /** Saves a running VM as a snapshot; it keeps running (with a new host key) unless req.stop. */
-  snapshotCreate(ref: string, req: CreateSnapshotRequest, ctx: OpContext): Promise<SnapshotInfo> {
+  async snapshotCreate(ref: string, req: CreateSnapshotRequest, ctx: OpContext): Promise<SnapshotInfo> {
     this.precheckSnapshot(ref, req);
     return this.locked(ref, async (row) => {
       if (row.state !== 'running') throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}`);

@@ -1,0 +1,235 @@
+/**
+ * The firecracker driver against the strict stand-in API server, spawned as a `firecracker`
+ * executable so the real spawn path runs: the shared conformance suite, then the error paths a
+ * user meets (binary missing or too old, the API's 400 fault_message, an API socket that never
+ * appears), snapshots, metrics and the vsock guest channel.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BangerError } from '../../api/errors.js';
+import { findProcesses, isAlive, signalProcess } from '../../system/proc.js';
+import { installStandin, standinFixture, standinSpec, tinyVmlinux } from '../../testing/firecracker/fixture.js';
+import { descriptionPath } from '../../testing/firecracker/schema.js';
+import { runDriverConformance } from '../conformance.case.js';
+import type { VMHandle } from '../hypervisor.js';
+import { FirecrackerApi, FirecrackerApiError } from './api.js';
+import { FirecrackerDriver } from './driver.js';
+import { guestChannel, guestHealthy, parsePorts } from './vsock.js';
+
+const skip = descriptionPath() ? undefined : 'firecracker-v1.16.1.yaml not found (set BANGER_FC_API_YAML)';
+const binDir = await mkdtemp(join(tmpdir(), 'banger-fc-bin-'));
+const fcBin = await installStandin(binDir);
+// The stand-in needs no KVM; the probe only asks that the device can be opened, so it gets a file it can.
+const kvmDevice = join(binDir, 'kvm');
+await writeFile(kvmDevice, '');
+process.on('exit', () => void rm(binDir, { recursive: true, force: true }));
+
+runDriverConformance({ makeDriver: () => new FirecrackerDriver({ bin: fcBin, kvmDevice }), fixture: standinFixture(), ...(skip ? { skip } : {}) });
+
+const isCode = (code: string, text?: RegExp) => (err: unknown) => {
+  assert.ok(err instanceof BangerError, String(err));
+  assert.equal(err.code, code, err.message);
+  if (text) assert.match(err.message, text);
+  return true;
+};
+
+describe('firecracker driver on the stand-in', { skip }, () => {
+  let work = '';
+  const handles: VMHandle[] = [];
+  const processesIn = (dir: string) => findProcesses((argv) => argv.some((a) => a.includes(dir)));
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'banger-fc-'));
+    await writeFile(join(work, 'vmlinux'), tinyVmlinux());
+  });
+
+  after(async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    for (const h of handles) await d.kill(h).catch(() => undefined);
+    for (const pid of processesIn(work)) signalProcess(pid, 'SIGKILL');
+    await rm(work, { recursive: true, force: true });
+  });
+
+  const spec = (id: string) => standinSpec(work, id, join(work, id, 'run'));
+
+  it('probe: a missing binary is unavailable with the install hint', async () => {
+    const r = await new FirecrackerDriver({ bin: join(work, 'no-such-firecracker'), kvmDevice }).probe();
+    assert.equal(r.available, false);
+    assert.match(r.reason, /not found/);
+    assert.match(r.fixHint ?? '', /firecracker_bin|releases/);
+  });
+
+  it('probe and launch: a too old firecracker is refused, saying which version and what is needed', async () => {
+    const old = await installStandin(join(work, 'old'), { version: '1.4.1' });
+    const d = new FirecrackerDriver({ bin: old, kvmDevice });
+    const r = await d.probe();
+    assert.equal(r.available, false);
+    assert.match(r.reason, /1\.4\.1 is older than 1\.5/);
+    await assert.rejects(d.launch(await spec('old-a')), isCode('unavailable', /1\.4\.1 is older than 1\.5/));
+    const newer = await installStandin(join(work, 'new'), { version: '1.17.0' });
+    assert.match((await new FirecrackerDriver({ bin: newer, kvmDevice }).probe()).reason, /newer than 1\.16/);
+  });
+
+  it('probe: without a usable KVM device it is unavailable, naming the device', async () => {
+    const r = await new FirecrackerDriver({ bin: fcBin, kvmDevice: join(work, 'no-kvm') }).probe();
+    assert.equal(r.available, false);
+    assert.match(r.reason, /no-kvm is not present/);
+  });
+
+  it('the API socket is private to its owner (umask 077) and the run dir is 0700', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const s = await spec('mode-a');
+    const h = await d.launch(s);
+    handles.push(h);
+    assert.equal((await stat(h.controlSocket)).mode & 0o077, 0);
+    assert.equal((await stat(s.runDir)).mode & 0o777, 0o700);
+    await d.kill(h);
+  });
+
+  it('a request the API refuses fails the launch with its fault_message, leaving nothing running', async () => {
+    const fault = 'Open tap device failed: Invalid TUN/TAP Backend provided by tap-refused.';
+    const refusing = await installStandin(join(work, 'refusing'), { fault: { path: '/network-interfaces/eth0', message: fault } });
+    const d = new FirecrackerDriver({ bin: refusing });
+    const s = await spec('refused-a');
+    await assert.rejects(d.launch(s), isCode('operation_failed', /firecracker refused PUT \/network-interfaces\/eth0 for vm "refused-a": Open tap device failed: Invalid TUN\/TAP Backend/));
+    assert.deepEqual(processesIn(s.runDir), []);
+    await assert.rejects(stat(join(s.runDir, 'control.sock')), 'no API socket is left behind');
+  });
+
+  it('launch: odd vCPU counts are refused before anything starts, with a hint', async () => {
+    const s = await spec('vcpu-a');
+    await assert.rejects(new FirecrackerDriver({ bin: fcBin }).launch({ ...s, vcpu: 3 }), isCode('bad_request', /1 or an even number/));
+    assert.deepEqual(processesIn(s.runDir), []);
+  });
+
+  it('after InstanceStart the API refuses pre-boot calls, and the client surfaces the fault_message', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const h = await d.launch(await spec('started-a'));
+    handles.push(h);
+    const api = new FirecrackerApi(h.controlSocket);
+    await assert.rejects(api.action({ action_type: 'InstanceStart' }), (e: unknown) => {
+      assert.ok(e instanceof FirecrackerApiError);
+      assert.equal(e.status, 400);
+      assert.match(e.fault, /not supported after starting the microVM/);
+      return true;
+    });
+    await assert.rejects(api.putMachineConfig({ vcpu_count: 1, mem_size_mib: 128 }), /not supported after starting/);
+    await d.kill(h);
+  });
+
+  it('launch: an API socket that never appears times out naming the log files, and kills the process', async () => {
+    const hang = await installStandin(join(work, 'hang'), { noSocket: true });
+    const d = new FirecrackerDriver({ bin: hang, startTimeoutMs: 1500 });
+    const s = await spec('hang-a');
+    await assert.rejects(d.launch(s), isCode('operation_failed', new RegExp(`did not serve its API socket .* within 1500ms.*see ${s.consoleLog.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} and .*firecracker\\.log`)));
+    assert.deepEqual(processesIn(s.runDir), []);
+  });
+
+  it('launch: a firecracker that exits at once fails with what it printed', async () => {
+    const dies = await installStandin(join(work, 'dies'), { noSocket: true, exitAfterMs: 0 });
+    const d = new FirecrackerDriver({ bin: dies, startTimeoutMs: 5000 });
+    const s = await spec('dies-a');
+    await assert.rejects(d.launch(s), isCode('operation_failed', /exited before serving its API.*Running Firecracker/s));
+  });
+
+  it('launch: user-mode networking is refused with the setting that fixes it', async () => {
+    const s = await spec('user-a');
+    await assert.rejects(new FirecrackerDriver({ bin: fcBin }).launch({ ...s, network: { mode: 'user', sshHostPort: 2222 } }), isCode('bad_request', /no user-mode network/));
+    assert.deepEqual(processesIn(s.runDir), []);
+  });
+
+  it('launch: a qcow2 disk is refused (firecracker opens raw disks only)', async () => {
+    const s = await spec('qcow-a');
+    s.disks[0] = { ...s.disks[0]!, format: 'qcow2' };
+    await assert.rejects(new FirecrackerDriver({ bin: fcBin }).launch(s), isCode('bad_request', /raw disks only/));
+  });
+
+  it('the boot arguments firecracker guests need are added to the command line', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const s = await spec('args-a');
+    const h = await d.launch(s);
+    handles.push(h);
+    const consoleText = await readFile(s.consoleLog, 'utf8');
+    assert.match(consoleText, /Command line: console=ttyS0 root=\/dev\/vda rw reboot=k pci=off/);
+    await d.kill(h);
+  });
+
+  it('a graceful stop the guest ignores ends in a kill after the timeout', async () => {
+    const stubborn = await installStandin(join(work, 'stubborn'), { powerOff: 'ignore' });
+    const d = new FirecrackerDriver({ bin: stubborn });
+    const h = await d.launch(await spec('stubborn-a'));
+    handles.push(h);
+    assert.equal(await d.shutdown(h, { timeoutMs: 300 }), 'killed');
+    assert.equal(isAlive(h.pid), false);
+  });
+
+  it('snapshots: Full while running (paused around it), Diff refused without dirty tracking, restore resumes', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const s = await spec('snap-a');
+    const h = await d.launch(s);
+    handles.push(h);
+    const files = { statePath: join(work, 'snap-a.state'), memPath: join(work, 'snap-a.mem') };
+    await d.createSnapshot(h, files);
+    assert.equal(await d.status(h), 'running');
+    assert.ok((await stat(files.memPath)).size > 0);
+    await assert.rejects(d.createSnapshot(h, { statePath: join(work, 'd.state'), memPath: join(work, 'd.mem') }, { type: 'Diff' }), isCode('operation_failed', /dirty page tracking disabled/));
+    assert.equal(await d.status(h), 'running', 'the VM is resumed after a refused snapshot');
+    await d.pause(h);
+    assert.equal(await d.status(h), 'paused');
+    await d.kill(h);
+
+    const r = await d.restoreSnapshot({ ...s, vmId: 'snap-b', name: 'snap-b', runDir: join(work, 'snap-b', 'run'), network: { mode: 'tap', tap: 'tap-snap-b', mac: '02:fc:00:00:00:02' } }, files);
+    handles.push(r);
+    assert.equal(await d.status(r), 'running');
+    assert.equal(await d.adopt(r), true);
+    await assert.rejects(
+      d.restoreSnapshot({ ...s, vmId: 'snap-c', name: 'snap-c', runDir: join(work, 'snap-c', 'run') }, { statePath: join(work, 'none.state'), memPath: files.memPath }),
+      isCode('bad_request', /none\.state does not exist/),
+    );
+    await d.kill(r);
+  });
+
+  it('diff snapshots work with dirty page tracking', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin, trackDirtyPages: true });
+    const h = await d.launch(await spec('diff-a'));
+    handles.push(h);
+    await d.createSnapshot(h, { statePath: join(work, 'diff.state'), memPath: join(work, 'diff.mem') }, { type: 'Diff', leavePaused: true });
+    assert.equal(await d.status(h), 'paused');
+    await d.kill(h);
+  });
+
+  it('metrics: flushed on request and read back for vm stats', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const h = await d.launch(await spec('metrics-a'));
+    handles.push(h);
+    const m = await d.metrics(h);
+    assert.equal(typeof (m.block as { read_bytes?: unknown }).read_bytes, 'number');
+    assert.equal(typeof m.utc_timestamp_ms, 'number');
+    await d.kill(h);
+  });
+
+  it('vsock guest channel: CONNECT handshake, health and ports through the VM\'s vsock socket', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const h = await d.launch(await spec('vsock-a'));
+    handles.push(h);
+    const uds = d.vsockPath(h);
+    assert.equal(await guestHealthy(uds), true);
+    assert.deepEqual(parsePorts(await guestChannel(uds, 'ports')), [{ proto: 'tcp', address: '0.0.0.0', port: 22 }]);
+    await d.shutdown(h, { timeoutMs: 3000 });
+    assert.equal(await guestHealthy(uds, { timeoutMs: 500 }), false);
+    await assert.rejects(stat(uds), 'the vsock socket is removed with the VM');
+  });
+
+  it('ownProcesses finds firecracker processes by the VM directory of their API socket', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const h = await d.launch(await spec('own-a'));
+    handles.push(h);
+    const own = d.ownProcesses(work);
+    assert.ok(own.some((p) => p.pid === h.pid && p.vmId === 'own-a'), JSON.stringify(own));
+    assert.deepEqual(d.ownProcesses(join(work, 'elsewhere')), []);
+    await d.kill(h);
+  });
+});

@@ -1,0 +1,357 @@
+/**
+ * The Firecracker driver: each VM is a firecracker process (optionally under its jailer) started
+ * detached with its API socket (umask 077), configured over the REST API (logger, metrics,
+ * machine-config, boot-source, drives, tap network interface, vsock), then InstanceStart. The
+ * guest's serial console is firecracker's stdout, appended to the console log. Graceful stop is
+ * SendCtrlAltDel (the guest bits map ctrl-alt-del to poweroff), then SIGTERM/SIGKILL; adoption
+ * after a daemon restart checks pid, command line and that the API socket answers.
+ *
+ * @module
+ */
+import { constants, existsSync } from 'node:fs';
+import { access, chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { alreadyExists, badRequest, operationFailed, unavailable } from '../../api/errors.js';
+import { firecrackerRunFiles, runFiles } from '../../model/filenames.js';
+import { lastLines, spawnDetached, which } from '../../system/exec.js';
+import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
+import type { DriverCapabilities, HypervisorDriver, LaunchSpec, OwnProcess, ProbeResult, VMHandle } from '../hypervisor.js';
+import { validateSpec } from '../qemu/argv.js';
+import { createRawRootDisk } from '../fake/root-disk.js';
+import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
+import { ApiWaitError, FirecrackerApi, FirecrackerApiError, waitForApi } from './api.js';
+import { configCalls, type FcPaths } from './config.js';
+import { jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, type JailerOptions } from './jailer.js';
+import { FC_FIX_HINT, firecrackerVersion, versionProblem } from './version.js';
+import { assertKernelFits, ensureVmlinux } from './vmlinux.js';
+import type { SnapshotType } from './types.js';
+
+export const DEFAULT_FIRECRACKER_BIN = 'firecracker';
+export const KVM_DEVICE = '/dev/kvm';
+/** The guest CID; Firecracker's vsock is a per-VM unix socket on the host, so every guest can use the same one. */
+export const GUEST_CID = 3;
+
+export interface FirecrackerDriverOptions {
+  /** firecracker_bin, or found on PATH. */
+  bin?: string;
+  /** Run firecracker under the jailer (jailer_enabled, jailer_bin, jailer_chroot_base, uid/gid). */
+  jailer?: JailerOptions;
+  kvmDevice?: string;
+  /** How long firecracker may take to serve its API socket (default 10 s). */
+  startTimeoutMs?: number;
+  /** Timeout of each API call (default 3 s). */
+  apiTimeoutMs?: number;
+  /** Track dirty pages so Diff snapshots can be taken (costs some memory bandwidth). */
+  trackDirtyPages?: boolean;
+  log?: (message: string) => void;
+}
+
+/** A snapshot's two files: the microVM state and the guest memory. */
+export interface FcSnapshotFiles {
+  statePath: string;
+  memPath: string;
+}
+
+export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDriver {
+  protected readonly driverName = 'firecracker' as const;
+  protected readonly powerdownWords = 'sent SendCtrlAltDel';
+
+  constructor(private readonly opts: FirecrackerDriverOptions = {}) {
+    super();
+  }
+
+  capabilities(): DriverCapabilities {
+    return { name: 'firecracker', accel: 'kvm', networkModes: ['tap'], rootDiskFormat: 'raw', survivesDaemonRestart: true };
+  }
+
+  private get bin(): string {
+    return this.opts.bin || DEFAULT_FIRECRACKER_BIN;
+  }
+
+  /** The binary, its version (1.5 to 1.16) and a KVM device this user can open. */
+  async probe(_opts: { signal?: AbortSignal } = {}): Promise<ProbeResult> {
+    const found = which(this.bin);
+    if (!found) return { available: false, reason: `${this.bin} not found`, fixHint: FC_FIX_HINT };
+    const { version, said } = await firecrackerVersion(found);
+    if (!version) return { available: false, reason: `${found} --version did not name a firecracker release (${said})`, fixHint: FC_FIX_HINT };
+    const v = version.join('.');
+    const problem = versionProblem(version);
+    if (problem) return { available: false, version: v, reason: `${problem} (${found})`, fixHint: FC_FIX_HINT };
+    const kvm = await kvmProblem(this.opts.kvmDevice ?? KVM_DEVICE);
+    if (kvm) return { available: false, version: v, reason: `firecracker ${v} at ${found}, but ${kvm}`, fixHint: 'firecracker needs KVM: enable virtualisation in the firmware, load kvm_intel or kvm_amd, and join the kvm group' };
+    const jail = this.opts.jailer ? `; under ${this.opts.jailer.bin} in ${this.opts.jailer.chrootBase}` : '';
+    return { available: true, accel: 'kvm', version: v, reason: `firecracker ${v} at ${found} with ${this.opts.kvmDevice ?? KVM_DEVICE}${jail}` };
+  }
+
+  async launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
+    validateSpec(spec);
+    const bin = await this.usableBinary();
+    await checkLaunchInputs(spec);
+    const files = firecrackerRunFiles(spec.runDir);
+    await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
+    await chmod(spec.runDir, 0o700);
+    const jail = this.opts.jailer ? jailFor(this.opts.jailer, bin, spec.vmId) : undefined;
+    const sock = jail ? jail.apiSock : runFiles(spec.runDir).controlSocket;
+    const marker = this.controlMarker(sock);
+    const running = findProcesses((argv) => argv.includes(marker));
+    if (running.length > 0) throw alreadyExists(`vm "${spec.name}" is already running (pid ${running.join(', ')})`);
+    await this.removeRunFiles(spec.runDir, sock);
+
+    const kernel = await ensureVmlinux(spec.kernelPath, files.vmlinux);
+    const kconfig = await kernelConfigFor(spec.kernelPath);
+    if (kconfig) assertKernelFits(kconfig.text, { what: `kernel ${spec.kernelPath} (config ${kconfig.path})`, hasInitrd: spec.initrdPath !== undefined });
+    opts.signal?.throwIfAborted();
+
+    let paths: FcPaths;
+    let argv: string[];
+    if (jail && this.opts.jailer) {
+      paths = await prepareJail(jail, this.opts.jailer, spec, kernel.path);
+      argv = jailerArgv(this.opts.jailer, bin, spec);
+    } else {
+      paths = { kernel: kernel.path, disks: spec.disks.map((d) => d.path), log: files.log, metrics: files.metrics, vsock: files.vsock };
+      if (spec.initrdPath) paths.initrd = spec.initrdPath;
+      argv = [bin, '--api-sock', sock, '--id', spec.vmId];
+    }
+    const calls = configCalls(spec, paths, { cid: GUEST_CID, trackDirtyPages: this.opts.trackDirtyPages ?? false });
+    if (!jail) {
+      // Firecracker's logger and metrics open files that exist.
+      for (const f of [files.log, files.metrics]) await writeFile(f, '', { mode: 0o600 });
+    }
+    const startedAt = new Date().toISOString();
+    const pid = spawnDetached(argv, { logFile: spec.consoleLog, cwd: jail ? '/' : spec.runDir, umask: 0o077 });
+    const timeoutMs = this.opts.startTimeoutMs ?? 10_000;
+    const fail = async (message: string, hint?: string, cause?: unknown): Promise<never> => {
+      await this.cleanupFailedStart(spec.runDir, sock, pid);
+      opts.signal?.throwIfAborted();
+      throw operationFailed(message, hint, cause);
+    };
+    try {
+      await waitForApi(sock, { timeoutMs, stillStarting: () => isAlive(pid) && !opts.signal?.aborted });
+    } catch (err) {
+      const said = lastLines(await readFile(spec.consoleLog, 'utf8').catch(() => ''), 4);
+      if (err instanceof ApiWaitError && err.reason === 'timeout') {
+        return fail(`firecracker did not serve its API socket ${sock} within ${timeoutMs}ms for vm "${spec.name}"; see ${spec.consoleLog} and ${jail ? join(jail.root, paths.log) : files.log}${said ? `:\n${said}` : ''}`, undefined, err);
+      }
+      return fail(`firecracker exited before serving its API for vm "${spec.name}"; see ${spec.consoleLog}${said ? `:\n${said}` : ''}`, undefined, err);
+    }
+    const api = this.api(sock);
+    try {
+      for (const c of calls) await api.call(c.method, c.path, c.body);
+      await api.action({ action_type: 'InstanceStart' });
+    } catch (err) {
+      if (err instanceof FirecrackerApiError) {
+        return fail(`firecracker refused ${err.method} ${err.path} for vm "${spec.name}": ${err.fault}`, undefined, err);
+      }
+      return fail(`configuring firecracker for vm "${spec.name}" failed: ${err instanceof Error ? err.message : String(err)}`, undefined, err);
+    }
+    // Hash what the process really runs (the jailer execs firecracker with arguments of its own).
+    const cmdline = readCmdline(pid);
+    return { driver: 'firecracker', pid, controlSocket: sock, accel: 'kvm', startedAt, ...(cmdline ? { argvHash: argvHash(cmdline) } : {}) };
+  }
+
+  /** A reflink copy of the base where the filesystem can, else a sparse copy; grown to sizeBytes. */
+  async createRootDisk(base: string, target: string, opts: { sizeBytes?: number; signal?: AbortSignal }): Promise<void> {
+    await createRawRootDisk(base, target, opts);
+  }
+
+  /** Firecracker processes of this install: their API socket (or jail) names a VM directory under vmsDir. */
+  ownProcesses(vmsDir: string): OwnProcess[] {
+    const prefix = vmsDir.endsWith('/') ? vmsDir : `${vmsDir}/`;
+    const out: OwnProcess[] = [];
+    for (const { pid, argv } of listProcesses()) {
+      const i = argv.indexOf('--api-sock');
+      if (i < 0) continue;
+      const hit = argv[i + 1];
+      if (!hit?.startsWith(prefix)) continue;
+      const vmId = hit.slice(prefix.length).split('/')[0];
+      if (vmId) out.push({ pid, vmId });
+    }
+    return out;
+  }
+
+  // ---- snapshots (Firecracker's snapshot API; to be wired behind the shared snapshot contract) ----
+
+  async pause(handle: VMHandle): Promise<void> {
+    await this.guarded(handle, (api) => api.patchVm({ state: 'Paused' }));
+  }
+
+  async resume(handle: VMHandle): Promise<void> {
+    await this.guarded(handle, (api) => api.patchVm({ state: 'Resumed' }));
+  }
+
+  /** Pauses the VM, writes its state and memory (Full, or Diff when dirty pages are tracked), and resumes it unless `leavePaused`. */
+  async createSnapshot(handle: VMHandle, files: FcSnapshotFiles, opts: { type?: SnapshotType; leavePaused?: boolean } = {}): Promise<void> {
+    await this.guarded(handle, async (api) => {
+      await api.patchVm({ state: 'Paused' });
+      try {
+        await api.createSnapshot({ snapshot_path: files.statePath, mem_file_path: files.memPath, snapshot_type: opts.type ?? 'Full' });
+      } finally {
+        if (!opts.leavePaused) await api.patchVm({ state: 'Resumed' });
+      }
+    });
+  }
+
+  /**
+   * Starts a fresh firecracker and loads a snapshot into it (the first call it gets), on a new tap
+   * and vsock socket; the guest resumes unless `paused`. Giving the restored guest a fresh identity
+   * (hostname, host key, address, entropy) is the caller's part.
+   */
+  async restoreSnapshot(
+    spec: Pick<LaunchSpec, 'vmId' | 'name' | 'runDir' | 'consoleLog' | 'network'>,
+    files: FcSnapshotFiles,
+    opts: { paused?: boolean } = {},
+  ): Promise<VMHandle> {
+    if (this.opts.jailer) throw unavailable('restoring snapshots under the jailer is not available yet', 'set jailer_enabled = false');
+    const bin = await this.usableBinary();
+    for (const f of [files.statePath, files.memPath]) {
+      await access(f, constants.R_OK).catch(() => {
+        throw badRequest(`snapshot file ${f} does not exist or cannot be read`);
+      });
+    }
+    await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
+    const fc = firecrackerRunFiles(spec.runDir);
+    const sock = runFiles(spec.runDir).controlSocket;
+    if (findProcesses((argv) => argv.includes(sock)).length > 0) throw alreadyExists(`vm "${spec.name}" is already running`);
+    await this.removeRunFiles(spec.runDir, sock);
+    const argv = [bin, '--api-sock', sock, '--id', spec.vmId];
+    const startedAt = new Date().toISOString();
+    const pid = spawnDetached(argv, { logFile: spec.consoleLog, cwd: spec.runDir, umask: 0o077 });
+    try {
+      await waitForApi(sock, { timeoutMs: this.opts.startTimeoutMs ?? 10_000, stillStarting: () => isAlive(pid) });
+      await this.api(sock).loadSnapshot({
+        snapshot_path: files.statePath,
+        mem_backend: { backend_type: 'File', backend_path: files.memPath },
+        resume_vm: !opts.paused,
+        vsock_override: { uds_path: fc.vsock },
+        ...(spec.network.mode === 'tap' ? { network_overrides: [{ iface_id: 'eth0', host_dev_name: spec.network.tap }] } : {}),
+      });
+    } catch (err) {
+      await this.cleanupFailedStart(spec.runDir, sock, pid);
+      const why = err instanceof FirecrackerApiError ? `firecracker refused the snapshot: ${err.fault}` : err instanceof Error ? err.message : String(err);
+      throw operationFailed(`cannot restore vm "${spec.name}" from ${files.statePath}: ${why}`, undefined, err);
+    }
+    const cmdline = readCmdline(pid);
+    return { driver: 'firecracker', pid, controlSocket: sock, accel: 'kvm', startedAt, ...(cmdline ? { argvHash: argvHash(cmdline) } : {}) };
+  }
+
+  /** Asks firecracker to flush its metrics and returns the newest line (block/net/vcpu counters), for `vm stats`. */
+  async metrics(handle: VMHandle): Promise<Record<string, unknown>> {
+    await this.guarded(handle, (api) => api.action({ action_type: 'FlushMetrics' }));
+    const jail = jailOfSocket(handle.controlSocket);
+    const path = jail ? join(jail.root, 'metrics.json') : firecrackerRunFiles(dirname(handle.controlSocket)).metrics;
+    const last = lastLines(await readFile(path, 'utf8').catch(() => ''), 1);
+    if (!last) throw operationFailed(`firecracker wrote no metrics to ${path}`);
+    return JSON.parse(last) as Record<string, unknown>;
+  }
+
+  /** The vsock UDS of a running VM, for the guest channel (vsock.ts). */
+  vsockPath(handle: VMHandle): string {
+    const jail = jailOfSocket(handle.controlSocket);
+    return jail ? join(jail.root, 'run', 'vsock.sock') : firecrackerRunFiles(dirname(handle.controlSocket)).vsock;
+  }
+
+  private async guarded<T>(handle: VMHandle, fn: (api: FirecrackerApi) => Promise<T>): Promise<T> {
+    if (!this.isOurs(handle)) throw operationFailed(`vm process ${handle.pid} is not running`);
+    try {
+      return await fn(this.api(handle.controlSocket));
+    } catch (err) {
+      if (err instanceof FirecrackerApiError) throw operationFailed(`firecracker refused ${err.method} ${err.path}: ${err.fault}`, undefined, err);
+      throw err;
+    }
+  }
+
+  private api(sock: string): FirecrackerApi {
+    return new FirecrackerApi(sock, { timeoutMs: this.opts.apiTimeoutMs ?? 3000 });
+  }
+
+  private async usableBinary(): Promise<string> {
+    const found = which(this.bin);
+    if (!found) throw unavailable(`${this.bin} not found, and the firecracker driver needs it`, FC_FIX_HINT);
+    const { version, said } = await firecrackerVersion(found);
+    if (!version) throw unavailable(`${found} --version did not name a firecracker release (${said})`, FC_FIX_HINT);
+    const problem = versionProblem(version);
+    if (problem) throw unavailable(`${problem} (${found})`, FC_FIX_HINT);
+    return found;
+  }
+
+  protected log(message: string): void {
+    this.opts.log?.(message);
+  }
+
+  /** The socket path itself, or for a jailed VM (whose firecracker sees /run/firecracker.socket) its jail id. */
+  protected controlMarker(controlSocket: string): string {
+    return jailOfSocket(controlSocket)?.id ?? controlSocket;
+  }
+
+  protected async controlStatus(handle: VMHandle): Promise<'running' | 'paused' | 'shutdown'> {
+    const info = await this.api(handle.controlSocket).describe();
+    if (info.state === 'Running') return 'running';
+    if (info.state === 'Paused') return 'paused';
+    return 'shutdown';
+  }
+
+  protected async requestPowerdown(handle: VMHandle): Promise<void> {
+    await this.api(handle.controlSocket).action({ action_type: 'SendCtrlAltDel' });
+  }
+
+  protected async removeStaleRunFiles(handle: VMHandle): Promise<void> {
+    if (findProcesses((argv) => argv.includes(this.controlMarker(handle.controlSocket))).length > 0) return;
+    const jail = jailOfSocket(handle.controlSocket);
+    if (jail) await removeJail(jail);
+    else await this.removeRunFiles(dirname(handle.controlSocket), handle.controlSocket);
+  }
+
+  private async removeRunFiles(runDir: string, sock: string): Promise<void> {
+    const jail = jailOfSocket(sock);
+    if (jail) await removeJail(jail);
+    const fc = firecrackerRunFiles(runDir);
+    for (const f of [runFiles(runDir).controlSocket, fc.vsock]) await rm(f, { force: true });
+    // Guest-initiated vsock connections listen on <uds>_<port>.
+    for (const name of await readdir(runDir).catch(() => [] as string[])) {
+      if (name.startsWith('vsock.sock_')) await rm(join(runDir, name), { force: true });
+    }
+  }
+
+  private async cleanupFailedStart(runDir: string, sock: string, pid: number): Promise<void> {
+    const marker = this.controlMarker(sock);
+    const pids = new Set(findProcesses((argv) => argv.includes(marker)));
+    if (isAlive(pid)) pids.add(pid);
+    for (const p of pids) {
+      this.log(`pid ${p}: killing firecracker left by a failed start`);
+      signalProcess(p, 'SIGKILL');
+    }
+    const deadline = Date.now() + FORCE_WAIT_MS;
+    while ([...pids].some((p) => isAlive(p)) && Date.now() < deadline) await sleep(25);
+    await this.removeRunFiles(runDir, sock);
+  }
+}
+
+/** Undefined when the KVM device can be opened read-write; otherwise why not. */
+export async function kvmProblem(device: string): Promise<string | undefined> {
+  try {
+    await access(device, constants.R_OK | constants.W_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `${device} is not present`;
+    if (code === 'EACCES' || code === 'EPERM') return `there is no read/write access to ${device} (join the kvm group)`;
+    return `${device}: ${code ?? String(err)}`;
+  }
+}
+
+/** The kernel's build config, when the store keeps one beside it (config, config-<version>). */
+export async function kernelConfigFor(kernelPath: string): Promise<{ path: string; text: string } | undefined> {
+  const dir = dirname(kernelPath);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const release = /^vmlinu[xz]-(.+)$/.exec(basename(kernelPath))?.[1];
+  const name = names.find((n) => n === 'config') ?? (release ? names.find((n) => n === `config-${release}`) : names.find((n) => n.startsWith('config-')));
+  if (!name) return undefined;
+  const path = join(dir, name);
+  if (!(await stat(path).catch(() => undefined))?.isFile()) return undefined;
+  return { path, text: await readFile(path, 'utf8') };
+}
+
+export function firecrackerInstalled(bin = DEFAULT_FIRECRACKER_BIN): string | undefined {
+  return bin.startsWith('/') ? (existsSync(bin) ? bin : undefined) : which(bin);
+}

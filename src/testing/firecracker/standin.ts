@@ -1,0 +1,275 @@
+/**
+ * A strict stand-in for Firecracker's API server, for tests where no firecracker binary or KVM
+ * exists. It follows the API description's semantics: every body is validated against the
+ * description's definition (unknown fields refused, as Firecracker does), pre-boot resources are
+ * refused after InstanceStart, snapshot/create only while Paused, snapshot/load only as the first
+ * call on a fresh process (logger and metrics aside); refusals are 400 with `fault_message`,
+ * successes 204. Once started it writes boot lines to its "serial console" (stdout), flushes
+ * metrics as JSON lines, powers off on SendCtrlAltDel, and serves the vsock UDS with the
+ * `CONNECT <port>` handshake, answering the banger guest channel like the guest bits do.
+ *
+ * @module
+ */
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { rmSync } from 'node:fs';
+import type { FirecrackerSchema } from './schema.js';
+
+export type StandinState = 'Not started' | 'Running' | 'Paused';
+
+export interface StandinOptions {
+  schema: FirecrackerSchema;
+  version?: string;
+  id?: string;
+  /** Where the guest's serial console goes (stdout of a real firecracker). */
+  console?: (line: string) => void;
+  /** Called when the guest powers off (a real firecracker exits). */
+  onPowerOff?: () => void;
+  /** How long the guest takes to power off after SendCtrlAltDel; never when undefined is given as 'ignore'. */
+  powerOffDelayMs?: number | 'ignore';
+  /** Listening ports the guest channel reports. */
+  guestPorts?: number[];
+  /** Refuse the request to this path with 400 and this fault_message (an injected refusal, for error paths). */
+  fault?: { path: string; message: string };
+}
+
+/** What the stand-in was asked, for tests. */
+export interface StandinRequest {
+  method: string;
+  path: string;
+  body: unknown;
+  status: number;
+}
+
+const PRE_BOOT = ['/logger', '/metrics', '/machine-config', '/boot-source', '/drives/', '/network-interfaces/', '/vsock', '/snapshot/load'];
+
+export class FirecrackerStandin {
+  state: StandinState = 'Not started';
+  readonly requests: StandinRequest[] = [];
+  private readonly resources = new Map<string, Record<string, unknown>>();
+  private restored = false;
+  private http?: Server;
+  private vsock?: NetServer;
+  private vsockPath?: string;
+  private metricsPath?: string;
+  private poweredOff = false;
+
+  constructor(private readonly opts: StandinOptions) {}
+
+  listen(socketPath: string): Promise<void> {
+    this.http = createHttpServer((req, res) => void this.handle(req, res));
+    const http = this.http;
+    return new Promise((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(socketPath, () => resolve());
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+    await this.closeVsock();
+  }
+
+  private async closeVsock(): Promise<void> {
+    const v = this.vsock;
+    this.vsock = undefined;
+    if (v) await new Promise<void>((r) => v.close(() => r()));
+    if (this.vsockPath) rmSync(this.vsockPath, { force: true });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const method = req.method ?? 'GET';
+    const path = (req.url ?? '/').split('?')[0]!;
+    let body: unknown;
+    const reply = (status: number, payload?: unknown) => {
+      this.requests.push({ method, path, body, status });
+      if (payload === undefined) {
+        res.writeHead(status);
+        res.end();
+      } else {
+        const out = JSON.stringify(payload);
+        res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(out) });
+        res.end(out);
+      }
+    };
+    const fault = (message: string) => reply(400, { fault_message: message });
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      return fault(`Invalid JSON body: ${text.slice(0, 80)}`);
+    }
+    if (this.opts.fault?.path === path) return fault(this.opts.fault.message);
+    const definition = this.opts.schema.bodyDefinition(method, path);
+    if (definition === null) return fault(`Invalid request method and/or path: ${method} ${path}.`);
+    if (definition !== undefined) {
+      if (body === undefined) return fault('Empty request body.');
+      const problems = this.opts.schema.problems(definition, body);
+      if (problems.length > 0) return fault(`An error occurred when deserializing the json body of a request: ${problems.join('; ')}.`);
+    }
+    try {
+      const result = this.apply(method, path, body as Record<string, unknown>);
+      return result === undefined ? reply(204) : reply(200, result);
+    } catch (err) {
+      return fault(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private apply(method: string, path: string, body: Record<string, unknown>): unknown {
+    if (method === 'GET' && path === '/') return { app_name: 'Firecracker', id: this.opts.id ?? 'anonymous-instance', state: this.state, vmm_version: this.version() };
+    if (method === 'GET' && path === '/version') return { firecracker_version: this.version() };
+    if (method === 'GET' && path === '/vm/config') return Object.fromEntries(this.resources);
+    if (method === 'GET') throw new Error(`The stand-in does not serve GET ${path}.`);
+    if (method === 'PUT' && PRE_BOOT.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p))) {
+      if (this.state !== 'Not started' || this.restored) throw new Error(`The requested operation is not supported after starting the microVM.`);
+    }
+    switch (`${method} ${path.replace(/^\/(drives|network-interfaces)\/.*/, '/$1/{id}')}`) {
+      case 'PUT /logger':
+      case 'PUT /metrics':
+      case 'PUT /machine-config':
+      case 'PUT /boot-source':
+      case 'PUT /vsock':
+        if (path === '/metrics') this.metricsPath = body.metrics_path as string;
+        if (path === '/vsock') this.vsockPath = body.uds_path as string;
+        this.resources.set(path.slice(1), body);
+        return undefined;
+      case 'PUT /drives/{id}':
+      case 'PUT /network-interfaces/{id}': {
+        const id = path.split('/')[2];
+        const key = path.startsWith('/drives') ? 'drive_id' : 'iface_id';
+        if (body[key] !== id) throw new Error(`The id from the path [${id}] does not match the id from the body [${String(body[key])}]!`);
+        this.resources.set(path.slice(1), body);
+        return undefined;
+      }
+      case 'PUT /actions':
+        return this.action(body.action_type as string);
+      case 'PATCH /vm':
+        if (this.state === 'Not started') throw new Error('The requested operation is not supported before starting the microVM.');
+        this.state = body.state === 'Paused' ? 'Paused' : 'Running';
+        return undefined;
+      case 'PUT /snapshot/create':
+        if (this.state !== 'Paused') throw new Error('Create snapshot error: The microVM is not paused; pause it before taking a snapshot.');
+        if (body.snapshot_type === 'Diff' && this.resources.get('machine-config')?.track_dirty_pages !== true) {
+          throw new Error('Diff snapshots are not allowed on uVMs with dirty page tracking disabled.');
+        }
+        writeFileSync(body.snapshot_path as string, JSON.stringify({ standin: 'vmstate', resources: Object.fromEntries(this.resources) }));
+        writeFileSync(body.mem_file_path as string, Buffer.alloc(4096));
+        return undefined;
+      case 'PUT /snapshot/load': {
+        const configured = [...this.resources.keys()].filter((k) => k !== 'logger' && k !== 'metrics');
+        if (configured.length > 0) throw new Error('Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources.');
+        if (body.mem_file_path !== undefined && body.mem_backend !== undefined) throw new Error('Only one of mem_file_path and mem_backend may be given.');
+        if (body.mem_file_path === undefined && body.mem_backend === undefined) throw new Error('Either mem_file_path or mem_backend must be given.');
+        let saved: { resources?: Record<string, Record<string, unknown>> };
+        try {
+          saved = JSON.parse(readFileSync(body.snapshot_path as string, 'utf8')) as typeof saved;
+        } catch (err) {
+          throw new Error(`Load snapshot error: Cannot open snapshot file: ${(err as Error).message}`);
+        }
+        for (const [k, v] of Object.entries(saved.resources ?? {})) this.resources.set(k, v);
+        const vs = body.vsock_override as { uds_path?: string } | undefined;
+        const vsockRes = this.resources.get('vsock');
+        if (vs?.uds_path) this.vsockPath = vs.uds_path;
+        else if (vsockRes) this.vsockPath = vsockRes.uds_path as string;
+        this.restored = true;
+        this.state = body.resume_vm === true ? 'Running' : 'Paused';
+        this.startDevices();
+        return undefined;
+      }
+      default:
+        throw new Error(`Invalid request method and/or path: ${method} ${path}.`);
+    }
+  }
+
+  private action(type: string): undefined {
+    if (type === 'InstanceStart') {
+      if (this.state !== 'Not started' || this.restored) throw new Error('The requested operation is not supported after starting the microVM.');
+      if (!this.resources.has('boot-source')) throw new Error('Cannot start microvm without kernel configuration.');
+      const kernel = (this.resources.get('boot-source')!.kernel_image_path as string);
+      let head: Buffer;
+      try {
+        head = readFileSync(kernel).subarray(0, 4);
+      } catch (err) {
+        throw new Error(`Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: ${(err as Error).message}`);
+      }
+      if (head.toString('latin1') !== '\x7fELF') throw new Error('Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: failed to load ELF kernel image');
+      this.state = 'Running';
+      this.opts.console?.(`[    0.000000] Linux version 6.1.0-standin (firecracker stand-in ${this.version()})`);
+      this.opts.console?.(`[    0.000001] Command line: ${(this.resources.get('boot-source')!.boot_args as string | undefined) ?? ''}`);
+      this.startDevices();
+      this.flushMetrics();
+      return undefined;
+    }
+    if (type === 'FlushMetrics') {
+      if (this.state === 'Not started') throw new Error('The requested operation is not supported before starting the microVM.');
+      this.flushMetrics();
+      return undefined;
+    }
+    if (type === 'SendCtrlAltDel') {
+      if (this.state !== 'Running') throw new Error('The requested operation is not supported before starting the microVM.');
+      const delay = this.opts.powerOffDelayMs ?? 100;
+      if (delay !== 'ignore') {
+        setTimeout(() => {
+          this.opts.console?.('[  OK  ] Reached target System Power Off.');
+          this.poweredOff = true;
+          this.opts.onPowerOff?.();
+        }, delay);
+      }
+      return undefined;
+    }
+    throw new Error(`Unknown action ${type}.`);
+  }
+
+  private flushMetrics(): void {
+    if (!this.metricsPath) return;
+    const line = {
+      utc_timestamp_ms: Date.now(),
+      block: { read_bytes: 4096, write_bytes: 8192, read_count: 1, write_count: 2 },
+      net: { rx_bytes_count: 1000, tx_bytes_count: 2000, rx_packets_count: 10, tx_packets_count: 20 },
+      vcpu: { exit_io_in: 1, exit_io_out: 2 },
+    };
+    appendFileSync(this.metricsPath, JSON.stringify(line) + '\n');
+  }
+
+  private startDevices(): void {
+    if (!this.vsockPath || this.vsock) return;
+    rmSync(this.vsockPath, { force: true });
+    this.vsock = createNetServer((s) => this.vsockConnection(s));
+    this.vsock.listen(this.vsockPath);
+  }
+
+  /** Firecracker's host-initiated vsock handshake, then the guest side: port 52 is the banger guest channel. */
+  private vsockConnection(s: Socket): void {
+    let buf = '';
+    let connected = false;
+    s.on('error', () => undefined);
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      if (!connected) {
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        const m = /^CONNECT (\d+)$/.exec(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (!m || Number(m[1]) !== 52 || this.state !== 'Running' || this.poweredOff) {
+          s.destroy();
+          return;
+        }
+        connected = true;
+        s.write(`OK ${1073741824 + Math.floor(Math.random() * 1000)}\n`);
+      }
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      const cmd = buf.slice(0, nl).trim();
+      if (cmd === 'health') s.end('ok\n');
+      else if (cmd === 'ports') s.end((this.opts.guestPorts ?? [22]).map((p) => `tcp 0.0.0.0 ${p}`).join('\n') + '\n');
+      else s.end(`error unknown command ${cmd}\n`);
+    });
+  }
+
+  private version(): string {
+    return this.opts.version ?? '1.16.1';
+  }
+}
