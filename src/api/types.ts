@@ -2,7 +2,7 @@
 import type { ErrorEnvelope } from './errors.js';
 
 /** A VM's state as the API shows it; `broken` is never stored (see model/vm-state.ts for the moves). */
-export type VMState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'error' | 'broken';
+export type VMState = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'suspended' | 'error' | 'broken';
 
 export const API_PREFIX = '/v1';
 

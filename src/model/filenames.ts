@@ -24,6 +24,10 @@ export interface VMFiles {
   hostKey: string;
   /** A one-off known_hosts with the snapshot's host key, used only by a restore's identity connection. */
   restoreKnownHosts: string;
+  /** A suspended VM's saved memory and device state (gone once it is started again or stopped). */
+  suspendedState: string;
+  /** What the suspended state needs to be loaded again (hypervisor version, kernel, command line). */
+  suspendedMeta: string;
   runDir: string;
   /** Files inside runDir. */
   run: RunFiles;
@@ -61,6 +65,8 @@ export function vmFiles(vmsDir: string, id: string): VMFiles {
     handles: join(dir, 'handles.json'),
     hostKey: join(dir, 'ssh_host_ed25519_key'),
     restoreKnownHosts: join(runDir, 'restore_known_hosts'),
+    suspendedState: join(dir, 'suspended.state'),
+    suspendedMeta: join(dir, 'suspended.json'),
     runDir,
     run: runFiles(runDir),
   };

@@ -63,3 +63,10 @@ async function keepHostKey(deps: Deps, row: VMRow, kp: KeyPair): Promise<void> {
   writeFileSync(priv, kp.privateKey, { mode: 0o600 });
   await pin(deps.layout.knownHostsPath, hostAliases(row), kp.publicKey);
 }
+
+/** Sets a running guest's clock to the host's (after a resume or a load of saved state). */
+export async function setGuestClock(deps: Deps, row: VMRow): Promise<void> {
+  const ms = Date.now();
+  const r = await sshExec(sshTargetFor(deps, row), ['date', '-u', '-s', `@${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, '0')}`], { timeoutMs: 15_000, connectTimeoutS: 5 });
+  if (r.code !== 0) throw operationFailed(`date exited ${r.code}: ${lastLines(r.stderr, 2)}`);
+}

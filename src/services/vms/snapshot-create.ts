@@ -19,9 +19,10 @@ import { rootDiskOf } from './boot.js';
 import type { VMServiceDeps } from './deps.js';
 import { sha256File, SNAPSHOT_FORMAT, type SnapshotManifest } from './snapshot-manifest.js';
 
-export function snapshotOps(driver: HypervisorDriver): SnapshotOps {
+/** The driver's warm-start operations, or a clear refusal naming what could not be done. */
+export function snapshotOps(driver: HypervisorDriver, what = 'take snapshots'): SnapshotOps {
   if (!driver.capabilities().snapshots || !driver.snapshots) {
-    throw unavailable(`the ${driver.capabilities().name} driver cannot take snapshots`, 'use the qemu driver (driver = "qemu" in config.toml)');
+    throw unavailable(`the ${driver.capabilities().name} driver cannot ${what} (snapshots are not supported by this driver)`, 'use the qemu driver (driver = "qemu" in config.toml)');
   }
   return driver.snapshots;
 }

@@ -48,6 +48,16 @@ describe('snapshots on the fake driver', () => {
     assert.equal(existsSync(w.layout.snapshotsDir) ? (await import('node:fs')).readdirSync(w.layout.snapshotsDir).length : 0, 0, 'nothing half-written');
   });
 
+  it('pause, resume and suspend refuse a VM that is not running, and a driver without snapshots, leaving it running', async () => {
+    assert.match(await rejection(w.services.vms.pause('cold')), /^not_running: vm cold is stopped: only a running VM can be paused \| start it with banger vm start cold/);
+    assert.match(await rejection(w.services.vms.resume('cold')), /^not_running: vm cold is stopped, not paused/);
+    assert.match(await rejection(w.services.vms.suspend('cold', quietContext())), /^not_running: vm cold is stopped: only a running or paused VM can be suspended/);
+    assert.match(await rejection(w.services.vms.pause('hot')), /^unavailable: the fake driver cannot pause VMs \(snapshots are not supported by this driver\)/);
+    assert.match(await rejection(w.services.vms.suspend('hot', quietContext())), /^unavailable: the fake driver cannot suspend VMs/);
+    assert.equal(w.services.vms.show('hot').state, 'running');
+    assert.deepEqual(await w.services.vms.resume('hot').then((v) => v.state), 'running', 'resuming a running VM changes nothing');
+  });
+
   it('refuses restore requests that would change the saved machine, and unknown snapshots', async () => {
     assert.match(await rejection(w.services.vms.create({ fromSnapshot: 'nope' }, quietContext())), /^not_found: snapshot "nope" not found/);
     assert.match(await rejection(w.services.vms.create({ fromSnapshot: 'nope', vcpu: 2 }, quietContext())), /^bad_request: --from restores the snapshot's machine as it was saved; vcpu cannot be changed/);

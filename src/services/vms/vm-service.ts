@@ -25,7 +25,8 @@ import { cpuSeconds, pidAlive, rssBytes } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
 import { launchVM, waitReady, type RestoreInput } from './boot.js';
-import { identifyRestored, rekeyRunning, rekeyStopped } from './identity.js';
+import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
+import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { compatibilityProblem, readManifest, verifyFiles } from './snapshot-manifest.js';
 import { snapshotOps, takeSnapshot } from './snapshot-create.js';
 import { resolveSnapshot, toSnapshotInfo } from './snapshot-view.js';
@@ -143,13 +144,14 @@ export class VMService {
   }
 
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
-  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey: string }): Promise<VMRow> {
+  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string }): Promise<VMRow> {
     try {
       const driver = await this.deps.hypervisors.driver();
       const launched = await launchVM(this.deps, driver, row, ctx, restore);
-      if (restore) {
+      if (restore?.snapshotHostKey !== undefined) {
+        const snapshotHostKey = restore.snapshotHostKey;
         await ctx.stage('identity', 'giving the restored VM its own hostname, host key, entropy and clock', () =>
-          identifyRestored(this.deps, launched.row, restore.snapshotHostKey, ctx.signal),
+          identifyRestored(this.deps, launched.row, snapshotHostKey, ctx.signal),
         );
       }
       await ctx.stage('ssh', 'waiting for ssh', () => waitReady(this.deps, launched.row, launched.handle, ctx.signal));
@@ -174,7 +176,62 @@ export class VMService {
     if (row.state === 'running') throw badRequest(`vm ${row.name} is already running`, `connect with banger vm ssh ${row.name}`);
     if (isActive(row.state)) throw badRequest(`vm ${row.name} is ${row.state}`, `wait for it, or force it down with banger vm kill ${row.name}`);
     if (row.state === 'created') throw badRequest(`vm ${row.name} was never fully created`, `delete it with banger vm delete ${row.name}`);
+    if (row.state === 'suspended') return this.resumeSuspended(row, ctx);
     return this.boot(this.lifecycle.transition(row.id, 'starting'), ctx);
+  }
+
+  /** Loads a suspended VM's saved state (same disks and identity), then corrects its clock. */
+  private async resumeSuspended(row: VMRow, ctx: OpContext): Promise<VMRow> {
+    const driver = await this.deps.hypervisors.driver();
+    const input = await ctx.stage('verify', `checking the saved state of ${row.name}`, () => suspendedInput(this.deps, driver, row));
+    const running = await this.boot(this.lifecycle.transition(row.id, 'starting'), ctx, input);
+    discardSuspended(this.deps, running);
+    await ctx.stage('clock', 'setting the guest clock', () => setGuestClock(this.deps, running)).catch((err: unknown) => {
+      ctx.log(`could not set the clock of ${row.name}: ${(err as Error).message}`, 'warn');
+    });
+    return running;
+  }
+
+  /** Stops a running VM's CPUs; its memory and process stay. */
+  pause(ref: string): Promise<VMInfo> {
+    return this.locked(ref, async (row) => {
+      if (row.state === 'paused') return this.view(row);
+      if (row.state !== 'running') throw notRunning(`vm ${row.name} is ${row.state}: only a running VM can be paused`, `start it with banger vm start ${row.name}`);
+      const handle = this.teardown.handleOf(row.id);
+      if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
+      await snapshotOps(this.deps.hypervisors.forHandle(handle), 'pause VMs').pause(handle);
+      return this.view(this.lifecycle.transition(row.id, 'paused', { reason: 'paused' }));
+    });
+  }
+
+  /** Lets a paused VM's CPUs run again. */
+  resume(ref: string): Promise<VMInfo> {
+    return this.locked(ref, async (row) => {
+      if (row.state === 'running') return this.view(row);
+      if (row.state === 'suspended') throw badRequest(`vm ${row.name} is suspended to disk, not paused`, `load it again with banger vm start ${row.name}`);
+      if (row.state !== 'paused') throw notRunning(`vm ${row.name} is ${row.state}, not paused`, `start it with banger vm start ${row.name}`);
+      const handle = this.teardown.handleOf(row.id);
+      if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
+      await snapshotOps(this.deps.hypervisors.forHandle(handle), 'resume VMs').resume(handle);
+      const running = this.lifecycle.transition(row.id, 'running');
+      await setGuestClock(this.deps, running).catch((err: unknown) => this.deps.logger.debug('clock after resume', { vm: row.name, error: (err as Error).message }));
+      return this.view(running);
+    });
+  }
+
+  /** Saves a running (or paused) VM's memory to its directory and ends its process; vm start loads it again. */
+  suspend(ref: string, ctx: OpContext): Promise<VMInfo> {
+    return this.locked(ref, async (row) => {
+      if (row.state === 'suspended') return this.view(row);
+      if (row.state !== 'running' && row.state !== 'paused') throw notRunning(`vm ${row.name} is ${row.state}: only a running or paused VM can be suspended`, `start it with banger vm start ${row.name}`);
+      const handle = this.teardown.handleOf(row.id);
+      if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
+      const driver = this.deps.hypervisors.forHandle(handle);
+      await saveSuspended(this.deps, driver, row, handle, row.state === 'paused', ctx);
+      this.lifecycle.transition(row.id, 'stopping');
+      await ctx.stage('end', `ending the process of ${row.name}`, () => this.teardown.end(row.id, 0));
+      return this.view(this.lifecycle.transition(row.id, 'suspended', { reason: 'suspended to disk' }));
+    });
   }
 
   stop(ref: string, opts: { timeoutMs?: number } = {}): Promise<VMInfo> {
@@ -182,7 +239,17 @@ export class VMService {
   }
 
   private async stopLocked(row: VMRow, timeoutMs: number): Promise<VMRow> {
+    if (row.state === 'suspended') {
+      discardSuspended(this.deps, row);
+      return this.lifecycle.transition(row.id, 'stopped', { reason: 'saved state discarded' });
+    }
     if (!isActive(row.state) && row.state !== 'error') return row;
+    if (row.state === 'paused') {
+      // A paused guest cannot power itself off; let it run so it can.
+      const handle = this.teardown.handleOf(row.id);
+      if (handle) await this.deps.hypervisors.forHandle(handle).snapshots?.resume(handle).catch(() => undefined);
+      row = this.lifecycle.transition(row.id, 'running');
+    }
     this.lifecycle.transition(row.id, 'stopping');
     faultPoint('stop.stopping');
     await this.guestPoweroff(row);

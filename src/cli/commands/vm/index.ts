@@ -10,6 +10,7 @@ import { registerList } from './list.js';
 import { registerLogs } from './logs.js';
 import { registerPorts } from './ports.js';
 import { registerPrune } from './prune.js';
+import { registerPause } from './pause.js';
 import { registerRestart } from './restart.js';
 import { registerRun } from './run.js';
 import { registerSet } from './set.js';
@@ -59,6 +60,7 @@ Examples:
   registerPorts(vm, ctx);
   registerWorkspace(vm, ctx);
   registerSnapshot(vm, ctx);
+  registerPause(vm, ctx);
 
   registerList(program.command('ps'), ctx);
 }
