@@ -20,6 +20,7 @@ import { benchImageBuild } from './bench/image.mjs';
 import { benchRemoteContext } from './bench/remote.mjs';
 import { benchSdkExec } from './bench/sdk.mjs';
 import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
+import { benchWarmRestore } from './bench/warm.mjs';
 import {
   NODE,
   fmtMs,
@@ -269,6 +270,7 @@ const BENCHES = [
   { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
   { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },
+  { name: 'warm-restore', run: benchWarmRestore, about: 'restore from a snapshot to ssh vs cold boot to ssh; 1 + --vm-runs cold boots (~4 min)' },
 ];
 
 // ---------------------------------------------------------------------------------------------- main
