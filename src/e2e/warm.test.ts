@@ -38,7 +38,7 @@ describe('warm starts end to end', { skip, timeout: 40 * 60_000 }, () => {
     const img = await sharedImage();
     home = mkdtempSync('/tmp/bw-');
     env = { BANGER_HOME: home };
-    writeFileSync(join(home, 'config.toml'), '[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "1G"\n');
+    writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "20m"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "1G"\n');
     const reg = await banger(['image', 'register', '--name', 'deb', '--rootfs', img.rootfsPath, '--kernel', img.kernelPath, '--initrd', img.initrdPath], env);
     assert.equal(reg.code, 0, reg.stderr);
     const boot = await banger(['vm', 'create', '--name', 'parent', '--image', 'deb'], env);

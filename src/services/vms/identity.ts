@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { operationFailed } from '../../api/errors.js';
+import { parseDuration } from '../../config/duration.js';
 import type { SSHTarget } from '../../api/types.js';
 import { exec as sshExec, waitForSSH } from '../../drivers/ssh/client.js';
 import { generateHostKey, type KeyPair } from '../../drivers/ssh/keys.js';
@@ -41,7 +42,7 @@ export async function identifyRestored(deps: Deps, row: VMRow, snapshotHostKey: 
   writeFileSync(files.restoreKnownHosts, `${alias} ${snapshotHostKey.trim().split(/\s+/).slice(0, 2).join(' ')}\n`, { mode: 0o600 });
   const { controlPath: _none, ...base } = sshTargetFor(deps, row);
   const target: SSHTarget = { ...base, knownHostsPath: files.restoreKnownHosts, hostKeyAlias: alias };
-  await waitForSSH(target, { timeoutMs: 60_000, intervalMs: 100, signal });
+  await waitForSSH(target, { timeoutMs: parseDuration(deps.config.ssh_wait_timeout) ?? 300_000, intervalMs: 100, signal });
   await applyIdentity(target, row.name, await vmHostKey(deps, row), signal);
 }
 
