@@ -25,7 +25,7 @@ type Deps = Pick<VMServiceDeps, 'config' | 'layout'>;
 /** Runs the identity script on the guest behind target; resolves once sshd serves hostKey. */
 export async function applyIdentity(target: SSHTarget, name: string, hostKey: KeyPair, signal?: AbortSignal): Promise<void> {
   const script = reidentifyScript({ hostname: name, hostKey, entropy: randomBytes(64), now: new Date() });
-  const r = await sshExec(target, ['sh', '-s'], { input: script, timeoutMs: 60_000, connectTimeoutS: 10, ...(signal ? { signal } : {}) });
+  const r = await sshExec(target, ['sh', '-s'], { input: script, timeoutMs: 300_000, connectTimeoutS: 10, ...(signal ? { signal } : {}) });
   if (r.code !== 0 || !r.stdout.includes(IDENTITY_OK)) {
     throw operationFailed(`could not give vm ${name} its own identity (exit ${r.code}): ${lastLines(r.stderr, 3) || 'no output'}`);
   }
