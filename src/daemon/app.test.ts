@@ -105,7 +105,7 @@ describe('the daemon HTTP app', () => {
 
   it('reports a tool failing inside an operation the same way in its error event', async () => {
     const err = await failingTool();
-    const { app, ops } = testApp({ kernels: { importFiles: () => Promise.reject(err) } });
+    const { app, ops } = testApp({ kernels: { checkNew: () => undefined, importFiles: () => Promise.reject(err) } });
     const r = await call(app, 'POST', '/kernels/import', JSON.stringify({ name: 'k', kernel: '/boot/vmlinuz' }));
     assert.equal(r.status, 202);
     const { opId } = r.json as OperationStarted;

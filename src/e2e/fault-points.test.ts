@@ -12,7 +12,7 @@ import type { ImageInfo, VMInfo } from '../api/types.js';
 import { FAULT_ENV, FAULT_POINTS, type FaultMode, type FaultOperation } from '../system/faults.js';
 import { pidAlive, waitForExit } from '../system/proc.js';
 import type { CliHarness, CliResult } from '../testing/cli-harness.js';
-import { invariantViolations } from '../testing/invariants.js';
+import { invariantViolations, storedVMState } from '../testing/invariants.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
 
 type Env = NodeJS.ProcessEnv;
@@ -44,7 +44,8 @@ async function vmState(h: CliHarness, name: string): Promise<VMInfo | undefined>
 async function settled(h: CliHarness, name: string): Promise<VMInfo | undefined> {
   for (let i = 0; i < 200; i++) {
     const vm = await vmState(h, name);
-    if (!vm || (vm.state !== 'starting' && vm.state !== 'stopping')) return vm;
+    const stored = storedVMState(h.layout, name);
+    if (!vm || (stored !== 'starting' && stored !== 'stopping')) return vm;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`vm ${name} stayed starting/stopping`);

@@ -112,7 +112,7 @@ export class Hypervisors {
       const fingerprint = await entry.fingerprint();
       if (!fingerprint) {
         if (wanted !== 'auto' || candidates.length === 1) throw unavailable(entry.missing.message, entry.missing.hint);
-        refusals.push(`${name}: not installed`);
+        refusals.push(`${name}: ${entry.missing.message}`);
         continue;
       }
       let verdict = this.cachedVerdict(name);

@@ -40,6 +40,16 @@ export function fakeVmmProcesses(layout: Layout): Map<string, number[]> {
   return out;
 }
 
+/** A VM's state as stored (not as observed: a VM whose process exited reads "stopped" before its teardown ends). */
+export function storedVMState(layout: Layout, name: string): string | undefined {
+  const db = new Database(layout.dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT state FROM vms WHERE name = ?').get(name) as { state: string } | undefined)?.state;
+  } finally {
+    db.close();
+  }
+}
+
 export function invariantViolations(layout: Layout): string[] {
   const bad: string[] = [];
   const db = new Database(layout.dbPath, { readonly: true, fileMustExist: true });
