@@ -3,9 +3,9 @@
  * snapshots, state saved by another hypervisor version. (Suspend and start with QEMU run in
  * src/e2e/warm.test.ts; here a driver object answers only what the check asks.)
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { BangerError } from '../../api/errors.js';
 import type { HypervisorDriver } from '../../drivers/hypervisor.js';
 import { vmFiles } from '../../model/filenames.js';
@@ -36,6 +36,8 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 }
 
 describe('loading a suspended VM', () => {
+  after(() => rmSync(vmsDir, { recursive: true, force: true }));
+
   it('refuses when the saved state is missing, saying how to boot it fresh', async () => {
     mkdirSync(files.dir, { recursive: true });
     assert.match(await refusal(suspendedInput(deps, driver('qemu 7.2.22'), row)), /^operation_failed: the saved state of suspended vm dev is missing \| discard the saved state with banger vm stop dev/);
