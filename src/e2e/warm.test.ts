@@ -16,7 +16,7 @@ import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
 
 const skip = e2eSkipReason() ?? sharedImageSkipReason();
 
-describe('warm starts end to end', { skip, timeout: 40 * 60_000 }, () => {
+describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
   let home = '';
   let env: NodeJS.ProcessEnv = {};
   let sleeper = '';
@@ -24,7 +24,7 @@ describe('warm starts end to end', { skip, timeout: 40 * 60_000 }, () => {
   let fork: ForkResult | undefined;
 
   const sh = async (vm: string, script: string): Promise<string> => {
-    const r = await banger(['vm', 'exec', vm, '--', 'sh', '-c', script], env, 120_000);
+    const r = await banger(['vm', 'exec', vm, '--', 'sh', '-c', script], env, 600_000);
     assert.equal(r.code, 0, `${vm}: ${script}: ${r.stderr}`);
     return r.stdout.trim();
   };
@@ -41,7 +41,7 @@ describe('warm starts end to end', { skip, timeout: 40 * 60_000 }, () => {
     writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "20m"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "1G"\n');
     const reg = await banger(['image', 'register', '--name', 'deb', '--rootfs', img.rootfsPath, '--kernel', img.kernelPath, '--initrd', img.initrdPath], env);
     assert.equal(reg.code, 0, reg.stderr);
-    const boot = await banger(['vm', 'create', '--name', 'parent', '--image', 'deb'], env);
+    const boot = await banger(['vm', 'create', '--name', 'parent', '--image', 'deb'], env, 40 * 60_000);
     assert.equal(boot.code, 0, boot.stderr);
   });
   after(async () => {
@@ -61,7 +61,7 @@ describe('warm starts end to end', { skip, timeout: 40 * 60_000 }, () => {
     await sh('parent', 'echo before-snapshot > /root/note.txt; sync');
     sleeper = await sh('parent', 'setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $!');
     bootId = await sh('parent', 'cat /proc/sys/kernel/random/boot_id');
-    const r = await banger(['--json', 'vm', 'fork', 'parent', '-n', '2', '--name-prefix', 'kid'], env);
+    const r = await banger(['--json', 'vm', 'fork', 'parent', '-n', '2', '--name-prefix', 'kid'], env, 40 * 60_000);
     assert.equal(r.code, 0, r.stderr);
     fork = JSON.parse(r.stdout) as ForkResult;
     assert.deepEqual(fork.children.map((c) => [c.name, c.state, c.dnsName]), [['kid-1', 'running', 'kid-1.vm'], ['kid-2', 'running', 'kid-2.vm']]);
