@@ -1,5 +1,6 @@
 /** banger vm snapshot create|list|show|delete, and banger vm fork */
 import type { Command } from 'commander';
+import { unavailable } from '../../../api/errors.js';
 import { ROUTES } from '../../../api/routes.js';
 import type { SnapshotInfo } from '../../../api/types.js';
 import { MAX_FORK_CHILDREN } from '../../../api/requests.js';
@@ -106,5 +107,12 @@ Examples:
       const r = await runOperation(ctx, ROUTES.vmFork, { name: ref }, { count: o.count, ...(o.namePrefix ? { namePrefix: o.namePrefix } : {}) });
       if (ctx.globals.json) printJson(ctx.io, r);
       else ctx.io.stdout.write(r.children.map((c) => `${c.name}\n`).join(''));
+    });
+
+  vm.command('pool')
+    .description('The warm pool of restore templates (not available yet: use vm snapshot create and vm run --from)')
+    .option('--clear', 'remove the templates')
+    .action(() => {
+      throw unavailable('the warm pool is not available yet', 'save a VM once with banger vm snapshot create VM --name warm, then start new ones with banger vm run --from warm');
     });
 }
