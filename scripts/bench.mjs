@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { benchDiskProvision } from './bench/disks.mjs';
 import { benchDnsQps } from './bench/dns.mjs';
 import { benchImageBuild } from './bench/image.mjs';
+import { benchOciPull } from './bench/oci.mjs';
 import { benchRemoteContext } from './bench/remote.mjs';
 import { benchSdkExec } from './bench/sdk.mjs';
 import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
@@ -268,6 +269,7 @@ const BENCHES = [
   { name: 'disk-provision', run: benchDiskProvision, about: "a VM's disks over a 2 and a 20 GiB base (~2 s)" },
   { name: 'dns-qps', run: benchDnsQps, about: 'DNS qps and latency of the daemon vs dnsmasq, with dnsperf (~20 s)' },
   { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },
+  { name: 'oci-pull', run: benchOciPull, about: 'image pull of a 4-layer 220 MB image from a local registry vs skopeo + umoci + mkfs.ext4 -d, then again from the blob cache (~2-4 min)' },
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
   { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },
   { name: 'warm-restore', run: benchWarmRestore, about: 'restore from a snapshot to ssh vs cold boot to ssh; 1 + --vm-runs cold boots (~4 min)' },

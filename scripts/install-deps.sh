@@ -15,6 +15,9 @@ packages=(
 if [ "${1:-}" = "--test" ]; then
   # dnsutils (dig) for the DNS tests; dnsperf and dnsmasq-base (a reference server, no service) for its bench
   packages+=(linux-image-cloud-amd64 initramfs-tools dnsutils dnsperf dnsmasq-base)
+  # a local OCI registry (docker-registry, htpasswd from apache2-utils, openssl for its token auth) for the
+  # image pull/push tests; skopeo and umoci for the oci-pull bench's reference
+  packages+=(docker-registry apache2-utils openssl skopeo umoci)
 fi
 missing=()
 for p in "${packages[@]}"; do

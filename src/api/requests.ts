@@ -9,6 +9,8 @@ import {
   type ForkVMRequest,
   type ImportKernelRequest,
   type KillVMRequest,
+  type PullImageRequest,
+  type PushImageRequest,
   type RegisterImageRequest,
   type SetVMRequest,
   type StopVMRequest,
@@ -84,6 +86,35 @@ export function parseKillVMRequest(body: unknown): KillVMRequest {
 export function parseBuildImageRequest(body: unknown): BuildImageRequest {
   const b = fieldsOf(body, ['recipe', 'name'], 'build image');
   return defined<BuildImageRequest>({ recipe: optString(b, 'recipe'), name: optString(b, 'name') });
+}
+
+export function parsePullImageRequest(body: unknown): PullImageRequest {
+  const b = fieldsOf(body, ['ref', 'name', 'size', 'platform', 'kernelRef', 'kernel', 'initrd', 'modules'], 'pull image');
+  const req = defined<PullImageRequest>({
+    ref: reqString(b, 'ref', 'give an OCI reference such as debian:bookworm'),
+    name: optString(b, 'name'),
+    size: optSize(b, 'size'),
+    platform: optString(b, 'platform'),
+    kernelRef: optString(b, 'kernelRef'),
+    kernel: optString(b, 'kernel'),
+    initrd: optString(b, 'initrd'),
+    modules: optString(b, 'modules'),
+  });
+  if (req.kernelRef && (req.kernel || req.initrd || req.modules)) {
+    throw badRequest('--kernel-ref and --kernel/--initrd/--modules are mutually exclusive', 'give either a kernel name or kernel files');
+  }
+  if (!req.kernel && (req.initrd || req.modules)) throw badRequest('--initrd and --modules need --kernel');
+  return req;
+}
+
+export function parsePushImageRequest(body: unknown): PushImageRequest {
+  const b = fieldsOf(body, ['ref'], 'push image');
+  return { ref: reqString(b, 'ref', 'give an OCI reference such as 127.0.0.1:5000/team/base:v1') };
+}
+
+export function parseCachePruneRequest(body: unknown): { dryRun?: boolean } {
+  const b = fieldsOf(body, ['dryRun'], 'prune the image cache');
+  return defined<{ dryRun?: boolean }>({ dryRun: optBool(b, 'dryRun') });
 }
 
 export function parseRegisterImageRequest(body: unknown): RegisterImageRequest {

@@ -19,6 +19,9 @@
 import {
   parseBuildImageRequest,
   parseCreateSnapshotRequest,
+  parsePullImageRequest,
+  parsePushImageRequest,
+  parseCachePruneRequest,
   parseCreateVMRequest,
   parseForkVMRequest,
   parseImportKernelRequest,
@@ -29,6 +32,8 @@ import {
   parseStopVMRequest,
 } from './requests.js';
 import type {
+  CachePruneResult,
+  PushImageResult,
   ConfigView,
   Deleted,
   ForkResult,
@@ -146,6 +151,9 @@ export const ROUTES = {
   imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),
   imageRecipes: route<RecipeInfo[]>()({ id: 'image.recipes', method: 'GET', path: '/images/recipes', kind: 'sync', summary: 'the recipes banger can build' }),
   imageBuild: route<ImageInfo>()({ id: 'image.build', method: 'POST', path: '/images/build', kind: 'operation', cancellable: true, parse: parseBuildImageRequest, summary: 'build an image from a recipe' }),
+  imagePull: route<ImageInfo>()({ id: 'image.pull', method: 'POST', path: '/images/pull', kind: 'operation', cancellable: true, parse: parsePullImageRequest, summary: 'pull an OCI image and make it a managed image' }),
+  imagePush: route<PushImageResult>()({ id: 'image.push', method: 'POST', path: '/images/:name/push', kind: 'operation', cancellable: true, parse: parsePushImageRequest, summary: 'store a managed image in an OCI registry as a banger image artifact' }),
+  imageCachePrune: route<CachePruneResult>()({ id: 'image.cache_prune', method: 'POST', path: '/images/cache/prune', kind: 'sync', parse: parseCachePruneRequest, summary: 'empty the OCI blob cache (dryRun: only report)' }),
   imageRegister: route<ImageInfo>()({ id: 'image.register', method: 'POST', path: '/images/register', kind: 'sync', status: 201, parse: parseRegisterImageRequest, summary: 'record an existing rootfs and kernel (nothing is copied)' }),
   imageShow: route<ImageInfo>()({ id: 'image.show', method: 'GET', path: '/images/:name', kind: 'sync', summary: 'one image' }),
   imagePromote: route<ImageInfo>()({ id: 'image.promote', method: 'POST', path: '/images/:name/promote', kind: 'operation', cancellable: true, summary: 'copy a registered image into managed storage' }),

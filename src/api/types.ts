@@ -188,6 +188,45 @@ export interface BuildImageRequest {
   name?: string;
 }
 
+export interface PullImageRequest {
+  /** OCI reference: [registry/]repository[:tag][@sha256:digest]. */
+  ref: string;
+  /** Image name (default: derived from the reference, e.g. debian-bookworm). */
+  name?: string;
+  /** rootfs.ext4 size such as "4G" (default: content x1.5, at least 1 GiB). */
+  size?: string;
+  /** os/arch[/variant] picked from a multi-platform image (default linux/amd64). */
+  platform?: string;
+  /** A kernel from `banger kernel list` for images without one. */
+  kernelRef?: string;
+  /** Kernel files on the daemon's host, copied into the image. */
+  kernel?: string;
+  initrd?: string;
+  modules?: string;
+}
+
+export interface PushImageRequest {
+  /** Where to store it: [registry/]repository[:tag] (tag default latest). */
+  ref: string;
+}
+
+export interface PushImageResult {
+  image: string;
+  /** The reference written, with its tag. */
+  ref: string;
+  /** Digest of the artifact's manifest (pull REF@digest to pin it). */
+  digest: string;
+  /** Bytes of the blobs and manifest the artifact is made of. */
+  bytes: number;
+}
+
+export interface CachePruneResult {
+  /** Blobs removed (or that would be, with dryRun). */
+  blobs: number;
+  bytes: number;
+  dryRun: boolean;
+}
+
 export interface RegisterImageRequest {
   name: string;
   rootfs: string;

@@ -22,12 +22,12 @@ describe('the CLI says what is not there yet', () => {
   it('ends the help of every unbuilt command with "(not yet available)", and running one exits 5', async () => {
     const unbuilt = allCommands(buildProgram(processIO()).program).filter((c) => c.cmd.description().endsWith(NOT_YET_AVAILABLE));
     const names = unbuilt.map((c) => c.path.join(' '));
-    for (const n of ['vm ports', 'vm workspace', 'vm workspace prepare', 'vm workspace export', 'image pull', 'image cache', 'image cache prune', 'kernel pull']) {
+    for (const n of ['vm ports', 'vm workspace', 'vm workspace prepare', 'vm workspace export', 'kernel pull']) {
       assert.ok(names.includes(n), `${n} is marked (marked: ${names.join(', ')})`);
     }
-    const help = await h.run(['image', 'pull', '--help']);
+    const help = await h.run(['kernel', 'pull', '--help']);
     assert.equal(help.code, 0);
-    assert.match(help.stdout, /Pull an image from the catalog or an OCI registry \(not yet available\)/);
+    assert.match(help.stdout, /Pull a kernel from the catalog \(not yet available\)/);
     const group = await h.run(['vm', '--help']);
     assert.match(group.stdout, /ports .*List listening ports in a VM \(not yet available\)/);
     for (const c of unbuilt.filter((u) => u.cmd.commands.length === 0)) {

@@ -44,6 +44,7 @@ export interface Config {
   web_listen_addr: string;
   image_catalog_url: string;
   debian_mirror: string;
+  insecure_registries: string[];
   vm_defaults: VMDefaults;
   file_sync: FileSyncEntry[];
 }
@@ -86,6 +87,11 @@ const size: Rule = (v) => {
   }
 };
 
+const registryList: Rule = (v) =>
+  Array.isArray(v) && v.every((r) => typeof r === 'string' && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(r))
+    ? undefined
+    : 'expected a list of registries such as ["registry.lan:5000"]';
+
 export interface FieldSpec {
   rule: Rule;
   default: unknown;
@@ -119,6 +125,11 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync'>, 
   web_listen_addr: { rule: hostPortOrEmpty, default: '', doc: 'web UI address (empty: off)' },
   image_catalog_url: { rule: str, default: '', doc: 'catalog override URL' },
   debian_mirror: { rule: str, default: 'http://deb.debian.org/debian', doc: 'Debian mirror for image builds' },
+  insecure_registries: {
+    rule: registryList,
+    default: [],
+    doc: 'OCI registries (host[:port]) reached over plain HTTP; loopback registries always are',
+  },
 };
 
 export const VM_DEFAULT_FIELDS: Record<keyof VMDefaults, Rule> = {
@@ -155,7 +166,7 @@ export const NOT_IN_EFFECT: Readonly<Record<string, string>> = {
   tap_pool_size: 'no bridge networking yet',
   default_dns: 'guests keep the resolver of user-mode networking',
   web_listen_addr: 'no web UI yet',
-  image_catalog_url: 'no image catalog yet (image pull is not available)',
+  image_catalog_url: 'no image catalog yet (image pull takes OCI references only)',
   file_sync: 'files are not synced into VMs yet',
 };
 

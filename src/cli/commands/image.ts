@@ -3,10 +3,9 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { badRequest } from '../../api/errors.js';
 import { ROUTES } from '../../api/routes.js';
-import type { BuildImageRequest, ImageInfo, RegisterImageRequest } from '../../api/types.js';
+import type { BuildImageRequest, ImageInfo, PullImageRequest, RegisterImageRequest } from '../../api/types.js';
 import { humanSize } from '../../model/size.js';
 import type { CliContext } from '../context.js';
-import { NOT_YET_AVAILABLE, notBuiltYet } from '../context.js';
 import { runOperation } from '../progress.js';
 import { age, printJson, table } from '../render.js';
 
@@ -129,7 +128,83 @@ Examples:
       else ctx.io.stdout.write(`promoted image ${img.name} (managed)\n`);
     });
 
-  notBuiltYet(image.command('pull').argument('<ref>'), 'Pull an image from the catalog or an OCI registry', 'image pull');
-  const cache = image.command('cache').description(`Manage the OCI blob cache ${NOT_YET_AVAILABLE}`);
-  notBuiltYet(cache.command('prune'), 'Empty the blob cache', 'image cache prune');
+  image
+    .command('pull')
+    .description('Pull an OCI image from a registry and make it a banger image (catalog names are not available yet)')
+    .argument('<ref>', 'OCI reference: [registry/]repository[:tag][@sha256:digest]')
+    .option('--name <name>', 'image name (default: from the reference, debian:bookworm -> debian-bookworm)')
+    .option('--size <size>', 'rootfs.ext4 size, e.g. 4G (default: content x1.5, at least 1G)')
+    .option('--platform <os/arch>', 'platform to take from a multi-platform image', 'linux/amd64')
+    .option('--kernel-ref <name>', 'boot it with this kernel from banger kernel list')
+    .option('--kernel <path>', 'kernel file to copy into the image')
+    .option('--initrd <path>', 'initramfs to copy with --kernel')
+    .option('--modules <dir>', 'kernel modules directory to copy with --kernel')
+    .addHelpText(
+      'after',
+      `
+Layers are verified against their digests and kept in a blob cache shared by every pull; an
+interrupted pull resumes where it stopped. The root filesystem keeps the layers' owners, modes,
+setuid bits and xattrs, whoever runs banger. Credentials come from ~/.docker/config.json of the
+user bangerd runs as; registries on 127.0.0.1/localhost and those in insecure_registries are
+reached over plain HTTP, every other one over TLS. An image without a kernel in /boot boots with
+--kernel-ref, --kernel, or the newest local kernel. Official images lack systemd and openssh-server,
+which VMs need: the pull names the packages and the package manager command (from the image's
+/etc/os-release) that would add them; running that at first boot is not available yet.
+
+Examples:
+  banger image pull debian:bookworm
+  banger image pull 127.0.0.1:5000/team/base:v3 --name base --kernel-ref cloud
+  banger image pull ghcr.io/org/img@sha256:<digest> --size 8G`,
+    )
+    .action(async (ref: string, o: { name?: string; size?: string; platform?: string; kernelRef?: string; kernel?: string; initrd?: string; modules?: string }) => {
+      if (o.kernelRef && (o.kernel || o.initrd || o.modules)) throw badRequest('--kernel-ref and --kernel/--initrd/--modules are mutually exclusive', 'use one or the other');
+      const body: PullImageRequest = { ref };
+      if (o.name) body.name = o.name;
+      if (o.size) body.size = o.size;
+      if (o.platform) body.platform = o.platform;
+      if (o.kernelRef) body.kernelRef = o.kernelRef;
+      if (o.kernel) body.kernel = resolve(o.kernel);
+      if (o.initrd) body.initrd = resolve(o.initrd);
+      if (o.modules) body.modules = resolve(o.modules);
+      const img = await runOperation(ctx, ROUTES.imagePull, {}, body);
+      if (ctx.globals.json) printJson(ctx.io, img);
+      else ctx.io.stdout.write(`pulled image ${img.name} (${img.id.slice(0, 12)}, ${humanSize(img.sizeBytes)})${img.kernelRef ? `, kernel ${img.kernelRef}` : ''}\n`);
+    });
+
+  image
+    .command('push')
+    .description('Store a managed image in an OCI registry as a banger image artifact')
+    .argument('<name>', 'image to push (banger image list)')
+    .argument('<ref>', 'where to store it: [registry/]repository[:tag] (tag default latest)')
+    .addHelpText(
+      'after',
+      `
+The rootfs, work seed, kernel and initrd go up zstd-compressed as the layers of an OCI artifact
+(media types application/vnd.banger.image.*) whose config is the image's manifest; any registry
+that speaks the distribution API v2 stores it. 'banger image pull REF' recognises the artifact and
+restores the files exactly as pushed, digests checked, without flattening anything. Credentials
+come from ~/.docker/config.json of the user bangerd runs as. Images with a kernel modules directory
+cannot be pushed yet.
+
+Examples:
+  banger image push debian-bookworm 127.0.0.1:5000/team/debian:bookworm
+  banger image pull 127.0.0.1:5000/team/debian:bookworm --name debian-team`,
+    )
+    .action(async (name: string, ref: string) => {
+      const r = await runOperation(ctx, ROUTES.imagePush, { name }, { ref });
+      if (ctx.globals.json) printJson(ctx.io, r);
+      else ctx.io.stdout.write(`pushed image ${r.image} to ${r.ref} (${r.digest}, ${humanSize(r.bytes)})\n`);
+    });
+
+  const cache = image.command('cache').description('Manage the OCI blob cache');
+  cache
+    .command('prune')
+    .description('Empty the OCI blob cache (layers are downloaded again by the next pull)')
+    .option('--dry-run', 'only report what would be freed')
+    .addHelpText('after', '\nExamples:\n  banger image cache prune --dry-run\n  banger image cache prune')
+    .action(async (o: { dryRun?: boolean }) => {
+      const r = await (await ctx.client()).call(ROUTES.imageCachePrune, {}, o.dryRun ? { dryRun: true } : {});
+      if (ctx.globals.json) printJson(ctx.io, r);
+      else ctx.io.stdout.write(`${r.dryRun ? 'would free' : 'freed'} ${humanSize(r.bytes)} (${r.blobs} blob${r.blobs === 1 ? '' : 's'})\n`);
+    });
 }

@@ -1,4 +1,4 @@
-/** /v1/images: list, show, build, register, promote, delete. */
+/** /v1/images: list, show, build, pull, push, cache prune, register, promote, delete. */
 import { ROUTES } from '../../api/routes.js';
 import type { DaemonContext } from '../context.js';
 import type { RouteKit } from '../route-kit.js';
@@ -11,6 +11,12 @@ export function imageRoutes(kit: RouteKit, ctx: DaemonContext): void {
     const recipe = body.recipe ?? ctx.loaded.config.default_image_name;
     return { target: body.name ?? recipe, run: (oc) => images().build(recipe, body.name ? { name: body.name } : {}, oc) };
   });
+  kit.operation(ROUTES.imagePull, ({ body }) => {
+    const name = images().pullName(body);
+    return { target: name, run: (oc) => images().pull(body, oc) };
+  });
+  kit.operation(ROUTES.imagePush, ({ params: { name }, body }) => ({ target: name, run: (oc) => images().push(name, body, oc) }));
+  kit.sync(ROUTES.imageCachePrune, ({ body }) => images().pruneCache(body.dryRun ?? false));
   kit.sync(ROUTES.imageRegister, ({ body }) => images().register(body));
   kit.sync(ROUTES.imageShow, ({ params }) => images().get(params.name));
   kit.operation(ROUTES.imagePromote, ({ params: { name } }) => {

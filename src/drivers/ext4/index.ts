@@ -5,3 +5,4 @@ export { stat, exists, listDir, readFile, readText, rdump, type GuestStat } from
 export { checkExt4, growExt4, type FsckResult } from './maintain.js';
 export { debugfsWrite, type DirEntry, type EntryType } from './debugfs.js';
 export { guestPathProblem, checkGuestPath } from './guest-path.js';
+export { applyInodeFixes, batchProblem, type InodeFix } from './inode-fixes.js';

@@ -18,7 +18,16 @@ import { IMAGE_FILES } from './manifest.js';
 import { validateArtifactName } from '../artifacts/names.js';
 import { promoteImage } from './promote.js';
 import { builtinRecipes, findRecipe, summarize, type Recipe, type RecipeSummary } from './recipes.js';
-import type { RegisterImageRequest } from '../../api/types.js';
+import type { CachePruneResult, PullImageRequest, PushImageRequest, PushImageResult, RegisterImageRequest } from '../../api/types.js';
+import { parseSize } from '../../model/size.js';
+import { BlobCache } from './oci/blob-cache.js';
+import { pushArtifact } from './oci/artifact.js';
+import { credentialFor } from './oci/credentials.js';
+import { defaultImageName, formatRef, parseRef } from './oci/reference.js';
+import { RegistryClient } from './oci/registry.js';
+import { checkArtifactPull, pullArtifact } from './pull-artifact.js';
+import { checkKernelFiles, resolvePullKernel } from './pull-kernel.js';
+import { checkPullSize, openSource, pullImage } from './pull.js';
 import { checkRegisterRequest } from './register.js';
 import { makeStaging, removeTree } from '../artifacts/staging.js';
 import { faultPoint } from '../../system/faults.js';
@@ -30,6 +39,8 @@ export interface ImageServiceDeps {
   logger?: Logger;
   /** Recipes to build from (default: the ones shipped with banger). Tests pass their own. */
   recipes?: readonly Recipe[];
+  /** The Docker config file with registry credentials (default: $DOCKER_CONFIG or ~/.docker/config.json). */
+  dockerConfig?: string;
 }
 
 export interface BuildRequest {
@@ -48,11 +59,14 @@ export class ImageService {
   private readonly kernels: KernelRepository;
   private readonly recipeList: readonly Recipe[];
   private readonly inflight = new Map<string, Promise<ImageInfo>>();
+  /** The OCI blob cache every pull shares. */
+  readonly blobs: BlobCache;
 
   constructor(private readonly deps: ImageServiceDeps) {
     this.repo = new ImageRepository(deps.db);
     this.kernels = new KernelRepository(deps.db);
     this.recipeList = deps.recipes ?? builtinRecipes();
+    this.blobs = new BlobCache(deps.layout.ociCacheDir);
   }
 
   list(): ImageInfo[] {
@@ -146,6 +160,109 @@ export class ImageService {
     }
     this.deps.logger?.info('image build finished', { image: name, id });
     return toInfo(record);
+  }
+
+  /** Checks a pull request and reserves its name; returns the name. Runs synchronously up to the reservation. */
+  pullName(req: PullImageRequest): string {
+    const name = validateArtifactName('image', req.name ?? defaultImageName(parseRef(req.ref)));
+    this.ensureNameFree(name);
+    return name;
+  }
+
+  /** Pulls an OCI image, flattens it to ext4 and stores it as a managed image. */
+  async pull(req: PullImageRequest, ctx: OpContext): Promise<ImageInfo> {
+    const name = this.pullName(req);
+    const sizeBytes = req.size !== undefined ? parseSize(req.size) : undefined;
+    checkPullSize(sizeBytes);
+    const p = this.runPull(req, name, sizeBytes, ctx).finally(() => this.inflight.delete(name));
+    this.inflight.set(name, p);
+    return await p;
+  }
+
+  private async runPull(req: PullImageRequest, name: string, sizeBytes: number | undefined, ctx: OpContext): Promise<ImageInfo> {
+    if (req.kernel) await checkKernelFiles(req);
+    if (req.kernelRef && !this.kernels.get(req.kernelRef)) {
+      throw notFound(`kernel ${JSON.stringify(req.kernelRef)} not found`, "run 'banger kernel list' or import one with 'banger kernel import'");
+    }
+    const source = await ctx.stage('resolve', `Resolving ${req.ref}`, () =>
+      openSource(req.ref, req.platform, { insecure: this.deps.config.insecure_registries ?? [], ...(this.deps.dockerConfig ? { dockerConfig: this.deps.dockerConfig } : {}) }, ctx.signal),
+    );
+    const id = randomBytes(8).toString('hex');
+    const dir = join(this.deps.layout.imagesDir, id);
+    this.deps.logger?.info('image pull started', { image: name, ref: req.ref, id });
+    const pullOpts = { source, cache: this.blobs, id, name, stagingRoot: this.deps.layout.stagingDir, destDir: dir, ...(sizeBytes !== undefined ? { sizeBytes } : {}), kernelFiles: req };
+    if (source.artifact) checkArtifactPull(pullOpts);
+    const pulled = source.artifact ? await pullArtifact(pullOpts, ctx) : await pullImage(pullOpts, ctx);
+    const m = pulled.manifest;
+    let kernelRef: string | undefined;
+    try {
+      kernelRef = m.files.kernel ? undefined : resolvePullKernel(req, this.kernels, ctx);
+    } catch (err) {
+      await removeTree(dir);
+      throw err;
+    }
+    const record: ImageRecord = {
+      id,
+      name,
+      managed: true,
+      distro: m.distro,
+      arch: m.arch,
+      source: m.source,
+      dir,
+      rootfsPath: join(dir, m.files.rootfs),
+      sizeBytes: await dirSize(dir),
+      createdAt: m.createdAt,
+      meta: {
+        guestBits: true,
+        guestBitsVersion: m.guestBits.version,
+        kernelVersion: m.kernelVersion,
+        kernelSha256: m.sha256.kernel,
+        initrdSha256: m.sha256.initrd,
+        cmdline: m.cmdline,
+        warnings: pulled.warnings,
+      },
+    };
+    if (m.files.workSeed) record.workSeedPath = join(dir, m.files.workSeed);
+    if (m.files.kernel) record.kernelPath = join(dir, m.files.kernel);
+    if (m.files.initrd) record.initrdPath = join(dir, m.files.initrd);
+    if (m.files.modules) record.modulesPath = join(dir, m.files.modules);
+    if (kernelRef) record.kernelRef = kernelRef;
+    try {
+      this.repo.insert(record);
+    } catch (err) {
+      await removeTree(dir);
+      throw err;
+    }
+    this.deps.logger?.info('image pull finished', { image: name, id });
+    return toInfo(record);
+  }
+
+  /** Stores a managed image in an OCI registry as a banger image artifact. */
+  async push(nameOrId: string, req: PushImageRequest, ctx: OpContext): Promise<PushImageResult> {
+    const image = this.repo.find(nameOrId);
+    if (!image) throw notFound(`image ${JSON.stringify(nameOrId)} not found`, this.availableHint());
+    if (!image.managed || !image.dir) {
+      throw badRequest(`image ${image.name} is registered, not managed: push sends a managed image's files`, `run 'banger image promote ${image.name}' first`);
+    }
+    const ref = parseRef(req.ref);
+    if (ref.digest) throw badRequest(`push stores the image under a tag, not a digest (${req.ref})`, `e.g. ${ref.registry}/${ref.repository}:${image.name}`);
+    const tag = ref.tag ?? 'latest';
+    const credential = await credentialFor(ref.registry, this.deps.dockerConfig);
+    const client = new RegistryClient(ref, { insecure: this.deps.config.insecure_registries ?? [], ...(credential ? { credential } : {}), signal: ctx.signal });
+    const scratch = await makeStaging(this.deps.layout.stagingDir, `push-${image.id}`);
+    try {
+      this.deps.logger?.info('image push started', { image: image.name, ref: req.ref });
+      const pushed = await pushArtifact({ client, tag, imageDir: image.dir, scratch }, ctx);
+      this.deps.logger?.info('image push finished', { image: image.name, ref: req.ref, digest: pushed.digest });
+      return { image: image.name, ref: formatRef({ ...ref, tag }), digest: pushed.digest, bytes: pushed.bytes };
+    } finally {
+      await removeTree(scratch);
+    }
+  }
+
+  /** Empties the OCI blob cache (blobs a running pull uses stay). */
+  async pruneCache(dryRun: boolean): Promise<CachePruneResult> {
+    return this.blobs.prune(dryRun);
   }
 
   /** Records a user's own files as an unmanaged image. The files are never modified. */
