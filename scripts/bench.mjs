@@ -24,6 +24,7 @@ import { benchRemoteContext } from './bench/remote.mjs';
 import { benchSdkExec } from './bench/sdk.mjs';
 import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
 import { benchWorkspace } from './bench/workspace.mjs';
+import { benchWarmRestore } from './bench/warm.mjs';
 import {
   NODE,
   fmtMs,
@@ -278,6 +279,7 @@ const BENCHES = [
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
   { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },
   { name: 'forward-port', run: benchForwardedPort, about: 'a published guest port (vm run -p) vs direct loopback, latency and throughput; 1 boot (~2 min)' },
+  { name: 'warm-restore', run: benchWarmRestore, about: 'restore from a snapshot to ssh vs cold boot to ssh; 1 + --vm-runs cold boots (~4 min)' },
 ];
 
 // ---------------------------------------------------------------------------------------------- main

@@ -5,7 +5,9 @@ import { parsePortSpecs, type ForwardRequest } from './ports.js';
 import {
   VM_SIGNALS,
   type BuildImageRequest,
+  type CreateSnapshotRequest,
   type CreateVMRequest,
+  type ForkVMRequest,
   type ImportKernelRequest,
   type KillVMRequest,
   type PullImageRequest,
@@ -24,7 +26,7 @@ export function parseNoBody(body: unknown): undefined {
 }
 
 export function parseCreateVMRequest(body: unknown): CreateVMRequest {
-  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'ports', 'allow', 'network', 'noStart'], 'create VM');
+  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'ports', 'allow', 'network', 'noStart', 'fromSnapshot'], 'create VM');
   const ports = optStringArray(b, 'ports');
   if (ports) parsePortSpecs(ports);
   const network = optString(b, 'network');
@@ -41,7 +43,20 @@ export function parseCreateVMRequest(body: unknown): CreateVMRequest {
     allow: optStringList(b, 'allow'),
     network: network,
     noStart: optBool(b, 'noStart'),
+    fromSnapshot: optString(b, 'fromSnapshot'),
   });
+}
+
+export function parseCreateSnapshotRequest(body: unknown): CreateSnapshotRequest {
+  const b = fieldsOf(body, ['name', 'stop'], 'create snapshot');
+  return defined<CreateSnapshotRequest>({ name: optString(b, 'name'), stop: optBool(b, 'stop') });
+}
+
+export const MAX_FORK_CHILDREN = 16;
+
+export function parseForkVMRequest(body: unknown): ForkVMRequest {
+  const b = fieldsOf(body, ['count', 'namePrefix'], 'fork VM');
+  return defined<ForkVMRequest>({ count: optInt(b, 'count', 1, MAX_FORK_CHILDREN), namePrefix: optString(b, 'namePrefix') });
 }
 
 export function parseSetVMRequest(body: unknown): SetVMRequest {

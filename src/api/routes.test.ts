@@ -16,7 +16,7 @@ describe('route table', () => {
   });
 
   it('makes every VM lifecycle step that can take more than a second an operation', () => {
-    for (const r of [ROUTES.vmCreate, ROUTES.vmStart, ROUTES.vmRestart, ROUTES.vmStop, ROUTES.vmKill, ROUTES.vmDelete, ROUTES.vmPrune, ROUTES.vmSet]) {
+    for (const r of [ROUTES.vmCreate, ROUTES.vmStart, ROUTES.vmRestart, ROUTES.vmStop, ROUTES.vmKill, ROUTES.vmDelete, ROUTES.vmPrune, ROUTES.vmSet, ROUTES.vmPause, ROUTES.vmResume, ROUTES.vmSuspend]) {
       assert.equal(r.kind, 'operation', r.id);
     }
   });

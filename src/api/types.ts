@@ -3,7 +3,7 @@ import type { PublishedPort } from './ports.js';
 import type { ErrorEnvelope } from './errors.js';
 
 /** A VM's state as the API shows it; `broken` is never stored (see model/vm-state.ts for the moves). */
-export type VMState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'error' | 'broken';
+export type VMState = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'suspended' | 'error' | 'broken';
 
 export const API_PREFIX = '/v1';
 
@@ -134,6 +134,47 @@ export interface CreateVMRequest {
   allow?: string[];
   network?: 'user' | 'bridge';
   noStart?: boolean;
+  /** Restore from this snapshot (name or id) instead of booting; the machine shape comes from the snapshot. */
+  fromSnapshot?: string;
+}
+
+export interface CreateSnapshotRequest {
+  /** A DNS label; default: `<vm>-<time>`. */
+  name?: string;
+  /** Leave the VM stopped after saving it instead of letting it run on. */
+  stop?: boolean;
+}
+
+export interface ForkVMRequest {
+  /** How many children (1-16, default 1). */
+  count?: number;
+  /** Children are named `<prefix>-1`, `<prefix>-2`, ... (default: the parent's name). */
+  namePrefix?: string;
+}
+
+export interface ForkResult {
+  snapshot: string;
+  children: VMInfo[];
+}
+
+/** A saved VM: memory and device state, frozen disks and a manifest. */
+export interface SnapshotInfo {
+  id: string;
+  name: string;
+  sourceVm: string;
+  imageId: string;
+  imageName?: string;
+  vcpu: number;
+  memoryMiB: number;
+  /** Bytes its files take on disk. */
+  sizeBytes: number;
+  /** Driver and version that saved it. */
+  driver: string;
+  driverVersion: string;
+  createdAt: string;
+  /** VMs restored from it (deleting it is refused while there are any). */
+  usedBy: string[];
+  dir: string;
 }
 
 export interface SetVMRequest {

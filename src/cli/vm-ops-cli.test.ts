@@ -67,7 +67,7 @@ describe('vm lifecycle operations without booting', { skip }, () => {
   it('vm set changes a stopped VM', async () => {
     const r = await h.run(['vm', 'set', 'box', '--vcpu', '1']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^box: 1 vcpu, \d+ MiB, \d+[GM] disk\n$/);
+    assert.match(r.stdout, /^box: 1 vcpu, \d+ MiB, \d+[GM] disk, no nat\n$/);
   });
 
   it('vm delete and vm prune -f remove VMs', async () => {

@@ -16,6 +16,8 @@ export interface Layout {
   daemonLog: string;
   pidFile: string;
   vmsDir: string;
+  /** Warm-start snapshots: memory, device state and frozen disks of a VM. */
+  snapshotsDir: string;
   imagesDir: string;
   kernelsDir: string;
   stagingDir: string;
@@ -72,6 +74,7 @@ export function resolveLayout(opts: ResolveOptions = {}): Layout {
     daemonLog: join(stateDir, 'bangerd.log'),
     pidFile: join(runtimeDir, 'bangerd.pid'),
     vmsDir: join(stateDir, 'vms'),
+    snapshotsDir: join(stateDir, 'snapshots'),
     imagesDir: join(stateDir, 'images'),
     kernelsDir: join(stateDir, 'kernels'),
     stagingDir: join(stateDir, 'staging'),

@@ -23,6 +23,8 @@ export interface DriverCapabilities {
   rootDiskFormat: DiskFormat;
   /** VM processes keep running when the daemon stops and can be adopted again. */
   survivesDaemonRestart: boolean;
+  /** The driver offers {@link SnapshotOps} (warm starts: pause, save, restore). */
+  snapshots?: boolean;
 }
 
 /** A live process this driver started for a VM of this install (found by scanning, for reconcile). */
@@ -86,6 +88,11 @@ export interface LaunchSpec {
   runDir: string;
   /** File that receives the guest's serial console (truncated at each start). */
   consoleLog: string;
+  /**
+   * The VM generation id (a UUID) the guest sees through a vmgenid device. A restore passes a new one,
+   * which makes the guest kernel reseed its random number generator. Drivers without the device ignore it.
+   */
+  vmGenId?: string;
 }
 
 /** Everything needed to find a running VM again. Plain JSON; the daemon keeps it in vms/<id>/handles.json. */
@@ -145,6 +152,49 @@ export interface HypervisorDriver {
    * in `live` and no longer running; returns the paths removed. Drivers that keep nothing omit it.
    */
   sweep?(live: ReadonlySet<string>): Promise<string[]>;
+  /** Warm starts, when capabilities().snapshots is true. */
+  readonly snapshots?: SnapshotOps;
+}
+
+/** What a driver recorded about the saved state, so a restore can refuse state it cannot load. */
+export interface SavedState {
+  driver: DriverName;
+  /** The hypervisor's version; state is restored only by the same version. */
+  version: string;
+  accel: string;
+  /** Bytes of the memory file. */
+  memoryBytes: number;
+}
+
+/** A frozen disk and the base it still reads from, if any (the disk chain a manifest records). */
+export interface FrozenDisk {
+  backingFile?: string;
+}
+
+/**
+ * Warm starts. Present on a driver whose capabilities() say `snapshots: true`. The service orders the
+ * steps (pause, save state, freeze disks, resume or stop) and owns the files' names and publication;
+ * the driver knows how its hypervisor does each step.
+ */
+export interface SnapshotOps {
+  /** Stops the guest's CPUs (memory and devices stay as they are). */
+  pause(handle: VMHandle): Promise<void>;
+  /** Lets a paused guest run again. */
+  resume(handle: VMHandle): Promise<void>;
+  /** Writes a paused VM's memory and device state to memoryFile (created; never replaced). */
+  saveState(handle: VMHandle, memoryFile: string, opts?: { signal?: AbortSignal }): Promise<SavedState>;
+  /** Copies a paused VM's disk to `frozen`, which becomes an immutable base for children's disks. */
+  freezeDisk(live: DiskSpec, frozen: string, opts?: { signal?: AbortSignal }): Promise<FrozenDisk>;
+  /** Makes a child's copy-on-write disk at target over a frozen base; the base is never written. */
+  createDiskOver(frozen: DiskSpec, target: string, opts?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Starts a VM process that loads the state in memoryFile instead of booting. `spec` must describe the
+   * same machine (vcpu, memory, devices, disks in order, network mode) as the saved one, with the child's
+   * own disks, network endpoints and a new vmGenId. Resolves once the guest runs again.
+   */
+  restore(spec: LaunchSpec, memoryFile: string, opts?: { signal?: AbortSignal }): Promise<VMHandle>;
+  /** The version a saved state records, for the compatibility check before a restore. */
+  stateVersion(): Promise<string>;
 }
 
 const DRIVER_NAMES: readonly string[] = ['qemu', 'firecracker', 'fake'];

@@ -5,4 +5,5 @@ export { guestBits, guestBitsDigest, patchFstab, GUEST_BITS_VERSION, GUEST_BITS_
 export { SEED_LABEL, SEED_SCRIPT_PATH, SEED_UNIT_PATH, NETWORK_FILE } from './seed-script.js';
 export { GROWROOT_SCRIPT_PATH, GROWROOT_UNIT_PATH, GROWROOT_UNIT_NAME } from './growroot.js';
 export { SSHD_DROPIN_PATH, HOST_KEY_PATH } from './sshd.js';
+export { reidentifyScript, IDENTITY_OK, type GuestIdentity } from './reidentify.js';
 export { CHANNEL_PORT, CHANNEL_SCRIPT, CHANNEL_SCRIPT_PATH, CTRL_ALT_DEL_PATH, CTRL_ALT_DEL_TARGET } from './channel.js';

@@ -22,6 +22,12 @@ export interface VMFiles {
   handles: string;
   /** The VM's own SSH host key (private; `.pub` beside it). */
   hostKey: string;
+  /** A one-off known_hosts with the snapshot's host key, used only by a restore's identity connection. */
+  restoreKnownHosts: string;
+  /** A suspended VM's saved memory and device state (gone once it is started again or stopped). */
+  suspendedState: string;
+  /** What the suspended state needs to be loaded again (hypervisor version, kernel, command line). */
+  suspendedMeta: string;
   runDir: string;
   /** Files inside runDir. */
   run: RunFiles;
@@ -63,9 +69,43 @@ export function vmFiles(vmsDir: string, id: string): VMFiles {
     previousConsoleLog: join(dir, 'console.log.1'),
     handles: join(dir, 'handles.json'),
     hostKey: join(dir, 'ssh_host_ed25519_key'),
+    restoreKnownHosts: join(runDir, 'restore_known_hosts'),
+    suspendedState: join(dir, 'suspended.state'),
+    suspendedMeta: join(dir, 'suspended.json'),
     runDir,
     run: runFiles(runDir),
   };
+}
+
+/** Every file of a snapshot under `snapshots/<id>/`: the frozen disks, the saved memory and device state, the manifest. */
+export interface SnapshotFiles {
+  dir: string;
+  manifest: string;
+  /** The driver's saved memory and device state. */
+  memory: string;
+  /** The frozen copy-on-write root (a base for the children's roots). */
+  rootDisk(format: DiskFormat): string;
+  /** The frozen work disk (copied into each child). */
+  workDisk: string;
+  /** The public host key the guest held when it was saved; a restore checks it on its identity connection. */
+  hostKeyPub: string;
+}
+
+export function snapshotFiles(snapshotsDir: string, id: string): SnapshotFiles {
+  const dir = join(snapshotsDir, id);
+  return {
+    dir,
+    manifest: join(dir, 'manifest.json'),
+    memory: join(dir, 'memory.bin'),
+    rootDisk: (format) => join(dir, ROOT_DISK_NAMES[format]),
+    workDisk: join(dir, 'work.ext4'),
+    hostKeyPub: join(dir, 'ssh_host_ed25519_key.pub'),
+  };
+}
+
+/** Where a snapshot is assembled before it is published by renaming it to its final directory. */
+export function snapshotStagingDir(snapshotsDir: string, id: string): string {
+  return join(snapshotsDir, `.${id}.partial`);
 }
 
 /** Files the fake driver's VMM keeps in a VM's run directory besides the common run files. */

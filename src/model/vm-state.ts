@@ -7,6 +7,10 @@
  *        └──► stopped└──► error ◄─┴──────────────────────┘  │
  *                         └────────────────► starting ──────┘
  *
+ * `paused`: the process lives with its CPUs stopped (running <-> paused). `suspended`: the memory and
+ * device state were saved to the VM's directory and the process ended (running/paused -> stopping ->
+ * suspended); a start loads that state again, a stop discards it.
+ *
  * `broken` never reaches the store: the API shows it for a VM whose files or image are missing.
  *
  * @module
@@ -17,10 +21,10 @@ import type { VMState } from '../api/types.js';
 export type { VMState };
 export type StoredVMState = Exclude<VMState, 'broken'>;
 
-export const STORED_STATES: readonly StoredVMState[] = ['created', 'starting', 'running', 'stopping', 'stopped', 'error'];
+export const STORED_STATES: readonly StoredVMState[] = ['created', 'starting', 'running', 'paused', 'stopping', 'stopped', 'suspended', 'error'];
 
 /** States in which a hypervisor process may exist for the VM. */
-export const ACTIVE_STATES: ReadonlySet<VMState> = new Set<VMState>(['starting', 'running', 'stopping']);
+export const ACTIVE_STATES: ReadonlySet<VMState> = new Set<VMState>(['starting', 'running', 'paused', 'stopping']);
 
 export function isActive(state: VMState): boolean {
   return ACTIVE_STATES.has(state);
@@ -33,9 +37,13 @@ export const TRANSITIONS: Readonly<Record<StoredVMState, readonly StoredVMState[
   // ready (SSH answered), failed, cancelled or the process died while booting
   starting: ['running', 'error', 'stopped', 'stopping'],
   // stop requested, the process went away, or it was found broken
-  running: ['stopping', 'stopped', 'error'],
-  stopping: ['stopped', 'error'],
+  running: ['paused', 'stopping', 'stopped', 'error'],
+  // CPUs stopped: resumed, stopped (or suspended through stopping), or the process went away
+  paused: ['running', 'stopping', 'stopped', 'error'],
+  stopping: ['stopped', 'suspended', 'error'],
   stopped: ['starting', 'error'],
+  // memory saved on disk: started again (restored), or the saved state discarded
+  suspended: ['starting', 'stopped', 'error'],
   // a failed VM can be started again or have its leftovers stopped
   error: ['starting', 'stopping', 'stopped'],
 };

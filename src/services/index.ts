@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { LeaseRepo } from '../store/leases.js';
 import { SettingsRepo } from '../store/settings.js';
 import { VMRepo } from '../store/vms.js';
+import { SnapshotRepo } from '../store/snapshots.js';
 import { Hypervisors } from './hypervisors.js';
 import { ImageService } from './images/image-service.js';
 import { clearStaging } from './artifacts/staging.js';
@@ -113,6 +114,7 @@ export function createServices(opts: ServiceOptions): Services {
   const vmRepo = new VMRepo(db);
   const vmDeps: VMServiceDeps = {
     repo: vmRepo,
+    snapshots: new SnapshotRepo(db),
     layout,
     config,
     logger: logger.child({ svc: 'vms' }),

@@ -91,6 +91,28 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE vms ADD COLUMN workspace_json TEXT');
     },
   },
+  {
+    id: 4,
+    name: 'snapshots',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE snapshots (
+          id TEXT PRIMARY KEY,
+          name TEXT NOT NULL UNIQUE,
+          source_vm_id TEXT NOT NULL,
+          source_vm_name TEXT NOT NULL,
+          image_id TEXT NOT NULL,
+          dir TEXT NOT NULL,
+          manifest_json TEXT NOT NULL,
+          created_at TEXT NOT NULL
+        );
+        CREATE TABLE vm_snapshot_deps (
+          vm_id TEXT PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,
+          snapshot_id TEXT NOT NULL REFERENCES snapshots(id)
+        );
+      `);
+    },
+  },
 ];
 
 export const LATEST_MIGRATION = MIGRATIONS[MIGRATIONS.length - 1]!.id;

@@ -50,6 +50,7 @@ Examples:
 /** Where the completion of each command's name argument comes from. */
 const NAME_SOURCES: Record<string, SyncRoute<'/vms' | '/images' | '/kernels', undefined, { name: string }[]>> = {
   'vm start': ROUTES.vmList, 'vm stop': ROUTES.vmList, 'vm restart': ROUTES.vmList, 'vm kill': ROUTES.vmList, 'vm delete': ROUTES.vmList, 'vm rm': ROUTES.vmList,
+  'vm pause': ROUTES.vmList, 'vm resume': ROUTES.vmList, 'vm suspend': ROUTES.vmList, 'vm fork': ROUTES.vmList,
   'vm show': ROUTES.vmList, 'vm logs': ROUTES.vmList, 'vm stats': ROUTES.vmList, 'vm set': ROUTES.vmList, 'vm ssh': ROUTES.vmList, 'vm exec': ROUTES.vmList, 'vm health': ROUTES.vmList,
   'image show': ROUTES.imageList, 'image delete': ROUTES.imageList, 'image promote': ROUTES.imageList, 'image push': ROUTES.imageList,
   'kernel show': ROUTES.kernelList, 'kernel rm': ROUTES.kernelList,

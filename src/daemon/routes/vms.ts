@@ -42,6 +42,29 @@ export function vmRoutes(kit: RouteKit, ctx: DaemonContext): void {
     const signal = body.signal ?? 'SIGKILL';
     return { target: name, run: (oc) => oc.stage('kill', `sending ${signal} to ${name}`, () => vms().kill(name, signal)) };
   });
+  kit.operation(ROUTES.vmPause, ({ params: { name } }) => {
+    vms().show(name);
+    return { target: name, run: (oc) => oc.stage('pause', `pausing ${name}`, () => vms().pause(name)) };
+  });
+  kit.operation(ROUTES.vmResume, ({ params: { name } }) => {
+    vms().show(name);
+    return { target: name, run: (oc) => oc.stage('resume', `resuming ${name}`, () => vms().resume(name)) };
+  });
+  kit.operation(ROUTES.vmSuspend, ({ params: { name } }) => {
+    vms().show(name);
+    return { target: name, run: (oc) => vms().suspend(name, oc) };
+  });
+  kit.operation(ROUTES.vmSnapshotCreate, ({ params: { name }, body }) => {
+    vms().precheckSnapshot(name, body);
+    return { target: name, run: (oc) => vms().snapshotCreate(name, body, oc) };
+  });
+  kit.operation(ROUTES.vmFork, ({ params: { name }, body }) => {
+    vms().checkFork(name, body);
+    return { target: name, run: (oc) => vms().fork(name, body, oc) };
+  });
+  kit.sync(ROUTES.snapshotList, () => vms().snapshotList());
+  kit.sync(ROUTES.snapshotShow, ({ params }) => vms().snapshotShow(params.name));
+  kit.sync(ROUTES.snapshotDelete, ({ params }) => vms().snapshotDelete(params.name));
   kit.sync(ROUTES.vmSSH, ({ params }) => vms().sshTarget(params.name));
   kit.sync(ROUTES.vmWorkspaceRecord, ({ params, body }) => vms().recordWorkspace(params.name, body));
   kit.sync(ROUTES.vmStats, ({ params }) => vms().stats(params.name));

@@ -25,6 +25,8 @@ export interface QemuArgvOptions {
   /** The qemu-system-x86_64 binary (a name on PATH or an absolute path). */
   bin: string;
   accel: Accel;
+  /** Start paused, waiting for saved state over QMP (migrate-incoming) instead of booting. */
+  incoming?: boolean;
 }
 
 export function qmpSocketPath(runDir: string): string {
@@ -66,6 +68,7 @@ export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
   argv.push('-append', spec.cmdline);
   spec.disks.forEach((disk, i) => argv.push(...diskArgs(disk, i)));
   argv.push(...networkArgs(spec.network, spec.runDir));
+  if (spec.vmGenId !== undefined) argv.push('-device', `vmgenid,guid=${spec.vmGenId}`);
   argv.push(
     '-device', 'virtio-rng-pci',
     '-chardev', `file,id=console0,path=${qemuOptValue(spec.consoleLog)}`,
@@ -75,6 +78,7 @@ export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
     '-pidfile', pidFilePath(spec.runDir),
     '-daemonize',
   );
+  if (opts.incoming) argv.push('-S', '-incoming', 'defer');
   return argv;
 }
 
@@ -126,6 +130,7 @@ const VM_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const SERIAL = /^[A-Za-z0-9_.-]{1,20}$/;
 const TAP = /^[A-Za-z0-9_.-]{1,15}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 export function validateSpec(spec: LaunchSpec): void {
@@ -136,6 +141,7 @@ export function validateSpec(spec: LaunchSpec): void {
   if (spec.initrdPath !== undefined) checkPath('initrd', spec.initrdPath);
   checkPath('run directory', spec.runDir);
   checkPath('console log', spec.consoleLog);
+  if (spec.vmGenId !== undefined && !UUID.test(spec.vmGenId)) throw badRequest(`invalid VM generation id "${spec.vmGenId}" (a UUID)`);
   if (/[\0\n\r]/.test(spec.cmdline)) throw badRequest('kernel command line must be a single line');
   if (Buffer.byteLength(spec.cmdline) > MAX_KERNEL_CMDLINE) {
     throw badRequest(`kernel command line is longer than ${MAX_KERNEL_CMDLINE} bytes`);

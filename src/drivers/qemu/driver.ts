@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
-import { alreadyExists, operationFailed, unavailable } from '../../api/errors.js';
+import { alreadyExists, notRunning, operationFailed, unavailable } from '../../api/errors.js';
 import { runFiles } from '../../model/filenames.js';
 import { lastLines, runUnchecked, which } from '../../system/exec.js';
 import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
@@ -20,13 +20,15 @@ import type {
   OwnProcess,
   PortForward,
   ProbeResult,
+  SnapshotOps,
   VMHandle,
 } from '../hypervisor.js';
+import { checkStatePath, diskOverFrozen, freezeDiskFile, loadFromFile, savedState, saveToFile } from './snapshot.js';
 import { createOverlay } from './overlay.js';
 import { hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
 import { passtProcesses, startPasst, stopPasst } from './passt.js';
 import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
-import { waitForQmp, withQmp } from './qmp.js';
+import { waitForQmp, withQmp, type QmpClient } from './qmp.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
 
 export interface QemuDriverOptions {
@@ -41,6 +43,8 @@ export interface QemuDriverOptions {
   startTimeoutMs?: number;
   /** Timeout for each QMP call made by status/adopt/shutdown (default 3 s). */
   qmpTimeoutMs?: number;
+  /** How long saving or loading a VM's state may take (default 10 min). */
+  stateTimeoutMs?: number;
   /** Receives one line per notable step (which shutdown path was taken, cleanup after a failed start). */
   log?: (message: string) => void;
 }
@@ -65,6 +69,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
       networkModes: ['user', 'tap'],
       rootDiskFormat: 'qcow2',
       survivesDaemonRestart: true,
+      snapshots: true,
     };
   }
 
@@ -86,7 +91,59 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     return result;
   }
 
-  async launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
+  launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
+    return this.start(spec, opts, false);
+  }
+
+  /** Pause, save, freeze and restore through QMP; see snapshot.ts. */
+  readonly snapshots: SnapshotOps = {
+    pause: (handle) => this.qmpCall(handle, (q) => q.execute('stop')),
+    resume: (handle) => this.qmpCall(handle, (q) => q.execute('cont')),
+    saveState: async (handle, memoryFile, opts = {}) => {
+      await withQmp(handle.controlSocket, (q) => saveToFile(q, memoryFile, this.stateTimeout, opts.signal), { timeoutMs: this.qmpTimeout });
+      const version = await this.snapshots.stateVersion();
+      return savedState(version, handle.accel, (await stat(memoryFile)).size);
+    },
+    freezeDisk: (live, frozen, opts = {}) => freezeDiskFile(live, frozen, opts.signal),
+    createDiskOver: (frozen, target, opts = {}) => diskOverFrozen(frozen, target, opts.signal),
+    restore: async (spec, memoryFile, opts = {}) => {
+      checkStatePath(memoryFile);
+      const handle = await this.start(spec, opts, true);
+      try {
+        await withQmp(handle.controlSocket, (q) => loadFromFile(q, memoryFile, this.stateTimeout, opts.signal), { timeoutMs: this.qmpTimeout });
+      } catch (err) {
+        await this.cleanupFailedStart(spec.runDir, handle.controlSocket);
+        const consoleTail = lastLines(await readFile(spec.consoleLog, 'utf8').catch(() => ''), 4);
+        throw operationFailed(`cannot restore vm "${spec.name}": ${(err as Error).message}${consoleTail ? `; console:\n${consoleTail}` : ''}`, undefined, err);
+      }
+      return handle;
+    },
+    stateVersion: async () => {
+      this.version ??= qemuVersion(this.bin).then((v) => {
+        if (!v) throw unavailable(`cannot tell the version of ${this.bin}`, QEMU_FIX_HINT);
+        return `qemu ${v}`;
+      });
+      return this.version.catch((err: unknown) => {
+        this.version = undefined;
+        throw err;
+      });
+    },
+  };
+
+  private version: Promise<string> | undefined;
+
+  private get stateTimeout(): number {
+    return this.opts.stateTimeoutMs ?? 10 * 60_000;
+  }
+
+  private async qmpCall(handle: VMHandle, fn: (q: QmpClient) => Promise<unknown>): Promise<void> {
+    if (!this.isOurs(handle)) throw notRunning(`vm process ${handle.pid} is not running`);
+    await withQmp(handle.controlSocket, async (q) => {
+      await fn(q);
+    }, { timeoutMs: this.qmpTimeout });
+  }
+
+  private async start(spec: LaunchSpec, opts: { signal?: AbortSignal }, incoming: boolean): Promise<VMHandle> {
     validateSpec(spec);
     if (!which(this.bin)) throw unavailable(`${this.bin} not found`, QEMU_FIX_HINT);
     await checkLaunchInputs(spec);
@@ -99,7 +156,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     if (running.length > 0) throw alreadyExists(`vm "${spec.name}" is already running (pid ${running.join(', ')})`);
     await removeRunFiles(spec.runDir);
 
-    const argv = qemuArgv(spec, { bin: this.bin, accel });
+    const argv = qemuArgv(spec, { bin: this.bin, accel, incoming });
     const startedAt = new Date().toISOString();
     const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
     const net = spec.network;

@@ -5,10 +5,11 @@
  *
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { operationFailed } from '../../api/errors.js';
 import { parseDuration } from '../../config/duration.js';
-import type { DiskFormat, HypervisorDriver, VMHandle } from '../../drivers/hypervisor.js';
+import type { DiskFormat, HypervisorDriver, LaunchSpec, VMHandle } from '../../drivers/hypervisor.js';
 import { ensureClientKey } from '../../drivers/ssh/keys.js';
 import { hostAliases, pin } from '../../drivers/ssh/known-hosts.js';
 import { waitForSSH } from '../../drivers/ssh/client.js';
@@ -32,8 +33,17 @@ export function rootDiskOf(files: VMFiles): { path: string; format: DiskFormat }
   return undefined;
 }
 
-/** Launches the VM; returns its row with runtime facts recorded (still `starting`) and the handle. */
-export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, row: VMRow, ctx: OpContext): Promise<{ row: VMRow; handle: VMHandle }> {
+/** A launch that loads saved state instead of booting: the machine must be the one that was saved. */
+export interface RestoreInput {
+  memoryFile: string;
+  kernelPath: string;
+  initrdPath?: string;
+  /** The saved VM's kernel command line (the saved firmware configuration carries it). */
+  cmdline: string;
+}
+
+/** Launches the VM (or restores it); returns its row with runtime facts recorded (still `starting`) and the handle. */
+export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, row: VMRow, ctx: OpContext, restore?: RestoreInput): Promise<{ row: VMRow; handle: VMHandle }> {
   const files = vmFiles(deps.layout.vmsDir, row.id);
   const image = deps.images.byId(row.imageId);
   if (!image) throw operationFailed(`image ${row.imageId} of vm ${row.name} is gone`, `delete the vm with banger vm delete ${row.name}`);
@@ -60,28 +70,33 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
   if (notice) ctx.log(notice, 'warn');
   if (existsSync(files.consoleLog)) renameSync(files.consoleLog, files.previousConsoleLog);
   mkdirSync(files.runDir, { recursive: true, mode: 0o700 });
-  const handle = await ctx.stage('boot', `booting ${caps.name} (${caps.accel})`, () =>
-    driver.launch(
-      {
-        vmId: row.id,
-        name: row.name,
-        vcpu: row.spec.vcpu,
-        memoryMiB: row.spec.memoryMiB,
-        kernelPath: image.kernelPath!,
-        ...(image.initrdPath ? { initrdPath: image.initrdPath } : {}),
-        cmdline: bootArgs({ hostname: row.name }),
-        disks: [
-          { path: root.path, format: root.format, serial: 'root' },
-          { path: files.workDisk, format: 'raw', serial: 'work' },
-          { path: files.seedDisk, format: 'raw', readOnly: true, serial: 'seed' },
-        ],
-        network: net.mode === 'user' ? { mode: 'user', sshHostPort: net.sshPort, hostAddr: net.sshHost, mac: net.mac, egress: net.egress, forwards: net.forwards } : { mode: 'tap', tap: net.tap, mac: net.mac },
-        runDir: files.runDir,
-        consoleLog: files.consoleLog,
-      },
-      { signal: ctx.signal },
-    ),
-  );
+  const initrdPath = restore ? restore.initrdPath : image.initrdPath;
+  const spec: LaunchSpec = {
+    vmId: row.id,
+    name: row.name,
+    vcpu: row.spec.vcpu,
+    memoryMiB: row.spec.memoryMiB,
+    kernelPath: restore?.kernelPath ?? image.kernelPath,
+    ...(initrdPath ? { initrdPath } : {}),
+    cmdline: restore?.cmdline ?? bootArgs({ hostname: row.name }),
+    disks: [
+      { path: root.path, format: root.format, serial: 'root' },
+      { path: files.workDisk, format: 'raw', serial: 'work' },
+      { path: files.seedDisk, format: 'raw', readOnly: true, serial: 'seed' },
+    ],
+    network: net.mode === 'user' ? { mode: 'user', sshHostPort: net.sshPort, hostAddr: net.sshHost, mac: net.mac, egress: net.egress, forwards: net.forwards } : { mode: 'tap', tap: net.tap, mac: net.mac },
+    runDir: files.runDir,
+    consoleLog: files.consoleLog,
+    // A new generation id at every start: a restored guest's kernel sees it change and reseeds.
+    vmGenId: randomUUID(),
+  };
+  const snapshots = driver.snapshots;
+  const handle = restore
+    ? await ctx.stage('restore', `restoring saved state with ${caps.name} (${caps.accel})`, () => {
+        if (!snapshots) throw operationFailed(`the ${caps.name} driver cannot restore snapshots`);
+        return snapshots.restore(spec, restore.memoryFile, { signal: ctx.signal });
+      })
+    : await ctx.stage('boot', `booting ${caps.name} (${caps.accel})`, () => driver.launch(spec, { signal: ctx.signal }));
   faultPoint('boot.launched');
   writeHandles(files.handles, handle);
   const updated = deps.repo.update(row.id, {

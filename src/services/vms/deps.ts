@@ -4,6 +4,7 @@ import type { Config } from '../../config/schema.js';
 import type { Layout } from '../../config/paths.js';
 import type { Logger } from '../../system/logger.js';
 import type { VMRepo } from '../../store/vms.js';
+import type { SnapshotRepo } from '../../store/snapshots.js';
 import type { Hypervisors } from '../hypervisors.js';
 import type { NetworkProvider } from '../network/provider.js';
 import type { OpContext } from '../op-context.js';
@@ -17,6 +18,7 @@ export interface ImageResolver {
 
 export interface VMServiceDeps {
   repo: VMRepo;
+  snapshots: SnapshotRepo;
   layout: Layout;
   config: Config;
   logger: Logger;

@@ -25,7 +25,7 @@ export interface ObservedVM extends Omit<VMRow, 'state'> {
 export function observe(deps: Pick<VMServiceDeps, 'layout'>, row: VMRow): ObservedVM {
   const files = vmFiles(deps.layout.vmsDir, row.id);
   const out: ObservedVM = { ...row, problems: [] };
-  if (row.state === 'starting' || row.state === 'running' || row.state === 'stopping') {
+  if (row.state === 'starting' || row.state === 'running' || row.state === 'paused' || row.state === 'stopping') {
     let handle;
     try {
       handle = readHandles(files.handles);

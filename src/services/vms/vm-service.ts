@@ -6,14 +6,17 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { alreadyExists, BangerError, badRequest, notRunning, operationFailed, unavailable } from '../../api/errors.js';
+import type { CreateSnapshotRequest, ForkResult, ForkVMRequest, SnapshotInfo } from '../../api/types.js';
 import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMInfo, VMSpec, VMStats, WorkspaceInfo } from '../../api/types.js';
 import { parsePortSpecs, type ForwardRequest, type ForwardResult, type VMPorts } from '../../api/ports.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
 import { growExt4 } from '../../drivers/ext4/maintain.js';
-import { vmFiles } from '../../model/filenames.js';
+import { snapshotFiles, vmFiles } from '../../model/filenames.js';
 import { generateName } from '../../model/namegen.js';
 import { parseSize } from '../../model/size.js';
 import { validateVMName } from '../../model/vm-name.js';
@@ -21,8 +24,13 @@ import { isActive } from '../../model/vm-state.js';
 import { cpuSeconds, pidAlive, rssBytes } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
-import { launchVM, waitReady } from './boot.js';
 import { syncFiles } from './file-sync.js';
+import { launchVM, waitReady, type RestoreInput } from './boot.js';
+import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
+import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
+import { compatibilityProblem, readManifest, verifyFiles } from './snapshot-manifest.js';
+import { snapshotOps, takeSnapshot } from './snapshot-create.js';
+import { resolveSnapshot, toSnapshotInfo } from './snapshot-view.js';
 import type { VMServiceDeps } from './deps.js';
 import { prepareDisks } from './disks.js';
 import { readHandles } from './handles.js';
@@ -79,6 +87,10 @@ export class VMService {
 
   /** Validates a create request up front, so errors come back before an operation starts. */
   precheck(req: CreateVMRequest): void {
+    if (req.fromSnapshot !== undefined) {
+      this.precheckRestore(req);
+      return;
+    }
     if (req.name !== undefined && req.name !== '') {
       validateVMName(req.name);
       if (this.deps.repo.nameTaken(req.name)) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, `pick another --name, or remove it with banger vm delete ${req.name}`);
@@ -105,9 +117,13 @@ export class VMService {
   /** Reserves the name and id synchronously, so two creates can never take the same name. */
   private reserve(req: CreateVMRequest): VMRow {
     this.precheck(req);
-    const name = req.name ? req.name : generateName((n) => this.deps.repo.nameTaken(n));
     const spec = this.specFor(req);
     if (req.ports?.length) spec.ports = parsePortSpecs(req.ports);
+    return this.reserveWith(req.name, spec);
+  }
+
+  private reserveWith(wanted: string | undefined, spec: VMSpec): VMRow {
+    const name = wanted ? wanted : generateName((n) => this.deps.repo.nameTaken(n));
     const now = new Date().toISOString();
     let id: string;
     do id = randomBytes(6).toString('hex');
@@ -119,6 +135,7 @@ export class VMService {
 
   /** Creates a VM and (unless noStart) boots it until SSH answers. Holds the VM's lock from reserve to ready. */
   create(req: CreateVMRequest, ctx: OpContext): Promise<VMInfo> {
+    if (req.fromSnapshot !== undefined) return this.createFromSnapshot(req, ctx);
     const reserved = this.reserve(req);
     return this.lifecycle.withLock(reserved.id, async () => {
       ctx.log(`${reserved.name}: ${specLine(reserved.spec)}`);
@@ -148,10 +165,16 @@ export class VMService {
   }
 
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
-  private async boot(row: VMRow, ctx: OpContext): Promise<VMRow> {
+  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string }): Promise<VMRow> {
     try {
       const driver = await this.deps.hypervisors.driver();
-      const launched = await launchVM(this.deps, driver, row, ctx);
+      const launched = await launchVM(this.deps, driver, row, ctx, restore);
+      if (restore?.snapshotHostKey !== undefined) {
+        const snapshotHostKey = restore.snapshotHostKey;
+        await ctx.stage('identity', 'giving the restored VM its own hostname, host key, entropy and clock', () =>
+          identifyRestored(this.deps, launched.row, snapshotHostKey, ctx.signal),
+        );
+      }
       await ctx.stage('ssh', 'waiting for ssh', () => waitReady(this.deps, launched.row, launched.handle, ctx.signal));
       faultPoint('boot.ready');
       if (this.deps.config.file_sync.length > 0) {
@@ -177,7 +200,62 @@ export class VMService {
     if (row.state === 'running') throw badRequest(`vm ${row.name} is already running`, `connect with banger vm ssh ${row.name}`);
     if (isActive(row.state)) throw badRequest(`vm ${row.name} is ${row.state}`, `wait for it, or force it down with banger vm kill ${row.name}`);
     if (row.state === 'created') throw badRequest(`vm ${row.name} was never fully created`, `delete it with banger vm delete ${row.name}`);
+    if (row.state === 'suspended') return this.resumeSuspended(row, ctx);
     return this.boot(this.lifecycle.transition(row.id, 'starting'), ctx);
+  }
+
+  /** Loads a suspended VM's saved state (same disks and identity), then corrects its clock. */
+  private async resumeSuspended(row: VMRow, ctx: OpContext): Promise<VMRow> {
+    const driver = await this.deps.hypervisors.driver();
+    const input = await ctx.stage('verify', `checking the saved state of ${row.name}`, () => suspendedInput(this.deps, driver, row));
+    const running = await this.boot(this.lifecycle.transition(row.id, 'starting'), ctx, input);
+    discardSuspended(this.deps, running);
+    await ctx.stage('clock', 'setting the guest clock', () => setGuestClock(this.deps, running)).catch((err: unknown) => {
+      ctx.log(`could not set the clock of ${row.name}: ${(err as Error).message}`, 'warn');
+    });
+    return running;
+  }
+
+  /** Stops a running VM's CPUs; its memory and process stay. */
+  pause(ref: string): Promise<VMInfo> {
+    return this.locked(ref, async (row) => {
+      if (row.state === 'paused') return this.view(row);
+      if (row.state !== 'running') throw notRunning(`vm ${row.name} is ${row.state}: only a running VM can be paused`, `start it with banger vm start ${row.name}`);
+      const handle = this.teardown.handleOf(row.id);
+      if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
+      await snapshotOps(this.deps.hypervisors.forHandle(handle), 'pause VMs').pause(handle);
+      return this.view(this.lifecycle.transition(row.id, 'paused', { reason: 'paused' }));
+    });
+  }
+
+  /** Lets a paused VM's CPUs run again. */
+  resume(ref: string): Promise<VMInfo> {
+    return this.locked(ref, async (row) => {
+      if (row.state === 'running') return this.view(row);
+      if (row.state === 'suspended') throw badRequest(`vm ${row.name} is suspended to disk, not paused`, `load it again with banger vm start ${row.name}`);
+      if (row.state !== 'paused') throw notRunning(`vm ${row.name} is ${row.state}, not paused`, `start it with banger vm start ${row.name}`);
+      const handle = this.teardown.handleOf(row.id);
+      if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
+      await snapshotOps(this.deps.hypervisors.forHandle(handle), 'resume VMs').resume(handle);
+      const running = this.lifecycle.transition(row.id, 'running');
+      await setGuestClock(this.deps, running).catch((err: unknown) => this.deps.logger.debug('clock after resume', { vm: row.name, error: (err as Error).message }));
+      return this.view(running);
+    });
+  }
+
+  /** Saves a running (or paused) VM's memory to its directory and ends its process; vm start loads it again. */
+  suspend(ref: string, ctx: OpContext): Promise<VMInfo> {
+    return this.locked(ref, async (row) => {
+      if (row.state === 'suspended') return this.view(row);
+      if (row.state !== 'running' && row.state !== 'paused') throw notRunning(`vm ${row.name} is ${row.state}: only a running or paused VM can be suspended`, `start it with banger vm start ${row.name}`);
+      const handle = this.teardown.handleOf(row.id);
+      if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
+      const driver = this.deps.hypervisors.forHandle(handle);
+      await saveSuspended(this.deps, driver, row, handle, row.state === 'paused', ctx);
+      this.lifecycle.transition(row.id, 'stopping');
+      await ctx.stage('end', `ending the process of ${row.name}`, () => this.teardown.end(row.id, 0));
+      return this.view(this.lifecycle.transition(row.id, 'suspended', { reason: 'suspended to disk' }));
+    });
   }
 
   stop(ref: string, opts: { timeoutMs?: number } = {}): Promise<VMInfo> {
@@ -185,7 +263,17 @@ export class VMService {
   }
 
   private async stopLocked(row: VMRow, timeoutMs: number): Promise<VMRow> {
+    if (row.state === 'suspended') {
+      discardSuspended(this.deps, row);
+      return this.lifecycle.transition(row.id, 'stopped', { reason: 'saved state discarded' });
+    }
     if (!isActive(row.state) && row.state !== 'error') return row;
+    if (row.state === 'paused') {
+      // A paused guest cannot power itself off; let it run so it can.
+      const handle = this.teardown.handleOf(row.id);
+      if (handle) await this.deps.hypervisors.forHandle(handle).snapshots?.resume(handle).catch(() => undefined);
+      row = this.lifecycle.transition(row.id, 'running');
+    }
     this.lifecycle.transition(row.id, 'stopping');
     faultPoint('stop.stopping');
     await this.guestPoweroff(row);
@@ -351,6 +439,170 @@ export class VMService {
       if (!next.includes(d)) throw badRequest(`"${d}" is not in the allowlist of vm ${row.name} (${next.join(', ') || 'empty'})`, `see it with banger vm egress ${row.name}`);
     }
     return next.filter((e) => !deny.has(e));
+  }
+
+  // ---- warm starts: snapshots, restore, fork ----
+
+  private precheckRestore(req: CreateVMRequest): void {
+    const shaped = (['image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize'] as const).filter((k) => req[k] !== undefined);
+    if (shaped.length > 0) {
+      throw badRequest(`--from restores the snapshot's machine as it was saved; ${shaped.join(', ')} cannot be changed`, 'leave out --image, --vcpu, --memory, --disk-size and --root-size (change them later with banger vm set)');
+    }
+    if (req.noStart) throw badRequest('--no-start cannot be used with --from: a restore resumes the saved machine', 'create it without --no-start');
+    if (req.name !== undefined && req.name !== '') {
+      validateVMName(req.name);
+      if (this.deps.repo.nameTaken(req.name)) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, `pick another --name`);
+    }
+    resolveSnapshot(this.deps.snapshots, req.fromSnapshot!);
+  }
+
+  private async createFromSnapshot(req: CreateVMRequest, ctx: OpContext): Promise<VMInfo> {
+    this.precheckRestore(req);
+    const snap = resolveSnapshot(this.deps.snapshots, req.fromSnapshot!);
+    const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
+    const manifest = await readManifest(sf.manifest);
+    const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver());
+    const ops = snapshotOps(driver);
+    const accel = (await driver.probe()).accel ?? 'tcg';
+    const problem = compatibilityProblem(manifest, { driver: driver.capabilities().name, version: await ops.stateVersion(), accel });
+    if (problem) throw problem;
+    await ctx.stage('verify', `checking snapshot ${snap.name}`, () => verifyFiles(sf.dir, manifest, ctx.signal));
+    const m = manifest.machine;
+    const spec: VMSpec = { vcpu: m.vcpu, memoryMiB: m.memoryMiB, diskSizeBytes: m.diskSizeBytes, ...(m.rootSizeBytes !== undefined ? { rootSizeBytes: m.rootSizeBytes } : {}), nat: req.nat ?? false };
+    if (this.deps.repo.nameTaken(req.name ?? '')) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, 'pick another --name');
+    const reserved = this.reserveWith(req.name, spec);
+    return this.lifecycle.withLock(reserved.id, async () => {
+      ctx.log(`${reserved.name}: restoring snapshot ${snap.name} (${specLine(spec)})`);
+      let row = this.deps.repo.update(reserved.id, { imageId: manifest.image.id });
+      let launched = false;
+      try {
+        this.deps.snapshots.addDependent(row.id, snap.id);
+        const files = vmFiles(this.deps.layout.vmsDir, row.id);
+        await ctx.stage('disks', 'making disks over the snapshot', async () => {
+          mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+          for (const d of manifest.disks) {
+            const target = d.role === 'root' ? files.rootDisk(d.format) : files.workDisk;
+            await ops.createDiskOver({ path: join(sf.dir, d.file), format: d.format }, target, { signal: ctx.signal });
+          }
+        });
+        row = this.lifecycle.transition(row.id, 'starting');
+        launched = true;
+        const restore = {
+          memoryFile: join(sf.dir, manifest.memory.file),
+          kernelPath: m.kernelPath,
+          ...(m.initrdPath ? { initrdPath: m.initrdPath } : {}),
+          cmdline: m.cmdline,
+          snapshotHostKey: readFileSync(join(sf.dir, manifest.hostKeyFile), 'utf8'),
+        };
+        return this.view(await this.boot(row, ctx, restore));
+      } catch (err) {
+        if (!launched || ctx.signal.aborted) {
+          await this.destroy(this.deps.repo.get(row.id) ?? row).catch((e: unknown) => this.deps.logger.warn('cleanup after failed restore', { vm: row.name, error: e }));
+          throw err;
+        }
+        throw withKeptHint(err, row.name);
+      }
+    });
+  }
+
+  /** Checks a snapshot request before an operation starts. */
+  precheckSnapshot(ref: string, req: CreateSnapshotRequest): void {
+    const row = observe(this.deps, this.find(ref));
+    if (row.state !== 'running') {
+      throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}, then take the snapshot`);
+    }
+    if (req.name !== undefined) {
+      validateVMName(req.name);
+      if (this.deps.snapshots.nameTaken(req.name)) throw alreadyExists(`snapshot ${JSON.stringify(req.name)} already exists`, `pick another --name, or delete it with banger vm snapshot delete ${req.name}`);
+    }
+  }
+
+  /** Saves a running VM as a snapshot; it keeps running (with a new host key) unless req.stop. */
+  async snapshotCreate(ref: string, req: CreateSnapshotRequest, ctx: OpContext): Promise<SnapshotInfo> {
+    this.precheckSnapshot(ref, req);
+    return this.locked(ref, async (row) => {
+      if (row.state !== 'running') throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}`);
+      const handle = this.teardown.handleOf(row.id);
+      if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
+      const driver = this.deps.hypervisors.forHandle(handle);
+      snapshotOps(driver);
+      let id: string;
+      do id = randomBytes(6).toString('hex');
+      while (this.deps.snapshots.get(id));
+      const name = req.name ?? this.snapshotName(row.name);
+      if (this.deps.snapshots.nameTaken(name)) throw alreadyExists(`snapshot ${JSON.stringify(name)} already exists`, 'pick another --name');
+      const stop = req.stop === true;
+      const snap = await takeSnapshot(this.deps, driver, row, handle, { id, name, stop }, ctx);
+      this.deps.snapshots.insert(snap);
+      if (stop) {
+        this.lifecycle.transition(row.id, 'stopping');
+        await this.teardown.end(row.id, 0);
+        this.lifecycle.transition(row.id, 'stopped', { reason: `stopped after snapshot ${name}` });
+        await rekeyStopped(this.deps, row);
+      } else {
+        // The snapshot holds the key the VM served until now; the VM moves to a new one so no running VM serves it.
+        await ctx.stage('rekey', `giving ${row.name} a new host key`, () => rekeyRunning(this.deps, row, ctx.signal)).catch((err: unknown) => {
+          ctx.log(`could not give ${row.name} a new host key: ${(err as Error).message}`, 'warn');
+        });
+      }
+      return toSnapshotInfo(snap, this.deps.snapshots, this.deps.images);
+    });
+  }
+
+  private snapshotName(vm: string): string {
+    const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    for (let i = 0; ; i++) {
+      const n = `${vm.slice(0, 40)}-${stamp}${i ? `-${i}` : ''}`;
+      if (!this.deps.snapshots.nameTaken(n)) return n;
+    }
+  }
+
+  snapshotList(): SnapshotInfo[] {
+    return this.deps.snapshots.list().map((s) => toSnapshotInfo(s, this.deps.snapshots, this.deps.images));
+  }
+
+  snapshotShow(ref: string): SnapshotInfo {
+    return toSnapshotInfo(resolveSnapshot(this.deps.snapshots, ref), this.deps.snapshots, this.deps.images);
+  }
+
+  /** Refuses while any VM's disks are built over the snapshot, naming them. */
+  snapshotDelete(ref: string): Promise<{ deleted: string }> {
+    const snap = resolveSnapshot(this.deps.snapshots, ref);
+    return this.lifecycle.withLock(`snapshot:${snap.id}`, async () => {
+      const users = this.deps.snapshots.dependents(snap.id);
+      if (users.length > 0) {
+        throw badRequest(`snapshot ${snap.name} is in use by ${users.length === 1 ? 'vm' : 'vms'} ${users.join(', ')} (their disks are built over it)`, `delete them first: banger vm delete ${users.join(' ')}`);
+      }
+      this.deps.snapshots.delete(snap.id);
+      await rm(snap.dir, { recursive: true, force: true });
+      return { deleted: snap.name };
+    });
+  }
+
+  /** Snapshots a running VM and restores `count` children from it; the parent keeps running. */
+  async fork(ref: string, req: ForkVMRequest, ctx: OpContext): Promise<ForkResult> {
+    const parent = this.find(ref);
+    const count = req.count ?? 1;
+    const prefix = req.namePrefix ?? parent.name;
+    const names = Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`);
+    for (const n of names) {
+      validateVMName(n);
+      if (this.deps.repo.nameTaken(n)) throw alreadyExists(`vm ${JSON.stringify(n)} already exists`, 'pick another --name-prefix');
+    }
+    const snap = await this.snapshotCreate(ref, { name: this.snapshotName(`${parent.name}-fork`) }, ctx);
+    const children: VMInfo[] = [];
+    for (const name of names) children.push(await this.create({ name, fromSnapshot: snap.id }, ctx));
+    return { snapshot: snap.name, children };
+  }
+
+  checkFork(ref: string, req: ForkVMRequest): void {
+    this.precheckSnapshot(ref, {});
+    const parent = this.find(ref);
+    const prefix = req.namePrefix ?? parent.name;
+    for (let i = 1; i <= (req.count ?? 1); i++) {
+      validateVMName(`${prefix}-${i}`);
+      if (this.deps.repo.nameTaken(`${prefix}-${i}`)) throw alreadyExists(`vm ${JSON.stringify(`${prefix}-${i}`)} already exists`, 'pick another --name-prefix');
+    }
   }
 
   sshTarget(ref: string): SSHTarget {

@@ -21,6 +21,7 @@ export interface CreateOpts {
   allow?: string[];
   network?: 'user' | 'bridge';
   start?: boolean;
+  from?: string;
 }
 
 export function createBody(o: CreateOpts): CreateVMRequest {
@@ -36,6 +37,7 @@ export function createBody(o: CreateOpts): CreateVMRequest {
   if (o.allow !== undefined) body.allow = o.allow;
   if (o.network !== undefined) body.network = o.network;
   if (o.start === false) body.noStart = true;
+  if (o.from !== undefined) body.fromSnapshot = o.from;
   return body;
 }
 
@@ -54,5 +56,7 @@ export function addCreateFlags(cmd: Command): Command {
       '--allow <entries>',
       'bridge mode: let the VM reach only these domains, *.wildcards, IPv4 addresses or CIDRs (comma-separated, repeatable); default [egress] allow',
       allowOption,
-    );
+    )
+
+    .option('--from <snapshot>', 'restore this snapshot (name or id) instead of booting; the VM gets its own hostname, host key, address and entropy');
 }

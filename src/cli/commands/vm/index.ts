@@ -11,10 +11,12 @@ import { registerList } from './list.js';
 import { registerLogs } from './logs.js';
 import { registerPorts } from './ports.js';
 import { registerPrune } from './prune.js';
+import { registerPause } from './pause.js';
 import { registerRestart } from './restart.js';
 import { registerRun } from './run.js';
 import { registerSet } from './set.js';
 import { registerShow } from './show.js';
+import { registerSnapshot } from './snapshot.js';
 import { registerSSH } from './ssh.js';
 import { registerStart } from './start.js';
 import { registerStats } from './stats.js';
@@ -37,6 +39,8 @@ Examples:
   banger vm ssh dev                     shell in a running VM
   banger vm exec dev -- uname -a        run a command, exit with its status
   banger vm diff dev                    what changed in dev's workspace
+  banger vm snapshot create dev --name warm && banger vm run --from warm
+  banger vm fork dev -n 2               two children restored from a snapshot of dev
   banger vm stop dev && banger vm delete dev`,
     );
 
@@ -60,6 +64,8 @@ Examples:
   registerEgress(vm, ctx);
   registerWorkspace(vm, ctx);
   registerDiff(vm, ctx);
+  registerSnapshot(vm, ctx);
+  registerPause(vm, ctx);
 
   registerList(program.command('ps'), ctx);
 }

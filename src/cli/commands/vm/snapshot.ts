@@ -1,0 +1,118 @@
+/** banger vm snapshot create|list|show|delete, and banger vm fork */
+import type { Command } from 'commander';
+import { unavailable } from '../../../api/errors.js';
+import { ROUTES } from '../../../api/routes.js';
+import type { SnapshotInfo } from '../../../api/types.js';
+import { MAX_FORK_CHILDREN } from '../../../api/requests.js';
+import type { CliContext } from '../../context.js';
+import { intOption, nameOption } from '../../options.js';
+import { runOperation } from '../../progress.js';
+import { age, printJson, table } from '../../render.js';
+import { noPassthrough } from './shared.js';
+
+function mib(bytes: number): string {
+  return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)}G` : `${Math.round(bytes / 1024 ** 2)}M`;
+}
+
+export function snapshotTable(snaps: SnapshotInfo[]): string {
+  return table(
+    snaps.map((s) => [s.name, s.sourceVm, s.imageName ?? s.imageId, mib(s.sizeBytes), `${s.memoryMiB}M`, age(s.createdAt), s.usedBy.join(',') || '-']),
+    ['NAME', 'SOURCE', 'IMAGE', 'SIZE', 'MEMORY', 'CREATED', 'USED BY'],
+  );
+}
+
+export function registerSnapshot(vm: Command, ctx: CliContext): void {
+  const snap = vm
+    .command('snapshot')
+    .description('Save running VMs (memory, devices, disks) and restore them with vm create|run --from')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  banger vm snapshot create dev --name warm      save dev; it keeps running with a new host key
+  banger vm snapshot create dev --stop           save dev, then leave it stopped
+  banger vm run --from warm -- make test         a new VM restored from the snapshot
+  banger vm snapshot list
+  banger vm snapshot delete warm`,
+    );
+
+  snap
+    .command('create')
+    .description("Pause a running VM, save its memory, device state and disks, then resume it (or stop it with --stop)")
+    .argument('<vm>')
+    .option('--name <name>', 'snapshot name (a DNS label; default: <vm>-<time>)', nameOption)
+    .option('--stop', 'leave the VM stopped after saving it')
+    .addHelpText('after', '\nExamples:\n  banger vm snapshot create dev --name warm\n  banger vm snapshot create dev --stop')
+    .action(async (ref: string, o: { name?: string; stop?: boolean }) => {
+      noPassthrough(ctx);
+      const info = await runOperation(ctx, ROUTES.vmSnapshotCreate, { name: ref }, { ...(o.name ? { name: o.name } : {}), ...(o.stop ? { stop: true } : {}) });
+      if (ctx.globals.json) printJson(ctx.io, info);
+      else ctx.io.stdout.write(`${info.name}\n`);
+    });
+
+  snap
+    .command('list')
+    .alias('ls')
+    .description('List snapshots (NAME SOURCE IMAGE SIZE MEMORY CREATED USED BY)')
+    .action(async () => {
+      const list = await (await ctx.client()).call(ROUTES.snapshotList, {});
+      if (ctx.globals.json) printJson(ctx.io, list);
+      else if (list.length === 0) ctx.io.stdout.write('no snapshots yet (take one with banger vm snapshot create VM)\n');
+      else ctx.io.stdout.write(snapshotTable(list));
+    });
+
+  snap
+    .command('show')
+    .description('One snapshot: source, machine, driver and version, size, the VMs restored from it')
+    .argument('<snapshot>')
+    .action(async (ref: string) => {
+      const s = await (await ctx.client()).call(ROUTES.snapshotShow, { name: ref });
+      if (ctx.globals.json) printJson(ctx.io, s);
+      else {
+        ctx.io.stdout.write(
+          [
+            `name:      ${s.name} (${s.id})`,
+            `source:    ${s.sourceVm}`,
+            `image:     ${s.imageName ?? s.imageId}`,
+            `machine:   ${s.vcpu} vcpu, ${s.memoryMiB} MiB`,
+            `driver:    ${s.driver} (${s.driverVersion})`,
+            `size:      ${mib(s.sizeBytes)}`,
+            `created:   ${s.createdAt}`,
+            `used by:   ${s.usedBy.join(', ') || '-'}`,
+            `directory: ${s.dir}`,
+          ].join('\n') + '\n',
+        );
+      }
+    });
+
+  snap
+    .command('delete')
+    .alias('rm')
+    .description('Remove a snapshot (refused while VMs restored from it exist)')
+    .argument('<snapshot>')
+    .action(async (ref: string) => {
+      const r = await (await ctx.client()).call(ROUTES.snapshotDelete, { name: ref });
+      if (ctx.globals.json) printJson(ctx.io, r);
+      else ctx.io.stdout.write(`deleted ${r.deleted}\n`);
+    });
+
+  vm.command('fork')
+    .description('Snapshot a running VM and start N children restored from it; the parent keeps running')
+    .argument('<vm>')
+    .option('-n, --count <n>', `how many children (1-${MAX_FORK_CHILDREN})`, intOption('--count', 1, MAX_FORK_CHILDREN), 1)
+    .option('--name-prefix <prefix>', 'children are named <prefix>-1, <prefix>-2, ... (default: the parent name)')
+    .addHelpText('after', '\nExamples:\n  banger vm fork dev -n 3                 dev-1, dev-2, dev-3\n  banger vm fork dev -n 2 --name-prefix try')
+    .action(async (ref: string, o: { count: number; namePrefix?: string }) => {
+      noPassthrough(ctx);
+      const r = await runOperation(ctx, ROUTES.vmFork, { name: ref }, { count: o.count, ...(o.namePrefix ? { namePrefix: o.namePrefix } : {}) });
+      if (ctx.globals.json) printJson(ctx.io, r);
+      else ctx.io.stdout.write(r.children.map((c) => `${c.name}\n`).join(''));
+    });
+
+  vm.command('pool')
+    .description('The warm pool of restore templates (not available yet: use vm snapshot create and vm run --from)')
+    .option('--clear', 'remove the templates')
+    .action(() => {
+      throw unavailable('the warm pool is not available yet', 'save a VM once with banger vm snapshot create VM --name warm, then start new ones with banger vm run --from warm');
+    });
+}

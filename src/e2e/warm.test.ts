@@ -1,0 +1,144 @@
+/**
+ * Warm starts end to end through the built CLI with real QEMU (TCG here): one cold boot of the shared
+ * debian-bookworm image, then a fork into two children restored from its snapshot. The checks share
+ * those three VMs: state survives the restore, each child has its own identity (hostname, pinned host
+ * key usable by plain ssh, entropy, .vm name), disks are private, and the parent keeps running. Then
+ * pause/resume on a child, and suspend/start on the parent.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ForkResult, SnapshotInfo, VMInfo } from '../api/types.js';
+import { runUnchecked } from '../system/exec.js';
+import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
+import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
+
+const skip = e2eSkipReason() ?? sharedImageSkipReason();
+
+describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
+  let home = '';
+  let env: NodeJS.ProcessEnv = {};
+  let sleeper = '';
+  let bootId = '';
+  let fork: ForkResult | undefined;
+
+  const sh = async (vm: string, script: string): Promise<string> => {
+    const r = await banger(['vm', 'exec', vm, '--', 'sh', '-c', script], env, 600_000);
+    assert.equal(r.code, 0, `${vm}: ${script}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const plainSsh = async (vm: string, cmd: string): Promise<string> => {
+    const r = await runUnchecked(['ssh', '-F', join(home, 'ssh_config'), `${vm}.vm`, cmd], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `plain ssh ${vm}.vm: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+
+  before(async () => {
+    const img = await sharedImage();
+    home = mkdtempSync('/tmp/bw-');
+    env = { BANGER_HOME: home };
+    writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "20m"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "1G"\n');
+    const reg = await banger(['image', 'register', '--name', 'deb', '--rootfs', img.rootfsPath, '--kernel', img.kernelPath, '--initrd', img.initrdPath], env);
+    assert.equal(reg.code, 0, reg.stderr);
+    const boot = await banger(['vm', 'create', '--name', 'parent', '--image', 'deb'], env, 40 * 60_000);
+    assert.equal(boot.code, 0, boot.stderr);
+  });
+  after(async () => {
+    if (!home) return;
+    await banger(['daemon', 'stop'], env, 60_000);
+    for (const pid of processesUnder(home)) process.kill(pid, 'SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('refuses a restore of an unknown snapshot', async () => {
+    const r = await banger(['vm', 'create', '--from', 'nope'], env);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /snapshot "nope" not found/);
+  });
+
+  it('fork: two children restored from a snapshot of a running parent, which keeps running', async () => {
+    await sh('parent', 'echo before-snapshot > /root/note.txt; sync');
+    sleeper = await sh('parent', 'setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $!');
+    bootId = await sh('parent', 'cat /proc/sys/kernel/random/boot_id');
+    const r = await banger(['--json', 'vm', 'fork', 'parent', '-n', '2', '--name-prefix', 'kid'], env, 40 * 60_000);
+    assert.equal(r.code, 0, r.stderr);
+    fork = JSON.parse(r.stdout) as ForkResult;
+    assert.deepEqual(fork.children.map((c) => [c.name, c.state, c.dnsName]), [['kid-1', 'running', 'kid-1.vm'], ['kid-2', 'running', 'kid-2.vm']]);
+    const parent = JSON.parse((await banger(['--json', 'vm', 'show', 'parent'], env)).stdout) as VMInfo;
+    assert.equal(parent.state, 'running');
+    assert.equal(await sh('parent', 'cat /proc/sys/kernel/random/boot_id'), bootId, 'the parent was not rebooted');
+    assert.equal(await sh('parent', `kill -0 ${sleeper} && echo alive`), 'alive');
+    const snaps = JSON.parse((await banger(['--json', 'vm', 'snapshot', 'list'], env)).stdout) as SnapshotInfo[];
+    assert.equal(snaps.length, 1);
+    assert.deepEqual([...snaps[0]!.usedBy].sort(), ['kid-1', 'kid-2']);
+  });
+
+  it('a file written and a process started before the snapshot are there in each child', async () => {
+    assert.ok(fork, 'fork ran');
+    for (const kid of ['kid-1', 'kid-2']) {
+      assert.equal(await sh(kid, 'cat /root/note.txt'), 'before-snapshot');
+      assert.equal(await sh(kid, `kill -0 ${sleeper} && echo alive`), 'alive', `${kid} still runs the process started before the snapshot`);
+    }
+  });
+
+  it('each child has its own hostname, pinned host key (plain ssh works), entropy and .vm name', async () => {
+    assert.ok(fork, 'fork ran');
+    const keys = new Set<string>();
+    const random = new Set<string>();
+    for (const vm of ['parent', 'kid-1', 'kid-2']) {
+      assert.equal(await plainSsh(vm, 'hostname'), vm, `plain ssh ${vm}.vm reaches ${vm} and checks its pinned key`);
+      keys.add(await sh(vm, 'cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub'));
+      random.add(await sh(vm, 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"'));
+    }
+    assert.equal(keys.size, 3, 'no two VMs share a host key');
+    assert.equal(random.size, 3, 'no two VMs read the same random bytes');
+    for (const kid of ['kid-1', 'kid-2']) {
+      const dmesg = await sh(kid, 'dmesg | grep -c "crng reseeded due to virtual machine fork" || true');
+      assert.ok(Number(dmesg) >= 1, `${kid}'s kernel reseeded from the vmgenid change`);
+    }
+  });
+
+  it('a write in one child is seen neither in the other nor in the parent', async () => {
+    assert.ok(fork, 'fork ran');
+    await sh('kid-1', 'echo only-kid-1 > /root/mine.txt; echo only-kid-1 > /etc/mine.txt; sync');
+    for (const vm of ['kid-2', 'parent']) {
+      assert.equal(await sh(vm, 'cat /root/mine.txt /etc/mine.txt 2>/dev/null || echo absent'), 'absent');
+    }
+  });
+
+  it('pause stops a VM without ending it; resume continues it', async () => {
+    assert.ok(fork, 'fork ran');
+    const p = await banger(['--json', 'vm', 'pause', 'kid-2'], env);
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal((JSON.parse(p.stdout) as VMInfo).state, 'paused');
+    const r = await banger(['vm', 'resume', 'kid-2'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await sh('kid-2', `kill -0 ${sleeper} && cat /root/note.txt`), 'before-snapshot');
+  });
+
+  it('a snapshot in use cannot be deleted; it can once its children are gone', async () => {
+    assert.ok(fork, 'fork ran');
+    const refused = await banger(['vm', 'snapshot', 'delete', fork.snapshot], env);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /in use by vms kid-1, kid-2/);
+    for (const kid of ['kid-1', 'kid-2']) assert.equal((await banger(['vm', 'delete', kid], env, 120_000)).code, 0);
+    const ok = await banger(['vm', 'snapshot', 'delete', fork.snapshot], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(await sh('parent', 'cat /root/note.txt'), 'before-snapshot');
+  });
+
+  it('suspend ends the process and keeps memory on disk; start continues where it was', async () => {
+    const s1 = await banger(['vm', 'suspend', 'parent'], env, 300_000);
+    assert.equal(s1.code, 0, s1.stderr);
+    const show = JSON.parse((await banger(['--json', 'vm', 'show', 'parent'], env)).stdout) as VMInfo;
+    assert.equal(show.state, 'suspended');
+    assert.deepEqual(processesUnder(join(home, 'state', 'vms', show.id)), [], 'no VM process while suspended');
+    const st = await banger(['vm', 'start', 'parent'], env, 300_000);
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal(await sh('parent', 'cat /proc/sys/kernel/random/boot_id'), bootId, 'not rebooted');
+    assert.equal(await sh('parent', `kill -0 ${sleeper} && echo alive`), 'alive', 'the process started before the suspend runs again');
+    const skew = Math.abs(Number(await sh('parent', 'date +%s')) - Date.now() / 1000);
+    assert.ok(skew < 30, `guest clock corrected after start (skew ${skew}s)`);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * Taking a snapshot of a running VM: pause, save memory and device state, freeze the disks as copies
+ * (the root keeps its reference to the image), then resume (or leave the process to the caller to end,
+ * for --stop). Everything is assembled in a staging directory and published by one rename, then recorded
+ * in the store; a failure resumes the VM and removes the staging directory. This module writes no VM state.
+ *
+ * @module
+ */
+import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { operationFailed, unavailable } from '../../api/errors.js';
+import type { HypervisorDriver, SnapshotOps, VMHandle } from '../../drivers/hypervisor.js';
+import { bootArgs } from '../../guest/cmdline.js';
+import { snapshotFiles, vmFiles } from '../../model/filenames.js';
+import type { SnapshotRow } from '../../store/snapshots.js';
+import type { VMRow } from '../../store/vms.js';
+import type { OpContext } from '../op-context.js';
+import { rootDiskOf } from './boot.js';
+import type { VMServiceDeps } from './deps.js';
+import { sha256File, SNAPSHOT_FORMAT, type SnapshotManifest } from './snapshot-manifest.js';
+
+/** The driver's warm-start operations, or a clear refusal naming what could not be done. */
+export function snapshotOps(driver: HypervisorDriver, what = 'take snapshots'): SnapshotOps {
+  if (!driver.capabilities().snapshots || !driver.snapshots) {
+    throw unavailable(`the ${driver.capabilities().name} driver cannot ${what} (snapshots are not supported by this driver)`, 'use the qemu driver (driver = "qemu" in config.toml)');
+  }
+  return driver.snapshots;
+}
+
+export interface TakeOptions {
+  id: string;
+  name: string;
+  /** Leave the VM paused after saving (the caller ends its process). */
+  stop: boolean;
+}
+
+/** Saves a running VM into a published snapshot directory and returns its row (not yet inserted). */
+export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver, row: VMRow, handle: VMHandle, opts: TakeOptions, ctx: OpContext): Promise<SnapshotRow> {
+  const ops = snapshotOps(driver);
+  const image = deps.images.byId(row.imageId);
+  if (!image?.kernelPath) throw operationFailed(`image ${row.imageId} of vm ${row.name} is gone`);
+  const vf = vmFiles(deps.layout.vmsDir, row.id);
+  const root = rootDiskOf(vf);
+  if (!root) throw operationFailed(`vm ${row.name} has no root disk`);
+  const staging = snapshotFiles(deps.layout.snapshotsDir, `.${opts.id}.partial`);
+  const final = snapshotFiles(deps.layout.snapshotsDir, opts.id);
+  mkdirSync(staging.dir, { recursive: true, mode: 0o700 });
+  let paused = false;
+  try {
+    await ctx.stage('pause', `pausing ${row.name}`, () => ops.pause(handle));
+    paused = true;
+    const saved = await ctx.stage('memory', 'saving memory and device state', () => ops.saveState(handle, staging.memory, { signal: ctx.signal }));
+    const frozenRoot = await ctx.stage('disks', 'freezing disks', async () => {
+      const r = await ops.freezeDisk({ path: root.path, format: root.format }, staging.rootDisk(root.format), { signal: ctx.signal });
+      await ops.freezeDisk({ path: vf.workDisk, format: 'raw' }, staging.workDisk, { signal: ctx.signal });
+      return r;
+    });
+    if (!opts.stop) {
+      await ctx.stage('resume', `resuming ${row.name}`, () => ops.resume(handle));
+      paused = false;
+    }
+    const sha256 = await ctx.stage('checksum', 'hashing the memory file', () => sha256File(staging.memory, ctx.signal));
+    copyFileSync(`${vf.hostKey}.pub`, staging.hostKeyPub);
+    const backing = frozenRoot.backingFile;
+    const manifest: SnapshotManifest = {
+      format: SNAPSHOT_FORMAT,
+      id: opts.id,
+      name: opts.name,
+      createdAt: new Date().toISOString(),
+      source: { vmId: row.id, vmName: row.name },
+      image: { id: image.id, name: image.name },
+      driver: saved,
+      machine: {
+        vcpu: row.spec.vcpu,
+        memoryMiB: row.spec.memoryMiB,
+        diskSizeBytes: row.spec.diskSizeBytes,
+        ...(row.spec.rootSizeBytes !== undefined ? { rootSizeBytes: row.spec.rootSizeBytes } : {}),
+        kernelPath: image.kernelPath,
+        ...(image.initrdPath ? { initrdPath: image.initrdPath } : {}),
+        cmdline: bootArgs({ hostname: row.name }),
+        network: row.runtime.network ?? 'user',
+      },
+      disks: [
+        { role: 'root', file: basename(final.rootDisk(root.format)), format: root.format, serial: 'root', ...(backing ? { backingFile: backing } : {}) },
+        { role: 'work', file: basename(final.workDisk), format: 'raw', serial: 'work' },
+      ],
+      memory: { file: basename(final.memory), bytes: saved.memoryBytes, sha256 },
+      hostKeyFile: basename(final.hostKeyPub),
+    };
+    writeFileSync(staging.manifest, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+    renameSync(staging.dir, final.dir);
+    return {
+      id: opts.id,
+      name: opts.name,
+      sourceVmId: row.id,
+      sourceVmName: row.name,
+      imageId: image.id,
+      dir: final.dir,
+      manifest,
+      createdAt: manifest.createdAt,
+    };
+  } catch (err) {
+    if (paused && !opts.stop) await ops.resume(handle).catch((e: unknown) => deps.logger.warn('resume after failed snapshot', { vm: row.name, error: e }));
+    rmSync(staging.dir, { recursive: true, force: true });
+    throw err;
+  }
+}

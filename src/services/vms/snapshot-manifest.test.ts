@@ -1,0 +1,96 @@
+/** Manifests read back from disk, and the refusals a restore makes before it starts anything. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BangerError } from '../../api/errors.js';
+import { compatibilityProblem, parseManifest, readManifest, sha256File, verifyFiles, SNAPSHOT_FORMAT, type SnapshotManifest } from './snapshot-manifest.js';
+
+function manifest(over: Partial<SnapshotManifest> = {}): SnapshotManifest {
+  return {
+    format: SNAPSHOT_FORMAT,
+    id: 'abc123',
+    name: 'warm',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    source: { vmId: 'v1', vmName: 'dev' },
+    image: { id: 'img', name: 'debian-bookworm' },
+    driver: { driver: 'qemu', version: 'qemu 7.2.22', accel: 'tcg', memoryBytes: 4 },
+    machine: { vcpu: 2, memoryMiB: 1024, diskSizeBytes: 1 << 30, kernelPath: '/k', cmdline: 'console=ttyS0', network: 'user' },
+    disks: [
+      { role: 'root', file: 'root.qcow2', format: 'qcow2', serial: 'root' },
+      { role: 'work', file: 'work.ext4', format: 'raw', serial: 'work' },
+    ],
+    memory: { file: 'memory.bin', bytes: 4, sha256: '' },
+    hostKeyFile: 'ssh_host_ed25519_key.pub',
+    ...over,
+  };
+}
+
+async function snapshotDir(): Promise<{ dir: string; m: SnapshotManifest }> {
+  const dir = mkdtempSync('/tmp/bsnap-');
+  for (const f of ['root.qcow2', 'work.ext4', 'ssh_host_ed25519_key.pub']) writeFileSync(join(dir, f), 'x');
+  writeFileSync(join(dir, 'memory.bin'), 'mem!');
+  const m = manifest({ memory: { file: 'memory.bin', bytes: 4, sha256: await sha256File(join(dir, 'memory.bin')) } });
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+  return { dir, m };
+}
+
+function message(err: unknown): string {
+  assert.ok(err instanceof BangerError, `not a BangerError: ${String(err)}`);
+  return `${err.code}: ${err.message} | ${err.hint ?? ''}`;
+}
+
+describe('snapshot manifests', () => {
+  it('round-trips through the file and accepts intact files', async () => {
+    const { dir, m } = await snapshotDir();
+    try {
+      assert.deepEqual(await readManifest(join(dir, 'manifest.json')), m);
+      await verifyFiles(dir, m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a memory file that fails its sha256, naming the snapshot and how to fix it', async () => {
+    const { dir, m } = await snapshotDir();
+    try {
+      writeFileSync(join(dir, 'memory.bin'), 'mem?');
+      const err = await verifyFiles(dir, m).then(() => undefined, (e: unknown) => e);
+      assert.match(message(err), /^operation_failed: snapshot warm: memory file memory\.bin fails its sha256 check .*\| delete it with banger vm snapshot delete warm/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses missing files, listing each one', async () => {
+    const { dir, m } = await snapshotDir();
+    try {
+      rmSync(join(dir, 'work.ext4'));
+      rmSync(join(dir, 'memory.bin'));
+      const err = await verifyFiles(dir, m).then(() => undefined, (e: unknown) => e);
+      assert.match(message(err), /snapshot warm is incomplete: missing memory\.bin, work\.ext4/);
+      const gone = await verifyFiles(dir, manifest({ disks: [{ role: 'root', file: 'root.qcow2', format: 'qcow2', serial: 'root', backingFile: '/nonexistent/rootfs.ext4' }] })).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.match(message(gone), /missing memory\.bin, \/nonexistent\/rootfs\.ext4/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses state saved by another driver version, driver or accelerator', () => {
+    const m = manifest();
+    assert.equal(compatibilityProblem(m, { driver: 'qemu', version: 'qemu 7.2.22', accel: 'tcg' }), undefined);
+    assert.match(message(compatibilityProblem(m, { driver: 'qemu', version: 'qemu 8.2.1', accel: 'tcg' })), /^bad_request: snapshot warm was saved by qemu 7\.2\.22, but this host runs qemu 8\.2\.1/);
+    assert.match(message(compatibilityProblem(m, { driver: 'firecracker', version: '1.7', accel: 'kvm' })), /saved by the qemu driver; this daemon restores with firecracker/);
+    assert.match(message(compatibilityProblem(m, { driver: 'qemu', version: 'qemu 7.2.22', accel: 'kvm' })), /saved under tcg, but VMs here run under kvm/);
+  });
+
+  it('refuses malformed or newer manifests and file names with directories', () => {
+    assert.throws(() => parseManifest({ ...manifest(), format: SNAPSHOT_FORMAT + 1 }, 'm.json'), /snapshot format 2 is newer than this banger understands/);
+    assert.throws(() => parseManifest({ ...manifest(), driver: undefined }, 'm.json'), /m\.json is invalid: driver missing/);
+    assert.throws(() => parseManifest(manifest({ memory: { file: '../../etc/passwd', bytes: 1, sha256: 'x' } }), 'm.json'), /must not contain directories/);
+    assert.throws(() => parseManifest(manifest({ disks: [{ role: 'root', file: '/abs/root.qcow2', format: 'qcow2', serial: 'root' }] }), 'm.json'), /invalid: disk/);
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * A snapshot's manifest: what was saved, by which driver and version, for which machine and image, its
+ * disk chain and the sha256 of its memory file. A restore reads it back and refuses, with the reason and a
+ * fix, a snapshot whose files are missing or altered, or whose state this driver cannot load.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { BangerError, badRequest, operationFailed } from '../../api/errors.js';
+import type { DiskFormat, DriverName, NetworkMode, SavedState } from '../../drivers/hypervisor.js';
+
+export const SNAPSHOT_FORMAT = 1;
+
+export interface ManifestDisk {
+  role: 'root' | 'work';
+  /** File name inside the snapshot directory. */
+  file: string;
+  format: DiskFormat;
+  serial: string;
+  /** The base a frozen qcow2 still reads from (the image's root filesystem). */
+  backingFile?: string;
+}
+
+export interface SnapshotManifest {
+  format: number;
+  id: string;
+  name: string;
+  createdAt: string;
+  source: { vmId: string; vmName: string };
+  image: { id: string; name: string };
+  driver: SavedState;
+  /** The machine a restore must recreate exactly (the saved device state expects it). */
+  machine: {
+    vcpu: number;
+    memoryMiB: number;
+    diskSizeBytes: number;
+    rootSizeBytes?: number;
+    kernelPath: string;
+    initrdPath?: string;
+    cmdline: string;
+    network: NetworkMode;
+  };
+  disks: ManifestDisk[];
+  memory: { file: string; bytes: number; sha256: string };
+  /** The public host key the guest held when saved (checked on a restore's identity connection). */
+  hostKeyFile: string;
+}
+
+export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Checks the shape of a manifest read back from disk; throws operation_failed naming what is wrong. */
+export function parseManifest(value: unknown, where: string): SnapshotManifest {
+  const bad = (what: string) => operationFailed(`snapshot manifest ${where} is invalid: ${what}`, 'delete the snapshot and take it again');
+  if (typeof value !== 'object' || value === null) throw bad('not an object');
+  const m = value as Partial<SnapshotManifest>;
+  if (typeof m.format !== 'number') throw bad('no format number');
+  if (m.format > SNAPSHOT_FORMAT) {
+    throw operationFailed(`snapshot format ${m.format} is newer than this banger understands (${SNAPSHOT_FORMAT})`, 'upgrade banger, or take the snapshot again');
+  }
+  for (const k of ['id', 'name', 'createdAt', 'hostKeyFile'] as const) if (typeof m[k] !== 'string') throw bad(`${k} missing`);
+  if (!m.driver || typeof m.driver.driver !== 'string' || typeof m.driver.version !== 'string') throw bad('driver missing');
+  if (!m.machine || typeof m.machine.vcpu !== 'number' || typeof m.machine.memoryMiB !== 'number' || typeof m.machine.cmdline !== 'string') throw bad('machine missing');
+  if (!m.image || typeof m.image.id !== 'string') throw bad('image missing');
+  if (!m.memory || typeof m.memory.sha256 !== 'string' || typeof m.memory.file !== 'string') throw bad('memory missing');
+  if (!Array.isArray(m.disks) || m.disks.length === 0) throw bad('disks missing');
+  for (const d of m.disks) {
+    if (basename(d.file) !== d.file || (d.format !== 'qcow2' && d.format !== 'raw')) throw bad(`disk ${JSON.stringify(d.file)}`);
+  }
+  if (basename(m.memory.file) !== m.memory.file || basename(m.hostKeyFile!) !== m.hostKeyFile) throw bad('file names must not contain directories');
+  return m as SnapshotManifest;
+}
+
+export async function readManifest(path: string): Promise<SnapshotManifest> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw operationFailed(`snapshot manifest ${path} is missing`, 'the snapshot is damaged: delete it and take it again');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw operationFailed(`snapshot manifest ${path} is not JSON`, 'the snapshot is damaged: delete it and take it again');
+  }
+  return parseManifest(json, path);
+}
+
+export interface RestoreTarget {
+  driver: DriverName;
+  /** The driver's stateVersion(). */
+  version: string;
+  accel: string;
+}
+
+/** Why this snapshot cannot be restored by this driver, or undefined. Cheap checks only (no hashing). */
+export function compatibilityProblem(m: SnapshotManifest, target: RestoreTarget): BangerError | undefined {
+  if (m.driver.driver !== target.driver) {
+    return badRequest(`snapshot ${m.name} was saved by the ${m.driver.driver} driver; this daemon restores with ${target.driver}`, `set driver = "${m.driver.driver}" in config.toml, or take a new snapshot`);
+  }
+  if (m.driver.version !== target.version) {
+    return badRequest(
+      `snapshot ${m.name} was saved by ${m.driver.version}, but this host runs ${target.version}; saved state only loads into the same version`,
+      'boot a VM cold (banger vm create) and take a new snapshot',
+    );
+  }
+  if (m.driver.accel !== target.accel) {
+    return badRequest(`snapshot ${m.name} was saved under ${m.driver.accel}, but VMs here run under ${target.accel}`, 'take a new snapshot on this host');
+  }
+  return undefined;
+}
+
+/** Every file the manifest names exists, and the memory file hashes to its recorded sha256. */
+export async function verifyFiles(dir: string, m: SnapshotManifest, signal?: AbortSignal): Promise<void> {
+  const hint = `delete it with banger vm snapshot delete ${m.name} and take it again`;
+  const needed = [m.memory.file, m.hostKeyFile, ...m.disks.map((d) => d.file)];
+  const missing = needed.filter((f) => !existsSync(join(dir, f)));
+  for (const d of m.disks) if (d.backingFile && !existsSync(d.backingFile)) missing.push(d.backingFile);
+  if (missing.length > 0) throw operationFailed(`snapshot ${m.name} is incomplete: missing ${missing.join(', ')}`, hint);
+  const sum = await sha256File(join(dir, m.memory.file), signal);
+  if (sum !== m.memory.sha256) {
+    throw operationFailed(`snapshot ${m.name}: memory file ${m.memory.file} fails its sha256 check (got ${sum.slice(0, 12)}…, manifest says ${m.memory.sha256.slice(0, 12)}…)`, hint);
+  }
+}
