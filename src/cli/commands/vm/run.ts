@@ -23,7 +23,7 @@ export function registerRun(vm: Command, ctx: CliContext): void {
       .command('run')
       .description('Create a sandbox VM and open a root shell in it, or run a command and exit with its status')
       .argument('[path]', 'a git checkout to copy in (to /root/repo); the shell or command starts there'),
-  ))
+  ), '--branch-from')
     .option('--rm', 'delete the VM when the shell or command exits')
     .option('-d, --detach', 'return once the VM is ready (no shell)')
     .addHelpText(
@@ -38,6 +38,9 @@ Examples:
   banger vm run ./repo                           a copy of the checkout at /root/repo, shell there
   banger vm run ./repo -- make test              the same, run the tests, exit with their status
   banger vm run ./repo --dry-run                 list the files that would be copied
+  banger vm run ./repo --branch fix --branch-from main
+                                                 a guest-only branch fix, started at main
+  banger vm run --from warm                      restore snapshot warm instead of booting
   banger vm run -d --name box --vcpu 4 --memory 4G
                                                  start in the background
   banger vm run -d --name web --nat -p 3000      outbound access, guest port 3000
@@ -45,16 +48,18 @@ Examples:
 The first run builds the default image (a minute or two); later runs take seconds.`,
     )
     .action(async (path: string | undefined, o: RunOpts) => {
-      const wsFlags = ['guestPath', 'includeUntracked', 'submodules', 'branch', 'from', 'dryRun'] as const;
+      const wsFlags = ['guestPath', 'includeUntracked', 'submodules', 'branch', 'branchFrom', 'dryRun'] as const;
       if (path === undefined && wsFlags.some((f) => o[f] !== undefined)) {
-        throw badRequest('--guest-path, --include-untracked, --submodules, --branch, --from and --dry-run need a checkout path', 'e.g. banger vm run ./repo --include-untracked');
+        throw badRequest('--guest-path, --include-untracked, --submodules, --branch, --branch-from and --dry-run need a checkout path', 'e.g. banger vm run ./repo --include-untracked');
       }
       const command = ctx.passthrough;
       if (o.detach && o.rm) throw badRequest('-d and --rm do not go together', 'a detached VM stays until you delete it');
       if (o.detach && command?.length) throw badRequest('-d runs no command', 'drop -d to run the command, or drop the command');
       if (command && command.length === 0) throw badRequest('nothing after --', 'give the command to run, e.g. banger vm run -- uname -a');
       // The checkout is checked (and on --dry-run listed) before a VM exists.
-      const wsOpts = prepareOptions(o, ctx);
+      // On vm run, --from names a snapshot; the branch base is --branch-from.
+      const { from: _snapshot, ...wsFlagValues } = o;
+      const wsOpts = prepareOptions(wsFlagValues, ctx);
       if (path !== undefined) {
         const preview = await prepareWorkspace(undefined, path, { ...wsOpts, dryRun: true });
         if (o.dryRun) return reportPrepare(ctx, '-', preview);

@@ -9,17 +9,23 @@ export interface WorkspaceFlags {
   includeUntracked?: boolean;
   submodules?: boolean;
   branch?: string;
+  /** `vm workspace prepare --from`. */
   from?: string;
+  /** `vm run --branch-from` (on `vm run`, `--from` names a snapshot to restore). */
+  branchFrom?: string;
   dryRun?: boolean;
 }
 
-export function addWorkspaceFlags(cmd: Command): Command {
+/** Where the base ref of `--branch` is given: `--from` on `vm workspace prepare`, `--branch-from` on `vm run`. */
+export type BranchFromFlag = '--from' | '--branch-from';
+
+export function addWorkspaceFlags(cmd: Command, fromFlag: BranchFromFlag = '--from'): Command {
   return cmd
     .option('--guest-path <dir>', 'where the checkout goes in the guest (default /root/repo)')
     .option('--include-untracked', 'also copy untracked files that are not ignored (default: tracked files only)')
     .option('--submodules', "copy submodules' files too (a checkout with submodules is refused without it)")
     .option('--branch <name>', 'make a guest-only branch of this name and check it out in the guest')
-    .option('--from <ref>', 'where --branch starts (default HEAD); another commit is copied without the uncommitted work')
+    .option(`${fromFlag} <ref>`, 'where --branch starts (default HEAD); another commit is copied without the uncommitted work')
     .option('--dry-run', 'list the files that would be copied, and change nothing');
 }
 
@@ -29,7 +35,7 @@ export function prepareOptions(o: WorkspaceFlags, ctx: CliContext): PrepareOptio
     ...(o.includeUntracked ? { includeUntracked: true } : {}),
     ...(o.submodules ? { submodules: true } : {}),
     ...(o.branch !== undefined ? { branch: o.branch } : {}),
-    ...(o.from !== undefined ? { from: o.from } : {}),
+    ...(o.branchFrom !== undefined ? { from: o.branchFrom } : o.from !== undefined ? { from: o.from } : {}),
     ...(o.dryRun ? { dryRun: true } : {}),
     onProgress: (line) => {
       if (!ctx.globals.json) ctx.note(ctx.err.dim(line));
