@@ -39,6 +39,15 @@ describe('snapshots on the fake driver', () => {
     assert.match(msg, /^not_running: vm cold is stopped: a snapshot saves a running VM's memory \| start it with banger vm start cold/);
   });
 
+  it('refuses to snapshot a bridge-mode VM (a restored guest would keep its address), naming the way out', async () => {
+    await w.services.vms.create({ name: 'bridged' }, quietContext());
+    const row = w.db.prepare("SELECT spec_json FROM vms WHERE name = 'bridged'").get() as { spec_json: string };
+    w.db.prepare("UPDATE vms SET spec_json = ? WHERE name = 'bridged'").run(JSON.stringify({ ...JSON.parse(row.spec_json), network: 'bridge' }));
+    const msg = await rejection(w.services.vms.snapshotCreate('bridged', {}, quietContext()));
+    assert.match(msg, /^bad_request: vm bridged uses bridge networking, and snapshots of bridge-mode VMs are not supported yet/);
+    await w.services.vms.delete('bridged');
+  });
+
   it('refuses clearly when the driver cannot save state, and leaves the VM running', async () => {
     await w.services.vms.create({ name: 'hot' }, quietContext());
     const msg = await rejection(w.services.vms.snapshotCreate('hot', { name: 's1' }, quietContext()));

@@ -511,6 +511,9 @@ export class VMService {
     if (row.state !== 'running') {
       throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}, then take the snapshot`);
     }
+    if (networkModeOf(row, this.deps.config.network_mode) === 'bridge') {
+      throw badRequest(`vm ${row.name} uses bridge networking, and snapshots of bridge-mode VMs are not supported yet (a restored guest would keep its source's address)`, 'snapshot a user-mode VM (created with --network user)');
+    }
     if (req.name !== undefined) {
       validateVMName(req.name);
       if (this.deps.snapshots.nameTaken(req.name)) throw alreadyExists(`snapshot ${JSON.stringify(req.name)} already exists`, `pick another --name, or delete it with banger vm snapshot delete ${req.name}`);
