@@ -14,7 +14,7 @@ export async function benchRemoteContext(ctx) {
   const imp = (p) => import(pathToFileURL(join(ctx.dist, p)).href);
   const fixture = await imp('drivers/ssh/sshd-fixture.js');
   const keys = await imp('drivers/ssh/keys.js');
-  const { SshTransport } = await imp('cli/contexts/ssh-transport.js');
+  const { SshTransport } = await imp('sdk/contexts/ssh-transport.js');
   const unavailable = await fixture.sshdUnavailable();
   if (unavailable) throw new Error(`cannot run an sshd here: ${unavailable}`);
 
