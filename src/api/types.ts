@@ -82,6 +82,8 @@ export interface VMInfo {
   imageName?: string;
   spec: VMSpec;
   ip?: string;
+  /** How a running VM is networked (bridge: taps and nftables; user: QEMU user mode or passt). */
+  networkMode?: 'user' | 'bridge';
   sshHost?: string;
   sshPort?: number;
   dnsName: string;

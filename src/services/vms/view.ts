@@ -72,6 +72,7 @@ export function toInfo(vm: ObservedVM, images: ImageResolver): VMInfo {
     info.sshPort = rt.sshPort;
     info.ip = rt.ip ?? `${info.sshHost}:${rt.sshPort}`;
   }
+  if (vm.state === 'running' && rt.network) info.networkMode = rt.network === 'tap' ? 'bridge' : 'user';
   if (vm.state === 'stopped' && rt.stoppedReason) info.stoppedReason = rt.stoppedReason;
   if (vm.pid !== undefined) info.pid = vm.pid;
   if (vm.lastError) info.lastError = vm.lastError;

@@ -34,7 +34,7 @@ export function registerSet(vm: Command, ctx: CliContext): void {
       await eachName(ctx, names, async (n) => {
         const info = await runOperation(ctx, ROUTES.vmSet, { name: n }, body);
         if (!ctx.globals.json) ctx.io.stdout.write(`${info.name}: ${info.spec.vcpu} vcpu, ${info.spec.memoryMiB} MiB, ${formatSize(info.spec.diskSizeBytes)} disk, ${info.spec.nat ? 'nat' : 'no nat'}\n`);
-        if (o.nat !== undefined && info.state !== 'stopped' && info.ip === undefined) {
+        if (o.nat !== undefined && info.state !== 'stopped' && info.networkMode !== 'bridge') {
           ctx.note(`${info.name}: ${o.nat ? '--nat' : '--no-nat'} takes effect at the next start (banger vm restart ${info.name})`);
         }
         return info;
