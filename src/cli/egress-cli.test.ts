@@ -73,13 +73,21 @@ describe('egress flags without booting', { skip }, () => {
   });
 
   it('user-mode VMs: vm egress says what applies; --allow/--deny on them are refused', async () => {
-    const c = await h.run(['vm', 'create', '--no-start', '--image', 'stub', '--name', 'um', '--nat']);
+    const nat = await h.run(['vm', 'create', '--no-start', '--image', 'stub', '--name', 'um', '--nat']);
+    assert.notEqual(nat.code, 0);
+    assert.match(nat.stderr, /--nat is not available in user mode yet/);
+    assert.match(nat.stderr, /--network bridge --nat/);
+    assert.equal((await h.run(['vm', 'show', 'um'])).code, 3, 'nothing was created');
+    const c = await h.run(['vm', 'create', '--no-start', '--image', 'stub', '--name', 'um']);
     assert.equal(c.code, 0, c.stderr);
     assert.equal((await show('um')).spec.allow, undefined, '[egress] allow is for bridge-mode VMs');
     const j = JSON.parse((await h.run(['--json', 'vm', 'egress', 'um'])).stdout) as EgressReport;
     assert.equal(j.mode, 'user');
-    assert.equal(j.nat, true);
+    assert.equal(j.nat, false);
     assert.match(j.note, /bridge mode/);
+    const setNat = await h.run(['vm', 'set', 'um', '--nat']);
+    assert.notEqual(setNat.code, 0);
+    assert.match(setNat.stderr, /--nat is not available in user mode yet/);
     const s = await h.run(['vm', 'set', 'um', '--allow', 'example.com']);
     assert.notEqual(s.code, 0);
     assert.match(s.stderr, /user-mode networking; allowlists need bridge mode/);

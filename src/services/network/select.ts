@@ -20,7 +20,7 @@ export function networkModeOf(vm: Pick<VMRow, 'spec'>, configured: 'auto' | 'use
 }
 
 export const USER_MODE_EGRESS_NOTE =
-  'user mode: --nat is all or nothing; allowlists (--allow) are enforced in bridge mode only (create the VM with --network bridge)';
+  'user mode: the VM reaches nothing outside (--nat is not available in user mode yet); outbound access and allowlists (--allow) need bridge mode (create the VM with --network bridge)';
 
 export class SelectedNetwork implements NetworkProvider {
   readonly driverMode: NetworkMode;

@@ -9,7 +9,7 @@
  * `.vm` names: banger's DNS answers them on the host (`<name>.vm` is the VM's loopback address). A
  * guest has no use for them in user mode: another VM's 127.77.x.y is the guest's own loopback, and
  * VMs cannot reach each other; that is bridge mode. Egress allowlists by domain need bridge mode too
- * (user-mode egress is all or nothing). Each VM leases one address from 127.77.0.0/16 (kept across stop and start,
+ * (user-mode VMs have no egress for now: --nat is refused, see the VM service). Each VM leases one address from 127.77.0.0/16 (kept across stop and start,
  * freed on delete; Linux routes all of 127/8 to `lo`, so no alias is configured), which `<name>.vm`
  * resolves to. The forward uses port 22 when this process may bind it there (root, or
  * CAP_NET_BIND_SERVICE, which the hypervisor it starts inherits), else a free port on that address.

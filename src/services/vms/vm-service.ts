@@ -102,8 +102,9 @@ export class VMService {
   private specFor(req: CreateVMRequest): VMSpec {
     const mode = networkModeOf({ spec: { ...(req.network ? { network: req.network } : {}) } as VMSpec }, this.deps.config.network_mode);
     if (mode === 'user' && req.allow !== undefined) {
-      throw badRequest('--allow needs bridge mode: in user mode egress is all (--nat) or nothing', 'add --network bridge (as root), or set network_mode = "bridge" in config.toml');
+      throw badRequest('--allow needs bridge mode: user-mode VMs reach nothing outside', 'add --network bridge (as root), or set network_mode = "bridge" in config.toml');
     }
+    if (mode === 'user' && req.nat === true) throw userModeNatUnavailable();
     return resolveSpec(req, this.deps.config.vm_defaults, this.deps.host, mode === 'bridge' ? this.deps.config.egress.allow : undefined).spec;
   }
 
@@ -367,6 +368,7 @@ export class VMService {
       const spec = { ...row.spec };
       if (req.vcpu !== undefined) spec.vcpu = checkVcpu(req.vcpu, this.deps.host);
       if (req.memoryMiB !== undefined) spec.memoryMiB = checkMemory(req.memoryMiB, this.deps.host);
+      if (req.nat === true && networkModeOf(row, this.deps.config.network_mode) === 'user') throw userModeNatUnavailable();
       if (req.nat !== undefined) spec.nat = req.nat;
       if (req.allow !== undefined || req.deny !== undefined) spec.allow = this.changedAllow(row, req);
       if (req.diskSize !== undefined) {
@@ -710,4 +712,16 @@ export class VMService {
 function withKeptHint(err: unknown, name: string): unknown {
   if (err instanceof BangerError && !err.hint) return new BangerError(err.code, err.message, { hint: `the VM is kept; see banger vm logs ${name}`, cause: err });
   return err;
+}
+
+/**
+ * User-mode egress (passt, which keeps the host's loopback out of reach) does not yet carry the
+ * connections banger forwards into the guest (its sshd, published ports), so a user-mode VM with NAT
+ * would never become reachable. Until it does, user-mode VMs have no egress and --nat is refused.
+ */
+function userModeNatUnavailable(): BangerError {
+  return badRequest(
+    '--nat is not available in user mode yet: user-mode VMs reach nothing outside (and never the host\'s loopback)',
+    'for outbound access create the VM with --network bridge --nat (as root), or set network_mode = "bridge" in config.toml',
+  );
 }

@@ -49,7 +49,7 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--memory <mib>', 'memory in MiB (or with a unit: 2G)', memoryOption)
     .option('--disk-size <size>', 'work disk (/root) size, e.g. 8G', sizeOption)
     .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption)
-    .option('--nat', "give the VM outbound network access (never to the host's loopback); default: none")
+    .option('--nat', "bridge mode: give the VM outbound network access (never to the host's loopback); default: none (user mode: not available yet)")
     .option('-p, --publish <[hostport:]guestport>', "publish a guest TCP port on the VM's own address (NAME.vm) at every start; repeatable", collectPort)
     .option('--network <mode>', 'user (default, rootless) or bridge (root: bridge, tap, nftables)', networkOption)
     .option(

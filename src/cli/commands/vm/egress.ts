@@ -22,7 +22,7 @@ export function registerEgress(vm: Command, ctx: CliContext): void {
       `
 In bridge mode the allowlist is enforced by nftables: names through banger's DNS (their answered
 addresses are opened for the answer's TTL), CIDRs directly; everything else is dropped and counted.
-In user mode egress is all (--nat) or nothing; allowlists need bridge mode.
+In user mode a VM reaches nothing outside; --nat and allowlists need bridge mode.
 
 Examples:
   banger vm egress dev

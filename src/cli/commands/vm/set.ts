@@ -15,7 +15,7 @@ export function registerSet(vm: Command, ctx: CliContext): void {
     .option('--vcpu <n>', 'virtual CPUs', intOption('--vcpu', 1, 64))
     .option('--memory <mib>', 'memory in MiB (or 2G)', memoryOption)
     .option('--disk-size <size>', 'grow the work disk to this size', sizeOption)
-    .option('--nat', 'enable outbound network access (bridge mode: at once on a running VM; user mode: at the next start)')
+    .option('--nat', 'enable outbound network access (bridge mode, at once on a running VM; user mode: not available yet)')
     .option('--no-nat', 'disable outbound network access (bridge mode: at once on a running VM; user mode: at the next start)')
     .option('--allow <entries>', 'bridge mode: add domains, *.wildcards, IPv4 addresses or CIDRs to the allowlist (comma-separated)', allowOption)
     .option('--deny <entries>', 'bridge mode: remove entries from the allowlist', allowOption)
