@@ -53,7 +53,7 @@ Examples:
   banger vm forward dev 3000            guest port 3000 on dev.vm:3000
   banger vm forward dev 8080:80 9000    guest 80 on dev.vm:8080, guest 9000 on dev.vm:9000
   banger vm forward dev --remove 8080
-A running VM gets the change at once, except one with --nat, which gets it at its next start.`,
+A running VM gets the change at once.`,
     )
     .action(async (name: string, ports: string[], o: { remove?: string[] }) => {
       noPassthrough(ctx);

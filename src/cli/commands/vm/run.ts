@@ -43,8 +43,8 @@ Examples:
   banger vm run --from warm                      restore snapshot warm instead of booting
   banger vm run -d --name box --vcpu 4 --memory 4G
                                                  start in the background
-  banger vm run -d --name web --nat -p 3000      outbound access, guest port 3000
-                                                 on http://web.vm:3000
+  banger vm run -d --name web -p 3000            guest port 3000 on http://web.vm:3000
+  banger vm run --network bridge --nat           outbound access (bridge mode, root)
 The first run builds the default image (a minute or two); later runs take seconds.`,
     )
     .action(async (path: string | undefined, o: RunOpts) => {
