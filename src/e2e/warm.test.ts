@@ -82,7 +82,7 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     }
   });
 
-  it('each child has its own hostname, pinned host key (plain ssh works), entropy and .vm name', async () => {
+  it('each child has its own hostname, pinned host key (plain ssh works), entropy and .vm name', async (t) => {
     assert.ok(fork, 'fork ran');
     const keys = new Set<string>();
     const random = new Set<string>();
@@ -93,6 +93,13 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     }
     assert.equal(keys.size, 3, 'no two VMs share a host key');
     assert.equal(random.size, 3, 'no two VMs read the same random bytes');
+    // The kernel reseeds on the vmgenid change only when it has the driver; Debian's cloud kernel is
+    // built without CONFIG_VMGENID, and then the host-written entropy above is what makes them differ.
+    const vmgenid = await sh('kid-1', 'ls -d /sys/bus/*/drivers/vmgenid >/dev/null 2>&1 && echo 1 || echo 0');
+    if (Number(vmgenid) === 0) {
+      t.diagnostic('the guest kernel has no vmgenid driver: the kernel-side reseed is not checked');
+      return;
+    }
     for (const kid of ['kid-1', 'kid-2']) {
       const dmesg = await sh(kid, 'dmesg | grep -c "crng reseeded due to virtual machine fork" || true');
       assert.ok(Number(dmesg) >= 1, `${kid}'s kernel reseeded from the vmgenid change`);
