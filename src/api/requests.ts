@@ -11,6 +11,7 @@ import {
   type ImportKernelRequest,
   type KillVMRequest,
   type PullImageRequest,
+  type PullKernelRequest,
   type PushImageRequest,
   type RecordWorkspaceRequest,
   type RegisterImageRequest,
@@ -141,6 +142,11 @@ export function parsePullImageRequest(body: unknown): PullImageRequest {
 export function parsePushImageRequest(body: unknown): PushImageRequest {
   const b = fieldsOf(body, ['ref'], 'push image');
   return { ref: reqString(b, 'ref', 'give an OCI reference such as 127.0.0.1:5000/team/base:v1') };
+}
+
+export function parsePullKernelRequest(body: unknown): PullKernelRequest {
+  const b = fieldsOf(body, ['force'], 'pull kernel');
+  return defined<PullKernelRequest>({ force: optBool(b, 'force') });
 }
 
 export function parseCachePruneRequest(body: unknown): { dryRun?: boolean } {

@@ -12,6 +12,8 @@
  * One exception is written down rather than hidden: vm.health is a probe bounded by its own timeouts (an SSH
  * connect of at most 5 s and a command of at most 15 s) whose whole point is the answer, so it stays sync; vm.ports
  * is the same kind of bounded probe (one SSH command, then HTTP checks of at most 1 s each, all concurrent).
+ * image.catalog and kernel.catalog read a configured catalog URL with a 10 s timeout (the built-in catalogs
+ * answer at once): a listing, so they stay sync too.
  *
  * Request bodies are JSON objects. A field a route does not define is refused with bad_request naming it (never
  * ignored: an older daemon must not silently drop what a newer CLI asked for). Routes without a body accept an
@@ -21,6 +23,7 @@ import {
   parseBuildImageRequest,
   parseCreateSnapshotRequest,
   parsePullImageRequest,
+  parsePullKernelRequest,
   parsePushImageRequest,
   parseCachePruneRequest,
   parseCreateVMRequest,
@@ -36,6 +39,8 @@ import {
 } from './requests.js';
 import type {
   CachePruneResult,
+  CatalogImageInfo,
+  CatalogKernelInfo,
   PushImageResult,
   EgressReport,
   ConfigView,
@@ -160,6 +165,7 @@ export const ROUTES = {
 
   imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),
   imageRecipes: route<RecipeInfo[]>()({ id: 'image.recipes', method: 'GET', path: '/images/recipes', kind: 'sync', summary: 'the recipes banger can build' }),
+  imageCatalog: route<CatalogImageInfo[]>()({ id: 'image.catalog', method: 'GET', path: '/catalog/images', kind: 'sync', summary: 'the image catalog, each entry marked pulled or not (reading image_catalog_url is bounded by a 10 s timeout)' }),
   imageBuild: route<ImageInfo>()({ id: 'image.build', method: 'POST', path: '/images/build', kind: 'operation', cancellable: true, parse: parseBuildImageRequest, summary: 'build an image from a recipe' }),
   imagePull: route<ImageInfo>()({ id: 'image.pull', method: 'POST', path: '/images/pull', kind: 'operation', cancellable: true, parse: parsePullImageRequest, summary: 'pull an OCI image and make it a managed image' }),
   imagePush: route<PushImageResult>()({ id: 'image.push', method: 'POST', path: '/images/:name/push', kind: 'operation', cancellable: true, parse: parsePushImageRequest, summary: 'store a managed image in an OCI registry as a banger image artifact' }),
@@ -170,6 +176,8 @@ export const ROUTES = {
   imageDelete: route<Deleted>()({ id: 'image.delete', method: 'DELETE', path: '/images/:name', kind: 'sync', summary: 'delete an image no VM uses' }),
 
   kernelList: route<KernelInfo[]>()({ id: 'kernel.list', method: 'GET', path: '/kernels', kind: 'sync', summary: 'every kernel' }),
+  kernelCatalog: route<CatalogKernelInfo[]>()({ id: 'kernel.catalog', method: 'GET', path: '/catalog/kernels', kind: 'sync', summary: 'the kernel catalog, each entry marked pulled or not (reading kernel_catalog_url is bounded by a 10 s timeout)' }),
+  kernelPull: route<KernelInfo>()({ id: 'kernel.pull', method: 'POST', path: '/kernels/:name/pull', kind: 'operation', cancellable: true, parse: parsePullKernelRequest, summary: 'download a kernel catalog entry (force: replace a kernel of that name)' }),
   kernelImport: route<KernelInfo>()({ id: 'kernel.import', method: 'POST', path: '/kernels/import', kind: 'operation', cancellable: true, parse: parseImportKernelRequest, summary: 'import kernel files or a Debian kernel package' }),
   kernelShow: route<KernelInfo>()({ id: 'kernel.show', method: 'GET', path: '/kernels/:name', kind: 'sync', summary: 'one kernel' }),
   kernelDelete: route<Deleted>()({ id: 'kernel.delete', method: 'DELETE', path: '/kernels/:name', kind: 'sync', summary: 'delete a kernel no image uses' }),

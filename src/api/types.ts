@@ -285,6 +285,45 @@ export interface PushImageResult {
   bytes: number;
 }
 
+/** A kernel catalog entry, marked pulled when a local kernel has its name. */
+export interface CatalogKernelInfo {
+  name: string;
+  description: string;
+  version?: string;
+  /** Images without a kernel of their own boot with it. */
+  default: boolean;
+  kind: 'deb' | 'bundle';
+  url: string;
+  sha256: string;
+  sizeBytes: number;
+  pulled: boolean;
+  /** "built in", or the kernel_catalog_url it came from. */
+  catalog: string;
+}
+
+/** An image catalog entry, marked pulled when a local image has its name. */
+export interface CatalogImageInfo {
+  name: string;
+  description: string;
+  distro?: string;
+  kernel?: string;
+  kind: 'bundle' | 'oci' | 'recipe';
+  /** The bundle URL, the OCI reference or the recipe name. */
+  from: string;
+  /** Download size (bundles only). */
+  sizeBytes?: number;
+  pulled: boolean;
+  /** Size of the local image when pulled. */
+  localSizeBytes?: number;
+  /** "built in", or the image_catalog_url it came from. */
+  catalog: string;
+}
+
+export interface PullKernelRequest {
+  /** Download again and replace a kernel of that name. */
+  force?: boolean;
+}
+
 export interface CachePruneResult {
   /** Blobs removed (or that would be, with dryRun). */
   blobs: number;

@@ -91,10 +91,10 @@ describe('banger CLI against a real daemon', () => {
     assert.equal(JSON.parse(j.stderr).error.code, 'not_found');
   });
 
-  it('says "not available yet" with exit 5 for commands still to come', async () => {
+  it('kernel pull of a name the catalog lacks is not_found, listing the catalog', async () => {
     const r = await h.run(['kernel', 'pull', 'x']);
-    assert.equal(r.code, 5);
-    assert.match(r.stderr, /not available yet/);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /kernel "x" is not in the kernel catalog \(built in\)\nhint: available: debian-cloud-6\.1/);
   });
 
   it('shows runnable examples on every group', async () => {

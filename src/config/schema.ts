@@ -51,6 +51,7 @@ export interface Config {
   dns_listen_addr: string;
   web_listen_addr: string;
   image_catalog_url: string;
+  kernel_catalog_url: string;
   debian_mirror: string;
   insecure_registries: string[];
   vm_defaults: VMDefaults;
@@ -66,6 +67,8 @@ const oneOf =
   (...vals: string[]): Rule =>
   (v) =>
     typeof v === 'string' && vals.includes(v) ? undefined : `expected one of ${vals.map((x) => `"${x}"`).join(', ')}`;
+const catalogUrl: Rule = (v) =>
+  typeof v === 'string' && (v === '' || v.startsWith('/') || /^https?:\/\/[^\s/]+/.test(v)) ? undefined : 'expected an http(s) URL, an absolute path, or "" for the built-in catalog';
 const bool: Rule = (v) => (typeof v === 'boolean' ? undefined : 'expected true or false');
 const intIn =
   (min: number, max: number): Rule =>
@@ -134,7 +137,8 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync' | 
   default_dns: { rule: ipv4, default: '1.1.1.1', doc: 'resolver written to guests' },
   dns_listen_addr: { rule: hostPortOrEmpty, default: '127.0.0.1:42069', doc: 'DNS server for <name>.vm, UDP and TCP (empty: off)' },
   web_listen_addr: { rule: hostPortOrEmpty, default: '', doc: 'web UI address (empty: off)' },
-  image_catalog_url: { rule: str, default: '', doc: 'catalog override URL' },
+  image_catalog_url: { rule: catalogUrl, default: '', doc: 'image catalog to use instead of the built-in one (http(s) URL or absolute path; empty: built in)' },
+  kernel_catalog_url: { rule: catalogUrl, default: '', doc: 'kernel catalog to use instead of the built-in one (http(s) URL or absolute path; empty: built in)' },
   debian_mirror: { rule: str, default: 'http://deb.debian.org/debian', doc: 'Debian mirror for image builds' },
   insecure_registries: {
     rule: registryList,
@@ -172,7 +176,6 @@ export const NOT_IN_EFFECT: Readonly<Record<string, string>> = {
   metrics_poll_interval: 'firecracker metrics are read when asked, not polled',
   default_dns: 'guests use the resolver of their network mode (banger\'s DNS in bridge mode)',
   web_listen_addr: 'no web UI yet',
-  image_catalog_url: 'no image catalog yet (image pull takes OCI references only)',
 };
 
 export function inEffect(key: string): boolean {

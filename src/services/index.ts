@@ -27,6 +27,7 @@ import { BridgeNetwork } from './network/bridge.js';
 import { SelectedNetwork } from './network/select.js';
 import { GuestDns, upstreamFrom } from './dns/guest.js';
 import { imageResolver } from './vm-images.js';
+import { Catalogs } from './artifacts/catalog/load.js';
 import type { VMServiceDeps } from './vms/deps.js';
 import { VMService } from './vms/vm-service.js';
 
@@ -82,8 +83,17 @@ export function builtinDrivers(opts: { config: Config; logger: Logger; env?: Nod
 export function createServices(opts: ServiceOptions): Services {
   const { db, layout, config, logger } = opts;
   const settings = new SettingsRepo(db);
-  const images = new ImageService({ db, layout, config, logger: logger.child({ svc: 'images' }) });
-  const kernels = new KernelService({ db, layout, logger: logger.child({ svc: 'kernels' }) });
+  const catalogs = new Catalogs({ images: config.image_catalog_url, kernels: config.kernel_catalog_url });
+  const kernels = new KernelService({ db, layout, catalogs, logger: logger.child({ svc: 'kernels' }) });
+  const images = new ImageService({
+    db,
+    layout,
+    config,
+    catalogs,
+    defaultKernel: (ctx) => kernels.ensureDefault(ctx),
+    pullKernel: (name, ctx) => kernels.find(name) ?? kernels.pull(name, false, ctx),
+    logger: logger.child({ svc: 'images' }),
+  });
   const leases = new LeaseRepo(db);
   let guestDns: GuestDns | undefined;
   const network: SelectedNetwork = new SelectedNetwork(config.network_mode, new UserModeNetwork(leases), () => {

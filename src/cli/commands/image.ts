@@ -28,6 +28,8 @@ An image is an immutable rootfs.ext4 with its kernel, initrd and a seed for each
 Examples:
   banger image build debian-bookworm       build the default image from the Debian archive
   banger image build --list                the recipes banger can build
+  banger image list --available            the image catalog
+  banger image pull debian-bookworm        a catalog entry (bundle, OCI image or recipe)
   banger image list
   banger image register --name mine --rootfs /srv/rootfs.ext4 --kernel /boot/vmlinuz --initrd /boot/initrd.img
   banger image promote mine                copy it into banger's own storage
@@ -59,7 +61,28 @@ Examples:
     .command('list')
     .alias('ls')
     .description('List images')
-    .action(async () => {
+    .option('--available', 'list the image catalog (built in, or image_catalog_url) with a pulled/available column')
+    .action(async (o: { available?: boolean }) => {
+      if (o.available) {
+        const cat = await (await ctx.client()).call(ROUTES.imageCatalog, {});
+        if (ctx.globals.json) printJson(ctx.io, cat);
+        else if (cat.length === 0) ctx.io.stdout.write('the image catalog is empty\n');
+        else {
+          ctx.io.stdout.write(
+            table(
+              cat.map((i) => [
+                i.name,
+                i.pulled ? 'pulled' : 'available',
+                i.pulled && i.localSizeBytes !== undefined ? humanSize(i.localSizeBytes) : i.sizeBytes !== undefined ? humanSize(i.sizeBytes) : '-',
+                `${i.kind}:${i.from}`,
+                i.description,
+              ]),
+              ['NAME', 'STATE', 'SIZE', 'SOURCE', 'DESCRIPTION'],
+            ),
+          );
+        }
+        return;
+      }
       const images = await (await ctx.client()).call(ROUTES.imageList, {});
       if (ctx.globals.json) printJson(ctx.io, images);
       else if (images.length === 0) ctx.io.stdout.write('no images yet (build one with banger image build debian-bookworm)\n');
@@ -130,9 +153,9 @@ Examples:
 
   image
     .command('pull')
-    .description('Pull an OCI image from a registry and make it a banger image (catalog names are not available yet)')
-    .argument('<ref>', 'OCI reference: [registry/]repository[:tag][@sha256:digest]')
-    .option('--name <name>', 'image name (default: from the reference, debian:bookworm -> debian-bookworm)')
+    .description('Pull an image catalog entry, or an OCI image from a registry, and make it a banger image')
+    .argument('<ref>', 'catalog name (banger image list --available), or OCI reference: [registry/]repository[:tag][@sha256:digest]')
+    .option('--name <name>', 'image name (default: the catalog name, or from the reference: debian:bookworm -> debian-bookworm)')
     .option('--size <size>', 'rootfs.ext4 size, e.g. 4G (default: content x1.5, at least 1G)')
     .option('--platform <os/arch>', 'platform to take from a multi-platform image', 'linux/amd64')
     .option('--kernel-ref <name>', 'boot it with this kernel from banger kernel list')
@@ -142,16 +165,24 @@ Examples:
     .addHelpText(
       'after',
       `
+A bare name (no registry, tag or digest) is looked up in the image catalog first (built in, or
+image_catalog_url): a bundle entry is downloaded and checked against its sha256 and size, an OCI
+entry is pulled from its reference, a recipe entry is built on this host. A name the catalog lacks
+is tried as an OCI reference (docker.io/library/NAME:latest).
+
 Layers are verified against their digests and kept in a blob cache shared by every pull; an
 interrupted pull resumes where it stopped. The root filesystem keeps the layers' owners, modes,
 setuid bits and xattrs, whoever runs banger. Credentials come from ~/.docker/config.json of the
 user bangerd runs as; registries on 127.0.0.1/localhost and those in insecure_registries are
 reached over plain HTTP, every other one over TLS. An image without a kernel in /boot boots with
---kernel-ref, --kernel, or the newest local kernel. Official images lack systemd and openssh-server,
+--kernel-ref, --kernel, or the kernel catalog's default kernel (pulled when missing; the newest
+local kernel when the catalog cannot be reached). Official images lack systemd and openssh-server,
 which VMs need: the pull names the packages and the package manager command (from the image's
-/etc/os-release) that would add them; running that at first boot is not available yet.
+/etc/os-release) that would add them; banger does not run that at first boot yet, so add them to
+the image (e.g. a Dockerfile RUN line) before pulling it.
 
 Examples:
+  banger image pull debian-bookworm
   banger image pull debian:bookworm
   banger image pull 127.0.0.1:5000/team/base:v3 --name base --kernel-ref cloud
   banger image pull ghcr.io/org/img@sha256:<digest> --size 8G`,

@@ -6,9 +6,9 @@ import { badRequest } from '../../api/errors.js';
 import { ROUTES } from '../../api/routes.js';
 import type { ImportKernelRequest } from '../../api/types.js';
 import type { CliContext } from '../context.js';
-import { NOT_YET_AVAILABLE, notAvailableYet, notBuiltYet } from '../context.js';
 import { runOperation } from '../progress.js';
 import { age, printJson, table } from '../render.js';
+import { humanSize } from '../../model/size.js';
 
 export function registerKernel(program: Command, ctx: CliContext): void {
   const kernel = program
@@ -20,6 +20,8 @@ export function registerKernel(program: Command, ctx: CliContext): void {
 Examples:
   banger kernel import debian-cloud --deb linux-image-cloud-amd64
   banger kernel import mine --kernel ./bzImage --initrd ./initrd.img
+  banger kernel list --available           the kernel catalog
+  banger kernel pull debian-cloud-6.1      download a catalog kernel (verified by sha256)
   banger kernel list
   banger kernel rm mine`,
     );
@@ -28,9 +30,22 @@ Examples:
     .command('list')
     .alias('ls')
     .description('List kernels')
-    .option('--available', `list the kernel catalog ${NOT_YET_AVAILABLE}`)
+    .option('--available', 'list the kernel catalog (built in, or kernel_catalog_url) with a pulled/available column')
     .action(async (o: { available?: boolean }) => {
-      if (o.available) return notAvailableYet('kernel list --available')();
+      if (o.available) {
+        const cat = await (await ctx.client()).call(ROUTES.kernelCatalog, {});
+        if (ctx.globals.json) printJson(ctx.io, cat);
+        else if (cat.length === 0) ctx.io.stdout.write('the kernel catalog is empty\n');
+        else {
+          ctx.io.stdout.write(
+            table(
+              cat.map((k) => [k.name + (k.default ? ' (default)' : ''), k.pulled ? 'pulled' : 'available', humanSize(k.sizeBytes), k.kind, k.description]),
+              ['NAME', 'STATE', 'SIZE', 'KIND', 'DESCRIPTION'],
+            ),
+          );
+        }
+        return;
+      }
       const ks = await (await ctx.client()).call(ROUTES.kernelList, {});
       if (ctx.globals.json) printJson(ctx.io, ks);
       else if (ks.length === 0) ctx.io.stdout.write('no kernels yet (import one with banger kernel import)\n');
@@ -79,5 +94,25 @@ Examples:
       else ctx.io.stdout.write(`imported kernel ${k.name} (${k.kernelVersion || 'unknown version'})\n`);
     });
 
-  notBuiltYet(kernel.command('pull').argument('<name>'), 'Pull a kernel from the catalog', 'kernel pull');
+  kernel
+    .command('pull')
+    .description('Download a kernel from the kernel catalog')
+    .argument('<name>', 'catalog entry (banger kernel list --available)')
+    .option('--force', 'download it again and replace a kernel of that name')
+    .addHelpText(
+      'after',
+      `
+The download is checked against the size and sha256 the catalog gives, and nothing is kept unless it
+matches. A Debian kernel package gets banger's initramfs (virtio, ext4, vsock) as with kernel import
+--deb. The catalog is built into banger; kernel_catalog_url in config.toml points at a mirror's.
+
+Examples:
+  banger kernel pull debian-cloud-6.1
+  banger kernel pull debian-cloud-6.1 --force`,
+    )
+    .action(async (name: string, o: { force?: boolean }) => {
+      const k = await runOperation(ctx, ROUTES.kernelPull, { name }, o.force ? { force: true } : {});
+      if (ctx.globals.json) printJson(ctx.io, k);
+      else ctx.io.stdout.write(`pulled kernel ${k.name} (${k.kernelVersion || 'unknown version'})\n`);
+    });
 }

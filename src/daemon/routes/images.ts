@@ -1,4 +1,4 @@
-/** /v1/images: list, show, build, pull, push, cache prune, register, promote, delete. */
+/** /v1/images: list, show, build, pull (catalog names and OCI references), push, cache prune, register, promote, delete. */
 import { ROUTES } from '../../api/routes.js';
 import type { DaemonContext } from '../context.js';
 import type { RouteKit } from '../route-kit.js';
@@ -7,6 +7,7 @@ export function imageRoutes(kit: RouteKit, ctx: DaemonContext): void {
   const images = () => ctx.services.images;
   kit.sync(ROUTES.imageList, () => images().list());
   kit.sync(ROUTES.imageRecipes, () => images().recipes());
+  kit.sync(ROUTES.imageCatalog, () => images().available());
   kit.operation(ROUTES.imageBuild, ({ body }) => {
     const recipe = body.recipe ?? ctx.loaded.config.default_image_name;
     return { target: body.name ?? recipe, run: (oc) => images().build(recipe, body.name ? { name: body.name } : {}, oc) };

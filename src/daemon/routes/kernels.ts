@@ -1,4 +1,4 @@
-/** /v1/kernels: list, show, import (files or a Debian package), remove. */
+/** /v1/kernels: list, show, import (files or a Debian package), pull from the catalog, remove; /v1/catalog/kernels. */
 import { ROUTES } from '../../api/routes.js';
 import type { DaemonContext } from '../context.js';
 import type { RouteKit } from '../route-kit.js';
@@ -6,6 +6,11 @@ import type { RouteKit } from '../route-kit.js';
 export function kernelRoutes(kit: RouteKit, ctx: DaemonContext): void {
   const kernels = () => ctx.services.kernels;
   kit.sync(ROUTES.kernelList, () => kernels().list());
+  kit.sync(ROUTES.kernelCatalog, () => kernels().available());
+  kit.operation(ROUTES.kernelPull, ({ params: { name }, body }) => {
+    kernels().checkPull(name, body.force ?? false);
+    return { target: name, run: (oc) => kernels().pull(name, body.force ?? false, oc) };
+  });
   kit.sync(ROUTES.kernelShow, ({ params }) => kernels().get(params.name));
   kit.sync(ROUTES.kernelDelete, async ({ params }) => {
     await kernels().remove(params.name);

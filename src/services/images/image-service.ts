@@ -4,7 +4,6 @@ import { rename, stat } from 'node:fs/promises';
 import { join, relative, isAbsolute } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { alreadyExists, badRequest, notFound } from '../../api/errors.js';
-import type { ImageInfo } from '../../api/types.js';
 import type { Config } from '../../config/schema.js';
 import type { Layout } from '../../config/paths.js';
 import { exists as ext4Exists } from '../../drivers/ext4/index.js';
@@ -12,7 +11,7 @@ import { GUEST_BITS_MARKER } from '../../guest/index.js';
 import type { Logger } from '../../system/logger.js';
 import { ImageRepository, type ImageRecord } from '../../store/images.js';
 import { KernelRepository } from '../../store/kernels.js';
-import { quietContext, type OpContext } from '../op-context.js';
+import { quietContext, throwIfCancelled, type OpContext } from '../op-context.js';
 import { buildImage, buildPreflight, dirSize } from './build.js';
 import { IMAGE_FILES } from './manifest.js';
 import { validateArtifactName } from '../artifacts/names.js';
@@ -31,6 +30,15 @@ import { checkPullSize, openSource, pullImage } from './pull.js';
 import { checkRegisterRequest } from './register.js';
 import { makeStaging, removeTree } from '../artifacts/staging.js';
 import { faultPoint } from '../../system/faults.js';
+import { Catalogs } from '../artifacts/catalog/load.js';
+import type { ImageEntry } from '../artifacts/catalog/catalog.js';
+import type { CatalogImageInfo, ImageInfo, KernelInfo } from '../../api/types.js';
+import { pullBundleImage } from './pull-bundle.js';
+
+/** A bare name (no registry, tag or digest): looked up in the image catalog before being tried as an OCI reference. */
+export function isCatalogName(ref: string): boolean {
+  return /^[a-z0-9][a-z0-9._-]{0,62}$/.test(ref);
+}
 
 export interface ImageServiceDeps {
   db: Database;
@@ -41,6 +49,12 @@ export interface ImageServiceDeps {
   recipes?: readonly Recipe[];
   /** The Docker config file with registry credentials (default: $DOCKER_CONFIG or ~/.docker/config.json). */
   dockerConfig?: string;
+  /** The image catalog (default: the built-in one). */
+  catalogs?: Catalogs;
+  /** The kernel catalog's default kernel, pulled when missing (for images without a kernel). */
+  defaultKernel?: (ctx: OpContext) => Promise<KernelInfo | undefined>;
+  /** A kernel catalog entry, pulled when missing (for catalog images that name one). */
+  pullKernel?: (name: string, ctx: OpContext) => Promise<KernelInfo> | KernelInfo;
 }
 
 export interface BuildRequest {
@@ -61,12 +75,41 @@ export class ImageService {
   private readonly inflight = new Map<string, Promise<ImageInfo>>();
   /** The OCI blob cache every pull shares. */
   readonly blobs: BlobCache;
+  readonly catalogs: Catalogs;
 
   constructor(private readonly deps: ImageServiceDeps) {
     this.repo = new ImageRepository(deps.db);
     this.kernels = new KernelRepository(deps.db);
     this.recipeList = deps.recipes ?? builtinRecipes();
     this.blobs = new BlobCache(deps.layout.ociCacheDir);
+    this.catalogs = deps.catalogs ?? new Catalogs({ images: '', kernels: '' });
+  }
+
+  /** The image catalog, each entry marked pulled when a local image has its name. */
+  async available(signal?: AbortSignal): Promise<CatalogImageInfo[]> {
+    const cat = await this.catalogs.images(signal);
+    return cat.entries.map((e) => {
+      const local = this.repo.getByName(e.name);
+      const s = e.source;
+      return {
+        name: e.name,
+        description: e.description,
+        ...(e.distro ? { distro: e.distro } : {}),
+        ...(e.kernel ? { kernel: e.kernel } : {}),
+        kind: s.kind,
+        from: s.kind === 'bundle' ? s.url : s.kind === 'oci' ? s.ref : s.recipe,
+        ...(s.kind === 'bundle' ? { sizeBytes: s.size } : {}),
+        pulled: local !== undefined,
+        ...(local ? { localSizeBytes: local.sizeBytes } : {}),
+        catalog: cat.origin,
+      };
+    });
+  }
+
+  /** The image catalog entry of that name, if the catalog has one. */
+  async catalogEntry(name: string, signal?: AbortSignal): Promise<ImageEntry | undefined> {
+    if (!isCatalogName(name)) return undefined;
+    return (await this.catalogs.images(signal)).entries.find((e) => e.name === name);
   }
 
   list(): ImageInfo[] {
@@ -164,7 +207,7 @@ export class ImageService {
 
   /** Checks a pull request and reserves its name; returns the name. Runs synchronously up to the reservation. */
   pullName(req: PullImageRequest): string {
-    const name = validateArtifactName('image', req.name ?? defaultImageName(parseRef(req.ref)));
+    const name = validateArtifactName('image', req.name ?? (isCatalogName(req.ref) ? req.ref : defaultImageName(parseRef(req.ref))));
     this.ensureNameFree(name);
     return name;
   }
@@ -180,6 +223,96 @@ export class ImageService {
   }
 
   private async runPull(req: PullImageRequest, name: string, sizeBytes: number | undefined, ctx: OpContext): Promise<ImageInfo> {
+    if (isCatalogName(req.ref)) {
+      const entry = await ctx.stage('catalog', 'Looking up the image catalog', () => this.catalogEntry(req.ref, ctx.signal));
+      if (entry) return this.pullCatalog(entry, req, name, sizeBytes, ctx);
+      ctx.log(`${req.ref} is not in the image catalog; trying it as an OCI reference (${formatRef(parseRef(req.ref))})`);
+    }
+    return this.pullOci(req, name, sizeBytes, ctx);
+  }
+
+  private async pullCatalog(entry: ImageEntry, req: PullImageRequest, name: string, sizeBytes: number | undefined, ctx: OpContext): Promise<ImageInfo> {
+    const src = entry.source;
+    const given = (['size', 'platform', 'kernel', 'initrd', 'modules'] as const).filter((k) => req[k] !== undefined && !(k === 'platform' && req.platform === 'linux/amd64'));
+    if (src.kind !== 'oci' && given.length > 0) {
+      throw badRequest(`${given.map((k) => `--${k}`).join(', ')} ${given.length === 1 ? 'does' : 'do'} not apply to catalog image ${entry.name} (a ${src.kind})`, 'pull it without them');
+    }
+    if (src.kind === 'recipe') {
+      if (req.kernelRef) throw badRequest(`--kernel-ref does not apply to catalog image ${entry.name} (built from recipe ${src.recipe} with its own kernel)`);
+      ctx.log(`${entry.name} is built on this host from recipe ${src.recipe}`);
+      return this.runBuild(findRecipe(this.recipeList, src.recipe), name, ctx);
+    }
+    const kernelRef = req.kernelRef ?? entry.kernel;
+    if (kernelRef && !this.kernels.get(kernelRef)) {
+      if (!this.deps.pullKernel || req.kernelRef) {
+        throw notFound(`kernel ${JSON.stringify(kernelRef)} not found`, `banger kernel pull ${kernelRef}, or banger kernel list`);
+      }
+      await this.deps.pullKernel(kernelRef, ctx);
+    }
+    if (src.kind === 'oci') {
+      ctx.log(`${entry.name} is the OCI image ${src.ref}`);
+      return this.pullOci({ ...req, ref: src.ref, ...(kernelRef ? { kernelRef } : {}) }, name, sizeBytes, ctx);
+    }
+    const id = randomBytes(8).toString('hex');
+    const dir = join(this.deps.layout.imagesDir, id);
+    this.deps.logger?.info('image catalog pull started', { image: name, entry: entry.name, id });
+    const m = await pullBundleImage(
+      { entryName: entry.name, source: src, distro: entry.distro ?? '', id, name, stagingRoot: this.deps.layout.stagingDir, destDir: dir, kernelElsewhere: kernelRef !== undefined },
+      ctx,
+    );
+    const record: ImageRecord = {
+      id,
+      name,
+      managed: true,
+      distro: m.distro,
+      arch: m.arch,
+      source: m.source,
+      dir,
+      rootfsPath: join(dir, m.files.rootfs),
+      workSeedPath: join(dir, IMAGE_FILES.workSeed),
+      sizeBytes: await dirSize(dir),
+      createdAt: m.createdAt,
+      meta: {
+        guestBits: true,
+        guestBitsVersion: m.guestBits.version,
+        kernelVersion: m.kernelVersion,
+        kernelSha256: m.sha256.kernel,
+        initrdSha256: m.sha256.initrd,
+        cmdline: m.cmdline,
+        catalog: { url: src.url, sha256: src.sha256 },
+      },
+    };
+    if (m.files.kernel) record.kernelPath = join(dir, m.files.kernel);
+    if (m.files.initrd) record.initrdPath = join(dir, m.files.initrd);
+    if (!m.files.kernel && kernelRef) record.kernelRef = kernelRef;
+    try {
+      this.repo.insert(record);
+    } catch (err) {
+      await removeTree(dir);
+      throw err;
+    }
+    this.deps.logger?.info('image catalog pull finished', { image: name, id });
+    return toInfo(record);
+  }
+
+  /** The kernel for an OCI image without one: --kernel-ref, else the catalog's default kernel (pulled when missing), else the newest local one. */
+  private async kernelForImage(req: PullImageRequest, ctx: OpContext): Promise<string> {
+    if (req.kernelRef || !this.deps.defaultKernel) return resolvePullKernel(req, this.kernels, ctx);
+    try {
+      const k = await this.deps.defaultKernel(ctx);
+      if (k) {
+        ctx.log(`the image has no kernel in /boot; it boots with ${k.name}, the kernel catalog's default (choose another with --kernel-ref)`);
+        return k.name;
+      }
+    } catch (err) {
+      throwIfCancelled(ctx.signal);
+      if (this.kernels.list().length === 0) throw err;
+      ctx.log(`could not get the kernel catalog's default kernel: ${(err as Error).message}`, 'warn');
+    }
+    return resolvePullKernel(req, this.kernels, ctx);
+  }
+
+  private async pullOci(req: PullImageRequest, name: string, sizeBytes: number | undefined, ctx: OpContext): Promise<ImageInfo> {
     if (req.kernel) await checkKernelFiles(req);
     if (req.kernelRef && !this.kernels.get(req.kernelRef)) {
       throw notFound(`kernel ${JSON.stringify(req.kernelRef)} not found`, "run 'banger kernel list' or import one with 'banger kernel import'");
@@ -196,7 +329,7 @@ export class ImageService {
     const m = pulled.manifest;
     let kernelRef: string | undefined;
     try {
-      kernelRef = m.files.kernel ? undefined : resolvePullKernel(req, this.kernels, ctx);
+      kernelRef = m.files.kernel ? undefined : await this.kernelForImage(req, ctx);
     } catch (err) {
       await removeTree(dir);
       throw err;
@@ -352,6 +485,16 @@ export class ImageService {
   private isManagedDir(dir: string): boolean {
     const rel = relative(this.deps.layout.imagesDir, dir);
     return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.includes('/');
+  }
+
+  /** The image a reference pulls to: found when here, joined when being pulled or built, pulled otherwise. */
+  async pullIfMissing(ref: string, ctx: OpContext): Promise<ImageInfo> {
+    const name = isCatalogName(ref) ? ref : defaultImageName(parseRef(ref));
+    const existing = this.find(name);
+    if (existing) return existing;
+    const running = this.inflight.get(name);
+    if (running) return running;
+    return this.pull({ ref }, ctx);
   }
 
   /** The image `vm run` needs: returned when present, built from its recipe when missing. */

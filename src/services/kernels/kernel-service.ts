@@ -17,11 +17,16 @@ import { inspectKernel } from '../artifacts/kernel-file.js';
 import { importDebInto } from './import-deb.js';
 import type { StagedKernel } from './staged.js';
 import { faultPoint } from '../../system/faults.js';
+import { Catalogs } from '../artifacts/catalog/load.js';
+import { pullCatalogKernel } from './pull-catalog.js';
+import type { CatalogKernelInfo } from '../../api/types.js';
 
 export interface KernelServiceDeps {
   db: Database;
   layout: Layout;
   logger?: Logger;
+  /** The kernel catalog (default: the built-in one). */
+  catalogs?: Catalogs;
 }
 
 export interface KernelFiles {
@@ -48,10 +53,63 @@ async function requireAbs(what: string, path: string, kind: 'file' | 'dir'): Pro
 export class KernelService {
   private readonly repo: KernelRepository;
   private readonly images: ImageRepository;
+  private readonly pulls = new Map<string, Promise<KernelInfo>>();
+  readonly catalogs: Catalogs;
 
   constructor(private readonly deps: KernelServiceDeps) {
     this.repo = new KernelRepository(deps.db);
     this.images = new ImageRepository(deps.db);
+    this.catalogs = deps.catalogs ?? new Catalogs({ images: '', kernels: '' });
+  }
+
+  /** The kernel catalog, each entry marked pulled when a local kernel has its name. */
+  async available(signal?: AbortSignal): Promise<CatalogKernelInfo[]> {
+    const cat = await this.catalogs.kernels(signal);
+    return cat.entries.map((e) => ({
+      name: e.name,
+      description: e.description,
+      ...(e.version ? { version: e.version } : {}),
+      default: e.default === true,
+      kind: e.source.kind,
+      url: e.source.url,
+      sha256: e.source.sha256,
+      sizeBytes: e.source.size,
+      pulled: this.repo.get(e.name) !== undefined,
+      catalog: cat.origin,
+    }));
+  }
+
+  /** Refuses a bad name, or a kernel already here without force; the API calls it before a pull operation starts. */
+  checkPull(name: string, force: boolean): void {
+    validateArtifactName('kernel', name);
+    if (this.repo.get(name) && !force && !this.pulls.has(name)) {
+      throw alreadyExists(`kernel ${JSON.stringify(name)} is already here`, `banger kernel pull ${name} --force downloads it again and replaces it`);
+    }
+  }
+
+  /**
+   * Downloads a kernel catalog entry (verified against the catalog's size and sha256) and stores it
+   * under the entry's name. With force an existing kernel of that name is replaced once the new one is
+   * ready. Concurrent pulls of one name share the work.
+   */
+  async pull(name: string, force: boolean, ctx: OpContext = quietContext()): Promise<KernelInfo> {
+    this.checkPull(name, force);
+    const running = this.pulls.get(name);
+    if (running) return running;
+    const p = (async () => {
+      const entry = await ctx.stage('catalog', 'Looking up the kernel catalog', () => this.catalogs.kernel(name, ctx.signal));
+      return this.publish(name, ctx, (out, staging) => pullCatalogKernel(entry, out, staging, ctx), force);
+    })().finally(() => this.pulls.delete(name));
+    this.pulls.set(name, p);
+    return p;
+  }
+
+  /** The catalog's default kernel: returned when here, pulled when not. Undefined when the catalog names none. */
+  async ensureDefault(ctx: OpContext): Promise<KernelInfo | undefined> {
+    const cat = await this.catalogs.kernels(ctx.signal);
+    const def = cat.entries.find((e) => e.default);
+    if (!def) return undefined;
+    return this.find(def.name) ?? (await this.pull(def.name, false, ctx));
   }
 
   list(): KernelInfo[] {
@@ -131,7 +189,7 @@ export class KernelService {
     return this.publish(name, ctx, (out, staging) => importDebInto(debOrPackage, out, staging, ctx));
   }
 
-  private async publish(name: string, ctx: OpContext, fill: (out: string, staging: string) => Promise<StagedKernel>): Promise<KernelInfo> {
+  private async publish(name: string, ctx: OpContext, fill: (out: string, staging: string) => Promise<StagedKernel>, replace = false): Promise<KernelInfo> {
     const staging = await makeStaging(this.deps.layout.stagingDir, `kernel-${name}`);
     const dir = join(this.deps.layout.kernelsDir, name);
     try {
@@ -162,6 +220,11 @@ export class KernelService {
         const { dir: _d, ...manifest } = record;
         const files = { kernel: staged.kernelFile, initrd: staged.initrdFile, modules: staged.modulesDir };
         await writeFile(join(out, KERNEL_FILES.manifest), JSON.stringify({ schema: 1, ...manifest, files, ...staged.extra }, null, 2) + '\n');
+        if (replace && this.repo.get(name)) {
+          // The old row goes first (as in remove): a crash in between leaves an unreferenced directory the next start removes.
+          this.repo.delete(name);
+          if (await stat(dir).catch(() => undefined)) await rename(dir, join(staging, 'replaced'));
+        }
         await publishDir(out, dir);
         faultPoint('kernel_import.published');
         try {
