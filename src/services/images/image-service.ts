@@ -239,8 +239,10 @@ export class ImageService {
     }
     if (src.kind === 'recipe') {
       if (req.kernelRef) throw badRequest(`--kernel-ref does not apply to catalog image ${entry.name} (built from recipe ${src.recipe} with its own kernel)`);
+      const recipe = findRecipe(this.recipeList, src.recipe);
+      buildPreflight();
       ctx.log(`${entry.name} is built on this host from recipe ${src.recipe}`);
-      return this.runBuild(findRecipe(this.recipeList, src.recipe), name, ctx);
+      return this.runBuild(recipe, name, ctx);
     }
     const kernelRef = req.kernelRef ?? entry.kernel;
     if (kernelRef && !this.kernels.get(kernelRef)) {
