@@ -1,6 +1,6 @@
 /** The SDK's entry point: a connection to the local bangerd (started on first use, like the CLI does) with `vms` and `images`. */
 import { ROUTES } from '../api/routes.js';
-import type { BuildImageRequest, CreateVMRequest, ImageInfo, PingResult, RecipeInfo, VMInfo } from '../api/types.js';
+import type { BuildImageRequest, CatalogImageInfo, CreateVMRequest, ImageInfo, PingResult, RecipeInfo, VMInfo } from '../api/types.js';
 import { ApiClient } from '../api/client.js';
 import { clientLayout, ensureDaemon } from './daemon.js';
 import { sdkError } from './errors.js';
@@ -178,6 +178,11 @@ export class Images {
 
   get(name: string, opts: CallOptions = {}): Promise<ImageInfo> {
     return sync(this.client, (c) => c.call(ROUTES.imageShow, { name }, undefined, opts.signal ? { signal: opts.signal } : {}), opts.signal);
+  }
+
+  /** The image catalog (built in, or image_catalog_url), each entry marked pulled or not. */
+  available(opts: CallOptions = {}): Promise<CatalogImageInfo[]> {
+    return sync(this.client, (c) => c.call(ROUTES.imageCatalog, {}, undefined, opts.signal ? { signal: opts.signal } : {}), opts.signal);
   }
 
   /** The recipes `build` knows. */

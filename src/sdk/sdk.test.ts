@@ -81,6 +81,11 @@ describe('sdk', () => {
     await assert.rejects(banger.vms.delete('nope'), (err: unknown) => err instanceof BangerError && err.code === 'not_found');
   });
 
+  it('images.available lists the image catalog with a pulled flag', async () => {
+    const cat = await banger.images.available();
+    assert.deepEqual(cat.map((e) => [e.name, e.kind, e.pulled, e.catalog]), [['debian-bookworm', 'recipe', false, 'built in']]);
+  });
+
   it('banger vm exec (built on the SDK) copies output and passes the exit status through', async () => {
     const r = await h.run(['vm', 'exec', 'box', '--', 'sh', '-c', 'echo out; echo err >&2; exit 5']);
     assert.deepEqual(r, { code: 5, stdout: 'out\n', stderr: 'err\n' });
