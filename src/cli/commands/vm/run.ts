@@ -29,7 +29,8 @@ export function registerRun(vm: Command, ctx: CliContext): void {
     .addHelpText(
       'after',
       `
-Everything after -- is the command to run in the VM.
+Everything after -- is the command to run in the VM. In a terminal it gets one (same size, TERM,
+Ctrl-C reaches it), so interactive tools such as coding agents work as in a local shell.
 
 Examples:
   banger vm run                                  boot a sandbox, open a root shell
@@ -94,7 +95,10 @@ The first run builds the default image (a minute or two); later runs take second
       }
       let status: number;
       try {
-        status = await attach(await sshTarget(client, info.name), inDir(command, dir), command ? false : 'auto', ctx.transport());
+        // In a terminal the command gets one too (its size, TERM, Ctrl-C reaching it), as in a local shell;
+        // with output redirected it gets none, so the output stays as the command wrote it.
+        const tty = command ? Boolean(ctx.io.stdin.isTTY && ctx.io.stdout.isTTY) : 'auto';
+        status = await attach(await sshTarget(client, info.name), inDir(command, dir), tty, ctx.transport());
       } finally {
         await removeIfAsked();
       }
