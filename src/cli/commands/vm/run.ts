@@ -10,7 +10,7 @@ import { elapsed, printJson } from '../../render.js';
 import { addCreateFlags, createBody, type CreateOpts } from './create-flags.js';
 import { prepareWorkspace } from '../../../sdk/workspace/prepare.js';
 import { inDir } from './in-workspace.js';
-import { addWorkspaceFlags, prepareOptions, reportPrepare, type WorkspaceFlags } from './workspace-flags.js';
+import { addWorkspaceFlags, bootstrapAfterPrepare, prepareOptions, reportPrepare, type WorkspaceFlags } from './workspace-flags.js';
 
 interface RunOpts extends CreateOpts, WorkspaceFlags {
   rm?: boolean;
@@ -50,8 +50,8 @@ The first run builds the default image (a minute or two); later runs take second
     )
     .action(async (path: string | undefined, o: RunOpts) => {
       const wsFlags = ['guestPath', 'includeUntracked', 'submodules', 'branch', 'branchFrom', 'dryRun'] as const;
-      if (path === undefined && wsFlags.some((f) => o[f] !== undefined)) {
-        throw badRequest('--guest-path, --include-untracked, --submodules, --branch, --branch-from and --dry-run need a checkout path', 'e.g. banger vm run ./repo --include-untracked');
+      if (path === undefined && (wsFlags.some((f) => o[f] !== undefined) || o.bootstrap === false)) {
+        throw badRequest('--guest-path, --include-untracked, --submodules, --branch, --branch-from, --dry-run and --no-bootstrap need a checkout path', 'e.g. banger vm run ./repo --include-untracked');
       }
       const command = ctx.passthrough;
       if (o.detach && o.rm) throw badRequest('-d and --rm do not go together', 'a detached VM stays until you delete it');
@@ -78,9 +78,11 @@ The first run builds the default image (a minute or two); later runs take second
       let dir: string | undefined;
       if (path !== undefined) {
         try {
-          const r = await (await ctx.sdk().vms.get(info.name)).workspace.prepare(path, { ...wsOpts, dryRun: false });
+          const target = await ctx.sdk().vms.get(info.name);
+          const r = await target.workspace.prepare(path, { ...wsOpts, dryRun: false });
           if (!ctx.globals.json) reportPrepare(ctx, info.name, r);
           dir = r.workspace.guestPath;
+          await bootstrapAfterPrepare(ctx, target, r, o);
         } catch (err) {
           if (o.rm) await removeIfAsked();
           else ctx.note(`banger: vm ${info.name} is kept; copy again with banger vm workspace prepare ${info.name} ${path}, or remove it with banger vm delete ${info.name}`);
