@@ -65,6 +65,7 @@ import type {
   WorkspaceInfo,
 } from './types.js';
 import type { ForwardResult, VMPorts } from './ports.js';
+import { parseKillSessionRequest, parseStartSessionRequest, parseStopSessionRequest, type SessionInfo } from './sessions.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 export type RouteKind = 'sync' | 'operation' | 'stream';
@@ -159,6 +160,12 @@ export const ROUTES = {
   vmLogs: route<never>()({ id: 'vm.logs', method: 'GET', path: '/vms/:name/logs', kind: 'stream', query: ['follow'], summary: 'the serial console log; follow=1 keeps it open' }),
   vmSnapshotCreate: route<SnapshotInfo>()({ id: 'vm.snapshot.create', method: 'POST', path: '/vms/:name/snapshots', kind: 'operation', cancellable: false, parse: parseCreateSnapshotRequest, summary: "save a running VM's memory, devices and disks" }),
   vmFork: route<ForkResult>()({ id: 'vm.fork', method: 'POST', path: '/vms/:name/fork', kind: 'operation', cancellable: false, parse: parseForkVMRequest, summary: 'snapshot a running VM and restore N children from it' }),
+  vmSessionList: route<SessionInfo[]>()({ id: 'vm.session.list', method: 'GET', path: '/vms/:name/sessions', kind: 'sync', summary: "a VM's guest sessions, their state read from the guest when it runs (bounded probe, as vm.health)" }),
+  vmSessionStart: route<SessionInfo>()({ id: 'vm.session.start', method: 'POST', path: '/vms/:name/sessions', kind: 'operation', cancellable: false, parse: parseStartSessionRequest, summary: 'start a long-running command in the guest that outlives the client and the daemon' }),
+  vmSessionShow: route<SessionInfo>()({ id: 'vm.session.show', method: 'GET', path: '/vms/:name/sessions/:session', kind: 'sync', summary: 'one guest session (bounded probe, as vm.health)' }),
+  vmSessionStop: route<SessionInfo>()({ id: 'vm.session.stop', method: 'POST', path: '/vms/:name/sessions/:session/stop', kind: 'operation', cancellable: false, parse: parseStopSessionRequest, summary: 'SIGTERM a session, SIGKILL after the timeout; records its exit status' }),
+  vmSessionKill: route<SessionInfo>()({ id: 'vm.session.kill', method: 'POST', path: '/vms/:name/sessions/:session/kill', kind: 'operation', cancellable: false, parse: parseKillSessionRequest, summary: "signal a session's command (default SIGKILL); records its exit status when it ends" }),
+  vmSessionDelete: route<Deleted>()({ id: 'vm.session.delete', method: 'DELETE', path: '/vms/:name/sessions/:session', kind: 'sync', summary: "forget a session that has ended and remove its files in the guest" }),
   snapshotList: route<SnapshotInfo[]>()({ id: 'snapshot.list', method: 'GET', path: '/snapshots', kind: 'sync', summary: 'every snapshot' }),
   snapshotShow: route<SnapshotInfo>()({ id: 'snapshot.show', method: 'GET', path: '/snapshots/:name', kind: 'sync', summary: 'one snapshot' }),
   snapshotDelete: route<Deleted>()({ id: 'snapshot.delete', method: 'DELETE', path: '/snapshots/:name', kind: 'sync', summary: 'remove a snapshot no VM depends on' }),

@@ -181,4 +181,21 @@ describe('vm workspace (fake driver)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), guest);
   });
+  it('tooling bootstrap: pinned versions are named; without mise in the image it says so and skips; --no-bootstrap is quiet', async () => {
+    const pinned = join(h.home, 'pinned');
+    mkdirSync(pinned, { recursive: true });
+    await run(['git', 'init', '-q', pinned]);
+    writeFileSync(join(pinned, 'go.mod'), 'module m\n\ngo 1.22\n');
+    writeFileSync(join(pinned, '.python-version'), '3.12\n');
+    await run(['git', '-C', pinned, 'add', '-A']);
+    await run(['git', '-C', pinned, '-c', 'user.name=a', '-c', 'user.email=a@example.org', 'commit', '-q', '-m', 'pins']);
+    const dest = join(h.home, 'guest', 'pinned');
+    let r = await h.run(['vm', 'workspace', 'prepare', 'box', pinned, '--guest-path', dest]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /tooling: mise install for go@1\.22 \(go\.mod\), python@3\.12 \(\.python-version\)/);
+    assert.match(r.stderr, /warning: the image has no mise; tooling bootstrap skipped/);
+    r = await h.run(['vm', 'workspace', 'prepare', 'box', pinned, '--guest-path', dest, '--no-bootstrap']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /tooling|mise/);
+  });
 });

@@ -10,6 +10,7 @@ import { RouteKit } from './route-kit.js';
 import { operationRoutes } from './routes/operations.js';
 import { systemRoutes } from './routes/system.js';
 import { vmRoutes } from './routes/vms.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { imageRoutes } from './routes/images.js';
 import { kernelRoutes } from './routes/kernels.js';
 
@@ -55,6 +56,7 @@ export function createApp(ctx: DaemonContext): Hono {
   systemRoutes(kit, ctx);
   operationRoutes(kit, ctx);
   vmRoutes(kit, ctx);
+  sessionRoutes(kit, ctx);
   imageRoutes(kit, ctx);
   kernelRoutes(kit, ctx);
   app.route(API_PREFIX, v1);

@@ -3,15 +3,18 @@
  * checkout with every kind of change goes in with identical content and modes; the guest's edits,
  * deletes, renames and a commit come back through diff, export and apply; apply refuses a
  * conflicting host edit; [[file_sync]] entries arrive at start with their modes, and a missing host
- * path is only a warning.
+ * path is only a warning; a guest session (a systemd unit) survives the CLI exiting and a daemon
+ * SIGKILL, takes input through send, keeps its output, and its status is recorded when killed.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { VMInfo } from '../api/types.js';
+import type { PingResult, VMInfo } from '../api/types.js';
+import type { SessionInfo } from '../api/sessions.js';
 import type { PrepareResult } from '../sdk/index.js';
 import { runUnchecked } from '../system/exec.js';
+import { pidAlive } from '../system/proc.js';
 import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
 import { expectedTree, gitIn, makeWorkspaceRepo, TREE_STATE_SCRIPT, treeState } from '../testing/workspace-repo.js';
@@ -141,5 +144,38 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
     assert.equal(applied.code, 0, applied.stderr);
     const hostTree = (await treeState(repo)).filter((l) => !l.startsWith('debug.log\t'));
     assert.deepEqual(hostTree, await guestTree());
+  });
+  it('a session survives the CLI and a daemon SIGKILL; send reaches its stdin; kill records its status', async () => {
+    const started = await cli('--json', 'vm', 'session', 'start', VM, '--name', 'srv', '--cwd', GUEST, '--', 'sh', '-c', 'echo "up in $(pwd)"; while read l; do echo "in: $l"; done');
+    assert.equal(started.code, 0, started.stderr);
+    const s = JSON.parse(started.stdout) as SessionInfo;
+    assert.equal(s.state, 'running');
+    assert.equal(s.unit, 'banger-session-srv');
+    assert.equal((await guestSh('systemctl is-active banger-session-srv')).trim(), 'active');
+
+    const daemon = JSON.parse((await cli('--json', 'daemon', 'status')).stdout) as PingResult;
+    process.kill(daemon.pid, 'SIGKILL');
+    while (pidAlive(daemon.pid)) await new Promise((r) => setTimeout(r, 20));
+    const shown = await cli('--json', 'vm', 'session', 'show', VM, 'srv');
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal((JSON.parse(shown.stdout) as SessionInfo).state, 'running', 'the session outlives the daemon');
+
+    const sent = await cli('vm', 'session', 'send', VM, 'srv', 'hello guest');
+    assert.equal(sent.code, 0, sent.stderr);
+    let out = '';
+    for (let i = 0; i < 100 && !out.includes('in: hello guest'); i++) {
+      out = (await cli('vm', 'session', 'logs', VM, 'srv')).stdout;
+      if (!out.includes('in: hello guest')) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(out, `up in ${GUEST}\nin: hello guest\n`);
+
+    const killed = await cli('--json', 'vm', 'session', 'kill', VM, 'srv');
+    assert.equal(killed.code, 0, killed.stderr);
+    const k = JSON.parse(killed.stdout) as SessionInfo;
+    assert.deepEqual([k.state, k.exitStatus], ['exited', 137]);
+    const listed = JSON.parse((await cli('--json', 'vm', 'session', 'list', VM)).stdout) as SessionInfo[];
+    assert.deepEqual(listed.map((x) => [x.name, x.state, x.exitStatus]), [['srv', 'exited', 137]]);
+    assert.match((await cli('vm', 'session', 'logs', VM, 'srv')).stdout, /^up in \/root\/repo\nin: hello guest\n/, 'the output stays readable');
+    assert.notEqual((await guestSh('systemctl is-active banger-session-srv || true')).trim(), 'active');
   });
 });

@@ -36,7 +36,19 @@ describe('banger mcp', () => {
 
   it('lists the tools, each with a description and a schema', async () => {
     const { tools } = await client.listTools();
-    assert.deepEqual(tools.map((t) => t.name).sort(), ['file_read', 'file_write', 'sandbox_create', 'sandbox_delete', 'sandbox_exec', 'sandbox_list', 'sandbox_stop']);
+    assert.deepEqual(tools.map((t) => t.name).sort(), [
+      'file_read',
+      'file_write',
+      'sandbox_create',
+      'sandbox_delete',
+      'sandbox_exec',
+      'sandbox_list',
+      'sandbox_stop',
+      'session_output',
+      'session_send',
+      'session_start',
+      'session_stop',
+    ]);
     for (const t of tools) assert.ok(t.description && t.description.length > 40 && t.inputSchema.type === 'object', t.name);
   });
 
@@ -59,6 +71,24 @@ describe('banger mcp', () => {
     assert.equal(text(r), 'héllo\n');
     const big = await client.callTool({ name: 'sandbox_exec', arguments: { name: 'mcp-one', command: 'head -c 40000 /dev/zero | tr "\\0" x' } });
     assert.match(text(big), /\[output truncated: 7232 bytes cut\]/);
+  });
+
+  it('starts a session, sends it a line, reads its output and stops it', async () => {
+    const started = await client.callTool({ name: 'session_start', arguments: { name: 'mcp-one', session: 'repl', command: 'echo ready; while read l; do echo "got $l"; done' } });
+    assert.ok(!started.isError, text(started));
+    assert.match(text(started), /started session repl in mcp-one, state running/);
+    const sent = await client.callTool({ name: 'session_send', arguments: { name: 'mcp-one', session: 'repl', text: 'hello' } });
+    assert.ok(!sent.isError, text(sent));
+    let out = '';
+    for (let i = 0; i < 100 && !out.includes('got hello'); i++) {
+      out = text(await client.callTool({ name: 'session_output', arguments: { name: 'mcp-one', session: 'repl' } }));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(out, 'session repl: running\n--- output ---\nready\ngot hello\n');
+    const listed = await client.callTool({ name: 'session_output', arguments: { name: 'mcp-one' } });
+    assert.match(text(listed), /^repl\trunning\tsh -c /);
+    const stopped = await client.callTool({ name: 'session_stop', arguments: { name: 'mcp-one', session: 'repl' } });
+    assert.equal(text(stopped), 'session repl: exited, exit code 143');
   });
 
   it('refuses a second sandbox under --max-vms 1 and an image outside --allow-images', async () => {

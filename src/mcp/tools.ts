@@ -197,6 +197,82 @@ export const TOOLS: readonly Tool[] = [
       return `deleted ${vm.name}`;
     },
   },
+  {
+    name: 'session_start',
+    description:
+      'Start a long-running shell command (sh -c) in a running sandbox that keeps running after this call: a dev server, a watcher, a REPL. ' +
+      'Its stdout and stderr are kept (session_output reads them), session_send writes lines to its stdin, session_stop ends it. Returns the session name.',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        name: nameArg,
+        command: { type: 'string', description: 'The command line, run by sh -c.' },
+        session: { type: 'string', description: 'A session name (lowercase a-z, 0-9, -; default: generated).' },
+        cwd: { type: 'string', description: 'Working directory (default /root).' },
+      },
+      required: ['name', 'command'],
+      additionalProperties: false,
+    },
+    async run(args, env) {
+      const command = args.str('command');
+      const session = args.optStr('session');
+      const cwd = args.optStr('cwd');
+      const vm = await ours(env, args.str('name'));
+      const s = await vm.sessions.start(['sh', '-c', command], { ...(session !== undefined ? { name: session } : {}), ...(cwd !== undefined ? { cwd } : {}) });
+      return `started session ${s.name} in ${vm.name}, state ${s.state}`;
+    },
+  },
+  {
+    name: 'session_output',
+    description: `A session's state (running, exited with its exit code, lost) and its output so far: the last ${OUTPUT_LIMIT} bytes of stdout and stderr together. Without session: every session of the sandbox and its state.`,
+    inputSchema: { type: 'object', properties: { name: nameArg, session: { type: 'string', description: 'The session name.' } }, required: ['name'], additionalProperties: false },
+    async run(args, env) {
+      const session = args.optStr('session');
+      const vm = await ours(env, args.str('name'));
+      if (session === undefined) {
+        const list = await vm.sessions.list();
+        if (list.length === 0) return 'no sessions';
+        return list.map((s) => `${s.name}	${s.state}${s.exitStatus !== undefined ? ` (exit code ${s.exitStatus})` : ''}	${s.command.join(' ')}`).join('\n');
+      }
+      const s = await vm.sessions.show(session);
+      const out = await vm.sessions.logs(session);
+      const chunks: Buffer[] = [];
+      for await (const c of out.stdout) chunks.push(c);
+      await out.exit;
+      const all = Buffer.concat(chunks);
+      const cut = all.length > OUTPUT_LIMIT ? `[${all.length - OUTPUT_LIMIT} earlier bytes cut]\n` : '';
+      const state = s.state === 'exited' ? `exited, exit code ${s.exitStatus ?? '?'}` : s.state;
+      return `session ${s.name}: ${state}\n--- output ---\n${cut}${all.subarray(Math.max(0, all.length - OUTPUT_LIMIT)).toString('utf8')}`;
+    },
+  },
+  {
+    name: 'session_send',
+    description: "Write a line of text to a running session's stdin (a newline is added).",
+    inputSchema: {
+      type: 'object',
+      properties: { name: nameArg, session: { type: 'string', description: 'The session name.' }, text: { type: 'string', description: 'The line to send.' } },
+      required: ['name', 'session', 'text'],
+      additionalProperties: false,
+    },
+    async run(args, env) {
+      const session = args.str('session');
+      const text = args.str('text');
+      const vm = await ours(env, args.str('name'));
+      await vm.sessions.send(session, `${text}\n`);
+      return `sent ${Buffer.byteLength(text) + 1} bytes to ${session}`;
+    },
+  },
+  {
+    name: 'session_stop',
+    description: 'End a session: SIGTERM, then SIGKILL after 10 seconds. Returns its exit code.',
+    inputSchema: { type: 'object', properties: { name: nameArg, session: { type: 'string', description: 'The session name.' } }, required: ['name', 'session'], additionalProperties: false },
+    async run(args, env) {
+      const session = args.str('session');
+      const vm = await ours(env, args.str('name'));
+      const s = await vm.sessions.stop(session);
+      return `session ${s.name}: ${s.state}${s.exitStatus !== undefined ? `, exit code ${s.exitStatus}` : ''}`;
+    },
+  },
 ];
 
 /** Runs a tool call: every failure (unknown tool, bad arguments, policy, banger errors) is an error result. */

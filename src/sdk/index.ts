@@ -7,6 +7,8 @@ export { VMWorkspace, type PreparedWorkspace } from './workspace/vm-workspace.js
 export type { PrepareOptions, PrepareResult } from './workspace/prepare.js';
 export type { ApplyResult } from './workspace/apply.js';
 export type { DiffOptions } from './workspace/export.js';
+export { VMSessions, type AttachOptions, type AttachResult, type SessionStartOptions } from './sessions.js';
+export type { SessionInfo, SessionState } from '../api/sessions.js';
 export { Operation, type CallOptions } from './operation.js';
 export { BangerError, DaemonUnreachableError, ERROR_CODES, EXIT_CODES, ExecTimeoutError, OperationDetachedError, type ErrorCode } from './errors.js';
 export type { CreateVMRequest, BuildImageRequest, ImageInfo, OpEvent, PingResult, RecipeInfo, SSHTarget, VMInfo, VMSpec, VMState, WorkspaceInfo } from '../api/types.js';

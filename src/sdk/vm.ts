@@ -7,6 +7,7 @@ import { execStream, execText, SSHError, type Command, type ExecOptions, type Ex
 import { VMFiles } from './files.js';
 import { Operation, type CallOptions } from './operation.js';
 import { VMWorkspace } from './workspace/vm-workspace.js';
+import { VMSessions } from './sessions.js';
 
 export interface StopOptions extends CallOptions {
   /** Kill the VM when it has not powered off after this many seconds (default 30). */
@@ -18,6 +19,8 @@ export class VM {
   readonly files: VMFiles;
   /** The git checkout copied into the VM: prepare, diff, export, apply. */
   readonly workspace: VMWorkspace;
+  /** Long-running commands in the guest that outlive this process and the daemon. */
+  readonly sessions: VMSessions;
   private targetPromise: Promise<SSHTarget> | undefined;
 
   constructor(
@@ -34,6 +37,7 @@ export class VM {
       reach: () => this.reach(),
       fresh: async () => (await this.refresh()).info,
     });
+    this.sessions = new VMSessions({ name: info.name, client: () => this.client(), reach: () => this.reach() });
   }
 
   get name(): string {

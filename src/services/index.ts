@@ -16,6 +16,7 @@ import { LeaseRepo } from '../store/leases.js';
 import { SettingsRepo } from '../store/settings.js';
 import { VMRepo } from '../store/vms.js';
 import { SnapshotRepo } from '../store/snapshots.js';
+import { SessionRepo } from '../store/sessions.js';
 import { Hypervisors } from './hypervisors.js';
 import { ImageService } from './images/image-service.js';
 import { clearStaging } from './artifacts/staging.js';
@@ -32,6 +33,8 @@ import { imageResolver } from './vm-images.js';
 import { Catalogs } from './artifacts/catalog/load.js';
 import type { VMServiceDeps } from './vms/deps.js';
 import { VMService } from './vms/vm-service.js';
+import { GuestSessions } from './vms/sessions.js';
+import { resolveVM } from './vms/lookup.js';
 
 export interface ServiceOptions {
   db: Database;
@@ -45,6 +48,8 @@ export interface ServiceOptions {
 
 export interface Services {
   vms: VMService;
+  /** Long-running commands in guests (vm session ...). */
+  sessions: GuestSessions;
   images: ImageService;
   kernels: KernelService;
   hypervisor: Hypervisors;
@@ -139,10 +144,18 @@ export function createServices(opts: ServiceOptions): Services {
     host: { cpus: cpus().length, memoryBytes: totalmem() },
   };
   const vms = new VMService(vmDeps);
+  const sessions = new GuestSessions({
+    vmDeps,
+    repo: new SessionRepo(db),
+    find: (ref) => resolveVM(vmRepo, ref),
+    sshTarget: (ref) => vms.sshTarget(ref),
+    logger: logger.child({ svc: 'sessions' }),
+  });
   const dns = new DnsService(vmRepo, config.dns_listen_addr, logger.child({ svc: 'dns' }));
   let resumed: Promise<void> = Promise.resolve();
   return {
     vms,
+    sessions,
     images,
     kernels,
     hypervisor,
@@ -158,8 +171,10 @@ export function createServices(opts: ServiceOptions): Services {
         logger.error('reconcile failed; serving anyway', { error: err });
       }
       await dns.start();
+      sessions.startSweeping();
     },
     stop: async () => {
+      sessions.stopSweeping();
       await egressProxy.closeAll();
       await guestDns?.close();
       await dns.stop();

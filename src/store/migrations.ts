@@ -113,6 +113,27 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 5,
+    name: 'guest sessions',
+    up: (db) => {
+      // Long-running guest commands. The guest's files are the source of truth for a session's status;
+      // ended_at and exit_status record what they said once it ended.
+      db.exec(`
+        CREATE TABLE vm_sessions (
+          vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+          name TEXT NOT NULL,
+          command_json TEXT NOT NULL,
+          cwd TEXT,
+          unit TEXT,
+          started_at TEXT NOT NULL,
+          ended_at TEXT,
+          exit_status INTEGER,
+          PRIMARY KEY (vm_id, name)
+        );
+      `);
+    },
+  },
 ];
 
 export const LATEST_MIGRATION = MIGRATIONS[MIGRATIONS.length - 1]!.id;

@@ -7,6 +7,7 @@ import type { VMInfo, WorkspaceInfo } from '../../api/types.js';
 import { applyToHost, type ApplyResult } from './apply.js';
 import { workspaceDiff, type DiffFormat, type DiffOptions } from './export.js';
 import { prepareWorkspace, type PrepareOptions, type PrepareResult } from './prepare.js';
+import { bootstrapTooling, type BootstrapResult, type ToolingPlan } from './tooling.js';
 
 export interface VMHandle {
   readonly name: string;
@@ -43,6 +44,11 @@ export class VMWorkspace {
     const r = await prepareWorkspace(await this.vm.reach(), hostPath, opts);
     const recorded = await (await this.vm.client()).call(ROUTES.vmWorkspaceRecord, { name: this.vm.name }, r.workspace, opts.signal ? { signal: opts.signal } : {});
     return { ...r, recorded };
+  }
+
+  /** `mise install` in the guest's workspace of what `plan` pins (detectTooling); best effort, see BootstrapResult. */
+  async bootstrap(plan: ToolingPlan, guestPath: string, opts: { signal?: AbortSignal } = {}): Promise<BootstrapResult> {
+    return bootstrapTooling(await this.vm.reach(), guestPath, plan, opts.signal);
   }
 
   /** The guest's changes as a binary patch `git apply` takes (empty when nothing changed). */

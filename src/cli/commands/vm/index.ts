@@ -14,6 +14,7 @@ import { registerPrune } from './prune.js';
 import { registerPause } from './pause.js';
 import { registerRestart } from './restart.js';
 import { registerRun } from './run.js';
+import { registerSession } from './session.js';
 import { registerSet } from './set.js';
 import { registerShow } from './show.js';
 import { registerSnapshot } from './snapshot.js';
@@ -39,6 +40,7 @@ Examples:
   banger vm ssh dev                     shell in a running VM
   banger vm exec dev -- uname -a        run a command, exit with its status
   banger vm diff dev                    what changed in dev's workspace
+  banger vm session start dev --name web -- python3 -m http.server
   banger vm snapshot create dev --name warm && banger vm run --from warm
   banger vm fork dev -n 2               two children restored from a snapshot of dev
   banger vm stop dev && banger vm delete dev`,
@@ -65,6 +67,7 @@ Examples:
   registerWorkspace(vm, ctx);
   registerDiff(vm, ctx);
   registerSnapshot(vm, ctx);
+  registerSession(vm, ctx);
   registerPause(vm, ctx);
 
   registerList(program.command('ps'), ctx);

@@ -10,7 +10,7 @@ import { elapsed, printJson } from '../../render.js';
 import { addCreateFlags, createBody, type CreateOpts } from './create-flags.js';
 import { prepareWorkspace } from '../../../sdk/workspace/prepare.js';
 import { inDir } from './in-workspace.js';
-import { addWorkspaceFlags, prepareOptions, reportPrepare, type WorkspaceFlags } from './workspace-flags.js';
+import { addWorkspaceFlags, bootstrapAfterPrepare, prepareOptions, reportPrepare, type WorkspaceFlags } from './workspace-flags.js';
 
 interface RunOpts extends CreateOpts, WorkspaceFlags {
   rm?: boolean;
@@ -29,7 +29,8 @@ export function registerRun(vm: Command, ctx: CliContext): void {
     .addHelpText(
       'after',
       `
-Everything after -- is the command to run in the VM.
+Everything after -- is the command to run in the VM. In a terminal it gets one (same size, TERM,
+Ctrl-C reaches it), so interactive tools such as coding agents work as in a local shell.
 
 Examples:
   banger vm run                                  boot a sandbox, open a root shell
@@ -51,8 +52,8 @@ The first run builds the default image (a minute or two); later runs take second
     )
     .action(async (path: string | undefined, o: RunOpts) => {
       const wsFlags = ['guestPath', 'includeUntracked', 'submodules', 'branch', 'branchFrom', 'dryRun'] as const;
-      if (path === undefined && wsFlags.some((f) => o[f] !== undefined)) {
-        throw badRequest('--guest-path, --include-untracked, --submodules, --branch, --branch-from and --dry-run need a checkout path', 'e.g. banger vm run ./repo --include-untracked');
+      if (path === undefined && (wsFlags.some((f) => o[f] !== undefined) || o.bootstrap === false)) {
+        throw badRequest('--guest-path, --include-untracked, --submodules, --branch, --branch-from, --dry-run and --no-bootstrap need a checkout path', 'e.g. banger vm run ./repo --include-untracked');
       }
       const command = ctx.passthrough;
       if (o.detach && o.rm) throw badRequest('-d and --rm do not go together', 'a detached VM stays until you delete it');
@@ -79,9 +80,11 @@ The first run builds the default image (a minute or two); later runs take second
       let dir: string | undefined;
       if (path !== undefined) {
         try {
-          const r = await (await ctx.sdk().vms.get(info.name)).workspace.prepare(path, { ...wsOpts, dryRun: false });
+          const target = await ctx.sdk().vms.get(info.name);
+          const r = await target.workspace.prepare(path, { ...wsOpts, dryRun: false });
           if (!ctx.globals.json) reportPrepare(ctx, info.name, r);
           dir = r.workspace.guestPath;
+          await bootstrapAfterPrepare(ctx, target, r, o);
         } catch (err) {
           if (o.rm) await removeIfAsked();
           else ctx.note(`banger: vm ${info.name} is kept; copy again with banger vm workspace prepare ${info.name} ${path}, or remove it with banger vm delete ${info.name}`);
@@ -96,7 +99,10 @@ The first run builds the default image (a minute or two); later runs take second
       }
       let status: number;
       try {
-        status = await attach(await sshTarget(client, info.name), inDir(command, dir), command ? false : 'auto', ctx.transport());
+        // In a terminal the command gets one too (its size, TERM, Ctrl-C reaching it), as in a local shell;
+        // with output redirected it gets none, so the output stays as the command wrote it.
+        const tty = command ? Boolean(ctx.io.stdin.isTTY && ctx.io.stdout.isTTY) : 'auto';
+        status = await attach(await sshTarget(client, info.name), inDir(command, dir), tty, ctx.transport());
       } finally {
         await removeIfAsked();
       }

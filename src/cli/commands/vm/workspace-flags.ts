@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../../context.js';
 import { printJson } from '../../render.js';
-import type { PrepareOptions, PreparedWorkspace } from '../../../sdk/index.js';
+import type { PrepareOptions, PreparedWorkspace, VM } from '../../../sdk/index.js';
+import { detectTooling, sourcesFor } from '../../../sdk/workspace/tooling.js';
 
 export interface WorkspaceFlags {
   guestPath?: string;
@@ -14,6 +15,8 @@ export interface WorkspaceFlags {
   /** `vm run --branch-from` (on `vm run`, `--from` names a snapshot to restore). */
   branchFrom?: string;
   dryRun?: boolean;
+  /** False with --no-bootstrap. */
+  bootstrap?: boolean;
 }
 
 /** Where the base ref of `--branch` is given: `--from` on `vm workspace prepare`, `--branch-from` on `vm run`. */
@@ -26,7 +29,8 @@ export function addWorkspaceFlags(cmd: Command, fromFlag: BranchFromFlag = '--fr
     .option('--submodules', "copy submodules' files too (a checkout with submodules is refused without it)")
     .option('--branch <name>', 'make a guest-only branch of this name and check it out in the guest')
     .option(`${fromFlag} <ref>`, 'where --branch starts (default HEAD); another commit is copied without the uncommitted work')
-    .option('--dry-run', 'list the files that would be copied, and change nothing');
+    .option('--dry-run', 'list the files that would be copied, and change nothing')
+    .option('--no-bootstrap', 'do not install the tool versions the checkout pins (mise install in the guest)');
 }
 
 export function prepareOptions(o: WorkspaceFlags, ctx: CliContext): PrepareOptions {
@@ -56,4 +60,23 @@ export function reportPrepare(ctx: CliContext, vm: string, r: PreparedWorkspace)
   }
   const what = r.incremental ? `${r.sentFiles} changed, ${r.deletedFiles} removed of ${r.files} files` : `${r.files} files`;
   ctx.note(`${vm}:${r.workspace.guestPath} ready (${what}; ${mib(r.bundleBytes + r.tarBytes)} sent; base ${r.workspace.headCommit.slice(0, 12)})`);
+}
+
+/**
+ * After a prepare: `mise install` of the versions the checkout pins (.mise.toml, .tool-versions, go.mod,
+ * package.json engines, .python-version, rust-toolchain), best effort; a failure is a warning.
+ */
+export async function bootstrapAfterPrepare(ctx: CliContext, vm: VM, r: PreparedWorkspace, o: WorkspaceFlags): Promise<void> {
+  if (o.bootstrap === false || o.dryRun) return;
+  const plan = detectTooling(r.workspace.sourcePath);
+  if (plan.pins.length === 0 && plan.miseFiles.length === 0) return;
+  const what = [...plan.miseFiles, ...plan.pins.map((p) => `${p.tool}@${p.version} (${p.source})`)].join(', ');
+  if (!ctx.globals.json) ctx.note(ctx.err.dim(`tooling: mise install for ${what}`));
+  const b = await vm.workspace.bootstrap(plan, r.workspace.guestPath, { signal: ctx.interrupt.signal });
+  if (b.status === 'no_mise') ctx.note(`banger: warning: the image has no mise; tooling bootstrap skipped (${what})`);
+  else if (b.status === 'failed') {
+    ctx.note(
+      `banger: warning: tooling bootstrap failed; see ${b.log} in ${vm.name}. mise needs egress to ${sourcesFor(plan).join(', ')} (--nat, or --allow with those names); --no-bootstrap skips it`,
+    );
+  } else if (b.status === 'installed' && !ctx.globals.json) ctx.note(ctx.err.dim(`tooling: installed ${b.tools.join(', ')}`));
 }

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { CliContext } from '../../context.js';
 import { printJson } from '../../render.js';
 import { noPassthrough } from './shared.js';
-import { addWorkspaceFlags, prepareOptions, reportPrepare, type WorkspaceFlags } from './workspace-flags.js';
+import { addWorkspaceFlags, bootstrapAfterPrepare, prepareOptions, reportPrepare, type WorkspaceFlags } from './workspace-flags.js';
 
 export function registerWorkspace(vm: Command, ctx: CliContext): void {
   const ws = vm
@@ -44,8 +44,10 @@ Examples:
     .action(async (name: string, path: string, o: WorkspaceFlags) => {
       noPassthrough(ctx);
       const opts = prepareOptions(o, ctx);
-      const r = await (await ctx.sdk().vms.get(name)).workspace.prepare(path, opts);
+      const target = await ctx.sdk().vms.get(name);
+      const r = await target.workspace.prepare(path, opts);
       reportPrepare(ctx, name, r);
+      await bootstrapAfterPrepare(ctx, target, r, o);
     });
 
   ws.command('export')

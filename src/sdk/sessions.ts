@@ -1,0 +1,161 @@
+/**
+ * A VM's guest sessions as the SDK offers them: start, list, show, stop, kill and remove through the
+ * daemon; output, input and attach over the VM's ssh connection, reading and writing the session's
+ * files in the guest (see the daemon's session scripts for their layout).
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { ApiClient } from '../api/client.js';
+import { BangerError } from '../api/errors.js';
+import { ROUTES } from '../api/routes.js';
+import type { KillSessionRequest, SessionInfo, StartSessionRequest } from '../api/sessions.js';
+import type { Deleted, VMSignal } from '../api/types.js';
+import { GUEST_SESSIONS_DIR } from '../model/session.js';
+import { sdkError } from './errors.js';
+import { execStream, execText, type ExecStream, type Reach } from './exec.js';
+import type { CallOptions } from './operation.js';
+
+const DIR = `d="$HOME/${GUEST_SESSIONS_DIR}/$1"; [ -d "$d" ] || { echo "session $1 has no files in the guest" >&2; exit 3; }`;
+
+/** $1 name, $2 1 to follow: the output so far, then (following) what it writes until the session ends. */
+const LOGS = `${DIR}
+if [ "$2" = 1 ] && [ ! -f "$d/status" ] && [ "$(cat "$d/boot_id" 2>/dev/null)" = "$(cat /proc/sys/kernel/random/boot_id)" ] && [ -s "$d/runner.pid" ]; then
+  exec tail -c +1 -f --pid="$(cat "$d/runner.pid")" "$d/output"
+fi
+exec cat "$d/output"`;
+
+/** Exit status of SEND when the session has ended. */
+const ENDED = 4;
+
+/** $1 name: stdin into the session's FIFO (held open read-write, so this never blocks on a missing reader). */
+const SEND = `${DIR}
+[ ! -f "$d/status" ] || { echo "session $1 has ended" >&2; exit ${ENDED}; }
+exec 3<>"$d/stdin"
+cat >&3`;
+
+export interface SessionStartOptions extends CallOptions {
+  /** Generated when absent. */
+  name?: string;
+  /** Working directory in the guest (default: the home directory). */
+  cwd?: string;
+}
+
+export interface AttachOptions {
+  /** Forwarded line by line (or as it comes) to the session's stdin; its end detaches. */
+  input?: Readable;
+  /** Where the session's output goes. */
+  output: Writable;
+  /** Aborting detaches (the session keeps running). */
+  signal?: AbortSignal;
+  /** Show only what the session writes from now on, not its output so far. */
+  tail?: boolean;
+}
+
+export interface AttachResult {
+  /** `ended` when the session ended while attached, `detached` otherwise. */
+  reason: 'ended' | 'detached';
+  session: SessionInfo;
+}
+
+export interface VMHandleForSessions {
+  readonly name: string;
+  client(): Promise<ApiClient>;
+  reach(): Promise<Reach>;
+}
+
+export class VMSessions {
+  constructor(private readonly vm: VMHandleForSessions) {}
+
+  private async api<T>(fn: (c: ApiClient) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    try {
+      return await fn(await this.vm.client());
+    } catch (err) {
+      throw sdkError(err, signal);
+    }
+  }
+
+  /** Starts `command` (an argv) in the guest; it outlives this process and the daemon. */
+  start(command: readonly string[], opts: SessionStartOptions = {}): Promise<SessionInfo> {
+    const body: StartSessionRequest = { command: [...command], ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) };
+    return this.api((c) => c.run(ROUTES.vmSessionStart, { name: this.vm.name }, body, () => undefined, opts.signal), opts.signal);
+  }
+
+  list(opts: CallOptions = {}): Promise<SessionInfo[]> {
+    return this.api((c) => c.call(ROUTES.vmSessionList, { name: this.vm.name }, undefined, opts.signal ? { signal: opts.signal } : {}), opts.signal);
+  }
+
+  show(session: string, opts: CallOptions = {}): Promise<SessionInfo> {
+    return this.api((c) => c.call(ROUTES.vmSessionShow, { name: this.vm.name, session }, undefined, opts.signal ? { signal: opts.signal } : {}), opts.signal);
+  }
+
+  /** SIGTERM, then SIGKILL after `timeoutSeconds` (default 10); resolves with the recorded end. */
+  stop(session: string, opts: CallOptions & { timeoutSeconds?: number } = {}): Promise<SessionInfo> {
+    const body = opts.timeoutSeconds !== undefined ? { timeoutSeconds: opts.timeoutSeconds } : undefined;
+    return this.api((c) => c.run(ROUTES.vmSessionStop, { name: this.vm.name, session }, body, () => undefined, opts.signal), opts.signal);
+  }
+
+  /** Sends a signal (default SIGKILL) to the session's command. */
+  kill(session: string, sig?: VMSignal, opts: CallOptions = {}): Promise<SessionInfo> {
+    const body: KillSessionRequest = sig !== undefined ? { signal: sig } : {};
+    return this.api((c) => c.run(ROUTES.vmSessionKill, { name: this.vm.name, session }, body, () => undefined, opts.signal), opts.signal);
+  }
+
+  /** Forgets a session that has ended and removes its files in the guest. */
+  remove(session: string, opts: CallOptions = {}): Promise<Deleted> {
+    return this.api((c) => c.call(ROUTES.vmSessionDelete, { name: this.vm.name, session }, undefined, opts.signal ? { signal: opts.signal } : {}), opts.signal);
+  }
+
+  /** The session's output (stdout and stderr, interleaved); `follow` streams it until the session ends. */
+  async logs(session: string, opts: { follow?: boolean; signal?: AbortSignal } = {}): Promise<ExecStream> {
+    await this.show(session, opts);
+    const reach = await this.api(() => this.vm.reach(), opts.signal);
+    return execStream(reach, ['sh', '-c', LOGS, 'sh', session, opts.follow ? '1' : '0'], opts.signal ? { signal: opts.signal } : {});
+  }
+
+  /** Writes `data` to the session's stdin (add the newline yourself for a line). */
+  async send(session: string, data: string | Buffer, opts: CallOptions = {}): Promise<void> {
+    await this.show(session, opts);
+    const reach = await this.api(() => this.vm.reach(), opts.signal);
+    const r = await execText(reach, ['sh', '-c', SEND, 'sh', session], { stdin: data, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (r.exitCode === ENDED) throw new BangerError('not_running', `session ${session} in vm ${this.vm.name} has ended`, { hint: `see its output with banger vm session logs ${this.vm.name} ${session}` });
+    if (r.exitCode !== 0) throw new BangerError('operation_failed', `could not write to session ${session} in vm ${this.vm.name}: ${r.stderr.trim() || `exit status ${r.exitCode}`}`);
+  }
+
+  /**
+   * Streams the session's output to `output` and forwards `input` to its stdin, until the session
+   * ends (`ended`), `input` ends or `signal` aborts (`detached`: the session keeps running).
+   */
+  async attach(session: string, opts: AttachOptions): Promise<AttachResult> {
+    const first = await this.show(session, opts.signal ? { signal: opts.signal } : {});
+    if (first.state !== 'running') {
+      throw new BangerError('not_running', `session ${session} in vm ${this.vm.name} is not running (${first.state})`, { hint: `see its output with banger vm session logs ${this.vm.name} ${session}` });
+    }
+    const reach = await this.api(() => this.vm.reach(), opts.signal);
+    const detach = new AbortController();
+    const onAbort = () => detach.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let reason: AttachResult['reason'] = 'detached';
+    try {
+      const script = opts.tail ? LOGS.replace('tail -c +1', 'tail -c 0') : LOGS;
+      const out = execStream(reach, ['sh', '-c', script, 'sh', session, '1'], { signal: detach.signal });
+      const pump = (async () => {
+        for await (const chunk of out.stdout) opts.output.write(chunk);
+      })();
+      let inputDone: Promise<unknown> = new Promise(() => undefined);
+      if (opts.input) {
+        const inp = execStream(reach, ['sh', '-c', SEND, 'sh', session], { stdin: opts.input, signal: detach.signal });
+        inputDone = inp.exit.catch(() => undefined);
+      }
+      const ended = out.exit.then(
+        () => 'ended' as const,
+        () => 'detached' as const,
+      );
+      reason = await Promise.race([ended, inputDone.then(() => 'detached' as const), new Promise<'detached'>((r) => detach.signal.addEventListener('abort', () => r('detached'), { once: true }))]);
+      detach.abort();
+      await pump.catch(() => undefined);
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      detach.abort();
+    }
+    return { reason, session: await this.show(session) };
+  }
+}

@@ -1,0 +1,43 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseKillSessionRequest, parseStartSessionRequest, parseStopSessionRequest } from '../../api/sessions.js';
+import type { SessionRow } from '../../store/sessions.js';
+import { parseStatusLines, sessionView } from './sessions.js';
+
+const row: SessionRow = { vmId: 'aaaaaaaaaaaa', name: 'web', command: ['sleep', '9'], startedAt: '2026-01-01T00:00:00.000Z' };
+
+describe('guest sessions: status and view', () => {
+  it('reads the guest status lines', () => {
+    const m = parseStatusLines('web running\njob exited 3 1767225660\nold lost 1767225600\n\ngarbage\nx exited notanumber 1\n');
+    assert.deepEqual(m.get('web'), { state: 'running' });
+    assert.deepEqual(m.get('job'), { state: 'exited', exitStatus: 3, endedAt: '2026-01-01T00:01:00.000Z' });
+    assert.deepEqual(m.get('old'), { state: 'lost', endedAt: '2026-01-01T00:00:00.000Z' });
+    assert.equal(m.has('garbage'), false);
+    assert.equal(m.has('x'), false);
+  });
+  it('shows a recorded end over the guest, the guest over nothing, and unknown for a VM that is not running', () => {
+    const ended = { ...row, endedAt: '2026-01-01T00:05:00.000Z', exitStatus: 143 };
+    assert.equal(sessionView('dev', ended, { state: 'running' }, true).state, 'exited');
+    assert.equal(sessionView('dev', ended, undefined, false).exitStatus, 143);
+    assert.equal(sessionView('dev', { ...row, endedAt: '2026-01-01T00:05:00.000Z' }, undefined, true).state, 'lost');
+    const live = sessionView('dev', row, { state: 'exited', exitStatus: 1, endedAt: '2026-01-01T00:01:00.000Z' }, true);
+    assert.deepEqual([live.state, live.exitStatus, live.endedAt], ['exited', 1, '2026-01-01T00:01:00.000Z']);
+    assert.equal(sessionView('dev', row, undefined, true).state, 'lost', 'no files in a running guest');
+    const off = sessionView('dev', row, undefined, false);
+    assert.equal(off.state, 'unknown');
+    assert.equal(off.guestDir, '~/.cache/banger/sessions/web');
+    assert.equal(off.vm, 'dev');
+  });
+  it('parses start, stop and kill requests, refusing bad fields', () => {
+    assert.deepEqual(parseStartSessionRequest({ command: ['a', 'b c'], name: 'x', cwd: '/root' }), { command: ['a', 'b c'], name: 'x', cwd: '/root' });
+    assert.throws(() => parseStartSessionRequest({ command: [] }), /non-empty list/);
+    assert.throws(() => parseStartSessionRequest({ command: 'ls' }), /non-empty list/);
+    assert.throws(() => parseStartSessionRequest({ command: [''] }), /empty argument/);
+    assert.throws(() => parseStartSessionRequest({ command: ['ls'], cwd: '/root/../etc' }), /not an absolute guest path/);
+    assert.throws(() => parseStartSessionRequest({ command: ['ls'], tty: true }), /unknown field "tty"/);
+    assert.deepEqual(parseStopSessionRequest({ timeoutSeconds: 3 }), { timeoutSeconds: 3 });
+    assert.throws(() => parseStopSessionRequest({ timeoutSeconds: -1 }), /timeoutSeconds/);
+    assert.deepEqual(parseKillSessionRequest({ signal: 'term' }), { signal: 'SIGTERM' });
+    assert.throws(() => parseKillSessionRequest({ signal: 'SIGWHAT' }), /unsupported signal/);
+  });
+});
