@@ -9,6 +9,18 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { artifactsDir, browserSkip, launchChromium } from '../testing/browser.js';
 import { webHome, type WebHome } from '../testing/web-home.js';
+import { ROUTES } from '../api/routes.js';
+import type { VMInfo } from '../api/types.js';
+
+async function waitRunning(w: WebHome, name: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const vm = await w.h.client().get<VMInfo>(`/vms/${name}`);
+    if (vm.state === 'running') return;
+    if (Date.now() > deadline || vm.state === 'error') throw new Error(`vm ${name} is ${vm.state}: ${vm.lastError ?? ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 const skip = browserSkip();
 
@@ -113,6 +125,56 @@ describe('the web UI in chromium', { skip }, () => {
     await page.getByText('vm.create').first().waitFor();
     await page.getByText('vm.delete').first().waitFor();
     await page.screenshot({ path: join(shots, 'dashboard-after.png'), fullPage: true });
+  });
+
+  it('opens a terminal into a VM: runs a command, resizes, copies and pastes', async () => {
+    const client = w.h.client();
+    const { opId } = await client.start(ROUTES.vmCreate, {}, { name: 'termvm', memoryMiB: 256 });
+    await client.get(`/operations/${opId}/events`).catch(() => undefined);
+    await waitRunning(w, 'termvm');
+    await page.goto(`${base()}#/vms/termvm/terminal`);
+    await page.getByTestId('term-status').filter({ hasText: /^connected$/ }).waitFor({ timeout: 30_000 });
+    await page.locator('.xterm').click();
+    await page.keyboard.type('uname -a\n');
+    const text = () => page.evaluate(() => {
+      const t = (window as unknown as { bangerTerm: { buffer: { active: { length: number; getLine(i: number): { translateToString(trim: boolean): string } | undefined } } } }).bangerTerm;
+      const b = t.buffer.active;
+      const out: string[] = [];
+      for (let i = 0; i < b.length; i++) out.push(b.getLine(i)?.translateToString(true) ?? '');
+      return out.join('\n');
+    });
+    const until = async (re: RegExp) => {
+      const deadline = Date.now() + 20_000;
+      while (!re.test(await text())) {
+        if (Date.now() > deadline) assert.fail(`terminal never showed ${re}; it shows:\n${await text()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until(/^Linux \S+ \d+\.\d+/m);
+    await page.screenshot({ path: join(shots, 'terminal.png') });
+
+    // Resize: the shell's idea of the window follows the page.
+    await page.setViewportSize({ width: 800, height: 600 });
+    const size = await page.evaluate(async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      const t = (window as unknown as { bangerTerm: { cols: number; rows: number } }).bangerTerm;
+      return { cols: t.cols, rows: t.rows };
+    });
+    await page.keyboard.type('stty size\n');
+    await until(new RegExp(`^${size.rows} ${size.cols}$`, 'm'));
+
+    // Paste goes in as input (bracketed: the shell waits for Enter); a selection can be copied out.
+    await page.evaluate(() => (window as unknown as { bangerTerm: { paste(s: string): void } }).bangerTerm.paste('echo pasted-$((6*7))'));
+    await page.keyboard.press('Enter');
+    await until(/^pasted-42$/m);
+    const selected = await page.evaluate(() => {
+      const t = (window as unknown as { bangerTerm: { selectAll(): void; getSelection(): string } }).bangerTerm;
+      t.selectAll();
+      return t.getSelection();
+    });
+    assert.match(selected, /pasted-42/);
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await client.start(ROUTES.vmDelete, { name: 'termvm' });
   });
 
   it('lists images and kernels, and says sessions are not there yet', async () => {

@@ -11,18 +11,20 @@ import { API_PREFIX } from '../../api/types.js';
 import type { DaemonContext } from '../context.js';
 import { assetResponse, loadAssets } from './assets.js';
 import { webGuard } from './guard.js';
+import { terminalRoute } from './terminal.js';
 
 export interface WebServer {
   listenAddr: string;
   close(): Promise<void>;
 }
 
-export function createWebApp(_ctx: DaemonContext, api: Hono, listenAddr: string, token: string): { app: Hono; injectWebSocket: (server: Server) => void } {
+export function createWebApp(ctx: DaemonContext, api: Hono, listenAddr: string, token: string): { app: Hono; injectWebSocket: (server: Server) => void } {
   const app = new Hono();
   const nodeWs = createNodeWebSocket({ app });
   const assets = loadAssets();
   app.use('*', webGuard(listenAddr, token));
   app.all(`${API_PREFIX}/*`, (c) => api.fetch(c.req.raw, c.env));
+  terminalRoute(app, ctx, nodeWs.upgradeWebSocket);
   app.on(['GET', 'HEAD'], '*', (c) => {
     const path = c.req.path === '/' ? '/index.html' : c.req.path;
     const asset = assets.get(path);
