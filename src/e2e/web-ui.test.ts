@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { artifactsDir, browserSkip, launchChromium } from '../testing/browser.js';
+import { artifactsDir, browserSkip, launchChromium, waitForTerminal } from '../testing/browser.js';
 import { webHome, type WebHome } from '../testing/web-home.js';
 import { ROUTES } from '../api/routes.js';
 import type { VMInfo } from '../api/types.js';
@@ -136,20 +136,7 @@ describe('the web UI in chromium', { skip }, () => {
     await page.getByTestId('term-status').filter({ hasText: /^connected$/ }).waitFor({ timeout: 30_000 });
     await page.locator('.xterm').click();
     await page.keyboard.type('uname -a\n');
-    const text = () => page.evaluate(() => {
-      const t = (window as unknown as { bangerTerm: { buffer: { active: { length: number; getLine(i: number): { translateToString(trim: boolean): string } | undefined } } } }).bangerTerm;
-      const b = t.buffer.active;
-      const out: string[] = [];
-      for (let i = 0; i < b.length; i++) out.push(b.getLine(i)?.translateToString(true) ?? '');
-      return out.join('\n');
-    });
-    const until = async (re: RegExp) => {
-      const deadline = Date.now() + 20_000;
-      while (!re.test(await text())) {
-        if (Date.now() > deadline) assert.fail(`terminal never showed ${re}; it shows:\n${await text()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
+    const until = (re: RegExp) => waitForTerminal(page, re);
     await until(/^Linux \S+ \d+\.\d+/m);
     await page.screenshot({ path: join(shots, 'terminal.png') });
 
