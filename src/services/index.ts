@@ -28,7 +28,8 @@ import { GuestDns, upstreamFrom } from './dns/guest.js';
 import { imageResolver } from './vm-images.js';
 import type { VMServiceDeps } from './vms/deps.js';
 import { VMService } from './vms/vm-service.js';
-import { ObservedVMRepo, VMChanges } from './vms/changes.js';
+import { VMChanges } from './vms/changes.js';
+import { VMRepo } from '../store/vms.js';
 
 export interface ServiceOptions {
   db: Database;
@@ -114,7 +115,7 @@ export function createServices(opts: ServiceOptions): Services {
   );
   const hypervisor = new Hypervisors(registry, config, settings, logger.child({ svc: 'hypervisor' }));
   const vmChanges = new VMChanges();
-  const vmRepo = new ObservedVMRepo(db, vmChanges);
+  const vmRepo = new VMRepo(db, (change) => vmChanges.emit(change));
   const vmDeps: VMServiceDeps = {
     repo: vmRepo,
     snapshots: new SnapshotRepo(db),
