@@ -24,6 +24,7 @@ import { benchRemoteContext } from './bench/remote.mjs';
 import { benchSdkExec } from './bench/sdk.mjs';
 import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
 import { benchWorkspace } from './bench/workspace.mjs';
+import { benchWeb } from './bench/web.mjs';
 import { benchWarmRestore } from './bench/warm.mjs';
 import {
   NODE,
@@ -270,6 +271,7 @@ const BENCHES = [
   { name: 'daemon-rss', run: benchDaemonRss, about: 'idle daemon memory (~5 s)' },
   { name: 'remote-context', run: benchRemoteContext, about: 'vm list through an ssh:// context (loopback sshd) vs local (~15 s)' },
   { name: 'sdk-exec', run: benchSdkExec, about: "SDK vm.exec vs ssh through banger's ssh_config, 100 concurrent execs; fake driver (~10 s on an idle host)" },
+  { name: 'web-ui', run: benchWeb, about: 'dashboard first load (bytes, time) vs its API fetch, SSE state change to the page vs a socket SSE client; chromium, fake driver (~30 s)' },
   { name: 'workspace', run: benchWorkspace, about: 'workspace prepare of a 10k-file, 200 MB repo vs git bundle + tar | ssh by hand, and a second prepare; fake driver (~1-2 min)' },
   { name: 'disk-provision', run: benchDiskProvision, about: "a VM's disks over a 2 and a 20 GiB base (~2 s)" },
   { name: 'dns-qps', run: benchDnsQps, about: 'DNS qps and latency of the daemon vs dnsmasq, with dnsperf (~20 s)' },

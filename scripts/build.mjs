@@ -20,6 +20,56 @@ for (const bin of ['banger', 'bangerd']) {
 }
 // Test data read at run time from beside the built module: Firecracker's API description.
 cpSync(join(root, 'src/testing/firecracker/firecracker-v1.16.1.yaml'), join(root, 'dist/testing/firecracker/firecracker-v1.16.1.yaml'));
+await buildWebUI();
+
 if (existsSync(join(root, 'assets'))) {
   mkdirSync(join(root, 'dist'), { recursive: true });
+}
+
+/**
+ * The web UI: type-checked on its own (DOM types, JSX), bundled by esbuild into dist/web-assets with
+ * hashed names (the terminal's xterm.js in a chunk of its own, loaded only on that page), and its
+ * sizes printed.
+ */
+async function buildWebUI() {
+  const { build } = await import('esbuild');
+  const { gzipSync } = await import('node:zlib');
+  const ui = join(root, 'src/web-ui');
+  const out = join(root, 'dist/web-assets');
+  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(ui, 'tsconfig.json')], { stdio: 'inherit' });
+  const result = await build({
+    entryPoints: { main: join(ui, 'main.tsx'), style: join(ui, 'style.css') },
+    outdir: join(out, 'assets'),
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    minify: true,
+    sourcemap: false,
+    target: ['chrome110', 'firefox110', 'safari16'],
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    entryNames: '[name]-[hash]',
+    chunkNames: 'chunk-[hash]',
+    metafile: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  const outputs = Object.entries(result.metafile.outputs);
+  const entry = (name) => outputs.find(([, o]) => o.entryPoint === `src/web-ui/${name}`)?.[0];
+  const js = entry('main.tsx');
+  const css = entry('style.css');
+  if (!js || !css) throw new Error('web UI build: entry outputs missing');
+  const base = (p) => p.slice(p.lastIndexOf('/') + 1);
+  const html = readFileSync(join(ui, 'index.html'), 'utf8').replace('__JS__', base(js)).replace('__CSS__', base(css));
+  writeFileSync(join(out, 'index.html'), html);
+  const rows = [['index.html', Buffer.byteLength(html), gzipSync(html).length]];
+  for (const [p] of outputs) {
+    const buf = readFileSync(join(root, p));
+    rows.push([p.replace(/^dist\/web-assets\//, ''), buf.length, gzipSync(buf, { level: 9 }).length]);
+  }
+  const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
+  console.log('web UI bundle (raw, gzip):');
+  for (const [name, raw, gz] of rows) console.log(`  ${name.padEnd(34)} ${kb(raw).padStart(10)} ${kb(gz).padStart(10)}`);
+  const first = rows.filter(([n]) => n === 'index.html' || n === `assets/${base(js)}` || n === `assets/${base(css)}` || (n.startsWith('assets/chunk-') && result.metafile.outputs[js].imports.some((i) => !i.kind.includes('dynamic') && i.path.endsWith(n.slice(7)))));
+  console.log(`  first load (html, main js, css and their static chunks): ${kb(first.reduce((a, [, , g]) => a + g, 0))} gzip`);
 }

@@ -20,6 +20,8 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(docker-registry apache2-utils openssl skopeo umoci)
   # binutils (readelf) checks the vmlinux extracted for firecracker
   packages+=(binutils)
+  # chromium for the web UI tests (driven by playwright-core)
+  packages+=(chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -18,6 +18,7 @@
  *   mcp                 `banger mcp`: an MCP server over the SDK
  *   doctor, cli         the `banger` client: a thin caller of the daemon, plus host checks
  *   bin                 the two executables
+ *   web-ui              the browser app served by bangerd's web server: a client of the API (types only)
  *
  * `*.test.ts` files and the test-support folders are exempt from the layer rules; every other file,
  * test helpers included, counts for the "no cycles between folders" rule.
@@ -65,6 +66,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   mcp: { about: 'banger mcp: the MCP server, a client of the SDK', imports: ['api', 'sdk'] },
   cli: { about: 'banger: commands that call the daemon over its API', imports: ['api', 'model', 'config', 'system', 'doctor', 'sdk', 'mcp'] },
   bin: { about: 'the banger and bangerd executables', imports: ['cli', 'daemon'] },
+  'web-ui': { about: 'the browser app (bundled by scripts/build.mjs, served by the daemon): a client of the HTTP API', imports: ['api'] },
   testing: { about: 'helpers for tests', imports: 'any' },
   e2e: { about: 'end-to-end tests against the built CLI', imports: 'any' },
 };
@@ -106,6 +108,10 @@ const PACKAGES: Readonly<Record<string, { only: readonly string[]; why: string }
   'smol-toml': { only: ['config'], why: 'config.toml is read in config/ only' },
   'dns-packet': { only: ['services'], why: "DNS packets are the daemon's DNS server's business (services/dns)" },
   '@modelcontextprotocol/sdk': { only: ['mcp'], why: 'only banger mcp speaks MCP' },
+  '@hono/node-ws': { only: ['daemon'], why: "only bangerd's web server takes websockets" },
+  ssh2: { only: ['drivers'], why: 'SSH sessions are a backend (drivers/ssh); others ask the services' },
+  preact: { only: ['web-ui'], why: 'the browser app only; it is bundled, never loaded by node' },
+  '@xterm/xterm': { only: ['web-ui'], why: 'the browser terminal only' },
 };
 
 /**

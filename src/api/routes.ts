@@ -48,6 +48,7 @@ import type {
   ForkResult,
   SnapshotInfo,
   DnsStatus,
+  HostInfo,
   HypervisorVerdictInfo,
   ImageInfo,
   KernelInfo,
@@ -62,6 +63,7 @@ import type {
   VMHealth,
   VMInfo,
   VMStats,
+  WebInfo,
   WorkspaceInfo,
 } from './types.js';
 import type { ForwardResult, VMPorts } from './ports.js';
@@ -130,6 +132,9 @@ export const ROUTES = {
   sshConfig: route<SSHConfigResult>()({ id: 'system.ssh_config', method: 'POST', path: '/ssh-config', kind: 'sync', summary: "rewrite banger's ssh_config" }),
   config: route<ConfigView>()({ id: 'system.config', method: 'GET', path: '/config', kind: 'sync', summary: 'the effective configuration' }),
   hypervisor: route<HypervisorVerdictInfo>()({ id: 'system.hypervisor', method: 'GET', path: '/hypervisor', kind: 'sync', summary: 'the cached hypervisor verdict (never probes)' }),
+  host: route<HostInfo>()({ id: 'system.host', method: 'GET', path: '/host', kind: 'sync', summary: 'CPUs, memory and state disk of the host; VM, image and kernel counts' }),
+  web: route<WebInfo>()({ id: 'system.web', method: 'GET', path: '/web', kind: 'sync', summary: "the web UI's URL with its access token (when web_listen_addr is set)" }),
+  events: route<never>()({ id: 'system.events', method: 'GET', path: '/events', kind: 'stream', summary: 'VM changes and operation updates as server-sent events (LiveEvent)' }),
   dnsStatus: route<DnsStatus>()({ id: 'system.dns', method: 'GET', path: '/dns', kind: 'sync', summary: "the <name>.vm DNS server: address, whether it answers (one local query), record count" }),
 
   operationList: route<OperationSummary[]>()({ id: 'operation.list', method: 'GET', path: '/operations', kind: 'sync', summary: 'operations of the last 15 minutes' }),

@@ -477,3 +477,41 @@ export type HypervisorVerdictInfo =
       /** False when QEMU, the host kernel or /dev/kvm access changed since: the next VM start probes again. */
       current: boolean;
     };
+
+/** The host the daemon runs on, for the dashboard: CPUs, memory, the disk holding banger's state. */
+export interface HostInfo {
+  hostname: string;
+  cpus: number;
+  /** 1, 5 and 15 minute load averages. */
+  loadAvg: [number, number, number];
+  memoryTotalBytes: number;
+  /** What new processes can still get (MemAvailable), not just free pages. */
+  memoryAvailableBytes: number;
+  disk: { path: string; totalBytes: number; freeBytes: number };
+  /** The configured driver (`auto` picks one at the first VM start and says why in the hypervisor verdict). */
+  driver: string;
+  networkMode: string;
+  vms: { total: number; running: number };
+  images: number;
+  kernels: number;
+}
+
+/** How to reach the web UI: its URL carries the install's access token. */
+export interface WebInfo {
+  enabled: boolean;
+  /** The address from web_listen_addr; empty when the UI is off. */
+  listenAddr: string;
+  /** With the token: opening it sets the UI's cookie. */
+  url?: string;
+  /** Why the UI is not listening although web_listen_addr is set (e.g. the port is taken). */
+  error?: string;
+}
+
+/**
+ * What GET /events streams (server-sent events; the event name is `type`): a VM's new view after any
+ * change to it, a deleted VM, and an operation's summary when it starts, changes stage and ends.
+ */
+export type LiveEvent =
+  | { type: 'vm'; vm: VMInfo }
+  | { type: 'vm_deleted'; id: string; name: string }
+  | { type: 'operation'; operation: OperationSummary };

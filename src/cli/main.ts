@@ -16,6 +16,7 @@ import { registerSshConfig } from './commands/ssh-config.js';
 import { registerMisc } from './commands/misc.js';
 import { registerContext } from './commands/context.js';
 import { registerMcp } from './commands/mcp.js';
+import { registerWeb } from './commands/web.js';
 
 const ROOT_HELP = `
 Examples:
@@ -67,6 +68,7 @@ export function buildProgram(io: CliIO): { program: Command; ctx: CliContext } {
   registerContext(program, ctx);
   registerMisc(program, ctx);
   registerMcp(program, ctx);
+  registerWeb(program, ctx);
   applyToAll(program, (c) => {
     c.exitOverride();
     c.showSuggestionAfterError(true);

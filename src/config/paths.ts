@@ -26,6 +26,8 @@ export interface Layout {
   sshKeyPath: string;
   knownHostsPath: string;
   sshConfigPath: string;
+  /** The web UI's access token (0600): whoever holds it may use the UI. */
+  webTokenPath: string;
 }
 
 /** Unix socket paths are limited to 108 bytes including the terminating NUL. */
@@ -83,6 +85,7 @@ export function resolveLayout(opts: ResolveOptions = {}): Layout {
     sshKeyPath: join(sshDir, 'id_ed25519'),
     knownHostsPath: join(sshDir, 'known_hosts'),
     sshConfigPath: join(configDir, 'ssh_config'),
+    webTokenPath: join(stateDir, 'web-token'),
   };
 }
 

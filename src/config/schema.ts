@@ -88,6 +88,13 @@ const ipv4: Rule = (v) =>
     : 'expected an IPv4 address such as "172.16.0.1"';
 const hostPortOrEmpty: Rule = (v) =>
   typeof v === 'string' && (v === '' || /^[0-9.]+:\d{1,5}$/.test(v)) ? undefined : 'expected host:port such as "127.0.0.1:42069"';
+/** The web UI listens on loopback only: 127.x.y.z:port. */
+const loopbackHostPortOrEmpty: Rule = (v) => {
+  if (v === '') return undefined;
+  const m = typeof v === 'string' ? /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3}):(\d{1,5})$/.exec(v) : null;
+  const ok = m !== null && m.slice(1, 4).every((o) => Number(o) <= 255) && Number(m[4]) >= 1 && Number(m[4]) <= 65535;
+  return ok ? undefined : 'expected a loopback address and port such as "127.0.0.1:7777" (the web UI never listens on other addresses)';
+};
 const ifname: Rule = (v) =>
   typeof v === 'string' && /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,14}$/.test(v) ? undefined : 'expected an interface name of 1-15 letters, digits, - or _';
 const size: Rule = (v) => {
@@ -136,7 +143,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync' | 
   dns_upstream: { rule: hostPortOrEmpty, default: '', doc: 'resolver banger forwards allowed names to (empty: the first nameserver of /etc/resolv.conf)' },
   default_dns: { rule: ipv4, default: '1.1.1.1', doc: 'resolver written to guests' },
   dns_listen_addr: { rule: hostPortOrEmpty, default: '127.0.0.1:42069', doc: 'DNS server for <name>.vm, UDP and TCP (empty: off)' },
-  web_listen_addr: { rule: hostPortOrEmpty, default: '', doc: 'web UI address (empty: off)' },
+  web_listen_addr: { rule: loopbackHostPortOrEmpty, default: '', doc: 'web UI address, loopback only, e.g. "127.0.0.1:7777" (empty: off); banger web prints its URL' },
   image_catalog_url: { rule: catalogUrl, default: '', doc: 'image catalog to use instead of the built-in one (http(s) URL or absolute path; empty: built in)' },
   kernel_catalog_url: { rule: catalogUrl, default: '', doc: 'kernel catalog to use instead of the built-in one (http(s) URL or absolute path; empty: built in)' },
   debian_mirror: { rule: str, default: 'http://deb.debian.org/debian', doc: 'Debian mirror for image builds' },
@@ -175,7 +182,6 @@ export const NOT_IN_EFFECT: Readonly<Record<string, string>> = {
   stats_poll_interval: 'stats are read when asked, not polled',
   metrics_poll_interval: 'firecracker metrics are read when asked, not polled',
   default_dns: 'guests use the resolver of their network mode (banger\'s DNS in bridge mode)',
-  web_listen_addr: 'no web UI yet',
 };
 
 export function inEffect(key: string): boolean {

@@ -13,6 +13,7 @@ import { vmRoutes } from './routes/vms.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { imageRoutes } from './routes/images.js';
 import { kernelRoutes } from './routes/kernels.js';
+import { eventRoutes } from './routes/events.js';
 
 /** The largest request body the daemon reads; every request body is a small JSON object. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -59,6 +60,7 @@ export function createApp(ctx: DaemonContext): Hono {
   sessionRoutes(kit, ctx);
   imageRoutes(kit, ctx);
   kernelRoutes(kit, ctx);
+  eventRoutes(kit, ctx);
   app.route(API_PREFIX, v1);
   return app;
 }

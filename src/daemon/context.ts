@@ -16,6 +16,10 @@ export interface DaemonContext {
   build: BuildInfo;
   startedAt: Date;
   services: Services;
+  /** The web UI, when web_listen_addr is set and its server is listening. */
+  web?: { listenAddr: string; token: string };
+  /** Why the web UI is not listening although web_listen_addr is set. */
+  webError?: string;
   /** Asks the daemon to stop after the current response. */
   requestShutdown(): void;
 }

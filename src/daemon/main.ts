@@ -15,6 +15,8 @@ import { createLogger } from '../system/logger.js';
 import { OperationRegistry } from './operations.js';
 import { acquireLock, AlreadyRunningError, socketAnswers } from './lock.js';
 import { createServices } from '../services/index.js';
+import { ensureWebToken } from './web/token.js';
+import { startWebServer, type WebServer } from './web/server.js';
 import type { DaemonContext } from './context.js';
 
 interface Flags {
@@ -166,6 +168,7 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
       chownSync(layout.socketPath, owner.uid, owner.gid);
       logger.info('socket handed to owner', { owner: ownerName, uid: owner.uid });
     }
+    const web = await startWeb(ctx, app);
     writeFileSync(layout.pidFile, `${process.pid}\n`, { mode: 0o600 });
     logger.info('bangerd listening', { socket: layout.socketPath, version: ctx.build.version, commit: ctx.build.commit });
     const onSignal = (sig: string) => {
@@ -177,6 +180,7 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
     await stopped;
     logger.info('bangerd stopping');
     await closeServer(server);
+    await web?.close();
     await ops.cancelAll();
     await ctx.services.stop();
     db.close();
@@ -186,6 +190,23 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
     rmSync(layout.socketPath, { force: true });
     rmSync(layout.pidFile, { force: true });
     release();
+  }
+}
+
+/** The web UI on web_listen_addr, when set. A failure to listen is logged and shown by `banger web`; the daemon serves on. */
+async function startWeb(ctx: DaemonContext, api: ReturnType<typeof createApp>): Promise<WebServer | undefined> {
+  const addr = ctx.loaded.config.web_listen_addr;
+  if (!addr) return undefined;
+  try {
+    const token = ensureWebToken(ctx.layout.webTokenPath);
+    const web = await startWebServer(ctx, api, addr, token);
+    ctx.web = { listenAddr: addr, token };
+    ctx.logger.info('web UI listening', { addr });
+    return web;
+  } catch (err) {
+    ctx.webError = (err as Error).message;
+    ctx.logger.error('web UI could not start', { addr, error: err });
+    return undefined;
   }
 }
 

@@ -101,6 +101,7 @@ export class Operation {
 
 export class OperationRegistry {
   private readonly ops = new Map<string, Operation>();
+  private readonly watchers = new Set<(op: OperationSummary) => void>();
 
   constructor(
     private readonly logger: Logger,
@@ -113,6 +114,10 @@ export class OperationRegistry {
     this.ops.set(op.id, op);
     this.logger.info('operation started', { opId: op.id, kind, target });
     const ctx = op.context();
+    if (this.watchers.size > 0) this.announce(op);
+    op.subscribe((ev) => {
+      if (ev.type === 'stage' || ev.type === 'done' || ev.type === 'error') this.announce(op);
+    });
     void (async () => {
       try {
         const result = await fn(ctx);
@@ -126,6 +131,25 @@ export class OperationRegistry {
       }
     })();
     return op;
+  }
+
+  /** Calls fn with an operation's summary when it starts, enters a stage and ends; returns the unsubscribe. */
+  watch(fn: (op: OperationSummary) => void): () => void {
+    this.watchers.add(fn);
+    return () => {
+      this.watchers.delete(fn);
+    };
+  }
+
+  private announce(op: Operation): void {
+    const summary = op.summary();
+    for (const fn of this.watchers) {
+      try {
+        fn(summary);
+      } catch {
+        /* a watcher's failure does not touch the operation */
+      }
+    }
   }
 
   get(id: string): Operation | undefined {

@@ -10,8 +10,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PingResult, VMInfo } from '../api/types.js';
+import type { PingResult, VMInfo, WebInfo } from '../api/types.js';
 import type { SessionInfo } from '../api/sessions.js';
+import { freeLoopbackPort } from '../system/net.js';
+import { browserSkip, launchChromium, openWebTerminal, waitForTerminal } from '../testing/browser.js';
 import type { PrepareResult } from '../sdk/index.js';
 import { runUnchecked } from '../system/exec.js';
 import { pidAlive } from '../system/proc.js';
@@ -61,6 +63,8 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
       [
         // A loaded 2-core host under TCG can take minutes to boot.
         'ssh_wait_timeout = "20m"',
+        // The web UI, for the browser terminal into this VM.
+        `web_listen_addr = "127.0.0.1:${await freeLoopbackPort()}"`,
         `[[file_sync]]\nhost = "${sync}/token.json"\nguest = "~/.config/agent/token.json"`,
         `[[file_sync]]\nhost = "${sync}/tool.sh"\nguest = "/root/bin/tool"\nmode = "0755"`,
         `[[file_sync]]\nhost = "${sync}/.tool"\nguest = "~/.tool"`,
@@ -84,6 +88,19 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
     await banger(['daemon', 'stop'], env, 30_000);
     for (const pid of processesUnder(home)) process.kill(pid, 'SIGKILL');
     rmSync(home, { recursive: true, force: true });
+  });
+
+  it('the web UI terminal runs a command in the VM and shows its output', { skip: browserSkip() }, async () => {
+    const web = await cli('--json', 'web');
+    assert.equal(web.code, 0, web.stderr);
+    const browser = await launchChromium();
+    try {
+      const page = await openWebTerminal(browser, (JSON.parse(web.stdout) as WebInfo).url!, VM);
+      await page.keyboard.type('uname -a\n');
+      await waitForTerminal(page, /^Linux ws \d+\.\d+\S* .*GNU\/Linux$/m, 60_000);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('file_sync: a file with the default 0600, one with its mode, a directory with its own modes; a missing path warns', async () => {

@@ -14,7 +14,6 @@ import { DriverRegistry, type DriverEntry, fakeEntry, firecrackerEntry, qemuEntr
 import { join } from 'node:path';
 import { LeaseRepo } from '../store/leases.js';
 import { SettingsRepo } from '../store/settings.js';
-import { VMRepo } from '../store/vms.js';
 import { SnapshotRepo } from '../store/snapshots.js';
 import { SessionRepo } from '../store/sessions.js';
 import { Hypervisors } from './hypervisors.js';
@@ -35,6 +34,8 @@ import type { VMServiceDeps } from './vms/deps.js';
 import { VMService } from './vms/vm-service.js';
 import { GuestSessions } from './vms/sessions.js';
 import { resolveVM } from './vms/lookup.js';
+import { VMChanges } from './vms/changes.js';
+import { VMRepo } from '../store/vms.js';
 
 export interface ServiceOptions {
   db: Database;
@@ -53,6 +54,8 @@ export interface Services {
   images: ImageService;
   kernels: KernelService;
   hypervisor: Hypervisors;
+  /** Every change to a VM's row (state, spec, runtime, creation, deletion), for live views. */
+  vmChanges: VMChanges;
   /** The `<name>.vm` DNS server (listening from start() when dns_listen_addr is set). */
   dns: DnsService;
   /** Reconciles VMs with reality; resolves once the daemon may serve (resumed work may still run). */
@@ -131,7 +134,8 @@ export function createServices(opts: ServiceOptions): Services {
     opts.drivers ?? builtinDrivers({ config, logger, stateDir: layout.stateDir, tapNetworking: network.driverMode === 'tap', ...(opts.env ? { env: opts.env } : {}) }),
   );
   const hypervisor = new Hypervisors(registry, config, settings, logger.child({ svc: 'hypervisor' }));
-  const vmRepo = new VMRepo(db);
+  const vmChanges = new VMChanges();
+  const vmRepo = new VMRepo(db, (change) => vmChanges.emit(change));
   const vmDeps: VMServiceDeps = {
     repo: vmRepo,
     snapshots: new SnapshotRepo(db),
@@ -159,6 +163,7 @@ export function createServices(opts: ServiceOptions): Services {
     images,
     kernels,
     hypervisor,
+    vmChanges,
     dns,
     async start() {
       await clearStaging(layout.stagingDir).catch((err: unknown) => logger.warn('could not clear staging', { error: err }));

@@ -57,8 +57,15 @@ function fromRaw(r: Raw): VMRow {
   return row;
 }
 
+/** A write to the vms table, as announced to the repository's listener (live views). */
+export type VMRowChange = { kind: 'changed'; id: string } | { kind: 'deleted'; id: string; name: string };
+
 export class VMRepo {
-  constructor(private readonly db: Database) {}
+  /** `onChange` hears of every write after it lands (ids only: listeners read the row again). */
+  constructor(
+    private readonly db: Database,
+    private readonly onChange?: (change: VMRowChange) => void,
+  ) {}
 
   list(): VMRow[] {
     return (this.db.prepare('SELECT * FROM vms ORDER BY created_at').all() as Raw[]).map(fromRaw);
@@ -104,6 +111,7 @@ export class VMRepo {
     this.db
       .prepare('INSERT INTO vms (id, name, image_id, state, spec_json, runtime_json, last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(row.id, row.name, row.imageId, row.state, JSON.stringify(row.spec), JSON.stringify(row.runtime), row.lastError ?? null, row.createdAt, row.updatedAt);
+    this.onChange?.({ kind: 'changed', id: row.id });
   }
 
   /** Changes what a VM is (spec, runtime facts, image); its state changes only through writeState. */
@@ -120,6 +128,7 @@ export class VMRepo {
     const next: VMRow = { ...cur, updatedAt };
     if (ws) next.workspace = ws;
     else delete next.workspace;
+    this.onChange?.({ kind: 'changed', id });
     return next;
   }
 
@@ -136,10 +145,13 @@ export class VMRepo {
     this.db
       .prepare('UPDATE vms SET image_id = ?, state = ?, spec_json = ?, runtime_json = ?, last_error = ?, updated_at = ? WHERE id = ?')
       .run(next.imageId, next.state, JSON.stringify(next.spec), JSON.stringify(next.runtime), next.lastError ?? null, next.updatedAt, id);
+    this.onChange?.({ kind: 'changed', id });
     return next;
   }
 
   delete(id: string): void {
+    const name = this.onChange ? this.get(id)?.name : undefined;
     this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
+    if (name !== undefined) this.onChange?.({ kind: 'deleted', id, name });
   }
 }

@@ -1,7 +1,11 @@
-/** ping, shutdown, ssh_config, the effective configuration, the cached hypervisor verdict and the DNS server's status. */
+/**
+ * ping, shutdown, ssh_config, the effective configuration, the cached hypervisor verdict, the DNS server's
+ * status, the host's resources and the web UI's URL.
+ */
 import { ROUTES } from '../../api/routes.js';
-import type { PingResult } from '../../api/types.js';
+import type { HostInfo, PingResult, WebInfo } from '../../api/types.js';
 import { configView } from '../../config/view.js';
+import { hostFacts } from '../../system/host.js';
 import type { DaemonContext } from '../context.js';
 import type { RouteKit } from '../route-kit.js';
 
@@ -20,6 +24,7 @@ export function systemRoutes(kit: RouteKit, ctx: DaemonContext): void {
     startedAt: ctx.startedAt.toISOString(),
     uptimeSeconds: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
     ...dnsAddr(ctx),
+    ...(ctx.web ? { webUrl: `http://${ctx.web.listenAddr}/` } : {}),
   }));
   kit.sync(ROUTES.shutdown, () => {
     ctx.requestShutdown();
@@ -29,4 +34,20 @@ export function systemRoutes(kit: RouteKit, ctx: DaemonContext): void {
   kit.sync(ROUTES.config, () => configView(ctx.loaded, ctx.layout.configFile));
   kit.sync(ROUTES.hypervisor, () => ctx.services.hypervisor.verdictInfo());
   kit.sync(ROUTES.dnsStatus, () => ctx.services.dns.status());
+  kit.sync(ROUTES.host, (): HostInfo => {
+    const vms = ctx.services.vms.list();
+    return {
+      ...hostFacts(ctx.layout.stateDir),
+      driver: ctx.loaded.config.driver,
+      networkMode: ctx.loaded.config.network_mode,
+      vms: { total: vms.length, running: vms.filter((v) => v.state === 'running').length },
+      images: ctx.services.images.list().length,
+      kernels: ctx.services.kernels.list().length,
+    };
+  });
+  kit.sync(ROUTES.web, (): WebInfo => {
+    const listenAddr = ctx.loaded.config.web_listen_addr;
+    if (!ctx.web) return { enabled: false, listenAddr, ...(ctx.webError ? { error: ctx.webError } : {}) };
+    return { enabled: true, listenAddr: ctx.web.listenAddr, url: `http://${ctx.web.listenAddr}/?token=${ctx.web.token}` };
+  });
 }
