@@ -53,6 +53,7 @@ export interface Config {
   image_catalog_url: string;
   debian_mirror: string;
   insecure_registries: string[];
+  warm_pool: boolean;
   vm_defaults: VMDefaults;
   file_sync: FileSyncEntry[];
   egress: EgressDefaults;
@@ -136,6 +137,11 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync' | 
   web_listen_addr: { rule: hostPortOrEmpty, default: '', doc: 'web UI address (empty: off)' },
   image_catalog_url: { rule: str, default: '', doc: 'catalog override URL' },
   debian_mirror: { rule: str, default: 'http://deb.debian.org/debian', doc: 'Debian mirror for image builds' },
+  warm_pool: {
+    rule: bool,
+    default: true,
+    doc: 'keep a booted-and-saved template per image and machine shape that vm run/create restore from (qemu driver, user-mode networking)',
+  },
   insecure_registries: {
     rule: registryList,
     default: [],

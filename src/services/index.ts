@@ -145,6 +145,7 @@ export function createServices(opts: ServiceOptions): Services {
       await dns.start();
     },
     stop: async () => {
+      await vms.pool.cancelBuilds();
       await guestDns?.close();
       await dns.stop();
     },
