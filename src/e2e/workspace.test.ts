@@ -58,6 +58,7 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
       [
         // A loaded 2-core host under TCG can take minutes to boot.
         'ssh_wait_timeout = "20m"',
+        'warm_pool = false',
         `[[file_sync]]\nhost = "${sync}/token.json"\nguest = "~/.config/agent/token.json"`,
         `[[file_sync]]\nhost = "${sync}/tool.sh"\nguest = "/root/bin/tool"\nmode = "0755"`,
         `[[file_sync]]\nhost = "${sync}/.tool"\nguest = "~/.tool"`,

@@ -108,7 +108,7 @@ export function chooseTemplate(templates: readonly SnapshotRow[], imageId: strin
 
 /** What the pool needs the VM service to do. */
 export interface PoolHost {
-  /** Boots a hidden VM (already reserved by name) until SSH answers; returns its id. */
+  /** Reserves and boots a hidden VM until SSH answers; returns its id. On failure the VM is already removed. */
   bootHidden(name: string, image: ImageInfo, spec: VMSpec, ctx: OpContext): Promise<string>;
   /** Saves a hidden VM as a template and ends its process; the row is not yet inserted. */
   saveHidden(vmId: string, snapshot: { id: string; name: string; pool: PoolMeta }, ctx: OpContext): Promise<SnapshotRow>;
