@@ -44,6 +44,7 @@ import { Teardown } from './teardown.js';
 import { changeForwards, guestPorts } from './ports.js';
 import { observe, toInfo } from './view.js';
 import { faultPoint } from '../../system/faults.js';
+import { lastLines } from '../../system/exec.js';
 import { WORK_DISK_DEVICE } from '../../guest/index.js';
 import type { ImageInfo, PoolClearResult, PoolTemplateInfo } from '../../api/types.js';
 import type { HypervisorDriver } from '../../drivers/hypervisor.js';
@@ -617,6 +618,9 @@ export class VMService {
         await this.boot(this.lifecycle.transition(row.id, 'starting'), ctx);
         return row.id;
       } catch (err) {
+        // The VM is removed; what its console said goes to the daemon log first.
+        const tail = lastLines(readFileSafe(vmFiles(this.deps.layout.vmsDir, reserved.id).consoleLog), 20);
+        if (tail) this.deps.logger.warn('warm pool: the build VM console before it was removed', { vm: name, console: tail });
         await this.destroy(this.deps.repo.get(reserved.id) ?? reserved).catch(() => undefined);
         throw err;
       }
@@ -863,6 +867,14 @@ export class VMService {
 }
 
 /** A VM that failed after launch is kept (state error) so its console can be read. */
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function withKeptHint(err: unknown, name: string): unknown {
   if (err instanceof BangerError && !err.hint) return new BangerError(err.code, err.message, { hint: `the VM is kept; see banger vm logs ${name}`, cause: err });
   return err;

@@ -183,7 +183,7 @@ describe('warm pool builds, clear and sweep', () => {
       assert.equal(w.snapshots.byName(t.name), undefined);
       assert.deepEqual(w.repo.list().filter((r) => isPoolName(r.name)), [], 'the build VM is removed');
       assert.deepEqual(w.pool.list(() => fingerprintOf(parts)).map((x) => x.status), ['ready']);
-      assert.equal(chooseTemplate(w.pool.templates(), img.id, SPEC, fingerprintOf(parts)).hasOwnProperty('use'), true);
+      assert.ok('use' in chooseTemplate(w.pool.templates(), img.id, SPEC, fingerprintOf(parts)), 'the fresh template is chosen');
 
       // The kernel is replaced: the template is stale, never chosen, and the next cold boot rebuilds it.
       const later = new Date(Date.now() + 120_000);

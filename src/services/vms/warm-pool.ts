@@ -130,7 +130,9 @@ export class WarmPool {
   /** The fingerprint a template for this image would have now, with this driver. */
   async fingerprint(image: ImageInfo, driver: HypervisorDriver): Promise<{ fingerprint: string; parts: Record<string, string> }> {
     const ops = driver.snapshots!;
-    const parts = fingerprintParts(image, { name: driver.capabilities().name, version: await ops.stateVersion(), accel: (await driver.probe()).accel ?? 'tcg' });
+    const caps = driver.capabilities();
+    const accel = caps.accel !== 'auto' ? caps.accel : ((await driver.probe()).accel ?? 'tcg');
+    const parts = fingerprintParts(image, { name: caps.name, version: await ops.stateVersion(), accel });
     return { fingerprint: fingerprintOf(parts), parts };
   }
 
