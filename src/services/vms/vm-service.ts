@@ -359,7 +359,9 @@ export class VMService {
 
   delete(ref: string): Promise<{ deleted: string }> {
     return this.locked(ref, async (row) => {
+      const from = this.deps.snapshots.snapshotOf(row.id);
       await this.destroy(row);
+      this.pool.collect(from);
       return { deleted: row.name };
     });
   }

@@ -231,9 +231,28 @@ describe('warm pool builds, clear and sweep', () => {
       assert.deepEqual(w.repo.list().map((x) => x.name), ['child'], 'the cancelled build VM is removed');
       assert.ok(existsSync(used!.dir), 'a template in use keeps its files');
       w.repo.delete('feedfacecafe');
-      const swept = await w.pool.sweep();
-      assert.deepEqual(swept.templates, [used!.name], 'removed once no VM uses it');
+      w.pool.collect(used!.id);
+      assert.deepEqual(w.snapshots.poolTemplates(), [], 'removed once no VM uses it');
       assert.equal(existsSync(used!.dir), false);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('image delete drops the templates of that image only', async () => {
+    const w = poolWorld();
+    try {
+      const a = imageIn(w.home, 'imgaaaaaaaaa');
+      const b = imageIn(w.home, 'imgbbbbbbbbb');
+      for (const img of [a, b]) {
+        w.images.set(img.id, img);
+        const parts = fingerprintParts(img, QEMU);
+        w.pool.afterColdBoot(img, SPEC, { fingerprint: fingerprintOf(parts), parts });
+      }
+      await w.settle();
+      assert.equal(w.snapshots.poolTemplates().length, 2);
+      await w.pool.forgetImage(a.id);
+      assert.deepEqual(w.snapshots.poolTemplates().map((t) => t.imageId), [b.id]);
     } finally {
       w.close();
     }

@@ -211,6 +211,12 @@ export class WarmPool {
     return out;
   }
 
+  /** After a VM is deleted: the retired template it was restored from goes once nothing uses it. */
+  collect(snapshotId: string | undefined): void {
+    const t = snapshotId ? this.deps.snapshots.get(snapshotId, true) : undefined;
+    if (t && poolMetaOf(t)?.retired) this.drop(t);
+  }
+
   /** Cancels builds and drops the templates of an image (after it was deleted). */
   async forgetImage(imageId: string): Promise<void> {
     for (const [key, abort] of this.building) if (key.startsWith(`${imageId}/`)) abort.abort();
