@@ -109,6 +109,7 @@ export class VMService {
       this.precheckRestore(req);
       return;
     }
+    if (req.cold && req.noStart) throw badRequest('--cold has no effect with --no-start: a VM created stopped boots from its image when started', 'drop --cold');
     if (req.name !== undefined && req.name !== '') {
       validateVMName(req.name);
       if (this.deps.repo.nameTaken(req.name)) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, `pick another --name, or remove it with banger vm delete ${req.name}`);
@@ -479,6 +480,7 @@ export class VMService {
       throw badRequest(`--from restores the snapshot's machine as it was saved; ${shaped.join(', ')} cannot be changed`, 'leave out --image, --vcpu, --memory, --disk-size and --root-size (change them later with banger vm set)');
     }
     if (req.noStart) throw badRequest('--no-start cannot be used with --from: a restore resumes the saved machine', 'create it without --no-start');
+    if (req.cold) throw badRequest('--cold cannot be used with --from: --from restores that snapshot', 'drop --cold, or drop --from to boot from the image');
     if (req.name !== undefined && req.name !== '') {
       validateVMName(req.name);
       if (this.deps.repo.nameTaken(req.name)) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, `pick another --name`);

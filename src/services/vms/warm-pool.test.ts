@@ -295,6 +295,8 @@ describe('the warm pool on the fake driver', () => {
       said.length = 0;
       await w.services.vms.create({ name: 'colder', cold: true }, ctx);
       assert.ok(said.some((m) => /colder: cold boot \(--cold\)/.test(m)), said.join('\n'));
+      assert.throws(() => w.services.vms.precheck({ cold: true, fromSnapshot: 'warm' }), /--cold cannot be used with --from/);
+      assert.throws(() => w.services.vms.precheck({ cold: true, noStart: true }), /--cold has no effect with --no-start/);
     } finally {
       await w.close();
     }
