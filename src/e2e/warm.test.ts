@@ -3,9 +3,10 @@
  * debian-bookworm image, then a fork into two children restored from its snapshot. The checks share
  * those three VMs: state survives the restore, each child has its own identity (hostname, pinned host
  * key usable by plain ssh, entropy, .vm name), disks are private, and the parent keeps running. Then
- * pause/resume on a child, and suspend/start on the parent. The warm pool is on (the default): the
- * parent's cold boot starts a template build in the background, which the last checks restore from
- * (`vm run`), then make stale (the image's kernel file changes) and clear.
+ * pause/resume on a child, and suspend/start on the parent. The warm pool is off for those (no build
+ * competes with them); the last checks turn it on (daemon restarted, VMs kept): a first `vm run` boots
+ * cold and starts a template build, the second restores from it, then the template is made stale (the
+ * image's kernel file changes) and is not used, and --clear removes it.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,12 +37,13 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     return r.stdout.trim();
   };
 
+  const config = (pool: boolean) => `ssh_wait_timeout = "20m"\ndefault_image_name = "deb"\nwarm_pool = ${pool}\n[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "1G"\n`;
+
   before(async () => {
     const img = await sharedImage();
     home = mkdtempSync('/tmp/bw-');
     env = { BANGER_HOME: home };
-    // warm_pool is left at its default (true): the parent's cold boot builds the template the pool checks use.
-    writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "20m"\ndefault_image_name = "deb"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "1G"\n');
+    writeFileSync(join(home, 'config.toml'), config(false));
     // A kernel of this home's own, so the stale-template check can change it without touching the shared image.
     copyFileSync(img.kernelPath, join(home, 'vmlinuz'));
     const reg = await banger(['image', 'register', '--name', 'deb', '--rootfs', img.rootfsPath, '--kernel', join(home, 'vmlinuz'), '--initrd', img.initrdPath], env);
@@ -160,7 +162,12 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     return JSON.parse(r.stdout) as PoolTemplateInfo[];
   };
 
-  it('warm pool: the template built after the first cold boot is hidden, and vm run restores from it with its own identity and a grown disk', async () => {
+  it('warm pool: the first vm run boots cold and builds a template; the second restores from it with its own identity and a grown disk', async () => {
+    writeFileSync(join(home, 'config.toml'), config(true));
+    assert.equal((await banger(['daemon', 'stop'], env, 120_000)).code, 0, 'the daemon restarts with warm_pool = true (VMs keep running)');
+    const first = await banger(['vm', 'run', '--rm', '--', 'true'], env, 40 * 60_000);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /cold boot \(no warm pool template for this image and shape yet/);
     const deadline = Date.now() + 40 * 60_000;
     let list = await pool();
     while (!list.some((t) => t.status === 'ready') && Date.now() < deadline) {
