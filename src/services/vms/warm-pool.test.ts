@@ -97,6 +97,7 @@ describe('warm pool decisions', () => {
     assert.match(poolIneligible({ ...base, enabled: false }) ?? '', /warm_pool is off/);
     assert.match(poolIneligible({ ...base, driver: 'firecracker', driverSnapshots: false }) ?? '', /qemu driver only \(this VM runs with firecracker\)/);
     assert.match(poolIneligible({ ...base, network: 'bridge' }) ?? '', /user-mode VMs only/);
+    assert.match(poolIneligible({ ...base, egress: true }) ?? '', /without --nat or --allow/);
     assert.equal(poolIneligible({ ...base, req: { fromSnapshot: 'warm' } }), 'not a pool start');
     assert.equal(poolIneligible({ ...base, req: { noStart: true } }), 'not a pool start');
   });

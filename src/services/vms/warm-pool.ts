@@ -84,12 +84,13 @@ export type PoolChoice = { use: SnapshotRow } | { cold: string };
  * Why a new VM boots cold before any template is looked at, or undefined when the pool may serve it:
  * the pool is off, --cold, a restore or --no-start, another driver, bridge networking.
  */
-export function poolIneligible(opts: { enabled: boolean; req: PoolRequest; driver: string; driverSnapshots: boolean; network: 'user' | 'bridge' }): string | undefined {
+export function poolIneligible(opts: { enabled: boolean; req: PoolRequest; driver: string; driverSnapshots: boolean; network: 'user' | 'bridge'; egress?: boolean }): string | undefined {
   if (opts.req.fromSnapshot !== undefined || opts.req.noStart) return 'not a pool start';
   if (opts.req.cold) return '--cold';
   if (!opts.enabled) return 'warm_pool is off in config.toml';
   if (opts.driver !== POOL_DRIVER || !opts.driverSnapshots) return `the warm pool serves the qemu driver only (this VM runs with ${opts.driver})`;
   if (opts.network !== 'user') return 'the warm pool serves user-mode VMs only (bridge-mode VMs cannot be saved yet)';
+  if (opts.egress) return 'the warm pool serves VMs without --nat or --allow (templates are saved without outbound access)';
   return undefined;
 }
 
