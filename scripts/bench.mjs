@@ -25,7 +25,7 @@ import { benchSdkExec } from './bench/sdk.mjs';
 import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
 import { benchWorkspace } from './bench/workspace.mjs';
 import { benchWeb } from './bench/web.mjs';
-import { benchWarmRestore } from './bench/warm.mjs';
+import { benchWarmPool, benchWarmRestore } from './bench/warm.mjs';
 import {
   NODE,
   fmtMs,
@@ -115,7 +115,8 @@ function createContext(opts) {
   const home = mkdtempSync(join(tmpdir(), 'bb-'));
   const env = { ...process.env, BANGER_HOME: home, NO_COLOR: '1' };
   // The bench daemon's DNS server on its own port, never the default one a real daemon may hold.
-  writeFileSync(join(home, 'config.toml'), `dns_listen_addr = "127.0.0.1:${opts.dnsPort}"\n`);
+  // The warm pool is off here so no bench pays for a background template build; warm-pool has its own home.
+  writeFileSync(join(home, 'config.toml'), `dns_listen_addr = "127.0.0.1:${opts.dnsPort}"\nwarm_pool = false\n`);
   delete env.BANGER_SOCKET;
   const ctx = {
     opts,
@@ -282,6 +283,7 @@ const BENCHES = [
   { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },
   { name: 'forward-port', run: benchForwardedPort, about: 'a published guest port (vm run -p) vs direct loopback, latency and throughput; 1 boot (~2 min)' },
   { name: 'warm-restore', run: benchWarmRestore, about: 'restore from a snapshot to ssh vs cold boot to ssh; 1 + --vm-runs cold boots (~4 min)' },
+  { name: 'warm-pool', run: benchWarmPool, about: 'vm run --rm -- true from the warm pool vs --cold; 2 + --vm-runs cold boots (~5 min)' },
 ];
 
 // ---------------------------------------------------------------------------------------------- main

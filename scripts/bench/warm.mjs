@@ -2,6 +2,8 @@
  * Warm starts: a VM restored from a snapshot until its SSH answers, against a cold boot of the same
  * image and shape until its SSH answers, in the same run (interleaved), as a ratio.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { IMAGE, ensureImage } from './image.mjs';
 import { check, fmtDur, fmtSecs, median, passMiss, runAsync, say } from './util.mjs';
 
@@ -73,6 +75,66 @@ export async function benchWarmRestore(ctx) {
   rows.push({ cells: ['restore to ssh (median)', fmtSecs(warmMed), `<= ${TARGET_RATIO}x cold`, passMiss(ok), `${ratio.toFixed(2)}x cold`], ok });
   return {
     title: `restore from a snapshot to ssh vs cold boot to ssh (${IMAGE}, default shape; ${runs} run(s) each, interleaved; both through banger vm create)`,
+    header: ['measure', 'wall', 'target', 'result', 'note'],
+    rows,
+  };
+}
+
+const POOL_TARGET_RATIO = 0.15;
+
+/**
+ * The warm pool: `vm run --rm -- true` restored from the pool's template against `vm run --rm --cold
+ * -- true` (a cold boot of the same image and shape), interleaved in the same run, as a ratio. Runs in
+ * its own home (warm_pool = true; the bench's main home has the pool off); the first run boots cold and
+ * the template build that follows is waited for, untimed.
+ */
+export async function benchWarmPool(ctx) {
+  ctx.startDaemon();
+  const img = await ensureImage(ctx);
+  const home = join(ctx.home, 'pool');
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const env = { ...ctx.env, BANGER_HOME: home };
+  writeFileSync(join(home, 'config.toml'), 'warm_pool = true\ndefault_image_name = "pooled"\nssh_wait_timeout = "20m"\ndns_listen_addr = ""\n');
+  const run = (args) => runAsync(ctx, ctx.banger(...args), { env });
+  const files = ['--rootfs', img.rootfsPath, '--kernel', img.kernelPath, ...(img.initrdPath ? ['--initrd', img.initrdPath] : [])];
+  const runs = ctx.opts.vmRuns;
+  const rows = [];
+  const pooled = [];
+  const cold = [];
+  try {
+    check(await run(['image', 'register', '--name', 'pooled', ...files]), 'banger image register pooled');
+    say('first vm run: a cold boot, after which the pool builds its template (not timed)');
+    const first = check(await run(['vm', 'run', '--rm', '--', 'true']), 'banger vm run --rm -- true');
+    rows.push({ cells: ['first run (cold, starts the template build)', fmtSecs(first.ms), '', '', ''], ok: true });
+    const t0 = Date.now();
+    for (;;) {
+      const list = JSON.parse(check(await run(['--json', 'vm', 'pool']), 'banger vm pool').stdout);
+      if (list.some((t) => t.status === 'ready')) break;
+      if (Date.now() - t0 > 30 * 60_000) throw new Error('the warm pool template was not ready within 30 minutes');
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    rows.push({ cells: ['template build (background)', fmtSecs(Date.now() - t0), '', '', 'boot, save, remove the build VM'], ok: true });
+    for (let i = 1; i <= runs; i++) {
+      say(`run ${i}/${runs}: vm run --rm -- true from the pool`);
+      const w = check(await run(['vm', 'run', '--rm', '--', 'true']), 'banger vm run --rm -- true');
+      if (!/restored from warm pool/.test(w.stderr)) throw new Error(`run ${i} was not restored from the pool:\n${w.stderr}`);
+      pooled.push(w.ms);
+      rows.push({ cells: [`pool, run ${i}`, fmtSecs(w.ms), '', '', ''], ok: true });
+      say(`run ${i}/${runs}: vm run --rm --cold -- true`);
+      const c = check(await run(['vm', 'run', '--rm', '--cold', '--', 'true']), 'banger vm run --rm --cold -- true');
+      cold.push(c.ms);
+      rows.push({ cells: [`cold, run ${i}`, fmtSecs(c.ms), '', '', ''], ok: true });
+    }
+  } finally {
+    await run(['vm', 'pool', '--clear']);
+    await run(['daemon', 'stop']);
+  }
+  const ratio = median(pooled) / median(cold);
+  const ok = ratio <= POOL_TARGET_RATIO;
+  rows.push({ cells: ['vm run --rm --cold -- true (median)', fmtSecs(median(cold)), '', '', ''], ok: true });
+  rows.push({ cells: ['vm run --rm -- true, warm pool (median)', fmtSecs(median(pooled)), `<= ${POOL_TARGET_RATIO}x cold`, passMiss(ok), `${ratio.toFixed(2)}x cold`], ok });
+  return {
+    title: `vm run --rm -- true restored from the warm pool vs --cold (${IMAGE} registered as "pooled", default shape; ${runs} run(s) each, interleaved)`,
     header: ['measure', 'wall', 'target', 'result', 'note'],
     rows,
   };

@@ -61,7 +61,7 @@ describe('request parsers', () => {
 
   it('refuses unknown fields, naming them and the known ones', () => {
     const e = refuses(() => parseCreateVMRequest({ name: 'x', rootsize: '8G' }), /^unknown field "rootsize" in the create VM request$/);
-    assert.match(e.hint ?? '', /known fields: name, image, vcpu, memoryMiB, diskSize, rootSize, nat, ports, allow, network, noStart, fromSnapshot/);
+    assert.match(e.hint ?? '', /known fields: name, image, vcpu, memoryMiB, diskSize, rootSize, nat, ports, allow, network, noStart, fromSnapshot, cold/);
     assert.match(e.hint ?? '', /versions may differ/);
     refuses(() => parseStopVMRequest({ timeout: 5, force: true }), /^unknown fields "timeout", "force" in the stop VM request$/);
     const none = refuses(() => parseNoBody({ anything: 1 }), /^unknown field "anything"/);

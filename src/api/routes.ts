@@ -47,6 +47,8 @@ import type {
   Deleted,
   ForkResult,
   SnapshotInfo,
+  PoolTemplateInfo,
+  PoolClearResult,
   DnsStatus,
   HostInfo,
   HypervisorVerdictInfo,
@@ -174,6 +176,8 @@ export const ROUTES = {
   snapshotList: route<SnapshotInfo[]>()({ id: 'snapshot.list', method: 'GET', path: '/snapshots', kind: 'sync', summary: 'every snapshot' }),
   snapshotShow: route<SnapshotInfo>()({ id: 'snapshot.show', method: 'GET', path: '/snapshots/:name', kind: 'sync', summary: 'one snapshot' }),
   snapshotDelete: route<Deleted>()({ id: 'snapshot.delete', method: 'DELETE', path: '/snapshots/:name', kind: 'sync', summary: 'remove a snapshot no VM depends on' }),
+  poolList: route<PoolTemplateInfo[]>()({ id: 'pool.list', method: 'GET', path: '/pool', kind: 'sync', summary: "the warm pool's templates and builds" }),
+  poolClear: route<PoolClearResult>()({ id: 'pool.clear', method: 'DELETE', path: '/pool', kind: 'sync', summary: "cancel the warm pool's builds and remove its templates" }),
 
   imageList: route<ImageInfo[]>()({ id: 'image.list', method: 'GET', path: '/images', kind: 'sync', summary: 'every image' }),
   imageRecipes: route<RecipeInfo[]>()({ id: 'image.recipes', method: 'GET', path: '/images/recipes', kind: 'sync', summary: 'the recipes banger can build' }),

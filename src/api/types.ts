@@ -138,6 +138,31 @@ export interface CreateVMRequest {
   noStart?: boolean;
   /** Restore from this snapshot (name or id) instead of booting; the machine shape comes from the snapshot. */
   fromSnapshot?: string;
+  /** Boot cold: do not restore from the warm pool. */
+  cold?: boolean;
+}
+
+/** A warm pool template (`vm pool`). */
+export interface PoolTemplateInfo {
+  name: string;
+  imageId: string;
+  imageName: string;
+  vcpu: number;
+  memoryMiB: number;
+  /** The work disk it was saved with; larger requests are grown after restore. */
+  diskSizeBytes: number;
+  sizeBytes: number;
+  createdAt: string;
+  /** ready: restored from; stale: its image, kernel, driver or guest bits changed (never used; rebuilt after the next cold boot); retired: cleared or replaced, kept while VMs run over it; building: in progress. */
+  status: 'ready' | 'stale' | 'retired' | 'building';
+  usedBy: string[];
+}
+
+export interface PoolClearResult {
+  removed: string[];
+  /** Templates still in use by VMs: never used again, removed once those are gone. */
+  retired: string[];
+  cancelled: number;
 }
 
 export interface CreateSnapshotRequest {

@@ -54,6 +54,7 @@ export interface Config {
   kernel_catalog_url: string;
   debian_mirror: string;
   insecure_registries: string[];
+  warm_pool: boolean;
   vm_defaults: VMDefaults;
   file_sync: FileSyncEntry[];
   egress: EgressDefaults;
@@ -147,6 +148,11 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync' | 
   image_catalog_url: { rule: catalogUrl, default: '', doc: 'image catalog to use instead of the built-in one (http(s) URL or absolute path; empty: built in)' },
   kernel_catalog_url: { rule: catalogUrl, default: '', doc: 'kernel catalog to use instead of the built-in one (http(s) URL or absolute path; empty: built in)' },
   debian_mirror: { rule: str, default: 'http://deb.debian.org/debian', doc: 'Debian mirror for image builds' },
+  warm_pool: {
+    rule: bool,
+    default: true,
+    doc: 'keep a booted-and-saved template per image and machine shape that vm run/create restore from (qemu driver, user-mode networking)',
+  },
   insecure_registries: {
     rule: registryList,
     default: [],

@@ -196,6 +196,8 @@ export interface SnapshotOps {
   restore(spec: LaunchSpec, memoryFile: string, opts?: { signal?: AbortSignal }): Promise<VMHandle>;
   /** The version a saved state records, for the compatibility check before a restore. */
   stateVersion(): Promise<string>;
+  /** Grows a running VM's disk (by its position in the launch spec) to sizeBytes; the guest is told of the new size. */
+  growDisk?(handle: VMHandle, diskIndex: number, sizeBytes: number): Promise<void>;
 }
 
 const DRIVER_NAMES: readonly string[] = ['qemu', 'firecracker', 'fake'];

@@ -71,6 +71,7 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000)) {
         join(home, 'config.toml'),
         [
           'network_mode = "bridge"',
+          'warm_pool = false',
           'bridge_name = "bgbr0"',
           `bridge_ip = "${BRIDGE_IP}"`,
           'cidr = 24',

@@ -73,7 +73,7 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     // One VM at a time, smaller than the default, and a patient SSH wait: TCG boots on a busy 2-core host can take many minutes.
     const layout = resolveLayout({ env });
     mkdirSync(layout.configDir, { recursive: true });
-    writeFileSync(layout.configFile, 'ssh_wait_timeout = "25m"\n[vm_defaults]\nmemory_mib = 1024\n');
+    writeFileSync(layout.configFile, 'ssh_wait_timeout = "25m"\nwarm_pool = false\n[vm_defaults]\nmemory_mib = 1024\n');
     for (const n of [NS, UP]) await run(['ip', 'netns', 'add', n]);
     mkdirSync(NETNS_ETC, { recursive: true });
     writeFileSync(join(NETNS_ETC, 'hosts'), `127.0.0.1 localhost\n10.231.7.1 vmhost.test\n${UPSTREAM} up.test\n`);

@@ -27,7 +27,7 @@ describe('vm failure paths', { skip }, () => {
     if (typeof kernel === 'string') return;
     home = mkdtempSync('/tmp/bf-');
     env = { BANGER_HOME: home };
-    writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "6s"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "256M"\n');
+    writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "6s"\nwarm_pool = false\n[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "256M"\n');
     await buildFixtureInitrd(kernel, join(home, 'initrd.img'));
     await mkfsFromDir(join(home, 'rootfs.ext4'), undefined, { label: 'fixture', sizeBytes: 16 * 1024 * 1024 });
     const r = await banger(['image', 'register', '--name', 'fixture', '--rootfs', join(home, 'rootfs.ext4'), '--kernel', kernel.kernel, '--initrd', join(home, 'initrd.img')], env);
@@ -97,7 +97,7 @@ describe('vm failure paths', { skip }, () => {
     const other = mkdtempSync('/tmp/bq-');
     try {
       const env2 = { BANGER_HOME: other };
-      writeFileSync(join(other, 'config.toml'), 'qemu_bin = "/nonexistent/qemu-system-x86_64"\n');
+      writeFileSync(join(other, 'config.toml'), 'qemu_bin = "/nonexistent/qemu-system-x86_64"\nwarm_pool = false\n');
       const reg = await banger(['image', 'register', '--name', 'fixture', '--rootfs', join(home, 'rootfs.ext4'), '--kernel', (kernel as { kernel: string }).kernel, '--initrd', join(home, 'initrd.img')], env2);
       assert.equal(reg.code, 0, reg.stderr);
       const r = await banger(['vm', 'create', '--image', 'fixture', '--name', 'noqemu'], env2);

@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
 import { pidAlive } from '../system/proc.js';
@@ -25,6 +25,8 @@ describe('vm run end to end', { skip }, () => {
   before(() => {
     home = mkdtempSync('/tmp/be-');
     env = { BANGER_HOME: home };
+    // No warm pool template builds here: warm.test.ts covers the pool.
+    writeFileSync(join(home, 'config.toml'), 'warm_pool = false\n');
   });
   after(async () => {
     await banger(['vm', 'delete', 'shared'], env, 60_000);

@@ -3,13 +3,16 @@
  * debian-bookworm image, then a fork into two children restored from its snapshot. The checks share
  * those three VMs: state survives the restore, each child has its own identity (hostname, pinned host
  * key usable by plain ssh, entropy, .vm name), disks are private, and the parent keeps running. Then
- * pause/resume on a child, and suspend/start on the parent.
+ * pause/resume on a child, and suspend/start on the parent. The warm pool is off for those (no build
+ * competes with them); the last checks turn it on (daemon restarted, VMs kept): a first `vm run` boots
+ * cold and starts a template build, the second restores from it, then the template is made stale (the
+ * image's kernel file changes) and is not used, and --clear removes it.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ForkResult, SnapshotInfo, VMInfo } from '../api/types.js';
+import type { ForkResult, PoolTemplateInfo, SnapshotInfo, VMInfo } from '../api/types.js';
 import { runUnchecked } from '../system/exec.js';
 import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
@@ -34,12 +37,16 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     return r.stdout.trim();
   };
 
+  const config = (pool: boolean) => `ssh_wait_timeout = "20m"\ndefault_image_name = "deb"\nwarm_pool = ${pool}\n[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "1G"\n`;
+
   before(async () => {
     const img = await sharedImage();
     home = mkdtempSync('/tmp/bw-');
     env = { BANGER_HOME: home };
-    writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "20m"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 512\ndisk_size = "1G"\n');
-    const reg = await banger(['image', 'register', '--name', 'deb', '--rootfs', img.rootfsPath, '--kernel', img.kernelPath, '--initrd', img.initrdPath], env);
+    writeFileSync(join(home, 'config.toml'), config(false));
+    // A kernel of this home's own, so the stale-template check can change it without touching the shared image.
+    copyFileSync(img.kernelPath, join(home, 'vmlinuz'));
+    const reg = await banger(['image', 'register', '--name', 'deb', '--rootfs', img.rootfsPath, '--kernel', join(home, 'vmlinuz'), '--initrd', img.initrdPath], env);
     assert.equal(reg.code, 0, reg.stderr);
     const boot = await banger(['vm', 'create', '--name', 'parent', '--image', 'deb'], env, 40 * 60_000);
     assert.equal(boot.code, 0, boot.stderr);
@@ -147,5 +154,50 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     assert.equal(await sh('parent', `kill -0 ${sleeper} && echo alive`), 'alive', 'the process started before the suspend runs again');
     const skew = Math.abs(Number(await sh('parent', 'date +%s')) - Date.now() / 1000);
     assert.ok(skew < 30, `guest clock corrected after start (skew ${skew}s)`);
+  });
+
+  const pool = async (): Promise<PoolTemplateInfo[]> => {
+    const r = await banger(['--json', 'vm', 'pool'], env);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as PoolTemplateInfo[];
+  };
+
+  it('warm pool: the first vm run boots cold and builds a template; the second restores from it with its own identity and a grown disk', async () => {
+    writeFileSync(join(home, 'config.toml'), config(true));
+    assert.equal((await banger(['daemon', 'stop'], env, 120_000)).code, 0, 'the daemon restarts with warm_pool = true (VMs keep running)');
+    const first = await banger(['vm', 'run', '--rm', '--', 'true'], env, 40 * 60_000);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /cold boot \(no warm pool template for this image and shape yet/);
+    const deadline = Date.now() + 40 * 60_000;
+    let list = await pool();
+    while (!list.some((t) => t.status === 'ready') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5000));
+      list = await pool();
+    }
+    assert.deepEqual(list.map((t) => [t.imageName, t.vcpu, t.memoryMiB, t.status]), [['deb', 1, 512, 'ready']]);
+    const vms = JSON.parse((await banger(['--json', 'vm', 'list'], env)).stdout) as VMInfo[];
+    assert.ok(vms.every((v) => !v.name.startsWith('_pool')), 'no pool VM in vm list');
+    const snaps = JSON.parse((await banger(['--json', 'vm', 'snapshot', 'list'], env)).stdout) as SnapshotInfo[];
+    assert.deepEqual(snaps, [], 'the template is not a user snapshot');
+    const r = await banger(['vm', 'run', '--rm', '--name', 'pooled', '--disk-size', '2G', '--', 'sh', '-c', 'hostname; df -B1 --output=size /root | tail -1'], env, 20 * 60_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /pooled: restored from warm pool/);
+    const [hostname, size] = r.stdout.trim().split('\n');
+    assert.equal(hostname, 'pooled', 'the restored VM has its own hostname');
+    assert.ok(Number(size) > 1.5 * 1024 ** 3, `the work disk was grown to the 2G asked for (df says ${size} bytes)`);
+    assert.deepEqual((await pool()).map((t) => [t.status, t.usedBy]), [['ready', []]], '--rm removed the restored VM');
+  });
+
+  it('warm pool: a stale template (the image\'s kernel changed) is not used, and --clear removes it', async () => {
+    const later = new Date(Date.now() + 3600_000);
+    utimesSync(join(home, 'vmlinuz'), later, later);
+    assert.deepEqual((await pool()).map((t) => t.status), ['stale']);
+    const r = await banger(['vm', 'run', '--rm', '--', 'true'], env, 40 * 60_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /cold boot \(the warm pool template is stale/);
+    assert.doesNotMatch(r.stderr, /restored from warm pool/);
+    const cleared = await banger(['--json', 'vm', 'pool', '--clear'], env, 10 * 60_000);
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.deepEqual(await pool(), [], 'the stale template and the rebuild it started are gone');
   });
 });

@@ -65,6 +65,7 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
         'ssh_wait_timeout = "20m"',
         // The web UI, for the browser terminal into this VM.
         `web_listen_addr = "127.0.0.1:${await freeLoopbackPort()}"`,
+        'warm_pool = false',
         `[[file_sync]]\nhost = "${sync}/token.json"\nguest = "~/.config/agent/token.json"`,
         `[[file_sync]]\nhost = "${sync}/tool.sh"\nguest = "/root/bin/tool"\nmode = "0755"`,
         `[[file_sync]]\nhost = "${sync}/.tool"\nguest = "~/.tool"`,

@@ -1,7 +1,7 @@
 /** What banger puts inside guests: the guest bits of every image and the per-VM seed disk. */
 export { buildSeedDisk, renderSeedFiles, seedProblems, isDnsLabel, type SeedConfig, type SeedNetwork, type SeedFile } from './seed.js';
 export { injectGuestBits, layGuestBits } from './inject.js';
-export { guestBits, guestBitsDigest, patchFstab, GUEST_BITS_VERSION, GUEST_BITS_MARKER, FSTAB_ROOT_LINE, type GuestBit } from './guest-bits.js';
+export { guestBits, guestBitsDigest, patchFstab, WORK_DISK_DEVICE, GUEST_BITS_VERSION, GUEST_BITS_MARKER, FSTAB_ROOT_LINE, type GuestBit } from './guest-bits.js';
 export { SEED_LABEL, SEED_SCRIPT_PATH, SEED_UNIT_PATH, NETWORK_FILE } from './seed-script.js';
 export { GROWROOT_SCRIPT_PATH, GROWROOT_UNIT_PATH, GROWROOT_UNIT_NAME } from './growroot.js';
 export { SSHD_DROPIN_PATH, HOST_KEY_PATH } from './sshd.js';

@@ -32,3 +32,18 @@ export function validateVMName(name: string): string {
   if (problem) throw badRequest(problem, 'pick a name like "dev-box" or leave --name out to get a generated one');
   return name;
 }
+
+/**
+ * Names of the warm pool's hidden VMs and templates: the '_' no user name may contain keeps them apart
+ * from every name a user can pick; they never show in vm list or snapshot list.
+ */
+export const POOL_NAME_PREFIX = '_pool-';
+
+export function isPoolName(name: string): boolean {
+  return name.startsWith(POOL_NAME_PREFIX);
+}
+
+/** The hostname a VM's guest gets: its name, or for a pool VM the same without the '_' (not valid in hostnames). */
+export function guestHostname(name: string): string {
+  return isPoolName(name) ? name.slice(1) : name;
+}

@@ -180,6 +180,7 @@ export function createServices(opts: ServiceOptions): Services {
     },
     stop: async () => {
       sessions.stopSweeping();
+      await vms.pool.cancelBuilds();
       await egressProxy.closeAll();
       await guestDns?.close();
       await dns.stop();

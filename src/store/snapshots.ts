@@ -37,21 +37,41 @@ function fromRaw(r: Raw): SnapshotRow {
   };
 }
 
+/** Rows that are user snapshots, not warm pool templates. */
+const USER = "json_extract(manifest_json, '$.pool') IS NULL";
+
 export class SnapshotRepo {
   constructor(private readonly db: Database) {}
 
+  /** The user's snapshots (warm pool templates, whose manifest carries `pool`, are left out). */
   list(): SnapshotRow[] {
-    return (this.db.prepare('SELECT * FROM snapshots ORDER BY created_at').all() as Raw[]).map(fromRaw);
+    return (this.db.prepare(`SELECT * FROM snapshots WHERE ${USER} ORDER BY created_at`).all() as Raw[]).map(fromRaw);
   }
 
-  get(id: string): SnapshotRow | undefined {
-    const r = this.db.prepare('SELECT * FROM snapshots WHERE id = ?').get(id) as Raw | undefined;
+  /** The warm pool's templates. */
+  poolTemplates(): SnapshotRow[] {
+    return (this.db.prepare(`SELECT * FROM snapshots WHERE NOT (${USER}) ORDER BY created_at`).all() as Raw[]).map(fromRaw);
+  }
+
+  /** Every row, user snapshots and templates (for sweeping directories no row owns). */
+  allIds(): string[] {
+    return (this.db.prepare('SELECT id FROM snapshots').all() as { id: string }[]).map((r) => r.id);
+  }
+
+  /** A user snapshot by id; templates only with includePool. */
+  get(id: string, includePool = false): SnapshotRow | undefined {
+    const r = this.db.prepare(`SELECT * FROM snapshots WHERE id = ?${includePool ? '' : ` AND ${USER}`}`).get(id) as Raw | undefined;
     return r ? fromRaw(r) : undefined;
   }
 
   byName(name: string): SnapshotRow | undefined {
-    const r = this.db.prepare('SELECT * FROM snapshots WHERE name = ?').get(name) as Raw | undefined;
+    const r = this.db.prepare(`SELECT * FROM snapshots WHERE name = ? AND ${USER}`).get(name) as Raw | undefined;
     return r ? fromRaw(r) : undefined;
+  }
+
+  /** Replaces the stored manifest (a template's pool state changes). */
+  setManifest(id: string, manifest: unknown): void {
+    this.db.prepare('UPDATE snapshots SET manifest_json = ? WHERE id = ?').run(JSON.stringify(manifest), id);
   }
 
   nameTaken(name: string): boolean {

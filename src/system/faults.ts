@@ -17,6 +17,8 @@ export const FAULT_POINTS = {
   'vm.create': ['create.reserved', 'create.image', 'create.disks', 'create.starting'],
   'vm.start': ['boot.network', 'boot.seed', 'boot.launched', 'boot.handles', 'boot.ready'],
   'vm.stop': ['stop.stopping', 'stop.ended'],
+  'vm.snapshot': ['snapshot.paused', 'snapshot.saved', 'snapshot.frozen', 'snapshot.published'],
+  'vm.restore': ['restore.reserved', 'restore.disks'],
   'vm.delete': ['delete.ended', 'delete.released', 'delete.unpinned', 'delete.row', 'delete.files'],
   'image.register': ['register.checked'],
   'image.promote': ['promote.copied', 'promote.guest_bits', 'promote.work_seed', 'promote.published'],

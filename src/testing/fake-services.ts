@@ -34,7 +34,7 @@ export async function fakeWorld(knobs: FakeKnobs = {}, configRaw: Record<string,
   const env = { BANGER_HOME: home };
   const layout = resolveLayout({ env });
   // The DNS server listens on a port the kernel picks, so worlds never collide with each other or a daemon.
-  const config = resolveConfig({ ssh_wait_timeout: '20s', default_image_name: 'tiny', dns_listen_addr: '127.0.0.1:0', ...configRaw }, join(home, 'config.toml'), env).config;
+  const config = resolveConfig({ ssh_wait_timeout: '20s', default_image_name: 'tiny', dns_listen_addr: '127.0.0.1:0', warm_pool: false, ...configRaw }, join(home, 'config.toml'), env).config;
   const logger = createLogger(join(home, 'daemon.log'), 'debug');
   const db = openStore(layout.dbPath);
   const made: Services[] = [];

@@ -18,7 +18,7 @@ export async function writeTinyImageFiles(dir: string): Promise<{ rootfs: string
 
 export async function tinyImageHome(knobs: FakeKnobs = {}, opts: { sshWaitTimeout?: string } = {}): Promise<CliHarness> {
   const h = new CliHarness({ BANGER_FAKE_DRIVER: JSON.stringify(knobs) });
-  writeFileSync(join(h.home, 'config.toml'), `ssh_wait_timeout = "${opts.sshWaitTimeout ?? '30s'}"\ndefault_image_name = "tiny"\n`);
+  writeFileSync(join(h.home, 'config.toml'), `ssh_wait_timeout = "${opts.sshWaitTimeout ?? '30s'}"\ndefault_image_name = "tiny"\nwarm_pool = false\n`);
   const { rootfs, kernel } = await writeTinyImageFiles(h.home);
   const r = await h.run(['image', 'register', '--name', 'tiny', '--rootfs', rootfs, '--kernel', kernel]);
   if (r.code !== 0) throw new Error(`image register failed: ${r.stderr}`);

@@ -27,6 +27,7 @@ export function imageRoutes(kit: RouteKit, ctx: DaemonContext): void {
   kit.sync(ROUTES.imageDelete, async ({ params }) => {
     const img = images().get(params.name);
     await images().delete(img.id, (id) => ctx.services.vms.usingImage(id));
+    await ctx.services.vms.poolForgetImage(img.id);
     return { deleted: img.name };
   });
 }

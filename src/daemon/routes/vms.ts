@@ -65,6 +65,8 @@ export function vmRoutes(kit: RouteKit, ctx: DaemonContext): void {
   kit.sync(ROUTES.snapshotList, () => vms().snapshotList());
   kit.sync(ROUTES.snapshotShow, ({ params }) => vms().snapshotShow(params.name));
   kit.sync(ROUTES.snapshotDelete, ({ params }) => vms().snapshotDelete(params.name));
+  kit.sync(ROUTES.poolList, () => vms().poolList());
+  kit.sync(ROUTES.poolClear, () => vms().poolClear());
   kit.sync(ROUTES.vmSSH, ({ params }) => vms().sshTarget(params.name));
   kit.sync(ROUTES.vmWorkspaceRecord, ({ params, body }) => vms().recordWorkspace(params.name, body));
   kit.sync(ROUTES.vmStats, ({ params }) => vms().stats(params.name));

@@ -7,7 +7,7 @@
 import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alreadyExists, notRunning, operationFailed, unavailable } from '../../api/errors.js';
+import { alreadyExists, badRequest, notRunning, operationFailed, unavailable } from '../../api/errors.js';
 import { lastLines, runUnchecked, which } from '../../system/exec.js';
 import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
 import type {
@@ -114,6 +114,10 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
         throw operationFailed(`cannot restore vm "${spec.name}": ${(err as Error).message}${consoleTail ? `; console:\n${consoleTail}` : ''}`, undefined, err);
       }
       return handle;
+    },
+    growDisk: (handle, diskIndex, sizeBytes) => {
+      if (!Number.isInteger(diskIndex) || diskIndex < 0 || !Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw badRequest(`cannot grow disk ${diskIndex} to ${sizeBytes} bytes`);
+      return this.qmpCall(handle, (q) => q.execute('block_resize', { device: `disk${diskIndex}`, size: sizeBytes }));
     },
     stateVersion: async () => {
       this.version ??= qemuVersion(this.bin).then((v) => {

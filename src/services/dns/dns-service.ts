@@ -7,6 +7,7 @@
 import type { DnsStatus } from '../../api/types.js';
 import type { Logger } from '../../system/logger.js';
 import type { VMRepo, VMRow } from '../../store/vms.js';
+import { isPoolName } from '../../model/vm-name.js';
 import { probeDns } from './probe.js';
 import { DnsListener, parseListenAddr } from './server.js';
 import { ZONE, type ZoneRecords } from './zone.js';
@@ -15,7 +16,8 @@ import { ZONE, type ZoneRecords } from './zone.js';
 export function zoneRecords(vms: readonly VMRow[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const vm of vms) {
-    if (vm.state !== 'running') continue;
+    // The warm pool's build VMs are banger's own: no `.vm` name.
+    if (vm.state !== 'running' || isPoolName(vm.name)) continue;
     const addr = vm.runtime.network === 'tap' ? vm.runtime.ip : vm.runtime.sshHost;
     if (addr) out.set(vm.name.toLowerCase(), addr);
   }

@@ -16,6 +16,7 @@ import { waitForSSH } from '../../drivers/ssh/client.js';
 import { bootArgs } from '../../guest/cmdline.js';
 import { buildSeedDisk } from '../../guest/seed.js';
 import { ROOT_DISK_NAMES, vmFiles, type VMFiles } from '../../model/filenames.js';
+import { guestHostname } from '../../model/vm-name.js';
 import { pidAlive } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
@@ -27,6 +28,9 @@ import { EGRESS_PROXY_ADDR, EGRESS_PROXY_PORT } from '../network/egress-proxy.js
 import type { UserAttachment } from '../network/provider.js';
 
 /** The root disk this VM was given at create, whichever driver made it. */
+/** The work disk's position in a launch spec's disks (root, work, seed). */
+export const WORK_DISK_INDEX = 1;
+
 export function rootDiskOf(files: VMFiles): { path: string; format: DiskFormat } | undefined {
   for (const format of Object.keys(ROOT_DISK_NAMES) as DiskFormat[]) {
     const path = files.rootDisk(format);
@@ -65,7 +69,7 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
     await pin(deps.layout.knownHostsPath, hostAliases(row), hostKey.publicKey);
     const client = await ensureClientKey(clientKeyPath(deps));
     await buildSeedDisk(files.seedDisk, {
-      hostname: row.name, authorizedKeys: [client.publicKey], hostKey, network: net.guest, nameservers: net.nameservers,
+      hostname: guestHostname(row.name), authorizedKeys: [client.publicKey], hostKey, network: net.guest, nameservers: net.nameservers,
       ...(net.mode === 'user' && net.proxy ? { proxy: net.proxy } : {}),
     });
   });
@@ -83,7 +87,7 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
     memoryMiB: row.spec.memoryMiB,
     kernelPath: restore?.kernelPath ?? image.kernelPath,
     ...(initrdPath ? { initrdPath } : {}),
-    cmdline: restore?.cmdline ?? bootArgs({ hostname: row.name }),
+    cmdline: restore?.cmdline ?? bootArgs({ hostname: guestHostname(row.name) }),
     disks: [
       { path: root.path, format: root.format, serial: 'root' },
       { path: files.workDisk, format: 'raw', serial: 'work' },

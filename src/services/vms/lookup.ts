@@ -6,10 +6,17 @@
  * @module
  */
 import { badRequest, notFound } from '../../api/errors.js';
-import { MIN_ID_PREFIX, VM_ID_PATTERN } from '../../model/vm-name.js';
+import { isPoolName, MIN_ID_PREFIX, VM_ID_PATTERN } from '../../model/vm-name.js';
 import type { VMRepo, VMRow } from '../../store/vms.js';
 
+/** A VM the user can name: the warm pool's hidden VMs are not found. */
 export function resolveVM(repo: VMRepo, ref: string): VMRow {
+  const row = resolveAny(repo, ref);
+  if (isPoolName(row.name)) throw notFound(`vm ${JSON.stringify(ref)} not found`, 'the warm pool\'s VMs are banger\'s own: see banger vm pool');
+  return row;
+}
+
+function resolveAny(repo: VMRepo, ref: string): VMRow {
   const byName = repo.byName(ref);
   if (byName) return byName;
   if (VM_ID_PATTERN.test(ref)) {
@@ -26,7 +33,7 @@ export function resolveVM(repo: VMRepo, ref: string): VMRow {
       );
     }
   }
-  const names = repo.list().map((r) => r.name);
+  const names = repo.list().map((r) => r.name).filter((n) => !isPoolName(n));
   const short = /^[0-9a-f]{1,3}$/.test(ref) ? `; an id prefix needs at least ${MIN_ID_PREFIX} characters` : '';
   throw notFound(`vm ${JSON.stringify(ref)} not found${short}`, names.length ? `existing VMs: ${names.join(', ')}` : 'create one with banger vm run');
 }

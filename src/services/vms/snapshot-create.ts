@@ -12,12 +12,14 @@ import { operationFailed, unavailable } from '../../api/errors.js';
 import type { HypervisorDriver, SnapshotOps, VMHandle } from '../../drivers/hypervisor.js';
 import { bootArgs } from '../../guest/cmdline.js';
 import { snapshotFiles, vmFiles } from '../../model/filenames.js';
+import { guestHostname } from '../../model/vm-name.js';
 import type { SnapshotRow } from '../../store/snapshots.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
 import { rootDiskOf } from './boot.js';
 import type { VMServiceDeps } from './deps.js';
-import { sha256File, SNAPSHOT_FORMAT, type SnapshotManifest } from './snapshot-manifest.js';
+import { faultPoint } from '../../system/faults.js';
+import { sha256File, SNAPSHOT_FORMAT, type PoolMeta, type SnapshotManifest } from './snapshot-manifest.js';
 
 /** The driver's warm-start operations, or a clear refusal naming what could not be done. */
 export function snapshotOps(driver: HypervisorDriver, what = 'take snapshots'): SnapshotOps {
@@ -32,6 +34,8 @@ export interface TakeOptions {
   name: string;
   /** Leave the VM paused after saving (the caller ends its process). */
   stop: boolean;
+  /** Makes the snapshot a warm pool template. */
+  pool?: PoolMeta;
 }
 
 /** Saves a running VM into a published snapshot directory and returns its row (not yet inserted). */
@@ -49,12 +53,15 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
   try {
     await ctx.stage('pause', `pausing ${row.name}`, () => ops.pause(handle));
     paused = true;
+    faultPoint('snapshot.paused');
     const saved = await ctx.stage('memory', 'saving memory and device state', () => ops.saveState(handle, staging.memory, { signal: ctx.signal }));
+    faultPoint('snapshot.saved');
     const frozenRoot = await ctx.stage('disks', 'freezing disks', async () => {
       const r = await ops.freezeDisk({ path: root.path, format: root.format }, staging.rootDisk(root.format), { signal: ctx.signal });
       await ops.freezeDisk({ path: vf.workDisk, format: 'raw' }, staging.workDisk, { signal: ctx.signal });
       return r;
     });
+    faultPoint('snapshot.frozen');
     if (!opts.stop) {
       await ctx.stage('resume', `resuming ${row.name}`, () => ops.resume(handle));
       paused = false;
@@ -77,7 +84,7 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
         ...(row.spec.rootSizeBytes !== undefined ? { rootSizeBytes: row.spec.rootSizeBytes } : {}),
         kernelPath: image.kernelPath,
         ...(image.initrdPath ? { initrdPath: image.initrdPath } : {}),
-        cmdline: bootArgs({ hostname: row.name }),
+        cmdline: bootArgs({ hostname: guestHostname(row.name) }),
         network: row.runtime.network ?? 'user',
       },
       disks: [
@@ -86,9 +93,11 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
       ],
       memory: { file: basename(final.memory), bytes: saved.memoryBytes, sha256 },
       hostKeyFile: basename(final.hostKeyPub),
+      ...(opts.pool ? { pool: opts.pool } : {}),
     };
     writeFileSync(staging.manifest, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
     renameSync(staging.dir, final.dir);
+    faultPoint('snapshot.published');
     return {
       id: opts.id,
       name: opts.name,

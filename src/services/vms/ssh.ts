@@ -1,4 +1,5 @@
 /** How banger reaches a VM's sshd: the client key, the VM's own pinned host key, targets and ssh_config. */
+import { isPoolName } from '../../model/vm-name.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SSHTarget } from '../../api/types.js';
@@ -51,7 +52,8 @@ export async function vmHostKey(deps: Pick<VMServiceDeps, 'layout'>, row: VMRow)
 export async function syncSSHConfig(deps: Pick<VMServiceDeps, 'config' | 'layout' | 'repo'>): Promise<string> {
   const hosts = deps.repo
     .list()
-    .filter((r) => r.state === 'running' && r.runtime.sshPort)
+    // The warm pool's build VMs are banger's own: no `.vm` name.
+    .filter((r) => r.state === 'running' && r.runtime.sshPort && !isPoolName(r.name))
     .map((r) => ({ alias: `${r.name}.vm`, hostName: r.runtime.sshHost ?? '127.0.0.1', port: r.runtime.sshPort!, hostKeyAlias: hostKeyAlias(r.id) }));
   await writeSSHConfig(deps.layout.sshConfigPath, { keyPath: clientKeyPath(deps), knownHostsPath: deps.layout.knownHostsPath, hosts });
   return deps.layout.sshConfigPath;

@@ -13,6 +13,7 @@ import { operationFailed } from '../../api/errors.js';
 import type { HypervisorDriver, VMHandle } from '../../drivers/hypervisor.js';
 import { bootArgs } from '../../guest/cmdline.js';
 import { snapshotFiles, vmFiles } from '../../model/filenames.js';
+import { guestHostname } from '../../model/vm-name.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
 import type { RestoreInput } from './boot.js';
@@ -33,14 +34,14 @@ export interface SuspendMeta {
 /** The kernel, initrd and command line the VM's current process was started with. */
 async function launchInputs(deps: VMServiceDeps, row: VMRow): Promise<Omit<RestoreInput, 'memoryFile'>> {
   const snapId = deps.snapshots.snapshotOf(row.id);
-  const snap = snapId ? deps.snapshots.get(snapId) : undefined;
+  const snap = snapId ? deps.snapshots.get(snapId, true) : undefined;
   if (snap) {
     const m = (await readManifest(snapshotFiles(deps.layout.snapshotsDir, snap.id).manifest)).machine;
     return { kernelPath: m.kernelPath, ...(m.initrdPath ? { initrdPath: m.initrdPath } : {}), cmdline: m.cmdline };
   }
   const image = deps.images.byId(row.imageId);
   if (!image?.kernelPath) throw operationFailed(`image ${row.imageId} of vm ${row.name} is gone`);
-  return { kernelPath: image.kernelPath, ...(image.initrdPath ? { initrdPath: image.initrdPath } : {}), cmdline: bootArgs({ hostname: row.name }) };
+  return { kernelPath: image.kernelPath, ...(image.initrdPath ? { initrdPath: image.initrdPath } : {}), cmdline: bootArgs({ hostname: guestHostname(row.name) }) };
 }
 
 /** Pauses the VM and saves its state beside its disks; the caller ends the process. On failure the VM runs on. */

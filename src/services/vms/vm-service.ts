@@ -25,7 +25,7 @@ import { cpuSeconds, pidAlive, rssBytes } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
 import { syncFiles } from './file-sync.js';
-import { launchVM, waitReady, type RestoreInput } from './boot.js';
+import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
 import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { compatibilityProblem, readManifest, verifyFiles } from './snapshot-manifest.js';
@@ -44,16 +44,34 @@ import { Teardown } from './teardown.js';
 import { changeForwards, guestPorts } from './ports.js';
 import { observe, toInfo } from './view.js';
 import { faultPoint } from '../../system/faults.js';
+import { lastLines } from '../../system/exec.js';
+import { WORK_DISK_DEVICE } from '../../guest/index.js';
+import type { ImageInfo, PoolClearResult, PoolTemplateInfo } from '../../api/types.js';
+import type { HypervisorDriver } from '../../drivers/hypervisor.js';
+import { isPoolName } from '../../model/vm-name.js';
+import { formatSize } from '../../model/size.js';
+import type { SnapshotRow } from '../../store/snapshots.js';
+import type { SnapshotManifest } from './snapshot-manifest.js';
+import { chooseTemplate, poolIneligible, WarmPool } from './warm-pool.js';
 
 const CANCELLED = 'cancelled';
 
 export class VMService {
   readonly lifecycle: VMLifecycle;
   private readonly teardown: Teardown;
+  readonly pool: WarmPool;
 
   constructor(private readonly deps: VMServiceDeps) {
     this.lifecycle = new VMLifecycle(deps.repo);
     this.teardown = new Teardown(deps, this.lifecycle, () => this.syncSSHConfigQuietly());
+    this.pool = new WarmPool(deps, {
+      bootHidden: (name, image, spec, ctx) => this.bootHidden(name, image, spec, ctx),
+      saveHidden: (vmId, snap, ctx) => this.saveHidden(vmId, snap, ctx),
+      removeVM: (vmId) => this.lifecycle.withLock(vmId, async () => {
+        const row = this.deps.repo.get(vmId);
+        if (row) await this.destroy(row);
+      }),
+    });
   }
 
   private find(ref: string): VMRow {
@@ -74,7 +92,7 @@ export class VMService {
   }
 
   list(): VMInfo[] {
-    return this.deps.repo.list().map((r) => this.view(r));
+    return this.deps.repo.list().filter((r) => !isPoolName(r.name)).map((r) => this.view(r));
   }
 
   show(ref: string): VMInfo {
@@ -91,6 +109,7 @@ export class VMService {
       this.precheckRestore(req);
       return;
     }
+    if (req.cold && req.noStart) throw badRequest('--cold has no effect with --no-start: a VM created stopped boots from its image when started', 'drop --cold');
     if (req.name !== undefined && req.name !== '') {
       validateVMName(req.name);
       if (this.deps.repo.nameTaken(req.name)) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, `pick another --name, or remove it with banger vm delete ${req.name}`);
@@ -143,13 +162,21 @@ export class VMService {
         const image = await ctx.stage('image', 'resolving image', () => this.deps.images.resolveForVM(req.image || this.deps.config.default_image_name, ctx));
         row = this.deps.repo.update(row.id, { imageId: image.id });
         faultPoint('create.image');
+        const warm = await this.poolDecision(req, row, image, driver);
+        if (warm?.use) {
+          ctx.log(`${row.name}: restored from warm pool`);
+          return this.view(await this.restoreLocked(row, warm.use, ctx, { template: true, onLaunch: () => (launched = true) }));
+        }
+        if (warm?.reason) ctx.log(`${row.name}: cold boot (${warm.reason})`);
         await ctx.stage('disks', 'preparing disks', () => prepareDisks(driver, vmFiles(this.deps.layout.vmsDir, row.id), image, row.spec, ctx.signal));
         faultPoint('create.disks');
         if (req.noStart) return this.view(this.lifecycle.transition(row.id, 'stopped', { reason: 'created with --no-start' }));
         row = this.lifecycle.transition(row.id, 'starting');
         faultPoint('create.starting');
         launched = true;
-        return this.view(await this.boot(row, ctx));
+        const booted = await this.boot(row, ctx);
+        if (warm?.fingerprint) this.pool.afterColdBoot(image, booted.spec, warm.fingerprint);
+        return this.view(booted);
       } catch (err) {
         if (!launched || ctx.signal.aborted) {
           await this.destroy(this.deps.repo.get(row.id) ?? row).catch((e: unknown) => this.deps.logger.warn('cleanup after failed create', { vm: row.name, error: e }));
@@ -328,7 +355,9 @@ export class VMService {
 
   delete(ref: string): Promise<{ deleted: string }> {
     return this.locked(ref, async (row) => {
+      const from = this.deps.snapshots.snapshotOf(row.id);
       await this.destroy(row);
+      this.pool.collect(from);
       return { deleted: row.name };
     });
   }
@@ -441,6 +470,7 @@ export class VMService {
       throw badRequest(`--from restores the snapshot's machine as it was saved; ${shaped.join(', ')} cannot be changed`, 'leave out --image, --vcpu, --memory, --disk-size and --root-size (change them later with banger vm set)');
     }
     if (req.noStart) throw badRequest('--no-start cannot be used with --from: a restore resumes the saved machine', 'create it without --no-start');
+    if (req.cold) throw badRequest('--cold cannot be used with --from: --from restores that snapshot', 'drop --cold, or drop --from to boot from the image');
     if (req.name !== undefined && req.name !== '') {
       validateVMName(req.name);
       if (this.deps.repo.nameTaken(req.name)) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, `pick another --name`);
@@ -465,28 +495,10 @@ export class VMService {
     const reserved = this.reserveWith(req.name, spec);
     return this.lifecycle.withLock(reserved.id, async () => {
       ctx.log(`${reserved.name}: restoring snapshot ${snap.name} (${specLine(spec)})`);
-      let row = this.deps.repo.update(reserved.id, { imageId: manifest.image.id });
+      const row = this.deps.repo.update(reserved.id, { imageId: manifest.image.id });
       let launched = false;
       try {
-        this.deps.snapshots.addDependent(row.id, snap.id);
-        const files = vmFiles(this.deps.layout.vmsDir, row.id);
-        await ctx.stage('disks', 'making disks over the snapshot', async () => {
-          mkdirSync(files.dir, { recursive: true, mode: 0o700 });
-          for (const d of manifest.disks) {
-            const target = d.role === 'root' ? files.rootDisk(d.format) : files.workDisk;
-            await ops.createDiskOver({ path: join(sf.dir, d.file), format: d.format }, target, { signal: ctx.signal });
-          }
-        });
-        row = this.lifecycle.transition(row.id, 'starting');
-        launched = true;
-        const restore = {
-          memoryFile: join(sf.dir, manifest.memory.file),
-          kernelPath: m.kernelPath,
-          ...(m.initrdPath ? { initrdPath: m.initrdPath } : {}),
-          cmdline: m.cmdline,
-          snapshotHostKey: readFileSync(join(sf.dir, manifest.hostKeyFile), 'utf8'),
-        };
-        return this.view(await this.boot(row, ctx, restore));
+        return this.view(await this.restoreLocked(row, snap, ctx, { template: false, manifest, onLaunch: () => (launched = true) }));
       } catch (err) {
         if (!launched || ctx.signal.aborted) {
           await this.destroy(this.deps.repo.get(row.id) ?? row).catch((e: unknown) => this.deps.logger.warn('cleanup after failed restore', { vm: row.name, error: e }));
@@ -495,6 +507,155 @@ export class VMService {
         throw withKeptHint(err, row.name);
       }
     });
+  }
+
+  /**
+   * Restores a reserved VM (held under its lock) from a snapshot or warm pool template: disks over the
+   * frozen ones, the saved state loaded, its own identity, then (a template) the work disk grown to
+   * what the VM asked for. The caller cleans up on failure.
+   */
+  private async restoreLocked(
+    reserved: VMRow,
+    snap: SnapshotRow,
+    ctx: OpContext,
+    opts: { template: boolean; manifest?: SnapshotManifest; onLaunch?: () => void },
+  ): Promise<VMRow> {
+    const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
+    const manifest = opts.manifest ?? (await readManifest(sf.manifest));
+    const driver = await this.deps.hypervisors.driver();
+    const ops = snapshotOps(driver);
+    if (opts.template) {
+      // A template is banger's own and its fingerprint was checked; its files must be there (not re-hashed).
+      const problem = compatibilityProblem(manifest, { driver: driver.capabilities().name, version: await ops.stateVersion(), accel: (await driver.probe()).accel ?? 'tcg' });
+      if (problem) throw problem;
+      await verifyFiles(sf.dir, manifest, ctx.signal, { hash: false });
+    }
+    const m = manifest.machine;
+    let row = reserved;
+    this.deps.snapshots.addDependent(row.id, snap.id);
+    faultPoint('restore.reserved');
+    const files = vmFiles(this.deps.layout.vmsDir, row.id);
+    await ctx.stage('disks', `making disks over ${opts.template ? 'the warm pool template' : 'the snapshot'}`, async () => {
+      mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+      for (const d of manifest.disks) {
+        const target = d.role === 'root' ? files.rootDisk(d.format) : files.workDisk;
+        await ops.createDiskOver({ path: join(sf.dir, d.file), format: d.format }, target, { signal: ctx.signal });
+      }
+    });
+    faultPoint('restore.disks');
+    row = this.lifecycle.transition(row.id, 'starting');
+    opts.onLaunch?.();
+    const restore = {
+      memoryFile: join(sf.dir, manifest.memory.file),
+      kernelPath: m.kernelPath,
+      ...(m.initrdPath ? { initrdPath: m.initrdPath } : {}),
+      cmdline: m.cmdline,
+      snapshotHostKey: readFileSync(join(sf.dir, manifest.hostKeyFile), 'utf8'),
+    };
+    const running = await this.boot(row, ctx, restore);
+    if (running.spec.diskSizeBytes > m.diskSizeBytes) {
+      await ctx.stage('grow', `growing the work disk to ${formatSize(running.spec.diskSizeBytes)}`, () => this.growWorkDisk(running, driver, running.spec.diskSizeBytes)).catch((err: unknown) => {
+        ctx.log(`could not grow the work disk of ${running.name} past ${formatSize(m.diskSizeBytes)}: ${(err as Error).message}`, 'warn');
+        this.deps.repo.update(running.id, { spec: { ...running.spec, diskSizeBytes: m.diskSizeBytes } });
+      });
+    }
+    return this.deps.repo.get(running.id) ?? running;
+  }
+
+  /** Grows a running VM's work disk (driver, then the mounted filesystem inside the guest). */
+  private async growWorkDisk(row: VMRow, driver: HypervisorDriver, sizeBytes: number): Promise<void> {
+    const handle = this.teardown.handleOf(row.id);
+    const ops = driver.snapshots;
+    if (!handle || !ops?.growDisk) throw unavailable(`the ${driver.capabilities().name} driver cannot grow a running disk`);
+    await ops.growDisk(handle, WORK_DISK_INDEX, sizeBytes);
+    // The guest kernel learns the new size from the resize notification; give it a moment, then grow the filesystem.
+    const script = `for i in $(seq 50); do [ "$(blockdev --getsize64 ${WORK_DISK_DEVICE})" -ge ${sizeBytes} ] && break; sleep 0.1; done; resize2fs ${WORK_DISK_DEVICE}`;
+    const r = await sshExec(sshTargetFor(this.deps, row), ['sh', '-c', script], { timeoutMs: 300_000, connectTimeoutS: 10 });
+    if (r.code !== 0) throw operationFailed(`resize2fs exited ${r.code}: ${r.stderr.trim().split('\n').slice(-2).join('; ')}`);
+  }
+
+  // ---- warm pool ----
+
+  /**
+   * Whether the warm pool serves this create: a template to restore from, or the reason for a cold
+   * boot and (when the pool applies) the fingerprint a template built after it would have.
+   */
+  private async poolDecision(req: CreateVMRequest, row: VMRow, image: ImageInfo, driver: HypervisorDriver): Promise<{ use?: SnapshotRow; reason?: string; fingerprint?: { fingerprint: string; parts: Record<string, string> } } | undefined> {
+    const ineligible = poolIneligible({
+      enabled: this.deps.config.warm_pool,
+      req,
+      driver: driver.capabilities().name,
+      driverSnapshots: Boolean(driver.capabilities().snapshots && driver.snapshots),
+      network: networkModeOf(row, this.deps.config.network_mode),
+      egress: Boolean(row.spec.nat || row.spec.allow),
+    });
+    if (ineligible === 'not a pool start') return undefined;
+    if (ineligible) return { reason: ineligible };
+    try {
+      const fingerprint = await this.pool.fingerprint(image, driver);
+      const choice = chooseTemplate(this.pool.templates(), image.id, row.spec, fingerprint.fingerprint);
+      if ('use' in choice) return { use: choice.use };
+      return { reason: `${choice.cold}; a template is built in the background`, fingerprint };
+    } catch (err) {
+      this.deps.logger.warn('warm pool: cannot decide, booting cold', { error: (err as Error).message });
+      return { reason: `the warm pool could not be used: ${(err as Error).message}` };
+    }
+  }
+
+  /** Reserves and boots a hidden VM for a template build; on failure it is removed. */
+  private async bootHidden(name: string, image: ImageInfo, spec: VMSpec, ctx: OpContext): Promise<string> {
+    const reserved = this.reserveWith(name, spec);
+    return this.lifecycle.withLock(reserved.id, async () => {
+      try {
+        const driver = await this.deps.hypervisors.driver();
+        const row = this.deps.repo.update(reserved.id, { imageId: image.id });
+        await ctx.stage('disks', 'preparing disks', () => prepareDisks(driver, vmFiles(this.deps.layout.vmsDir, row.id), image, row.spec, ctx.signal));
+        await this.boot(this.lifecycle.transition(row.id, 'starting'), ctx);
+        return row.id;
+      } catch (err) {
+        // The VM is removed; what its console said goes to the daemon log first.
+        const tail = lastLines(readFileSafe(vmFiles(this.deps.layout.vmsDir, reserved.id).consoleLog), 20);
+        if (tail) this.deps.logger.warn('warm pool: the build VM console before it was removed', { vm: name, console: tail });
+        await this.destroy(this.deps.repo.get(reserved.id) ?? reserved).catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /** Saves a hidden build VM as a template (its process ended); the caller records it and removes the VM. */
+  private saveHidden(vmId: string, snap: { id: string; name: string; pool: NonNullable<SnapshotManifest['pool']> }, ctx: OpContext): Promise<SnapshotRow> {
+    return this.lifecycle.withLock(vmId, async () => {
+      const row = this.deps.repo.get(vmId);
+      const handle = this.teardown.handleOf(vmId);
+      if (!row || row.state !== 'running' || !handle) throw notRunning(`the warm pool build VM ${vmId} is not running`);
+      const driver = this.deps.hypervisors.forHandle(handle);
+      const saved = await takeSnapshot(this.deps, driver, row, handle, { ...snap, stop: true }, ctx);
+      this.lifecycle.transition(row.id, 'stopping');
+      await this.teardown.end(row.id, 0);
+      this.lifecycle.transition(row.id, 'stopped', { reason: 'saved as a warm pool template' });
+      return saved;
+    });
+  }
+
+  /** The templates, each ready or stale against its image's fingerprint now. */
+  async poolList(): Promise<PoolTemplateInfo[]> {
+    const driver = await this.deps.hypervisors.driver().catch(() => undefined);
+    const current = new Map<string, string | undefined>();
+    for (const t of this.deps.snapshots.poolTemplates()) {
+      if (current.has(t.imageId)) continue;
+      const image = this.deps.images.byId(t.imageId);
+      current.set(t.imageId, image && driver?.snapshots ? (await this.pool.fingerprint(image, driver).catch(() => undefined))?.fingerprint : undefined);
+    }
+    return this.pool.list((id) => current.get(id));
+  }
+
+  poolClear(): Promise<PoolClearResult> {
+    return this.pool.clear();
+  }
+
+  /** After an image is deleted: its templates go (builds in flight are cancelled). */
+  poolForgetImage(imageId: string): Promise<void> {
+    return this.pool.forgetImage(imageId);
   }
 
   /** Checks a snapshot request before an operation starts. */
@@ -523,7 +684,7 @@ export class VMService {
       snapshotOps(driver);
       let id: string;
       do id = randomBytes(6).toString('hex');
-      while (this.deps.snapshots.get(id));
+      while (this.deps.snapshots.get(id, true));
       const name = req.name ?? this.snapshotName(row.name);
       if (this.deps.snapshots.nameTaken(name)) throw alreadyExists(`snapshot ${JSON.stringify(name)} already exists`, 'pick another --name');
       const stop = req.stop === true;
@@ -655,6 +816,8 @@ export class VMService {
    * interrupted work it resumed (readiness waits, stops) has finished.
    */
   async reconcile(): Promise<{ report: ReconcileReport; settled: Promise<void> }> {
+    const swept = await this.pool.sweep();
+    if (swept.buildVMs.length + swept.templates.length + swept.dirs.length > 0) this.deps.logger.info('warm pool: swept what an interrupted build or save left', { ...swept });
     const out = await reconcile(this.deps, {
       withLock: (id, fn) => this.lifecycle.withLock(id, fn),
       markStopped: async (row, reason) => {
@@ -694,11 +857,19 @@ export class VMService {
 
   /** Names of VMs using an image (for image delete). */
   usingImage(imageId: string): string[] {
-    return this.deps.repo.usingImage(imageId);
+    return this.deps.repo.usingImage(imageId).filter((n) => !isPoolName(n));
   }
 }
 
 /** A VM that failed after launch is kept (state error) so its console can be read. */
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function withKeptHint(err: unknown, name: string): unknown {
   if (err instanceof BangerError && !err.hint) return new BangerError(err.code, err.message, { hint: `the VM is kept; see banger vm logs ${name}`, cause: err });
   return err;

@@ -22,6 +22,7 @@ export interface CreateOpts {
   network?: 'user' | 'bridge';
   start?: boolean;
   from?: string;
+  cold?: boolean;
 }
 
 export function createBody(o: CreateOpts): CreateVMRequest {
@@ -38,6 +39,7 @@ export function createBody(o: CreateOpts): CreateVMRequest {
   if (o.network !== undefined) body.network = o.network;
   if (o.start === false) body.noStart = true;
   if (o.from !== undefined) body.fromSnapshot = o.from;
+  if (o.cold) body.cold = true;
   return body;
 }
 
@@ -58,5 +60,6 @@ export function addCreateFlags(cmd: Command): Command {
       allowOption,
     )
 
-    .option('--from <snapshot>', 'restore this snapshot (name or id) instead of booting; the VM gets its own hostname, host key, address and entropy');
+    .option('--from <snapshot>', 'restore this snapshot (name or id) instead of booting; the VM gets its own hostname, host key, address and entropy')
+    .option('--cold', 'boot from the image even when a warm pool template could be restored (see banger vm pool)');
 }

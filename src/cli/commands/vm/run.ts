@@ -42,13 +42,17 @@ Examples:
   banger vm run ./repo --branch fix --branch-from main
                                                  a guest-only branch fix, started at main
   banger vm run --from warm                      restore snapshot warm instead of booting
+  banger vm run --cold -- true                   boot from the image, skipping the warm pool
   banger vm run -d --name box --vcpu 4 --memory 4G
                                                  start in the background
   banger vm run -d --name web -p 3000            guest port 3000 on http://web.vm:3000
   banger vm run ./repo --nat -- npm ci           outbound HTTP(S) through banger's proxy
   banger vm run --allow registry.npmjs.org       only that name (user mode: HTTP(S) via
                                                  the proxy; bridge mode: all traffic)
-The first run builds the default image (a minute or two); later runs take seconds.`,
+The first run builds the default image (a minute or two). With warm_pool = true (the default, QEMU in
+user mode) the first cold boot of an image and shape (vcpu, memory) saves a template in the background,
+and later runs of that image and shape are restored from it in seconds: the progress says "restored from
+warm pool" or "cold boot" and why (see banger vm pool).`,
     )
     .action(async (path: string | undefined, o: RunOpts) => {
       const wsFlags = ['guestPath', 'includeUntracked', 'submodules', 'branch', 'branchFrom', 'dryRun'] as const;

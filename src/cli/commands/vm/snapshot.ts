@@ -1,6 +1,5 @@
 /** banger vm snapshot create|list|show|delete, and banger vm fork */
 import type { Command } from 'commander';
-import { unavailable } from '../../../api/errors.js';
 import { ROUTES } from '../../../api/routes.js';
 import type { SnapshotInfo } from '../../../api/types.js';
 import { MAX_FORK_CHILDREN } from '../../../api/requests.js';
@@ -110,9 +109,46 @@ Examples:
     });
 
   vm.command('pool')
-    .description('The warm pool of restore templates (not available yet: use vm snapshot create and vm run --from)')
-    .option('--clear', 'remove the templates')
-    .action(() => {
-      throw unavailable('the warm pool is not available yet', 'save a VM once with banger vm snapshot create VM --name warm, then start new ones with banger vm run --from warm');
+    .description('The warm pool: a saved template per image and machine shape that vm run and vm create restore from')
+    .option('--clear', 'cancel template builds and remove the templates (one still in use by VMs goes when they do)')
+    .addHelpText(
+      'after',
+      `
+With warm_pool = true (config.toml, the default) the first cold boot of an image with a machine shape
+(vcpu, memory) builds a template in the background: a hidden VM boots, is saved and removed. Later VMs of
+that image and shape are restored from it (the work disk is grown when more is asked for), each with its
+own hostname, host key, address and entropy. A template whose image, kernel, driver or guest bits changed
+is stale: never used, and rebuilt after the next cold boot. QEMU driver and user-mode networking only.
+
+Examples:
+  banger vm pool                 list templates (image, shape, size, created, ready or stale)
+  banger vm pool --json
+  banger vm pool --clear         remove them (the next cold boot builds one again)
+  banger vm run --cold           boot from the image, skipping the pool`,
+    )
+    .action(async (o: { clear?: boolean }) => {
+      noPassthrough(ctx);
+      const client = await ctx.client();
+      if (o.clear) {
+        const r = await client.call(ROUTES.poolClear, {});
+        if (ctx.globals.json) printJson(ctx.io, r);
+        else {
+          ctx.io.stdout.write(`removed ${r.removed.length} template${r.removed.length === 1 ? '' : 's'}${r.cancelled ? `, cancelled ${r.cancelled} build${r.cancelled === 1 ? '' : 's'}` : ''}\n`);
+          if (r.retired.length) ctx.note(`kept until the VMs restored from them are deleted: ${r.retired.join(', ')}`);
+        }
+        return;
+      }
+      const list = await client.call(ROUTES.poolList, {});
+      if (ctx.globals.json) return printJson(ctx.io, list);
+      if (list.length === 0) {
+        ctx.note('the warm pool is empty: the next cold boot of an image and shape builds a template (warm_pool = true)');
+        return;
+      }
+      ctx.io.stdout.write(
+        table(
+          list.map((t) => [t.imageName, `${t.vcpu} vcpu ${t.memoryMiB}M`, t.diskSizeBytes ? mib(t.diskSizeBytes) : '-', t.sizeBytes ? mib(t.sizeBytes) : '-', t.createdAt ? age(t.createdAt) : '-', t.status, t.usedBy.join(',') || '-']),
+          ['IMAGE', 'SHAPE', 'DISK', 'SIZE', 'CREATED', 'STATUS', 'USED BY'],
+        ),
+      );
     });
 }
