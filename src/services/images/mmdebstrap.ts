@@ -18,7 +18,7 @@ export interface MmdebstrapPlan {
 }
 
 /** A path that can go into a shell hook inside single quotes. */
-const HOOK_SAFE = /^\/[A-Za-z0-9._\/ +-]*$/;
+const HOOK_SAFE = /^\/[A-Za-z0-9._/ +-]*$/;
 
 /** The mmdebstrap argv for a recipe. Signature checks stay on: apt verifies against the keyring. */
 export function mmdebstrapArgv(plan: MmdebstrapPlan): string[] {
