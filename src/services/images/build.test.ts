@@ -43,7 +43,7 @@ test('the debian-bookworm build is a complete, bootable image set', { skip: shar
     assert.equal(await exists(img.rootfsPath, `/lib/modules/${m.kernelVersion}/kernel/${ko}`), true, `${ko} in the image`);
   }
   assert.equal((await stat(img.rootfsPath, '/usr/local/bin/mise'))?.mode, 0o755);
-  assert.equal((await stat(img.rootfsPath, '/usr/bin/dockerd'))?.type, 'file');
+  assert.equal((await stat(img.rootfsPath, '/usr/sbin/dockerd'))?.type, 'file');
 
   // Guest bits, root-owned with their modes.
   for (const b of guestBits()) {
