@@ -116,7 +116,7 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
         "docker run --rm banger-e2e/tiny:1 /bin/sh -c 'read s < /sys/class/net/eth0/operstate; echo container eth0 $s'",
       ].join('\n'),
     );
-    assert.equal(out, ['python 3', 'cc exit 42', '3', 'hi', 'mise ok', 'enabled', 'masked', 'container eth0 up', ''].join('\n'));
+    assert.equal(out, ['python 3', 'cc exit 42', '3', 'hi', 'mise ok', 'enabled', 'masked-runtime', 'container eth0 up', ''].join('\n'));
   });
 
   it('tracked files arrive with identical hashes and modes; untracked ones only with --include-untracked', async () => {

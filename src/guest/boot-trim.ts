@@ -32,6 +32,8 @@ export const TRIM_MASKED = [
   'sys-fs-fuse-connections.mount',
   'dev-hugepages.mount',
   'getty@tty1.service',
+  // Parses every profile in /etc/apparmor.d before sysinit.target; docker loads its own profile itself.
+  'apparmor.service',
 ] as const;
 
 /** Drop-ins written on a trimmed boot: unit -> content. */
