@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchBridge } from './bench/bridge.mjs';
+import { benchColdBoot } from './bench/cold.mjs';
 import { benchDiskProvision } from './bench/disks.mjs';
 import { benchDnsQps } from './bench/dns.mjs';
 import { benchForwardedPort } from './bench/forward.mjs';
@@ -282,6 +283,7 @@ const BENCHES = [
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
   { name: 'daemon-rss-3vms', run: benchDaemonRss3Vms, about: 'daemon memory with 3 VMs running (~2-3 min)' },
   { name: 'forward-port', run: benchForwardedPort, about: 'a published guest port (vm run -p) vs direct loopback, latency and throughput; 1 boot (~2 min)' },
+  { name: 'cold-boot', run: benchColdBoot, about: 'cold boot to ssh with boot trimming vs banger.trim=off, with the systemd-analyze split; 1 + 2x--vm-runs boots (~6 min)' },
   { name: 'warm-restore', run: benchWarmRestore, about: 'restore from a snapshot to ssh vs cold boot to ssh; 1 + --vm-runs cold boots (~4 min)' },
   { name: 'warm-pool', run: benchWarmPool, about: 'vm run --rm -- true from the warm pool vs --cold; 2 + --vm-runs cold boots (~5 min)' },
 ];

@@ -56,7 +56,7 @@ async function timeBangerRun(ctx) {
  * fresh work disk copied aside, then started once (which writes the seed disk and pins the host key)
  * so the exact argv can be read from /proc, and killed.
  */
-async function makeReference(ctx, image) {
+export async function makeReference(ctx, image) {
   const name = 'rawref';
   const created = await bangerJson(ctx, ['vm', 'create', '--name', name, '--no-start']);
   ctx.vmNames.add(name);
@@ -79,8 +79,12 @@ async function makeReference(ctx, image) {
   return { id: created.id, vmDir, argv, pristineWork, seed, rootfs: image.rootfsPath };
 }
 
-/** Boots QEMU with the reference argv on fresh disks and a fresh port; time until `ssh ... true` succeeds. */
-async function timeRawBoot(ctx, ref, n) {
+/**
+ * Boots QEMU with the reference argv on fresh disks and a fresh port; time until `ssh ... true` succeeds.
+ * opts.append adds words to the kernel command line; opts.afterSsh(sshArgv) runs while the VM is still up
+ * (sshArgv: the ssh command without its remote command) and its result is returned as `after`.
+ */
+export async function timeRawBoot(ctx, ref, n, opts = {}) {
   const dir = join(ctx.home, `raw${n}`);
   mkdirSync(join(dir, 'run'), { recursive: true, mode: 0o700 });
   check(
@@ -91,8 +95,9 @@ async function timeRawBoot(ctx, ref, n) {
   copyFileSync(ref.seed, join(dir, 'seed.ext4'));
   const port = await freePort();
   let forwarded = false;
-  const argv = ref.argv.map((a) => {
+  const argv = ref.argv.map((a, i) => {
     let v = a.replaceAll(`${ref.vmDir}/`, `${dir}/`);
+    if (opts.append && ref.argv[i - 1] === '-append') v = `${v} ${opts.append}`;
     if (/hostfwd=tcp:/.test(v)) {
       forwarded = true;
       v = v.replace(/hostfwd=tcp:([^:]*):\d+-:22/, `hostfwd=tcp:127.0.0.1:${port}-:22`);
@@ -113,8 +118,9 @@ async function timeRawBoot(ctx, ref, n) {
     '-o', 'BatchMode=yes',
     '-o', 'ConnectTimeout=5',
     '-o', 'LogLevel=ERROR',
-    '-p', String(port), '-T', 'root@127.0.0.1', 'true',
+    '-p', String(port), '-T', 'root@127.0.0.1',
   ];
+  if (opts.append && !argv.some((a, i) => argv[i - 1] === '-append' && a.endsWith(opts.append))) throw new Error('the reference QEMU argv has no -append to add to');
 
   const t0 = process.hrtime.bigint();
   const launched = await runAsync(ctx, argv);
@@ -155,10 +161,12 @@ async function timeRawBoot(ctx, ref, n) {
       const why = stop();
       if (why) throw new Error(why);
       attempts++;
-      if ((await runAsync(ctx, ssh, { timeoutMs: 60_000 })).code === 0) break;
+      if ((await runAsync(ctx, [...ssh, 'true'], { timeoutMs: 60_000 })).code === 0) break;
       await sleep(200);
     }
-    return { ms: Number(process.hrtime.bigint() - t0) / 1e6, sshdAt, attempts };
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const after = opts.afterSsh ? await opts.afterSsh(ssh) : undefined;
+    return { ms, sshdAt, attempts, after };
   } finally {
     if (pid) {
       await stopPids([pid], 0);

@@ -115,6 +115,31 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
     );
   });
 
+  it('the golden image has what agents reach for: python3, cc, jq, rsync, mise, and docker running a locally built image', async () => {
+    const out = await guestSh(
+      [
+        'set -e',
+        'python3 -c "import sys, venv; print(\'python\', sys.version_info[0])"',
+        "printf 'int main(void) { return 42; }\\n' > /tmp/t.c && cc -o /tmp/t /tmp/t.c",
+        '/tmp/t || echo "cc exit $?"',
+        'echo \'{"a":[1,2,3]}\' | jq -c ".a | length"',
+        'mkdir -p /tmp/rs/src && echo hi > /tmp/rs/src/f && rsync -a /tmp/rs/src/ /tmp/rs/dst/ && cat /tmp/rs/dst/f',
+        'mise --version | cut -d" " -f1 | grep -qE "^20[0-9]{2}[.]" && echo mise ok',
+        'for t in rg unzip gpg make pip3 git curl; do command -v $t >/dev/null || echo "missing $t"; done',
+        'systemctl is-enabled docker.service apt-daily.timer || true',
+        // dockerd starts after sshd; under TCG it can take a while.
+        'timeout 600 sh -c "until docker info >/dev/null 2>&1; do sleep 2; done"',
+        // A local image from the guest's own dash and libc: no registry involved.
+        'd=$(mktemp -d) && mkdir -p $d/bin $d/lib/x86_64-linux-gnu $d/lib64',
+        'cp /bin/dash $d/bin/sh && cp /lib/x86_64-linux-gnu/libc.so.6 $d/lib/x86_64-linux-gnu/ && cp /lib64/ld-linux-x86-64.so.2 $d/lib64/',
+        'tar -C $d -c . | docker import - banger-e2e/tiny:1 >/dev/null',
+        // The default bridge network: a veth in the container, docker0 and its iptables rules on the host side.
+        "docker run --rm banger-e2e/tiny:1 /bin/sh -c 'read s < /sys/class/net/eth0/operstate; echo container eth0 $s'",
+      ].join('\n'),
+    );
+    assert.equal(out, ['python 3', 'cc exit 42', '3', 'hi', 'mise ok', 'enabled', 'masked-runtime', 'container eth0 up', ''].join('\n'));
+  });
+
   it('tracked files arrive with identical hashes and modes; untracked ones only with --include-untracked', async () => {
     const first = await prepare();
     assert.equal(first.incremental, false);

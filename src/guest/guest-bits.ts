@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { GROWROOT_SCRIPT, GROWROOT_SCRIPT_PATH, GROWROOT_UNIT, GROWROOT_UNIT_NAME, GROWROOT_UNIT_PATH } from './growroot.js';
 import { SEED_SCRIPT, SEED_SCRIPT_PATH, SEED_UNIT, SEED_UNIT_NAME, SEED_UNIT_PATH } from './seed-script.js';
 import { SSHD_DROPIN, SSHD_DROPIN_PATH } from './sshd.js';
+import { BOOT_TRIM_PATH, BOOT_TRIM_SCRIPT } from './boot-trim.js';
 import {
   CHANNEL_SCRIPT,
   CHANNEL_SCRIPT_PATH,
@@ -23,9 +24,9 @@ export type GuestBit =
 
 /**
  * Bumped whenever what is injected changes in a way images should be rebuilt for (2: root grows to
- * its disk; 3: ctrl-alt-del powers off, vsock guest channel).
+ * its disk; 3: ctrl-alt-del powers off, vsock guest channel; 4: boot trimming, seed off sysinit's path).
  */
-export const GUEST_BITS_VERSION = 3;
+export const GUEST_BITS_VERSION = 4;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';
@@ -54,6 +55,7 @@ export function guestBits(): GuestBit[] {
     { type: 'file', path: CHANNEL_SERVICE_PATH, content: CHANNEL_SERVICE_UNIT, mode: 0o644 },
     { type: 'symlink', path: `${LOCAL}/sockets.target.wants/${CHANNEL_SOCKET_NAME}`, target: CHANNEL_SOCKET_PATH },
     { type: 'file', path: VSOCK_MODULES_PATH, content: VSOCK_MODULES, mode: 0o644 },
+    { type: 'file', path: BOOT_TRIM_PATH, content: BOOT_TRIM_SCRIPT, mode: 0o755 },
     { type: 'file', path: GUEST_BITS_MARKER, content: `version=${GUEST_BITS_VERSION}\n`, mode: 0o644 },
   ];
 }

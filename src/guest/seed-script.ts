@@ -25,20 +25,24 @@ NETFILE="$ROOT${NETWORK_FILE}"
 
 log() { echo "banger-seed: $*" >&2; }
 
+# The seed disk by its label. udev's by-label link when it is there; otherwise every virtio disk is
+# probed directly, so the seed does not wait for udev to get through its queue.
 find_seed() {
   i=0
-  while [ "$i" -lt 100 ]; do
+  while [ "$i" -lt 400 ]; do
     if [ -b "/dev/disk/by-label/$LABEL" ]; then
       echo "/dev/disk/by-label/$LABEL"
       return 0
     fi
-    dev=$(blkid -L "$LABEL" 2>/dev/null || true)
-    if [ -n "$dev" ] && [ -b "$dev" ]; then
-      echo "$dev"
-      return 0
-    fi
+    for dev in /dev/vd? /dev/vd??; do
+      [ -b "$dev" ] || continue
+      if [ "$(blkid -p -o value -s LABEL "$dev" 2>/dev/null || true)" = "$LABEL" ]; then
+        echo "$dev"
+        return 0
+      fi
+    done
     i=$((i + 1))
-    sleep 0.2
+    sleep 0.05
   done
   return 1
 }
@@ -191,8 +195,8 @@ Description=Apply banger per-VM configuration
 Documentation=man:systemd.service(5)
 DefaultDependencies=no
 RequiresMountsFor=/root
-After=local-fs.target systemd-remount-fs.service
-Before=sysinit.target network-pre.target systemd-networkd.service ssh.service shutdown.target
+After=systemd-remount-fs.service
+Before=network-pre.target systemd-networkd.service ssh.service shutdown.target
 Wants=network-pre.target
 Conflicts=shutdown.target
 

@@ -42,6 +42,18 @@ Examples:
     .argument('[recipe]', 'recipe name (see --list)')
     .option('--name <name>', 'image name (default: the recipe name)')
     .option('--list', 'list the recipes')
+    .addHelpText(
+      'after',
+      `
+debian-bookworm carries build-essential, python3 (venv, pip), git, curl, jq, rsync, unzip, ripgrep,
+gnupg, docker (docker.io, started after sshd) and mise (pinned, sha256-checked), with a boot trimmed
+for sandboxes (banger.trim=off on the kernel command line turns the trimming off).
+
+Examples:
+  banger image build                       build debian-bookworm
+  banger image build --list                the recipes this banger can build
+  banger image build debian-bookworm --name bookworm-2`,
+    )
     .action(async (recipe: string | undefined, o: { name?: string; list?: boolean }) => {
       const client = await ctx.client();
       if (o.list) {

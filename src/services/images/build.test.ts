@@ -38,6 +38,13 @@ test('the debian-bookworm build is a complete, bootable image set', { skip: shar
   assert.equal(k?.version, m.kernelVersion);
   assert.equal(await exists(img.rootfsPath, `/lib/modules/${m.kernelVersion}/kernel/drivers/block/virtio_blk.ko`), true);
 
+  // What docker needs from the kernel is there as modules for the kernel the image boots; mise is installed.
+  for (const ko of ['fs/overlayfs/overlay.ko', 'net/bridge/bridge.ko', 'net/bridge/br_netfilter.ko', 'drivers/net/veth.ko', 'net/netfilter/nf_tables.ko', 'net/netfilter/nft_compat.ko', 'net/netfilter/nf_nat.ko']) {
+    assert.equal(await exists(img.rootfsPath, `/lib/modules/${m.kernelVersion}/kernel/${ko}`), true, `${ko} in the image`);
+  }
+  assert.equal((await stat(img.rootfsPath, '/usr/local/bin/mise'))?.mode, 0o755);
+  assert.equal((await stat(img.rootfsPath, '/usr/sbin/dockerd'))?.type, 'file');
+
   // Guest bits, root-owned with their modes.
   for (const b of guestBits()) {
     const st = await stat(img.rootfsPath, b.path);

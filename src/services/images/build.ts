@@ -12,12 +12,13 @@ import { recipeDigest, type Recipe } from './recipes.js';
 import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
 import { copyOut, emptyDir, findBootFiles, replaceFile, treeUsage, writeRecipeFiles } from './tree.js';
 import { workSeedFromDir } from './work-seed.js';
+import { installDownloads } from './downloads.js';
 import { faultPoint } from '../../system/faults.js';
 
 const MiB = 1024 * 1024;
 
 /** Bumped when the pipeline changes what it produces (part of cache keys for prebuilt test images). */
-export const IMAGE_BUILD_VERSION = 1;
+export const IMAGE_BUILD_VERSION = 2;
 
 export interface BuildImageOptions {
   recipe: Recipe;
@@ -59,13 +60,27 @@ export async function buildImage(opts: BuildImageOptions, ctx: OpContext): Promi
   let result: BuiltImage;
   try {
     await mkdir(out, { mode: 0o755 });
+    let earlyTree: string | undefined;
+    if ((recipe.earlyFiles ?? []).length > 0) {
+      earlyTree = join(staging, 'early');
+      await mkdir(earlyTree, { mode: 0o755 });
+      await chmod(earlyTree, 0o755);
+      await writeRecipeFiles(earlyTree, recipe.earlyFiles ?? []);
+    }
     await ctx.stage('mmdebstrap', `Installing ${recipe.distro} ${recipe.suite} packages (mmdebstrap)`, async () => {
       await runMmdebstrap(
-        { recipe, mirror: opts.mirror, target: tree, mode: installMode(), keyring: opts.keyring ?? DEBIAN_KEYRING },
+        { recipe, mirror: opts.mirror, target: tree, mode: installMode(), keyring: opts.keyring ?? DEBIAN_KEYRING, earlyTree },
         ctx,
       );
     });
     faultPoint('build.tree');
+    throwIfCancelled(ctx.signal);
+
+    if ((recipe.downloads ?? []).length > 0) {
+      await ctx.stage('downloads', `Fetching pinned downloads (${(recipe.downloads ?? []).map((d) => d.name).join(', ')})`, () =>
+        installDownloads(tree, staging, recipe.downloads ?? [], ctx),
+      );
+    }
     throwIfCancelled(ctx.signal);
 
     await ctx.stage('guest_bits', 'Adding banger guest bits', async () => {

@@ -52,3 +52,27 @@ test('recipes validate', async () => {
   assert.ok(recipeProblems({ ...r, arch: 'arm64' }).length > 0);
   assert.ok(recipeProblems({ ...r, files: [{ path: 'etc/x', content: '', mode: '0644' }] }).length > 0);
 });
+
+test('mmdebstrap argv: early files go in through a setup hook before any package; odd paths are refused', () => {
+  const recipe = builtinRecipes()[0]!;
+  const plan = { recipe, mirror: 'http://deb.debian.org/debian', target: '/s/tree', mode: 'root' as const };
+  assert.ok(!mmdebstrapArgv(plan).some((a) => a.startsWith('--setup-hook')));
+  const argv = mmdebstrapArgv({ ...plan, earlyTree: '/s/early' });
+  assert.ok(argv.includes(`--setup-hook=tar -C '/s/early' -c . | tar -C "$1" -x --no-overwrite-dir`));
+  assert.throws(() => mmdebstrapArgv({ ...plan, earlyTree: "/s/it's" }), /cannot be used in an mmdebstrap hook/);
+});
+
+test('the debian-bookworm recipe carries what agents reach for, mise pinned by sha256 from an https source', async () => {
+  const { recipeProblems } = await import('./recipes.js');
+  const r = builtinRecipes().find((x) => x.name === 'debian-bookworm')!;
+  for (const p of ['build-essential', 'python3', 'python3-venv', 'python3-pip', 'jq', 'rsync', 'unzip', 'ripgrep', 'gnupg', 'git', 'curl', 'ca-certificates', 'docker.io']) {
+    assert.ok(r.packages.includes(p), `${p} in the recipe`);
+  }
+  const mise = r.downloads?.find((d) => d.name === 'mise');
+  assert.ok(mise && mise.url.startsWith('https://') && /^[0-9a-f]{64}$/.test(mise.sha256) && mise.dest === '/usr/local/bin/mise');
+  const bad = recipeProblems({ ...r, downloads: [{ ...mise, url: 'http://x/y.tgz', sha256: 'abc', member: '../x', dest: 'usr/bin/x', mode: '9' }] });
+  for (const part of ['url must be https', 'sha256 must be', 'member must be', 'is not an absolute path', 'is not octal']) {
+    assert.ok(bad.some((p) => p.includes(part)), `a problem about ${part}: ${bad.join(' | ')}`);
+  }
+  assert.ok(recipeProblems({ ...r, earlyFiles: [{ path: 'etc/x', content: '', mode: '0644' }] }).length > 0);
+});

@@ -1,7 +1,7 @@
 /** Running mmdebstrap for a recipe: the argv (pure), its progress (parsed from apt/dpkg output) and failures. */
 import { existsSync } from 'node:fs';
 import { run, ExecError, ToolMissingError } from '../../system/exec.js';
-import { BangerError, operationFailed, unavailable } from '../../api/errors.js';
+import { BangerError, badRequest, operationFailed, unavailable } from '../../api/errors.js';
 import type { OpContext } from '../op-context.js';
 import type { Recipe } from './recipes.js';
 
@@ -13,7 +13,12 @@ export interface MmdebstrapPlan {
   target: string;
   mode: 'root' | 'unshare';
   keyring?: string;
+  /** A host directory whose contents are copied into the tree before any package is installed. */
+  earlyTree?: string;
 }
+
+/** A path that can go into a shell hook inside single quotes. */
+const HOOK_SAFE = /^\/[A-Za-z0-9._/ +-]*$/;
 
 /** The mmdebstrap argv for a recipe. Signature checks stay on: apt verifies against the keyring. */
 export function mmdebstrapArgv(plan: MmdebstrapPlan): string[] {
@@ -31,6 +36,11 @@ export function mmdebstrapArgv(plan: MmdebstrapPlan): string[] {
     '--verbose',
   ];
   if (plan.keyring) argv.push(`--keyring=${plan.keyring}`);
+  if (plan.earlyTree) {
+    if (!HOOK_SAFE.test(plan.earlyTree)) throw badRequest(`${JSON.stringify(plan.earlyTree)} cannot be used in an mmdebstrap hook`);
+    // Before packages are installed, so their maintainer scripts (update-initramfs) see the settings.
+    argv.push(`--setup-hook=tar -C '${plan.earlyTree}' -c . | tar -C "$1" -x --no-overwrite-dir`);
+  }
   argv.push(r.suite, plan.target);
   argv.push(`deb ${mirror} ${r.suite} ${components}`);
   for (const s of r.extraSuites ?? []) argv.push(`deb ${mirror} ${s} ${components}`);

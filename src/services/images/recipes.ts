@@ -10,6 +10,19 @@ export interface RecipeFile {
   mode: string;
 }
 
+/** A file fetched at build time, checked against its pinned sha256 before anything of it is used. */
+export interface RecipeDownload {
+  name: string;
+  /** https only. */
+  url: string;
+  sha256: string;
+  /** The member of the .tgz/.tar.gz to install. */
+  member: string;
+  /** Absolute path in the image. */
+  dest: string;
+  mode: string;
+}
+
 export interface Recipe {
   name: string;
   description: string;
@@ -22,7 +35,10 @@ export interface Recipe {
   security?: { mirror: string; suite: string };
   hostname?: string;
   packages: string[];
+  /** Written into the tree before any package is installed (e.g. initramfs-tools settings). */
+  earlyFiles?: RecipeFile[];
   files?: RecipeFile[];
+  downloads?: RecipeDownload[];
 }
 
 export interface RecipeSummary {
@@ -49,9 +65,17 @@ export function recipeProblems(r: Recipe): string[] {
   for (const s of r.extraSuites ?? []) if (!WORD.test(s)) p.push(`suite ${JSON.stringify(s)} is not a Debian suite name`);
   if (r.security && (!/^https?:\/\/[^\s]+$/.test(r.security.mirror) || !WORD.test(r.security.suite))) p.push('security needs an http(s) mirror and a suite');
   if (r.hostname !== undefined && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(r.hostname)) p.push('hostname is not a DNS label');
-  for (const f of r.files ?? []) {
+  for (const f of [...(r.earlyFiles ?? []), ...(r.files ?? [])]) {
     if (!f.path.startsWith('/') || f.path.split('/').includes('..')) p.push(`file ${JSON.stringify(f.path)} is not an absolute path`);
     if (!/^0?[0-7]{3,4}$/.test(f.mode)) p.push(`file ${f.path}: mode ${JSON.stringify(f.mode)} is not octal`);
+  }
+  for (const d of r.downloads ?? []) {
+    if (!WORD.test(d.name ?? '')) p.push(`download ${JSON.stringify(d.name)}: name must be lowercase letters, digits, ".", "+" or "-"`);
+    if (!/^https:\/\/[^\s]+$/.test(d.url ?? '')) p.push(`download ${d.name}: url must be https`);
+    if (!/^[0-9a-f]{64}$/.test(d.sha256 ?? '')) p.push(`download ${d.name}: sha256 must be 64 lowercase hex digits`);
+    if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(d.member ?? '') || d.member.split('/').includes('..')) p.push(`download ${d.name}: member must be a relative path inside the archive`);
+    if (!d.dest?.startsWith('/') || d.dest.split('/').includes('..')) p.push(`download ${d.name}: dest ${JSON.stringify(d.dest)} is not an absolute path`);
+    if (!/^0?[0-7]{3,4}$/.test(d.mode ?? '')) p.push(`download ${d.name}: mode ${JSON.stringify(d.mode)} is not octal`);
   }
   return p;
 }

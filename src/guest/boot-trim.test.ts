@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readlink, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../system/exec.js';
+import { BOOT_TRIM_PATH, BOOT_TRIM_SCRIPT, TRIM_MASKED } from './boot-trim.js';
+import { guestBits } from './guest-bits.js';
+
+async function generate(cmdline: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'banger-trim-'));
+  const script = join(dir, 'gen');
+  await writeFile(script, BOOT_TRIM_SCRIPT, { mode: 0o755 });
+  // systemd calls generators with the normal, early and late directories.
+  await run([script, join(dir, 'normal'), join(dir, 'early'), join(dir, 'late')], { env: { ...process.env, BANGER_TRIM_CMDLINE: cmdline } });
+  return dir;
+}
+
+test('every image carries the boot-trim generator, executable', () => {
+  const bit = guestBits().find((b) => b.path === BOOT_TRIM_PATH);
+  assert.ok(bit && bit.type === 'file' && bit.mode === 0o755);
+  assert.match(BOOT_TRIM_PATH, /^\/etc\/systemd\/system-generators\//);
+});
+
+test('a trimmed boot masks the sandbox-irrelevant units and starts docker after sshd', async () => {
+  const dir = await generate('console=ttyS0 root=/dev/vda rw');
+  try {
+    const early = join(dir, 'early');
+    for (const unit of ['apt-daily.timer', 'systemd-hwdb-update.service', 'getty@tty1.service']) {
+      assert.equal(await readlink(join(early, unit)), '/dev/null', `${unit} masked`);
+    }
+    assert.equal((await readdir(early)).filter((n) => !n.endsWith('.d')).length, TRIM_MASKED.length);
+    for (const kept of ['ssh.service', 'systemd-journald.service', 'systemd-networkd.service', 'docker.service', 'systemd-udevd.service', 'serial-getty@ttyS0.service']) {
+      assert.ok(!(TRIM_MASKED as readonly string[]).includes(kept), `${kept} is not masked`);
+    }
+    assert.match(await readFile(join(early, 'docker.service.d/banger-boot-trim.conf'), 'utf8'), /^After=ssh\.service$/m);
+    assert.match(await readFile(join(early, 'containerd.service.d/banger-boot-trim.conf'), 'utf8'), /^After=ssh\.service$/m);
+    assert.match(await readFile(join(early, 'ssh.service.d/banger-boot-trim.conf'), 'utf8'), /^\[Service\]\nExecStartPre=$/m);
+    assert.deepEqual(await readdir(join(dir, 'normal')).catch(() => []), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('banger.trim=off masks nothing and puts the seed back before sysinit.target', async () => {
+  const dir = await generate('console=ttyS0 banger.trim=off root=/dev/vda');
+  try {
+    const early = join(dir, 'early');
+    assert.deepEqual(await readdir(early), ['banger-seed.service.d']);
+    assert.match(await readFile(join(early, 'banger-seed.service.d/banger-boot-trim.conf'), 'utf8'), /^Before=sysinit\.target$/m);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
