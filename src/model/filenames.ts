@@ -38,6 +38,8 @@ export interface RunFiles {
   controlSocket: string;
   /** The hypervisor process's pid file. */
   pidFile: string;
+  /** What the hypervisor process printed (QEMU's own errors). */
+  vmmLog: string;
   /** ssh's shared connection to the guest. */
   sshControl: string;
   /** The user-mode network helper (passt) of a VM with egress: its socket for QEMU and its pid file. */
@@ -51,6 +53,7 @@ export function runFiles(runDir: string): RunFiles {
   return {
     controlSocket: join(runDir, 'control.sock'),
     pidFile: join(runDir, 'vmm.pid'),
+    vmmLog: join(runDir, 'vmm.log'),
     sshControl: join(runDir, 'ssh.ctl'),
     passtSocket: join(runDir, 'passt.sock'),
     passtPidFile: join(runDir, 'passt.pid'),

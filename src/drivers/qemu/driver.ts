@@ -1,5 +1,5 @@
 /**
- * The QEMU driver: VMs run as daemonized qemu-system-x86_64 processes controlled over QMP, so they
+ * The QEMU driver: VMs run as detached qemu-system-x86_64 processes (contained: contain.ts) controlled over QMP, so they
  * keep running when bangerd stops and are adopted again from their handle when it restarts.
  *
  * @module
@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { alreadyExists, notRunning, operationFailed, unavailable } from '../../api/errors.js';
 import { runFiles } from '../../model/filenames.js';
-import { lastLines, runUnchecked, which } from '../../system/exec.js';
+import { lastLines, spawnDetached, which } from '../../system/exec.js';
 import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
 import type {
   Accel,
@@ -24,6 +24,7 @@ import type {
   VMHandle,
 } from '../hypervisor.js';
 import { checkStatePath, diskOverFrozen, freezeDiskFile, loadFromFile, savedState, saveToFile } from './snapshot.js';
+import { containedArgv, containment } from './contain.js';
 import { createOverlay } from './overlay.js';
 import { hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
 import { passtProcesses, startPasst, stopPasst } from './passt.js';
@@ -156,22 +157,24 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     if (running.length > 0) throw alreadyExists(`vm "${spec.name}" is already running (pid ${running.join(', ')})`);
     await removeRunFiles(spec.runDir);
 
-    const argv = qemuArgv(spec, { bin: this.bin, accel, incoming });
+    const contain = await containment(this.bin);
+    const argv = qemuArgv(spec, { bin: this.bin, accel, incoming, ...(contain.sandbox !== undefined ? { sandbox: contain.sandbox } : {}) });
     const startedAt = new Date().toISOString();
     const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
     const net = spec.network;
     if (net.mode === 'user' && net.egress) {
       await startPasst(spec.runDir, { hostAddr: net.hostAddr ?? '127.0.0.1', sshHostPort: net.sshHostPort, forwards: net.forwards ?? [] });
     }
-    // With -daemonize, qemu returns once the VM is set up and the pidfile is written.
-    const r = await runUnchecked(argv, { timeoutMs, signal: opts.signal, maxOutput: 64 * 1024 });
-    const pid = r.code === 0 ? await readPid(pidFilePath(spec.runDir)) : undefined;
-    if (pid === undefined) {
+    // QEMU runs in the foreground of its own session, detached from the daemon (not -daemonize: its
+    // sandbox refuses the setsid that daemonizing makes). Its own messages go to vmm.log.
+    const vmmLog = runFiles(spec.runDir).vmmLog;
+    await rm(vmmLog, { force: true });
+    let pid: number;
+    try {
+      pid = spawnDetached(containedArgv(argv, contain, { tap: net.mode === 'tap' }), { logFile: vmmLog });
+    } catch (err) {
       await this.cleanupFailedStart(spec.runDir, sock);
-      opts.signal?.throwIfAborted();
-      const said = lastLines(r.stderr, 6);
-      const how = r.timedOut ? `did not start within ${timeoutMs}ms` : r.code === 0 ? 'wrote no pidfile' : 'failed to start';
-      throw operationFailed(`qemu ${how} for vm "${spec.name}"${said ? `: ${said}` : ''}`);
+      throw operationFailed(`qemu failed to start for vm "${spec.name}": ${(err as Error).message}`, undefined, err);
     }
     try {
       const qmp = await waitForQmp(sock, { timeoutMs, stillStarting: () => isAlive(pid) });
@@ -181,10 +184,14 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
         qmp.close();
       }
     } catch (err) {
+      const exited = !isAlive(pid);
       await this.cleanupFailedStart(spec.runDir, sock);
+      opts.signal?.throwIfAborted();
+      const said = lastLines(await readFile(vmmLog, 'utf8').catch(() => ''), 6);
+      if (exited) throw operationFailed(`qemu failed to start for vm "${spec.name}"${said ? `: ${said}` : ''}`, undefined, err);
       const consoleTail = lastLines(await readFile(spec.consoleLog, 'utf8').catch(() => ''), 6);
       throw operationFailed(
-        `vm "${spec.name}" started (pid ${pid}) but its control socket did not answer${consoleTail ? `; console:\n${consoleTail}` : ''}`,
+        `vm "${spec.name}" started (pid ${pid}) but its control socket did not answer within ${timeoutMs}ms${said ? `; qemu: ${said}` : ''}${consoleTail ? `; console:\n${consoleTail}` : ''}`,
         undefined,
         err,
       );
