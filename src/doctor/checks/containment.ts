@@ -15,7 +15,7 @@ export async function checkContainment(env: DoctorEnv): Promise<DoctorCheck> {
   if (verdict.ok) details.push(`QEMU runs under its seccomp sandbox (-sandbox ${QEMU_SANDBOX})`);
   else problems.push(`QEMU has no usable seccomp sandbox: ${verdict.problem ?? 'unknown'}; VMs run without it`);
   if (env.uid !== 0) details.push('banger runs unprivileged, so QEMU holds no capabilities');
-  else if (env.which('setpriv')) details.push('QEMU starts through setpriv with no capabilities (CAP_NET_ADMIN only for a bridge-mode tap)');
+  else if (env.which('setpriv')) details.push('QEMU starts through setpriv with CAP_NET_BIND_SERVICE alone (for its published ports), plus CAP_NET_ADMIN for a bridge-mode tap');
   else problems.push('setpriv (util-linux) is missing: QEMU started by root keeps root capabilities');
   if (problems.length === 0) return pass(NAME, ...details);
   return warn(NAME, [...problems, ...details], 'install a QEMU built with seccomp and util-linux (setpriv)');

@@ -3,8 +3,9 @@
  *
  * - seccomp (`-sandbox`, see system/qemu-sandbox.ts), when the QEMU build has it (probed once per binary).
  * - capabilities: when the daemon runs as root, QEMU starts through `setpriv` with empty bounding,
- *   inheritable and ambient sets and no_new_privs, so it holds no capability at all (a bridge-mode VM
- *   keeps CAP_NET_ADMIN alone, which attaching to its tap needs). It still runs as root's uid, so files
+ *   inheritable and ambient sets and no_new_privs: it keeps CAP_NET_BIND_SERVICE alone (its published
+ *   ports bind on the VM's loopback address, port 22 among them), and CAP_NET_ADMIN in bridge mode
+ *   (attaching to its tap). It still runs as root's uid, so files
  *   root owns stay reachable by owner permission; everything else (other users' files, devices behind
  *   DAC, network and mount administration) is not. A separate uid would also need every disk, kernel
  *   and socket handed over to it; that belongs to the least-privilege system mode, not built yet.
@@ -52,7 +53,7 @@ export async function containment(bin: string): Promise<Containment> {
   else if (!which(SETPRIV_BIN)) out.capsNote = 'setpriv (util-linux) is missing, so QEMU keeps root capabilities';
   else {
     out.dropCaps = true;
-    out.capsNote = 'QEMU runs with no capabilities (CAP_NET_ADMIN only for a bridge-mode tap)';
+    out.capsNote = 'QEMU runs with CAP_NET_BIND_SERVICE alone (and CAP_NET_ADMIN for a bridge-mode tap)';
   }
   return out;
 }
@@ -60,7 +61,9 @@ export async function containment(bin: string): Promise<Containment> {
 /** The argv that starts QEMU under the containment: setpriv in front when capabilities are dropped. */
 export function containedArgv(qemuArgv: readonly string[], c: Containment, opts: { tap: boolean }): string[] {
   if (!c.dropCaps) return [...qemuArgv];
-  const keep = opts.tap ? ',+net_admin' : '';
+  // Binding a published port below 1024 (the guest's sshd on its own loopback address takes 22) needs
+  // CAP_NET_BIND_SERVICE; attaching to a bridge-mode tap needs CAP_NET_ADMIN.
+  const keep = `,+net_bind_service${opts.tap ? ',+net_admin' : ''}`;
   return [
     SETPRIV_BIN,
     `--bounding-set=-all${keep}`,
