@@ -11,10 +11,14 @@ import { BangerError } from '../api/errors.js';
 import { checkPathKind, checkReadableBy, type ClientPath } from '../system/client-access.js';
 import { unixPeerCredentials, type PeerCredentials } from '../system/unix-peer.js';
 
-/** The file descriptor of the daemon's end of the request's connection. */
-function connectionFd(c: Context): number | undefined {
+/**
+ * The file descriptor of the daemon's end of the request's connection; null for a request made inside
+ * the daemon's own process (no connection: app.request), which no client sent.
+ */
+function connectionFd(c: Context): number | undefined | null {
   const env = c.env as { incoming?: { socket?: { _handle?: { fd?: number } } } } | undefined;
-  const fd = env?.incoming?.socket?._handle?.fd;
+  if (env?.incoming === undefined) return null;
+  const fd = env.incoming.socket?._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
@@ -33,6 +37,7 @@ export async function checkClientPaths(c: Context, paths: Array<Omit<ClientPath,
   // An unprivileged daemon reads with its own user's rights, and only that user reaches its socket.
   if ((opts.euid ?? process.geteuid?.()) !== 0) return;
   const fd = connectionFd(c);
+  if (fd === null) return;
   const who = fd === undefined ? undefined : await (opts.peer ?? unixPeerCredentials)(fd);
   if (!who) {
     throw new BangerError('unavailable', 'cannot tell which user sent this request, so the daemon will not read the files it names', {
