@@ -9,7 +9,7 @@ packages=(
   e2fsprogs
   openssh-client openssh-server
   busybox cpio zstd lz4
-  iproute2 nftables passt
+  iproute2 nftables socat
   ca-certificates kmod xz-utils
 )
 if [ "${1:-}" = "--test" ]; then

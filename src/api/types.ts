@@ -82,7 +82,7 @@ export interface VMInfo {
   imageName?: string;
   spec: VMSpec;
   ip?: string;
-  /** How a running VM is networked (bridge: taps and nftables; user: QEMU user mode or passt). */
+  /** How a running VM is networked (bridge: taps and nftables; user: QEMU's restricted user mode). */
   networkMode?: 'user' | 'bridge';
   sshHost?: string;
   sshPort?: number;

@@ -1,7 +1,7 @@
 /**
  * Egress flags through the CLI on VMs created with --no-start (nothing boots, no bridge is made):
- * --allow validation, where allowlists apply (bridge mode only), vm set --allow/--deny, [egress]
- * defaults and vm egress in both modes. The enforcement itself is in e2e/bridge-mode.test.ts.
+ * --allow validation, allowlists in both modes, vm set --allow/--deny, [egress]
+ * defaults and vm egress in both modes. The enforcement is in e2e/bridge-mode.test.ts, e2e/user-net.test.ts and the proxy's tests.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,12 +43,11 @@ describe('egress flags without booting', { skip }, () => {
     assert.match(net.stderr, /user or bridge/);
   });
 
-  it('--allow in user mode is refused with the way to get bridge mode', async () => {
-    const r = await h.run(['vm', 'create', '--no-start', '--image', 'stub', '--name', 'usr', '--allow', 'example.com']);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /--allow needs bridge mode/);
-    assert.match(r.stderr, /--network bridge/);
-    assert.equal((await h.run(['vm', 'show', 'usr'])).code, 3, 'nothing was created');
+  it('--allow in user mode is kept (checked at the egress proxy); [egress] allow is the default there too', async () => {
+    const r = await h.run(['vm', 'create', '--no-start', '--image', 'stub', '--name', 'usr', '--allow', 'Example.com']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await show('usr')).spec.allow, ['example.com']);
+    assert.equal((await h.run(['vm', 'delete', 'usr'])).code, 0);
   });
 
   it('bridge VMs keep their allowlist in canonical form; [egress] allow is the default; vm set --allow/--deny edit it', async () => {
@@ -72,24 +71,18 @@ describe('egress flags without booting', { skip }, () => {
     assert.match(e.stdout, /allowlist: 10\.1\.2\.0\/24, \*\.npmjs\.org, 192\.0\.2\.7/);
   });
 
-  it('user-mode VMs: vm egress says what applies; --allow/--deny on them are refused', async () => {
+  it('user-mode VMs: --nat is stored, vm egress says how it applies, vm set --allow/--deny edit the allowlist', async () => {
     const nat = await h.run(['vm', 'create', '--no-start', '--image', 'stub', '--name', 'um', '--nat']);
-    assert.notEqual(nat.code, 0);
-    assert.match(nat.stderr, /--nat is not available in user mode yet/);
-    assert.match(nat.stderr, /--network bridge --nat/);
-    assert.equal((await h.run(['vm', 'show', 'um'])).code, 3, 'nothing was created');
-    const c = await h.run(['vm', 'create', '--no-start', '--image', 'stub', '--name', 'um']);
-    assert.equal(c.code, 0, c.stderr);
-    assert.equal((await show('um')).spec.allow, undefined, '[egress] allow is for bridge-mode VMs');
+    assert.equal(nat.code, 0, nat.stderr);
+    assert.equal((await show('um')).spec.nat, true);
     const j = JSON.parse((await h.run(['--json', 'vm', 'egress', 'um'])).stdout) as EgressReport;
     assert.equal(j.mode, 'user');
-    assert.equal(j.nat, false);
-    assert.match(j.note, /bridge mode/);
-    const setNat = await h.run(['vm', 'set', 'um', '--nat']);
-    assert.notEqual(setNat.code, 0);
-    assert.match(setNat.stderr, /--nat is not available in user mode yet/);
-    const s = await h.run(['vm', 'set', 'um', '--allow', 'example.com']);
-    assert.notEqual(s.code, 0);
-    assert.match(s.stderr, /user-mode networking; allowlists need bridge mode/);
+    assert.equal(j.nat, true);
+    assert.equal(j.running, false);
+    assert.deepEqual(j.allow, ['deb.debian.org'], 'the [egress] default');
+    assert.match(j.note, /only the allowlist, checked by name or address at banger's proxy/);
+    assert.match(j.note, /other traffic needs bridge mode/);
+    assert.equal((await h.run(['vm', 'set', 'um', '--allow', '*.npmjs.org', '--deny', 'deb.debian.org'])).code, 0);
+    assert.deepEqual((await show('um')).spec.allow, ['*.npmjs.org']);
   });
 });

@@ -20,7 +20,7 @@ export interface FileSyncEntry {
 
 /** [egress]: defaults for VMs created without --allow. */
 export interface EgressDefaults {
-  /** Allowlist entries every new VM gets (bridge mode); empty: no allowlist. */
+  /** Allowlist entries every new VM gets (bridge mode: nftables; user mode: its egress proxy); empty: no allowlist. */
   allow?: string[];
 }
 

@@ -11,7 +11,7 @@ export function configView(loaded: LoadedConfig, path: string): ConfigView {
   for (const [key, spec] of Object.entries(FIELDS)) add(key, (config as unknown as Record<string, unknown>)[key], spec.doc);
   for (const [k, v] of Object.entries(config.vm_defaults)) add(`vm_defaults.${k}`, v);
   add('file_sync', config.file_sync);
-  add('egress.allow', config.egress.allow ?? [], 'allowlist entries every new VM gets (bridge mode)');
+  add('egress.allow', config.egress.allow ?? [], 'allowlist entries every new VM gets (both network modes)');
   return {
     file: loaded.file ?? null,
     path,

@@ -64,8 +64,11 @@ export type NetworkSpec =
       sshHostPort: number;
       hostAddr?: string;
       mac?: string;
-      /** Outbound access beyond the host (`--nat`); without it the guest reaches nothing outside. */
-      egress?: boolean;
+      /**
+       * The guest's one way out: its TCP connections to guestAddr:guestPort are joined to the unix
+       * socket (where the daemon's egress proxy decides). Without it the guest reaches nothing outside.
+       */
+      egressEndpoint?: { guestAddr: string; guestPort: number; socket: string };
       /** Published guest ports besides sshd, bound on hostAddr. */
       forwards?: PortForward[];
     }
@@ -145,8 +148,6 @@ export interface HypervisorDriver {
    */
   publishPort?(handle: VMHandle, hostAddr: string, fwd: PortForward): Promise<void>;
   unpublishPort?(handle: VMHandle, hostAddr: string, fwd: PortForward): Promise<void>;
-  /** Whether publishPort works for this running VM (e.g. not when its network is served by a helper that cannot). */
-  canPublishLive?(handle: VMHandle): boolean;
   /**
    * Removes what the driver keeps outside the VM directories (e.g. firecracker's jails) for VMs not
    * in `live` and no longer running; returns the paths removed. Drivers that keep nothing omit it.

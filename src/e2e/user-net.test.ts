@@ -1,21 +1,23 @@
 /**
  * User-mode networking end to end with real QEMU (TCG): default deny (the guest reaches neither the
- * outside nor the host's loopback), --nat refused in user mode for now, published ports on each VM's
- * own loopback address.
+ * outside nor the host's loopback), --nat and --allow through banger's egress proxy (switched live),
+ * published ports on each VM's own loopback address.
  *
- * Where things run, and why: the daemon (and so QEMU and passt, which it starts) runs inside a
- * network namespace this test creates ("vmhost"), joined by a veth pair to a second namespace
- * ("upstream") that stands for the outside world and serves HTTP on 10.231.7.2:8099. The guest's
- * egress goes out through ordinary sockets of vmhost, so it can reach the upstream without any
- * traffic leaving the test's namespaces. A second HTTP server listens on vmhost's own 127.0.0.1:8098:
- * that is "the host's loopback" the guest must never reach (slirp would map 10.0.2.2 to it). The
- * guest tries 10.0.2.2 (slirp's gateway, mapped to the host's loopback unless restricted).
+ * Where things run, and why: the daemon (and so QEMU and the egress proxy) runs inside a network
+ * namespace this test creates ("vmhost"), joined by a veth pair to a second namespace ("upstream")
+ * that stands for the outside world and serves HTTP on 10.231.7.2:8099, named up.test in vmhost's
+ * /etc/hosts (`ip netns exec` mounts /etc/netns/<ns>/hosts over it). The guest's egress goes out
+ * through the daemon's sockets in vmhost, so it can reach the upstream without any traffic leaving
+ * the test's namespaces. HTTP servers on vmhost's own 127.0.0.1:8098 and on its veth address
+ * 10.231.7.1:8097 are "the host's services" the guest must never reach: the guest tries slirp's
+ * gateway 10.0.2.2 (mapped to the host's loopback unless restricted) directly, and the host's
+ * addresses and names through the proxy.
  *
  * The guest also tries the daemon's socket path and other host ports on 10.0.2.2, and the test reads
- * the VM's QEMU from the host: seccomp on, CAP_NET_BIND_SERVICE alone, files open for writing only in the VM's
- * own directory.
+ * the VM's QEMU from the host: seccomp on, CAP_NET_BIND_SERVICE alone, files open for writing only in
+ * the VM's own directory.
  *
- * One boot: "closed" (no --nat), shared by the checks.
+ * One boot: "closed" (created without --nat), shared by the checks; --nat and --allow are set live.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,13 +29,13 @@ import { BANGER_BIN, e2eSkipReason, processesUnder, type ProcResult } from '../t
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
 import { run, runUnchecked, spawnDetached, which } from '../system/exec.js';
 import { signalProcess } from '../system/proc.js';
-import type { VMInfo } from '../api/types.js';
+import type { EgressReport, VMInfo } from '../api/types.js';
 import type { VMPorts } from '../api/ports.js';
 
 function skipReason(): string | undefined {
   const e2e = e2eSkipReason() ?? sharedImageSkipReason();
   if (e2e) return e2e;
-  if (!which('passt')) return 'passt is not installed (apt-get install passt)';
+  if (!which('socat')) return 'socat is not installed (apt-get install socat)';
   if (!which('ip')) return 'ip is not installed (apt-get install iproute2)';
   if (!which('dig')) return 'dig is not installed (scripts/install-deps.sh --test)';
   return undefined;
@@ -43,10 +45,15 @@ const tag = randomBytes(3).toString('hex');
 const NS = `bun-vm-${tag}`;
 const UP = `bun-up-${tag}`;
 const UPSTREAM = '10.231.7.2';
+const NETNS_ETC = `/etc/netns/${NS}`;
 const SERVER = `require('http').createServer((q,s)=>s.end(process.argv[1])).listen(Number(process.argv[2]),process.argv[3])`;
 
-/** A guest fetch of `url`; the output is the body, or "FAIL <curl exit code>". */
-const fetchIn = (url: string) => ['sh', '-c', `curl -s --max-time 8 ${url} || echo FAIL $?`];
+/**
+ * A guest fetch of `url` as a user's tool does it (with the http_proxy the seed set); the output is
+ * the body, or "FAIL <curl exit code>" (22: the proxy refused). `flags` go to curl first.
+ */
+const fetchIn = (url: string, flags = '') => ['sh', '-c', `curl -sf --max-time 8 ${flags} ${url} || echo FAIL $?`];
+const PROXY = 'http://10.0.2.100:3128';
 
 describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 60_000 }, () => {
   let home = '';
@@ -72,6 +79,8 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     mkdirSync(layout.configDir, { recursive: true });
     writeFileSync(layout.configFile, 'ssh_wait_timeout = "25m"\n[vm_defaults]\nmemory_mib = 1024\n');
     for (const n of [NS, UP]) await run(['ip', 'netns', 'add', n]);
+    mkdirSync(NETNS_ETC, { recursive: true });
+    writeFileSync(join(NETNS_ETC, 'hosts'), `127.0.0.1 localhost\n10.231.7.1 vmhost.test\n${UPSTREAM} up.test\n`);
     await run(['ip', 'link', 'add', `bv${tag}`, 'netns', NS, 'type', 'veth', 'peer', 'name', `bu${tag}`, 'netns', UP]);
     await run(ns(NS, ['ip', 'addr', 'add', '10.231.7.1/24', 'dev', `bv${tag}`]));
     await run(ns(UP, ['ip', 'addr', 'add', `${UPSTREAM}/24`, 'dev', `bu${tag}`]));
@@ -82,6 +91,7 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     await run(ns(NS, ['ip', 'route', 'add', 'default', 'via', UPSTREAM]));
     servers.push(spawnDetached(ns(UP, [process.execPath, '-e', SERVER, 'upstream-ok', '8099', UPSTREAM])));
     servers.push(spawnDetached(ns(NS, [process.execPath, '-e', SERVER, 'host-loopback-leak', '8098', '127.0.0.1'])));
+    servers.push(spawnDetached(ns(NS, [process.execPath, '-e', SERVER, 'host-address-leak', '8097', '10.231.7.1'])));
     const reg = await banger(['image', 'register', '--name', 'debian-bookworm', '--rootfs', img.rootfsPath, '--kernel', img.kernelPath, '--initrd', img.initrdPath]);
     assert.equal(reg.code, 0, reg.stderr);
   });
@@ -92,6 +102,7 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     for (const pid of processesUnder(home)) signalProcess(pid, 'SIGKILL');
     for (const pid of servers) signalProcess(pid, 'SIGKILL');
     for (const n of [NS, UP]) await runUnchecked(['ip', 'netns', 'del', n]);
+    rmSync(NETNS_ETC, { recursive: true, force: true });
     if (home) rmSync(home, { recursive: true, force: true });
   });
 
@@ -104,18 +115,20 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     assert.equal(r.code, 0, r.stderr);
     closedAddr = (await show('closed')).sshHost ?? '';
     assert.match(closedAddr, /^127\.77\.\d+\.\d+$/);
-    assert.match(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), /^FAIL/);
-    assert.match(await exec('closed', fetchIn('http://10.0.2.2:8098/')), /^FAIL/);
+    assert.equal(await exec('closed', ['sh', '-c', 'echo "$http_proxy $https_proxy"']), `${PROXY} ${PROXY}`, 'the seed set the guest proxy');
+    assert.equal(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), 'FAIL 22', 'the proxy refuses');
+    assert.match(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`, "--noproxy '*'")), /^FAIL/, 'no packet leaves slirp');
+    assert.match(await exec('closed', fetchIn('http://10.0.2.2:8098/', "--noproxy '*'")), /^FAIL/);
   });
 
   it('contained: the guest reaches no host service (10.0.2.2, the loopback server, the daemon socket); QEMU is sandboxed, holds no capability but binding ports, writes only its VM\'s files', async () => {
     const sock = resolveLayout({ env }).socketPath;
     const { pid, sshPort, id } = await show('closed');
     const probe = [
-      `for p in 8098 42069 22 ${sshPort ?? 22}; do r=$(curl -s --max-time 5 http://10.0.2.2:$p/ 2>&1); echo "10.0.2.2:$p $? $r"; done`,
-      'r=$(curl -s --max-time 5 http://127.0.0.1:8098/ 2>&1); echo "127.0.0.1:8098 $? $r"',
+      `for p in 8098 42069 22 ${sshPort ?? 22}; do r=$(curl -s --noproxy '*' --max-time 5 http://10.0.2.2:$p/ 2>&1); echo "10.0.2.2:$p $? $r"; done`,
+      "r=$(curl -s --noproxy '*' --max-time 5 http://127.0.0.1:8098/ 2>&1); echo \"127.0.0.1:8098 $? $r\"",
       `if test -e '${sock}'; then echo "socket-file 0 present"; else echo "socket-file 1 absent"; fi`,
-      `r=$(curl -s --max-time 5 --unix-socket '${sock}' http://banger/v1/ping 2>&1); echo "socket $? $r"`,
+      `r=$(curl -s --noproxy '*' --max-time 5 --unix-socket '${sock}' http://banger/v1/ping 2>&1); echo "socket $? $r"`,
     ].join('; ');
     const lines = (await exec('closed', ['sh', '-c', probe])).split('\n');
     assert.equal(lines.length, 7, lines.join('\n'));
@@ -174,12 +187,33 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     assert.ok(ports.sockets.some((s) => s.port === 22 && s.process === 'sshd'));
   });
 
-  it('vm set --nat on a running user-mode VM is refused (no user-mode egress yet), and the guest stays closed', async () => {
+  it('vm set --nat applies live: the guest reaches the upstream (plain and CONNECT), never the host\'s loopback or addresses', async () => {
     const r = await banger(['vm', 'set', 'closed', '--nat']);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /--nat is not available in user mode yet/);
-    assert.equal((await show('closed')).spec.nat, false);
-    assert.match(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), /^FAIL/, 'still closed');
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /next start/);
+    assert.equal(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), 'upstream-ok');
+    assert.equal(await exec('closed', fetchIn('http://up.test:8099/', '--proxytunnel')), 'upstream-ok', 'a CONNECT tunnel, as https uses');
+    assert.match(await exec('closed', fetchIn('http://10.0.2.2:8098/', "--noproxy '*'")), /^FAIL/, 'slirp still maps nothing to the host');
+    for (const url of ['http://127.0.0.1:8098/', 'http://localhost:8098/', 'http://10.231.7.1:8097/', 'http://vmhost.test:8097/']) {
+      assert.equal(await exec('closed', fetchIn(url, `-x ${PROXY} --noproxy ''`)), 'FAIL 22', url);
+    }
+    const e = JSON.parse((await banger(['--json', 'vm', 'egress', 'closed'])).stdout) as EgressReport;
+    assert.ok(e.allowed.some((a) => a.name === `${UPSTREAM}:8099`), JSON.stringify(e.allowed));
+    assert.ok(e.denied.some((d) => d.name === '127.0.0.1:8098') && e.denied.some((d) => d.name === '10.231.7.1:8097'), JSON.stringify(e.denied));
+  });
+
+  it('vm set --no-nat closes it again at once; --allow opens only the names listed', async () => {
+    assert.equal((await banger(['vm', 'set', 'closed', '--no-nat'])).code, 0);
+    assert.equal(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), 'FAIL 22');
+    const a = await banger(['vm', 'set', 'closed', '--allow', 'up.test']);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(await exec('closed', fetchIn('http://up.test:8099/')), 'upstream-ok');
+    assert.equal(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), 'FAIL 22', 'the same upstream by an address not in the allowlist');
+    const e = JSON.parse((await banger(['--json', 'vm', 'egress', 'closed'])).stdout) as EgressReport;
+    assert.deepEqual(e.allow, ['up.test']);
+    assert.deepEqual(e.allowed.find((x) => x.name === 'up.test:8099')?.addresses, [UPSTREAM]);
+    const said = await exec('closed', ['sh', '-c', `curl -s --max-time 8 http://${UPSTREAM}:8099/`]);
+    assert.match(said, /10\.231\.7\.2 is not in the allowlist of vm closed.*banger vm set closed --allow 10\.231\.7\.2/, 'the refusal says why and how to open it');
   });
 
   it('stop removes the forwards and keeps them for the next start', async () => {
@@ -192,11 +226,11 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     assert.deepEqual((await show('closed')).spec.ports, [{ hostPort: 8080, guestPort: 8000 }, { hostPort: 8081, guestPort: 8000 }], 'kept for the next start');
   });
 
-  it('vm run --nat in user mode is refused before anything is made: no VM, no process', async () => {
-    const r = await banger(['vm', 'run', '-d', '--nat', '--name', 'open']);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /--nat is not available in user mode yet/);
-    assert.equal((await banger(['vm', 'show', 'open'])).code, 3);
+  it('vm create --nat in user mode is accepted; delete leaves no process', async () => {
+    const r = await banger(['vm', 'create', '--no-start', '--nat', '--name', 'open']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await show('open')).spec.nat, true);
+    assert.equal((await banger(['vm', 'delete', 'open'])).code, 0);
     assert.equal((await banger(['vm', 'delete', 'closed'])).code, 0);
     assert.deepEqual(processesUnder(home), []);
   });

@@ -14,7 +14,7 @@ export const SEED_FORMAT_VERSION = 1;
  * hostname alone.
  */
 export const SEED_SCRIPT = `#!/bin/sh
-# banger-seed: applies this VM's seed disk (hostname, SSH keys, network, DNS) early in boot.
+# banger-seed: applies this VM's seed disk (hostname, SSH keys, network, DNS, proxy) early in boot.
 set -eu
 
 ROOT="\${BANGER_SEED_ROOT:-}"
@@ -142,6 +142,44 @@ fi
 
 if [ -f "$SEED/resolv.conf" ]; then
   put resolv.conf /etc/resolv.conf 0644
+fi
+
+# The guest's proxy: a marked block in /etc/environment (read by PAM for every login and ssh
+# session) and apt's setting; both go when the seed has none.
+ENVFILE="$ROOT/etc/environment"
+APTPROXY="$ROOT/etc/apt/apt.conf.d/80banger-proxy"
+proxy=''
+if [ -f "$SEED/proxy" ]; then
+  proxy=$(head -n 1 "$SEED/proxy")
+  case "$proxy" in
+    http://*:*) addr=\${proxy#http://}; addr=\${addr%:*}; port=\${proxy##*:}
+      case "$port" in ''|*[!0-9]*) port='' ;; esac
+      if ! valid_ipv4 "$addr" || [ -z "$port" ]; then log "ignoring invalid proxy '$proxy'"; proxy=''; fi ;;
+    *) log "ignoring invalid proxy '$proxy'"; proxy='' ;;
+  esac
+fi
+if [ -f "$ENVFILE" ] || [ -n "$proxy" ]; then
+  mkdir -p "$(dirname "$ENVFILE")"
+  touch "$ENVFILE"
+  sed '/^# >>> banger proxy/,/^# <<< banger proxy/d' "$ENVFILE" > "$ENVFILE.banger-new"
+  if [ -n "$proxy" ]; then
+    {
+      echo '# >>> banger proxy (written at every boot from the VM seed)'
+      for k in http_proxy https_proxy HTTP_PROXY HTTPS_PROXY; do echo "$k=$proxy"; done
+      for k in no_proxy NO_PROXY; do echo "$k=localhost,127.0.0.1,::1"; done
+      echo '# <<< banger proxy'
+    } >> "$ENVFILE.banger-new"
+  fi
+  chmod 0644 "$ENVFILE.banger-new"
+  mv -f "$ENVFILE.banger-new" "$ENVFILE"
+fi
+if [ -n "$proxy" ]; then
+  mkdir -p "$(dirname "$APTPROXY")"
+  printf 'Acquire::http::Proxy "%s/";\nAcquire::https::Proxy "%s/";\n' "$proxy" "$proxy" > "$APTPROXY.banger-new"
+  chmod 0644 "$APTPROXY.banger-new"
+  mv -f "$APTPROXY.banger-new" "$APTPROXY"
+else
+  rm -f "$APTPROXY"
 fi
 
 log "applied seed (format $version)"

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat as hostStat, writeFile, mkdir, symlink, lstat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, which } from '../system/exec.js';
@@ -135,4 +136,30 @@ test('the seed script applies a DHCP seed', { skip: e2fs || (!isRoot && 'needs r
   assert.match(net, /DHCP=ipv4\n/);
   assert.doesNotMatch(net, /Address=/);
   assert.equal(await readFile(join(root, 'etc/resolv.conf'), 'utf8'), 'nameserver 10.0.2.3\n');
+});
+
+test('the seed script sets the guest proxy in a marked block of /etc/environment and apt, and removes it when the seed has none', { skip: e2fs || (!isRoot && 'needs root (install -o 0)') }, async () => {
+  const root = await applySeed('proxy', seed({ network: { mode: 'dhcp' }, nameservers: ['10.0.2.3'], proxy: 'http://10.0.2.100:3128' }));
+  const env = await readFile(join(root, 'etc/environment'), 'utf8');
+  assert.match(env, /^http_proxy=http:\/\/10\.0\.2\.100:3128$/m);
+  assert.match(env, /^HTTPS_PROXY=http:\/\/10\.0\.2\.100:3128$/m);
+  assert.match(env, /^no_proxy=localhost,127\.0\.0\.1,::1$/m);
+  assert.match(await readFile(join(root, 'etc/apt/apt.conf.d/80banger-proxy'), 'utf8'), /Acquire::https::Proxy "http:\/\/10\.0\.2\.100:3128\/";/);
+  // A user's own line survives, the block is replaced (not doubled) and goes with a seed without proxy.
+  await writeFile(join(root, 'etc/environment'), `LANG=C.UTF-8\n${env}`);
+  const script = join(dir, 'proxy-script');
+  const again = { ...process.env, BANGER_SEED_DIR: join(dir, 'proxy-seed'), BANGER_SEED_ROOT: root };
+  await run(['sh', script], { env: again });
+  const twice = await readFile(join(root, 'etc/environment'), 'utf8');
+  assert.equal(twice.match(/^http_proxy=/gm)?.length, 1);
+  assert.match(twice, /^LANG=C\.UTF-8$/m);
+  await rm(join(dir, 'proxy-seed', 'proxy'));
+  await run(['sh', script], { env: again });
+  assert.equal(await readFile(join(root, 'etc/environment'), 'utf8'), 'LANG=C.UTF-8\n');
+  assert.equal(existsSync(join(root, 'etc/apt/apt.conf.d/80banger-proxy')), false);
+});
+
+test('a seed proxy must be http://IPv4:port', () => {
+  assert.throws(() => renderSeedFiles(seed({ proxy: 'http://example.com:3128' })), /proxy "http:\/\/example\.com:3128" is not http:\/\/IPv4:port/);
+  assert.ok(renderSeedFiles(seed({ proxy: 'http://10.0.2.100:3128' })).some((f) => f.name === 'proxy' && f.content === 'http://10.0.2.100:3128\n'));
 });

@@ -11,6 +11,9 @@
  *   network.conf                 key=value lines: MODE=dhcp|static, and for static ADDRESS=, PREFIX=, GATEWAY=
  *                                -> /run/systemd/network/10-banger.network (static also gets DNS= from resolv.conf)
  *   resolv.conf                  nameserver lines -> /etc/resolv.conf
+ *   proxy                        http://ADDRESS:PORT -> http_proxy/https_proxy (and upper case, with
+ *                                no_proxy for loopback) in a marked block of /etc/environment, and
+ *                                apt's proxy; without it both are removed
  */
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,6 +30,8 @@ export interface SeedConfig {
   hostKey: { privateKey: string; publicKey: string };
   network: SeedNetwork;
   nameservers: string[];
+  /** The guest's HTTP(S) proxy (user mode: banger's egress proxy), as http://IPv4:port. */
+  proxy?: string;
 }
 
 export const SEED_DISK_BYTES = 8 * 1024 * 1024;
@@ -83,6 +88,10 @@ export function seedProblems(seed: SeedConfig): string[] {
     p.push(`network mode ${JSON.stringify((seed.network as { mode: unknown }).mode)} is not dhcp or static`);
   }
   for (const ns of seed.nameservers) if (!isIPv4(ns) && !isIPv6(ns)) p.push(`nameserver ${JSON.stringify(ns)} is not an IP address`);
+  if (seed.proxy !== undefined) {
+    const m = /^http:\/\/([0-9.]+):(\d{1,5})$/.exec(seed.proxy);
+    if (!m || !isIPv4(m[1]!) || Number(m[2]) < 1 || Number(m[2]) > 65535) p.push(`proxy ${JSON.stringify(seed.proxy)} is not http://IPv4:port`);
+  }
   return p;
 }
 
@@ -117,6 +126,7 @@ export function renderSeedFiles(seed: SeedConfig): SeedFile[] {
   if (seed.nameservers.length > 0) {
     files.push({ name: 'resolv.conf', content: seed.nameservers.map((n) => `nameserver ${n}\n`).join(''), mode: 0o644 });
   }
+  if (seed.proxy !== undefined) files.push({ name: 'proxy', content: `${seed.proxy}\n`, mode: 0o644 });
   return files;
 }
 

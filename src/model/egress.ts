@@ -92,3 +92,20 @@ export function nameAllowed(entries: readonly AllowEntry[], qname: string): bool
   const name = qname.toLowerCase().replace(/\.$/, '');
   return entries.some((e) => (e.kind === 'name' ? e.name === name : e.kind === 'wildcard' ? name.endsWith(`.${e.suffix}`) : false));
 }
+
+function ipv4Value(s: string): number | undefined {
+  const o = octets(s);
+  return o ? o.reduce((a, b) => a * 256 + b, 0) : undefined;
+}
+
+/** Whether an IPv4 address lies in one of the entries' addresses or CIDRs. */
+export function addressAllowed(entries: readonly AllowEntry[], addr: string): boolean {
+  const v = ipv4Value(addr);
+  if (v === undefined) return false;
+  return entries.some((e) => {
+    if (e.kind !== 'cidr') return false;
+    const size = 2 ** (32 - e.prefix);
+    const net = ipv4Value(e.net)!;
+    return v >= net && v < net + size;
+  });
+}

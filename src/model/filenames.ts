@@ -42,9 +42,8 @@ export interface RunFiles {
   vmmLog: string;
   /** ssh's shared connection to the guest. */
   sshControl: string;
-  /** The user-mode network helper (passt) of a VM with egress: its socket for QEMU and its pid file. */
-  passtSocket: string;
-  passtPidFile: string;
+  /** A user-mode VM's egress proxy socket (the daemon listens, the guest's connections arrive). */
+  egressSocket: string;
 }
 
 export const ROOT_DISK_NAMES: Readonly<Record<DiskFormat, string>> = { qcow2: 'root.qcow2', raw: 'root.img' };
@@ -55,8 +54,7 @@ export function runFiles(runDir: string): RunFiles {
     pidFile: join(runDir, 'vmm.pid'),
     vmmLog: join(runDir, 'vmm.log'),
     sshControl: join(runDir, 'ssh.ctl'),
-    passtSocket: join(runDir, 'passt.sock'),
-    passtPidFile: join(runDir, 'passt.pid'),
+    egressSocket: join(runDir, 'egress.sock'),
   };
 }
 

@@ -22,7 +22,9 @@ import { clearStaging } from './artifacts/staging.js';
 import { sweepArtifacts } from './artifacts/sweep.js';
 import { KernelService } from './kernels/kernel-service.js';
 import { DnsService } from './dns/dns-service.js';
+import { vmFiles } from '../model/filenames.js';
 import { UserModeNetwork } from './network/user-mode.js';
+import { EgressProxy } from './network/egress-proxy.js';
 import { BridgeNetwork } from './network/bridge.js';
 import { SelectedNetwork } from './network/select.js';
 import { GuestDns, upstreamFrom } from './dns/guest.js';
@@ -86,7 +88,10 @@ export function createServices(opts: ServiceOptions): Services {
   const kernels = new KernelService({ db, layout, logger: logger.child({ svc: 'kernels' }) });
   const leases = new LeaseRepo(db);
   let guestDns: GuestDns | undefined;
-  const network: SelectedNetwork = new SelectedNetwork(config.network_mode, new UserModeNetwork(leases), () => {
+  const egressLog = logger.child({ svc: 'egress' });
+  const egressProxy = new EgressProxy({ log: (message) => egressLog.info(message) });
+  const userNet = new UserModeNetwork(leases, undefined, { proxy: egressProxy, socketFor: (id) => vmFiles(layout.vmsDir, id).run.egressSocket });
+  const network: SelectedNetwork = new SelectedNetwork(config.network_mode, userNet, () => {
     const bridge: BridgeNetwork = new BridgeNetwork(leases, {
       bridgeName: config.bridge_name,
       bridgeIp: config.bridge_ip,
@@ -145,6 +150,7 @@ export function createServices(opts: ServiceOptions): Services {
       await dns.start();
     },
     stop: async () => {
+      await egressProxy.closeAll();
       await guestDns?.close();
       await dns.stop();
     },

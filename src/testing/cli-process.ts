@@ -17,13 +17,13 @@ export async function banger(args: string[], env: NodeJS.ProcessEnv, timeoutMs =
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Pids of VM processes (qemu and its passt) whose command line mentions the given path (e.g. a BANGER_HOME). */
+/** Pids of VM processes (qemu and the egress connectors it starts) whose command line mentions the given path (e.g. a BANGER_HOME). */
 export function processesUnder(path: string): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) <= 1 || Number(p) === process.pid) continue;
     const argv = readCmdline(Number(p));
-    if (argv?.some((a) => a.includes(path)) && argv[0] && /qemu|passt/.test(argv[0])) out.push(Number(p));
+    if (argv?.some((a) => a.includes(path)) && argv[0] && /qemu|socat/.test(argv[0])) out.push(Number(p));
   }
   return out;
 }

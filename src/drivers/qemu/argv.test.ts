@@ -105,13 +105,17 @@ describe('qemuArgv', () => {
     assert.ok(bound.includes('user,id=net0,restrict=on,hostfwd=tcp:0.0.0.0:40022-:22'));
   });
 
-  it('restricts slirp without egress and publishes forwards on the VM address; egress goes through passt', () => {
+  it('restricts slirp and publishes forwards on the VM address; the egress endpoint is a guestfwd to the connector', () => {
     const fwd = [{ hostPort: 8080, guestPort: 80 }, { hostPort: 3000, guestPort: 3000 }];
     const closed = qemuArgv({ ...base, network: { mode: 'user', sshHostPort: 22, hostAddr: '127.77.1.2', forwards: fwd } }, { bin: 'q', accel: 'tcg' });
     assert.ok(closed.includes('user,id=net0,restrict=on,hostfwd=tcp:127.77.1.2:22-:22,hostfwd=tcp:127.77.1.2:8080-:80,hostfwd=tcp:127.77.1.2:3000-:3000'), closed.join(' '));
-    const open = qemuArgv({ ...base, network: { mode: 'user', sshHostPort: 22, hostAddr: '127.77.1.2', egress: true, forwards: fwd } }, { bin: 'q', accel: 'tcg' });
-    assert.ok(open.includes('stream,id=net0,server=off,addr.type=unix,addr.path=/run/banger/vm-1/passt.sock'), open.join(' '));
-    assert.equal(open.filter((a) => a.startsWith('user,')).length, 0, 'no slirp (and so no 10.0.2.2 to the host) with egress');
+    const egressEndpoint = { guestAddr: '10.0.2.100', guestPort: 3128, socket: '/run/banger/vm-1/egress.sock' };
+    const open = qemuArgv({ ...base, network: { mode: 'user', sshHostPort: 22, hostAddr: '127.77.1.2', egressEndpoint, forwards: fwd } }, { bin: 'q', accel: 'tcg', connector: '/usr/bin/socat' });
+    const netdev = open[open.indexOf('-netdev') + 1] ?? '';
+    assert.match(netdev, /^user,id=net0,restrict=on,hostfwd=/, 'still restricted slirp: no packet leaves, 10.0.2.2 stays closed');
+    assert.ok(netdev.endsWith(',guestfwd=tcp:10.0.2.100:3128-cmd:/usr/bin/socat -lf /dev/null STDIO UNIX-CONNECT:/run/banger/vm-1/egress.sock'), netdev);
+    expectBadRequest({ ...base, network: { mode: 'user', sshHostPort: 22, egressEndpoint: { ...egressEndpoint, socket: '/run/a b,c/egress.sock' } } }, /egress socket path/);
+    assert.throws(() => qemuArgv({ ...base, network: { mode: 'user', sshHostPort: 22, egressEndpoint } }, { bin: 'q', accel: 'tcg' }), /egress connector/);
     expectBadRequest({ ...base, network: { mode: 'user', sshHostPort: 22, forwards: [{ hostPort: 70000, guestPort: 80 }] } }, /host port 70000/);
   });
 

@@ -29,6 +29,8 @@ export interface QemuArgvOptions {
   incoming?: boolean;
   /** The -sandbox (seccomp) value, when this QEMU supports it (see contain.ts). */
   sandbox?: string;
+  /** socat (absolute path): the connector slirp starts per guest connection to the egress endpoint. */
+  connector?: string;
 }
 
 export function qmpSocketPath(runDir: string): string {
@@ -70,7 +72,7 @@ export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
   if (spec.initrdPath !== undefined) argv.push('-initrd', spec.initrdPath);
   argv.push('-append', spec.cmdline);
   spec.disks.forEach((disk, i) => argv.push(...diskArgs(disk, i)));
-  argv.push(...networkArgs(spec.network, spec.runDir));
+  argv.push(...networkArgs(spec.network, opts.connector));
   if (spec.vmGenId !== undefined) argv.push('-device', `vmgenid,guid=${spec.vmGenId}`);
   argv.push(
     '-device', 'virtio-rng-pci',
@@ -102,20 +104,31 @@ export function hostfwdRule(host: string, fwd: PortForward): string {
   return `tcp:${host}:${fwd.hostPort}-:${fwd.guestPort}`;
 }
 
+/** The connector slirp starts per guest connection to the egress endpoint (Debian package socat). */
+export const EGRESS_CONNECTOR_BIN = 'socat';
+
+/** Paths slirp's command parser (GLib shell quoting) and socat's address parser take verbatim. */
+const PLAIN_PATH = /^\/[A-Za-z0-9/._+-]+$/;
+
 /**
- * User mode without egress is QEMU's slirp with `restrict=on`: the guest reaches nothing, not even
- * the host's loopback at 10.0.2.2, while hostfwd rules (sshd, published ports) still work. With
- * egress the NIC is served by passt over a unix socket (see passt.ts), which forwards the ports.
+ * User mode is QEMU's slirp with `restrict=on`: the guest reaches nothing, not even the host's
+ * loopback at 10.0.2.2, while hostfwd rules (sshd, published ports) still work. The one opening is
+ * the egress endpoint: a `guestfwd` rule that starts the connector for each guest connection to its
+ * address and port, joining it to a unix socket where the daemon decides what it may reach.
  */
-function networkArgs(net: NetworkSpec, runDir: string): string[] {
+function networkArgs(net: NetworkSpec, connector: string | undefined): string[] {
   switch (net.mode) {
     case 'user': {
       const host = net.hostAddr ?? '127.0.0.1';
       const device = ['-device', `virtio-net-pci,netdev=net0${net.mac ? `,mac=${net.mac}` : ''}`];
-      if (net.egress) {
-        return ['-netdev', `stream,id=net0,server=off,addr.type=unix,addr.path=${qemuOptValue(runFiles(runDir).passtSocket)}`, ...device];
-      }
       const rules = [{ hostPort: net.sshHostPort, guestPort: 22 }, ...(net.forwards ?? [])].map((f) => `,hostfwd=${hostfwdRule(host, f)}`);
+      const e = net.egressEndpoint;
+      if (e) {
+        if (!PLAIN_PATH.test(e.socket)) throw badRequest(`egress socket path "${e.socket}" has characters other than letters, digits and /._+-`);
+        if (!connector || !PLAIN_PATH.test(connector)) throw badRequest(`invalid egress connector path "${connector ?? ''}"`);
+        if (!IPV4.test(e.guestAddr) || !Number.isInteger(e.guestPort) || e.guestPort < 1 || e.guestPort > 65535) throw badRequest(`invalid egress endpoint ${e.guestAddr}:${e.guestPort}`);
+        rules.push(`,guestfwd=tcp:${e.guestAddr}:${e.guestPort}-cmd:${connector} -lf /dev/null STDIO UNIX-CONNECT:${e.socket}`);
+      }
       return ['-netdev', `user,id=net0,restrict=on${rules.join('')}`, ...device];
     }
     case 'tap':

@@ -45,6 +45,15 @@ export function probeSandbox(bin: string): Promise<{ ok: boolean; problem?: stri
 
 export const SETPRIV_BIN = 'setpriv';
 
+/**
+ * The sandbox of a VM whose slirp starts a connector (socat) per guest connection for egress: the
+ * child setup may change its session, so privilege-changing calls are not refused outright;
+ * `elevateprivileges=children` still sets no_new_privs, so the connector gains nothing.
+ */
+export function sandboxWithConnector(sandbox: string): string {
+  return sandbox.replace('elevateprivileges=deny', 'elevateprivileges=children');
+}
+
 /** How the next QEMU of `bin` is contained on this host. */
 export async function containment(bin: string): Promise<Containment> {
   const sb = await probeSandbox(bin);

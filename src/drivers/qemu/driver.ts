@@ -7,7 +7,6 @@
 import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { existsSync } from 'node:fs';
 import { alreadyExists, notRunning, operationFailed, unavailable } from '../../api/errors.js';
 import { runFiles } from '../../model/filenames.js';
 import { lastLines, spawnDetached, which } from '../../system/exec.js';
@@ -24,10 +23,9 @@ import type {
   VMHandle,
 } from '../hypervisor.js';
 import { checkStatePath, diskOverFrozen, freezeDiskFile, loadFromFile, savedState, saveToFile } from './snapshot.js';
-import { containedArgv, containment } from './contain.js';
+import { containedArgv, containment, sandboxWithConnector } from './contain.js';
 import { createOverlay } from './overlay.js';
-import { hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
-import { passtProcesses, startPasst, stopPasst } from './passt.js';
+import { EGRESS_CONNECTOR_BIN, hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
 import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
 import { waitForQmp, withQmp, type QmpClient } from './qmp.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
@@ -157,14 +155,17 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     if (running.length > 0) throw alreadyExists(`vm "${spec.name}" is already running (pid ${running.join(', ')})`);
     await removeRunFiles(spec.runDir);
 
+    let connector: string | undefined;
+    if (spec.network.mode === 'user' && spec.network.egressEndpoint) {
+      connector = which(EGRESS_CONNECTOR_BIN);
+      if (!connector) throw unavailable(`${EGRESS_CONNECTOR_BIN} is not installed; a user-mode VM needs it for egress`, 'apt-get install socat');
+    }
     const contain = await containment(this.bin);
-    const argv = qemuArgv(spec, { bin: this.bin, accel, incoming, ...(contain.sandbox !== undefined ? { sandbox: contain.sandbox } : {}) });
+    const sandbox = contain.sandbox === undefined ? undefined : connector ? sandboxWithConnector(contain.sandbox) : contain.sandbox;
+    const argv = qemuArgv(spec, { bin: this.bin, accel, incoming, ...(connector ? { connector } : {}), ...(sandbox !== undefined ? { sandbox } : {}) });
     const startedAt = new Date().toISOString();
     const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
     const net = spec.network;
-    if (net.mode === 'user' && net.egress) {
-      await startPasst(spec.runDir, { hostAddr: net.hostAddr ?? '127.0.0.1', sshHostPort: net.sshHostPort, forwards: net.forwards ?? [] });
-    }
     // QEMU runs in the foreground of its own session, detached from the daemon (not -daemonize: its
     // sandbox refuses the setsid that daemonizing makes). Its own messages go to vmm.log.
     const vmmLog = runFiles(spec.runDir).vmmLog;
@@ -221,19 +222,14 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     if (said.trim() && !/host forwarding rule for .* removed/i.test(said)) throw operationFailed(`qemu could not remove the forward: ${said.trim()}`);
   }
 
-  /** slirp VMs change forwards live; a VM whose network is passt's (egress) takes them at its next start. */
-  canPublishLive(handle: VMHandle): boolean {
-    return !existsSync(runFiles(dirname(handle.controlSocket)).passtPidFile);
-  }
-
   private hmp(handle: VMHandle, command: string): Promise<string> {
     return withQmp(handle.controlSocket, (q) => q.execute<string>('human-monitor-command', { 'command-line': command }, { timeoutMs: this.qmpTimeout }), { timeoutMs: this.qmpTimeout });
   }
 
-  /** QEMU processes of this install (named banger-<id>, with a file under vmsDir on their command line) and their passt helpers. */
+  /** QEMU processes of this install (named banger-<id>, with a file under vmsDir on their command line). */
   ownProcesses(vmsDir: string): OwnProcess[] {
     const prefix = vmsDir.endsWith('/') ? vmsDir : `${vmsDir}/`;
-    const out: OwnProcess[] = passtProcesses(prefix).map(({ pid, socket }) => ({ pid, vmId: socket.slice(prefix.length).split('/')[0]! }));
+    const out: OwnProcess[] = [];
     for (const { pid, argv } of listProcesses()) {
       const nameIdx = argv.indexOf('-name');
       if (!argv[nameIdx + 1]?.startsWith('banger-')) continue;
@@ -264,7 +260,6 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     const runDir = dirname(handle.controlSocket);
     const pid = await readPid(pidFilePath(runDir));
     if (pid !== undefined && this.ownsPid(pid, handle.controlSocket)) return;
-    await stopPasst(runDir);
     await removeRunFiles(runDir);
   }
 
@@ -280,7 +275,6 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     }
     const deadline = Date.now() + FORCE_WAIT_MS;
     while ([...pids].some((p) => this.ownsPid(p, sock)) && Date.now() < deadline) await sleep(50);
-    await stopPasst(runDir);
     await removeRunFiles(runDir);
   }
 

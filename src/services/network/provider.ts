@@ -24,8 +24,12 @@ interface AttachmentBase {
 
 export interface UserAttachment extends AttachmentBase {
   mode: 'user';
-  /** Outbound access (`--nat`); without it the guest reaches nothing outside. */
-  egress: boolean;
+  /**
+   * The VM's egress proxy: the socket the daemon listens on and the URL the guest uses (its
+   * http_proxy). Absent when the proxy cannot run (no connector installed): the guest reaches nothing.
+   */
+  egressSocket?: string;
+  proxy?: string;
   /** Guest ports published on sshHost (`vm run -p`, `vm forward`), checked free at attach. */
   forwards: PublishedPort[];
 }

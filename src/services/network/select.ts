@@ -19,8 +19,13 @@ export function networkModeOf(vm: Pick<VMRow, 'spec'>, configured: 'auto' | 'use
   return vm.spec.network ?? (configured === 'bridge' ? 'bridge' : 'user');
 }
 
-export const USER_MODE_EGRESS_NOTE =
-  'user mode: the VM reaches nothing outside (--nat is not available in user mode yet); outbound access and allowlists (--allow) need bridge mode (create the VM with --network bridge)';
+/**
+ * Egress differs by mode: bridge mode enforces it on packets (nftables, with allowlists fed by
+ * banger's DNS); user mode has no packet path out at all and carries HTTP and HTTPS through banger's
+ * egress proxy, where --nat and --allow are checked per connection (see user-mode.ts). Transparent
+ * egress (tools that ignore proxy settings, raw TCP, UDP) needs bridge mode.
+ */
+export const NO_EGRESS_REPORT_NOTE = 'this network mode keeps no egress report';
 
 export class SelectedNetwork implements NetworkProvider {
   readonly driverMode: NetworkMode;
@@ -100,7 +105,7 @@ export class SelectedNetwork implements NetworkProvider {
       ...(vm.spec.allow !== undefined ? { allow: vm.spec.allow } : {}),
       allowed: [],
       denied: [],
-      note: USER_MODE_EGRESS_NOTE,
+      note: NO_EGRESS_REPORT_NOTE,
     };
   }
 }

@@ -7,7 +7,10 @@ import type { Database } from 'better-sqlite3';
 import { openStore } from '../../store/db.js';
 import { LeaseRepo } from '../../store/leases.js';
 import { VMRepo, type VMRow } from '../../store/vms.js';
-import { isVmLoopback, loopbackFor, UserModeNetwork, type PortProbe } from './user-mode.js';
+import { existsSync } from 'node:fs';
+import { BangerError } from '../../api/errors.js';
+import { EgressProxy, EGRESS_PROXY_URL } from './egress-proxy.js';
+import { isVmLoopback, loopbackFor, UserModeNetwork, type PortProbe, type UserEgress } from './user-mode.js';
 
 function row(id: string): VMRow {
   const now = new Date().toISOString();
@@ -78,5 +81,38 @@ describe('user-mode network', () => {
     const report = await new UserModeNetwork(leases, probe(true)).sweep([]);
     assert.ok(report.removed.includes(`address 10.0.2.15 of ${vms[0]!.id}`));
     assert.equal(leases.get(vms[0]!.id)?.ip, undefined);
+  });
+
+  it('gives a VM its egress proxy (socket and URL) while it runs: policy changes live, detach closes it, sweep reopens it', async () => {
+    const proxy = new EgressProxy();
+    let connector = true;
+    const egress: UserEgress = { proxy, socketFor: (id) => join(dir, id, 'run', 'egress.sock'), connectorAvailable: () => connector };
+    const net = new UserModeNetwork(new LeaseRepo(db), probe(true), egress);
+    const vm = vms[1]!;
+    const a = await net.attach(vm);
+    assert.equal(a.mode, 'user');
+    if (a.mode !== 'user') return;
+    assert.equal(a.proxy, EGRESS_PROXY_URL);
+    assert.equal(a.egressSocket, join(dir, vm.id, 'run', 'egress.sock'));
+    assert.ok(existsSync(a.egressSocket), 'the daemon listens before the guest boots');
+    assert.match((await proxy.decide({ vmName: vm.name, nat: false }, '192.0.2.1')).ok ? '' : 'refused', /refused/);
+    await net.update({ ...vm, spec: { ...vm.spec, nat: true } });
+    const egressReport = await net.egress({ ...vm, spec: { ...vm.spec, nat: true } });
+    assert.equal(egressReport.running, true);
+    assert.match(egressReport.note, /--nat, HTTP and HTTPS through banger's proxy/);
+    await net.detach(vm);
+    assert.equal(existsSync(a.egressSocket), false);
+    assert.equal(proxy.has(vm.id), false);
+    await net.sweep([vm]);
+    assert.equal(proxy.has(vm.id), true, 'a VM still running after a daemon restart gets its listener back');
+    await net.release(vm);
+    assert.equal(proxy.has(vm.id), false);
+
+    connector = false;
+    const closed = await net.attach(vm);
+    assert.equal(closed.mode === 'user' ? closed.egressSocket : 'tap', undefined, 'without the connector a VM without egress runs without the proxy');
+    await assert.rejects(net.update({ ...vm, spec: { ...vm.spec, nat: true } }), (e: unknown) => e instanceof BangerError && e.code === 'unavailable' && /socat/.test(e.hint ?? ''));
+    await assert.rejects(net.attach({ ...vm, spec: { ...vm.spec, nat: true } }), (e: unknown) => e instanceof BangerError && e.code === 'unavailable');
+    await net.release(vm);
   });
 });

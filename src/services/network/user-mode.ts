@@ -1,15 +1,17 @@
 /**
- * Rootless user-mode networking, default deny: without `--nat` the hypervisor's user network is
- * restricted (QEMU slirp `restrict=on`: the guest reaches nothing, not the outside and not the host,
- * and the forwards below still work); with `--nat` the driver serves the NIC with passt, which
- * reaches other networks but never the host's loopback (see drivers/qemu/passt.ts for why slirp
- * cannot do that). The guest's sshd and its published ports are forwarded to the VM's own loopback
- * address.
+ * Rootless user-mode networking, default deny: the hypervisor's user network is restricted (QEMU
+ * slirp `restrict=on`: the guest reaches nothing, not the outside and not the host, and the forwards
+ * below still work). Its one opening is banger's egress proxy (egress-proxy.ts), reached by the guest
+ * at 10.0.2.100:3128 and named in its http_proxy/https_proxy: with `--nat` it carries the guest's
+ * HTTP and HTTPS (anything that speaks CONNECT) out through the daemon's sockets, with `--allow` only
+ * to the allowlist, and never to the host itself; without either it refuses. The policy changes live.
+ * What needs bridge mode: transparent egress (tools that ignore proxy settings, raw TCP, UDP) and
+ * packet-level enforcement. The guest's sshd and its published ports are forwarded to the VM's own
+ * loopback address.
  *
  * `.vm` names: banger's DNS answers them on the host (`<name>.vm` is the VM's loopback address). A
  * guest has no use for them in user mode: another VM's 127.77.x.y is the guest's own loopback, and
- * VMs cannot reach each other; that is bridge mode. Egress allowlists by domain need bridge mode too
- * (user-mode VMs have no egress for now: --nat is refused, see the VM service). Each VM leases one address from 127.77.0.0/16 (kept across stop and start,
+ * VMs cannot reach each other; that is bridge mode. Each VM leases one address from 127.77.0.0/16 (kept across stop and start,
  * freed on delete; Linux routes all of 127/8 to `lo`, so no alias is configured), which `<name>.vm`
  * resolves to. The forward uses port 22 when this process may bind it there (root, or
  * CAP_NET_BIND_SERVICE, which the hypervisor it starts inherits), else a free port on that address.
@@ -18,7 +20,11 @@
  */
 import { createHash } from 'node:crypto';
 import { canListen, freeLoopbackPort } from '../../system/net.js';
-import { alreadyExists } from '../../api/errors.js';
+import { alreadyExists, unavailable } from '../../api/errors.js';
+import type { EgressReport } from '../../api/types.js';
+import { parseAllowList } from '../../model/egress.js';
+import { which } from '../../system/exec.js';
+import { EGRESS_PROXY_URL, type EgressPolicy, type EgressProxy } from './egress-proxy.js';
 import { LeaseConflictError, type Lease, type LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
 import type { NetworkAttachment, NetworkProvider, SweepReport } from './provider.js';
@@ -62,6 +68,28 @@ export interface PortProbe {
 
 const HOST_PORTS: PortProbe = { canListen, freePort: freeLoopbackPort };
 
+/** The program QEMU starts per guest connection to the proxy (it joins the connection to the VM's socket). */
+export const EGRESS_CONNECTOR = 'socat';
+export const EGRESS_CONNECTOR_HINT = 'install socat (apt-get install socat), then start the VM again';
+
+/** The egress proxy and where each VM's socket lives. */
+export interface UserEgress {
+  proxy: EgressProxy;
+  socketFor(vmId: string): string;
+  /** Whether the connector QEMU starts is installed (default: socat on PATH). */
+  connectorAvailable?(): boolean;
+}
+
+export function policyOf(vm: VMRow): EgressPolicy {
+  return { vmName: vm.name, nat: vm.spec.nat, ...(vm.spec.allow !== undefined ? { allow: parseAllowList(vm.spec.allow) } : {}) };
+}
+
+export const USER_MODE_EGRESS_NOTE = {
+  off: `user mode: no egress (no --nat, no allowlist); the guest's proxy (${EGRESS_PROXY_URL}) refuses everything`,
+  nat: `user mode: --nat, HTTP and HTTPS through banger's proxy (${EGRESS_PROXY_URL}, the guest's http_proxy/https_proxy), never to the host itself; other traffic needs bridge mode`,
+  allow: `user mode: only the allowlist, checked by name or address at banger's proxy (${EGRESS_PROXY_URL}) for HTTP and HTTPS; the host itself never; other traffic needs bridge mode`,
+} as const;
+
 export class UserModeNetwork implements NetworkProvider {
   readonly mode = 'user' as const;
   readonly driverMode = 'user' as const;
@@ -69,7 +97,26 @@ export class UserModeNetwork implements NetworkProvider {
   constructor(
     private readonly leases: LeaseRepo,
     private readonly ports: PortProbe = HOST_PORTS,
+    private readonly egressProxy?: UserEgress,
   ) {}
+
+  private connectorAvailable(): boolean {
+    return this.egressProxy?.connectorAvailable?.() ?? which(EGRESS_CONNECTOR) !== undefined;
+  }
+
+  /** Starts the VM's proxy listener; undefined when there is no proxy, or no connector and no egress asked for. */
+  private async openEgress(vm: VMRow): Promise<string | undefined> {
+    const e = this.egressProxy;
+    if (!e) return undefined;
+    const wanted = vm.spec.nat || vm.spec.allow !== undefined;
+    if (!this.connectorAvailable()) {
+      if (wanted) throw unavailable(`${EGRESS_CONNECTOR} is not installed; vm ${vm.name} needs it for egress in user mode`, EGRESS_CONNECTOR_HINT);
+      return undefined;
+    }
+    const socket = e.socketFor(vm.id);
+    await e.proxy.listen(vm.id, socket, policyOf(vm));
+    return socket;
+  }
 
   async attach(vm: VMRow): Promise<NetworkAttachment> {
     const prior = this.leases.get(vm.id);
@@ -82,7 +129,11 @@ export class UserModeNetwork implements NetworkProvider {
         const lease = this.leases.put({ vmId: vm.id, mode: 'user', mac, ip: addr, hostAddr: addr, hostPort: port });
         const forwards = vm.spec.ports ?? [];
         await this.checkFree(vm, addr, forwards);
-        return { mode: 'user', mac: lease.mac, sshHost: addr, sshPort: port, guest: { mode: 'dhcp' }, nameservers: [USER_MODE_DNS], egress: vm.spec.nat, forwards };
+        const egressSocket = await this.openEgress(vm);
+        return {
+          mode: 'user', mac: lease.mac, sshHost: addr, sshPort: port, guest: { mode: 'dhcp' }, nameservers: [USER_MODE_DNS], forwards,
+          ...(egressSocket ? { egressSocket, proxy: EGRESS_PROXY_URL } : {}),
+        };
       } catch (err) {
         if (!(err instanceof LeaseConflictError)) throw err;
       }
@@ -102,15 +153,40 @@ export class UserModeNetwork implements NetworkProvider {
     }
   }
 
-  /** The forward goes with the VM's process; its MAC and loopback address stay leased. */
-  detach(vm: VMRow): Promise<void> {
+  /** The forward goes with the VM's process and its proxy listener closes; its MAC and loopback address stay leased. */
+  async detach(vm: VMRow): Promise<void> {
+    await this.egressProxy?.proxy.close(vm.id);
     this.leases.releasePort(vm.id);
+  }
+
+  async release(vm: VMRow): Promise<void> {
+    await this.egressProxy?.proxy.close(vm.id);
+    this.leases.delete(vm.id);
+  }
+
+  /** A running VM's new egress policy, for its next proxy request; a VM started without the proxy gets it at its next start. */
+  update(vm: VMRow): Promise<void> {
+    const e = this.egressProxy;
+    const wanted = vm.spec.nat || vm.spec.allow !== undefined;
+    if (e?.proxy.has(vm.id)) e.proxy.setPolicy(vm.id, policyOf(vm));
+    else if (wanted) {
+      return Promise.reject(unavailable(`vm ${vm.name} was started without banger's egress proxy (${EGRESS_CONNECTOR} was missing)`, `${EGRESS_CONNECTOR_HINT}: banger vm restart ${vm.name}`));
+    }
     return Promise.resolve();
   }
 
-  release(vm: VMRow): Promise<void> {
-    this.leases.delete(vm.id);
-    return Promise.resolve();
+  egress(vm: VMRow): Promise<EgressReport> {
+    const log = this.egressProxy?.proxy.log(vm.id);
+    return Promise.resolve({
+      name: vm.name,
+      mode: 'user',
+      running: log !== undefined,
+      nat: vm.spec.nat,
+      ...(vm.spec.allow !== undefined ? { allow: vm.spec.allow } : {}),
+      allowed: log?.allowed ?? [],
+      denied: log?.denied ?? [],
+      note: vm.spec.allow !== undefined ? USER_MODE_EGRESS_NOTE.allow : vm.spec.nat ? USER_MODE_EGRESS_NOTE.nat : USER_MODE_EGRESS_NOTE.off,
+    });
   }
 
   /**
@@ -118,9 +194,13 @@ export class UserModeNetwork implements NetworkProvider {
    * forgotten (its address stays leased); a lease whose address is not a VM loopback address (made
    * before addresses were leased) loses it, and the VM gets a proper one at its next start.
    */
-  sweep(live: readonly VMRow[]): Promise<SweepReport> {
+  async sweep(live: readonly VMRow[]): Promise<SweepReport> {
     const running = new Set(live.map((v) => v.id));
     const removed: string[] = [];
+    // A daemon that restarted listens again for the user-mode VMs that kept running.
+    for (const vm of live) {
+      if (this.leases.get(vm.id)?.mode === 'user') await this.openEgress(vm).catch(() => undefined);
+    }
     for (const l of this.leases.list()) {
       if (l.mode !== 'user' || running.has(l.vmId)) continue;
       if (l.hostPort !== undefined) {
@@ -132,7 +212,7 @@ export class UserModeNetwork implements NetworkProvider {
         removed.push(`address ${l.ip} of ${l.vmId}`);
       }
     }
-    return Promise.resolve({ removed });
+    return { removed };
   }
 }
 

@@ -23,6 +23,8 @@ import type { VMServiceDeps } from './deps.js';
 import { writeHandles } from './handles.js';
 import { clientKeyPath, sshTargetFor, vmHostKey } from './ssh.js';
 import { faultPoint } from '../../system/faults.js';
+import { EGRESS_PROXY_ADDR, EGRESS_PROXY_PORT } from '../network/egress-proxy.js';
+import type { UserAttachment } from '../network/provider.js';
 
 /** The root disk this VM was given at create, whichever driver made it. */
 export function rootDiskOf(files: VMFiles): { path: string; format: DiskFormat } | undefined {
@@ -62,7 +64,10 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
     const hostKey = await vmHostKey(deps, row);
     await pin(deps.layout.knownHostsPath, hostAliases(row), hostKey.publicKey);
     const client = await ensureClientKey(clientKeyPath(deps));
-    await buildSeedDisk(files.seedDisk, { hostname: row.name, authorizedKeys: [client.publicKey], hostKey, network: net.guest, nameservers: net.nameservers });
+    await buildSeedDisk(files.seedDisk, {
+      hostname: row.name, authorizedKeys: [client.publicKey], hostKey, network: net.guest, nameservers: net.nameservers,
+      ...(net.mode === 'user' && net.proxy ? { proxy: net.proxy } : {}),
+    });
   });
   faultPoint('boot.seed');
 
@@ -84,7 +89,7 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
       { path: files.workDisk, format: 'raw', serial: 'work' },
       { path: files.seedDisk, format: 'raw', readOnly: true, serial: 'seed' },
     ],
-    network: net.mode === 'user' ? { mode: 'user', sshHostPort: net.sshPort, hostAddr: net.sshHost, mac: net.mac, egress: net.egress, forwards: net.forwards } : { mode: 'tap', tap: net.tap, mac: net.mac },
+    network: net.mode === 'user' ? { mode: 'user', sshHostPort: net.sshPort, hostAddr: net.sshHost, mac: net.mac, forwards: net.forwards, ...userEgress(net) } : { mode: 'tap', tap: net.tap, mac: net.mac },
     runDir: files.runDir,
     consoleLog: files.consoleLog,
     // A new generation id at every start: a restored guest's kernel sees it change and reseeds.
@@ -136,4 +141,9 @@ export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandl
     clearInterval(watcher);
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** The driver's egress endpoint of a user-mode VM whose proxy listens. */
+function userEgress(net: UserAttachment): { egressEndpoint?: { guestAddr: string; guestPort: number; socket: string } } {
+  return net.egressSocket ? { egressEndpoint: { guestAddr: EGRESS_PROXY_ADDR, guestPort: EGRESS_PROXY_PORT, socket: net.egressSocket } } : {};
 }

@@ -133,10 +133,8 @@ describe('changing forwards', () => {
   });
 
   it('says the change waits for the next start when the running VM cannot change forwards live', async () => {
-    const r = await changeForwards(row(undefined), { add: ['9000'] }, { ...live(), canPublishLive: () => false });
-    assert.match(r.result.pending ?? '', /passt's, with --nat.*next start/);
-    assert.deepEqual(r.ports, [{ hostPort: 9000, guestPort: 9000 }]);
     const noLive = await changeForwards(row(undefined), { add: ['9000'] }, { handle });
     assert.match(noLive.result.pending ?? '', /driver cannot change them live.*next start/);
+    assert.deepEqual(noLive.ports, [{ hostPort: 9000, guestPort: 9000 }]);
   });
 });

@@ -91,7 +91,6 @@ export interface LiveForwarding {
   handle: VMHandle | undefined;
   publish?: (handle: VMHandle, hostAddr: string, fwd: PublishedPort) => Promise<void>;
   unpublish?: (handle: VMHandle, hostAddr: string, fwd: PublishedPort) => Promise<void>;
-  canPublishLive?: (handle: VMHandle) => boolean;
 }
 
 /**
@@ -121,9 +120,8 @@ export async function changeForwards(row: VMRow, req: ForwardRequest, live: Live
   if (!running || !hostAddr) return { ports: next, result };
   const handle = live.handle!;
   const { publish, unpublish } = live;
-  const why = !publish || !unpublish ? 'its driver cannot change them live' : !(live.canPublishLive?.(handle) ?? true) ? "its network is passt's, with --nat" : undefined;
-  if (why || !publish || !unpublish) {
-    result.pending = `vm ${row.name} cannot change published ports while it runs (${why}): the change takes effect at its next start (banger vm restart ${row.name})`;
+  if (!publish || !unpublish) {
+    result.pending = `vm ${row.name} cannot change published ports while it runs (its driver cannot change them live): the change takes effect at its next start (banger vm restart ${row.name})`;
     return { ports: next, result };
   }
   // Removals first, so one request can move a host port to another guest port; a failure puts back what was.

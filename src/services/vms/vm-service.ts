@@ -98,14 +98,9 @@ export class VMService {
     this.specFor(req);
   }
 
-  /** The spec of a new VM; [egress] allow applies to bridge-mode VMs, --allow in user mode is refused. */
+  /** The spec of a new VM; [egress] allow applies in both modes (user mode enforces it at banger's egress proxy). */
   private specFor(req: CreateVMRequest): VMSpec {
-    const mode = networkModeOf({ spec: { ...(req.network ? { network: req.network } : {}) } as VMSpec }, this.deps.config.network_mode);
-    if (mode === 'user' && req.allow !== undefined) {
-      throw badRequest('--allow needs bridge mode: user-mode VMs reach nothing outside', 'add --network bridge (as root), or set network_mode = "bridge" in config.toml');
-    }
-    if (mode === 'user' && req.nat === true) throw userModeNatUnavailable();
-    return resolveSpec(req, this.deps.config.vm_defaults, this.deps.host, mode === 'bridge' ? this.deps.config.egress.allow : undefined).spec;
+    return resolveSpec(req, this.deps.config.vm_defaults, this.deps.host, this.deps.config.egress.allow).spec;
   }
 
   /** What a VM may reach and what it tried (`vm egress`). */
@@ -368,7 +363,6 @@ export class VMService {
       const spec = { ...row.spec };
       if (req.vcpu !== undefined) spec.vcpu = checkVcpu(req.vcpu, this.deps.host);
       if (req.memoryMiB !== undefined) spec.memoryMiB = checkMemory(req.memoryMiB, this.deps.host);
-      if (req.nat === true && networkModeOf(row, this.deps.config.network_mode) === 'user') throw userModeNatUnavailable();
       if (req.nat !== undefined) spec.nat = req.nat;
       if (req.allow !== undefined || req.deny !== undefined) spec.allow = this.changedAllow(row, req);
       if (req.diskSize !== undefined) {
@@ -402,7 +396,6 @@ export class VMService {
         handle,
         ...(driver?.publishPort ? { publish: driver.publishPort.bind(driver) } : {}),
         ...(driver?.unpublishPort ? { unpublish: driver.unpublishPort.bind(driver) } : {}),
-        ...(driver?.canPublishLive ? { canPublishLive: driver.canPublishLive.bind(driver) } : {}),
       });
       const spec = { ...row.spec };
       if (ports.length > 0) spec.ports = ports;
@@ -429,9 +422,6 @@ export class VMService {
 
   /** The allowlist after `vm set --allow/--deny`: entries validated, denied ones removed. */
   private changedAllow(row: VMRow, req: SetVMRequest): string[] {
-    if (networkModeOf(row, this.deps.config.network_mode) === 'user') {
-      throw badRequest(`vm ${row.name} uses user-mode networking; allowlists need bridge mode`, 'create a VM with --network bridge --allow ...');
-    }
     if (req.allow === undefined && row.spec.allow === undefined) {
       throw badRequest(`vm ${row.name} has no allowlist to remove entries from`, `add entries with banger vm set ${row.name} --allow example.com`);
     }
@@ -712,16 +702,4 @@ export class VMService {
 function withKeptHint(err: unknown, name: string): unknown {
   if (err instanceof BangerError && !err.hint) return new BangerError(err.code, err.message, { hint: `the VM is kept; see banger vm logs ${name}`, cause: err });
   return err;
-}
-
-/**
- * User-mode egress (passt, which keeps the host's loopback out of reach) does not yet carry the
- * connections banger forwards into the guest (its sshd, published ports), so a user-mode VM with NAT
- * would never become reachable. Until it does, user-mode VMs have no egress and --nat is refused.
- */
-function userModeNatUnavailable(): BangerError {
-  return badRequest(
-    '--nat is not available in user mode yet: user-mode VMs reach nothing outside (and never the host\'s loopback)',
-    'for outbound access create the VM with --network bridge --nat (as root), or set network_mode = "bridge" in config.toml',
-  );
 }

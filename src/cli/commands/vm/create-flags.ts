@@ -49,12 +49,12 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--memory <mib>', 'memory in MiB (or with a unit: 2G)', memoryOption)
     .option('--disk-size <size>', 'work disk (/root) size, e.g. 8G', sizeOption)
     .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption)
-    .option('--nat', "bridge mode: give the VM outbound network access (never to the host's loopback); default: none (user mode: not available yet)")
+    .option('--nat', "give the VM outbound network access, never to the host itself (user mode: HTTP/HTTPS through banger's proxy, the guest's http_proxy); default: none")
     .option('-p, --publish <[hostport:]guestport>', "publish a guest TCP port on the VM's own address (NAME.vm) at every start; repeatable", collectPort)
     .option('--network <mode>', 'user (default, rootless) or bridge (root: bridge, tap, nftables)', networkOption)
     .option(
       '--allow <entries>',
-      'bridge mode: let the VM reach only these domains, *.wildcards, IPv4 addresses or CIDRs (comma-separated, repeatable); default [egress] allow',
+      'let the VM reach only these domains, *.wildcards, IPv4 addresses or CIDRs (comma-separated, repeatable; user mode: checked at the proxy); default [egress] allow',
       allowOption,
     )
 

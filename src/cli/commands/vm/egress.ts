@@ -22,7 +22,10 @@ export function registerEgress(vm: Command, ctx: CliContext): void {
       `
 In bridge mode the allowlist is enforced by nftables: names through banger's DNS (their answered
 addresses are opened for the answer's TTL), CIDRs directly; everything else is dropped and counted.
-In user mode a VM reaches nothing outside; --nat and allowlists need bridge mode.
+In user mode no packet of the guest leaves it: HTTP and HTTPS go through banger's proxy
+(10.0.2.100:3128, set as the guest's http_proxy/https_proxy), which checks --nat and the allowlist
+per connection, by name or address, and never connects to the host itself. Tools that ignore proxy
+settings, raw TCP and UDP need bridge mode.
 
 Examples:
   banger vm egress dev

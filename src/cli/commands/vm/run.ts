@@ -44,7 +44,9 @@ Examples:
   banger vm run -d --name box --vcpu 4 --memory 4G
                                                  start in the background
   banger vm run -d --name web -p 3000            guest port 3000 on http://web.vm:3000
-  banger vm run --network bridge --nat           outbound access (bridge mode, root)
+  banger vm run ./repo --nat -- npm ci           outbound HTTP(S) through banger's proxy
+  banger vm run --allow registry.npmjs.org       only that name (user mode: HTTP(S) via
+                                                 the proxy; bridge mode: all traffic)
 The first run builds the default image (a minute or two); later runs take seconds.`,
     )
     .action(async (path: string | undefined, o: RunOpts) => {
