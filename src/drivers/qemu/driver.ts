@@ -23,7 +23,7 @@ import type {
   VMHandle,
 } from '../hypervisor.js';
 import { checkStatePath, diskOverFrozen, freezeDiskFile, loadFromFile, savedState, saveToFile } from './snapshot.js';
-import { containedArgv, containment, sandboxWithConnector } from './contain.js';
+import { containedArgv, containment } from './contain.js';
 import { createOverlay } from './overlay.js';
 import { EGRESS_CONNECTOR_BIN, hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
 import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
@@ -160,8 +160,10 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
       connector = which(EGRESS_CONNECTOR_BIN);
       if (!connector) throw unavailable(`${EGRESS_CONNECTOR_BIN} is not installed; a user-mode VM needs it for egress`, 'apt-get install socat');
     }
-    const contain = await containment(this.bin);
-    const sandbox = contain.sandbox === undefined ? undefined : connector ? sandboxWithConnector(contain.sandbox) : contain.sandbox;
+    // A VM whose slirp starts the egress connector (socat) per guest connection is not contained yet:
+    // the connector fails under the sandbox and without capabilities (not worked out yet).
+    const contain = connector ? { dropCaps: false, capsNote: 'not contained: egress connector' } : await containment(this.bin);
+    const sandbox = contain.sandbox;
     const argv = qemuArgv(spec, { bin: this.bin, accel, incoming, ...(connector ? { connector } : {}), ...(sandbox !== undefined ? { sandbox } : {}) });
     const startedAt = new Date().toISOString();
     const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
