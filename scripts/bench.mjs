@@ -2,7 +2,7 @@
 /**
  * Benchmarks of the built CLI and daemon, in a temporary BANGER_HOME.
  *
- *   node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--idle SECONDS] [--strict] [--list]
+ *   node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--idle SECONDS] [--load-seconds N] [--strict] [--list]
  *
  * BANGER_DIST selects the build to measure (default: dist). Each bench is a function listed in BENCHES
  * (here and in scripts/bench/); it returns { title, header, rows: [{ cells, ok }] }, printed under its
@@ -19,6 +19,7 @@ import { benchColdBoot } from './bench/cold.mjs';
 import { benchDiskProvision } from './bench/disks.mjs';
 import { benchDnsQps } from './bench/dns.mjs';
 import { benchForwardedPort } from './bench/forward.mjs';
+import { benchApiLoad } from './bench/load.mjs';
 import { benchImageBuild } from './bench/image.mjs';
 import { benchOciPull } from './bench/oci.mjs';
 import { benchRemoteContext } from './bench/remote.mjs';
@@ -48,7 +49,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // ---------------------------------------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const opts = { only: undefined, runs: 20, vmRuns: 2, idleSeconds: 3, strict: false, list: false };
+  const opts = { only: undefined, loadSeconds: 60, runs: 20, vmRuns: 2, idleSeconds: 3, strict: false, list: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -59,6 +60,7 @@ function parseArgs(argv) {
     if (a === '--only' || a.startsWith('--only=')) opts.only = value().split(',').filter(Boolean);
     else if (a === '--runs' || a.startsWith('--runs=')) opts.runs = positiveInt(value(), a);
     else if (a === '--vm-runs' || a.startsWith('--vm-runs=')) opts.vmRuns = positiveInt(value(), a);
+    else if (a === '--load-seconds' || a.startsWith('--load-seconds=')) opts.loadSeconds = positiveInt(value(), a);
     else if (a === '--idle' || a.startsWith('--idle=')) opts.idleSeconds = positiveInt(value(), a);
     else if (a === '--strict') opts.strict = true;
     else if (a === '--list') opts.list = true;
@@ -76,7 +78,7 @@ function positiveInt(v, flag) {
 
 function usage(problem) {
   const text = [
-    'usage: node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--idle SECONDS] [--strict] [--list]',
+    'usage: node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--idle SECONDS] [--load-seconds N] [--strict] [--list]',
     '',
     'benches (all run by default, in this order; times are for a 2-core host with QEMU on TCG):',
     ...BENCHES.map((b) => `  ${b.name.padEnd(18)}${b.about}`),
@@ -88,6 +90,7 @@ function usage(problem) {
     '  --runs N            timed runs per command in cli-latency (default 20)',
     '  --vm-runs N         boots per side in vm-run (default 2)',
     '  --idle SECONDS      wait before reading daemon memory (default 3)',
+    '  --load-seconds N    length of each api-load run (default 60; 10 for a quick run)',
     '  --strict            exit 1 when a target is missed',
     '  --list              print the bench names',
     '',
@@ -272,6 +275,7 @@ const BENCHES = [
   { name: 'cli-latency', run: benchCliLatency, about: 'CLI start-up vs bare node (~10 s)' },
   { name: 'daemon-rss', run: benchDaemonRss, about: 'idle daemon memory (~5 s)' },
   { name: 'remote-context', run: benchRemoteContext, about: 'vm list through an ssh:// context (loopback sshd) vs local (~15 s)' },
+  { name: 'api-load', run: benchApiLoad, about: '1000 req/s of mixed reads on the socket while VMs are created and deleted, vs a bare node server; fake driver; 3 runs of --load-seconds (~3.5 min)' },
   { name: 'sdk-exec', run: benchSdkExec, about: "SDK vm.exec vs ssh through banger's ssh_config, 100 concurrent execs; fake driver (~10 s on an idle host)" },
   { name: 'web-ui', run: benchWeb, about: 'dashboard first load (bytes, time) vs its API fetch, SSE state change to the page vs a socket SSE client; chromium, fake driver (~30 s)' },
   { name: 'workspace', run: benchWorkspace, about: 'workspace prepare of a 10k-file, 200 MB repo vs git bundle + tar | ssh by hand, and a second prepare; fake driver (~1-2 min)' },

@@ -13,9 +13,9 @@ const TARGET_RATIO = 1.2;
 const CONCURRENT = 100;
 const VM = 'sdkbench';
 
-/** A home with the fake driver and a tiny registered image as its default. */
-async function fakeHome(ctx) {
-  const home = join(ctx.home, 'sdk');
+/** A home (ctx.home/SUB) with the fake driver and a tiny registered image as its default. */
+export async function fakeHome(ctx, sub = 'sdk') {
+  const home = join(ctx.home, sub);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const env = { ...ctx.env, BANGER_HOME: home, BANGER_FAKE_DRIVER: '{}' };
   writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "30s"\ndefault_image_name = "tiny"\n');

@@ -38,9 +38,9 @@ export class RouteKit {
   }
 
   /** Answers 202 {opId} once the handler's checks pass; the work runs as an operation of the route's id. */
-  operation<P extends string, Req, Res>(route: OperationRoute<P, Req, Res>, fn: (req: RouteRequest<P, Req>) => OperationWork<Res>): void {
+  operation<P extends string, Req, Res>(route: OperationRoute<P, Req, Res>, fn: (req: RouteRequest<P, Req>) => OperationWork<Res> | Promise<OperationWork<Res>>): void {
     this.app.on(route.method, route.path, async (c) => {
-      const work = fn(await readRequest(c, route));
+      const work = await fn(await readRequest(c, route));
       const op = this.ctx.ops.begin(route.id, work.target, work.run, { cancellable: route.cancellable ?? false });
       return json(c, { opId: op.id } satisfies OperationStarted, 202);
     });

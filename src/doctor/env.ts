@@ -37,8 +37,8 @@ export interface DoctorEnv {
   bins: { qemu: string; firecracker: string };
   /** Finds an executable; undefined when it is not installed. */
   which(cmd: string): string | undefined;
-  /** Runs an executable (absolute path) and returns its output; never throws. */
-  runTool(path: string, args: string[]): Promise<ToolOutput>;
+  /** Runs an executable (absolute path) and returns its output; never throws. `input` is its stdin. */
+  runTool(path: string, args: string[], opts?: { input?: string }): Promise<ToolOutput>;
   exists(path: string): boolean;
   /** True when the current user may access `path` with `mode` (fs.constants R_OK|W_OK...). */
   canAccess(path: string, mode: number): boolean;
@@ -83,9 +83,9 @@ function readOsRelease(): Record<string, string> {
 
 /** Runs a tool by absolute path with `env` (and the C locale, for parseable output); never throws. */
 export function toolRunner(env: NodeJS.ProcessEnv, timeoutMs = 10_000): DoctorEnv['runTool'] {
-  return async (path, args) => {
+  return async (path, args, opts = {}) => {
     try {
-      const r = await runUnchecked([path, ...args], { env: { ...env, LC_ALL: 'C' }, timeoutMs, maxOutput: 64 * 1024 });
+      const r = await runUnchecked([path, ...args], { env: { ...env, LC_ALL: 'C' }, timeoutMs, maxOutput: 64 * 1024, ...(opts.input !== undefined ? { input: opts.input } : {}) });
       return { code: r.code, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
       return { code: null, stdout: '', stderr: err instanceof Error ? err.message : String(err) };

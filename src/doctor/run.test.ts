@@ -16,6 +16,7 @@ const ALL_TOOLS = {
   'ssh-keygen': '',
   mmdebstrap: 'mmdebstrap 1.3.5',
   stat: 'ext2/ext3',
+  setpriv: '',
 };
 
 test('runDoctor: rows in order, a throwing check becomes a FAIL row, ok follows FAILs', async () => {

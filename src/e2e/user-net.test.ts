@@ -13,11 +13,14 @@
  * gateway 10.0.2.2 (mapped to the host's loopback unless restricted) directly, and the host's
  * addresses and names through the proxy.
  *
+ * The guest also tries the daemon's socket path and other host ports on 10.0.2.2, and the test reads
+ * the VM's QEMU from the host: files open for writing only in the VM's own directory.
+ *
  * One boot: "closed" (created without --nat), shared by the checks; --nat and --allow are set live.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveLayout } from '../config/paths.js';
 import { randomBytes } from 'node:crypto';
@@ -115,6 +118,40 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     assert.equal(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), 'FAIL 22', 'the proxy refuses');
     assert.match(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`, "--noproxy '*'")), /^FAIL/, 'no packet leaves slirp');
     assert.match(await exec('closed', fetchIn('http://10.0.2.2:8098/', "--noproxy '*'")), /^FAIL/);
+  });
+
+  it('contained: the guest reaches no host service (10.0.2.2, the loopback server, the daemon socket); its QEMU writes only its VM\'s files', async () => {
+    const sock = resolveLayout({ env }).socketPath;
+    const { pid, sshPort, id } = await show('closed');
+    const probe = [
+      `for p in 8098 42069 22 ${sshPort ?? 22}; do r=$(curl -s --noproxy '*' --max-time 5 http://10.0.2.2:$p/ 2>&1); echo "10.0.2.2:$p $? $r"; done`,
+      "r=$(curl -s --noproxy '*' --max-time 5 http://127.0.0.1:8098/ 2>&1); echo \"127.0.0.1:8098 $? $r\"",
+      `if test -e '${sock}'; then echo "socket-file 0 present"; else echo "socket-file 1 absent"; fi`,
+      `r=$(curl -s --noproxy '*' --max-time 5 --unix-socket '${sock}' http://banger/v1/ping 2>&1); echo "socket $? $r"`,
+    ].join('; ');
+    const lines = (await exec('closed', ['sh', '-c', probe])).split('\n');
+    assert.equal(lines.length, 7, lines.join('\n'));
+    for (const line of lines) {
+      const [what, code] = line.split(' ');
+      assert.notEqual(code, '0', `the guest reached ${what}: ${line}`);
+      assert.doesNotMatch(line, /host-loopback-leak|version/);
+    }
+    // The VM's QEMU, seen from the host.
+    assert.ok(pid);
+    // (Its seccomp sandbox and capability drop are not applied while slirp starts the egress connector.)
+    const vmDir = join(resolveLayout({ env }).vmsDir, id);
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (!target.startsWith('/') || target.startsWith('/dev/') || target.startsWith('/proc/')) continue;
+      const flags = Number.parseInt(/^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8);
+      if ((flags & 3) === 0) continue; // read-only (kernel, initrd, the image a disk is layered over)
+      assert.ok(target.startsWith(`${vmDir}/`), `qemu holds ${target} open for writing, outside the VM's own directory`);
+    }
   });
 
   it('closed.vm resolves through banger\'s DNS to the VM\'s own address, and ssh closed.vm works with banger\'s ssh_config', async () => {

@@ -38,6 +38,8 @@ export interface RunFiles {
   controlSocket: string;
   /** The hypervisor process's pid file. */
   pidFile: string;
+  /** What the hypervisor process printed (QEMU's own errors). */
+  vmmLog: string;
   /** ssh's shared connection to the guest. */
   sshControl: string;
   /** A user-mode VM's egress proxy socket (the daemon listens, the guest's connections arrive). */
@@ -50,6 +52,7 @@ export function runFiles(runDir: string): RunFiles {
   return {
     controlSocket: join(runDir, 'control.sock'),
     pidFile: join(runDir, 'vmm.pid'),
+    vmmLog: join(runDir, 'vmm.log'),
     sshControl: join(runDir, 'ssh.ctl'),
     egressSocket: join(runDir, 'egress.sock'),
   };

@@ -1,5 +1,6 @@
 /** /v1/images: list, show, build, pull (catalog names and OCI references), push, cache prune, register, promote, delete. */
 import { ROUTES } from '../../api/routes.js';
+import { checkClientPaths } from '../client-paths.js';
 import type { DaemonContext } from '../context.js';
 import type { RouteKit } from '../route-kit.js';
 
@@ -18,7 +19,15 @@ export function imageRoutes(kit: RouteKit, ctx: DaemonContext): void {
   });
   kit.operation(ROUTES.imagePush, ({ params: { name }, body }) => ({ target: name, run: (oc) => images().push(name, body, oc) }));
   kit.sync(ROUTES.imageCachePrune, ({ body }) => images().pruneCache(body.dryRun ?? false));
-  kit.sync(ROUTES.imageRegister, ({ body }) => images().register(body));
+  kit.sync(ROUTES.imageRegister, async ({ body, c }) => {
+    await checkClientPaths(c, [
+      { flag: '--rootfs', path: body.rootfs, kind: 'file' },
+      { flag: '--kernel', path: body.kernel, kind: 'file' },
+      { flag: '--initrd', path: body.initrd, kind: 'file' },
+      { flag: '--modules', path: body.modules, kind: 'dir' },
+    ]);
+    return images().register(body);
+  });
   kit.sync(ROUTES.imageShow, ({ params }) => images().get(params.name));
   kit.operation(ROUTES.imagePromote, ({ params: { name } }) => {
     images().get(name);

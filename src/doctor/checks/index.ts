@@ -2,6 +2,7 @@
 import type { Check } from '../check.js';
 import { checkArchitecture } from './architecture.js';
 import { checkConfig } from './config.js';
+import { checkContainment } from './containment.js';
 import { checkDaemon } from './daemon.js';
 import { checkDiskSpace } from './disk-space.js';
 import { checkE2fsprogs } from './e2fsprogs.js';
@@ -30,6 +31,7 @@ export const CHECKS: readonly NamedCheck[] = [
   { name: 'kvm-device', run: checkKvmDevice },
   { name: 'kvm-usable', run: checkKvmUsable },
   { name: 'qemu', run: checkQemu },
+  { name: 'guest-containment', run: checkContainment },
   { name: 'firecracker', run: checkFirecracker },
   { name: 'qemu-img', run: checkQemuImg },
   { name: 'root-disk-copy', run: checkRootDiskCopy },

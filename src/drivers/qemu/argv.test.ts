@@ -30,7 +30,6 @@ const tail = [
   '-chardev', 'socket,id=qmp0,path=/run/banger/vm-1/control.sock,server=on,wait=off',
   '-mon', 'chardev=qmp0,mode=control',
   '-pidfile', '/run/banger/vm-1/vmm.pid',
-  '-daemonize',
 ];
 
 function expectBadRequest(spec: LaunchSpec, pattern: RegExp): void {

@@ -27,6 +27,8 @@ export interface QemuArgvOptions {
   accel: Accel;
   /** Start paused, waiting for saved state over QMP (migrate-incoming) instead of booting. */
   incoming?: boolean;
+  /** The -sandbox (seccomp) value, when this QEMU supports it (see contain.ts). */
+  sandbox?: string;
   /** socat (absolute path): the connector slirp starts per guest connection to the egress endpoint. */
   connector?: string;
 }
@@ -66,6 +68,7 @@ export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
     '-no-reboot',
     '-kernel', spec.kernelPath,
   ];
+  if (opts.sandbox !== undefined) argv.splice(1, 0, '-sandbox', opts.sandbox);
   if (spec.initrdPath !== undefined) argv.push('-initrd', spec.initrdPath);
   argv.push('-append', spec.cmdline);
   spec.disks.forEach((disk, i) => argv.push(...diskArgs(disk, i)));
@@ -78,7 +81,6 @@ export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
     '-chardev', qmpChardevArg(qmpSocketPath(spec.runDir)),
     '-mon', 'chardev=qmp0,mode=control',
     '-pidfile', pidFilePath(spec.runDir),
-    '-daemonize',
   );
   if (opts.incoming) argv.push('-S', '-incoming', 'defer');
   return argv;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -96,6 +96,15 @@ describe('qemu driver', { skip }, () => {
     const driver = new QemuDriver({ accel: 'tcg' });
     try {
       assert.ok(isAlive(handle.pid));
+      // Contained: seccomp filter on, and when launched by root, no capability but binding low ports.
+      const status = await readFile(`/proc/${handle.pid}/status`, 'utf8');
+      assert.match(status, /^Seccomp:\s+2$/m, 'qemu runs under its seccomp sandbox');
+      assert.match(status, /^NoNewPrivs:\s+1$/m);
+      if (process.geteuid?.() === 0 && which('setpriv')) {
+        // CAP_NET_BIND_SERVICE (bit 10) alone, for published ports below 1024.
+        assert.match(status, /^CapEff:\s+0+400$/m, 'qemu holds CAP_NET_BIND_SERVICE alone');
+        assert.match(status, /^CapBnd:\s+0+400$/m, 'and can regain nothing more');
+      }
       assert.equal(await driver.adopt(handle), true);
       assert.equal(await driver.status(handle), 'running');
       await assert.rejects(driver.launch(spec), (err: unknown) => err instanceof BangerError && err.code === 'already_exists');

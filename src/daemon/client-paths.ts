@@ -1,0 +1,49 @@
+/**
+ * Host paths a client names in a request (image register, kernel import) are read by the daemon. A
+ * daemon running as root reads them only if the client's user could: the client is identified from
+ * the connection itself (system/unix-peer.ts) and the check runs with its rights
+ * (system/client-access.ts). Device nodes are refused for everyone.
+ *
+ * @module
+ */
+import type { Context } from 'hono';
+import { BangerError } from '../api/errors.js';
+import { checkPathKind, checkReadableBy, type ClientPath } from '../system/client-access.js';
+import { unixPeerCredentials, type PeerCredentials } from '../system/unix-peer.js';
+
+/**
+ * The file descriptor of the daemon's end of the request's connection; null for a request made inside
+ * the daemon's own process (no connection: app.request), which no client sent.
+ */
+function connectionFd(c: Context): number | undefined | null {
+  const env = c.env as { incoming?: { socket?: { _handle?: { fd?: number } } } } | undefined;
+  if (env?.incoming === undefined) return null;
+  const fd = env.incoming.socket?._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+export interface ClientPathOptions {
+  /** The daemon's effective uid (process.geteuid()). */
+  euid?: number;
+  /** Finds the client's credentials (unixPeerCredentials). */
+  peer?: (fd: number) => Promise<PeerCredentials | undefined>;
+}
+
+/** Refuses the request unless its client may have the daemon read each of `paths`. */
+export async function checkClientPaths(c: Context, paths: Array<Omit<ClientPath, 'path'> & { path?: string }>, opts: ClientPathOptions = {}): Promise<void> {
+  const given = paths.filter((p): p is ClientPath => typeof p.path === 'string' && p.path !== '');
+  if (given.length === 0) return;
+  for (const p of given) checkPathKind(p);
+  // An unprivileged daemon reads with its own user's rights, and only that user reaches its socket.
+  if ((opts.euid ?? process.geteuid?.()) !== 0) return;
+  const fd = connectionFd(c);
+  if (fd === null) return;
+  const who = fd === undefined ? undefined : await (opts.peer ?? unixPeerCredentials)(fd);
+  if (!who) {
+    throw new BangerError('unavailable', 'cannot tell which user sent this request, so the daemon will not read the files it names', {
+      hint: 'send it over the daemon\'s unix socket from the machine the daemon runs on (ss from iproute2 must be installed)',
+    });
+  }
+  if (who.uid === 0) return;
+  for (const p of given) await checkReadableBy(who, p);
+}

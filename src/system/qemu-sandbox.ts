@@ -1,0 +1,25 @@
+/**
+ * QEMU's seccomp sandbox as banger uses it: the -sandbox value, and a probe that tells whether a QEMU
+ * build accepts it (a machine-less QEMU started under it and told to quit over QMP on stdin). Shared by
+ * the QEMU driver, which adds it to every VM it starts, and `banger doctor`, which reports it.
+ */
+
+/**
+ * Obsolete system calls, privilege changes (setuid, setsid, ...) and resource control (scheduler,
+ * affinity) are refused. Spawning stays allowed: snapshots save and load a VM's memory through QEMU's
+ * `exec:` migration (QEMU 7.2 has no `file:` URI); what it spawns cannot gain privileges.
+ */
+export const QEMU_SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=allow,resourcecontrol=deny';
+
+/** The arguments of the probe: QEMU with no machine, paused, its monitor on stdio. */
+export const SANDBOX_PROBE_ARGS: readonly string[] = ['-sandbox', QEMU_SANDBOX, '-machine', 'none', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-qmp', 'stdio'];
+
+/** What the probe writes to the monitor: quit at once. */
+export const SANDBOX_PROBE_INPUT = '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n';
+
+/** The verdict from the probe's exit status and error output. */
+export function sandboxVerdict(r: { code: number | null; stderr: string; timedOut?: boolean }): { ok: boolean; problem?: string } {
+  if (r.code === 0) return { ok: true };
+  const said = r.stderr.trim().split('\n').pop() ?? '';
+  return { ok: false, problem: said || (r.timedOut ? 'the probe timed out' : `the probe exited ${String(r.code ?? 'by signal')}`) };
+}
