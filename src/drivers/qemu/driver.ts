@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alreadyExists, badRequest, notRunning, operationFailed, unavailable } from '../../api/errors.js';
 import { runFiles } from '../../model/filenames.js';
-import { lastLines, runUnchecked, spawnDetached, which } from '../../system/exec.js';
+import { lastLines, spawnDetached, which } from '../../system/exec.js';
 import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
 import type {
   Accel,
