@@ -32,7 +32,9 @@ function skipReason(): string | undefined {
 const serve = (binds: [string, number, string][]) =>
   `const http = require('node:http'); for (const [h, p, b] of ${JSON.stringify(binds)}) http.createServer((q, r) => r.end(b + '\\n')).listen(p, h);`;
 
-if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000)) {
+// The shared image is built (once, cached) in the host's namespace, where the Debian archive is reachable.
+const prepareImage = async () => (skipReason() ? undefined : sharedImage());
+if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareImage)) {
   describe('bridge mode end to end', { skip: skipReason() }, () => {
     const up = `bgup-${process.pid}`;
     let home = '';

@@ -20,14 +20,19 @@ function childEnv(ns: string): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Whether this process runs inside a test namespace (then the file's tests run here). */
-export function runInNetns(fileUrl: string, name: string, timeoutMs = 240_000): boolean {
+/**
+ * Whether this process runs inside a test namespace (then the file's tests run here). `prepare` runs
+ * first in the outer process, in the host's namespace: work that needs the host's network, such as
+ * building a shared image from the Debian archive, which a fresh namespace cannot reach.
+ */
+export function runInNetns(fileUrl: string, name: string, timeoutMs = 240_000, prepare?: () => Promise<unknown>): boolean {
   if (process.env[MARK]) return true;
-  test(`${name} (inside a fresh network namespace)`, { timeout: timeoutMs + 10_000 }, async (t) => {
+  test(`${name} (inside a fresh network namespace)`, { timeout: timeoutMs + 10_000 + (prepare ? 30 * 60_000 : 0) }, async (t) => {
     if (process.getuid?.() !== 0) {
       t.skip('needs root for network namespaces');
       return;
     }
+    await prepare?.();
     const ns = `bgt-${process.pid}`;
     await run(['ip', 'netns', 'add', ns]);
     try {
