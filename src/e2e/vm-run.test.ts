@@ -187,7 +187,7 @@ describe('vm run end to end', { skip }, () => {
     const img = await banger(['vm', 'create', '--image', 'no-such-image'], env);
     assert.equal(img.code, 3);
     assert.match(img.stderr, /image "no-such-image" not found/);
-    assert.match(img.stderr, /local images: debian-bookworm/);
+    assert.match(img.stderr, /looked in local images \(debian-bookworm\); the image catalog/);
     const dup = await banger(['vm', 'create', '--name', 'shared'], env);
     assert.equal(dup.code, 4);
     assert.match(dup.stderr, /vm "shared" already exists/);
