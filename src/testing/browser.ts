@@ -50,8 +50,31 @@ export async function waitForTerminal(page: Page, re: RegExp, timeoutMs = 20_000
 export async function openWebTerminal(browser: Browser, url: string, vm: string): Promise<Page> {
   const page = await browser.newPage();
   await page.goto(url);
-  await page.goto(new URL(`/#/vms/${encodeURIComponent(vm)}/terminal`, url).toString());
-  await page.getByTestId('term-status').filter({ hasText: /^connected$/ }).waitFor({ timeout: 60_000 });
-  await page.locator('.xterm').click();
-  return page;
+  const terminalUrl = new URL(`/#/vms/${encodeURIComponent(vm)}/terminal`, url).toString();
+  await page.goto(terminalUrl);
+  const statuses: string[] = [];
+  // One more try when the first connection fails (a guest's sshd can still be settling just after boot);
+  // a second failure is the test's failure, with every status the page showed.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const status = await terminalStatus(page, 60_000);
+    statuses.push(status);
+    if (status === 'connected') {
+      await page.locator('.xterm').click();
+      return page;
+    }
+    await page.reload();
+  }
+  throw new Error(`the terminal did not connect; the page showed: ${statuses.join(' | ')}`);
+}
+
+/** Waits until the terminal page's status settles: connected, an error, or disconnected. */
+async function terminalStatus(page: Page, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = ((await page.getByTestId('term-status').textContent({ timeout: timeoutMs }).catch(() => '')) ?? '').trim();
+    if (text === 'connected' || text.startsWith('error') || text === 'disconnected') return text;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return `still "${text}" after ${timeoutMs / 1000} s`;
 }
