@@ -13,12 +13,12 @@ const TARGET_RATIO = 1.2;
 const CONCURRENT = 100;
 const VM = 'sdkbench';
 
-/** A home (ctx.home/SUB) with the fake driver and a tiny registered image as its default. */
-export async function fakeHome(ctx, sub = 'sdk') {
+/** A home (ctx.home/SUB) with the fake driver and a tiny registered image as its default; `config` adds lines to its config.toml. */
+export async function fakeHome(ctx, sub = 'sdk', config = '') {
   const home = join(ctx.home, sub);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const env = { ...ctx.env, BANGER_HOME: home, BANGER_FAKE_DRIVER: '{}' };
-  writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "30s"\ndefault_image_name = "tiny"\n');
+  writeFileSync(join(home, 'config.toml'), `ssh_wait_timeout = "30s"\ndefault_image_name = "tiny"\n${config}`);
   const { mkfsFromDir } = await import(pathToFileURL(join(ctx.dist, 'drivers', 'ext4', 'mkfs.js')).href);
   await mkfsFromDir(join(home, 'rootfs.ext4'), undefined, { label: 'tiny', sizeBytes: 8 * 1024 * 1024 });
   const kernel = Buffer.alloc(0x400);

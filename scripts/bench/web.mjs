@@ -4,11 +4,12 @@
  * the same page's API JSON fetch, and how long a VM state change takes to reach the VM list page
  * (server-sent events) next to a plain SSE client on the unix socket.
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { check, fmtBytes, fmtMs, freePort, median, passMiss, percentile, runAsync, say } from './util.mjs';
+import { fakeHome } from './sdk.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const LOAD_BYTES_TARGET = 300 * 1024;
@@ -17,17 +18,7 @@ const SSE_MS_TARGET = 200;
 const VM = 'webbench';
 
 async function fakeWebHome(ctx) {
-  const home = join(ctx.home, 'web');
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  const env = { ...ctx.env, BANGER_HOME: home, BANGER_FAKE_DRIVER: '{}' };
-  writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "30s"\ndefault_image_name = "tiny"\n');
-  appendFileSync(join(home, 'config.toml'), `web_listen_addr = "127.0.0.1:${await freePort()}"\n`);
-  const { mkfsFromDir } = await import(pathToFileURL(join(ctx.dist, 'drivers', 'ext4', 'mkfs.js')).href);
-  await mkfsFromDir(join(home, 'rootfs.ext4'), undefined, { label: 'tiny', sizeBytes: 8 * 1024 * 1024 });
-  const kernel = Buffer.alloc(0x400);
-  kernel.write('HdrS', 0x202, 'latin1');
-  writeFileSync(join(home, 'vmlinuz'), kernel);
-  check(await runAsync(ctx, ctx.banger('image', 'register', '--name', 'tiny', '--rootfs', join(home, 'rootfs.ext4'), '--kernel', join(home, 'vmlinuz')), { env }), 'image register');
+  const { home, env } = await fakeHome(ctx, 'web', `web_listen_addr = "127.0.0.1:${await freePort()}"\n`);
   const web = await runAsync(ctx, ctx.banger('--json', 'web'), { env });
   check(web, 'banger web');
   return { home, env, url: JSON.parse(web.stdout).url };

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { check, fmtBytes, fmtMs, MiB, passMiss, runAsync, say } from './util.mjs';
+import { fakeHome } from './sdk.mjs';
 
 const FILES = 10_000;
 const TOTAL_BYTES = 200 * MiB;
@@ -68,16 +69,7 @@ const elapsed = async (fn) => {
 };
 
 export async function benchWorkspace(ctx) {
-  const home = join(ctx.home, 'ws');
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  const env = { ...ctx.env, BANGER_HOME: home, BANGER_FAKE_DRIVER: '{}' };
-  writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "30s"\ndefault_image_name = "tiny"\n');
-  const { mkfsFromDir } = await import(pathToFileURL(join(ctx.dist, 'drivers', 'ext4', 'mkfs.js')).href);
-  await mkfsFromDir(join(home, 'rootfs.ext4'), undefined, { label: 'tiny', sizeBytes: 8 * 1024 * 1024 });
-  const kernel = Buffer.alloc(0x400);
-  kernel.write('HdrS', 0x202, 'latin1');
-  writeFileSync(join(home, 'vmlinuz'), kernel);
-  check(await runAsync(ctx, ctx.banger('image', 'register', '--name', 'tiny', '--rootfs', join(home, 'rootfs.ext4'), '--kernel', join(home, 'vmlinuz')), { env }), 'image register');
+  const { home, env } = await fakeHome(ctx, 'ws');
 
   const repo = join(home, 'repo');
   say(`generating a ${FILES}-file, ${fmtBytes(TOTAL_BYTES)} repository (not timed)`);

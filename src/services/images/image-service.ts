@@ -13,7 +13,7 @@ import { ImageRepository, type ImageRecord } from '../../store/images.js';
 import { KernelRepository } from '../../store/kernels.js';
 import { quietContext, throwIfCancelled, type OpContext } from '../op-context.js';
 import { buildImage, buildPreflight, dirSize } from './build.js';
-import { IMAGE_FILES } from './manifest.js';
+import { IMAGE_FILES, type ImageManifest } from './manifest.js';
 import { validateArtifactName } from '../artifacts/names.js';
 import { promoteImage } from './promote.js';
 import { builtinRecipes, findRecipe, summarize, type Recipe, type RecipeSummary } from './recipes.js';
@@ -195,12 +195,7 @@ export class ImageService {
         cmdline: m.cmdline,
       },
     };
-    try {
-      this.repo.insert(record);
-    } catch (err) {
-      await removeTree(dir);
-      throw err;
-    }
+    await this.insertPublished(record, dir);
     this.deps.logger?.info('image build finished', { image: name, id });
     return toInfo(record);
   }
@@ -262,37 +257,9 @@ export class ImageService {
       { entryName: entry.name, source: src, distro: entry.distro ?? '', id, name, stagingRoot: this.deps.layout.stagingDir, destDir: dir, kernelElsewhere: kernelRef !== undefined },
       ctx,
     );
-    const record: ImageRecord = {
-      id,
-      name,
-      managed: true,
-      distro: m.distro,
-      arch: m.arch,
-      source: m.source,
-      dir,
-      rootfsPath: join(dir, m.files.rootfs),
-      workSeedPath: join(dir, IMAGE_FILES.workSeed),
-      sizeBytes: await dirSize(dir),
-      createdAt: m.createdAt,
-      meta: {
-        guestBits: true,
-        guestBitsVersion: m.guestBits.version,
-        kernelVersion: m.kernelVersion,
-        kernelSha256: m.sha256.kernel,
-        initrdSha256: m.sha256.initrd,
-        cmdline: m.cmdline,
-        catalog: { url: src.url, sha256: src.sha256 },
-      },
-    };
-    if (m.files.kernel) record.kernelPath = join(dir, m.files.kernel);
-    if (m.files.initrd) record.initrdPath = join(dir, m.files.initrd);
+    const record = recordFromManifest(id, name, dir, m, await dirSize(dir), { catalog: { url: src.url, sha256: src.sha256 } });
     if (!m.files.kernel && kernelRef) record.kernelRef = kernelRef;
-    try {
-      this.repo.insert(record);
-    } catch (err) {
-      await removeTree(dir);
-      throw err;
-    }
+    await this.insertPublished(record, dir);
     this.deps.logger?.info('image catalog pull finished', { image: name, id });
     return toInfo(record);
   }
@@ -336,40 +303,21 @@ export class ImageService {
       await removeTree(dir);
       throw err;
     }
-    const record: ImageRecord = {
-      id,
-      name,
-      managed: true,
-      distro: m.distro,
-      arch: m.arch,
-      source: m.source,
-      dir,
-      rootfsPath: join(dir, m.files.rootfs),
-      sizeBytes: await dirSize(dir),
-      createdAt: m.createdAt,
-      meta: {
-        guestBits: true,
-        guestBitsVersion: m.guestBits.version,
-        kernelVersion: m.kernelVersion,
-        kernelSha256: m.sha256.kernel,
-        initrdSha256: m.sha256.initrd,
-        cmdline: m.cmdline,
-        warnings: pulled.warnings,
-      },
-    };
-    if (m.files.workSeed) record.workSeedPath = join(dir, m.files.workSeed);
-    if (m.files.kernel) record.kernelPath = join(dir, m.files.kernel);
-    if (m.files.initrd) record.initrdPath = join(dir, m.files.initrd);
-    if (m.files.modules) record.modulesPath = join(dir, m.files.modules);
+    const record = recordFromManifest(id, name, dir, m, await dirSize(dir), { warnings: pulled.warnings });
     if (kernelRef) record.kernelRef = kernelRef;
+    await this.insertPublished(record, dir);
+    this.deps.logger?.info('image pull finished', { image: name, id });
+    return toInfo(record);
+  }
+
+  /** Records an image just published at `dir`; when the row cannot be written the directory goes too. */
+  private async insertPublished(record: ImageRecord, dir: string): Promise<void> {
     try {
       this.repo.insert(record);
     } catch (err) {
       await removeTree(dir);
       throw err;
     }
-    this.deps.logger?.info('image pull finished', { image: name, id });
-    return toInfo(record);
   }
 
   /** Stores a managed image in an OCI registry as a banger image artifact. */
@@ -510,4 +458,34 @@ export class ImageService {
     }
     return this.build(name, { name }, ctx);
   }
+}
+
+/** The store record of a managed image published at `dir`, from its manifest; `meta` adds what its source knows. */
+function recordFromManifest(id: string, name: string, dir: string, m: ImageManifest, sizeBytes: number, meta: Record<string, unknown>): ImageRecord {
+  const record: ImageRecord = {
+    id,
+    name,
+    managed: true,
+    distro: m.distro,
+    arch: m.arch,
+    source: m.source,
+    dir,
+    rootfsPath: join(dir, m.files.rootfs),
+    sizeBytes,
+    createdAt: m.createdAt,
+    meta: {
+      guestBits: true,
+      guestBitsVersion: m.guestBits.version,
+      kernelVersion: m.kernelVersion,
+      kernelSha256: m.sha256.kernel,
+      initrdSha256: m.sha256.initrd,
+      cmdline: m.cmdline,
+      ...meta,
+    },
+  };
+  if (m.files.workSeed) record.workSeedPath = join(dir, m.files.workSeed);
+  if (m.files.kernel) record.kernelPath = join(dir, m.files.kernel);
+  if (m.files.initrd) record.initrdPath = join(dir, m.files.initrd);
+  if (m.files.modules) record.modulesPath = join(dir, m.files.modules);
+  return record;
 }

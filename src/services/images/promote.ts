@@ -1,5 +1,5 @@
 /** Promotion: copy a registered image into managed storage and add the guest bits to the copy. */
-import { chmod, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { injectGuestBits, GUEST_BITS_VERSION, guestBitsDigest } from '../../guest/index.js';
 import type { ImageRecord } from '../../store/images.js';
@@ -7,10 +7,11 @@ import { throwIfCancelled, type OpContext } from '../op-context.js';
 import { inspectKernel } from '../artifacts/kernel-file.js';
 import { copySparse, copyTree } from '../artifacts/copy.js';
 import { sha256File } from '../artifacts/digest.js';
-import { IMAGE_CMDLINE, IMAGE_FILES, writeManifest, type ImageManifest } from './manifest.js';
-import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
+import { IMAGE_CMDLINE, IMAGE_FILES, type ImageManifest } from './manifest.js';
+import { makeStaging, removeTree } from '../artifacts/staging.js';
 import { workSeedFromImage } from './work-seed.js';
 import { faultPoint } from '../../system/faults.js';
+import { publishImage } from './finish.js';
 
 export interface PromoteOptions {
   image: ImageRecord;
@@ -73,9 +74,7 @@ export async function promoteImage(opts: PromoteOptions, ctx: OpContext): Promis
         guestBits: { version: GUEST_BITS_VERSION, digest: guestBitsDigest() },
         createdAt: new Date().toISOString(),
       };
-      for (const name of Object.values(files)) await chmod(join(out, name), name === IMAGE_FILES.modules ? 0o755 : 0o644);
-      await writeManifest(out, manifest);
-      await publishDir(out, opts.destDir);
+      await publishImage(out, opts.destDir, manifest);
       return manifest;
     });
   } catch (err) {

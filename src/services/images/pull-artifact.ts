@@ -1,13 +1,14 @@
 /** `image pull REF` of a banger image artifact: the pushed files restored as they were, published atomically. */
-import { chmod, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badRequest } from '../../api/errors.js';
 import { throwIfCancelled, type OpContext } from '../op-context.js';
-import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
-import { writeManifest, type ImageManifest } from './manifest.js';
+import { makeStaging, removeTree } from '../artifacts/staging.js';
+import { type ImageManifest } from './manifest.js';
 import { restoreArtifact } from './oci/artifact.js';
 import { formatRef } from './oci/reference.js';
 import { checkFreeSpace, type PulledImage, type PullImageOptions } from './pull.js';
+import { publishImage } from './finish.js';
 
 /** Refuses the pull options that only make sense when flattening a container image. */
 export function checkArtifactPull(opts: PullImageOptions): void {
@@ -49,9 +50,7 @@ export async function pullArtifact(opts: PullImageOptions, ctx: OpContext): Prom
       createdAt: new Date().toISOString(),
     };
     await ctx.stage('publish', 'Publishing the image', async () => {
-      for (const f of Object.values(manifest.files)) await chmod(join(out, f), 0o644);
-      await writeManifest(out, manifest);
-      await publishDir(out, opts.destDir);
+      await publishImage(out, opts.destDir, manifest);
     });
     return { manifest, hasKernel: manifest.files.kernel !== undefined, warnings: [] };
   } catch (err) {

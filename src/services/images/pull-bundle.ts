@@ -1,8 +1,8 @@
 /** `image pull NAME` for an image catalog bundle: downloaded and verified, unpacked, given the guest bits, published. */
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { operationFailed } from '../../api/errors.js';
-import { injectGuestBits, GUEST_BITS_VERSION, guestBitsDigest } from '../../guest/index.js';
+import { GUEST_BITS_VERSION, guestBitsDigest } from '../../guest/index.js';
 import { humanSize } from '../../model/size.js';
 import { throwIfCancelled, type OpContext } from '../op-context.js';
 import type { BundleSource } from '../artifacts/catalog/catalog.js';
@@ -10,10 +10,10 @@ import { extractBundle } from '../artifacts/catalog/bundle.js';
 import { downloadVerified } from '../artifacts/catalog/download.js';
 import { sha256File } from '../artifacts/digest.js';
 import { inspectKernel } from '../artifacts/kernel-file.js';
-import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
-import { IMAGE_CMDLINE, IMAGE_FILES, writeManifest, type ImageManifest } from './manifest.js';
+import { makeStaging, removeTree } from '../artifacts/staging.js';
+import { IMAGE_CMDLINE, IMAGE_FILES, type ImageManifest } from './manifest.js';
 import { checkFreeSpace } from './pull.js';
-import { workSeedFromImage } from './work-seed.js';
+import { addGuestBitsAndWorkSeed, publishImage } from './finish.js';
 
 /** What an image bundle may hold: the rootfs, and optionally a kernel and initrd. */
 export const IMAGE_BUNDLE = { files: [IMAGE_FILES.rootfs, IMAGE_FILES.kernel, IMAGE_FILES.initrd] } as const;
@@ -61,11 +61,7 @@ export async function pullBundleImage(opts: BundlePullOptions, ctx: OpContext): 
         sha256.initrd = await sha256File(join(out, IMAGE_FILES.initrd));
       }
     }
-    const rootfs = join(out, IMAGE_FILES.rootfs);
-    await ctx.stage('guest_bits', 'Adding banger guest bits', () => injectGuestBits(rootfs, ctx.signal));
-    throwIfCancelled(ctx.signal);
-    await ctx.stage('work_seed', 'Making the work seed from /root', () => workSeedFromImage(rootfs, join(out, IMAGE_FILES.workSeed), staging, ctx.signal));
-    throwIfCancelled(ctx.signal);
+    const rootfs = await addGuestBitsAndWorkSeed(out, staging, ctx);
     const manifest: ImageManifest = {
       schema: 1,
       id: opts.id,
@@ -82,9 +78,7 @@ export async function pullBundleImage(opts: BundlePullOptions, ctx: OpContext): 
       createdAt: new Date().toISOString(),
     };
     await ctx.stage('publish', 'Publishing the image', async () => {
-      for (const f of Object.values(files)) await chmod(join(out, f), 0o644);
-      await writeManifest(out, manifest);
-      await publishDir(out, opts.destDir);
+      await publishImage(out, opts.destDir, manifest);
     });
     return manifest;
   } catch (err) {

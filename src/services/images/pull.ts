@@ -1,13 +1,13 @@
 /** `image pull REF`: an OCI image from a registry, flattened to rootfs.ext4 with the guest bits, published atomically. */
-import { chmod, lstat, mkdir, readdir, readFile, statfs } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badRequest, operationFailed, unavailable } from '../../api/errors.js';
-import { injectGuestBits, GUEST_BITS_VERSION, guestBitsDigest } from '../../guest/index.js';
+import { GUEST_BITS_VERSION, guestBitsDigest } from '../../guest/index.js';
 import { humanSize } from '../../model/size.js';
 import { throwIfCancelled, type OpContext } from '../op-context.js';
 import { sha256File } from '../artifacts/digest.js';
 import { copySparse, copyTree } from '../artifacts/copy.js';
-import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
+import { makeStaging, removeTree } from '../artifacts/staging.js';
 import { isBangerArtifact } from './oci/artifact.js';
 import type { BlobCache } from './oci/blob-cache.js';
 import { credentialFor } from './oci/credentials.js';
@@ -17,9 +17,9 @@ import { RegistryClient } from './oci/registry.js';
 import { DEFAULT_PLATFORM, formatPlatform, parsePlatform, resolveManifest, type ResolvedManifest } from './oci/resolve.js';
 import type { LayerTree } from './flatten/layer-tree.js';
 import { treeToExt4, unpackLayers } from './flatten/to-ext4.js';
-import { IMAGE_CMDLINE, IMAGE_FILES, ROOTFS_LABEL, writeManifest, type ImageManifest } from './manifest.js';
+import { IMAGE_CMDLINE, IMAGE_FILES, ROOTFS_LABEL, type ImageManifest } from './manifest.js';
 import { describePlan, installPlan, osReleaseOf, type OsRelease } from './sshd-plan.js';
-import { workSeedFromImage } from './work-seed.js';
+import { addGuestBitsAndWorkSeed, publishImage } from './finish.js';
 
 /** The unpacked image's os-release, read only from regular files inside the tree (never through a link). */
 async function readOsRelease(tree: LayerTree): Promise<OsRelease | undefined> {
@@ -193,10 +193,7 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
     );
     await removeTree(tree.root);
     throwIfCancelled(ctx.signal);
-    await ctx.stage('guest_bits', 'Adding banger guest bits', () => injectGuestBits(rootfs, ctx.signal));
-    throwIfCancelled(ctx.signal);
-    await ctx.stage('work_seed', 'Making the work seed from /root', () => workSeedFromImage(rootfs, join(out, IMAGE_FILES.workSeed), staging, ctx.signal));
-    throwIfCancelled(ctx.signal);
+    await addGuestBitsAndWorkSeed(out, staging, ctx);
     const manifest: ImageManifest = {
       schema: 1,
       id: opts.id,
@@ -213,9 +210,7 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
       createdAt: new Date().toISOString(),
     };
     await ctx.stage('publish', 'Publishing the image', async () => {
-      for (const f of Object.values(files2)) await chmod(join(out, f), f === IMAGE_FILES.modules ? 0o755 : 0o644);
-      await writeManifest(out, manifest);
-      await publishDir(out, opts.destDir);
+      await publishImage(out, opts.destDir, manifest);
     });
     return { manifest, hasKernel: files2.kernel !== undefined, warnings };
   } catch (err) {

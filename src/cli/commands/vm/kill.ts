@@ -1,22 +1,10 @@
 /** banger vm kill */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
-import { BangerError } from '../../../api/errors.js';
-import { parseSignal } from '../../../api/requests.js';
 import { ROUTES } from '../../../api/routes.js';
 import type { VMSignal } from '../../../api/types.js';
 import type { CliContext } from '../../context.js';
 import { runOperation } from '../../progress.js';
-import { eachName } from './shared.js';
-
-function signalOption(v: string): VMSignal {
-  try {
-    return parseSignal(v, '--signal');
-  } catch (err) {
-    if (err instanceof BangerError) throw new InvalidArgumentError(`${err.message}; ${err.hint ?? ''}`.trim());
-    throw err;
-  }
-}
+import { eachName, signalOption } from './shared.js';
 
 export function registerKill(vm: Command, ctx: CliContext): void {
   vm.command('kill')

@@ -1,24 +1,14 @@
 /** banger vm session ...: long-running guest commands that outlive the CLI and the daemon. */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { badRequest, BangerError } from '../../../api/errors.js';
-import { parseSignal } from '../../../api/requests.js';
+import { badRequest } from '../../../api/errors.js';
 import { ROUTES } from '../../../api/routes.js';
 import type { SessionInfo } from '../../../api/sessions.js';
 import type { VMSignal } from '../../../api/types.js';
 import { ExitStatus, type CliContext } from '../../context.js';
 import { runOperation } from '../../progress.js';
 import { age, printJson, table } from '../../render.js';
-import { noPassthrough } from './shared.js';
-
-function signalOption(v: string): VMSignal {
-  try {
-    return parseSignal(v, '--signal');
-  } catch (err) {
-    if (err instanceof BangerError) throw new InvalidArgumentError(`${err.message}; ${err.hint ?? ''}`.trim());
-    throw err;
-  }
-}
+import { noPassthrough, signalOption } from './shared.js';
 
 function secondsOption(v: string): number {
   const n = Number(v);

@@ -1,6 +1,8 @@
 /** Helpers the vm verbs share: the VM table, one-name-at-a-time loops, passthrough checks, a prompt reader. */
-import { badRequest } from '../../../api/errors.js';
-import type { VMInfo } from '../../../api/types.js';
+import { InvalidArgumentError } from 'commander';
+import { badRequest, BangerError } from '../../../api/errors.js';
+import { parseSignal } from '../../../api/requests.js';
+import type { VMInfo, VMSignal } from '../../../api/types.js';
 import { ExitStatus, type CliContext } from '../../context.js';
 import { age, printJson, table } from '../../render.js';
 
@@ -46,4 +48,14 @@ export function readLine(stream: NodeJS.ReadableStream): Promise<string> {
     stream.on('data', onData);
     stream.once('end', () => resolve(buf));
   });
+}
+
+/** The --signal option: a signal name or number, refused with the accepted forms. */
+export function signalOption(v: string): VMSignal {
+  try {
+    return parseSignal(v, '--signal');
+  } catch (err) {
+    if (err instanceof BangerError) throw new InvalidArgumentError(`${err.message}; ${err.hint ?? ''}`.trim());
+    throw err;
+  }
 }
