@@ -14,7 +14,9 @@
  * addresses and names through the proxy.
  *
  * The guest also tries the daemon's socket path and other host ports on 10.0.2.2, and the test reads
- * the VM's QEMU from the host: files open for writing only in the VM's own directory.
+ * the VM's QEMU from the host: seccomp on, CAP_NET_BIND_SERVICE alone, files open for writing only in
+ * the VM's own directory; and the egress connector slirp starts for a guest connection, contained the
+ * same way.
  *
  * One boot: "closed" (created without --nat), shared by the checks; --nat and --allow are set live.
  */
@@ -27,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { BANGER_BIN, e2eSkipReason, processesUnder, type ProcResult } from '../testing/cli-process.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
 import { run, runUnchecked, spawnDetached, which } from '../system/exec.js';
-import { signalProcess } from '../system/proc.js';
+import { findProcesses, signalProcess } from '../system/proc.js';
 import type { EgressReport, VMInfo } from '../api/types.js';
 import type { VMPorts } from '../api/ports.js';
 
@@ -120,7 +122,7 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     assert.match(await exec('closed', fetchIn('http://10.0.2.2:8098/', "--noproxy '*'")), /^FAIL/);
   });
 
-  it('contained: the guest reaches no host service (10.0.2.2, the loopback server, the daemon socket); its QEMU writes only its VM\'s files', async () => {
+  it('contained: the guest reaches no host service (10.0.2.2, the loopback server, the daemon socket); QEMU and its egress connector are sandboxed, hold no capability but binding ports, and QEMU writes only its VM\'s files', async () => {
     const sock = resolveLayout({ env }).socketPath;
     const { pid, sshPort, id } = await show('closed');
     const probe = [
@@ -138,8 +140,17 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     }
     // The VM's QEMU, seen from the host.
     assert.ok(pid);
-    // (Its seccomp sandbox and capability drop are not applied while slirp starts the egress connector.)
+    assertContained(readFileSync(`/proc/${pid}/status`, 'utf8'), 'qemu');
+    // The connector slirp starts for a guest connection to the proxy (held open by the guest for a while).
+    await exec('closed', ['sh', '-c', `setsid -f bash -c 'exec 3<>/dev/tcp/10.0.2.100/3128; sleep 60' >/dev/null 2>&1 </dev/null`]);
     const vmDir = join(resolveLayout({ env }).vmsDir, id);
+    let connector: number | undefined;
+    for (let i = 0; i < 100 && connector === undefined; i++) {
+      connector = findProcesses((argv) => /(^|\/)socat$/.test(argv[0] ?? '') && argv.some((a) => a.includes(`${vmDir}/`)))[0];
+      if (connector === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(connector, 'slirp started the connector for the guest connection');
+    assertContained(readFileSync(`/proc/${connector}/status`, 'utf8'), 'the connector');
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
       let target: string;
       try {
@@ -232,6 +243,16 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     assert.deepEqual(processesUnder(home), []);
   });
 });
+
+/** Seccomp filter on and no_new_privs; when the daemon is root, CAP_NET_BIND_SERVICE (bit 10) alone. */
+function assertContained(status: string, what: string): void {
+  assert.match(status, /^Seccomp:\s+2$/m, `${what}: seccomp sandbox on`);
+  assert.match(status, /^NoNewPrivs:\s+1$/m, `${what}: no_new_privs`);
+  if (process.geteuid?.() === 0 && which('setpriv')) {
+    assert.match(status, /^CapEff:\s+0+400$/m, `${what}: CAP_NET_BIND_SERVICE alone (its published ports)`);
+    assert.match(status, /^CapBnd:\s+0+400$/m, `${what}: and can regain nothing more`);
+  }
+}
 
 /** A tiny HTTP server in perl (the image has perl-base, not python): port and address as arguments. */
 const GUEST_HTTPD =

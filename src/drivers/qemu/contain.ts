@@ -1,7 +1,9 @@
 /**
  * What a VM's QEMU process may do on the host, beyond emulating the guest.
  *
- * - seccomp (`-sandbox`, see system/qemu-sandbox.ts), when the QEMU build has it (probed once per binary).
+ * - seccomp (`-sandbox`, see system/qemu-sandbox.ts), when the QEMU build has it (probed once per binary);
+ *   a user-mode VM whose slirp starts the egress connector gets the set that lets slirp's child change
+ *   its session. The filter sets no_new_privs, and the connector inherits filter and capabilities.
  * - capabilities: when the daemon runs as root, QEMU starts through `setpriv` with empty bounding,
  *   inheritable and ambient sets and no_new_privs: it keeps CAP_NET_BIND_SERVICE alone (its published
  *   ports bind on the VM's loopback address, port 22 among them), and CAP_NET_ADMIN in bridge mode
@@ -16,17 +18,13 @@
  * @module
  */
 import { runUnchecked, which } from '../../system/exec.js';
-import { QEMU_SANDBOX, SANDBOX_PROBE_ARGS, SANDBOX_PROBE_INPUT, sandboxVerdict } from '../../system/qemu-sandbox.js';
+import { SANDBOX_PROBE_ARGS, SANDBOX_PROBE_INPUT, sandboxFor, sandboxVerdict } from '../../system/qemu-sandbox.js';
 
 export interface Containment {
   /** The -sandbox value in use, or undefined when this QEMU has no seccomp support. */
   sandbox?: string;
-  /** Why not, when it has none. */
-  sandboxProblem?: string;
   /** Whether QEMU starts through setpriv without capabilities (the daemon is root and setpriv is there). */
   dropCaps: boolean;
-  /** What happens to capabilities, in words. */
-  capsNote: string;
 }
 
 const probes = new Map<string, Promise<{ ok: boolean; problem?: string }>>();
@@ -46,25 +44,15 @@ export function probeSandbox(bin: string): Promise<{ ok: boolean; problem?: stri
 export const SETPRIV_BIN = 'setpriv';
 
 /**
- * The sandbox of a VM whose slirp starts a connector (socat) per guest connection for egress: the
- * child setup may change its session, so privilege-changing calls are not refused outright;
- * `elevateprivileges=children` still sets no_new_privs, so the connector gains nothing.
+ * How the next QEMU of `bin` is contained on this host: `connector` when its slirp starts the egress
+ * connector (see sandboxFor).
  */
-export function sandboxWithConnector(sandbox: string): string {
-  return sandbox.replace('elevateprivileges=deny', 'elevateprivileges=children');
-}
-
-/** How the next QEMU of `bin` is contained on this host. */
-export async function containment(bin: string): Promise<Containment> {
+export async function containment(bin: string, opts: { connector: boolean }): Promise<Containment> {
   const sb = await probeSandbox(bin);
-  const out: Containment = sb.ok ? { sandbox: QEMU_SANDBOX, dropCaps: false, capsNote: '' } : { sandboxProblem: sb.problem, dropCaps: false, capsNote: '' };
-  if (process.geteuid?.() !== 0) out.capsNote = 'the daemon holds no capabilities to drop (not root)';
-  else if (!which(SETPRIV_BIN)) out.capsNote = 'setpriv (util-linux) is missing, so QEMU keeps root capabilities';
-  else {
-    out.dropCaps = true;
-    out.capsNote = 'QEMU runs with CAP_NET_BIND_SERVICE alone (and CAP_NET_ADMIN for a bridge-mode tap)';
-  }
-  return out;
+  return {
+    ...(sb.ok ? { sandbox: sandboxFor(opts) } : {}),
+    dropCaps: process.geteuid?.() === 0 && which(SETPRIV_BIN) !== undefined,
+  };
 }
 
 /** The argv that starts QEMU under the containment: setpriv in front when capabilities are dropped. */

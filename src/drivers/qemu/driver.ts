@@ -164,9 +164,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
       connector = which(EGRESS_CONNECTOR_BIN);
       if (!connector) throw unavailable(`${EGRESS_CONNECTOR_BIN} is not installed; a user-mode VM needs it for egress`, 'apt-get install socat');
     }
-    // A VM whose slirp starts the egress connector (socat) per guest connection is not contained yet:
-    // the connector fails under the sandbox and without capabilities (not worked out yet).
-    const contain = connector ? { dropCaps: false, capsNote: 'not contained: egress connector' } : await containment(this.bin);
+    const contain = await containment(this.bin, { connector: connector !== undefined });
     const sandbox = contain.sandbox;
     const argv = qemuArgv(spec, { bin: this.bin, accel, incoming, ...(connector ? { connector } : {}), ...(sandbox !== undefined ? { sandbox } : {}) });
     const startedAt = new Date().toISOString();
