@@ -86,6 +86,7 @@ describe('client paths through a root daemon', { skip: skipReason(), timeout: 18
     copyFileSync(files.kernel, join(secret, 'vmlinuz'));
     chmodSync(join(secret, 'rootfs.ext4'), 0o600);
     chmodSync(join(secret, 'vmlinuz'), 0o600);
+    mkdirSync(join(secret, 'modules'), { mode: 0o700 });
     clientHome = join(home, 'client');
     mkdirSync(clientHome);
     chownSync(clientHome, user.uid, user.gid);
@@ -116,6 +117,21 @@ describe('client paths through a root daemon', { skip: skipReason(), timeout: 18
     const list = await asUser(['--json', 'image', 'list']);
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual(JSON.parse(list.stdout), [], 'nothing was registered');
+  });
+
+  it('refuses a root-only kernel, initrd or modules directory named in an image pull, before pulling anything', async () => {
+    const ref = '127.0.0.1:9/none/such:latest';
+    const kernel = await asUser(['image', 'pull', ref, '--name', 'stolen', '--kernel', join(home, 'secret', 'vmlinuz')]);
+    assert.notEqual(kernel.code, 0);
+    assert.match(kernel.stderr, /--kernel .*secret\/vmlinuz: permission denied for uid \d+/);
+    const initrd = await asUser(['image', 'pull', ref, '--name', 'stolen', '--kernel', files.kernel, '--initrd', join(home, 'secret', 'rootfs.ext4')]);
+    assert.notEqual(initrd.code, 0);
+    assert.match(initrd.stderr, /--initrd .*secret\/rootfs\.ext4: permission denied/);
+    const modules = await asUser(['image', 'pull', ref, '--name', 'stolen', '--kernel', files.kernel, '--modules', join(home, 'secret', 'modules')]);
+    assert.notEqual(modules.code, 0);
+    assert.match(modules.stderr, /--modules .*secret\/modules: permission denied/);
+    const ops = await asUser(['--json', 'image', 'list']);
+    assert.deepEqual(JSON.parse(ops.stdout), [], 'nothing was pulled');
   });
 
   it('refuses a device node for everyone', async () => {

@@ -1,5 +1,5 @@
 /**
- * Host paths a client names in a request (image register, kernel import) are read by the daemon. A
+ * Host paths a client names in a request (image register, image pull, kernel import) are read by the daemon. A
  * daemon running as root reads them only if the client's user could: the client is identified from
  * the connection itself (system/unix-peer.ts) and the check runs with its rights
  * (system/client-access.ts). Device nodes are refused for everyone.

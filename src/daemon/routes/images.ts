@@ -13,7 +13,12 @@ export function imageRoutes(kit: RouteKit, ctx: DaemonContext): void {
     const recipe = body.recipe ?? ctx.loaded.config.default_image_name;
     return { target: body.name ?? recipe, run: (oc) => images().build(recipe, body.name ? { name: body.name } : {}, oc) };
   });
-  kit.operation(ROUTES.imagePull, ({ body }) => {
+  kit.operation(ROUTES.imagePull, async ({ body, c }) => {
+    await checkClientPaths(c, [
+      { flag: '--kernel', path: body.kernel, kind: 'file' },
+      { flag: '--initrd', path: body.initrd, kind: 'file' },
+      { flag: '--modules', path: body.modules, kind: 'dir' },
+    ]);
     const name = images().pullName(body);
     return { target: name, run: (oc) => images().pull(body, oc) };
   });
