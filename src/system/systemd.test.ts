@@ -1,9 +1,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { quoteExecArg, renderUnit, systemdPresent, validUserName } from './systemd.js';
+import { basename, dirname, join } from 'node:path';
+import { resolveLayout } from '../config/paths.js';
+import { runUnchecked, which } from './exec.js';
+import { PROTECTED_TREES, quoteExecArg, renderUnit, systemdPresent, validUserName } from './systemd.js';
 import { writeFileAtomic } from './atomic-file.js';
 
 const dirs: string[] = [];
@@ -36,6 +38,10 @@ RuntimeDirectoryPreserve=yes
 StateDirectory=banger
 CacheDirectory=banger
 NoNewPrivileges=yes
+# /usr, /boot, /efi and /etc are read-only but for banger's own configuration directory.
+ProtectSystem=full
+ConfigurationDirectory=banger
+ReadWritePaths=/etc/banger
 ProtectHome=read-only
 LockPersonality=yes
 PrivateTmp=no
@@ -50,6 +56,33 @@ test('renderUnit: --owner adds BANGER_OWNER right after ExecStart', () => {
   const unit = renderUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/b/bangerd.js', owner: 'alice' });
   assert.match(unit, /\nExecStart=\/usr\/bin\/node \/opt\/b\/bangerd\.js --system\nEnvironment=BANGER_OWNER=alice\nRestart=on-failure\n/);
   assert.throws(() => renderUnit({ nodePath: '/n', bangerdScript: '/b', owner: 'bad user' }), TypeError);
+});
+
+test('renderUnit: every directory of the system install that bangerd writes stays writable under ProtectSystem=full', () => {
+  const unit = renderUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/b/bangerd.js' });
+  const setting = (key: string) => unit.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+  assert.deepEqual(setting('ProtectSystem'), ['full']);
+  assert.deepEqual(setting('NoNewPrivileges'), ['yes']);
+  const writable = setting('ReadWritePaths').flatMap((v) => v.split(' '));
+  const layout = resolveLayout({ env: {}, system: true });
+  const protectedBy = (dir: string) => PROTECTED_TREES.find((t) => dir === t || dir.startsWith(`${t}/`));
+  for (const dir of [layout.configDir, layout.stateDir, layout.cacheDir, layout.runtimeDir, dirname(layout.sshConfigPath), dirname(layout.socketPath)]) {
+    if (protectedBy(dir)) assert.ok(writable.includes(dir), `${dir} is under read-only ${protectedBy(dir)} and not in ReadWritePaths`);
+  }
+  // systemd creates the configuration directory before it mounts the tree read-only, so ReadWritePaths finds it.
+  assert.deepEqual(setting('ConfigurationDirectory'), [basename(layout.configDir)]);
+  assert.equal(dirname(layout.configDir), '/etc');
+});
+
+test('renderUnit: systemd accepts every setting of the unit', { skip: which('systemd-analyze') ? undefined : 'systemd-analyze is not installed' }, async () => {
+  const dir = tempDir();
+  const script = join(dir, 'bangerd.js');
+  writeFileSync(script, '');
+  const unitFile = join(dir, 'bangerd.service');
+  writeFileSync(unitFile, renderUnit({ nodePath: process.execPath, bangerdScript: script, owner: 'root' }));
+  const r = await runUnchecked(['systemd-analyze', 'verify', '--man=no', unitFile], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.trim(), '', 'no unknown or invalid setting');
 });
 
 test('quoteExecArg: plain words stay, spaces are quoted, % and $ escaped', () => {

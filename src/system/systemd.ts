@@ -1,5 +1,6 @@
 /** The bangerd systemd unit: a pure renderer, plus the few host operations `banger system` performs. */
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import { tryPing } from '../api/daemon-status.js';
 import type { PingResult } from '../api/types.js';
@@ -15,6 +16,11 @@ export const SYSTEMD_RUNTIME_DIR = '/run/systemd/system';
 const SYSTEM_LAYOUT = resolveLayout({ env: {}, system: true });
 export const SYSTEM_SOCKET = SYSTEM_LAYOUT.socketPath;
 export const SYSTEM_STATE_DIR = SYSTEM_LAYOUT.stateDir;
+
+/** What `ProtectSystem=full` mounts read-only for the daemon and everything it starts (QEMU among them). */
+export const PROTECTED_TREES: readonly string[] = ['/usr', '/boot', '/efi', '/etc'];
+/** The one protected directory the daemon writes: /etc/banger (its ssh_config for `ssh <name>.vm`). */
+export const UNIT_WRITABLE_PATHS: readonly string[] = [SYSTEM_LAYOUT.configDir];
 
 export interface UnitOptions {
   /** Absolute path of the node binary. */
@@ -59,6 +65,10 @@ export function renderUnit(opts: UnitOptions): string {
     'StateDirectory=banger',
     'CacheDirectory=banger',
     'NoNewPrivileges=yes',
+    '# /usr, /boot, /efi and /etc are read-only but for banger\'s own configuration directory.',
+    'ProtectSystem=full',
+    `ConfigurationDirectory=${basename(SYSTEM_LAYOUT.configDir)}`,
+    `ReadWritePaths=${UNIT_WRITABLE_PATHS.join(' ')}`,
     'ProtectHome=read-only',
     'LockPersonality=yes',
     'PrivateTmp=no',
