@@ -11,7 +11,8 @@
  *
  * One exception is written down rather than hidden: vm.health is a probe bounded by its own timeouts (an SSH
  * connect of at most 5 s and a command of at most 15 s) whose whole point is the answer, so it stays sync; vm.ports
- * is the same kind of bounded probe (one SSH command, then HTTP checks of at most 1 s each, all concurrent).
+ * is the same kind of bounded probe (one SSH command, then HTTP checks of at most 1 s each, all concurrent);
+ * vm.session.send is one SSH command writing at most 64 KiB to a session's stdin, given up after 15 s.
  * image.catalog and kernel.catalog read a configured catalog URL with a 10 s timeout (the built-in catalogs
  * answer at once): a listing, so they stay sync too.
  *
@@ -69,7 +70,7 @@ import type {
   WorkspaceInfo,
 } from './types.js';
 import type { ForwardResult, VMPorts } from './ports.js';
-import { parseKillSessionRequest, parseStartSessionRequest, parseStopSessionRequest, type SessionInfo } from './sessions.js';
+import { parseKillSessionRequest, parseSendSessionRequest, parseStartSessionRequest, parseStopSessionRequest, type SendSessionResult, type SessionInfo } from './sessions.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 export type RouteKind = 'sync' | 'operation' | 'stream';
@@ -172,6 +173,8 @@ export const ROUTES = {
   vmSessionShow: route<SessionInfo>()({ id: 'vm.session.show', method: 'GET', path: '/vms/:name/sessions/:session', kind: 'sync', summary: 'one guest session (bounded probe, as vm.health)' }),
   vmSessionStop: route<SessionInfo>()({ id: 'vm.session.stop', method: 'POST', path: '/vms/:name/sessions/:session/stop', kind: 'operation', cancellable: false, parse: parseStopSessionRequest, summary: 'SIGTERM a session, SIGKILL after the timeout; records its exit status' }),
   vmSessionKill: route<SessionInfo>()({ id: 'vm.session.kill', method: 'POST', path: '/vms/:name/sessions/:session/kill', kind: 'operation', cancellable: false, parse: parseKillSessionRequest, summary: "signal a session's command (default SIGKILL); records its exit status when it ends" }),
+  vmSessionLogs: route<never>()({ id: 'vm.session.logs', method: 'GET', path: '/vms/:name/sessions/:session/logs', kind: 'stream', query: ['offset', 'tail', 'follow'], summary: "a session's output (stdout and stderr) from byte offset=N or the last tail=N bytes, the start in the X-Session-Offset header; follow=1 keeps it open until the session ends" }),
+  vmSessionSend: route<SendSessionResult>()({ id: 'vm.session.send', method: 'POST', path: '/vms/:name/sessions/:session/input', kind: 'sync', parse: parseSendSessionRequest, summary: "write to a running session's stdin (bounded, see above)" }),
   vmSessionDelete: route<Deleted>()({ id: 'vm.session.delete', method: 'DELETE', path: '/vms/:name/sessions/:session', kind: 'sync', summary: "forget a session that has ended and remove its files in the guest" }),
   snapshotList: route<SnapshotInfo[]>()({ id: 'snapshot.list', method: 'GET', path: '/snapshots', kind: 'sync', summary: 'every snapshot' }),
   snapshotShow: route<SnapshotInfo>()({ id: 'snapshot.show', method: 'GET', path: '/snapshots/:name', kind: 'sync', summary: 'one snapshot' }),

@@ -71,3 +71,58 @@ export function parseKillSessionRequest(body: unknown): KillSessionRequest {
   const signal = optString(b, 'signal');
   return signal === undefined ? {} : { signal: parseSignal(signal) };
 }
+
+/** The output route's answer header: the byte offset in the session's output where the body starts. */
+export const SESSION_OFFSET_HEADER = 'x-session-offset';
+
+export interface SessionLogsQuery {
+  /** Start at this byte of the output (default 0). */
+  offset?: number;
+  /** Only the last this many bytes (not with offset). */
+  tail?: number;
+  /** Keep the answer open, adding what the session writes, until it ends. */
+  follow: boolean;
+}
+
+const LOGS_QUERY = ['offset', 'tail', 'follow'];
+
+function queryInt(q: Record<string, string>, field: string): number | undefined {
+  const v = q[field];
+  if (v === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(v)) throw badRequest(`${field} must be a whole number of bytes, not ${JSON.stringify(v)}`, `for example ${field}=65536`);
+  return Number(v);
+}
+
+/** The output route's query: offset or tail, and follow. Unknown parameters are refused. */
+export function parseSessionLogsQuery(q: Record<string, string>): SessionLogsQuery {
+  const extra = Object.keys(q).filter((k) => !LOGS_QUERY.includes(k));
+  if (extra.length > 0) throw badRequest(`unknown query parameter ${JSON.stringify(extra[0])} for session output`, `known: ${LOGS_QUERY.join(', ')}`);
+  const offset = queryInt(q, 'offset');
+  const tail = queryInt(q, 'tail');
+  if (offset !== undefined && tail !== undefined) throw badRequest('give offset or tail, not both', 'offset=N starts at byte N; tail=N gives the last N bytes');
+  const f = q.follow;
+  if (f !== undefined && !['1', '0', 'true', 'false'].includes(f)) throw badRequest(`follow must be 1 or 0, not ${JSON.stringify(f)}`);
+  return defined<SessionLogsQuery>({ offset, tail, follow: f === '1' || f === 'true' });
+}
+
+/** The most a send may carry (a session reads its stdin through a pipe). */
+export const MAX_SESSION_INPUT_BYTES = 64 * 1024;
+
+export interface SendSessionRequest {
+  /** Bytes for the session's stdin, as UTF-8 (add the newline yourself for a line). */
+  data: string;
+}
+
+export interface SendSessionResult {
+  /** Bytes written. */
+  sent: number;
+}
+
+export function parseSendSessionRequest(body: unknown): SendSessionRequest {
+  const b = fieldsOf(body, ['data'], 'send to session');
+  const data = optString(b, 'data');
+  if (data === undefined || data === '') throw badRequest('data is required', 'give the text for the session\'s stdin, e.g. {"data": "hello\\n"}');
+  const bytes = new TextEncoder().encode(data).length;
+  if (bytes > MAX_SESSION_INPUT_BYTES) throw badRequest(`data is ${bytes} bytes; at most ${MAX_SESSION_INPUT_BYTES} go in one send`, 'send it in parts');
+  return { data };
+}

@@ -1,12 +1,13 @@
 /**
  * The web UI in a real browser (Debian's chromium through playwright-core) against a daemon with the
  * fake driver: sign in with the URL `banger web` prints, watch a VM made from the create form appear
- * and come up live in another tab, delete it, and save a screenshot of every page.
+ * and come up live in another tab, delete it, run a guest session from the sessions page, and save a
+ * screenshot of every page.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Dialog, Page } from 'playwright-core';
 import { artifactsDir, browserSkip, launchChromium, waitForTerminal } from '../testing/browser.js';
 import { webHome, type WebHome } from '../testing/web-home.js';
 import { ROUTES } from '../api/routes.js';
@@ -163,12 +164,56 @@ describe('the web UI in chromium', { skip }, () => {
     await client.start(ROUTES.vmDelete, { name: 'termvm' });
   });
 
-  it('lists images and kernels, and says sessions are not there yet', async () => {
+  it('lists images and kernels', async () => {
     await page.goto(`${base()}#/images`);
     await page.getByTestId('images').getByText('tiny').waitFor();
     await page.screenshot({ path: join(shots, 'images.png'), fullPage: true });
-    await page.goto(`${base()}#/sessions`);
-    await page.getByText('not available yet').waitFor();
-    await page.screenshot({ path: join(shots, 'sessions.png'), fullPage: true });
+  });
+
+  it('starts a session from the page, follows its output, sends it a line, stops it and shows its exit status', async () => {
+    const client = w.h.client();
+    await client.start(ROUTES.vmCreate, {}, { name: 'sessvm', memoryMiB: 256 });
+    await waitRunning(w, 'sessvm');
+    const accept = (d: Dialog) => void d.accept();
+    page.on('dialog', accept);
+    try {
+      await page.goto(`${base()}#/vms/sessvm`);
+      await page.getByTestId('vm-sessions').click();
+      await page.waitForURL(/#\/sessions\/sessvm$/);
+      await page.getByText('No sessions in sessvm').waitFor();
+      const form = page.getByTestId('session-start');
+      await form.locator('input[name=command]').fill('echo hello-from-web; while read l; do echo "got $l"; done');
+      await form.locator('input[name=name]').fill('web-echo');
+      await form.locator('button[type=submit]').click();
+      await page.waitForURL(/#\/sessions\/sessvm\/web-echo$/, { timeout: 30_000 });
+      const log = page.getByTestId('session-log');
+      await log.filter({ hasText: 'hello-from-web' }).waitFor({ timeout: 15_000 });
+      await page.getByTestId('log-status').filter({ hasText: 'following' }).waitFor();
+      await page.locator('[data-session="web-echo"] [data-state="running"]').waitFor();
+
+      const panel = page.getByTestId('session-panel');
+      await panel.locator('input[name=line]').fill('ping');
+      await panel.locator('button[type=submit]').click();
+      await log.filter({ hasText: 'got ping' }).waitFor({ timeout: 15_000 });
+      await page.screenshot({ path: join(shots, 'sessions.png'), fullPage: true });
+
+      await panel.locator('button[data-action=stop]').click();
+      await page.getByTestId('exit-status').filter({ hasText: 'exit status 143 (SIGTERM)' }).waitFor({ timeout: 30_000 });
+      await page.locator('[data-session="web-echo"] [data-state="exited"]').waitFor();
+      // The follow reads to the session's end: the runner's last words arrive, then it stops following.
+      await log.filter({ hasText: /Terminated\s*$/ }).waitFor({ timeout: 10_000 });
+      await page.getByTestId('log-status').filter({ hasText: /^output$/ }).waitFor({ timeout: 10_000 });
+      assert.match(await log.innerText(), /^hello-from-web\ngot ping\nTerminated\s*$/);
+      await page.screenshot({ path: join(shots, 'sessions-ended.png'), fullPage: true });
+
+      await panel.locator('button[data-action=remove]').click();
+      await page.waitForURL(/#\/sessions\/sessvm$/);
+      await page.getByText('No sessions in sessvm').waitFor();
+    } finally {
+      page.off('dialog', accept);
+      await w.h.run(['vm', 'session', 'kill', 'sessvm', 'web-echo']);
+      await w.h.run(['vm', 'session', 'rm', 'sessvm', 'web-echo']);
+      await client.start(ROUTES.vmDelete, { name: 'sessvm' });
+    }
   });
 });

@@ -9,28 +9,10 @@ import { BangerError } from '../api/errors.js';
 import { ROUTES } from '../api/routes.js';
 import type { KillSessionRequest, SessionInfo, StartSessionRequest } from '../api/sessions.js';
 import type { Deleted, VMSignal } from '../api/types.js';
-import { GUEST_SESSIONS_DIR } from '../model/session.js';
+import { SESSION_ENDED, sessionOutputArgv, sessionSendArgv } from '../model/session-output.js';
 import { sdkError } from './errors.js';
 import { execStream, execText, type ExecStream, type Reach } from './exec.js';
 import type { CallOptions } from './operation.js';
-
-const DIR = `d="$HOME/${GUEST_SESSIONS_DIR}/$1"; [ -d "$d" ] || { echo "session $1 has no files in the guest" >&2; exit 3; }`;
-
-/** $1 name, $2 1 to follow: the output so far, then (following) what it writes until the session ends. */
-const LOGS = `${DIR}
-if [ "$2" = 1 ] && [ ! -f "$d/status" ] && [ "$(cat "$d/boot_id" 2>/dev/null)" = "$(cat /proc/sys/kernel/random/boot_id)" ] && [ -s "$d/runner.pid" ]; then
-  exec tail -c +1 -f --pid="$(cat "$d/runner.pid")" "$d/output"
-fi
-exec cat "$d/output"`;
-
-/** Exit status of SEND when the session has ended. */
-const ENDED = 4;
-
-/** $1 name: stdin into the session's FIFO (held open read-write, so this never blocks on a missing reader). */
-const SEND = `${DIR}
-[ ! -f "$d/status" ] || { echo "session $1 has ended" >&2; exit ${ENDED}; }
-exec 3<>"$d/stdin"
-cat >&3`;
 
 export interface SessionStartOptions extends CallOptions {
   /** Generated when absent. */
@@ -108,15 +90,15 @@ export class VMSessions {
   async logs(session: string, opts: { follow?: boolean; signal?: AbortSignal } = {}): Promise<ExecStream> {
     await this.show(session, opts);
     const reach = await this.api(() => this.vm.reach(), opts.signal);
-    return execStream(reach, ['sh', '-c', LOGS, 'sh', session, opts.follow ? '1' : '0'], opts.signal ? { signal: opts.signal } : {});
+    return execStream(reach, sessionOutputArgv(session, { follow: opts.follow ?? false }), opts.signal ? { signal: opts.signal } : {});
   }
 
   /** Writes `data` to the session's stdin (add the newline yourself for a line). */
   async send(session: string, data: string | Buffer, opts: CallOptions = {}): Promise<void> {
     await this.show(session, opts);
     const reach = await this.api(() => this.vm.reach(), opts.signal);
-    const r = await execText(reach, ['sh', '-c', SEND, 'sh', session], { stdin: data, ...(opts.signal ? { signal: opts.signal } : {}) });
-    if (r.exitCode === ENDED) throw new BangerError('not_running', `session ${session} in vm ${this.vm.name} has ended`, { hint: `see its output with banger vm session logs ${this.vm.name} ${session}` });
+    const r = await execText(reach, sessionSendArgv(session), { stdin: data, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (r.exitCode === SESSION_ENDED) throw new BangerError('not_running', `session ${session} in vm ${this.vm.name} has ended`, { hint: `see its output with banger vm session logs ${this.vm.name} ${session}` });
     if (r.exitCode !== 0) throw new BangerError('operation_failed', `could not write to session ${session} in vm ${this.vm.name}: ${r.stderr.trim() || `exit status ${r.exitCode}`}`);
   }
 
@@ -135,14 +117,13 @@ export class VMSessions {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     let reason: AttachResult['reason'] = 'detached';
     try {
-      const script = opts.tail ? LOGS.replace('tail -c +1', 'tail -c 0') : LOGS;
-      const out = execStream(reach, ['sh', '-c', script, 'sh', session, '1'], { signal: detach.signal });
+      const out = execStream(reach, sessionOutputArgv(session, { follow: true, ...(opts.tail ? { tail: 0 } : {}) }), { signal: detach.signal });
       const pump = (async () => {
         for await (const chunk of out.stdout) opts.output.write(chunk);
       })();
       let inputDone: Promise<unknown> = new Promise(() => undefined);
       if (opts.input) {
-        const inp = execStream(reach, ['sh', '-c', SEND, 'sh', session], { stdin: opts.input, signal: detach.signal });
+        const inp = execStream(reach, sessionSendArgv(session), { stdin: opts.input, signal: detach.signal });
         inputDone = inp.exit.catch(() => undefined);
       }
       const ended = out.exit.then(

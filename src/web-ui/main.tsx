@@ -19,6 +19,18 @@ function useHash(): string {
   return hash;
 }
 
+type SessionsModule = typeof import('./pages/sessions.js');
+let sessionsModule: SessionsModule | undefined;
+
+/** The sessions page is a chunk of its own, loaded the first time it is shown. */
+function SessionsPage(props: { vm: string | undefined; session: string | undefined }) {
+  const [mod, setMod] = useState(sessionsModule);
+  useEffect(() => {
+    if (!mod) void import('./pages/sessions.js').then((m) => setMod((sessionsModule = m)));
+  }, []);
+  return mod ? <mod.Sessions {...props} /> : <p class="muted">loading…</p>;
+}
+
 function Page({ hash }: { hash: string }) {
   const parts = hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   switch (parts[0]) {
@@ -33,12 +45,7 @@ function Page({ hash }: { hash: string }) {
     case 'images':
       return <Images />;
     case 'sessions':
-      return (
-        <section>
-          <h1>Sessions</h1>
-          <p class="muted">Guest sessions are not available yet.</p>
-        </section>
-      );
+      return <SessionsPage vm={parts[1] || undefined} session={parts[2] || undefined} />;
     default:
       return <p>No page {hash}. <a href="#/">Dashboard</a></p>;
   }

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseKillSessionRequest, parseStartSessionRequest, parseStopSessionRequest } from '../../api/sessions.js';
+import fc from 'fast-check';
+import { BangerError } from '../../api/errors.js';
+import { parseKillSessionRequest, parseSendSessionRequest, parseSessionLogsQuery, parseStartSessionRequest, parseStopSessionRequest } from '../../api/sessions.js';
 import type { SessionRow } from '../../store/sessions.js';
 import { parseStatusLines, sessionView } from './sessions.js';
 
@@ -39,5 +41,34 @@ describe('guest sessions: status and view', () => {
     assert.throws(() => parseStopSessionRequest({ timeoutSeconds: -1 }), /timeoutSeconds/);
     assert.deepEqual(parseKillSessionRequest({ signal: 'term' }), { signal: 'SIGTERM' });
     assert.throws(() => parseKillSessionRequest({ signal: 'SIGWHAT' }), /unsupported signal/);
+  });
+  it('parses the output query: offset or tail, follow; anything else is a bad_request naming it', () => {
+    assert.deepEqual(parseSessionLogsQuery({}), { follow: false });
+    assert.deepEqual(parseSessionLogsQuery({ offset: '12', follow: '1' }), { offset: 12, follow: true });
+    assert.deepEqual(parseSessionLogsQuery({ tail: '0', follow: 'false' }), { tail: 0, follow: false });
+    assert.throws(() => parseSessionLogsQuery({ offset: '1', tail: '1' }), /offset or tail, not both/);
+    assert.throws(() => parseSessionLogsQuery({ offset: '1e3' }), /offset must be a whole number of bytes, not "1e3"/);
+    assert.throws(() => parseSessionLogsQuery({ lines: '10' }), /unknown query parameter "lines"/);
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom('offset', 'tail', 'follow', 'x'), fc.string({ maxLength: 8 }), { maxKeys: 3 }), (q) => {
+        try {
+          const r = parseSessionLogsQuery(q);
+          if (r.offset !== undefined) assert.equal(String(r.offset), q.offset);
+          if (r.tail !== undefined) assert.equal(String(r.tail), q.tail);
+          assert.ok(r.offset === undefined || r.tail === undefined);
+        } catch (err) {
+          assert.ok(err instanceof BangerError && err.code === 'bad_request', String(err));
+        }
+      }),
+      { seed: 1507 },
+    );
+  });
+  it('parses a send: some text, at most 64 KiB of it (counted in UTF-8 bytes)', () => {
+    assert.deepEqual(parseSendSessionRequest({ data: 'hi\n' }), { data: 'hi\n' });
+    assert.throws(() => parseSendSessionRequest({}), /data is required/);
+    assert.throws(() => parseSendSessionRequest({ data: 3 }), /data must be a string/);
+    assert.throws(() => parseSendSessionRequest({ data: 'x', line: 'y' }), /unknown field "line"/);
+    assert.doesNotThrow(() => parseSendSessionRequest({ data: 'x'.repeat(64 * 1024) }));
+    assert.throws(() => parseSendSessionRequest({ data: 'é'.repeat(32 * 1024 + 1) }), /65538 bytes; at most 65536/);
   });
 });

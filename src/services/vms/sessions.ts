@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { alreadyExists, BangerError, badRequest, notFound, operationFailed } from '../../api/errors.js';
-import type { KillSessionRequest, SessionInfo, SessionState, StartSessionRequest } from '../../api/sessions.js';
+import { alreadyExists, BangerError, badRequest, notFound, notRunning, operationFailed } from '../../api/errors.js';
+import type { KillSessionRequest, SessionInfo, SessionLogsQuery, SessionState, StartSessionRequest } from '../../api/sessions.js';
 import type { Deleted, SSHTarget, VMSignal } from '../../api/types.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
 import { generateName } from '../../model/namegen.js';
@@ -17,6 +17,7 @@ import type { SessionRepo, SessionRow } from '../../store/sessions.js';
 import type { VMRow } from '../../store/vms.js';
 import type { Logger } from '../../system/logger.js';
 import { KeyedMutex } from '../keyed-mutex.js';
+import { openOutput, sendInput, type SessionOutput } from './session-io.js';
 import { REMOVE, RUNNER, SIGNAL, START, START_RUNNING, STATUS } from './session-scripts.js';
 import { observe } from './view.js';
 import type { VMServiceDeps } from './deps.js';
@@ -129,6 +130,22 @@ export class GuestSessions {
     const running = this.running(vm);
     const guest = running && row.endedAt === undefined ? (await this.guestStatus(this.deps.sshTarget(vm.id), name)).get(name) : undefined;
     return sessionView(vm.name, row, guest, running);
+  }
+
+  /** A session's output from an offset or its last bytes; following, until it ends. Writes nothing. */
+  output(ref: string, name: string, q: SessionLogsQuery): Promise<SessionOutput> {
+    const vm = this.deps.find(ref);
+    this.rowOf(vm, name);
+    return openOutput(this.deps.sshTarget(vm.id), name, q);
+  }
+
+  /** Writes to a running session's stdin; resolves with the bytes written. */
+  async send(ref: string, name: string, data: string): Promise<{ sent: number }> {
+    const vm = this.deps.find(ref);
+    const row = this.rowOf(vm, name);
+    const target = this.deps.sshTarget(vm.id);
+    if (row.endedAt !== undefined) throw notRunning(`session ${name} in vm ${vm.name} has ended`, `see its output with banger vm session logs ${vm.name} ${name}`);
+    return { sent: await sendInput(target, name, data) };
   }
 
   /** Checks a start request before its operation begins: bad names, duplicates, a VM that is not running. */

@@ -50,6 +50,9 @@ function Actions({ vm }: { vm: VMInfo }) {
           Terminal
         </a>
       )}
+      <a class="button" href={`#/sessions/${enc(vm.name)}`} data-testid="vm-sessions">
+        Sessions
+      </a>
       <ErrorBox error={error} />
     </div>
   );
