@@ -313,7 +313,8 @@ describe('the web UI in chromium', { skip }, () => {
   it('builds an image from a recipe with its stages live, and cancels it', { skip: process.geteuid?.() === 0 ? false : 'image build needs a root daemon' }, async () => {
     await page.goto(`${base()}#/images`);
     const form = page.getByTestId('build-form');
-    await form.locator('select[name=recipe] option[value="debian-bookworm"]').waitFor({ state: 'attached' });
+    await form.locator('select[name=recipe] option', { hasText: 'debian-bookworm' }).waitFor({ state: 'attached' });
+    assert.equal(await form.locator('select[name=recipe]').inputValue(), 'debian-bookworm');
     await form.locator('input[name=name]').fill('webbuild');
     await form.getByRole('button', { name: 'Build' }).click();
     await form.getByTestId('stages').locator('li.running', { hasText: /mmdebstrap/ }).waitFor({ timeout: 30_000 });
