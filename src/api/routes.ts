@@ -11,7 +11,8 @@
  *
  * One exception is written down rather than hidden: vm.health is a probe bounded by its own timeouts (an SSH
  * connect of at most 5 s and a command of at most 15 s) whose whole point is the answer, so it stays sync; vm.ports
- * is the same kind of bounded probe (one SSH command, then HTTP checks of at most 1 s each, all concurrent);
+ * is the same kind of bounded probe (one SSH command, then HTTP checks of at most 1 s each, all concurrent), and
+ * so is vm.workspace.diff (git in the guest, at most 60 s per SSH command, for the web UI's VM page);
  * vm.session.send is one SSH command writing at most 64 KiB to a session's stdin, given up after 15 s.
  * image.catalog and kernel.catalog read a configured catalog URL with a 10 s timeout (the built-in catalogs
  * answer at once): a listing, so they stay sync too.
@@ -67,6 +68,7 @@ import type {
   VMInfo,
   VMStats,
   WebInfo,
+  WorkspaceDiff,
   WorkspaceInfo,
 } from './types.js';
 import type { ForwardResult, VMPorts } from './ports.js';
@@ -164,6 +166,7 @@ export const ROUTES = {
   vmPorts: route<VMPorts>()({ id: 'vm.ports', method: 'GET', path: '/vms/:name/ports', kind: 'sync', summary: 'listening guest sockets and published ports (bounded probe, see above)' }),
   vmForward: route<ForwardResult>()({ id: 'vm.forward', method: 'POST', path: '/vms/:name/ports', kind: 'sync', parse: parseForwardRequest, summary: 'publish guest ports on the host, or remove them' }),
   vmWorkspaceRecord: route<WorkspaceInfo>()({ id: 'vm.workspace.record', method: 'POST', path: '/vms/:name/workspace', kind: 'sync', parse: parseRecordWorkspaceRequest, summary: 'record the git checkout a client copied into the VM (the copy itself goes over SSH)' }),
+  vmWorkspaceDiff: route<WorkspaceDiff>()({ id: 'vm.workspace.diff', method: 'GET', path: '/vms/:name/workspace/diff', kind: 'sync', query: ['patch'], summary: "the guest's changes in its workspace: files with lines added and deleted; patch=1 adds the patch for reading (bounded probe, as vm.health)" }),
   vmEgress: route<EgressReport>()({ id: 'vm.egress', method: 'GET', path: '/vms/:name/egress', kind: 'sync', summary: 'what a VM may reach, and the names it was allowed and refused' }),
   vmLogs: route<never>()({ id: 'vm.logs', method: 'GET', path: '/vms/:name/logs', kind: 'stream', query: ['follow'], summary: 'the serial console log; follow=1 keeps it open' }),
   vmSnapshotCreate: route<SnapshotInfo>()({ id: 'vm.snapshot.create', method: 'POST', path: '/vms/:name/snapshots', kind: 'operation', cancellable: false, parse: parseCreateSnapshotRequest, summary: "save a running VM's memory, devices and disks" }),

@@ -117,6 +117,30 @@ export interface WorkspaceInfo {
   preparedAt: string;
 }
 
+/** One file a workspace diff names: lines added and deleted (0 for a binary file), and its old path when renamed. */
+export interface WorkspaceDiffFile {
+  path: string;
+  from?: string;
+  added: number;
+  deleted: number;
+  binary?: boolean;
+}
+
+/** The guest's changes in its workspace against the tree as prepared (GET /vms/:name/workspace/diff). */
+export interface WorkspaceDiff {
+  vm: string;
+  guestPath: string;
+  files: WorkspaceDiffFile[];
+  /** Lines added and deleted over all files. */
+  added: number;
+  deleted: number;
+  /** With ?patch=1: the patch for reading (binary files are named, not encoded), at most patchLimit bytes. */
+  patch?: string;
+  /** With ?patch=1: whether the patch was cut at patchLimit bytes (banger vm workspace export has all of it). */
+  truncated?: boolean;
+  patchLimit?: number;
+}
+
 /** What a client records after copying a checkout into a VM. */
 export type RecordWorkspaceRequest = Omit<WorkspaceInfo, 'preparedAt'>;
 

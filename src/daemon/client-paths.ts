@@ -2,7 +2,8 @@
  * Host paths a client names in a request (image register, image pull, kernel import) are read by the daemon. A
  * daemon running as root reads them only if the client's user could: the client is identified from
  * the connection itself (system/unix-peer.ts) and the check runs with its rights
- * (system/client-access.ts). Device nodes are refused for everyone.
+ * (system/client-access.ts). Over TCP (the web UI's listener) there is no such user to tell, so a root
+ * daemon refuses those requests there. Device nodes are refused for everyone.
  *
  * @module
  */
@@ -22,6 +23,12 @@ function connectionFd(c: Context): number | undefined | null {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/** Whether the request came over TCP (the web UI's listener) rather than the daemon's unix socket. */
+function overTcp(c: Context): boolean {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return typeof env?.incoming?.socket?.remoteAddress === 'string';
+}
+
 export interface ClientPathOptions {
   /** The daemon's effective uid (process.geteuid()). */
   euid?: number;
@@ -38,6 +45,11 @@ export async function checkClientPaths(c: Context, paths: Array<Omit<ClientPath,
   if ((opts.euid ?? process.geteuid?.()) !== 0) return;
   const fd = connectionFd(c);
   if (fd === null) return;
+  if (overTcp(c)) {
+    throw new BangerError('bad_request', 'this daemon runs as root and reads files a request names only for requests over its unix socket, where it can tell which user sent them; the web UI cannot name host files', {
+      hint: 'run the command from a shell on this machine, e.g. banger image register or banger kernel import',
+    });
+  }
   const who = fd === undefined ? undefined : await (opts.peer ?? unixPeerCredentials)(fd);
   if (!who) {
     throw new BangerError('unavailable', 'cannot tell which user sent this request, so the daemon will not read the files it names', {

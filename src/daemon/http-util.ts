@@ -18,3 +18,10 @@ export function keepOpen(c: Context): void {
   const env = c.env as { incoming?: { socket?: { setTimeout(ms: number): void } } } | undefined;
   env?.incoming?.socket?.setTimeout(0);
 }
+
+/** A yes/no query parameter: absent, 0 or false is no; 1 or true is yes; anything else is refused. */
+export function flagQuery(value: string | undefined, name: string): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw badRequest(`query parameter ${name}=${JSON.stringify(value)} is not a yes/no value`, `use ${name}=1 or leave it out`);
+}

@@ -1,17 +1,77 @@
 /**
  * The web UI in a real browser (Debian's chromium through playwright-core) against a daemon with the
  * fake driver: sign in with the URL `banger web` prints, watch a VM made from the create form appear
- * and come up live in another tab, delete it, run a guest session from the sessions page, and save a
- * screenshot of every page.
+ * and come up live in another tab, stop and delete it from its page, cancel a create, read a
+ * workspace's changes, build an image (cancelled while apt waits on a loopback mirror) and pull a
+ * kernel from a loopback catalog with byte progress, run a guest session from the sessions page, and save a screenshot of every page.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Dialog, Page } from 'playwright-core';
 import { artifactsDir, browserSkip, launchChromium, waitForTerminal } from '../testing/browser.js';
+import { makeBundle, sha256Of } from '../testing/catalog-server.js';
 import { webHome, type WebHome } from '../testing/web-home.js';
+import { makeWorkspaceRepo } from '../testing/workspace-repo.js';
+import { writeFakeBzImage } from '../services/kernels/fixtures.js';
 import { ROUTES } from '../api/routes.js';
 import type { VMInfo } from '../api/types.js';
+
+/** A loopback HTTP proxy and Debian mirror that takes requests and never answers them: apt waits. */
+class SilentMirror {
+  readonly requests: string[] = [];
+  private readonly sockets = new Set<Socket>();
+  private server?: Server;
+  port = 0;
+  async start(): Promise<void> {
+    this.server = createServer((sock) => {
+      this.sockets.add(sock);
+      sock.once('data', (b: Buffer) => this.requests.push(b.toString('latin1').split('\r\n')[0] ?? ''));
+      sock.on('error', () => undefined);
+      sock.on('close', () => this.sockets.delete(sock));
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+  }
+}
+
+/** Serves one kernel bundle: the first 1.5 MiB at once, the rest when release() is called. */
+class HeldDownload {
+  private server?: HttpServer;
+  private release_!: () => void;
+  private readonly released = new Promise<void>((r) => (this.release_ = r));
+  url = '';
+  constructor(readonly body: Buffer) {}
+  async start(): Promise<void> {
+    this.server = createHttpServer((req, res) => {
+      if (req.url !== '/webkern.tar.zst') return void res.writeHead(404).end();
+      const first = 1536 * 1024;
+      res.writeHead(200, { 'content-length': this.body.length });
+      res.write(this.body.subarray(0, first));
+      void this.released.then(() => res.end(this.body.subarray(first)));
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/webkern.tar.zst`;
+  }
+  release(): void {
+    this.release_();
+  }
+  async stop(): Promise<void> {
+    this.release();
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+  }
+}
 
 async function waitRunning(w: WebHome, name: string): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -32,9 +92,26 @@ describe('the web UI in chromium', { skip }, () => {
   let page: Page;
   const shots = artifactsDir();
   const base = () => `http://${w.listenAddr}/`;
+  const mirror = new SilentMirror();
+  let download: HeldDownload;
+  let work = '';
 
   before(async () => {
-    w = await webHome();
+    work = mkdtempSync(join(tmpdir(), 'banger-web-ui-'));
+    await mirror.start();
+    const bz = await writeFakeBzImage(join(work, 'bz'), '6.6.6-web');
+    download = new HeldDownload(await makeBundle(work, [{ name: 'vmlinuz', content: bz }, { name: 'initrd.img', content: randomBytes(3 * 1024 * 1024) }]));
+    await download.start();
+    const catalog = join(work, 'kernels.json');
+    const source = { kind: 'bundle', url: download.url, sha256: sha256Of(download.body), size: download.body.length };
+    writeFileSync(catalog, JSON.stringify({ schema: 1, kind: 'kernels', entries: [{ name: 'webkern', description: 'a kernel served on loopback', source }] }));
+    // apt (in an image build) goes through the silent proxy for every source, the recipe's security mirror included.
+    const proxy = `http://127.0.0.1:${mirror.port}`;
+    w = await webHome({
+      knobs: { noSsh: ['cancelvm'] },
+      config: `kernel_catalog_url = "${catalog}"\ndebian_mirror = "${proxy}/debian"\n`,
+      env: { http_proxy: proxy, https_proxy: proxy, HTTP_PROXY: proxy, HTTPS_PROXY: proxy, no_proxy: '', NO_PROXY: '' },
+    });
     browser = await launchChromium();
     ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await ctx.newPage();
@@ -42,6 +119,9 @@ describe('the web UI in chromium', { skip }, () => {
   after(async () => {
     await browser?.close();
     await w?.h.cleanup();
+    await download?.stop();
+    await mirror.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it('signs in with the printed URL and shows the dashboard without the token in the address', async () => {
@@ -102,7 +182,8 @@ describe('the web UI in chromium', { skip }, () => {
     await list.locator('[data-vm="webvm"] [data-state="running"]').waitFor({ timeout: 10_000 });
     const seen = await list.evaluate(() => (window as unknown as { seen: string[] }).seen);
     assert.equal(seen.at(-1), 'running', `states the list showed: ${seen.join(' -> ')}`);
-    assert.ok(seen.length >= 1);
+    assert.ok(seen.indexOf('running') > 0, `a state before running was shown live: ${seen.join(' -> ')}`);
+    assert.ok(seen.slice(0, seen.indexOf('running')).every((st) => st !== 'running'), seen.join(' -> '));
     await list.screenshot({ path: join(shots, 'vm-list.png'), fullPage: true });
 
     await list.click('[data-vm="webvm"] a');
@@ -116,16 +197,72 @@ describe('the web UI in chromium', { skip }, () => {
       dialogs.push(d.message());
       void d.accept();
     });
+    await list.click('button[data-action=stop]');
+    await list.locator('h1 [data-state="stopped"]').waitFor({ timeout: 30_000 });
+    await list.locator('button[data-action=start]').waitFor();
+    assert.match(dialogs[0] ?? '', /Stop webvm\?/);
+    assert.equal((await w.h.client().get<VMInfo>('/vms/webvm')).state, 'stopped');
+
     await list.click('button[data-action=delete]');
     await list.waitForURL(/#\/vms$/, { timeout: 30_000 });
     await list.getByText('No VMs yet').waitFor({ timeout: 10_000 });
-    assert.match(dialogs[0] ?? '', /Delete webvm and its disks\?/);
+    assert.match(dialogs[1] ?? '', /Delete webvm and its disks\?/);
+    assert.equal(dialogs.length, 2, dialogs.join(' | '));
     assert.equal((await w.h.client().get<unknown[]>('/vms')).length, 0, 'the daemon has no VM left');
 
     await page.goto(`${base()}#/`);
     await page.getByText('vm.create').first().waitFor();
     await page.getByText('vm.delete').first().waitFor();
     await page.screenshot({ path: join(shots, 'dashboard-after.png'), fullPage: true });
+  });
+
+  it('cancels a create from the form: the VM is gone', async () => {
+    await page.goto(`${base()}#/create`);
+    await page.getByTestId('create-form').waitFor();
+    await page.fill('input[name=name]', 'cancelvm');
+    await page.fill('input[name=memory]', '256');
+    await page.click('button[type=submit]');
+    // Its guest never answers ssh, so the create waits there until it is cancelled.
+    await page.getByTestId('stages').locator('li', { hasText: 'waiting for ssh' }).waitFor({ timeout: 30_000 });
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('alert').filter({ hasText: /cancelled/ }).waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: join(shots, 'create-cancelled.png'), fullPage: true });
+    assert.deepEqual((await w.h.client().get<VMInfo[]>('/vms')).map((v) => v.name), [], 'no VM is left');
+    await page.goto(`${base()}#/vms`);
+    await page.getByText('No VMs yet').waitFor();
+    const ops = await w.h.client().call(ROUTES.operationList, {});
+    assert.equal(ops.find((o) => o.kind === 'vm.create' && o.target === 'cancelvm')?.state, 'cancelled');
+  });
+
+  it("shows a workspace's changes on the VM's page: the stat, then the patch", async () => {
+    const client = w.h.client();
+    await client.start(ROUTES.vmCreate, {}, { name: 'wsvm', memoryMiB: 256 });
+    await waitRunning(w, 'wsvm');
+    const repo = join(w.h.home, 'src', 'repo');
+    const guest = join(w.h.home, 'guest', 'repo');
+    await makeWorkspaceRepo(repo);
+    const r = await w.h.run(['vm', 'workspace', 'prepare', 'wsvm', repo, '--guest-path', guest]);
+    assert.equal(r.code, 0, r.stderr);
+    writeFileSync(join(guest, 'a.txt'), 'alpha from the guest\nline two\nstaged line\n');
+    writeFileSync(join(guest, 'guest-new.txt'), 'hello from the guest\n');
+
+    await page.goto(`${base()}#/vms/wsvm`);
+    const stat = page.getByTestId('diff-stat');
+    await stat.filter({ hasText: /changed/ }).waitFor({ timeout: 20_000 });
+    assert.equal(await stat.innerText(), '2 files changed, +2 −1');
+    assert.deepEqual(await page.locator('table.diffstat tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-file'))), ['a.txt', 'guest-new.txt']);
+    await page.getByTestId('diff-toggle').click();
+    const patch = page.getByTestId('diff-patch');
+    await patch.waitFor({ timeout: 20_000 });
+    await patch.locator('span.add', { hasText: '+alpha from the guest' }).waitFor();
+    await patch.locator('span.del', { hasText: '-alpha' }).waitFor();
+    await patch.locator('span.add', { hasText: '+hello from the guest' }).waitFor();
+    await page.screenshot({ path: join(shots, 'vm-workspace.png'), fullPage: true });
+
+    writeFileSync(join(guest, 'third.txt'), 'one\ntwo\n');
+    await page.getByTestId('workspace-diff').getByRole('button', { name: 'Refresh' }).click();
+    await stat.filter({ hasText: '3 files changed, +4 −1' }).waitFor({ timeout: 20_000 });
+    await client.start(ROUTES.vmDelete, { name: 'wsvm' });
   });
 
   it('opens a terminal into a VM: runs a command, resizes, copies and pastes', async () => {
@@ -215,5 +352,44 @@ describe('the web UI in chromium', { skip }, () => {
       await w.h.run(['vm', 'session', 'rm', 'sessvm', 'web-echo']);
       await client.start(ROUTES.vmDelete, { name: 'sessvm' });
     }
+  });
+
+  it('builds an image from a recipe with its stages live, and cancels it', { skip: process.geteuid?.() === 0 ? false : 'image build needs a root daemon' }, async () => {
+    await page.goto(`${base()}#/images`);
+    const form = page.getByTestId('build-form');
+    await form.locator('select[name=recipe] option', { hasText: 'debian-bookworm' }).waitFor({ state: 'attached' });
+    assert.equal(await form.locator('select[name=recipe]').inputValue(), 'debian-bookworm');
+    await form.locator('input[name=name]').fill('webbuild');
+    await form.getByRole('button', { name: 'Build' }).click();
+    await form.getByTestId('stages').locator('li.running', { hasText: /mmdebstrap/ }).waitFor({ timeout: 30_000 });
+    for (let i = 0; i < 300 && mirror.requests.length === 0; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.ok(mirror.requests.some((l) => / http:\/\/127\.0\.0\.1:\d+\/debian\/dists\/bookworm\//.test(l)), `apt asked the loopback mirror: ${mirror.requests.join(' | ')}`);
+    assert.ok(mirror.requests.every((l) => l.startsWith('GET http://')), `every request went through the proxy: ${mirror.requests.join(' | ')}`);
+    await page.screenshot({ path: join(shots, 'image-build.png'), fullPage: true });
+    await form.locator('button[data-action=cancel]').click();
+    await form.getByRole('alert').filter({ hasText: /cancelled/ }).waitFor({ timeout: 60_000 });
+    await form.locator('button[type=submit]:enabled').waitFor();
+    assert.deepEqual((await w.h.client().call(ROUTES.imageList, {})).map((i) => i.name), ['tiny'], 'no image was made');
+    const ops = await w.h.client().call(ROUTES.operationList, {});
+    assert.equal(ops.find((o) => o.kind === 'image.build')?.state, 'cancelled');
+  });
+
+  it('pulls a kernel from the catalog with byte progress', async () => {
+    await page.goto(`${base()}#/images`);
+    const catalog = page.getByTestId('kernel-catalog');
+    const row = catalog.locator('[data-kernel="webkern"]');
+    await row.getByRole('button', { name: 'Pull' }).click();
+    // The server holds the rest of the file: the page shows how far the download got.
+    const progress = catalog.getByTestId('stages').locator('li.running .progress');
+    await progress.filter({ hasText: /^1\.\d MiB \/ 3\.\d MiB/ }).waitFor({ timeout: 30_000 });
+    assert.equal(await progress.locator('progress').getAttribute('max'), String(download.body.length));
+    await page.screenshot({ path: join(shots, 'kernel-pull.png'), fullPage: true });
+    download.release();
+    await catalog.getByText('Pulled kernel webkern (6.6.6-web).').waitFor({ timeout: 30_000 });
+    const stages = await catalog.getByTestId('stages').locator('li').allInnerTexts();
+    assert.ok(stages.length >= 3 && stages.every((st) => st.startsWith('✓')), stages.join(' | '));
+    await page.getByTestId('kernels').getByText('webkern').waitFor();
+    await row.getByRole('button', { name: 'Pull again' }).waitFor();
+    assert.deepEqual((await w.h.client().call(ROUTES.kernelList, {})).map((k) => k.name), ['webkern']);
   });
 });

@@ -3,6 +3,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import type { WebInfo } from '../api/types.js';
+import type { FakeKnobs } from '../drivers/fake/options.js';
 import { freeLoopbackPort } from '../system/net.js';
 import type { CliHarness } from './cli-harness.js';
 import { tinyImageHome } from './tiny-image.js';
@@ -15,11 +16,12 @@ export interface WebHome {
   token: string;
 }
 
-export async function webHome(): Promise<WebHome> {
-  const h = await tinyImageHome();
+/** `config` adds lines to config.toml (e.g. a catalog or mirror on loopback); `knobs` are the fake driver's; `env` the daemon's. */
+export async function webHome(opts: { config?: string; knobs?: FakeKnobs; env?: NodeJS.ProcessEnv } = {}): Promise<WebHome> {
+  const h = await tinyImageHome(opts.knobs, opts.env ? { env: opts.env } : {});
   const port = await freeLoopbackPort();
   const listenAddr = `127.0.0.1:${port}`;
-  appendFileSync(join(h.home, 'config.toml'), `web_listen_addr = "${listenAddr}"\n`);
+  appendFileSync(join(h.home, 'config.toml'), `web_listen_addr = "${listenAddr}"\n${opts.config ?? ''}`);
   const stop = await h.run(['daemon', 'stop']);
   if (stop.code !== 0) throw new Error(`daemon stop failed: ${stop.stderr}`);
   const r = await h.run(['--json', 'web']);

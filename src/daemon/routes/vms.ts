@@ -3,7 +3,7 @@ import { stream } from 'hono/streaming';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { ROUTES } from '../../api/routes.js';
 import type { DaemonContext } from '../context.js';
-import { keepOpen } from '../http-util.js';
+import { flagQuery, keepOpen } from '../http-util.js';
 import type { RouteKit } from '../route-kit.js';
 
 export function vmRoutes(kit: RouteKit, ctx: DaemonContext): void {
@@ -69,6 +69,7 @@ export function vmRoutes(kit: RouteKit, ctx: DaemonContext): void {
   kit.sync(ROUTES.poolClear, () => vms().poolClear());
   kit.sync(ROUTES.vmSSH, ({ params }) => vms().sshTarget(params.name));
   kit.sync(ROUTES.vmWorkspaceRecord, ({ params, body }) => vms().recordWorkspace(params.name, body));
+  kit.sync(ROUTES.vmWorkspaceDiff, ({ params, c }) => vms().workspaceDiff(params.name, { patch: flagQuery(c.req.query('patch'), 'patch') }));
   kit.sync(ROUTES.vmStats, ({ params }) => vms().stats(params.name));
   kit.sync(ROUTES.vmHealth, ({ params }) => vms().health(params.name));
   kit.sync(ROUTES.vmPorts, ({ params }) => vms().ports(params.name));

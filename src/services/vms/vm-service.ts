@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alreadyExists, BangerError, badRequest, notRunning, operationFailed, unavailable } from '../../api/errors.js';
 import type { CreateSnapshotRequest, ForkResult, ForkVMRequest, SnapshotInfo } from '../../api/types.js';
-import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMInfo, VMSpec, VMStats, WorkspaceInfo } from '../../api/types.js';
+import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMInfo, VMSpec, VMStats, WorkspaceDiff, WorkspaceInfo } from '../../api/types.js';
 import { parsePortSpecs, type ForwardRequest, type ForwardResult, type VMPorts } from '../../api/ports.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
@@ -43,6 +43,7 @@ import { sshTargetFor, syncSSHConfig } from './ssh.js';
 import { Teardown } from './teardown.js';
 import { changeForwards, guestPorts } from './ports.js';
 import { observe, toInfo } from './view.js';
+import { workspaceDiff } from './workspace-diff.js';
 import { faultPoint } from '../../system/faults.js';
 import { lastLines } from '../../system/exec.js';
 import { WORK_DISK_DEVICE } from '../../guest/index.js';
@@ -438,6 +439,12 @@ export class VMService {
   ports(ref: string): Promise<VMPorts> {
     const target = this.sshTarget(ref);
     return guestPorts(target, this.find(ref));
+  }
+
+  /** The guest's changes in its workspace since the prepare (the patch with `patch`). Reads only. */
+  workspaceDiff(ref: string, opts: { patch?: boolean } = {}): Promise<WorkspaceDiff> {
+    const target = this.sshTarget(ref);
+    return workspaceDiff(target, this.find(ref).workspace, opts);
   }
 
   /** Records the checkout a client copied into the VM (the copy went over SSH, client-side). */

@@ -2,7 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { OpEvent } from '../../api/types.js';
-import { ApiError } from '../api.js';
+import { api, ApiError, follow } from '../api.js';
 import { bytes, ms } from '../format.js';
 
 export function StateBadge({ state }: { state: string }) {
@@ -88,5 +88,63 @@ export function Stages({ rows }: { rows: StageRow[] }) {
         </li>
       ))}
     </ol>
+  );
+}
+
+export interface Operation<T> {
+  stages: StageRow[];
+  /** Set while the operation runs. */
+  opId: string | undefined;
+  error: unknown;
+  result: T | undefined;
+  /** Starts an operation (`start` answers its id) and follows its stages to the end. */
+  run: (start: () => Promise<string>) => Promise<T | undefined>;
+  cancel: () => void;
+}
+
+/** One operation at a time, started from a page: its live stages, cancel, and how it ended. */
+export function useOperation<T>(): Operation<T> {
+  const [stages, setStages] = useState<StageRow[]>([]);
+  const [opId, setOpId] = useState<string | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  const [result, setResult] = useState<T | undefined>(undefined);
+  const run = async (start: () => Promise<string>): Promise<T | undefined> => {
+    setError(undefined);
+    setStages([]);
+    setResult(undefined);
+    try {
+      const id = await start();
+      setOpId(id);
+      const r = await follow<T>(id, (ev) => setStages((rows) => foldStages(rows, ev)));
+      setResult(r);
+      return r;
+    } catch (err) {
+      setError(err);
+      return undefined;
+    } finally {
+      setOpId(undefined);
+    }
+  };
+  const cancel = () => {
+    if (opId) api.cancel(opId).catch((e: unknown) => setError(e));
+  };
+  return { stages, opId, error, result, run, cancel };
+}
+
+/** The stages of an operation started from a page, its cancel button while it runs, and its error. */
+export function OperationView({ op, label }: { op: Operation<unknown>; label: string }) {
+  return (
+    <>
+      {op.opId && (
+        <div class="actions">
+          <span class="muted">{label}</span>
+          <button type="button" class="danger" onClick={op.cancel} data-action="cancel">
+            Cancel
+          </button>
+        </div>
+      )}
+      <Stages rows={op.stages} />
+      <ErrorBox error={op.error} />
+    </>
   );
 }

@@ -1,34 +1,59 @@
-/** Images and kernels: lists, OCI pull with byte progress, delete. */
+/** Images and kernels: lists, build from a recipe, OCI pull and kernel catalog pull with live stages and byte progress, delete. */
 import { useState } from 'preact/hooks';
-import type { ImageInfo, KernelInfo } from '../../api/types.js';
-import { api, enc, follow } from '../api.js';
+import type { CatalogKernelInfo, ImageInfo, KernelInfo, RecipeInfo } from '../../api/types.js';
+import { api, enc } from '../api.js';
 import { ago, bytes } from '../format.js';
 import { useLive } from '../live.js';
-import { ErrorBox, foldStages, Stages, useLoad, type StageRow } from './common.js';
+import { ErrorBox, OperationView, useLoad, useOperation } from './common.js';
+
+function Build({ onDone }: { onDone: () => void }) {
+  const [recipes, err] = useLoad(() => api.get<RecipeInfo[]>('/images/recipes'), []);
+  const [recipe, setRecipe] = useState('');
+  const [name, setName] = useState('');
+  const op = useOperation<ImageInfo>();
+  const chosen = recipe || recipes?.[0]?.name || '';
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (await op.run(() => api.start('POST', '/images/build', name ? { recipe: chosen, name } : { recipe: chosen }))) onDone();
+  };
+  return (
+    <form class="form" onSubmit={(e) => void submit(e)} data-testid="build-form">
+      <ErrorBox error={err} />
+      <label>
+        recipe
+        <select name="recipe" value={chosen} onChange={(e) => setRecipe(e.currentTarget.value)}>
+          {(recipes ?? []).map((r) => (
+            <option key={r.name} value={r.name}>
+              {r.name}
+            </option>
+          ))}
+        </select>
+        <span class="muted">{recipes?.find((r) => r.name === chosen)?.description ?? ''}</span>
+      </label>
+      <label>
+        name <input name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="the recipe's name" />
+      </label>
+      <div class="actions">
+        <button type="submit" disabled={op.opId !== undefined || !chosen}>
+          Build
+        </button>
+      </div>
+      <OperationView op={op} label="building (needs a root daemon and the Debian mirror; minutes)" />
+      {op.result && <p class="ok">Built image {op.result.name}.</p>}
+    </form>
+  );
+}
 
 function Pull({ onDone }: { onDone: () => void }) {
   const [ref, setRef] = useState('');
   const [name, setName] = useState('');
-  const [stages, setStages] = useState<StageRow[]>([]);
-  const [opId, setOpId] = useState<string | undefined>(undefined);
-  const [error, setError] = useState<unknown>(undefined);
+  const op = useOperation<ImageInfo>();
   const submit = async (e: Event) => {
     e.preventDefault();
-    setError(undefined);
-    setStages([]);
-    try {
-      const id = await api.start('POST', '/images/pull', name ? { ref, name } : { ref });
-      setOpId(id);
-      await follow(id, (ev) => setStages((rows) => foldStages(rows, ev)));
-      onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setOpId(undefined);
-    }
+    if (await op.run(() => api.start('POST', '/images/pull', name ? { ref, name } : { ref }))) onDone();
   };
   return (
-    <form class="form" onSubmit={(e) => void submit(e)}>
+    <form class="form" onSubmit={(e) => void submit(e)} data-testid="pull-form">
       <label>
         OCI reference <input required value={ref} onInput={(e) => setRef(e.currentTarget.value)} placeholder="docker.io/library/debian:bookworm" />
       </label>
@@ -36,18 +61,62 @@ function Pull({ onDone }: { onDone: () => void }) {
         name <input value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="derived from the reference" />
       </label>
       <div class="actions">
-        <button type="submit" disabled={opId !== undefined}>
+        <button type="submit" disabled={op.opId !== undefined}>
           Pull
         </button>
-        {opId && (
-          <button type="button" class="danger" onClick={() => void api.cancel(opId)}>
-            Cancel
-          </button>
-        )}
       </div>
-      <Stages rows={stages} />
-      <ErrorBox error={error} />
+      <OperationView op={op} label="pulling" />
     </form>
+  );
+}
+
+function KernelCatalog({ version, onDone }: { version: number; onDone: () => void }) {
+  const [catalog, err] = useLoad(() => api.get<CatalogKernelInfo[]>('/catalog/kernels'), [version]);
+  const [pulling, setPulling] = useState('');
+  const op = useOperation<KernelInfo>();
+  const pull = async (k: CatalogKernelInfo) => {
+    if (k.pulled && !confirm(`Download kernel ${k.name} again and replace it?`)) return;
+    setPulling(k.name);
+    if (await op.run(() => api.start('POST', `/kernels/${enc(k.name)}/pull`, k.pulled ? { force: true } : {}))) onDone();
+  };
+  return (
+    <div data-testid="kernel-catalog">
+      <ErrorBox error={err} />
+      {catalog && (
+        <table>
+          <thead>
+            <tr>
+              <th>name</th>
+              <th>version</th>
+              <th>description</th>
+              <th>size</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {catalog.map((k) => (
+              <tr key={k.name} data-kernel={k.name}>
+                <td>
+                  {k.name}
+                  {k.default ? <span class="muted"> (default)</span> : null}
+                </td>
+                <td>{k.version ?? ''}</td>
+                <td class="muted">{k.description}</td>
+                <td>{bytes(k.sizeBytes)}</td>
+                <td>
+                  <button class="small" disabled={op.opId !== undefined} onClick={() => void pull(k)}>
+                    {k.pulled ? 'Pull again' : 'Pull'}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {catalog && <p class="muted">from the catalog: {catalog[0]?.catalog ?? 'empty'}</p>}
+      <OperationView op={op} label={`pulling kernel ${pulling}`} />
+      {op.result && <p class="ok">Pulled kernel {op.result.name} ({op.result.kernelVersion}).</p>}
+    </div>
   );
 }
 
@@ -101,6 +170,8 @@ export function Images() {
           ))}
         </tbody>
       </table>
+      <h2>Build an image from a recipe</h2>
+      <Build onDone={reloadImages} />
       <h2>Pull an image</h2>
       <Pull onDone={reloadImages} />
       <h1>Kernels</h1>
@@ -108,7 +179,7 @@ export function Images() {
       {(kernels ?? []).length === 0 ? (
         <p class="muted">No kernels imported (images may carry their own).</p>
       ) : (
-        <table>
+        <table data-testid="kernels">
           <thead>
             <tr>
               <th>name</th>
@@ -135,6 +206,8 @@ export function Images() {
           </tbody>
         </table>
       )}
+      <h2>Pull a kernel from the catalog</h2>
+      <KernelCatalog version={live.opsEnded} onDone={reloadKernels} />
     </section>
   );
 }

@@ -1,4 +1,4 @@
-/** One VM: spec, image, addresses, ports, egress, workspace, console tail, snapshots, actions. */
+/** One VM: spec, image, addresses, workspace and its changes, ports, egress, console tail, snapshots, actions. */
 import { useState } from 'preact/hooks';
 import type { VMPorts } from '../../api/ports.js';
 import type { EgressReport, SnapshotInfo, VMInfo } from '../../api/types.js';
@@ -6,6 +6,7 @@ import { api, enc, follow } from '../api.js';
 import { ago, bytes } from '../format.js';
 import { useLive, vmByName } from '../live.js';
 import { Card, ErrorBox, StateBadge, useLoad } from './common.js';
+import { WorkspaceChanges } from './workspace-diff.js';
 
 type Action = 'start' | 'stop' | 'restart' | 'delete' | 'fork';
 
@@ -205,16 +206,20 @@ export function VMDetail({ name }: { name: string }) {
               <dd>{vm.workspace.guestPath}</dd>
               <dt>base</dt>
               <dd>{vm.workspace.headCommit.slice(0, 12)}</dd>
-              <dt>diff</dt>
-              <dd class="muted">
-                not shown here yet: <code>banger vm workspace export {vm.name}</code>
-              </dd>
+              <dt>prepared</dt>
+              <dd>{ago(vm.workspace.preparedAt)}</dd>
             </dl>
           ) : (
             <p class="muted">No workspace copied in.</p>
           )}
         </Card>
       </div>
+      {vm.workspace && (
+        <>
+          <h2>Workspace changes</h2>
+          <WorkspaceChanges vm={vm} />
+        </>
+      )}
       <h2>Ports</h2>
       <Ports vm={vm} />
       <h2>Egress</h2>
