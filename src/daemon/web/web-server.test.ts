@@ -1,10 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { ROUTES } from '../../api/routes.js';
 import type { LiveEvent, VMInfo } from '../../api/types.js';
 import { resolveConfig } from '../../config/load.js';
+import { freeLoopbackPort } from '../../system/net.js';
 import { CliHarness } from '../../testing/cli-harness.js';
 import { webHome, webRequest, type WebHome } from '../../testing/web-home.js';
 
@@ -174,6 +177,32 @@ describe('turning the web UI on', () => {
       assert.equal(j.code, 0, j.stderr);
       assert.deepEqual(JSON.parse(j.stdout), { enabled: false, listenAddr: '' });
     } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('banger web --open hands the printed URL to $BROWSER, and says what to do when there is no browser', async () => {
+    const h = new CliHarness();
+    const dir = mkdtempSync(join(tmpdir(), 'bweb-'));
+    try {
+      writeFileSync(join(h.home, 'config.toml'), `web_listen_addr = "127.0.0.1:${await freeLoopbackPort()}"\n`);
+      const got = join(dir, 'opened');
+      const browser = join(dir, 'browser');
+      writeFileSync(browser, `#!/bin/sh\nprintf '%s' "$1" > ${got}.tmp && mv ${got}.tmp ${got}\n`, { mode: 0o755 });
+      const r = await h.run(['web', '--open'], { BROWSER: browser });
+      assert.equal(r.code, 0, r.stderr);
+      const url = r.stdout.trim();
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+      const deadline = Date.now() + 10_000;
+      while (!existsSync(got) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(readFileSync(got, 'utf8'), url);
+
+      const none = await h.run(['web', '--open'], { BROWSER: '', PATH: join(dir, 'no-such-dir') });
+      assert.equal(none.code, 5, none.stderr);
+      assert.match(none.stderr, /no browser to open the URL with/);
+      assert.ok(none.stderr.includes(url), none.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
       await h.cleanup();
     }
   });
