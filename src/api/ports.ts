@@ -1,7 +1,7 @@
 /** Published ports on the wire: `[HOSTPORT:]GUESTPORT` specs and what `vm ports` reports. */
 import { badRequest } from './errors.js';
 
-/** A guest TCP port published on the host (user mode: on the VM's own loopback address). */
+/** A guest TCP port published on the host (user mode: on the VM's own loopback address; bridge mode: on 127.0.0.1). */
 export interface PublishedPort {
   hostPort: number;
   guestPort: number;
@@ -38,14 +38,22 @@ export function formatPort(p: PublishedPort): string {
 /** One listening socket in the guest, as `vm ports` reports it. */
 export interface GuestSocket {
   proto: 'tcp' | 'udp';
-  /** The address it listens on inside the guest (0.0.0.0, ::, 127.0.0.1, ...). */
+  /**
+   * The address it listens on inside the guest: 0.0.0.0 (every IPv4 address), :: (every IPv6 address
+   * only), * (every address of both families), 127.0.0.1, ...
+   */
   address: string;
   port: number;
   /** The process name, when the guest reported it. */
   process?: string;
-  /** Where the host reaches it (`127.77.x.y:8080`), when the port is published. */
+  /**
+   * Where the host reaches it: user mode, its published port (`127.77.x.y:8080`); bridge mode, the
+   * guest's own port (`NAME.vm:3000`) for every socket not bound to the guest's loopback.
+   */
   endpoint?: string;
-  /** An http:// link, when the published port answered HTTP. */
+  /** Its published port on the host (`127.77.x.y:8080` in user mode, `127.0.0.1:8080` in bridge mode). */
+  forward?: string;
+  /** An http:// link to the endpoint, when it answered HTTP. */
   url?: string;
   /** A trap worth knowing (listening on the guest's loopback only, ...). */
   warning?: string;
@@ -53,8 +61,10 @@ export interface GuestSocket {
 
 export interface VMPorts {
   name: string;
-  /** The VM's own host address (its loopback address in user mode). */
+  /** Where published ports bind on the host: the VM's own loopback address in user mode, 127.0.0.1 in bridge mode. */
   hostAddr?: string;
+  /** Bridge mode: the guest's own address (what `NAME.vm` resolves to), where the host reaches every port. */
+  guestAddr?: string;
   sockets: GuestSocket[];
   /** Published ports (`vm forward`, `vm run -p`), whether or not something listens on them. */
   published: PublishedPort[];

@@ -4,17 +4,20 @@
  * "upstream" namespace, joined by a veth pair, serves HTTP on two addresses and answers two names
  * through dnsmasq (banger's dns_upstream). Two VMs are booted once and shared:
  *   alpha: --nat (then --no-nat and --nat again, live)
- *   bravo: --allow name1.test (no NAT otherwise)
+ *   bravo: --allow name1.test (no NAT otherwise), -p 18090:8000
  * isolate_vms = false in this run, so alpha reaches bravo's sshd through `bravo.vm`; the isolate_vms =
  * true rules are checked by nft inspection in services/network/bridge.test.ts.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import type { VMPorts } from '../api/ports.js';
 import type { EgressReport } from '../api/types.js';
 import { run, runUnchecked, spawnPiped, which, type PipedChild } from '../system/exec.js';
 import { banger, e2eSkipReason, processesUnder, type ProcResult } from '../testing/cli-process.js';
+import { GUEST_HTTPD, startGuestHttpd } from '../testing/guest-httpd.js';
 import { runInNetns } from '../testing/netns.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
 
@@ -31,6 +34,27 @@ function skipReason(): string | undefined {
 /** A node one-liner serving `body` over HTTP on each host:port given. */
 const serve = (binds: [string, number, string][]) =>
   `const http = require('node:http'); for (const [h, p, b] of ${JSON.stringify(binds)}) http.createServer((q, r) => r.end(b + '\\n')).listen(p, h);`;
+
+/** The body of GET url from this namespace (the daemon's), or the error's text. */
+async function hostGet(url: string): Promise<string> {
+  try {
+    return await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text();
+  } catch (err) {
+    return `failed: ${String((err as Error).cause ?? err)}`;
+  }
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port in this namespace. */
+function listensOnLoopback(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
 
 // The shared image is built (once, cached) in the host's namespace, where the Debian archive is reachable.
 const prepareImage = async () => (skipReason() ? undefined : sharedImage());
@@ -88,7 +112,7 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
       ok(await banger(['image', 'register', '--name', 'deb', '--rootfs', img.rootfsPath, '--kernel', img.kernelPath, '--initrd', img.initrdPath], env), 'image register');
       // One boot at a time: two TCG boots at once on a small busy host can outlast the guest's device timeouts.
       ok(await banger(['vm', 'create', '--name', 'alpha', '--nat', '--vcpu', '1', '--memory', '512'], env), 'create alpha');
-      ok(await banger(['vm', 'create', '--name', 'bravo', '--allow', 'name1.test', '--vcpu', '1', '--memory', '512'], env), 'create bravo');
+      ok(await banger(['vm', 'create', '--name', 'bravo', '--allow', 'name1.test', '-p', '18090:8000', '--vcpu', '1', '--memory', '512'], env), 'create bravo');
     });
 
     after(async () => {
@@ -152,7 +176,42 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
       assert.equal(back.stdout.trim(), 'upstream-one');
     });
 
-    it('after delete: no tap, no VM object in banger\'s table, no DNS answer', async () => {
+    it('published ports answer on 127.0.0.1 (create -p, and vm forward live); vm ports lists them and NAME.vm endpoints; a taken port is refused', async () => {
+      for (const vm of ['alpha', 'bravo']) ok(await banger(['vm', 'exec', vm, '--', 'sh', '-c', startGuestHttpd([[8000, '0.0.0.0'], [8001, '127.0.0.1']]), GUEST_HTTPD], env, 180_000), `httpd in ${vm}`);
+      assert.equal((await hostGet('http://127.0.0.1:18090/')).trim(), 'guest-ok', 'create -p published bravo\'s port at its start');
+      assert.equal(await listensOnLoopback(18080), false);
+      const fwd = await banger(['vm', 'forward', 'alpha', '18080:8000'], env);
+      ok(fwd, 'vm forward');
+      assert.match(fwd.stdout, /^127\.0\.0\.1:18080 -> 8000$/m);
+      assert.equal((await hostGet('http://127.0.0.1:18080/')).trim(), 'guest-ok', 'vm forward publishes on the running VM at once');
+      children.push(spawnPiped([process.execPath, '-e', serve([['127.0.0.1', 18081, 'squatter']])]));
+      for (let i = 0; i < 50 && !(await listensOnLoopback(18081)); i++) await new Promise((r) => setTimeout(r, 100));
+      const taken = await banger(['vm', 'forward', 'alpha', '18081:8000'], env);
+      assert.notEqual(taken.code, 0);
+      assert.match(taken.stderr, /host port 127\.0\.0\.1:18081 is taken/);
+      assert.match(taken.stderr, /OTHERPORT:8000/, 'with the way out');
+
+      const ports = JSON.parse((await banger(['--json', 'vm', 'ports', 'alpha'], env)).stdout) as VMPorts;
+      assert.deepEqual(ports.published, [{ hostPort: 18080, guestPort: 8000 }]);
+      assert.equal(ports.hostAddr, '127.0.0.1');
+      assert.match(ports.guestAddr ?? '', /^10\.213\.0\.\d+$/);
+      const web = ports.sockets.find((x) => x.proto === 'tcp' && x.port === 8000);
+      assert.equal(web?.endpoint, 'alpha.vm:8000');
+      assert.equal(web?.forward, '127.0.0.1:18080');
+      assert.equal(web?.url, 'http://alpha.vm:8000/', 'it answers HTTP');
+      assert.equal(ports.sockets.find((x) => x.proto === 'tcp' && x.port === 22)?.endpoint, 'alpha.vm:22', 'every port outside the guest\'s loopback has its NAME.vm endpoint');
+      const lo = ports.sockets.find((x) => x.port === 8001);
+      assert.equal(lo?.endpoint, undefined);
+      assert.match(lo?.warning ?? '', /loopback/);
+      const text = await banger(['vm', 'ports', 'alpha'], env);
+      assert.match(text.stdout, /http:\/\/alpha\.vm:8000\/, 127\.0\.0\.1:18080/);
+
+      ok(await banger(['vm', 'forward', 'alpha', '--remove', '18080'], env), 'vm forward --remove');
+      assert.equal(await listensOnLoopback(18080), false, '--remove closes it at once');
+      ok(await banger(['vm', 'forward', 'alpha', '18080:8000'], env), 'vm forward again');
+    });
+
+    it('after delete: no tap, no VM object in banger\'s table, no DNS answer, no published port listening', async () => {
       ok(await banger(['vm', 'delete', 'alpha', 'bravo'], env, 120_000), 'delete');
       const links = JSON.parse((await run(['ip', '-j', 'link', 'show', 'master', 'bgbr0'])).stdout) as { ifname: string }[];
       const pool = links.map((l) => l.ifname);
@@ -163,6 +222,7 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
       assert.equal(dig.stdout.trim(), '');
       const hostDig = await run(['dig', '+short', '+time=2', '+tries=1', '-p', '42069', '@127.0.0.1', 'alpha.vm', 'A']);
       assert.equal(hostDig.stdout.trim(), '');
+      for (const port of [18080, 18090]) assert.equal(await listensOnLoopback(port), false, `nothing listens on 127.0.0.1:${port}`);
     });
   });
 }

@@ -32,6 +32,7 @@ import { run, runUnchecked, spawnDetached, which } from '../system/exec.js';
 import { findProcesses, signalProcess } from '../system/proc.js';
 import type { EgressReport, VMInfo } from '../api/types.js';
 import type { VMPorts } from '../api/ports.js';
+import { GUEST_HTTPD } from '../testing/guest-httpd.js';
 
 function skipReason(): string | undefined {
   const e2e = e2eSkipReason() ?? sharedImageSkipReason();
@@ -254,7 +255,3 @@ function assertContained(status: string, what: string): void {
   }
 }
 
-/** A tiny HTTP server in perl (the image has perl-base, not python): port and address as arguments. */
-const GUEST_HTTPD =
-  'use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => $ARGV[1], LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1) or die; ' +
-  'while (my $c = $s->accept) { while (defined(my $l = <$c>)) { last unless $l =~ /\\S/ } print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nguest-ok\\n"; close $c }';

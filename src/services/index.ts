@@ -182,6 +182,7 @@ export function createServices(opts: ServiceOptions): Services {
       sessions.stopSweeping();
       await vms.pool.cancelBuilds();
       await egressProxy.closeAll();
+      await network.bridgeIfMade()?.relay.closeAll();
       await guestDns?.close();
       await dns.stop();
     },

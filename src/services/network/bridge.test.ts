@@ -6,6 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, get, type Server } from 'node:http';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import dnsPacket from 'dns-packet';
@@ -13,6 +15,7 @@ import { BangerError } from '../../api/errors.js';
 import type { VMSpec } from '../../api/types.js';
 import { parseAllowList } from '../../model/egress.js';
 import { run, spawnPiped, type PipedChild } from '../../system/exec.js';
+import { canListen, freeLoopbackPort } from '../../system/net.js';
 import { listLinks } from '../../system/netdev.js';
 import { nftCheck, nftListText } from '../../system/nft.js';
 import { openStore } from '../../store/db.js';
@@ -148,6 +151,64 @@ if (runInNetns(import.meta.url, 'bridge mode')) {
       assert.ok(report.removed.length >= 2, `the sweep removes the idle taps no VM holds: ${JSON.stringify(report.removed)}`);
       await net.refill();
       assert.deepEqual((await taps()).map((t) => t.name).sort(), [...net.pooled()].sort(), 'after the sweep only the refilled pool is left');
+    });
+
+    it('published ports: relayed from 127.0.0.1 to the guest address, a taken port refuses the start, gone on stop, back after a daemon restart', async () => {
+      const [hostPort, extra] = [await freeLoopbackPort(), await freeLoopbackPort()];
+      const vm = mkVm('e00000000001', 'echo', { ports: [{ hostPort, guestPort: 8000 }] });
+      const settings = { ...SETTINGS, tapPoolSize: 0 };
+      const net = new BridgeNetwork(leases, settings);
+      const tapsBefore = (await taps()).map((t) => t.name);
+      const squatter = createServer().listen(hostPort, '127.0.0.1');
+      await new Promise((r) => squatter.once('listening', r));
+      await assert.rejects(net.attach(vm), (e: unknown) => e instanceof BangerError && e.code === 'already_exists' && e.message.includes(`127.0.0.1:${hostPort}`) && /vm forward echo --remove/.test(e.hint ?? ''));
+      await new Promise((r) => squatter.close(r));
+      assert.equal(leases.get(vm.id), undefined, 'the refused start leaves no lease');
+      assert.deepEqual((await taps()).map((t) => t.name), tapsBefore, 'nor a tap');
+      assert.doesNotMatch(await table(), new RegExp(ruleKey(vm.id)), 'nor a rule');
+
+      const att = await net.attach(vm);
+      const ip = att.mode === 'tap' ? att.ip : '';
+      // The guest: its address on this namespace's loopback, serving HTTP on the published guest port.
+      await run(['ip', 'addr', 'add', `${ip}/32`, 'dev', 'lo']);
+      const guest: Server = createHttpServer((_q, r) => r.end('from the guest\n')).listen(8000, ip);
+      await new Promise((r) => guest.once('listening', r));
+      const fetchText = (port: number) =>
+        new Promise<string>((resolve, reject) => {
+          get({ host: '127.0.0.1', port, agent: false }, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve(body));
+          }).on('error', reject);
+        });
+      try {
+        assert.equal(await fetchText(hostPort), 'from the guest\n');
+        const pub = net.publishing(vm);
+        assert.equal(pub.hostAddr, '127.0.0.1');
+        assert.equal(pub.guestAddr, ip);
+        assert.ok(pub.live, 'a running bridge VM changes its ports live');
+        await pub.live.publish({ hostPort: extra, guestPort: 8000 });
+        assert.equal(await fetchText(extra), 'from the guest\n');
+        await pub.live.unpublish({ hostPort: extra, guestPort: 8000 });
+        assert.equal(await canListen('127.0.0.1', extra), true, 'unpublish closes the port');
+
+        await net.detach(vm);
+        assert.equal(await canListen('127.0.0.1', hostPort), true, 'stop closes the published port');
+        assert.equal(net.publishing(vm).live, undefined, 'a stopped VM changes ports at its next start');
+
+        await net.attach(vm);
+        assert.equal(await fetchText(hostPort), 'from the guest\n', 'the next start publishes it again');
+        await net.relay.closeAll(); // the daemon exits; the VM keeps running
+        const restarted = new BridgeNetwork(leases, settings);
+        const report = await restarted.sweep([vm]);
+        assert.equal(report.failed, undefined);
+        assert.equal(await fetchText(hostPort), 'from the guest\n', 'the restarted daemon relays the running VM\'s ports again');
+        await restarted.release(vm);
+        assert.equal(await canListen('127.0.0.1', hostPort), true, 'delete closes it');
+      } finally {
+        guest.close();
+        await run(['ip', 'addr', 'del', `${ip}/32`, 'dev', 'lo']);
+      }
     });
 
     it('--allow: an allowed name is answered and its address opened for the TTL; another name is refused and shows in egress', async () => {

@@ -7,9 +7,13 @@
  * for its allowed names); VMs cannot reach each other unless isolate_vms = false; the host's ports are
  * closed to guests except DNS. All of it is in banger's own nftables tables (nft-rules.ts).
  *
+ * The host reaches every port a guest listens on at its address (`<name>.vm`); published ports
+ * (`vm run -p`, `vm forward`) are also relayed from 127.0.0.1:HOSTPORT by the daemon (port-relay.ts).
+ *
  * @module
  */
 import { operationFailed, unavailable, badRequest } from '../../api/errors.js';
+import type { PublishedPort } from '../../api/ports.js';
 import type { EgressReport } from '../../api/types.js';
 import { parseAllowList, type AllowEntry } from '../../model/egress.js';
 import * as netdev from '../../system/netdev.js';
@@ -18,7 +22,8 @@ import { LeaseConflictError, type LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
 import { EgressBook } from './egress-book.js';
 import { renderBase, renderDnsAllow, renderVmAdd, renderVmEgress, renderVmRemove, type VmRules } from './nft-rules.js';
-import type { NetworkAttachment, NetworkProvider, SweepReport } from './provider.js';
+import type { NetworkAttachment, NetworkProvider, PortPublishing, SweepReport } from './provider.js';
+import { PortRelay, type RelayTarget } from './port-relay.js';
 import { bridgeSubnet, contains, lowestFree, overlappingRoute, subnetString, type Subnet } from './subnet.js';
 import { macFor } from './user-mode.js';
 
@@ -57,6 +62,9 @@ export const HOST_NET: HostNet = {
   enableIpv4Forwarding: netdev.enableIpv4Forwarding,
 };
 
+/** Where published ports of bridge-mode VMs listen on the host. */
+export const PUBLISH_ADDR = '127.0.0.1';
+
 /** Taps banger makes are named bgtap<N>: nothing else is ever deleted by name. */
 export const TAP_PREFIX = 'bgtap';
 const TAP_NAME = /^bgtap\d{1,9}$/;
@@ -86,6 +94,8 @@ export class BridgeNetwork implements NetworkProvider {
     private readonly leases: LeaseRepo,
     private readonly settings: BridgeSettings,
     private readonly host: HostNet = HOST_NET,
+    /** The daemon's relay of published ports (closed with the daemon). */
+    readonly relay: PortRelay = new PortRelay(),
   ) {
     if (!netdev.isIfName(settings.bridgeName)) {
       throw badRequest(`bridge_name "${settings.bridgeName}" is not a valid interface name`, 'set bridge_name in config.toml to 1-15 letters, digits, - or _ (e.g. "banger0")');
@@ -184,6 +194,7 @@ export class BridgeNetwork implements NetworkProvider {
     let { ip, mac } = this.pickAddress(vm);
     const tap = await this.takeTap();
     let rules: VmRules | undefined;
+    let ruled = false;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -198,7 +209,11 @@ export class BridgeNetwork implements NetworkProvider {
       rules = this.rulesFor(vm, ip, mac, tap);
       if (vm.spec.nat || rules.allow) await this.forwardingOn();
       await this.host.nftApply(renderVmAdd(rules));
+      ruled = true;
+      for (const f of vm.spec.ports ?? []) await this.relay.open(this.relayTarget(vm, ip), f);
     } catch (err) {
+      await this.relay.closeVm(vm.id);
+      if (ruled) await this.removeRules(vm, tap, ip, mac).catch(() => undefined);
       await this.host.deleteLink(tap).catch(() => undefined);
       if (prior) this.leases.put({ vmId: prior.vmId, mode: prior.mode, mac: prior.mac, ...(prior.ip ? { ip: prior.ip } : {}) });
       else this.leases.delete(vm.id);
@@ -217,14 +232,34 @@ export class BridgeNetwork implements NetworkProvider {
     };
   }
 
+  private relayTarget(vm: VMRow, guestAddr: string): RelayTarget {
+    return { vmId: vm.id, vmName: vm.name, listenAddr: PUBLISH_ADDR, guestAddr };
+  }
+
+  /** Published ports listen on 127.0.0.1 and are relayed to the guest's address; the host reaches its other ports there directly. */
+  publishing(vm: VMRow): PortPublishing {
+    const lease = this.leases.get(vm.id);
+    const ip = lease?.mode === 'tap' ? lease.ip : undefined;
+    const attached = ip !== undefined && lease?.tap !== undefined && this.book.get(vm.id) !== undefined;
+    return {
+      hostAddr: PUBLISH_ADDR,
+      linkFamily: 4,
+      ...(ip ? { guestAddr: ip } : {}),
+      ...(attached
+        ? { live: { publish: (f: PublishedPort) => this.relay.open(this.relayTarget(vm, ip), f), unpublish: (f: PublishedPort) => this.relay.close(vm.id, f.hostPort) } }
+        : {}),
+    };
+  }
+
   private async forwardingOn(): Promise<void> {
     if (this.forwarding) return;
     await this.host.enableIpv4Forwarding();
     this.forwarding = true;
   }
 
-  /** Removes the VM's tap and rules; its address and MAC stay leased. */
+  /** Removes the VM's published ports, tap and rules; its address and MAC stay leased. */
   async detach(vm: VMRow): Promise<void> {
+    await this.relay.closeVm(vm.id);
     const lease = this.leases.get(vm.id);
     this.book.delete(vm.id);
     if (!lease || lease.mode !== 'tap' || !lease.tap) return;
@@ -248,16 +283,19 @@ export class BridgeNetwork implements NetworkProvider {
   }
 
   /**
-   * At daemon start: rebuilds banger's tables for the VMs still running, deletes every bgtap the live
-   * VMs do not hold, forgets taps recorded for VMs that are not running, and refills the pool.
+   * At daemon start: rebuilds banger's tables and published ports for the VMs still running, deletes
+   * every bgtap the live VMs do not hold, forgets taps recorded for VMs that are not running, and
+   * refills the pool.
    */
   async sweep(live: readonly VMRow[]): Promise<SweepReport> {
     const removed: string[] = [];
+    const failed: string[] = [];
     const mine = live.filter((v) => this.leases.get(v.id)?.mode === 'tap');
     if (mine.length === 0 && !this.leases.list().some((l) => l.mode === 'tap') && !this.host.nftAvailable()) return { removed };
     await this.ensureReady();
     await this.refilling; // a refill running now would add taps the listing below misses
     const held = new Set<string>();
+    const relayed = new Set<string>();
     for (const vm of mine) {
       const l = this.leases.get(vm.id)!;
       if (!l.tap || !l.ip) continue;
@@ -266,6 +304,15 @@ export class BridgeNetwork implements NetworkProvider {
       if (vm.spec.nat || rules.allow) await this.forwardingOn();
       await this.host.nftApply(renderVmAdd(rules));
       this.book.set({ vmId: vm.id, vmName: vm.name, key: rules.key, ip: l.ip, nat: vm.spec.nat, ...(rules.allow ? { allow: rules.allow } : {}) });
+      relayed.add(vm.id);
+      for (const f of vm.spec.ports ?? []) {
+        await this.relay.open(this.relayTarget(vm, l.ip), f).catch((err: unknown) => failed.push(`published port ${PUBLISH_ADDR}:${f.hostPort} of vm ${vm.name}: ${(err as Error).message}`));
+      }
+    }
+    for (const id of this.relay.vmIds()) {
+      if (relayed.has(id)) continue;
+      for (const f of this.relay.list(id)) removed.push(`published port ${PUBLISH_ADDR}:${f.hostPort} of ${id}`);
+      await this.relay.closeVm(id);
     }
     const running = new Set(live.map((v) => v.id));
     for (const l of this.leases.list()) {
@@ -282,7 +329,7 @@ export class BridgeNetwork implements NetworkProvider {
     }
     this.pool.length = 0;
     void this.refill();
-    return { removed };
+    return { removed, ...(failed.length ? { failed } : {}) };
   }
 
   async update(vm: VMRow): Promise<void> {

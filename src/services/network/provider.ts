@@ -45,6 +45,32 @@ export type NetworkAttachment = UserAttachment | TapAttachment;
 export interface SweepReport {
   /** Host objects (taps, rules, records, leases) removed because no live VM owns them. */
   removed: string[];
+  /** What a running VM held and could not get back (a published port taken meanwhile, ...). */
+  failed?: string[];
+}
+
+/** The hypervisor's own port forwarding on a running VM (QEMU's hostfwd), when its driver can change it live. */
+export interface HypervisorPorts {
+  publish(hostAddr: string, fwd: PublishedPort): Promise<void>;
+  unpublish(hostAddr: string, fwd: PublishedPort): Promise<void>;
+}
+
+/** Where a VM's published ports reach the host, and how a running VM's ports change. */
+export interface PortPublishing {
+  /** The host address published ports bind on; undefined before the VM has one (never started). */
+  hostAddr: string | undefined;
+  /**
+   * The guest's own address when the host reaches every port it listens on directly (bridge mode:
+   * what `<name>.vm` resolves to); undefined when only published ports reach it (user mode).
+   */
+  guestAddr?: string;
+  /** The address family the host's connections reach the guest with. */
+  linkFamily: 4 | 6;
+  /** Changes the running VM's published ports now; undefined when they wait for its next start. */
+  live?: {
+    publish(fwd: PublishedPort): Promise<void>;
+    unpublish(fwd: PublishedPort): Promise<void>;
+  };
 }
 
 export interface NetworkProvider {
@@ -67,6 +93,12 @@ export interface NetworkProvider {
   update?(vm: VMRow): Promise<void>;
   /** What the VM may reach and what it tried (`vm egress`); called for any VM of this provider. */
   egress?(vm: VMRow): Promise<EgressReport>;
+  /**
+   * How the VM's published ports reach the host: user mode has the hypervisor bind them on the VM's
+   * loopback address (`hypervisor`, absent when its driver cannot change them live); bridge mode
+   * relays them from 127.0.0.1 itself. Reads only.
+   */
+  publishing(vm: VMRow, hypervisor: HypervisorPorts | undefined): PortPublishing;
   /** The driver-side network mode this VM's attachment needs, when it differs per VM. */
   driverModeFor?(vm: VMRow): NetworkMode;
 }

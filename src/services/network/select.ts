@@ -10,7 +10,7 @@ import type { NetworkMode } from '../../drivers/hypervisor.js';
 import type { LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
 import type { BridgeNetwork } from './bridge.js';
-import type { NetworkAttachment, NetworkProvider, SweepReport } from './provider.js';
+import type { HypervisorPorts, NetworkAttachment, NetworkProvider, PortPublishing, SweepReport } from './provider.js';
 
 export type VmNetworkMode = 'user' | 'bridge';
 
@@ -83,11 +83,19 @@ export class SelectedNetwork implements NetworkProvider {
 
   /** User mode always; bridge mode when it is configured or a VM holds a bridge lease. */
   async sweep(live: readonly VMRow[]): Promise<SweepReport> {
-    const removed = [...(await this.user.sweep(live)).removed];
+    const user = await this.user.sweep(live);
+    const removed = [...user.removed];
+    const failed = [...(user.failed ?? [])];
     if (this.configured === 'bridge' || this.leases.list().some((l) => l.mode === 'tap')) {
-      removed.push(...(await this.bridge().sweep(live)).removed);
+      const bridge = await this.bridge().sweep(live);
+      removed.push(...bridge.removed);
+      failed.push(...(bridge.failed ?? []));
     }
-    return { removed };
+    return { removed, ...(failed.length ? { failed } : {}) };
+  }
+
+  publishing(vm: VMRow, hypervisor: HypervisorPorts | undefined): PortPublishing {
+    return this.holder(vm).publishing(vm, hypervisor);
   }
 
   async update(vm: VMRow): Promise<void> {

@@ -53,6 +53,25 @@ describe('user-mode network', () => {
     assert.deepEqual([again.sshHost, again.mac], [a.sshHost, a.mac]);
   });
 
+  it('publishes ports on the VM\'s own address through the hypervisor, also while it is stopped (for its next start)', async () => {
+    const net = new UserModeNetwork(new LeaseRepo(db), probe(true));
+    const a = await net.attach(vms[0]!);
+    await net.detach(vms[0]!);
+    const calls: string[] = [];
+    const hv = {
+      publish: (addr: string, f: { hostPort: number; guestPort: number }) => Promise.resolve(void calls.push(`add ${addr}:${f.hostPort}-${f.guestPort}`)),
+      unpublish: (addr: string, f: { hostPort: number }) => Promise.resolve(void calls.push(`remove ${addr}:${f.hostPort}`)),
+    };
+    const pub = net.publishing(vms[0]!, hv);
+    assert.equal(pub.hostAddr, a.sshHost, 'the leased address, kept while stopped');
+    assert.equal(pub.guestAddr, undefined, 'only published ports reach a user-mode guest');
+    await pub.live?.publish({ hostPort: 8080, guestPort: 80 });
+    await pub.live?.unpublish({ hostPort: 8080, guestPort: 80 });
+    assert.deepEqual(calls, [`add ${a.sshHost}:8080-80`, `remove ${a.sshHost}:8080`]);
+    assert.equal(net.publishing(vms[0]!, undefined).live, undefined, 'without a driver that changes forwards live, changes wait for the next start');
+    await net.attach(vms[0]!);
+  });
+
   it('picks another address when the derived one is held, and a free port when 22 cannot be bound', async () => {
     const leases = new LeaseRepo(db);
     const held = loopbackFor(vms[2]!.id);

@@ -27,7 +27,7 @@ import { which } from '../../system/exec.js';
 import { EGRESS_PROXY_URL, type EgressPolicy, type EgressProxy } from './egress-proxy.js';
 import { LeaseConflictError, type Lease, type LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
-import type { NetworkAttachment, NetworkProvider, SweepReport } from './provider.js';
+import type { HypervisorPorts, NetworkAttachment, NetworkProvider, PortPublishing, SweepReport } from './provider.js';
 
 /** DNS of QEMU's user-mode network, as its built-in DHCP hands it out. */
 const USER_MODE_DNS = '10.0.2.3';
@@ -151,6 +151,21 @@ export class UserModeNetwork implements NetworkProvider {
         );
       }
     }
+  }
+
+  /**
+   * Published ports are the hypervisor's forwards on the VM's loopback address (the one it has, or
+   * keeps leased for its next start), changed live through the driver where it can; the hypervisor
+   * joins them to the guest's IPv4 address on its user network.
+   */
+  publishing(vm: VMRow, hypervisor: HypervisorPorts | undefined): PortPublishing {
+    const leased = this.leases.get(vm.id)?.ip;
+    const addr = isVmLoopback(leased) ? leased : vm.runtime.sshHost;
+    return {
+      hostAddr: addr,
+      linkFamily: 4,
+      ...(hypervisor && addr ? { live: { publish: (f) => hypervisor.publish(addr, f), unpublish: (f) => hypervisor.unpublish(addr, f) } } : {}),
+    };
   }
 
   /** The forward goes with the VM's process and its proxy listener closes; its MAC and loopback address stay leased. */

@@ -4,16 +4,27 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { BangerError } from '../../api/errors.js';
 import { parsePortSpec, parsePortSpecs, type PublishedPort } from '../../api/ports.js';
-import type { VMHandle } from '../../drivers/hypervisor.js';
+import type { PortPublishing } from '../network/provider.js';
 import type { VMRow } from '../../store/vms.js';
 import { answersHttp, changeForwards, describeSockets, parseSs } from './ports.js';
 
 const SS = `tcp   LISTEN 0      128          0.0.0.0:22        0.0.0.0:*    users:(("sshd",pid=301,fd=3))
 tcp   LISTEN 0      5          127.0.0.1:8001      0.0.0.0:*    users:(("perl",pid=410,fd=3))
-tcp   LISTEN 0      511             [::]:3000         [::]:*    users:(("node",pid=420,fd=18))
+tcp   LISTEN 0      511                *:3000            *:*    users:(("node",pid=420,fd=18))
 udp   UNCONN 0      0      127.0.0.53%lo:53        0.0.0.0:*    users:(("systemd-resolve",pid=200,fd=13))
 tcp   LISTEN 0      128                *:9000            *:*
 garbage line`;
+
+/** A service on IPv6 only ([::] is ss's IPV6_V6ONLY socket), one on IPv4 only, one on the IPv6 loopback, and UDP on every address. */
+const SS_FAMILIES = `tcp   LISTEN 0      511             [::]:4000         [::]:*    users:(("api",pid=500,fd=3))
+tcp   LISTEN 0      511          0.0.0.0:4100      0.0.0.0:*    users:(("web",pid=501,fd=3))
+tcp   LISTEN 0      511            [::1]:4200         [::]:*    users:(("dbg",pid=502,fd=3))
+tcp   LISTEN 0      511          0.0.0.0:4300      0.0.0.0:*    users:(("both",pid=503,fd=3))
+tcp   LISTEN 0      511             [::]:4300         [::]:*    users:(("both",pid=503,fd=4))
+udp   UNCONN 0      0                  *:5353            *:*    users:(("mdns",pid=504,fd=5))`;
+
+const USER_VIEW = { name: 'dev', hostAddr: '127.77.1.2', linkFamily: 4 } as const;
+const BRIDGE_VIEW = { name: 'dev', hostAddr: '127.0.0.1', guestAddr: '10.213.0.2', linkFamily: 4 } as const;
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -42,8 +53,6 @@ function row(ports: PublishedPort[] | undefined, state: VMRow['state'] = 'runnin
   };
 }
 
-const handle: VMHandle = { driver: 'qemu', pid: 2, controlSocket: '/x/control.sock', accel: 'tcg', startedAt: '' };
-
 describe('port specs', () => {
   it('reads [HOSTPORT:]GUESTPORT and refuses the rest with bad_request', () => {
     assert.deepEqual(parsePortSpec('3000'), { hostPort: 3000, guestPort: 3000 });
@@ -57,17 +66,54 @@ describe('guest sockets', () => {
   it('parses ss output with processes and bracketed or scoped addresses', () => {
     const s = parseSs(SS);
     assert.deepEqual(s.map((x) => `${x.proto} ${x.address} ${x.port} ${x.process ?? '-'}`), [
-      'tcp 0.0.0.0 22 sshd', 'tcp 127.0.0.1 8001 perl', 'tcp :: 3000 node', 'udp 127.0.0.53 53 systemd-resolve', 'tcp 0.0.0.0 9000 -',
+      'tcp 0.0.0.0 22 sshd', 'tcp 127.0.0.1 8001 perl', 'tcp * 3000 node', 'udp 127.0.0.53 53 systemd-resolve', 'tcp * 9000 -',
     ]);
+    assert.deepEqual(parseSs(SS_FAMILIES).map((x) => x.address), ['::', '0.0.0.0', '::1', '0.0.0.0', '::', '*'], 'IPv6-only, IPv4-only and dual-stack stay apart');
   });
 
   it('gives published ports their host endpoint and warns about loopback-only listeners', () => {
-    const s = describeSockets(parseSs(SS), [{ hostPort: 8080, guestPort: 3000 }, { hostPort: 8001, guestPort: 8001 }], '127.77.1.2');
-    assert.equal(s.find((x) => x.port === 3000)?.endpoint, '127.77.1.2:8080');
+    const s = describeSockets(parseSs(SS), [{ hostPort: 8080, guestPort: 3000 }, { hostPort: 8001, guestPort: 8001 }], USER_VIEW);
+    const web = s.find((x) => x.port === 3000)!;
+    assert.equal(web.endpoint, '127.77.1.2:8080');
+    assert.equal(web.forward, '127.77.1.2:8080');
     const lo = s.find((x) => x.port === 8001)!;
     assert.equal(lo.endpoint, undefined, 'a loopback-only listener is not reachable through the forward');
     assert.match(lo.warning ?? '', /loopback.*published port/);
     assert.equal(s.find((x) => x.port === 22)?.warning, undefined);
+    assert.equal(s.find((x) => x.port === 22)?.endpoint, undefined, 'in user mode only published ports have an endpoint');
+  });
+
+  it('bridge mode: every socket reachable from outside the guest has a NAME.vm endpoint; published ones also their 127.0.0.1 port', () => {
+    const s = describeSockets(parseSs(SS), [{ hostPort: 8080, guestPort: 3000 }], BRIDGE_VIEW);
+    const at = (port: number) => s.find((x) => x.port === port)!;
+    assert.equal(at(22).endpoint, 'dev.vm:22');
+    assert.equal(at(9000).endpoint, 'dev.vm:9000');
+    assert.equal(at(3000).endpoint, 'dev.vm:3000');
+    assert.equal(at(3000).forward, '127.0.0.1:8080');
+    assert.equal(at(22).forward, undefined);
+    assert.equal(at(8001).endpoint, undefined, 'the guest\'s loopback is not reachable');
+    assert.match(at(8001).warning ?? '', /loopback \(127\.0\.0\.1\).*bind 0\.0\.0\.0$/);
+    assert.equal(at(53).endpoint, undefined, 'nor a UDP socket on it');
+    const udp = describeSockets(parseSs(SS_FAMILIES), [], BRIDGE_VIEW).find((x) => x.port === 5353)!;
+    assert.equal(udp.endpoint, 'dev.vm:5353', 'UDP on every address is reached too');
+  });
+
+  it('warns when a service listens only on the address family the link does not use, or on the IPv6 loopback', () => {
+    const v4 = describeSockets(parseSs(SS_FAMILIES), [{ hostPort: 14000, guestPort: 4000 }], USER_VIEW);
+    const at = (list: typeof v4, port: number, address?: string) => list.find((x) => x.port === port && (address === undefined || x.address === address))!;
+    assert.match(at(v4, 4000).warning ?? '', /only on IPv6 \(::\) while the host reaches the VM over IPv4.*bind 0\.0\.0\.0.*published port needs that/);
+    assert.equal(at(v4, 4000).endpoint, undefined, 'the forward cannot reach an IPv6-only service');
+    assert.equal(at(v4, 4100).warning, undefined);
+    assert.match(at(v4, 4200).warning ?? '', /only on the guest's loopback \(::1\)/);
+    assert.equal(at(v4, 4300, '::').warning, undefined, 'the same service also on IPv4 is reachable: no warning');
+    assert.equal(at(v4, 4300, '0.0.0.0').warning, undefined);
+
+    const v6 = describeSockets(parseSs(SS_FAMILIES), [], { ...BRIDGE_VIEW, guestAddr: 'fd00::2', linkFamily: 6 });
+    assert.match(at(v6, 4100).warning ?? '', /only on IPv4 \(0\.0\.0\.0\) while the host reaches the VM over IPv6.*bind :: \(both families\)/);
+    assert.equal(at(v6, 4100).endpoint, undefined);
+    assert.equal(at(v6, 4000).warning, undefined);
+    assert.equal(at(v6, 4000).endpoint, 'dev.vm:4000');
+    assert.match(at(v6, 4200).warning ?? '', /loopback \(::1\).*bind :: \(both families\)/);
   });
 
   it('answersHttp tells an HTTP server from a plain TCP one', async () => {
@@ -85,16 +131,19 @@ describe('guest sockets', () => {
 
 describe('changing forwards', () => {
   const calls: string[] = [];
-  const live = (failOn?: number) => ({
-    handle,
-    publish: (_h: VMHandle, addr: string, f: PublishedPort) => {
-      if (f.hostPort === failOn) return Promise.reject(new BangerError('operation_failed', 'refused'));
-      calls.push(`add ${addr}:${f.hostPort}-${f.guestPort}`);
-      return Promise.resolve();
-    },
-    unpublish: (_h: VMHandle, addr: string, f: PublishedPort) => {
-      calls.push(`remove ${addr}:${f.hostPort}`);
-      return Promise.resolve();
+  const live = (failOn?: number, hostAddr = '127.77.200.9'): PortPublishing => ({
+    hostAddr,
+    linkFamily: 4,
+    live: {
+      publish: (f: PublishedPort) => {
+        if (f.hostPort === failOn) return Promise.reject(new BangerError('operation_failed', 'refused'));
+        calls.push(`add ${hostAddr}:${f.hostPort}-${f.guestPort}`);
+        return Promise.resolve();
+      },
+      unpublish: (f: PublishedPort) => {
+        calls.push(`remove ${hostAddr}:${f.hostPort}`);
+        return Promise.resolve();
+      },
     },
   });
 
@@ -132,8 +181,15 @@ describe('changing forwards', () => {
     held.close();
   });
 
+  it('publishing on another address than the sshd (bridge mode: 127.0.0.1) may use port 22', async () => {
+    const r = await changeForwards(row(undefined, 'stopped'), { add: ['22:2222'] }, live(undefined, '127.0.0.1'));
+    assert.equal(r.result.hostAddr, '127.0.0.1');
+    assert.deepEqual(r.ports, [{ hostPort: 22, guestPort: 2222 }]);
+    assert.equal(await codeAsync(changeForwards(row(undefined, 'stopped'), { add: ['22:2222'] }, live())), 'already_exists', 'on the sshd\'s own address it is refused');
+  });
+
   it('says the change waits for the next start when the running VM cannot change forwards live', async () => {
-    const noLive = await changeForwards(row(undefined), { add: ['9000'] }, { handle });
+    const noLive = await changeForwards(row(undefined), { add: ['9000'] }, { hostAddr: '127.77.200.9', linkFamily: 4 });
     assert.match(noLive.result.pending ?? '', /driver cannot change them live.*next start/);
     assert.deepEqual(noLive.ports, [{ hostPort: 9000, guestPort: 9000 }]);
   });

@@ -25,6 +25,8 @@ export interface ReconcileReport {
   removedDirs: string[];
   killedProcesses: number[];
   network: string[];
+  /** What running VMs held on the host and could not get back (see the daemon log). */
+  networkFailed?: string[];
 }
 
 /** What reconcile needs from the VM service: its lock, its teardown and a way to finish interrupted work. */
@@ -102,7 +104,12 @@ export async function reconcile(deps: VMServiceDeps, hooks: ReconcileHooks): Pro
     // What drivers keep outside the VM directories (firecracker's jails), once their processes are gone.
     if (driver.sweep) report.removedDirs.push(...(await driver.sweep(liveIds)));
   }
-  report.network = (await deps.network.sweep(live)).removed;
+  const swept = await deps.network.sweep(live);
+  report.network = swept.removed;
+  if (swept.failed?.length) {
+    report.networkFailed = swept.failed;
+    deps.logger.warn('the network of running vms could not be fully restored', { failed: swept.failed });
+  }
   const settled = Promise.allSettled(background).then((results) => {
     for (const r of results) if (r.status === 'rejected') deps.logger.warn('resuming an interrupted operation failed', { error: r.reason as Error });
   });

@@ -39,6 +39,7 @@ import { VMLifecycle } from './lifecycle.js';
 import { resolveVM } from './lookup.js';
 import { checkAllow, checkMemory, checkVcpu, resolveSpec, specLine } from './spec.js';
 import { networkModeOf } from '../network/select.js';
+import type { HypervisorPorts } from '../network/provider.js';
 import { sshTargetFor, syncSSHConfig } from './ssh.js';
 import { Teardown } from './teardown.js';
 import { changeForwards, guestPorts } from './ports.js';
@@ -420,13 +421,7 @@ export class VMService {
   /** Publishes or removes guest ports (stored for every start; applied live where the driver can). */
   forward(ref: string, req: ForwardRequest): Promise<ForwardResult> {
     return this.locked(ref, async (row) => {
-      const handle = isActive(row.state) ? this.teardown.handleOf(row.id) : undefined;
-      const driver = handle ? this.deps.hypervisors.forHandle(handle) : undefined;
-      const { ports, result } = await changeForwards(row, req, {
-        handle,
-        ...(driver?.publishPort ? { publish: driver.publishPort.bind(driver) } : {}),
-        ...(driver?.unpublishPort ? { unpublish: driver.unpublishPort.bind(driver) } : {}),
-      });
+      const { ports, result } = await changeForwards(row, req, this.deps.network.publishing(row, this.hypervisorPorts(row)));
       const spec = { ...row.spec };
       if (ports.length > 0) spec.ports = ports;
       else delete spec.ports;
@@ -435,10 +430,19 @@ export class VMService {
     });
   }
 
+  /** The running VM's hypervisor forwards, when its driver changes them live. */
+  private hypervisorPorts(row: VMRow): HypervisorPorts | undefined {
+    const handle = isActive(row.state) ? this.teardown.handleOf(row.id) : undefined;
+    const driver = handle ? this.deps.hypervisors.forHandle(handle) : undefined;
+    if (!handle || !driver?.publishPort || !driver.unpublishPort) return undefined;
+    return { publish: (addr, f) => driver.publishPort!(handle, addr, f), unpublish: (addr, f) => driver.unpublishPort!(handle, addr, f) };
+  }
+
   /** Listening sockets in a running VM with what the host reaches of them. Reads only. */
   ports(ref: string): Promise<VMPorts> {
     const target = this.sshTarget(ref);
-    return guestPorts(target, this.find(ref));
+    const row = this.find(ref);
+    return guestPorts(target, row, this.deps.network.publishing(row, undefined));
   }
 
   /** The guest's changes in its workspace since the prepare (the patch with `patch`). Reads only. */

@@ -74,14 +74,17 @@ function Ports({ vm }: { vm: VMInfo }) {
               {s.address}:{s.port}
             </td>
             <td>{s.process ?? ''}</td>
-            <td>{s.url ? <a href={s.url} target="_blank" rel="noopener noreferrer">{s.url}</a> : (s.endpoint ?? '')}</td>
+            <td>
+              {s.url ? <a href={s.url} target="_blank" rel="noopener noreferrer">{s.url}</a> : (s.endpoint ?? '')}
+              {s.forward && s.forward !== s.endpoint ? ` (published on ${s.forward})` : ''}
+            </td>
             <td class="muted">{s.warning ?? ''}</td>
           </tr>
         ))}
         {ports.published.length > 0 && (
           <tr>
             <td colSpan={5} class="muted">
-              published: {ports.published.map((p) => `${p.hostPort}:${p.guestPort}`).join(', ')}
+              published{ports.hostAddr ? ` on ${ports.hostAddr}` : ''}: {ports.published.map((p) => `${p.hostPort}:${p.guestPort}`).join(', ')}
             </td>
           </tr>
         )}

@@ -52,7 +52,7 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--disk-size <size>', 'work disk (/root) size, e.g. 8G', sizeOption)
     .option('--root-size <size>', "virtual size of the root disk; the guest's / grows to it (default vm_defaults.system_overlay_size, 8G)", sizeOption)
     .option('--nat', "give the VM outbound network access, never to the host itself (user mode: HTTP/HTTPS through banger's proxy, the guest's http_proxy); default: none")
-    .option('-p, --publish <[hostport:]guestport>', "publish a guest TCP port on the VM's own address (NAME.vm) at every start; repeatable", collectPort)
+    .option('-p, --publish <[hostport:]guestport>', "publish a guest TCP port on the host at every start (user mode: on the VM's own address, NAME.vm; bridge mode: on 127.0.0.1); repeatable", collectPort)
     .option('--network <mode>', 'user (default, rootless) or bridge (root: bridge, tap, nftables)', networkOption)
     .option(
       '--allow <entries>',

@@ -1,14 +1,22 @@
 /** banger vm ports, banger vm forward */
 import type { Command } from 'commander';
-import { parsePortSpec, type ForwardRequest, type VMPorts } from '../../../api/ports.js';
+import { parsePortSpec, type ForwardRequest, type GuestSocket, type VMPorts } from '../../../api/ports.js';
 import { ROUTES } from '../../../api/routes.js';
 import { ExitStatus, type CliContext } from '../../context.js';
 import { printJson, table } from '../../render.js';
 import { eachName, noPassthrough } from './shared.js';
 
+/** Where the host reaches a socket: its endpoint (as a link when it answers HTTP), and its published port when that differs. */
+function hostColumn(s: GuestSocket): string {
+  const main = s.url ?? s.endpoint;
+  const extra = s.forward && s.forward !== s.endpoint ? s.forward : undefined;
+  return [main, extra].filter(Boolean).join(', ') || '-';
+}
+
 function portsTable(p: VMPorts): string {
-  const rows = p.sockets.map((s) => [s.proto, `${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port}`, s.process ?? '-', s.url ?? s.endpoint ?? '-']);
-  let out = `${p.name}${p.hostAddr ? ` (${p.hostAddr})` : ''}\n${table(rows, ['PROTO', 'LISTEN', 'PROCESS', 'HOST'])}`;
+  const rows = p.sockets.map((s) => [s.proto, `${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port}`, s.process ?? '-', hostColumn(s)]);
+  const where = p.guestAddr ? `${p.name}.vm = ${p.guestAddr}${p.published.length ? `, published on ${p.hostAddr ?? '127.0.0.1'}` : ''}` : p.hostAddr;
+  let out = `${p.name}${where ? ` (${where})` : ''}\n${table(rows, ['PROTO', 'LISTEN', 'PROCESS', 'HOST'])}`;
   for (const s of p.sockets) if (s.warning) out += `warning: ${s.proto} ${s.port}: ${s.warning}\n`;
   const listening = new Set(p.sockets.filter((s) => s.proto === 'tcp').map((s) => s.port));
   for (const f of p.published) {
@@ -19,7 +27,7 @@ function portsTable(p: VMPorts): string {
 
 export function registerPorts(vm: Command, ctx: CliContext): void {
   vm.command('ports')
-    .description('List listening TCP/UDP sockets in running VMs, with the host endpoint of published ports')
+    .description('List listening TCP/UDP sockets in running VMs, with where the host reaches them (published ports; in bridge mode also NAME.vm:PORT)')
     .argument('<names...>')
     .addHelpText('after', '\nExamples:\n  banger vm ports dev\n  banger --json vm ports dev web')
     .action(async (names: string[]) => {
@@ -42,7 +50,7 @@ export function registerPorts(vm: Command, ctx: CliContext): void {
     });
 
   vm.command('forward')
-    .description("Publish guest TCP ports on the VM's own host address (NAME.vm); kept for every start, gone while it is stopped")
+    .description("Publish guest TCP ports on the host (user mode: the VM's own address, NAME.vm; bridge mode: 127.0.0.1); kept for every start, gone while it is stopped")
     .argument('<name>')
     .argument('[ports...]', '[HOSTPORT:]GUESTPORT (a bare port uses the same number on the host)')
     .option('--remove <hostport...>', 'stop publishing these host ports')
@@ -53,7 +61,8 @@ Examples:
   banger vm forward dev 3000            guest port 3000 on dev.vm:3000
   banger vm forward dev 8080:80 9000    guest 80 on dev.vm:8080, guest 9000 on dev.vm:9000
   banger vm forward dev --remove 8080
-A running VM gets the change at once.`,
+In bridge mode the ports are published on 127.0.0.1 (127.0.0.1:8080 for 8080:80); the host reaches
+every guest port at NAME.vm:PORT there anyway. A running VM gets the change at once.`,
     )
     .action(async (name: string, ports: string[], o: { remove?: string[] }) => {
       noPassthrough(ctx);
