@@ -225,6 +225,19 @@ export interface EgressNameRecord {
   addresses?: string[];
 }
 
+/** One destination a bridge-mode VM tried to reach and was refused (its packets dropped). */
+export interface EgressConnectionRecord {
+  address: string;
+  /** `tcp`, `udp`, `icmp`, ... */
+  protocol: string;
+  /** The destination port (TCP and UDP). */
+  port?: number;
+  /** Packets dropped on the way there (a retried connection counts each try). */
+  count: number;
+  /** ISO time of the last attempt (to the second). */
+  last: string;
+}
+
 /** `vm egress`: what a VM may reach and what it tried. */
 export interface EgressReport {
   name: string;
@@ -235,8 +248,13 @@ export interface EgressReport {
   allow?: string[];
   allowed: EgressNameRecord[];
   denied: EgressNameRecord[];
-  /** Packets dropped by the VM's egress rule in this run (bridge mode, with an allowlist). */
+  /** Packets of the VM dropped by its egress rules in this run (bridge mode). */
   droppedPackets?: number;
+  /**
+   * Connection attempts refused in this run, per destination (bridge mode; a destination is forgotten
+   * a day after its last attempt, and at most 4096 are kept).
+   */
+  refusedConnections?: EgressConnectionRecord[];
   /** How this mode enforces the policy. */
   note: string;
 }

@@ -139,8 +139,11 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
       assert.ok(allowed && allowed.count >= 1 && allowed.addresses?.includes(UP_ONE), JSON.stringify(e));
       assert.ok(e.denied.some((x) => x.name === 'name2.test' && x.count >= 1), JSON.stringify(e));
       assert.ok((e.droppedPackets ?? 0) >= 1, 'the dropped connection is counted');
+      const refused = e.refusedConnections?.find((c) => c.address === UP_TWO && c.protocol === 'tcp' && c.port === 80);
+      assert.ok(refused && refused.count >= 1 && Date.parse(refused.last) > 0, `the refused connection is recorded with its destination: ${JSON.stringify(e.refusedConnections)}`);
       const text = await banger(['vm', 'egress', 'bravo'], env);
       assert.match(text.stdout, /refused names:\n\s+name2\.test/);
+      assert.match(text.stdout, new RegExp(`refused connections:\\n(.*\\n)*\\s+${UP_TWO.replace(/\./g, '\\.')} tcp/80 `));
     });
 
     it('vm set --no-nat and --nat change a running VM at once', async () => {

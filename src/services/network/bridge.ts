@@ -10,14 +10,15 @@
  * @module
  */
 import { operationFailed, unavailable, badRequest } from '../../api/errors.js';
-import type { EgressReport } from '../../api/types.js';
+import type { EgressConnectionRecord, EgressReport } from '../../api/types.js';
 import { parseAllowList, type AllowEntry } from '../../model/egress.js';
 import * as netdev from '../../system/netdev.js';
 import * as nft from '../../system/nft.js';
 import { LeaseConflictError, type LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
 import { EgressBook } from './egress-book.js';
-import { renderBase, renderDnsAllow, renderVmAdd, renderVmEgress, renderVmRemove, type VmRules } from './nft-rules.js';
+import { renderBase, renderDnsAllow, renderVmAdd, renderVmEgress, renderVmRemove, TABLE, vmObjects, type VmRules } from './nft-rules.js';
+import { refusedFromNftJson } from './refused.js';
 import type { NetworkAttachment, NetworkProvider, SweepReport } from './provider.js';
 import { bridgeSubnet, contains, lowestFree, overlappingRoute, subnetString, type Subnet } from './subnet.js';
 import { macFor } from './user-mode.js';
@@ -310,10 +311,14 @@ export class BridgeNetwork implements NetworkProvider {
     const e = this.book.get(vm.id);
     const allow = vm.spec.allow;
     let dropped: number | undefined;
-    if (e && allow !== undefined) {
-      const j = await this.host.nftListJson(['counter', 'inet', 'banger', `deny-${e.key}`]).catch(() => undefined);
+    let refused: EgressConnectionRecord[] | undefined;
+    if (e) {
+      const o = vmObjects(e.key);
+      const j = await this.host.nftListJson(['counter', 'inet', TABLE, o.counter]).catch(() => undefined);
       const c = j?.nftables.find((x) => 'counter' in x)?.counter as { packets?: number } | undefined;
       dropped = c?.packets;
+      const set = await this.host.nftListJson(['set', 'inet', TABLE, o.refused]).catch(() => undefined);
+      if (set) refused = refusedFromNftJson(set);
     }
     return {
       name: vm.name,
@@ -324,12 +329,13 @@ export class BridgeNetwork implements NetworkProvider {
       allowed: e ? [...e.allowed.values()] : [],
       denied: e ? [...e.denied.values()] : [],
       ...(dropped !== undefined ? { droppedPackets: dropped } : {}),
+      ...(refused ? { refusedConnections: refused } : {}),
       note:
         allow !== undefined
-          ? `bridge mode: only the allowlist is reachable (names through banger's DNS at ${this.settings.bridgeIp}); everything else is dropped and counted`
+          ? `bridge mode: only the allowlist is reachable (names through banger's DNS at ${this.settings.bridgeIp}); every other connection attempt is dropped and recorded`
           : vm.spec.nat
-            ? 'bridge mode: --nat, all egress allowed'
-            : 'bridge mode: no egress (no --nat, no allowlist)',
+            ? 'bridge mode: --nat, all egress allowed (attempts at the host\'s own ports are dropped and recorded)'
+            : 'bridge mode: no egress (no --nat, no allowlist); every connection attempt is dropped and recorded',
     };
   }
 }
