@@ -22,6 +22,8 @@ export interface PingResult extends BuildInfo {
   uptimeSeconds: number;
   webUrl?: string;
   dnsAddr?: string;
+  /** Where guests' DNS listens in bridge mode (the bridge address, UDP and TCP), once bridge mode is in use. */
+  guestDnsAddr?: string;
 }
 
 export type OpState = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -420,6 +422,17 @@ export interface DnsStatus {
   /** How many `<name>.vm` names it answers (running VMs). */
   records: number;
   zone: string;
+  /** The listener guests use in bridge mode (UDP and TCP on the bridge address), once bridge mode is in use. */
+  guest?: GuestDnsStatus;
+}
+
+export interface GuestDnsStatus {
+  /** `bridge_ip:53` when it listens. */
+  addr?: string;
+  /** Why it does not listen (the bind error). */
+  error?: string;
+  /** Whether a query the daemon sent to it just now was answered. */
+  answers: boolean;
 }
 
 /** One configuration key as `config show` reports it. */

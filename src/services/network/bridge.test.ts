@@ -85,6 +85,14 @@ if (runInNetns(import.meta.url, 'bridge mode')) {
       assert.equal((await listLinks()).some((l) => l.name === 'bgover0'), false, 'no bridge made');
     });
 
+    it('without nft bridge mode is unavailable, naming the apt-get line, and makes nothing', async () => {
+      const net = new BridgeNetwork(leases, { ...SETTINGS, bridgeName: 'bgnonft0' }, { ...HOST_NET, nftAvailable: () => false });
+      const vm = mkVm('a0000000000f', 'nonft');
+      await assert.rejects(net.attach(vm), (e: unknown) => e instanceof BangerError && e.code === 'unavailable' && /nftables/.test(e.message) && /apt-get install -y nftables/.test(e.hint ?? ''));
+      assert.equal(leases.get(vm.id), undefined);
+      assert.equal((await listLinks()).some((l) => l.name === 'bgnonft0'), false, 'no bridge made');
+    });
+
     it('a tap that fails mid-attach leaves no tap, no rule and no lease', async () => {
       let made = '';
       const failing: HostNet = {
