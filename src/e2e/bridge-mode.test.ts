@@ -115,6 +115,12 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
       assert.match(r.stdout, /SSH-2\.0/);
       const dig = await run(['dig', '+short', '+time=2', '+tries=1', `@${BRIDGE_IP}`, 'bravo.vm', 'A']);
       assert.match(dig.stdout.trim(), /^10\.213\.0\.\d+$/, 'banger answers .vm names on the bridge address');
+      const tcp = await run(['dig', '+tcp', '+short', '+time=2', '+tries=1', `@${BRIDGE_IP}`, 'bravo.vm', 'A']);
+      assert.equal(tcp.stdout.trim(), dig.stdout.trim(), 'and over TCP');
+      const status = JSON.parse((await banger(['--json', 'daemon', 'status'], env)).stdout) as { guestDnsAddr?: string };
+      assert.equal(status.guestDnsAddr, `${BRIDGE_IP}:53`);
+      const dns = JSON.parse((await banger(['--json', 'dns', 'status'], env)).stdout) as { guest?: { addr?: string; answers: boolean } };
+      assert.deepEqual(dns.guest, { addr: `${BRIDGE_IP}:53`, answers: true });
     });
 
     it('--nat reaches upstream; a guest never reaches a port of the host namespace', async () => {

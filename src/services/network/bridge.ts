@@ -12,6 +12,7 @@
 import { operationFailed, unavailable, badRequest } from '../../api/errors.js';
 import type { EgressConnectionRecord, EgressReport } from '../../api/types.js';
 import { parseAllowList, type AllowEntry } from '../../model/egress.js';
+import { ExecError } from '../../system/exec.js';
 import * as netdev from '../../system/netdev.js';
 import * as nft from '../../system/nft.js';
 import { LeaseConflictError, type LeaseRepo } from '../../store/leases.js';
@@ -134,7 +135,18 @@ export class BridgeNetwork implements NetworkProvider {
   private async takeTap(): Promise<string> {
     const pooled = this.pool.shift();
     const tap = pooled ?? this.newTapName();
-    if (!pooled) await this.host.addTap(tap, this.settings.bridgeName);
+    if (!pooled) {
+      try {
+        await this.host.addTap(tap, this.settings.bridgeName);
+      } catch (err) {
+        const why = err instanceof ExecError ? err.lastLine : (err as Error).message;
+        throw operationFailed(
+          `could not create tap ${tap} on bridge ${this.settings.bridgeName}: ${why}`,
+          `the daemon needs root (or CAP_NET_ADMIN) and /dev/net/tun; a device named ${tap} that banger did not make also stops it (ip link show ${tap})`,
+          err,
+        );
+      }
+    }
     void this.refill();
     return tap;
   }
