@@ -22,6 +22,8 @@ export interface PingResult extends BuildInfo {
   uptimeSeconds: number;
   webUrl?: string;
   dnsAddr?: string;
+  /** Where guests' DNS listens in bridge mode (the bridge address, UDP and TCP), once bridge mode is in use. */
+  guestDnsAddr?: string;
 }
 
 export type OpState = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -249,6 +251,19 @@ export interface EgressNameRecord {
   addresses?: string[];
 }
 
+/** One destination a bridge-mode VM tried to reach and was refused (its packets dropped). */
+export interface EgressConnectionRecord {
+  address: string;
+  /** `tcp`, `udp`, `icmp`, ... */
+  protocol: string;
+  /** The destination port (TCP and UDP). */
+  port?: number;
+  /** Packets dropped on the way there (a retried connection counts each try). */
+  count: number;
+  /** ISO time of the last attempt (to the second). */
+  last: string;
+}
+
 /** `vm egress`: what a VM may reach and what it tried. */
 export interface EgressReport {
   name: string;
@@ -259,8 +274,13 @@ export interface EgressReport {
   allow?: string[];
   allowed: EgressNameRecord[];
   denied: EgressNameRecord[];
-  /** Packets dropped by the VM's egress rule in this run (bridge mode, with an allowlist). */
+  /** Packets of the VM dropped by its egress rules in this run (bridge mode). */
   droppedPackets?: number;
+  /**
+   * Connection attempts refused in this run, per destination (bridge mode; a destination is forgotten
+   * a day after its last attempt, and at most 4096 are kept).
+   */
+  refusedConnections?: EgressConnectionRecord[];
   /** How this mode enforces the policy. */
   note: string;
 }
@@ -426,6 +446,17 @@ export interface DnsStatus {
   /** How many `<name>.vm` names it answers (running VMs). */
   records: number;
   zone: string;
+  /** The listener guests use in bridge mode (UDP and TCP on the bridge address), once bridge mode is in use. */
+  guest?: GuestDnsStatus;
+}
+
+export interface GuestDnsStatus {
+  /** `bridge_ip:53` when it listens. */
+  addr?: string;
+  /** Why it does not listen (the bind error). */
+  error?: string;
+  /** Whether a query the daemon sent to it just now was answered. */
+  answers: boolean;
 }
 
 /** One configuration key as `config show` reports it. */

@@ -139,6 +139,12 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
       assert.match(r.stdout, /SSH-2\.0/);
       const dig = await run(['dig', '+short', '+time=2', '+tries=1', `@${BRIDGE_IP}`, 'bravo.vm', 'A']);
       assert.match(dig.stdout.trim(), /^10\.213\.0\.\d+$/, 'banger answers .vm names on the bridge address');
+      const tcp = await run(['dig', '+tcp', '+short', '+time=2', '+tries=1', `@${BRIDGE_IP}`, 'bravo.vm', 'A']);
+      assert.equal(tcp.stdout.trim(), dig.stdout.trim(), 'and over TCP');
+      const status = JSON.parse((await banger(['--json', 'daemon', 'status'], env)).stdout) as { guestDnsAddr?: string };
+      assert.equal(status.guestDnsAddr, `${BRIDGE_IP}:53`);
+      const dns = JSON.parse((await banger(['--json', 'dns', 'status'], env)).stdout) as { guest?: { addr?: string; answers: boolean } };
+      assert.deepEqual(dns.guest, { addr: `${BRIDGE_IP}:53`, answers: true });
     });
 
     it('--nat reaches upstream; a guest never reaches a port of the host namespace', async () => {
@@ -163,8 +169,11 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
       assert.ok(allowed && allowed.count >= 1 && allowed.addresses?.includes(UP_ONE), JSON.stringify(e));
       assert.ok(e.denied.some((x) => x.name === 'name2.test' && x.count >= 1), JSON.stringify(e));
       assert.ok((e.droppedPackets ?? 0) >= 1, 'the dropped connection is counted');
+      const refused = e.refusedConnections?.find((c) => c.address === UP_TWO && c.protocol === 'tcp' && c.port === 80);
+      assert.ok(refused && refused.count >= 1 && Date.parse(refused.last) > 0, `the refused connection is recorded with its destination: ${JSON.stringify(e.refusedConnections)}`);
       const text = await banger(['vm', 'egress', 'bravo'], env);
       assert.match(text.stdout, /refused names:\n\s+name2\.test/);
+      assert.match(text.stdout, new RegExp(`refused connections:\\n(.*\\n)*\\s+${UP_TWO.replace(/\./g, '\\.')} tcp/80 `));
     });
 
     it('vm set --no-nat and --nat change a running VM at once', async () => {

@@ -27,7 +27,7 @@ import { UserModeNetwork } from './network/user-mode.js';
 import { EgressProxy } from './network/egress-proxy.js';
 import { BridgeNetwork } from './network/bridge.js';
 import { SelectedNetwork } from './network/select.js';
-import { GuestDns, upstreamFrom } from './dns/guest.js';
+import { upstreamFrom } from './dns/guest.js';
 import { imageResolver } from './vm-images.js';
 import { Catalogs } from './artifacts/catalog/load.js';
 import type { VMServiceDeps } from './vms/deps.js';
@@ -56,7 +56,7 @@ export interface Services {
   hypervisor: Hypervisors;
   /** Every change to a VM's row (state, spec, runtime, creation, deletion), for live views. */
   vmChanges: VMChanges;
-  /** The `<name>.vm` DNS server (listening from start() when dns_listen_addr is set). */
+  /** The `<name>.vm` DNS server (listening from start() when dns_listen_addr is set; for guests on the bridge address in bridge mode). */
   dns: DnsService;
   /** Reconciles VMs with reality; resolves once the daemon may serve (resumed work may still run). */
   start(): Promise<void>;
@@ -105,7 +105,6 @@ export function createServices(opts: ServiceOptions): Services {
     logger: logger.child({ svc: 'images' }),
   });
   const leases = new LeaseRepo(db);
-  let guestDns: GuestDns | undefined;
   const egressLog = logger.child({ svc: 'egress' });
   const egressProxy = new EgressProxy({ log: (message) => egressLog.info(message) });
   const userNet = new UserModeNetwork(leases, undefined, { proxy: egressProxy, socketFor: (id) => vmFiles(layout.vmsDir, id).run.egressSocket });
@@ -117,15 +116,15 @@ export function createServices(opts: ServiceOptions): Services {
       tapPoolSize: config.tap_pool_size,
       isolateVms: config.isolate_vms,
       onReady: async () => {
-        if (guestDns) return;
-        guestDns = new GuestDns({
-          book: bridge.book,
-          records: () => dns.records(),
-          upstream: () => upstreamFrom(config.dns_upstream),
-          allowAnswered: (vmId, addrs, ttl) => bridge.allowAnswered(vmId, addrs, ttl),
-        });
-        const at = await guestDns.listen({ host: config.bridge_ip, port: 53 });
-        logger.info('guest dns listening', { addr: `${at.host}:${at.port}` });
+        await dns.startGuest(
+          {
+            book: bridge.book,
+            records: () => dns.records(),
+            upstream: () => upstreamFrom(config.dns_upstream),
+            allowAnswered: (vmId, addrs, ttl) => bridge.allowAnswered(vmId, addrs, ttl),
+          },
+          { host: config.bridge_ip, port: 53 },
+        );
       },
     });
     return bridge;
@@ -183,7 +182,6 @@ export function createServices(opts: ServiceOptions): Services {
       await vms.pool.cancelBuilds();
       await egressProxy.closeAll();
       await network.bridgeIfMade()?.relay.closeAll();
-      await guestDns?.close();
       await dns.stop();
     },
     settled: () => resumed,

@@ -11,7 +11,7 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../system/logger.js';
 import { writeTinyImageFiles } from './tiny-image.js';
 import type { FakeKnobs } from '../drivers/fake/index.js';
-import { fakeEntry } from '../drivers/registry.js';
+import { fakeEntry, type DriverEntry } from '../drivers/registry.js';
 import { createServices, type Services } from '../services/index.js';
 import { openStore } from '../store/db.js';
 import { listProcesses, signalProcess, waitForExit } from '../system/proc.js';
@@ -29,7 +29,8 @@ export interface FakeWorld {
   close(): Promise<void>;
 }
 
-export async function fakeWorld(knobs: FakeKnobs = {}, configRaw: Record<string, unknown> = {}): Promise<FakeWorld> {
+/** `driver` replaces the fake driver's entry (a test that needs other capabilities wraps it). */
+export async function fakeWorld(knobs: FakeKnobs = {}, configRaw: Record<string, unknown> = {}, driver: (k: FakeKnobs) => DriverEntry = fakeEntry): Promise<FakeWorld> {
   const home = mkdtempSync('/tmp/bfk-');
   const env = { BANGER_HOME: home };
   const layout = resolveLayout({ env });
@@ -39,7 +40,7 @@ export async function fakeWorld(knobs: FakeKnobs = {}, configRaw: Record<string,
   const db = openStore(layout.dbPath);
   const made: Services[] = [];
   const make = (k: FakeKnobs) => {
-    const s = createServices({ db, layout, config, logger, drivers: [fakeEntry(k)] });
+    const s = createServices({ db, layout, config, logger, drivers: [driver(k)] });
     made.push(s);
     return s;
   };

@@ -104,7 +104,8 @@ Examples:
           `log:     ${ping.logPath}`,
           `state:   ${ping.stateDir}`,
           `uptime:  ${uptime(ping.uptimeSeconds)}`,
-          `dns:     ${ping.dnsAddr ?? 'not listening (see banger dns status)'}`,
+          `dns:     ${ping.dnsAddr ? `${ping.dnsAddr} (udp, tcp)` : 'not listening (see banger dns status)'}`,
+          ...(ping.guestDnsAddr ? [`guests:  dns on ${ping.guestDnsAddr} (udp, tcp; bridge mode)`] : []),
           `version: ${ping.version} (commit ${ping.commit.slice(0, 12)}, built ${ping.builtAt})${sameBuild(ping, buildInfo()) ? '' : ' — differs from this CLI'}`,
         ].join('\n') + '\n',
       );

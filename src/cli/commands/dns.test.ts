@@ -47,6 +47,12 @@ test('dns status prints the listener, whether it answers and the record count; -
   assert.deepEqual(JSON.parse((await runDns(['--json', 'dns', 'status'], fakeHost())).out), STATUS);
   const down = await runDns(['dns', 'status'], fakeHost(), { configured: '127.0.0.1:53', error: 'cannot listen on 127.0.0.1:53: EADDRINUSE', answers: false, records: 0, zone: 'vm' });
   assert.match(down.out, /^listener: not listening: cannot listen on 127\.0\.0\.1:53: EADDRINUSE\nanswers: {2}no\n/);
+  const bridge: DnsStatus = { ...STATUS, guest: { addr: '10.213.0.1:53', answers: true } };
+  const g = await runDns(['dns', 'status'], fakeHost(), bridge);
+  assert.equal(g.out, 'listener: 127.0.0.1:42069 (udp, tcp)\nanswers:  yes\nguests:   10.213.0.1:53 (udp, tcp; bridge mode)\nanswers:  yes\nrecords:  2 (*.vm, running VMs)\n');
+  assert.deepEqual(JSON.parse((await runDns(['--json', 'dns', 'status'], fakeHost(), bridge)).out).guest, { addr: '10.213.0.1:53', answers: true });
+  const busy = await runDns(['dns', 'status'], fakeHost(), { ...STATUS, guest: { error: 'cannot listen on 10.213.0.1:53: EADDRINUSE', answers: false } });
+  assert.match(busy.out, /\nguests: {3}not listening: cannot listen on 10\.213\.0\.1:53: EADDRINUSE\nanswers: {2}no\n/);
 });
 
 test('dns setup --dry-run prints the drop-in and the command, changes nothing, and notes root', async () => {

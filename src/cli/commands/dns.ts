@@ -18,7 +18,10 @@ export const hostResolver = (): ResolverHost => ({ uid: () => process.getuid?.()
 
 function renderStatus(s: DnsStatus): string {
   const listening = s.addr ? `${s.addr} (udp, tcp)` : s.configured === '' ? 'off (dns_listen_addr is empty)' : `not listening: ${s.error ?? 'unknown'}`;
-  return [`listener: ${listening}`, `answers:  ${s.answers ? 'yes' : 'no'}`, `records:  ${s.records} (*.${s.zone}, running VMs)`].join('\n') + '\n';
+  const guest = s.guest
+    ? [`guests:   ${s.guest.addr ? `${s.guest.addr} (udp, tcp; bridge mode)` : `not listening: ${s.guest.error ?? 'unknown'}`}`, `answers:  ${s.guest.answers ? 'yes' : 'no'}`]
+    : [];
+  return [`listener: ${listening}`, `answers:  ${s.answers ? 'yes' : 'no'}`, ...guest, `records:  ${s.records} (*.${s.zone}, running VMs)`].join('\n') + '\n';
 }
 
 export function registerDns(
@@ -34,10 +37,12 @@ export function registerDns(
       'after',
       `
 bangerd answers <name>.vm with each running VM's address on dns_listen_addr (UDP and TCP).
-Other names are refused for now.
+Other names are refused there. In bridge mode guests use a second listener on the bridge address
+(port 53, UDP and TCP), which also forwards the names a VM's egress allows; status shows both.
 
 Examples:
-  banger dns status              listener, whether it answers, how many names
+  banger dns status              listeners, whether they answer, how many names
+  banger --json dns status       the same for scripts (guest: the bridge-mode listener)
   banger dns setup --dry-run     show how the host resolver would be wired
   sudo banger dns setup          send *.vm to bangerd through systemd-resolved`,
     );

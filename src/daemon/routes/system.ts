@@ -9,9 +9,10 @@ import { hostFacts } from '../../system/host.js';
 import type { DaemonContext } from '../context.js';
 import type { RouteKit } from '../route-kit.js';
 
-function dnsAddr(ctx: DaemonContext): { dnsAddr?: string } {
+function dnsAddr(ctx: DaemonContext): { dnsAddr?: string; guestDnsAddr?: string } {
   const addr = ctx.services.dns.addr();
-  return addr ? { dnsAddr: addr } : {};
+  const guest = ctx.services.dns.guestAddr();
+  return { ...(addr ? { dnsAddr: addr } : {}), ...(guest ? { guestDnsAddr: guest } : {}) };
 }
 
 export function systemRoutes(kit: RouteKit, ctx: DaemonContext): void {

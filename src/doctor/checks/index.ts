@@ -7,12 +7,12 @@ import { checkDaemon } from './daemon.js';
 import { checkDiskSpace } from './disk-space.js';
 import { checkE2fsprogs } from './e2fsprogs.js';
 import { checkFirecracker } from './firecracker.js';
-import { checkFirewall } from './firewall.js';
 import { checkIproute2 } from './iproute2.js';
 import { checkDebianKeyring } from './keyring.js';
 import { checkKernel } from './kernel.js';
 import { checkKvmDevice, checkKvmUsable } from './kvm.js';
 import { checkMmdebstrap } from './mmdebstrap.js';
+import { checkNftables } from './nftables.js';
 import { checkQemu } from './qemu.js';
 import { checkQemuImg } from './qemu-img.js';
 import { checkRootDiskCopy } from './root-disk-copy.js';
@@ -37,7 +37,7 @@ export const CHECKS: readonly NamedCheck[] = [
   { name: 'root-disk-copy', run: checkRootDiskCopy },
   { name: 'e2fsprogs', run: checkE2fsprogs },
   { name: 'iproute2', run: checkIproute2 },
-  { name: 'nat', run: checkFirewall },
+  { name: 'nftables', run: checkNftables },
   { name: 'ssh', run: checkSsh },
   { name: 'mmdebstrap', run: checkMmdebstrap },
   { name: 'debian-archive-keyring', run: checkDebianKeyring },

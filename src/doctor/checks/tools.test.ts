@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEBIAN_OS_RELEASE, fakeBin, fakeDoctorEnv } from '../testing.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEBIAN_OS_RELEASE, fakeBin, fakeDoctorEnv, tempDir } from '../testing.js';
 import { checkE2fsprogs } from './e2fsprogs.js';
 import { checkFirecracker } from './firecracker.js';
-import { checkFirewall } from './firewall.js';
+import { checkNftables } from './nftables.js';
 import { checkIproute2 } from './iproute2.js';
 import { checkMmdebstrap } from './mmdebstrap.js';
 import { checkQemu } from './qemu.js';
@@ -105,16 +107,25 @@ test('iproute2: missing fails with apt-get install iproute2; present passes', as
   assert.equal(ok.details[0], 'iproute2-6.1.0');
 });
 
-test('nat: nft preferred, iptables accepted, neither warns with apt-get install nftables', async () => {
-  const none = await checkFirewall(fakeDoctorEnv(empty()));
-  assert.equal(none.status, 'WARN');
-  assert.equal(none.fix, 'apt-get install nftables');
-  const nft = await checkFirewall(fakeDoctorEnv(fakeBin({ nft: 'nftables v1.0.6 (Lester Gooch #5)' })));
+test('nftables: bridge mode needs nft; without it bridge mode is unavailable (iptables is no substitute) with the apt-get line', async () => {
+  const nft = await checkNftables(fakeDoctorEnv(fakeBin({ nft: 'nftables v1.0.6 (Lester Gooch #5)' })));
   assert.equal(nft.status, 'PASS');
-  assert.match(nft.details[0]!, /^nftables v1\.0\.6/);
-  const ipt = await checkFirewall(fakeDoctorEnv(fakeBin({ iptables: 'iptables v1.8.9 (nf_tables)' })));
-  assert.equal(ipt.status, 'PASS');
-  assert.match(ipt.details[0]!, /iptables fallback/);
+  assert.match(nft.details[0]!, /^nftables v1\.0\.6 .*bridge mode available/);
+  for (const bin of [empty(), fakeBin({ iptables: 'iptables v1.8.9 (nf_tables)' })]) {
+    const none = await checkNftables(fakeDoctorEnv(bin));
+    assert.equal(none.status, 'WARN', 'user mode (the default) runs without it');
+    assert.match(none.details[0]!, /nft not found: bridge mode unavailable/);
+    assert.match(none.details[0]!, /no iptables fallback/);
+    assert.equal(none.fix, 'apt-get install nftables');
+  }
+  const home = tempDir();
+  writeFileSync(join(home, 'config.toml'), 'network_mode = "bridge"\n');
+  const bridge = await checkNftables(fakeDoctorEnv(empty(), { env: { BANGER_HOME: home } }));
+  assert.equal(bridge.status, 'FAIL', 'configured bridge mode cannot work');
+  assert.match(bridge.details.join('\n'), /bridge mode unavailable[\s\S]*network_mode = "bridge"/);
+  assert.equal(bridge.fix, 'apt-get install nftables');
+  const sudo = await checkNftables(fakeDoctorEnv(empty(), { uid: 1000 }));
+  assert.equal(sudo.fix, 'sudo apt-get install nftables');
 });
 
 test('ssh: both ssh and ssh-keygen are needed', async () => {

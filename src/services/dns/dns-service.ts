@@ -1,15 +1,17 @@
 /**
  * The DNS service of the daemon: the `vm` zone built from the VMs in the store (read only, rebuilt when
- * the store changed), served by a DnsListener on dns_listen_addr, started and stopped with the daemon.
+ * the store changed), served by a DnsListener on dns_listen_addr, started and stopped with the daemon;
+ * and, once bridge mode is in use, the guests' listener on the bridge address (GuestDns).
  *
  * @module
  */
-import type { DnsStatus } from '../../api/types.js';
+import type { DnsStatus, GuestDnsStatus } from '../../api/types.js';
 import type { Logger } from '../../system/logger.js';
 import type { VMRepo, VMRow } from '../../store/vms.js';
 import { isPoolName } from '../../model/vm-name.js';
 import { probeDns } from './probe.js';
-import { DnsListener, parseListenAddr } from './server.js';
+import { GuestDns, type GuestDnsDeps } from './guest.js';
+import { DnsListener, parseListenAddr, type ListenAddr } from './server.js';
 import { ZONE, type ZoneRecords } from './zone.js';
 
 /** The address `<name>.vm` resolves to: the guest's own address on a tap, else its forward's host address. */
@@ -32,6 +34,8 @@ export class DnsService {
   private cache: { stamp: string; records: ZoneRecords } | undefined;
   private error: string | undefined;
   private checkedAt = 0;
+  private guest: GuestDns | undefined;
+  private guestError: string | undefined;
 
   constructor(
     private readonly repo: Pick<VMRepo, 'list' | 'changeStamp'>,
@@ -73,8 +77,30 @@ export class DnsService {
     }
   }
 
-  stop(): Promise<void> {
-    return this.listener.close();
+  /**
+   * Starts the guests' listener (bridge mode, when the bridge is up). Unlike the host's, a guest
+   * listener that cannot bind is an error: bridge-mode guests resolve only through it. Reported in
+   * status either way.
+   */
+  async startGuest(deps: GuestDnsDeps, at: ListenAddr): Promise<void> {
+    if (this.guest) return;
+    const guest = new GuestDns(deps);
+    try {
+      const bound = await guest.listen(at);
+      this.guest = guest;
+      this.guestError = undefined;
+      this.logger.info('guest dns listening', { addr: `${bound.host}:${bound.port}` });
+    } catch (err) {
+      this.guestError = `cannot listen on ${at.host}:${at.port}: ${(err as Error).message}`;
+      this.logger.warn('guest dns not started', { error: this.guestError });
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    const guest = this.guest;
+    this.guest = undefined;
+    await Promise.all([this.listener.close(), guest?.close()]);
   }
 
   /** `host:port` it listens on, when it does. */
@@ -83,9 +109,21 @@ export class DnsService {
     return a ? `${a.host}:${a.port}` : undefined;
   }
 
+  /** `host:port` the guests' listener listens on, when it does. */
+  guestAddr(): string | undefined {
+    const a = this.guest?.address();
+    return a ? `${a.host}:${a.port}` : undefined;
+  }
+
+  private async guestStatus(): Promise<GuestDnsStatus | undefined> {
+    const at = this.guest?.address();
+    if (!at && this.guestError === undefined) return undefined;
+    return { ...(at ? { addr: `${at.host}:${at.port}` } : {}), ...(this.guestError ? { error: this.guestError } : {}), answers: at ? await probeDns(at) : false };
+  }
+
   async status(): Promise<DnsStatus> {
     const at = this.listener.address();
-    const answers = at ? await probeDns(at) : false;
+    const [answers, guest] = await Promise.all([at ? probeDns(at) : false, this.guestStatus()]);
     return {
       configured: this.listenAddr,
       ...(at ? { addr: `${at.host}:${at.port}` } : {}),
@@ -93,6 +131,7 @@ export class DnsService {
       answers,
       records: this.records().size,
       zone: ZONE,
+      ...(guest ? { guest } : {}),
     };
   }
 }

@@ -1,9 +1,11 @@
 /**
- * The DNS server guests use in bridge mode, on the bridge address (UDP): `<name>.vm` from the zone,
+ * The DNS server guests use in bridge mode, on the bridge address (UDP and TCP, port 53): `<name>.vm` from the zone,
  * other names forwarded to the upstream resolver only for a VM whose egress allows them (`--nat`
  * without allowlist: every name; an allowlist: its names and wildcards). The addresses an allowed
  * answer carries are added to that VM's nftables set for the answer's TTL before the answer is sent,
  * so the guest's first connection already passes. Every refused query is recorded for `vm egress`.
+ * A query is forwarded over the transport it came on: an answer too large for UDP comes back truncated,
+ * and the guest's retry over TCP is forwarded over TCP and gets all of it.
  *
  * @module
  */
@@ -13,7 +15,8 @@ import dnsPacket from 'dns-packet';
 import type { DecodedPacket } from 'dns-packet';
 import { nameAllowed } from '../../model/egress.js';
 import type { EgressBook, EgressEntry } from '../network/egress-book.js';
-import { respond, ZONE, type ZoneRecords } from './zone.js';
+import { askTcp, DnsTcpServer } from './tcp.js';
+import { respond, ZONE, type Transport, type ZoneRecords } from './zone.js';
 import { parseListenAddr, type ListenAddr } from './server.js';
 
 const UPSTREAM_TIMEOUT_MS = 3000;
@@ -84,9 +87,11 @@ export function decide(entry: EgressEntry | undefined, qname: string): 'zone' | 
 
 export class GuestDns {
   private udp: UdpSocket | undefined;
+  private tcp: DnsTcpServer | undefined;
 
   constructor(private readonly deps: GuestDnsDeps) {}
 
+  /** Binds UDP, then TCP on the same port; rejects (and holds nothing) when either cannot bind. */
   async listen(at: ListenAddr): Promise<ListenAddr> {
     const udp = createSocket({ type: 'udp4' });
     udp.on('message', (msg, rinfo) => {
@@ -105,8 +110,17 @@ export class GuestDns {
       });
     });
     udp.on('error', () => undefined);
+    const port = udp.address().port;
+    const tcp = new DnsTcpServer((msg, from) => this.answer(msg, from, 'tcp'));
+    try {
+      await tcp.listen({ host: at.host, port });
+    } catch (err) {
+      udp.close();
+      throw err;
+    }
     this.udp = udp;
-    return { host: at.host, port: udp.address().port };
+    this.tcp = tcp;
+    return { host: at.host, port };
   }
 
   address(): ListenAddr | undefined {
@@ -116,26 +130,28 @@ export class GuestDns {
 
   async close(): Promise<void> {
     const udp = this.udp;
+    const tcp = this.tcp;
     this.udp = undefined;
-    if (udp) await new Promise<void>((r) => udp.close(() => r()));
+    this.tcp = undefined;
+    await Promise.all([udp ? new Promise<void>((r) => udp.close(() => r())) : undefined, tcp?.close()]);
   }
 
-  /** The reply to a query from `from`, or undefined to drop it. */
-  async answer(msg: Buffer, from: string): Promise<Buffer | undefined> {
+  /** The reply to a query from `from` that came over `transport`, or undefined to drop it. */
+  async answer(msg: Buffer, from: string, transport: Transport = 'udp'): Promise<Buffer | undefined> {
     const q = decode(msg);
     if (!q || q.type !== 'query') return undefined;
     const name = q.questions?.[0]?.name;
-    if (name === undefined) return respond(msg, this.deps.records(), 'udp');
+    if (name === undefined) return respond(msg, this.deps.records(), transport);
     const entry = this.deps.book.byAddress(from);
     const verdict = decide(entry, name);
-    if (verdict === 'zone') return respond(msg, this.deps.records(), 'udp');
+    if (verdict === 'zone') return respond(msg, this.deps.records(), transport);
     if (verdict === 'refuse') {
       if (entry) this.deps.book.note(entry, 'denied', name);
       return refusal(q);
     }
     const upstream = this.deps.upstream();
     if (!upstream) return refusal(q);
-    const reply = await askUpstream(msg, upstream);
+    const reply = transport === 'tcp' ? await askTcp(msg, upstream, UPSTREAM_TIMEOUT_MS) : await askUpstream(msg, upstream);
     if (!reply) return undefined;
     const r = decode(reply);
     const a = (r?.answers ?? []).filter((x) => x.type === 'A') as { data: string; ttl?: number }[];

@@ -6,15 +6,9 @@
  * @module
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server, type Socket } from 'node:net';
 import { ResponseCache } from './cache.js';
+import { DnsTcpServer } from './tcp.js';
 import type { ZoneRecords } from './zone.js';
-
-/** At most this many TCP clients at once, each closed after this long idle (RFC 7766 suggests seconds). */
-const MAX_TCP_CLIENTS = 64;
-const TCP_IDLE_MS = 10_000;
-/** A TCP message is at most 64 KiB; a client that sends more than this unanswered is cut off. */
-const MAX_TCP_BUFFER = 2 * 65_537;
 
 export interface ListenAddr {
   host: string;
@@ -30,8 +24,7 @@ export function parseListenAddr(text: string): ListenAddr | undefined {
 
 export class DnsListener {
   private udp: UdpSocket | undefined;
-  private tcp: Server | undefined;
-  private readonly clients = new Set<Socket>();
+  private tcp: DnsTcpServer | undefined;
   private readonly cache = new ResponseCache();
 
   constructor(private readonly records: () => ZoneRecords) {}
@@ -58,36 +51,24 @@ export class DnsListener {
     });
     udp.on('error', () => undefined);
     const port = udp.address().port;
-    const tcp = createServer((s) => this.serveTcp(s));
-    tcp.maxConnections = MAX_TCP_CLIENTS;
+    const tcp = new DnsTcpServer((msg) => this.answer(msg, 'tcp'));
     try {
-      await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen({ host: at.host, port, exclusive: true }, () => {
-          tcp.off('error', reject);
-          resolve();
-        });
-      });
+      await tcp.listen({ host: at.host, port });
     } catch (err) {
       udp.close();
       throw err;
     }
-    tcp.on('error', () => undefined);
     this.udp = udp;
     this.tcp = tcp;
     return { host: at.host, port };
   }
 
   async close(): Promise<void> {
-    for (const c of this.clients) c.destroy();
     const udp = this.udp;
     const tcp = this.tcp;
     this.udp = undefined;
     this.tcp = undefined;
-    await Promise.all([
-      udp ? new Promise<void>((r) => udp.close(() => r())) : undefined,
-      tcp ? new Promise<void>((r) => tcp.close(() => r())) : undefined,
-    ]);
+    await Promise.all([udp ? new Promise<void>((r) => udp.close(() => r())) : undefined, tcp?.close()]);
   }
 
   private answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
@@ -96,31 +77,5 @@ export class DnsListener {
     } catch {
       return undefined;
     }
-  }
-
-  private serveTcp(s: Socket): void {
-    this.clients.add(s);
-    s.setTimeout(TCP_IDLE_MS, () => s.destroy());
-    s.on('close', () => this.clients.delete(s));
-    s.on('error', () => s.destroy());
-    let buf: Buffer = Buffer.alloc(0);
-    s.on('data', (chunk: Buffer) => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      while (buf.length >= 2) {
-        const len = buf.readUInt16BE(0);
-        if (buf.length < 2 + len) break;
-        const msg = buf.subarray(2, 2 + len);
-        buf = buf.subarray(2 + len);
-        const reply = this.answer(msg, 'tcp');
-        if (!reply) {
-          s.destroy();
-          return;
-        }
-        const head = Buffer.alloc(2);
-        head.writeUInt16BE(reply.length);
-        s.write(Buffer.concat([head, reply]));
-      }
-      if (buf.length > MAX_TCP_BUFFER) s.destroy();
-    });
   }
 }

@@ -14,7 +14,7 @@ import dnsPacket from 'dns-packet';
 import { BangerError } from '../../api/errors.js';
 import type { VMSpec } from '../../api/types.js';
 import { parseAllowList } from '../../model/egress.js';
-import { run, spawnPiped, type PipedChild } from '../../system/exec.js';
+import { run, runUnchecked, spawnPiped, type PipedChild } from '../../system/exec.js';
 import { canListen, freeLoopbackPort } from '../../system/net.js';
 import { listLinks } from '../../system/netdev.js';
 import { nftCheck, nftListText } from '../../system/nft.js';
@@ -88,6 +88,14 @@ if (runInNetns(import.meta.url, 'bridge mode')) {
       assert.equal((await listLinks()).some((l) => l.name === 'bgover0'), false, 'no bridge made');
     });
 
+    it('without nft bridge mode is unavailable, naming the apt-get line, and makes nothing', async () => {
+      const net = new BridgeNetwork(leases, { ...SETTINGS, bridgeName: 'bgnonft0' }, { ...HOST_NET, nftAvailable: () => false });
+      const vm = mkVm('a0000000000f', 'nonft');
+      await assert.rejects(net.attach(vm), (e: unknown) => e instanceof BangerError && e.code === 'unavailable' && /nftables/.test(e.message) && /apt-get install -y nftables/.test(e.hint ?? ''));
+      assert.equal(leases.get(vm.id), undefined);
+      assert.equal((await listLinks()).some((l) => l.name === 'bgnonft0'), false, 'no bridge made');
+    });
+
     it('a tap that fails mid-attach leaves no tap, no rule and no lease', async () => {
       let made = '';
       const failing: HostNet = {
@@ -130,7 +138,7 @@ if (runInNetns(import.meta.url, 'bridge mode')) {
       assert.equal(net.pooled().length, 2, 'the pool is refilled');
       let text = await table();
       assert.match(text, /10\.213\.0\.3 : accept/, 'bravo (--nat) has egress');
-      assert.doesNotMatch(text, /10\.213\.0\.2 :/, 'alpha has none');
+      assert.doesNotMatch(text, /map egress \{[^}]*10\.213\.0\.2/s, 'alpha has none');
       a.spec.nat = true;
       vms.update(a.id, { spec: a.spec });
       await net.update(a);
@@ -146,7 +154,7 @@ if (runInNetns(import.meta.url, 'bridge mode')) {
       await net.release(a);
       await net.release(b);
       assert.equal(leases.get(a.id), undefined);
-      assert.doesNotMatch(await table(), /vm-|dns-|nets-|deny-/, 'no VM object left in banger\'s table');
+      assert.doesNotMatch(await table(), /vm-|dns-|nets-|deny-|refuse-|refused-/, 'no VM object left in banger\'s table');
       const report = await net.sweep([]);
       assert.ok(report.removed.length >= 2, `the sweep removes the idle taps no VM holds: ${JSON.stringify(report.removed)}`);
       await net.refill();
@@ -209,6 +217,46 @@ if (runInNetns(import.meta.url, 'bridge mode')) {
         guest.close();
         await run(['ip', 'addr', 'del', `${ip}/32`, 'dev', 'lo']);
       }
+    });
+
+    it('a refused connection attempt is recorded per VM with its destination, count and last time, forwarded or at the host', async () => {
+      const guest = `bgg-${process.pid}`;
+      const net = new BridgeNetwork(leases, SETTINGS);
+      const vm = mkVm('e00000000001', 'echo', { allow: ['192.0.2.7'] });
+      const att = await net.attach(vm);
+      const inGuest = (script: string) => runUnchecked(['ip', 'netns', 'exec', guest, 'timeout', '3', 'bash', '-c', script]);
+      try {
+        // A stand-in guest: a namespace on a port of the bridge with the VM's address, and a route out.
+        await run(['ip', 'netns', 'add', guest]);
+        await run(['ip', 'link', 'add', 'bgg0', 'type', 'veth', 'peer', 'name', 'bgg1', 'netns', guest]);
+        await run(['ip', 'link', 'set', 'bgg0', 'master', SETTINGS.bridgeName, 'up']);
+        await run(['ip', '-n', guest, 'addr', 'add', `${att.sshHost}/24`, 'dev', 'bgg1']);
+        await run(['ip', '-n', guest, 'link', 'set', 'bgg1', 'up']);
+        await run(['ip', '-n', guest, 'route', 'add', 'default', 'via', SETTINGS.bridgeIp]);
+        await run(['ip', 'link', 'add', 'bgup0', 'type', 'veth', 'peer', 'name', 'bgup1']);
+        await run(['ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'bgup0']);
+        for (const l of ['bgup0', 'bgup1']) await run(['ip', 'link', 'set', l, 'up']);
+
+        const before = Date.now();
+        await inGuest('for i in 1 2 3; do echo x > /dev/udp/192.0.2.9/5353; done');
+        await inGuest('echo x > /dev/tcp/192.0.2.9/80');
+        await inGuest('echo x > /dev/tcp/10.213.0.1/8081');
+        await inGuest('echo x > /dev/udp/192.0.2.7/5353');
+        const r = await net.egress(vm);
+        const find = (address: string, protocol: string, port: number) => r.refusedConnections?.find((c) => c.address === address && c.protocol === protocol && c.port === port);
+        assert.equal(find('192.0.2.9', 'udp', 5353)?.count, 3, JSON.stringify(r.refusedConnections));
+        assert.ok((find('192.0.2.9', 'tcp', 80)?.count ?? 0) >= 1, 'a refused TCP connect (its SYNs) is recorded');
+        assert.ok(find('10.213.0.1', 'tcp', 8081), 'an attempt at a port of the host itself is recorded');
+        assert.equal(r.refusedConnections?.some((c) => c.address === '192.0.2.7'), false, 'an allowed address is not refused');
+        const last = Date.parse(find('192.0.2.9', 'udp', 5353)!.last);
+        assert.ok(last >= before - 3000 && last <= Date.now(), `last time ${find('192.0.2.9', 'udp', 5353)!.last} is when it was tried`);
+        assert.ok((r.droppedPackets ?? 0) >= 5);
+      } finally {
+        await runUnchecked(['ip', 'netns', 'del', guest]);
+        await runUnchecked(['ip', 'link', 'del', 'bgup0']);
+        await net.release(vm);
+      }
+      assert.doesNotMatch(await table(), new RegExp(`refuse-|refused-|${ruleKey(vm.id)}|${att.sshHost.replace(/\./g, '\\.')} :`), 'no refusal chain, set or map element outlives the VM');
     });
 
     it('--allow: an allowed name is answered and its address opened for the TTL; another name is refused and shows in egress', async () => {

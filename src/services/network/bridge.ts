@@ -14,14 +14,16 @@
  */
 import { operationFailed, unavailable, badRequest } from '../../api/errors.js';
 import type { PublishedPort } from '../../api/ports.js';
-import type { EgressReport } from '../../api/types.js';
+import type { EgressConnectionRecord, EgressReport } from '../../api/types.js';
 import { parseAllowList, type AllowEntry } from '../../model/egress.js';
+import { ExecError } from '../../system/exec.js';
 import * as netdev from '../../system/netdev.js';
 import * as nft from '../../system/nft.js';
 import { LeaseConflictError, type LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
 import { EgressBook } from './egress-book.js';
-import { renderBase, renderDnsAllow, renderVmAdd, renderVmEgress, renderVmRemove, type VmRules } from './nft-rules.js';
+import { renderBase, renderDnsAllow, renderVmAdd, renderVmEgress, renderVmRemove, TABLE, vmObjects, type VmRules } from './nft-rules.js';
+import { refusedFromNftJson } from './refused.js';
 import type { NetworkAttachment, NetworkProvider, PortPublishing, SweepReport } from './provider.js';
 import { PortRelay, type RelayTarget } from './port-relay.js';
 import { bridgeSubnet, contains, lowestFree, overlappingRoute, subnetString, type Subnet } from './subnet.js';
@@ -143,7 +145,18 @@ export class BridgeNetwork implements NetworkProvider {
   private async takeTap(): Promise<string> {
     const pooled = this.pool.shift();
     const tap = pooled ?? this.newTapName();
-    if (!pooled) await this.host.addTap(tap, this.settings.bridgeName);
+    if (!pooled) {
+      try {
+        await this.host.addTap(tap, this.settings.bridgeName);
+      } catch (err) {
+        const why = err instanceof ExecError ? err.lastLine : (err as Error).message;
+        throw operationFailed(
+          `could not create tap ${tap} on bridge ${this.settings.bridgeName}: ${why}`,
+          `the daemon needs root (or CAP_NET_ADMIN) and /dev/net/tun; a device named ${tap} that banger did not make also stops it (ip link show ${tap})`,
+          err,
+        );
+      }
+    }
     void this.refill();
     return tap;
   }
@@ -357,10 +370,14 @@ export class BridgeNetwork implements NetworkProvider {
     const e = this.book.get(vm.id);
     const allow = vm.spec.allow;
     let dropped: number | undefined;
-    if (e && allow !== undefined) {
-      const j = await this.host.nftListJson(['counter', 'inet', 'banger', `deny-${e.key}`]).catch(() => undefined);
+    let refused: EgressConnectionRecord[] | undefined;
+    if (e) {
+      const o = vmObjects(e.key);
+      const j = await this.host.nftListJson(['counter', 'inet', TABLE, o.counter]).catch(() => undefined);
       const c = j?.nftables.find((x) => 'counter' in x)?.counter as { packets?: number } | undefined;
       dropped = c?.packets;
+      const set = await this.host.nftListJson(['set', 'inet', TABLE, o.refused]).catch(() => undefined);
+      if (set) refused = refusedFromNftJson(set);
     }
     return {
       name: vm.name,
@@ -371,12 +388,13 @@ export class BridgeNetwork implements NetworkProvider {
       allowed: e ? [...e.allowed.values()] : [],
       denied: e ? [...e.denied.values()] : [],
       ...(dropped !== undefined ? { droppedPackets: dropped } : {}),
+      ...(refused ? { refusedConnections: refused } : {}),
       note:
         allow !== undefined
-          ? `bridge mode: only the allowlist is reachable (names through banger's DNS at ${this.settings.bridgeIp}); everything else is dropped and counted`
+          ? `bridge mode: only the allowlist is reachable (names through banger's DNS at ${this.settings.bridgeIp}); every other connection attempt is dropped and recorded`
           : vm.spec.nat
-            ? 'bridge mode: --nat, all egress allowed'
-            : 'bridge mode: no egress (no --nat, no allowlist)',
+            ? 'bridge mode: --nat, all egress allowed (attempts at the host\'s own ports are dropped and recorded)'
+            : 'bridge mode: no egress (no --nat, no allowlist); every connection attempt is dropped and recorded',
     };
   }
 }

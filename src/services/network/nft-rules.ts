@@ -5,15 +5,23 @@
  *
  * Per VM (objects suffixed with a short id): a set of allowed networks (the CIDR entries of its
  * allowlist), a set of addresses its DNS answers allowed (elements time out with the answer's TTL), a
- * named counter of what it was refused, and a chain that accepts those two sets and counts, logs and
- * drops the rest. The `egress` verdict map sends a VM's forwarded traffic to its chain (allowlist),
- * accepts it (`--nat` without allowlist) or, without an element, lets it fall to the drop.
+ * chain that accepts those two sets and hands the rest to the VM's refusal chain, and the refusal chain
+ * itself: it records each refused destination (address, protocol, port) in the VM's `refused` set with
+ * a counter (an element times out REFUSED_KEEP_S after its last attempt, so its expiry tells when that
+ * was), counts the packet in the VM's named counter, logs and drops it. The `egress` verdict map sends a
+ * VM's forwarded traffic to its chain (allowlist), accepts it (`--nat` without allowlist) or, without an
+ * element, lets it fall to the `refuse` map, which sends every VM's refused packets (forwarded, or for
+ * the host's own ports) to its refusal chain.
  *
  * @module
  */
 import { formatAllowEntry, type AllowEntry } from '../../model/egress.js';
 
 export const TABLE = 'banger';
+/** How long a refused destination is remembered after its last attempt (seconds). */
+export const REFUSED_KEEP_S = 86_400;
+/** At most this many refused destinations are remembered per VM; attempts at others are only counted. */
+export const REFUSED_MAX = 4096;
 
 export interface BaseRules {
   bridge: string;
@@ -44,8 +52,8 @@ function check(v: VmRules): void {
 }
 
 /** The names of a VM's objects in the inet table. */
-export function vmObjects(key: string): { chain: string; nets: string; dns: string; counter: string } {
-  return { chain: `vm-${key}`, nets: `nets-${key}`, dns: `dns-${key}`, counter: `deny-${key}` };
+export function vmObjects(key: string): { chain: string; refuse: string; nets: string; dns: string; refused: string; counter: string } {
+  return { chain: `vm-${key}`, refuse: `refuse-${key}`, nets: `nets-${key}`, dns: `dns-${key}`, refused: `refused-${key}`, counter: `deny-${key}` };
 }
 
 /** Replaces both tables with their empty base (VMs are added after): run at daemon start. */
@@ -63,10 +71,14 @@ export function renderBase(b: BaseRules): string {
     `  map egress {`,
     `    type ipv4_addr : verdict`,
     `  }`,
+    `  map refuse {`,
+    `    type ipv4_addr : verdict`,
+    `  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
     `    iifname ${br} oifname ${br} ${b.isolate ? 'drop' : 'accept'}`,
     `    iifname ${br} ip saddr vmap @egress`,
+    `    iifname ${br} ip saddr vmap @refuse`,
     `    iifname ${br} counter drop`,
     `    oifname ${br} ct state established,related accept`,
     `    oifname ${br} counter drop`,
@@ -77,6 +89,7 @@ export function renderBase(b: BaseRules): string {
     `    iifname ${br} ip daddr ${b.gateway} udp dport 53 accept`,
     `    iifname ${br} ip daddr ${b.gateway} tcp dport 53 accept`,
     `    iifname ${br} ip daddr ${b.gateway} icmp type echo-request accept`,
+    `    iifname ${br} ip saddr vmap @refuse`,
     `    iifname ${br} counter drop`,
     `  }`,
     `  chain postrouting {`,
@@ -128,10 +141,16 @@ export function renderVmAdd(v: VmRules): string {
     `add set inet ${TABLE} ${o.nets} { type ipv4_addr; flags interval; }`,
     ...(nets.length > 0 ? [`add element inet ${TABLE} ${o.nets} { ${nets.join(', ')} }`] : []),
     `add set inet ${TABLE} ${o.dns} { type ipv4_addr; flags timeout; }`,
+    `add set inet ${TABLE} ${o.refused} { type ipv4_addr . inet_proto . inet_service; flags dynamic, timeout; timeout ${REFUSED_KEEP_S}s; size ${REFUSED_MAX}; }`,
+    `add chain inet ${TABLE} ${o.refuse}`,
+    `add rule inet ${TABLE} ${o.refuse} meta l4proto { tcp, udp } update @${o.refused} { ip daddr . meta l4proto . th dport counter }`,
+    `add rule inet ${TABLE} ${o.refuse} meta l4proto != { tcp, udp } update @${o.refused} { ip daddr . meta l4proto . 0 counter }`,
+    `add rule inet ${TABLE} ${o.refuse} counter name ${q(o.counter)} log prefix ${q(`banger-deny ${v.key}: `)} drop`,
     `add chain inet ${TABLE} ${o.chain}`,
     `add rule inet ${TABLE} ${o.chain} ip daddr @${o.nets} accept`,
     `add rule inet ${TABLE} ${o.chain} ip daddr @${o.dns} accept`,
-    `add rule inet ${TABLE} ${o.chain} counter name ${q(o.counter)} log prefix ${q(`banger-deny ${v.key}: `)} drop`,
+    `add rule inet ${TABLE} ${o.chain} goto ${o.refuse}`,
+    `add element inet ${TABLE} refuse { ${v.ip} : goto ${o.refuse} }`,
     `add element bridge ${TABLE} taps { ${q(v.tap)} }`,
     `add element bridge ${TABLE} sources { ${q(v.tap)} . ${v.ip} }`,
     `add element bridge ${TABLE} macs { ${q(v.tap)} . ${v.mac} }`,
@@ -167,9 +186,12 @@ export function renderVmRemove(v: VmRules): string {
   return [
     ...(v.allow !== undefined || v.nat ? [`delete element inet ${TABLE} egress { ${v.ip} }`] : []),
     ...(v.allow !== undefined || v.nat ? [`delete element inet ${TABLE} masq { ${v.ip} }`] : []),
+    `delete element inet ${TABLE} refuse { ${v.ip} }`,
     `delete chain inet ${TABLE} ${o.chain}`,
+    `delete chain inet ${TABLE} ${o.refuse}`,
     `delete set inet ${TABLE} ${o.nets}`,
     `delete set inet ${TABLE} ${o.dns}`,
+    `delete set inet ${TABLE} ${o.refused}`,
     `delete counter inet ${TABLE} ${o.counter}`,
     `delete element bridge ${TABLE} taps { ${q(v.tap)} }`,
     `delete element bridge ${TABLE} sources { ${q(v.tap)} . ${v.ip} }`,

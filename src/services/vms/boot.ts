@@ -48,8 +48,18 @@ export interface RestoreInput {
   cmdline: string;
 }
 
-/** Launches the VM (or restores it); returns its row with runtime facts recorded (still `starting`) and the handle. */
-export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, row: VMRow, ctx: OpContext, restore?: RestoreInput): Promise<{ row: VMRow; handle: VMHandle }> {
+/**
+ * Launches the VM (or restores it); returns its row with runtime facts recorded (still `starting`) and the handle.
+ * `onLaunch` is called once the network and seed are ready, just before the hypervisor is started.
+ */
+export async function launchVM(
+  deps: VMServiceDeps,
+  driver: HypervisorDriver,
+  row: VMRow,
+  ctx: OpContext,
+  restore?: RestoreInput,
+  onLaunch?: () => void,
+): Promise<{ row: VMRow; handle: VMHandle }> {
   const files = vmFiles(deps.layout.vmsDir, row.id);
   const image = deps.images.byId(row.imageId);
   if (!image) throw operationFailed(`image ${row.imageId} of vm ${row.name} is gone`, `delete the vm with banger vm delete ${row.name}`);
@@ -100,6 +110,7 @@ export async function launchVM(deps: VMServiceDeps, driver: HypervisorDriver, ro
     vmGenId: randomUUID(),
   };
   const snapshots = driver.snapshots;
+  onLaunch?.();
   const handle = restore
     ? await ctx.stage('restore', `restoring saved state with ${caps.name} (${caps.accel})`, () => {
         if (!snapshots) throw operationFailed(`the ${caps.name} driver cannot restore snapshots`);

@@ -175,8 +175,8 @@ export class VMService {
         if (req.noStart) return this.view(this.lifecycle.transition(row.id, 'stopped', { reason: 'created with --no-start' }));
         row = this.lifecycle.transition(row.id, 'starting');
         faultPoint('create.starting');
-        launched = true;
-        const booted = await this.boot(row, ctx);
+        // A failure before the hypervisor starts (network, seed) leaves nothing worth keeping: no console to read.
+        const booted = await this.boot(row, ctx, undefined, () => (launched = true));
         if (warm?.fingerprint) this.pool.afterColdBoot(image, booted.spec, warm.fingerprint);
         return this.view(booted);
       } catch (err) {
@@ -190,10 +190,10 @@ export class VMService {
   }
 
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
-  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string }): Promise<VMRow> {
+  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string }, onLaunch?: () => void): Promise<VMRow> {
     try {
       const driver = await this.deps.hypervisors.driver();
-      const launched = await launchVM(this.deps, driver, row, ctx, restore);
+      const launched = await launchVM(this.deps, driver, row, ctx, restore, onLaunch);
       if (restore?.snapshotHostKey !== undefined) {
         const snapshotHostKey = restore.snapshotHostKey;
         await ctx.stage('identity', 'giving the restored VM its own hostname, host key, entropy and clock', () =>

@@ -112,6 +112,16 @@ function Egress({ vm }: { vm: VMInfo }) {
           ))}
         </ul>
       )}
+      {eg.refusedConnections && eg.refusedConnections.length > 0 && (
+        <ul class="log">
+          {eg.refusedConnections.map((r, i) => (
+            <li key={`c${i}`} class="denied">
+              refused {r.address} {r.protocol}
+              {r.port !== undefined ? `/${r.port}` : ''} <span class="muted">×{r.count}, last {ago(r.last)}</span>
+            </li>
+          ))}
+        </ul>
+      )}
     </div>
   );
 }
