@@ -222,7 +222,7 @@ if (runInNetns(import.meta.url, 'bridge mode')) {
     it('a refused connection attempt is recorded per VM with its destination, count and last time, forwarded or at the host', async () => {
       const guest = `bgg-${process.pid}`;
       const net = new BridgeNetwork(leases, SETTINGS);
-      const vm = mkVm('e00000000001', 'echo', { allow: ['192.0.2.7'] });
+      const vm = mkVm('e00000000002', 'egress', { allow: ['192.0.2.7'] });
       const att = await net.attach(vm);
       const inGuest = (script: string) => runUnchecked(['ip', 'netns', 'exec', guest, 'timeout', '3', 'bash', '-c', script]);
       try {
