@@ -142,7 +142,7 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     return { vms, snaps, vmDirs: dirs('vms'), snapshotDirs: dirs('snapshots'), qemu: processesUnder(home).length };
   };
 
-  it('a daemon killed while a snapshot holds a VM paused: the next daemon lets it run; vm resume continues a guest paused behind banger\'s back', async () => {
+  it('a daemon killed while a snapshot holds a VM paused: the next daemon lets it run; vm resume continues a guest paused behind banger\'s back; a failed snapshot --stop resumes it', async () => {
     assert.ok(fork, 'fork ran');
     const kid = JSON.parse((await banger(['--json', 'vm', 'show', 'kid-2'], env)).stdout) as VMInfo;
     const sock = (JSON.parse(readFileSync(join(home, 'state', 'vms', kid.id, 'handles.json'), 'utf8')) as { controlSocket: string }).controlSocket;
@@ -164,6 +164,16 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as VMInfo).state, 'running');
     assert.equal(await guestRunning(), true, 'vm resume continued a guest the store had as running');
+    assert.equal(await sh('kid-2', 'cat /root/note.txt'), 'before-snapshot');
+
+    // A snapshot --stop that fails after saving the memory lets the VM run on, and keeps nothing.
+    assert.equal((await banger(['daemon', 'stop'], env, 120_000)).code, 0);
+    const failed = await banger(['vm', 'snapshot', 'create', 'kid-2', '--stop', '--name', 'cut'], { ...env, [FAULT_ENV]: 'snapshot.saved:error' }, 600_000);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /fault injected at snapshot\.saved/);
+    assert.equal(await guestRunning(), true, 'the failed snapshot --stop let kid-2 run again');
+    assert.equal((await banger(['daemon', 'stop'], env, 120_000)).code, 0, 'the daemon with the fault set stops');
+    assert.deepEqual(await footprint(), before);
     assert.equal(await sh('kid-2', 'cat /root/note.txt'), 'before-snapshot');
   });
 
