@@ -2,7 +2,7 @@
 /**
  * Benchmarks of the built CLI and daemon, in a temporary BANGER_HOME.
  *
- *   node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--idle SECONDS] [--load-seconds N] [--strict] [--list]
+ *   node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--accel A[,A]] [--idle SECONDS] [--load-seconds N] [--strict] [--list]
  *
  * BANGER_DIST selects the build to measure (default: dist). Each bench is a function listed in BENCHES
  * (here and in scripts/bench/); it returns { title, header, rows: [{ cells, ok }] }, printed under its
@@ -49,7 +49,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // ---------------------------------------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const opts = { only: undefined, loadSeconds: 60, runs: 20, vmRuns: 2, idleSeconds: 3, strict: false, list: false };
+  const opts = { only: undefined, loadSeconds: 60, runs: 20, vmRuns: 2, accels: ['auto'], idleSeconds: 3, strict: false, list: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -60,6 +60,7 @@ function parseArgs(argv) {
     if (a === '--only' || a.startsWith('--only=')) opts.only = value().split(',').filter(Boolean);
     else if (a === '--runs' || a.startsWith('--runs=')) opts.runs = positiveInt(value(), a);
     else if (a === '--vm-runs' || a.startsWith('--vm-runs=')) opts.vmRuns = positiveInt(value(), a);
+    else if (a === '--accel' || a.startsWith('--accel=')) opts.accels = accelList(value(), a);
     else if (a === '--load-seconds' || a.startsWith('--load-seconds=')) opts.loadSeconds = positiveInt(value(), a);
     else if (a === '--idle' || a.startsWith('--idle=')) opts.idleSeconds = positiveInt(value(), a);
     else if (a === '--strict') opts.strict = true;
@@ -76,9 +77,18 @@ function positiveInt(v, flag) {
   return n;
 }
 
+const ACCELS = ['auto', 'kvm', 'tcg'];
+
+function accelList(v, flag) {
+  const list = [...new Set(v.split(',').filter(Boolean))];
+  const bad = list.filter((a) => !ACCELS.includes(a));
+  if (list.length === 0 || bad.length) usage(`${flag} takes ${ACCELS.join(', ')} (comma-separated), got ${v}`);
+  return list;
+}
+
 function usage(problem) {
   const text = [
-    'usage: node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--idle SECONDS] [--load-seconds N] [--strict] [--list]',
+    'usage: node scripts/bench.mjs [--only NAME[,NAME]] [--runs N] [--vm-runs N] [--accel A[,A]] [--idle SECONDS] [--load-seconds N] [--strict] [--list]',
     '',
     'benches (all run by default, in this order; times are for a 2-core host with QEMU on TCG):',
     ...BENCHES.map((b) => `  ${b.name.padEnd(18)}${b.about}`),
@@ -89,6 +99,9 @@ function usage(problem) {
     '  --only NAME[,NAME]  run just these benches',
     '  --runs N            timed runs per command in cli-latency (default 20)',
     '  --vm-runs N         boots per side in vm-run (default 2)',
+    '  --accel A[,A]       warm-restore and warm-pool run once per acceleration: auto (the daemon\'s choice,',
+    '                      the default), kvm, tcg; set as accel in the bench home\'s config.toml. Their',
+    '                      tables say which acceleration the VMs ran with',
     '  --idle SECONDS      wait before reading daemon memory (default 3)',
     '  --load-seconds N    length of each api-load run (default 60; 10 for a quick run)',
     '  --strict            exit 1 when a target is missed',
@@ -120,7 +133,8 @@ function createContext(opts) {
   const env = { ...process.env, BANGER_HOME: home, NO_COLOR: '1' };
   // The bench daemon's DNS server on its own port, never the default one a real daemon may hold.
   // The warm pool is off here so no bench pays for a background template build; warm-pool has its own home.
-  writeFileSync(join(home, 'config.toml'), `dns_listen_addr = "127.0.0.1:${opts.dnsPort}"\nwarm_pool = false\n`);
+  const baseConfig = `dns_listen_addr = "127.0.0.1:${opts.dnsPort}"\nwarm_pool = false\n`;
+  writeFileSync(join(home, 'config.toml'), baseConfig);
   delete env.BANGER_SOCKET;
   const ctx = {
     opts,
@@ -143,6 +157,15 @@ function createContext(opts) {
     signalled: undefined,
     banger: (...args) => [NODE, banger, ...args],
     startDaemon: () => startDaemon(ctx),
+    /** Sets accel in the home's config.toml ('auto' removes it) and restarts the daemon if it runs, so new VMs use it. */
+    setAccel: (accel) => {
+      writeFileSync(join(home, 'config.toml'), accel === 'auto' ? baseConfig : `${baseConfig}accel = "${accel}"\n`);
+      if (!ctx.daemonPid) return;
+      const r = bangerSync(ctx, ['daemon', 'stop'], 60_000);
+      if (r.status !== 0) throw new Error(`banger daemon stop failed (exit ${r.status}): ${(r.stderr || r.stdout).trim()}`);
+      ctx.daemonPid = undefined;
+      ctx.startDaemon();
+    },
   };
   return ctx;
 }

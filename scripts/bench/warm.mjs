@@ -1,6 +1,8 @@
 /**
  * Warm starts: a VM restored from a snapshot until its SSH answers, against a cold boot of the same
- * image and shape until its SSH answers, in the same run (interleaved), as a ratio.
+ * image and shape until its SSH answers, in the same run (interleaved), as a ratio. Each runs once per
+ * acceleration in --accel (accel in config.toml); the tables name the acceleration the VMs ran with,
+ * read from the daemon's boot and restore stages.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,27 +12,66 @@ import { check, fmtDur, fmtSecs, median, passMiss, runAsync, say } from './util.
 const TARGET_RATIO = 0.1;
 const SNAPSHOT = 'bench-warm';
 
-/** `banger vm create ARGS` (ready when SSH answers), timed, with its stage times from the progress events. */
+/** The acceleration a boot or restore stage label names ("booting qemu (kvm)"), in progress output or events. */
+const ACCEL_LABEL = /(?:booting|restoring saved state with) \S+ \((kvm|tcg)\)/;
+
+function accelsIn(text) {
+  return [...new Set([...text.matchAll(new RegExp(ACCEL_LABEL, 'g'))].map((m) => m[1]))];
+}
+
+/** `banger vm create ARGS` (ready when SSH answers), timed, with its stage times and acceleration from the progress events. */
 async function timeCreate(ctx, args, what) {
   const stages = [];
+  let accel = '?';
   const r = await runAsync(ctx, ctx.banger('--json', 'vm', 'create', ...args), {
     onStderrLine: (line) => {
       try {
         const ev = JSON.parse(line);
         if (ev.type === 'stage_done') stages.push(`${ev.stage} ${fmtDur(Number(ev.elapsedMs))}`);
+        if (ev.type === 'stage') accel = ACCEL_LABEL.exec(ev.label)?.[1] ?? accel;
       } catch {
         /* not an event */
       }
     },
   });
   check(r, what);
-  return { ms: r.ms, stages };
+  return { ms: r.ms, stages: [accel, ...stages], accel };
 }
 
-export async function benchWarmRestore(ctx) {
+/** Runs one bench per acceleration in --accel and joins their tables; the daemon ends on the default again. */
+async function perAccel(ctx, one) {
+  const accels = ctx.opts.accels ?? ['auto'];
+  const parts = [];
+  try {
+    for (const accel of accels) {
+      if (accels.length > 1 || accel !== 'auto') say(`accel = "${accel}"`);
+      if (accels.length > 1 || accel !== 'auto') ctx.setAccel(accel);
+      parts.push({ accel, ...(await one(ctx, accel)) });
+    }
+  } finally {
+    if (accels.some((a) => a !== 'auto')) ctx.setAccel('auto');
+  }
+  const tag = (p) => (accels.length > 1 || p.accel !== 'auto' ? `[accel ${p.accel}, ran ${p.used}] ` : `[ran ${p.used}] `);
+  return {
+    title: parts[0].title,
+    header: parts[0].header,
+    rows: parts.flatMap((p) => p.rows.map((r) => ({ ...r, cells: [tag(p) + r.cells[0], ...r.cells.slice(1)] }))),
+  };
+}
+
+export function benchWarmRestore(ctx) {
+  return perAccel(ctx, warmRestoreOnce);
+}
+
+export function benchWarmPool(ctx) {
+  return perAccel(ctx, warmPoolOnce);
+}
+
+async function warmRestoreOnce(ctx) {
   ctx.startDaemon();
   await ensureImage(ctx);
   const runs = ctx.opts.vmRuns;
+  const used = new Set();
   const rows = [];
   const cold = [];
   const warm = [];
@@ -39,6 +80,7 @@ export async function benchWarmRestore(ctx) {
     say('cold boot of the snapshot source (timed as cold run 0, not in the median)');
     ctx.vmNames.add('wsrc');
     const src = await timeCreate(ctx, ['--name', 'wsrc'], 'banger vm create --name wsrc');
+    used.add(src.accel);
     rows.push({ cells: ['cold boot of the source', fmtSecs(src.ms), '', '', src.stages.join(', ')], ok: true });
     say(`banger vm snapshot create wsrc --name ${SNAPSHOT} --stop`);
     const snap = check(await runAsync(ctx, ctx.banger('vm', 'snapshot', 'create', 'wsrc', '--name', SNAPSHOT, '--stop')), 'banger vm snapshot create');
@@ -49,6 +91,7 @@ export async function benchWarmRestore(ctx) {
       ctx.vmNames.add(name);
       const c = await timeCreate(ctx, ['--name', name], `banger vm create --name ${name}`);
       cold.push(c.ms);
+      used.add(c.accel);
       rows.push({ cells: [`cold boot, run ${i}`, fmtSecs(c.ms), '', '', c.stages.join(', ')], ok: true });
       check(await runAsync(ctx, ctx.banger('vm', 'delete', name)), `banger vm delete ${name}`);
       ctx.vmNames.delete(name);
@@ -58,6 +101,7 @@ export async function benchWarmRestore(ctx) {
       made.push(wname);
       const w = await timeCreate(ctx, ['--name', wname, '--from', SNAPSHOT], `banger vm create --from ${SNAPSHOT}`);
       warm.push(w.ms);
+      used.add(w.accel);
       rows.push({ cells: [`restore, run ${i}`, fmtSecs(w.ms), '', '', w.stages.join(', ')], ok: true });
     }
   } finally {
@@ -74,9 +118,10 @@ export async function benchWarmRestore(ctx) {
   rows.push({ cells: ['cold boot to ssh (median)', fmtSecs(coldMed), '', '', ''], ok: true });
   rows.push({ cells: ['restore to ssh (median)', fmtSecs(warmMed), `<= ${TARGET_RATIO}x cold`, passMiss(ok), `${ratio.toFixed(2)}x cold`], ok });
   return {
-    title: `restore from a snapshot to ssh vs cold boot to ssh (${IMAGE}, default shape; ${runs} run(s) each, interleaved; both through banger vm create)`,
+    title: `restore from a snapshot to ssh vs cold boot to ssh (${IMAGE}, default shape; ${runs} run(s) each, interleaved; both through banger vm create; the note starts with the acceleration)`,
     header: ['measure', 'wall', 'target', 'result', 'note'],
     rows,
+    used: [...used].join('+'),
   };
 }
 
@@ -88,13 +133,19 @@ const POOL_TARGET_RATIO = 0.15;
  * its own home (warm_pool = true; the bench's main home has the pool off); the first run boots cold and
  * the template build that follows is waited for, untimed.
  */
-export async function benchWarmPool(ctx) {
+async function warmPoolOnce(ctx, accel) {
   ctx.startDaemon();
   const img = await ensureImage(ctx);
-  const home = join(ctx.home, 'pool');
+  const home = join(ctx.home, accel === 'auto' ? 'pool' : `pool-${accel}`);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const env = { ...ctx.env, BANGER_HOME: home };
-  writeFileSync(join(home, 'config.toml'), 'warm_pool = true\ndefault_image_name = "pooled"\nssh_wait_timeout = "20m"\ndns_listen_addr = ""\n');
+  writeFileSync(join(home, 'config.toml'), `warm_pool = true\ndefault_image_name = "pooled"\nssh_wait_timeout = "20m"\ndns_listen_addr = ""\n${accel === 'auto' ? '' : `accel = "${accel}"\n`}`);
+  const used = new Set();
+  const note = (r) => {
+    const a = accelsIn(r.stderr);
+    for (const x of a) used.add(x);
+    return a.join('+') || '?';
+  };
   const run = (args) => runAsync(ctx, ctx.banger(...args), { env });
   const files = ['--rootfs', img.rootfsPath, '--kernel', img.kernelPath, ...(img.initrdPath ? ['--initrd', img.initrdPath] : [])];
   const runs = ctx.opts.vmRuns;
@@ -105,7 +156,7 @@ export async function benchWarmPool(ctx) {
     check(await run(['image', 'register', '--name', 'pooled', ...files]), 'banger image register pooled');
     say('first vm run: a cold boot, after which the pool builds its template (not timed)');
     const first = check(await run(['vm', 'run', '--rm', '--', 'true']), 'banger vm run --rm -- true');
-    rows.push({ cells: ['first run (cold, starts the template build)', fmtSecs(first.ms), '', '', ''], ok: true });
+    rows.push({ cells: ['first run (cold, starts the template build)', fmtSecs(first.ms), '', '', note(first)], ok: true });
     const t0 = Date.now();
     for (;;) {
       const list = JSON.parse(check(await run(['--json', 'vm', 'pool']), 'banger vm pool').stdout);
@@ -119,11 +170,11 @@ export async function benchWarmPool(ctx) {
       const w = check(await run(['vm', 'run', '--rm', '--', 'true']), 'banger vm run --rm -- true');
       if (!/restored from warm pool/.test(w.stderr)) throw new Error(`run ${i} was not restored from the pool:\n${w.stderr}`);
       pooled.push(w.ms);
-      rows.push({ cells: [`pool, run ${i}`, fmtSecs(w.ms), '', '', ''], ok: true });
+      rows.push({ cells: [`pool, run ${i}`, fmtSecs(w.ms), '', '', note(w)], ok: true });
       say(`run ${i}/${runs}: vm run --rm --cold -- true`);
       const c = check(await run(['vm', 'run', '--rm', '--cold', '--', 'true']), 'banger vm run --rm --cold -- true');
       cold.push(c.ms);
-      rows.push({ cells: [`cold, run ${i}`, fmtSecs(c.ms), '', '', ''], ok: true });
+      rows.push({ cells: [`cold, run ${i}`, fmtSecs(c.ms), '', '', note(c)], ok: true });
     }
   } finally {
     await run(['vm', 'pool', '--clear']);
@@ -134,8 +185,9 @@ export async function benchWarmPool(ctx) {
   rows.push({ cells: ['vm run --rm --cold -- true (median)', fmtSecs(median(cold)), '', '', ''], ok: true });
   rows.push({ cells: ['vm run --rm -- true, warm pool (median)', fmtSecs(median(pooled)), `<= ${POOL_TARGET_RATIO}x cold`, passMiss(ok), `${ratio.toFixed(2)}x cold`], ok });
   return {
-    title: `vm run --rm -- true restored from the warm pool vs --cold (${IMAGE} registered as "pooled", default shape; ${runs} run(s) each, interleaved)`,
+    title: `vm run --rm -- true restored from the warm pool vs --cold (${IMAGE} registered as "pooled", default shape; ${runs} run(s) each, interleaved; the note is the acceleration)`,
     header: ['measure', 'wall', 'target', 'result', 'note'],
     rows,
+    used: [...used].join('+') || '?',
   };
 }

@@ -28,6 +28,7 @@ export interface Config {
   log_level: LogLevel;
   default_image_name: string;
   driver: 'auto' | 'qemu' | 'firecracker';
+  accel: 'auto' | 'kvm' | 'tcg';
   qemu_bin: string;
   firecracker_bin: string;
   jailer_bin: string;
@@ -123,6 +124,11 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync' | 
   log_level: { rule: oneOf(...LOG_LEVELS), default: 'info', env: 'BANGER_LOG_LEVEL', doc: 'daemon log level' },
   default_image_name: { rule: str, default: 'debian-bookworm', doc: 'image used when --image is not given' },
   driver: { rule: oneOf('auto', 'qemu', 'firecracker'), default: 'auto', doc: 'hypervisor driver' },
+  accel: {
+    rule: oneOf('auto', 'kvm', 'tcg'),
+    default: 'auto',
+    doc: 'QEMU acceleration for new VMs: auto (KVM when a probe boot shows it works, else TCG), or kvm or tcg to insist on one (kvm refuses to start VMs where KVM does not work)',
+  },
   qemu_bin: { rule: str, default: 'qemu-system-x86_64', doc: 'QEMU binary (name on PATH or absolute path)' },
   firecracker_bin: { rule: absOrEmpty, default: '', doc: 'firecracker binary (empty: found on PATH)' },
   jailer_bin: { rule: absOrEmpty, default: '/usr/bin/jailer', doc: 'jailer binary' },

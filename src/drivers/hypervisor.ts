@@ -92,8 +92,9 @@ export interface LaunchSpec {
   /** File that receives the guest's serial console (truncated at each start). */
   consoleLog: string;
   /**
-   * The VM generation id (a UUID) the guest sees through a vmgenid device. A restore passes a new one,
-   * which makes the guest kernel reseed its random number generator. Drivers without the device ignore it.
+   * The VM generation id (a UUID) the guest sees through a vmgenid device. A restore passes a new one; a
+   * guest kernel with the vmgenid driver reseeds its random number generator when it changes. Drivers
+   * without the device ignore it.
    */
   vmGenId?: string;
 }

@@ -3,16 +3,19 @@
  * debian-bookworm image, then a fork into two children restored from its snapshot. The checks share
  * those three VMs: state survives the restore, each child has its own identity (hostname, pinned host
  * key usable by plain ssh, entropy, .vm name), disks are private, and the parent keeps running. Then
- * pause/resume on a child, and suspend/start on the parent. The warm pool is off for those (no build
+ * pause/resume on a child (and a child left paused by a daemon killed mid-snapshot), restores refused for
+ * a corrupted memory file and a missing disk, and suspend/start on the parent. The warm pool is off for those (no build
  * competes with them); the last checks turn it on (daemon restarted, VMs kept): a first `vm run` boots
  * cold and starts a template build, the second restores from it, then the template is made stale (the
  * image's kernel file changes) and is not used, and --clear removes it.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ForkResult, PoolTemplateInfo, SnapshotInfo, VMInfo } from '../api/types.js';
+import { withQmp } from '../drivers/qemu/qmp.js';
+import { FAULT_ENV } from '../system/faults.js';
 import { runUnchecked } from '../system/exec.js';
 import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
@@ -129,6 +132,83 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     const r = await banger(['vm', 'resume', 'kid-2'], env);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await sh('kid-2', `kill -0 ${sleeper} && cat /root/note.txt`), 'before-snapshot');
+  });
+
+  /** What a refused restore must leave as it was: VMs, VM and snapshot directories, the snapshot's users, QEMU processes. */
+  const footprint = async () => {
+    const vms = (JSON.parse((await banger(['--json', 'vm', 'list'], env)).stdout) as VMInfo[]).map((v) => `${v.name} ${v.state}`).sort();
+    const snaps = (JSON.parse((await banger(['--json', 'vm', 'snapshot', 'list'], env)).stdout) as SnapshotInfo[]).map((x) => `${x.name} ${[...x.usedBy].sort().join(',')}`);
+    const dirs = (d: string) => readdirSync(join(home, 'state', d)).sort();
+    return { vms, snaps, vmDirs: dirs('vms'), snapshotDirs: dirs('snapshots'), qemu: processesUnder(home).length };
+  };
+
+  it('a daemon killed while a snapshot holds a VM paused: the next daemon lets it run; vm resume continues a guest paused behind banger\'s back; a failed snapshot --stop resumes it', async () => {
+    assert.ok(fork, 'fork ran');
+    const kid = JSON.parse((await banger(['--json', 'vm', 'show', 'kid-2'], env)).stdout) as VMInfo;
+    const sock = (JSON.parse(readFileSync(join(home, 'state', 'vms', kid.id, 'handles.json'), 'utf8')) as { controlSocket: string }).controlSocket;
+    const guestRunning = async () => (await withQmp(sock, (q) => q.queryStatus({ timeoutMs: 5000 }), { timeoutMs: 5000 })).running;
+    const before = await footprint();
+    assert.equal((await banger(['daemon', 'stop'], env, 120_000)).code, 0);
+    // The command starts a daemon of its own, with the fault set: it dies right after pausing kid-2.
+    const cut = await banger(['vm', 'snapshot', 'create', 'kid-2', '--name', 'cut'], { ...env, [FAULT_ENV]: 'snapshot.paused:crash' }, 600_000);
+    assert.notEqual(cut.code, 0, `the snapshot finished although the daemon was to die:\n${cut.stdout}`);
+    assert.equal(await guestRunning(), false, 'the daemon died with kid-2 paused');
+    const after = await footprint();
+    assert.deepEqual(after, before, 'the next daemon kept every VM and removed the unpublished snapshot');
+    assert.equal(await guestRunning(), true, 'the next daemon let kid-2 run again');
+    assert.equal(await sh('kid-2', 'cat /root/note.txt'), 'before-snapshot');
+
+    await withQmp(sock, (q) => q.execute('stop', undefined, { timeoutMs: 5000 }), { timeoutMs: 5000 });
+    assert.equal(await guestRunning(), false);
+    const r = await banger(['--json', 'vm', 'resume', 'kid-2'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as VMInfo).state, 'running');
+    assert.equal(await guestRunning(), true, 'vm resume continued a guest the store had as running');
+    assert.equal(await sh('kid-2', 'cat /root/note.txt'), 'before-snapshot');
+
+    // A snapshot --stop that fails after saving the memory lets the VM run on, and keeps nothing.
+    assert.equal((await banger(['daemon', 'stop'], env, 120_000)).code, 0);
+    const failed = await banger(['vm', 'snapshot', 'create', 'kid-2', '--stop', '--name', 'cut'], { ...env, [FAULT_ENV]: 'snapshot.saved:error' }, 600_000);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /fault injected at snapshot\.saved/);
+    assert.equal(await guestRunning(), true, 'the failed snapshot --stop let kid-2 run again');
+    assert.equal((await banger(['daemon', 'stop'], env, 120_000)).code, 0, 'the daemon with the fault set stops');
+    assert.deepEqual(await footprint(), before);
+    assert.equal(await sh('kid-2', 'cat /root/note.txt'), 'before-snapshot');
+  });
+
+  it('a restore refuses a snapshot whose memory file fails its sha256 or whose disk is missing, naming the file, and leaves nothing behind', async () => {
+    assert.ok(fork, 'fork ran');
+    const snap = JSON.parse((await banger(['--json', 'vm', 'snapshot', 'show', fork.snapshot], env)).stdout) as SnapshotInfo;
+    const before = await footprint();
+
+    const memory = join(snap.dir, 'memory.bin');
+    const at = Math.floor(statSync(memory).size / 2);
+    const saved = Buffer.alloc(64);
+    const fd = openSync(memory, 'r+');
+    try {
+      readSync(fd, saved, 0, saved.length, at);
+      writeSync(fd, Buffer.from(saved.map((b) => b ^ 0xff)), 0, saved.length, at);
+      const r = await banger(['vm', 'create', '--from', fork.snapshot, '--name', 'bad-memory'], env, 600_000);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, new RegExp(`snapshot ${fork.snapshot}: memory file memory\\.bin fails its sha256 check`));
+      assert.match(r.stderr, new RegExp(`banger vm snapshot delete ${fork.snapshot}`), 'the hint says how to get rid of it');
+      assert.deepEqual(await footprint(), before, 'a refused restore leaves nothing behind');
+    } finally {
+      writeSync(fd, saved, 0, saved.length, at);
+      closeSync(fd);
+    }
+
+    const work = join(snap.dir, 'work.ext4');
+    renameSync(work, `${work}.away`);
+    try {
+      const r = await banger(['vm', 'run', '--from', fork.snapshot, '--rm', '--name', 'bad-disk', '--', 'true'], env, 600_000);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, new RegExp(`snapshot ${fork.snapshot} is incomplete: missing work\\.ext4`));
+      assert.deepEqual(await footprint(), before, 'a refused restore leaves nothing behind');
+    } finally {
+      renameSync(`${work}.away`, work);
+    }
   });
 
   it('a snapshot in use cannot be deleted; it can once its children are gone', async () => {

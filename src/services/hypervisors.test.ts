@@ -53,3 +53,38 @@ void test('the verdict is probed once, cached with its reason, re-probed when th
   fp.current = undefined;
   await assert.rejects(make().verdict(), /not.*found|only for tests/);
 });
+
+void test('accel in config.toml: tcg is used although the probe found kvm; kvm is refused where the probe found tcg', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'banger-accel-'));
+  const db = openStore(join(dir, 'state.db'));
+  t.after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const created: (string | undefined)[] = [];
+  const entry = (accel: 'kvm' | 'tcg'): DriverEntry => {
+    const base = qemuLike({ current: { bin: '/usr/bin/qemu', accel } }, { n: 0 });
+    return {
+      ...base,
+      probe: () => Promise.resolve({ available: true, accel, reason: `probe guest ran under ${accel}` }),
+      create: (a) => {
+        created.push(a);
+        return base.create(a);
+      },
+    };
+  };
+  const settings = new SettingsRepo(db);
+  const logger = createLogger(undefined, 'error');
+
+  const forcedTcg = new Hypervisors(new DriverRegistry([entry('kvm')]), { driver: 'qemu', accel: 'tcg' }, settings, logger);
+  const v = await forcedTcg.verdict();
+  assert.equal(v.accel, 'tcg');
+  assert.match(v.reason, /^accel = "tcg" in config\.toml \(the probe found kvm: probe guest ran under kvm\)$/);
+  assert.deepEqual(created, ['tcg'], 'new VMs launch with tcg');
+  assert.equal(await forcedTcg.accelNotice(), undefined, 'no "KVM is not usable" warning when tcg was asked for');
+  assert.equal((await forcedTcg.verdictInfo()).probed && (await forcedTcg.verdictInfo() as { accel: string }).accel, 'kvm', 'the cached probe verdict stays what the probe found');
+
+  // A host whose probe finds tcg (another fingerprint, so it is probed again).
+  const forcedKvm = new Hypervisors(new DriverRegistry([entry('tcg')]), { driver: 'qemu', accel: 'kvm' }, new SettingsRepo(db), logger);
+  await assert.rejects(forcedKvm.driver(), /accel = "kvm" in config\.toml, but qemu runs guests with tcg here \(probe guest ran under tcg\)/);
+});

@@ -20,6 +20,8 @@ export interface AccelVerdict {
   accel: Accel;
   reason: string;
   probedAt: string;
+  /** The acceleration was set by `accel` in config.toml rather than taken from the probe. */
+  configured?: boolean;
 }
 
 export interface Choice {
@@ -44,7 +46,7 @@ export class Hypervisors {
 
   constructor(
     private readonly registry: DriverRegistry,
-    private readonly config: Pick<Config, 'driver'>,
+    private readonly config: Pick<Config, 'driver'> & Partial<Pick<Config, 'accel'>>,
     private readonly settings: SettingsRepo,
     private readonly logger: Logger,
   ) {}
@@ -89,7 +91,7 @@ export class Hypervisors {
   /** One line to show when new VMs will run slowly. */
   async accelNotice(): Promise<string | undefined> {
     const v = await this.verdict();
-    return v.accel === 'tcg' ? `KVM is not usable here (${v.reason}); using TCG emulation, which is slow` : undefined;
+    return v.accel === 'tcg' && !v.configured ? `KVM is not usable here (${v.reason}); using TCG emulation, which is slow` : undefined;
   }
 
   private choose(): Promise<Choice> {
@@ -131,9 +133,23 @@ export class Hypervisors {
         this.settings.set(verdictKey(name), stored);
         this.logger.info('hypervisor verdict', { driver: name, accel: verdict.accel, reason: verdict.reason, ...(refusals.length ? { skipped: refusals } : {}) });
       }
-      return { driver: entry.create(verdict.accel), verdict };
+      const configured = this.configuredAccel(name, verdict);
+      if (typeof configured === 'string') {
+        if (wanted !== 'auto' || name === candidates[candidates.length - 1]) throw unavailable(configured, 'set accel = "auto" in config.toml (then restart the daemon: banger daemon stop)');
+        refusals.push(`${name}: ${configured}`);
+        continue;
+      }
+      return { driver: entry.create(configured.accel), verdict: configured };
     }
     throw unavailable(`no hypervisor can run guests here (${refusals.join('; ')})`, entry0Hint(this.registry));
+  }
+
+  /** The verdict with `accel` from config.toml applied (qemu only), or why the driver cannot honour it. */
+  private configuredAccel(name: DriverName, verdict: AccelVerdict): AccelVerdict | string {
+    const want = this.config.accel ?? 'auto';
+    if (want === 'auto' || name === 'fake' || want === verdict.accel) return verdict;
+    if (name !== 'qemu' || want === 'kvm') return `accel = "${want}" in config.toml, but ${name} runs guests with ${verdict.accel} here (${verdict.reason})`;
+    return { ...verdict, accel: want, reason: `accel = "${want}" in config.toml (the probe found ${verdict.accel}: ${verdict.reason})`, configured: true };
   }
 }
 

@@ -1,8 +1,10 @@
 /**
  * At daemon start: make the store match reality. Live VMs are re-adopted by the driver their handle
  * names; dead ones are marked stopped with the reason; a VM whose create never finished is removed;
- * a VM that was starting gets its readiness wait again; processes, directories and network objects
- * that no VM owns are removed. State changes go through the lifecycle module, under each VM's lock.
+ * a VM that was starting gets its readiness wait again; a VM the store says is running (or stopping)
+ * whose guest is paused (a snapshot or suspend was cut short while it held the CPUs) runs again: a
+ * user's pause is stored as state `paused`, which is left alone; processes, directories and network
+ * objects that no VM owns are removed. State changes go through the lifecycle module, under each VM's lock.
  *
  * @module
  */
@@ -11,6 +13,7 @@ import { join } from 'node:path';
 import { vmFiles } from '../../model/filenames.js';
 import { isActive } from '../../model/vm-state.js';
 import { signalProcess } from '../../system/proc.js';
+import type { HypervisorDriver, VMHandle } from '../../drivers/hypervisor.js';
 import type { VMRow } from '../../store/vms.js';
 import type { VMServiceDeps } from './deps.js';
 import { readHandles } from './handles.js';
@@ -22,6 +25,8 @@ export interface ReconcileReport {
   removedUnfinished: string[];
   /** VMs that were starting: their readiness wait runs again in the background. */
   resumed: string[];
+  /** VMs left paused by an interrupted snapshot or suspend: their CPUs run again. */
+  unpaused: string[];
   removedDirs: string[];
   killedProcesses: number[];
   network: string[];
@@ -40,10 +45,14 @@ export interface ReconcileHooks {
   resumeStarting(row: VMRow): Promise<void>;
   /** Finishes a stop that the daemon's exit interrupted. */
   resumeStopping(row: VMRow): Promise<void>;
+  /** Lets a guest that no user paused run again (its CPUs were held by an interrupted operation). */
+  unpause(row: VMRow, handle: VMHandle, driver: HypervisorDriver): Promise<void>;
+  /** Sets a running guest's clock to the host's (after its CPUs stood still). */
+  setClock(row: VMRow): Promise<void>;
 }
 
 export async function reconcile(deps: VMServiceDeps, hooks: ReconcileHooks): Promise<{ report: ReconcileReport; settled: Promise<void> }> {
-  const report: ReconcileReport = { adopted: [], stopped: [], removedUnfinished: [], resumed: [], removedDirs: [], killedProcesses: [], network: [] };
+  const report: ReconcileReport = { adopted: [], stopped: [], removedUnfinished: [], resumed: [], unpaused: [], removedDirs: [], killedProcesses: [], network: [] };
   const background: Promise<void>[] = [];
   for (const row of deps.repo.list()) {
     if (row.state === 'created') {
@@ -55,13 +64,17 @@ export async function reconcile(deps: VMServiceDeps, hooks: ReconcileHooks): Pro
     const files = vmFiles(deps.layout.vmsDir, row.id);
     let reason = 'its process was gone when the daemon started';
     let alive = false;
+    let adopted: { handle: VMHandle; driver: HypervisorDriver } | undefined;
     try {
       const handle = readHandles(files.handles);
       const driver = handle && deps.hypervisors.forHandle(handle);
       if (handle && driver && !driver.capabilities().survivesDaemonRestart) {
         reason = `the ${handle.driver} driver does not keep VMs across daemon restarts`;
         await driver.kill(handle, 'SIGKILL');
-      } else if (handle && driver) alive = await driver.adopt(handle);
+      } else if (handle && driver) {
+        alive = await driver.adopt(handle);
+        if (alive) adopted = { handle, driver };
+      }
     } catch (err) {
       reason = `its handle could not be used: ${(err as Error).message}`;
     }
@@ -71,6 +84,19 @@ export async function reconcile(deps: VMServiceDeps, hooks: ReconcileHooks): Pro
       continue;
     }
     report.adopted.push(row.name);
+    if (adopted && (row.state === 'running' || row.state === 'stopping') && (await adopted.driver.status(adopted.handle)) === 'paused') {
+      const { handle, driver } = adopted;
+      try {
+        await hooks.withLock(row.id, () => hooks.unpause(row, handle, driver));
+        report.unpaused.push(row.name);
+        // Its clock stood still while it was paused.
+        if (row.state === 'running') {
+          background.push(hooks.withLock(row.id, () => hooks.setClock(row)).catch((e: unknown) => deps.logger.debug('clock after unpause', { vm: row.name, error: (e as Error).message })));
+        }
+      } catch (err) {
+        deps.logger.warn('could not let a VM left paused run again', { vm: row.name, error: (err as Error).message });
+      }
+    }
     if (row.state === 'starting') {
       report.resumed.push(row.name);
       background.push(hooks.withLock(row.id, () => hooks.resumeStarting(row)));

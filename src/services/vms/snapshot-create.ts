@@ -2,7 +2,7 @@
  * Taking a snapshot of a running VM: pause, save memory and device state, freeze the disks as copies
  * (the root keeps its reference to the image), then resume (or leave the process to the caller to end,
  * for --stop). Everything is assembled in a staging directory and published by one rename, then recorded
- * in the store; a failure resumes the VM and removes the staging directory. This module writes no VM state.
+ * in the store; a failure resumes the VM (with --stop too) and removes the staging directory. This module writes no VM state.
  *
  * @module
  */
@@ -50,6 +50,7 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
   const final = snapshotFiles(deps.layout.snapshotsDir, opts.id);
   mkdirSync(staging.dir, { recursive: true, mode: 0o700 });
   let paused = false;
+  let published = false;
   try {
     await ctx.stage('pause', `pausing ${row.name}`, () => ops.pause(handle));
     paused = true;
@@ -97,6 +98,7 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
     };
     writeFileSync(staging.manifest, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
     renameSync(staging.dir, final.dir);
+    published = true;
     faultPoint('snapshot.published');
     return {
       id: opts.id,
@@ -109,8 +111,9 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
       createdAt: manifest.createdAt,
     };
   } catch (err) {
-    if (paused && !opts.stop) await ops.resume(handle).catch((e: unknown) => deps.logger.warn('resume after failed snapshot', { vm: row.name, error: e }));
-    rmSync(staging.dir, { recursive: true, force: true });
+    // Also with --stop: the caller ends the process only after a snapshot that succeeded.
+    if (paused) await ops.resume(handle).catch((e: unknown) => deps.logger.warn('resume after failed snapshot', { vm: row.name, error: e }));
+    rmSync(published ? final.dir : staging.dir, { recursive: true, force: true });
     throw err;
   }
 }

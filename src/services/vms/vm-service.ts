@@ -253,10 +253,18 @@ export class VMService {
     });
   }
 
-  /** Lets a paused VM's CPUs run again. */
+  /** Lets a paused VM's CPUs run again; also a VM stored as running whose guest was left paused (an interrupted snapshot). */
   resume(ref: string): Promise<VMInfo> {
     return this.locked(ref, async (row) => {
-      if (row.state === 'running') return this.view(row);
+      if (row.state === 'running') {
+        const handle = this.teardown.handleOf(row.id);
+        const driver = handle && this.deps.hypervisors.forHandle(handle);
+        if (handle && driver?.snapshots && (await driver.status(handle)) === 'paused') {
+          await driver.snapshots.resume(handle);
+          await setGuestClock(this.deps, row).catch((err: unknown) => this.deps.logger.debug('clock after resume', { vm: row.name, error: (err as Error).message }));
+        }
+        return this.view(row);
+      }
       if (row.state === 'suspended') throw badRequest(`vm ${row.name} is suspended to disk, not paused`, `load it again with banger vm start ${row.name}`);
       if (row.state !== 'paused') throw notRunning(`vm ${row.name} is ${row.state}, not paused`, `start it with banger vm start ${row.name}`);
       const handle = this.teardown.handleOf(row.id);
@@ -852,6 +860,11 @@ export class VMService {
         await this.teardown.end(row.id, 30_000);
         this.lifecycle.transition(row.id, 'stopped', { reason: 'stopped' });
       },
+      unpause: async (row, handle, driver) => {
+        this.deps.logger.info('letting a VM left paused by an interrupted operation run again', { vm: row.name });
+        await snapshotOps(driver, 'resume VMs').resume(handle);
+      },
+      setClock: (row) => setGuestClock(this.deps, row),
     });
     this.syncSSHConfigQuietly();
     return out;

@@ -21,7 +21,7 @@ export function registerPause(vm: Command, ctx: CliContext): void {
       });
   };
   simple('pause', ROUTES.vmPause, "Stop running VMs' CPUs; memory and process stay (vm resume continues)", 'banger vm pause dev && banger vm resume dev');
-  simple('resume', ROUTES.vmResume, 'Let paused VMs run again (the guest clock is set to the host clock)', 'banger vm resume dev');
+  simple('resume', ROUTES.vmResume, 'Let paused VMs run again, also one left paused by an interrupted snapshot (the guest clock is set to the host clock)', 'banger vm resume dev');
   simple(
     'suspend',
     ROUTES.vmSuspend,
