@@ -16,8 +16,9 @@ export async function writeTinyImageFiles(dir: string): Promise<{ rootfs: string
   return { rootfs, kernel };
 }
 
-export async function tinyImageHome(knobs: FakeKnobs = {}, opts: { sshWaitTimeout?: string } = {}): Promise<CliHarness> {
-  const h = new CliHarness({ BANGER_FAKE_DRIVER: JSON.stringify(knobs) });
+/** `opts.env`: more environment for the CLI and the daemon it starts. */
+export async function tinyImageHome(knobs: FakeKnobs = {}, opts: { sshWaitTimeout?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliHarness> {
+  const h = new CliHarness({ ...opts.env, BANGER_FAKE_DRIVER: JSON.stringify(knobs) });
   writeFileSync(join(h.home, 'config.toml'), `ssh_wait_timeout = "${opts.sshWaitTimeout ?? '30s'}"\ndefault_image_name = "tiny"\nwarm_pool = false\n`);
   const { rootfs, kernel } = await writeTinyImageFiles(h.home);
   const r = await h.run(['image', 'register', '--name', 'tiny', '--rootfs', rootfs, '--kernel', kernel]);
