@@ -1,25 +1,42 @@
 /**
  * Workspaces through the CLI on a fake-driver VM (its guest is this host through `sshd -i`, so the
  * guest path is a scratch directory here): copy in, incremental copy, diff, export, apply, and the
- * refusals for bad input.
+ * refusals for bad input; commands that start in the workspace; the host's git identity in the guest.
+ * `vm run` and `vm ssh` hand the terminal to ssh, so those run the CLI as a process of its own.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VMInfo } from '../api/types.js';
 import type { PrepareResult } from '../sdk/index.js';
 import { run, runUnchecked } from '../system/exec.js';
 import type { CliHarness } from '../testing/cli-harness.js';
+import { BANGER_BIN } from '../testing/cli-process.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
 import { expectedTree, gitIn, makeWorkspaceRepo, treeState, UNTRACKED } from '../testing/workspace-repo.js';
+
+/** A clean checkout of `files`, one commit on main. */
+async function cleanRepo(dir: string, files: Record<string, string>): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  await run(['git', 'init', '-q', '-b', 'main', dir]);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  await gitIn(dir, 'add', '-A');
+  await gitIn(dir, 'commit', '-q', '-m', 'first');
+  return dir;
+}
 
 describe('vm workspace (fake driver)', () => {
   let h: CliHarness;
   let repo = '';
   let guest = '';
+  // The daemon's own global git config: the identity every VM gets at start.
+  const hostGit = mkdtempSync(join(tmpdir(), 'banger-hostgit-'));
+  writeFileSync(join(hostGit, 'gitconfig'), '[user]\n\tname = Grace Daemon\n\temail = grace@example.org\n');
+  const cli = (args: string[], input = '') => runUnchecked([process.execPath, BANGER_BIN, ...args], { env: h.env, input, timeoutMs: 120_000 });
   before(async () => {
-    h = await tinyImageHome();
+    h = await tinyImageHome({}, { env: { GIT_CONFIG_GLOBAL: join(hostGit, 'gitconfig') } });
     repo = join(h.home, 'src', 'repo');
     guest = join(h.home, 'guest', 'repo');
     await makeWorkspaceRepo(repo);
@@ -31,6 +48,7 @@ describe('vm workspace (fake driver)', () => {
   after(async () => {
     await h.run(['vm', 'delete', 'box']);
     await h.cleanup();
+    rmSync(hostGit, { recursive: true, force: true });
   });
 
   const prepare = async (...extra: string[]) => {
@@ -197,5 +215,81 @@ describe('vm workspace (fake driver)', () => {
     r = await h.run(['vm', 'workspace', 'prepare', 'box', pinned, '--guest-path', dest, '--no-bootstrap']);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /tooling|mise/);
+  });
+
+  it("the host's git identity is the guest's global one: a commit outside any workspace carries it", async () => {
+    const elsewhere = join(h.home, 'guest', 'elsewhere');
+    mkdirSync(elsewhere, { recursive: true });
+    const r = await h.run(['vm', 'exec', 'box', '--guest-path', elsewhere, '--', 'sh', '-c', 'git init -q x && cd x && git commit -q --allow-empty -m m && git log -1 --format="%an <%ae>"']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'Grace Daemon <grace@example.org>');
+  });
+
+  it('vm run PATH --guest-path X -- cmd runs in the workspace; --branch with --branch-from makes the guest branch there', async () => {
+    const src = await cleanRepo(join(h.home, 'src', 'branchy'), { 'v.txt': 'one\n' });
+    writeFileSync(join(src, 'v.txt'), 'two\n');
+    await gitIn(src, 'commit', '-q', '-am', 'second');
+    const first = (await gitIn(src, 'rev-parse', 'HEAD~1')).trim();
+    const dest = join(h.home, 'guest', 'run-here');
+    const r = await cli(['vm', 'run', src, '--guest-path', dest, '--branch', 'try', '--branch-from', 'HEAD~1', '--rm', '--', 'sh', '-c', 'pwd; git symbolic-ref --short HEAD; git rev-parse HEAD; cat v.txt']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), [dest, 'try', first, 'one']);
+  });
+
+  it('vm workspace prepare --branch NAME --from REF checks out a guest-only branch at REF', async () => {
+    const src = join(h.home, 'src', 'branchy');
+    const dest = join(h.home, 'guest', 'branchy');
+    const first = (await gitIn(src, 'rev-parse', 'HEAD~1')).trim();
+    const r = await h.run(['vm', 'workspace', 'prepare', 'box', src, '--guest-path', dest, '--branch', 'feature', '--from', first.slice(0, 10)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await gitIn(dest, 'symbolic-ref', 'HEAD')).trim(), 'refs/heads/feature');
+    assert.equal((await gitIn(dest, 'rev-parse', 'feature')).trim(), first);
+    assert.equal(readFileSync(join(dest, 'v.txt'), 'utf8'), 'one\n');
+    assert.equal((await runUnchecked(['git', '-C', src, 'rev-parse', '-q', '--verify', 'refs/heads/feature'])).code, 1, 'the branch is the guest\'s only');
+  });
+
+  it('vm exec --auto-prepare copies again when the host HEAD moved, and not when it did not', async () => {
+    const src = await cleanRepo(join(h.home, 'src', 'moving'), { 'm.txt': 'm1\n' });
+    const dest = join(h.home, 'guest', 'moving');
+    assert.equal((await h.run(['vm', 'workspace', 'prepare', 'box', src, '--guest-path', dest])).code, 0);
+    const head = async () => (await gitIn(src, 'rev-parse', 'HEAD')).trim();
+    const before = await head();
+    let r = await h.run(['vm', 'exec', 'box', '--auto-prepare', '--', 'git', 'rev-parse', 'HEAD']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), before);
+    assert.doesNotMatch(r.stderr, /ready/, 'nothing to copy: no prepare');
+
+    writeFileSync(join(src, 'm.txt'), 'm2\n');
+    await gitIn(src, 'commit', '-q', '-am', 'moved');
+    r = await h.run(['vm', 'exec', 'box', '--', 'cat', 'm.txt']);
+    assert.equal(r.stdout, 'm1\n');
+    assert.match(r.stderr, /moved to [0-9a-f]{12} since it was copied.*--auto-prepare copies the changes/);
+    r = await h.run(['vm', 'exec', 'box', '--auto-prepare', '--', 'sh', '-c', 'git rev-parse HEAD; cat m.txt']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`box:${dest} ready \\(`));
+    assert.deepEqual(r.stdout.trim().split('\n'), [await head(), 'm2']);
+    const shown = JSON.parse((await h.run(['--json', 'vm', 'show', 'box'])).stdout) as VMInfo;
+    assert.equal(shown.workspace?.headCommit, await head(), 'the new base is recorded');
+  });
+
+  it('vm ssh starts in the workspace', async () => {
+    const r = await cli(['vm', 'ssh', 'box'], 'pwd\nexit\n');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim().split('\n').pop(), join(h.home, 'guest', 'moving'));
+  });
+
+  it('workspace apply merges 3-way when the host moved on in the same file without conflicting', async () => {
+    const lines = Array.from({ length: 12 }, (_, i) => `line ${i + 1}`);
+    const src = await cleanRepo(join(h.home, 'src', 'three'), { 'f.txt': lines.join('\n') + '\n' });
+    const dest = join(h.home, 'guest', 'three');
+    assert.equal((await h.run(['vm', 'workspace', 'prepare', 'box', src, '--guest-path', dest])).code, 0);
+    writeFileSync(join(dest, 'f.txt'), ['line 1 from the guest', ...lines.slice(1)].join('\n') + '\n');
+    // Inside the guest's hunk context (so a plain apply fails), two lines away from its change.
+    writeFileSync(join(src, 'f.txt'), [...lines.slice(0, 3), 'line 4 from the host', ...lines.slice(4)].join('\n') + '\n');
+    await gitIn(src, 'commit', '-q', '-am', 'host moved on');
+    const r = await h.run(['vm', 'workspace', 'apply', 'box']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /applied 1 file to .*\(3-way merge; the result is staged\)/);
+    assert.equal(readFileSync(join(src, 'f.txt'), 'utf8'), ['line 1 from the guest', ...lines.slice(1, 3), 'line 4 from the host', ...lines.slice(4)].join('\n') + '\n');
   });
 });

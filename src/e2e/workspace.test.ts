@@ -4,11 +4,13 @@
  * deletes, renames and a commit come back through diff, export and apply; apply refuses a
  * conflicting host edit; [[file_sync]] entries arrive at start with their modes, and a missing host
  * path is only a warning; a guest session (a systemd unit) survives the CLI exiting and a daemon
- * SIGKILL, takes input through send, keeps its output, and its status is recorded when killed.
+ * SIGKILL, takes input through send, keeps its output, and its status is recorded when killed; the
+ * tooling bootstrap installs an `npm:` tool from the npm registry through the egress allowlist, and it
+ * answers by name in vm exec, a login shell and a session; the host's git identity is the guest's.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PingResult, VMInfo, WebInfo } from '../api/types.js';
 import type { SessionInfo } from '../api/sessions.js';
@@ -17,13 +19,14 @@ import { browserSkip, launchChromium, openWebTerminal, waitForTerminal } from '.
 import type { PrepareResult } from '../sdk/index.js';
 import { runUnchecked } from '../system/exec.js';
 import { pidAlive } from '../system/proc.js';
-import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
+import { banger, BANGER_BIN, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
 import { expectedTree, gitIn, makeWorkspaceRepo, TREE_STATE_SCRIPT, treeState } from '../testing/workspace-repo.js';
 
 const skip = e2eSkipReason() ?? sharedImageSkipReason();
 const VM = 'ws';
 const GUEST = '/root/repo';
+const HOST_CAS = '/usr/local/share/ca-certificates';
 
 describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
   let home = '';
@@ -220,5 +223,50 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
     assert.deepEqual(listed.map((x) => [x.name, x.state, x.exitStatus]), [['srv', 'exited', 137]]);
     assert.match((await cli('vm', 'session', 'logs', VM, 'srv')).stdout, /^up in \/root\/repo\nin: hello guest\n/, 'the output stays readable');
     assert.notEqual((await guestSh('systemctl is-active banger-session-srv || true')).trim(), 'active');
+  });
+
+  it("the host's git identity is the guest's global one", async () => {
+    const host = await runUnchecked(['git', 'config', '--global', '--get', 'user.name']);
+    const guest = (await guestSh('git config --global --get user.name || true')).trim();
+    assert.equal(guest, host.code === 0 ? host.stdout.trim() : '');
+  });
+
+  it('tooling bootstrap: an npm: tool pinned in .mise.toml comes from the npm registry through --allow, and answers by name in exec, a login shell and a session', async () => {
+    const allowed = await cli('vm', 'set', VM, '--allow', 'registry.npmjs.org,deb.debian.org');
+    assert.equal(allowed.code, 0, allowed.stderr);
+    // The guest trusts the CAs added on the host, as the host does (a network that inspects TLS has
+    // its own). The registry reachable from test hosts serves no package creation times, which mise's
+    // npm installer checks by default. The tool runs on node, which the golden image leaves to the
+    // checkout: here Debian's.
+    const cas = existsSync(HOST_CAS) ? readdirSync(HOST_CAS).filter((f) => f.endsWith('.crt')) : [];
+    for (const [i, f] of cas.entries()) {
+      const put = await runUnchecked([process.execPath, BANGER_BIN, 'vm', 'exec', VM, '--', 'sh', '-c', `cat > /usr/local/share/ca-certificates/host-${i}.crt`], { env: { ...process.env, ...env }, input: readFileSync(join(HOST_CAS, f)) });
+      assert.equal(put.code, 0, put.stderr);
+    }
+    await guestSh('update-ca-certificates >/dev/null && apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y nodejs >/dev/null && echo minimum-package-age=0 > /root/.npmrc');
+    const tools = join(home, 'src', 'tools');
+    mkdirSync(tools, { recursive: true });
+    await runUnchecked(['git', 'init', '-q', tools]);
+    writeFileSync(join(tools, '.mise.toml'), '[tools]\n"npm:cowsay" = "1.6.0"\n');
+    await gitIn(tools, 'add', '-A');
+    await gitIn(tools, 'commit', '-q', '-m', 'pins');
+    const prep = await cli('vm', 'workspace', 'prepare', VM, tools, '--guest-path', '/root/tools');
+    assert.equal(prep.code, 0, prep.stderr);
+    assert.match(prep.stderr, /tooling: installed \.mise\.toml/, prep.stderr + (await guestSh('cat /root/.cache/banger/tooling.log || true')));
+
+    const said = await cli('vm', 'exec', VM, '--', 'cowsay', 'moo');
+    assert.equal(said.code, 0, said.stderr);
+    assert.match(said.stdout, /< moo >/);
+    const login = await runUnchecked([process.execPath, BANGER_BIN, 'vm', 'ssh', VM], { env: { ...process.env, NO_COLOR: '1', ...env }, input: 'pwd; command -v cowsay\n', timeoutMs: 120_000 });
+    assert.equal(login.code, 0, login.stderr);
+    assert.deepEqual(login.stdout.trim().split('\n').slice(-2), ['/root/tools', '/root/.local/share/mise/shims/cowsay']);
+    const started = await cli('vm', 'session', 'start', VM, '--name', 'cow', '--cwd', '/root/tools', '--', 'sh', '-c', 'command -v cowsay && cowsay from-a-session');
+    assert.equal(started.code, 0, started.stderr);
+    let out = '';
+    for (let i = 0; i < 150 && !out.includes('from-a-session >'); i++) {
+      out = (await cli('vm', 'session', 'logs', VM, 'cow')).stdout;
+      if (!out.includes('from-a-session >')) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.match(out, /^\/root\/\.local\/share\/mise\/shims\/cowsay\n[\s\S]*< from-a-session >/);
   });
 });

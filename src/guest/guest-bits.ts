@@ -4,6 +4,7 @@ import { GROWROOT_SCRIPT, GROWROOT_SCRIPT_PATH, GROWROOT_UNIT, GROWROOT_UNIT_NAM
 import { SEED_SCRIPT, SEED_SCRIPT_PATH, SEED_UNIT, SEED_UNIT_NAME, SEED_UNIT_PATH } from './seed-script.js';
 import { SSHD_DROPIN, SSHD_DROPIN_PATH } from './sshd.js';
 import { BOOT_TRIM_PATH, BOOT_TRIM_SCRIPT } from './boot-trim.js';
+import { MISE_PROFILE, MISE_PROFILE_PATH } from './tool-path.js';
 import {
   CHANNEL_SCRIPT,
   CHANNEL_SCRIPT_PATH,
@@ -24,9 +25,10 @@ export type GuestBit =
 
 /**
  * Bumped whenever what is injected changes in a way images should be rebuilt for (2: root grows to
- * its disk; 3: ctrl-alt-del powers off, vsock guest channel; 4: boot trimming, seed off sysinit's path).
+ * its disk; 3: ctrl-alt-del powers off, vsock guest channel; 4: boot trimming, seed off sysinit's path;
+ * 5: mise's shims on PATH over SSH and in login shells).
  */
-export const GUEST_BITS_VERSION = 4;
+export const GUEST_BITS_VERSION = 5;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';
@@ -45,6 +47,7 @@ export function guestBits(): GuestBit[] {
     { type: 'file', path: GROWROOT_UNIT_PATH, content: GROWROOT_UNIT, mode: 0o644 },
     { type: 'symlink', path: `${LOCAL}/sysinit.target.wants/${GROWROOT_UNIT_NAME}`, target: GROWROOT_UNIT_PATH },
     { type: 'file', path: SSHD_DROPIN_PATH, content: SSHD_DROPIN, mode: 0o644 },
+    { type: 'file', path: MISE_PROFILE_PATH, content: MISE_PROFILE, mode: 0o644 },
     { type: 'symlink', path: `${LOCAL}/getty.target.wants/serial-getty@ttyS0.service`, target: `${UNITS}/serial-getty@.service` },
     { type: 'symlink', path: `${LOCAL}/multi-user.target.wants/systemd-networkd.service`, target: `${UNITS}/systemd-networkd.service` },
     { type: 'symlink', path: `${LOCAL}/sockets.target.wants/systemd-networkd.socket`, target: `${UNITS}/systemd-networkd.socket` },

@@ -1,8 +1,8 @@
 /**
  * Applying the guest's patch to the host checkout it came from. A clean apply changes only the
  * working tree. When it does not apply cleanly: if the host has its own uncommitted changes in files
- * the patch touches, nothing is changed and the files are named; otherwise (the host moved on) a
- * 3-way merge is tried, and only when it is known to succeed.
+ * the patch touches, nothing is changed and the files are named; otherwise (the host committed more
+ * since the prepare) a 3-way merge is tried, and only when it is known to succeed.
  *
  * @module
  */
@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BangerError } from '../../api/errors.js';
-import { diskEntry, git, openHostRepo } from './host-repo.js';
+import { diskEntry, git, gitOk, openHostRepo } from './host-repo.js';
 
 export interface ApplyResult {
   /** Files the patch changed. */
@@ -73,18 +73,36 @@ export function preimages(patch: Buffer): { path: string; id: string }[] {
   return out;
 }
 
+/** Paths with uncommitted changes in the host checkout (staged, unstaged or untracked), as `git status` lists them. */
+async function locallyChanged(root: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  const fields = (await gitOk(root, ['status', '--porcelain=v1', '-z', '--untracked-files=all'], 'git status')).split('\0');
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    if (f.length < 4) continue;
+    out.add(f.slice(3));
+    // A rename or copy is followed by its source path.
+    if (f[0] === 'R' || f[0] === 'C') out.add(fields[++i] ?? '');
+  }
+  return out;
+}
+
 /**
- * Files where the host checkout is not what the guest started from: the host edited them since the
- * prepare (a file the host had already changed before the prepare and left alone is no conflict).
+ * Files the host changed, and has not committed, since the prepare: what the guest started from is not
+ * on disk and `git status` lists them. (A file the host had already changed before the prepare and
+ * left alone is no conflict; one the host changed and committed is left to the 3-way merge.)
  */
-function conflicts(root: string, patch: Buffer): string[] {
+async function conflicts(root: string, patch: Buffer): Promise<string[]> {
   const out: string[] = [];
+  let changed: Set<string> | undefined;
   for (const { path, id } of preimages(patch)) {
     const onDisk = diskEntry(root, path)?.id;
     const expected = /^0+$/.test(id) ? undefined : id;
     // Blob ids of another length (a sha256 repository) cannot be compared here: leave those to git apply.
     if (expected !== undefined && expected.length !== 40) continue;
-    if (onDisk !== expected) out.push(path);
+    if (onDisk === expected) continue;
+    changed ??= await locallyChanged(root);
+    if (changed.has(path)) out.push(path);
   }
   return out;
 }
@@ -102,7 +120,7 @@ export async function applyToHost(hostPath: string, patch: Buffer, touched: read
       if (r.code !== 0) throw new BangerError('operation_failed', `git apply failed in ${repo.root}: ${r.stderr.trim()}`);
       return { files: [...touched], method: 'apply', hostPath: repo.root };
     }
-    const conflicting = conflicts(repo.root, patch);
+    const conflicting = await conflicts(repo.root, patch);
     if (conflicting.length > 0) {
       throw new BangerError('operation_failed', `the host checkout ${repo.root} has local changes to ${conflicting.length} file${conflicting.length === 1 ? '' : 's'} the guest also changed: ${conflicting.slice(0, 5).join(', ')}${conflicting.length > 5 ? ', ...' : ''}; nothing was applied`, {
         hint: `commit or stash them (git stash) and apply again, or save the patch with banger vm workspace export ${vm} --output FILE and merge it yourself`,

@@ -46,7 +46,7 @@ export class VMWorkspace {
     return { ...r, recorded };
   }
 
-  /** `mise install` in the guest's workspace of what `plan` pins (detectTooling); best effort, see BootstrapResult. */
+  /** Installs and activates in the guest what `plan` pins (detectTooling) with mise; best effort, see BootstrapResult. */
   async bootstrap(plan: ToolingPlan, guestPath: string, opts: { signal?: AbortSignal } = {}): Promise<BootstrapResult> {
     return bootstrapTooling(await this.vm.reach(), guestPath, plan, opts.signal);
   }

@@ -54,7 +54,7 @@ mkfifo "$d/stdin"; : > "$d/output"
 cat /proc/sys/kernel/random/boot_id > "$d/boot_id"
 printf '%s' "$runner" > "$d/run"
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
-  systemd-run --quiet --collect --unit="banger-session-$n" --setenv=HOME="$HOME" --setenv=USER="$(id -un)" --setenv=LANG=C.UTF-8 -- /bin/sh "$d/run" "$d" "$cwd" "$@"
+  systemd-run --quiet --collect --unit="banger-session-$n" --setenv=HOME="$HOME" --setenv=USER="$(id -un)" --setenv=PATH="$PATH" --setenv=LANG=C.UTF-8 -- /bin/sh "$d/run" "$d" "$cwd" "$@"
   unit="banger-session-$n"
 else
   setsid -f /bin/sh "$d/run" "$d" "$cwd" "$@" </dev/null >/dev/null 2>&1

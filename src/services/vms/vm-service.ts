@@ -25,6 +25,7 @@ import { cpuSeconds, pidAlive, rssBytes } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
 import { syncFiles } from './file-sync.js';
+import { hostGitIdentity, setGuestGitIdentity } from './git-identity.js';
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
 import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
@@ -202,6 +203,8 @@ export class VMService {
       }
       await ctx.stage('ssh', 'waiting for ssh', () => waitReady(this.deps, launched.row, launched.handle, ctx.signal));
       faultPoint('boot.ready');
+      const gitIdentity = await hostGitIdentity();
+      if (gitIdentity) await setGuestGitIdentity(sshTargetFor(this.deps, launched.row), gitIdentity, ctx);
       if (this.deps.config.file_sync.length > 0) {
         await ctx.stage('files', 'copying file_sync entries', () => syncFiles(sshTargetFor(this.deps, launched.row), this.deps.config.file_sync, ctx));
       }

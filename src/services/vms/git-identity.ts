@@ -1,0 +1,40 @@
+/**
+ * The host's git identity in every VM: user.name and user.email from the daemon user's global git
+ * config are set in the guest's global config at every start, so a commit made anywhere in the VM
+ * (not only in a workspace, which also gets the checkout's own identity) carries the user's name.
+ * Best effort: no identity on the host, or no git in the guest, changes nothing; a failure is a warning.
+ *
+ * @module
+ */
+import type { SSHTarget } from '../../api/types.js';
+import { exec } from '../../drivers/ssh/client.js';
+import { runUnchecked } from '../../system/exec.js';
+import type { OpContext } from '../op-context.js';
+
+export interface GitIdentity {
+  name: string;
+  email: string;
+}
+
+/** $1 user.name, $2 user.email ('' leaves that one alone). */
+const SET = `command -v git >/dev/null 2>&1 || exit 0
+[ -z "$1" ] || git config --global user.name "$1"
+[ -z "$2" ] || git config --global user.email "$2"`;
+
+/** The host's global user.name and user.email; undefined when neither is set (or git is missing). */
+export async function hostGitIdentity(env: NodeJS.ProcessEnv = process.env): Promise<GitIdentity | undefined> {
+  const get = async (key: string) => {
+    const r = await runUnchecked(['git', 'config', '--global', '--get', key], { env }).catch(() => undefined);
+    return r?.code === 0 ? r.stdout.trim() : '';
+  };
+  const [name, email] = [await get('user.name'), await get('user.email')];
+  return name === '' && email === '' ? undefined : { name, email };
+}
+
+/** Sets `id` as the guest's global git identity; returns whether it did. */
+export async function setGuestGitIdentity(target: SSHTarget, id: GitIdentity, ctx: OpContext): Promise<boolean> {
+  const r = await exec(target, ['sh', '-c', SET, 'sh', id.name, id.email], { timeoutMs: 30_000, signal: ctx.signal }).catch((err: Error) => ({ code: -1, stderr: err.message }));
+  if (r.code === 0) return true;
+  ctx.log(`${target.vm}: could not set the git identity in the guest: ${r.stderr.trim() || `exit status ${r.code}`}`, 'warn');
+  return false;
+}
