@@ -163,7 +163,7 @@ describe('the daemon HTTP app', () => {
   });
   it('ping names the DNS listener when it listens, and GET /dns answers its status', async () => {
     const status = { configured: '127.0.0.1:0', addr: '127.0.0.1:5353', answers: true, records: 1, zone: 'vm' };
-    const make = (addr: string | undefined) =>
+    const make = (addr: string | undefined, guest?: string) =>
       createApp({
         logger: nullLogger,
         ops: new OperationRegistry(nullLogger),
@@ -171,10 +171,12 @@ describe('the daemon HTTP app', () => {
         layout: { configFile: join(scratch, 'config.toml'), socketPath: '/s', daemonLog: '/l', stateDir: '/d' },
         build: { version: '0', commit: 'c', builtAt: 'b' },
         startedAt: new Date(),
-        services: { dns: { addr: () => addr, status: () => Promise.resolve(status) } },
+        services: { dns: { addr: () => addr, guestAddr: () => guest, status: () => Promise.resolve(status) } },
       } as unknown as DaemonContext);
     assert.equal(((await call(make('127.0.0.1:5353'), 'GET', '/ping')).json as { dnsAddr?: string }).dnsAddr, '127.0.0.1:5353');
     assert.equal('dnsAddr' in ((await call(make(undefined), 'GET', '/ping')).json as object), false);
+    assert.equal(((await call(make('127.0.0.1:5353', '10.213.0.1:53'), 'GET', '/ping')).json as { guestDnsAddr?: string }).guestDnsAddr, '10.213.0.1:53');
+    assert.equal('guestDnsAddr' in ((await call(make('127.0.0.1:5353'), 'GET', '/ping')).json as object), false);
     assert.deepEqual((await call(make(undefined), 'GET', '/dns')).json, status);
   });
 });
