@@ -1,15 +1,22 @@
 /**
+ * oci-layer-rss: the daemon's resident memory while `banger image pull` imports one 1 GiB layer
+ * (download, digest check, tar unpack, ext4): a streaming importer holds no layer in memory.
+ * Target: VmRSS growth <= 100 MB over the daemon's RSS before the pull.
+ *
  * oci-pull: `banger image pull` of a multi-layer image (>= 200 MB unpacked, gzip layers) from Debian's
  * docker-registry on 127.0.0.1, against `skopeo copy` + `umoci unpack --rootless` + `mkfs.ext4 -d` of
  * the same image in the same run; then the same pull again, its layers coming from the blob cache.
  * Targets: first pull <= 0.8x the reference; the cached pull <= 0.3x the first.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tarStream from 'tar-stream';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { check, diskUsage, fmtBytes, fmtSecs, MiB, passMiss, removeTree, runAsync, say } from './util.mjs';
+import { check, diskUsage, fmtBytes, fmtSecs, GiB, MiB, passMiss, readStatusKb, removeTree, runAsync, say } from './util.mjs';
 
 const LAYERS = 4;
 const LAYER_BYTES = 56 * MiB;
@@ -143,6 +150,108 @@ export async function benchOciPull(ctx) {
       ],
     };
   } finally {
+    await registry.stop();
+  }
+}
+
+const BIG_LAYER_BYTES = 1 * GiB;
+const BIG_LAYER_FILES = 16;
+const RSS_GROWTH_TARGET_MB = 100;
+
+/** Writes a plain tar layer of BIG_LAYER_FILES random files (BIG_LAYER_BYTES in all) to `path`, never holding it in memory; returns its digest and size. */
+async function writeBigLayer(path) {
+  const pack = tarStream.pack();
+  const hash = createHash('sha256');
+  let size = 0;
+  const written = pipeline(
+    pack,
+    async function* (source) {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        size += chunk.length;
+        yield chunk;
+      }
+    },
+    createWriteStream(path),
+  );
+  const per = BIG_LAYER_BYTES / BIG_LAYER_FILES;
+  for (let f = 0; f < BIG_LAYER_FILES; f++) {
+    await new Promise((resolve, reject) => {
+      const entry = pack.entry({ name: `data/part${f}.bin`, size: per, mode: 0o640, uid: 1000, gid: 1000 }, (err) => (err ? reject(err) : resolve()));
+      const chunk = randomBytes(4 * MiB);
+      let left = per;
+      const more = () => {
+        while (left > 0) {
+          const n = Math.min(left, chunk.length);
+          left -= n;
+          if (!entry.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return entry.once('drain', more);
+        }
+        entry.end();
+      };
+      more();
+    });
+  }
+  pack.finalize();
+  await written;
+  return { digest: `sha256:${hash.digest('hex')}`, size };
+}
+
+export async function benchOciLayerRss(ctx) {
+  for (const tool of ['docker-registry', 'mkfs.ext4', 'debugfs']) {
+    const r = await runAsync(ctx, ['sh', '-c', `command -v ${tool}`]);
+    if (r.code !== 0) throw new Error(`oci-layer-rss needs ${tool} (scripts/install-deps.sh --test)`);
+  }
+  const reg = await load(ctx, 'testing/oci-registry.js');
+  const { RegistryClient } = await load(ctx, 'services/images/oci/registry.js');
+  const { writeFakeBzImage } = await load(ctx, 'services/kernels/fixtures.js');
+  const registry = await reg.startRegistry();
+  const layerPath = join(ctx.home, 'bench-layer.tar');
+  try {
+    say(`writing a ${fmtBytes(BIG_LAYER_BYTES)} layer and pushing it to ${registry.host}`);
+    const layer = await writeBigLayer(layerPath);
+    const client = new RegistryClient({ registry: registry.host, repository: 'bench/onelayer' });
+    await client.putBlob(layer.digest, layer.size, () => Readable.toWeb(createReadStream(layerPath)));
+    rmSync(layerPath, { force: true });
+    const config = reg.blobOf(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} })), 'application/vnd.oci.image.config.v1+json');
+    await client.putBlob(config.digest, config.size, () => new Uint8Array(config.data));
+    const mediaType = 'application/vnd.oci.image.manifest.v1+json';
+    await client.putManifest('v1', mediaType, Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer.digest, size: layer.size }],
+    })));
+    const kernel = join(ctx.home, 'bench-vmlinuz');
+    await writeFakeBzImage(kernel, '6.1.0-bench');
+
+    const pid = ctx.startDaemon();
+    const before = readStatusKb(pid, 'VmRSS');
+    if (before === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+    let peak = before;
+    const sampler = setInterval(() => {
+      const kb = readStatusKb(pid, 'VmRSS');
+      if (kb !== undefined && kb > peak) peak = kb;
+    }, 100);
+    const ref = `${registry.host}/bench/onelayer:v1`;
+    say(`banger image pull ${ref} (one ${fmtBytes(layer.size)} layer), sampling the daemon's VmRSS every 100 ms`);
+    let pulled;
+    try {
+      pulled = await pullWithStages(ctx, [ref, '--name', 'bench-onelayer', '--kernel', kernel], 'banger image pull (1 GiB layer)');
+    } finally {
+      clearInterval(sampler);
+    }
+    const growthMb = (peak - before) / 1024;
+    const ok = growthMb <= RSS_GROWTH_TARGET_MB;
+    return {
+      title: `oci-layer-rss (one plain tar layer of ${fmtBytes(layer.size)}, ${BIG_LAYER_FILES} random files; daemon pid ${pid})`,
+      header: ['measure', 'value', 'target', 'result', 'note'],
+      rows: [
+        { cells: ['VmRSS growth during the pull', `${growthMb.toFixed(1)} MB`, `<= ${RSS_GROWTH_TARGET_MB} MB`, passMiss(ok), `${(before / 1024).toFixed(1)} MB before, ${(peak / 1024).toFixed(1)} MB peak`], ok },
+        { cells: ['pull time', fmtSecs(pulled.ms), '', '', pulled.stages], ok: true },
+      ],
+    };
+  } finally {
+    rmSync(layerPath, { force: true });
     await registry.stop();
   }
 }

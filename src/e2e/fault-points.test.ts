@@ -9,7 +9,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ImageInfo, VMInfo } from '../api/types.js';
 import { FAULT_ENV, FAULT_POINTS, type FaultMode, type FaultOperation } from '../system/faults.js';
@@ -18,7 +20,10 @@ import { pidAlive, waitForExit } from '../system/proc.js';
 import { CliHarness } from '../testing/cli-harness.js';
 import type { CliResult } from '../testing/cli-harness.js';
 import { invariantViolations, storedVMState } from '../testing/invariants.js';
-import { tinyImageHome } from '../testing/tiny-image.js';
+import { tinyImageHome, writeTinyImageFiles } from '../testing/tiny-image.js';
+import { layerBlob, pushImage, registryMissing, startRegistry, type TestRegistry } from '../testing/oci-registry.js';
+import { CatalogServer, makeBundle, sha256Of } from '../testing/catalog-server.js';
+import { which } from '../system/exec.js';
 
 type Env = NodeJS.ProcessEnv;
 
@@ -76,6 +81,23 @@ async function victimRoundTrip(h: CliHarness): Promise<void> {
   assert.equal((await vmState(h, 'victim'))?.state, 'running');
   await ok(h, ['vm', 'delete', 'victim']);
 }
+
+/** The registry image pulls come from, and the catalog kernel pulls come from (started once). */
+let registry: TestRegistry | undefined;
+const catalog = new CatalogServer();
+/** Per home: the reference its pull case pushed and the digest of that image's one layer. */
+const pushed = new Map<string, { ref: string; layer: string }>();
+
+const pullSkip = registryMissing || (['mkfs.ext4', 'debugfs', 'zstd'].every((t) => which(t)) ? false : 'needs e2fsprogs and zstd');
+const kernelPullSkip = which('zstd') ? false : 'needs zstd';
+
+function registryBlobPath(digest: string): string {
+  const hex = digest.slice(7);
+  return join(registry!.dir, 'data/docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+}
+
+const pullImage = (h: CliHarness, env: Env = {}) => h.run(['image', 'pull', pushed.get(h.home)!.ref, '--name', 'pulled', '--kernel', files(h).kernel], env);
+const pullKernel = (h: CliHarness, env: Env = {}) => h.run(['kernel', 'pull', 'kern'], env);
 
 const SCENARIOS: Record<FaultOperation, Scenario> = {
   'vm.create': {
@@ -154,6 +176,44 @@ const SCENARIOS: Record<FaultOperation, Scenario> = {
     skip: 'image build runs mmdebstrap against a Debian mirror for minutes; its points are placed but not looped here',
     act: (h, env) => h.run(['image', 'build'], env),
     next: () => Promise.resolve(),
+  },
+  'image.pull': {
+    ...(pullSkip ? { skip: pullSkip } : {}),
+    setup: async (h) => {
+      // An image of its own for every case (a layer no other case has), so what the cache holds is this case's doing.
+      const layer = await layerBlob([
+        { name: 'etc/', type: 'directory' },
+        { name: 'etc/os-release', content: 'ID=debian\n' },
+        { name: 'srv/payload', content: randomBytes(256 * 1024), uid: 1000, gid: 1000, mode: 0o600 },
+      ]);
+      const tag = randomBytes(6).toString('hex');
+      await pushImage(registry!.host, 'fault/img', tag, [layer]);
+      pushed.set(h.home, { ref: `${registry!.host}/fault/img:${tag}`, layer: layer.digest });
+    },
+    act: (h, env) => pullImage(h, env),
+    next: async (h) => {
+      assert.equal(await imageShow(h, 'pulled'), undefined, 'no image is published by a pull that did not finish');
+      // Every point comes after the layers were fetched and verified: the cache keeps them, and the
+      // next pull must not fetch them again. The registry no longer has the layer, so it could not.
+      const { layer } = pushed.get(h.home)!;
+      assert.ok(existsSync(join(h.layout.ociCacheDir, 'blobs/sha256', layer.slice(7))), 'the verified layer stays in the blob cache');
+      rmSync(registryBlobPath(layer));
+      const r = await ok(h, ['--json', 'image', 'pull', pushed.get(h.home)!.ref, '--name', 'pulled', '--kernel', files(h).kernel]);
+      assert.equal((JSON.parse(r.stdout) as ImageInfo).name, 'pulled');
+      await ok(h, ['vm', 'create', '--name', 'victim', '--image', 'pulled']);
+      await ok(h, ['vm', 'delete', 'victim']);
+      await ok(h, ['image', 'delete', 'pulled']);
+    },
+  },
+  'kernel.pull': {
+    ...(kernelPullSkip ? { skip: kernelPullSkip } : {}),
+    setup: (h) => Promise.resolve(appendFileSync(join(h.home, 'config.toml'), `kernel_catalog_url = "${catalog.base}/kernels.json"\n`)),
+    act: (h, env) => pullKernel(h, env),
+    next: async (h) => {
+      assert.notEqual((await h.run(['kernel', 'show', 'kern'])).code, 0, 'no kernel is published by a pull that did not finish');
+      assert.equal((await pullKernel(h)).code, 0);
+      await ok(h, ['kernel', 'rm', 'kern']);
+    },
   },
   'kernel.import': {
     act: (h, env) => importKernel(h, env),
@@ -256,10 +316,31 @@ const SLOTS = Math.max(1, Number(process.env.BANGER_FAULT_LOOP_SLOTS ?? 3) || 3)
 
 describe('every fault point', { concurrency: SLOTS }, () => {
   let pool: HomePool;
+  let scratch = '';
   before(async () => {
     pool = await HomePool.create(SLOTS);
+    if (!pullSkip) registry = await startRegistry();
+    if (!kernelPullSkip) {
+      await catalog.start();
+      scratch = mkdtempSync(join(tmpdir(), 'banger-fault-catalog-'));
+      const { kernel } = await writeTinyImageFiles(scratch);
+      const bundle = await makeBundle(scratch, [{ name: 'vmlinuz', content: readFileSync(kernel) }]);
+      catalog.set('/kern.tar.zst', { body: bundle });
+      catalog.set('/kernels.json', {
+        body: Buffer.from(JSON.stringify({
+          schema: 1,
+          kind: 'kernels',
+          entries: [{ name: 'kern', description: 'a test kernel', source: { kind: 'bundle', url: `${catalog.base}/kern.tar.zst`, sha256: sha256Of(bundle), size: bundle.length } }],
+        })),
+      });
+    }
   });
-  after(() => pool?.close());
+  after(async () => {
+    pool?.close();
+    await registry?.stop();
+    await catalog.stop();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
   for (const mode of ['crash', 'error'] as const) {
     for (const [op, points] of Object.entries(FAULT_POINTS) as [FaultOperation, readonly string[]][]) {
       const s = SCENARIOS[op];

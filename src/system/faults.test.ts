@@ -34,6 +34,7 @@ test('every declared fault point is placed in the code exactly once, and every c
 test('BANGER_FAULT values: unset is inert, a typo is refused, error mode throws operation_failed at that point only', () => {
   assert.equal(parseFaultSpec(undefined), undefined);
   assert.deepEqual(parseFaultSpec('create.disks:crash'), { point: 'create.disks', mode: 'crash' });
+  for (const point of allFaultPoints()) assert.deepEqual(parseFaultSpec(`${point}:error`), { point, mode: 'error' }, `${point} can be asked for`);
   assert.throws(() => parseFaultSpec('create.disk:crash'), /not <point>:crash or <point>:error with a known point/);
   assert.throws(() => parseFaultSpec('create.disks:explode'), /BANGER_FAULT=create.disks:explode/);
   assert.doesNotThrow(() => faultPoint('create.disks', {}));

@@ -24,7 +24,9 @@ export const FAULT_POINTS = {
   'image.promote': ['promote.copied', 'promote.guest_bits', 'promote.work_seed', 'promote.published'],
   'image.delete': ['image_delete.row', 'image_delete.moved'],
   'image.build': ['build.tree', 'build.ext4', 'build.published'],
+  'image.pull': ['pull.fetched', 'pull.ext4', 'pull.published'],
   'kernel.import': ['kernel_import.copied', 'kernel_import.published'],
+  'kernel.pull': ['kernel_pull.downloaded'],
   'kernel.remove': ['kernel_remove.row', 'kernel_remove.moved'],
 } as const;
 
@@ -42,7 +44,7 @@ export function allFaultPoints(): FaultPoint[] {
 /** The point and mode BANGER_FAULT asks for; undefined when unset. A malformed value throws (a test typo must not pass silently). */
 export function parseFaultSpec(value: string | undefined): { point: FaultPoint; mode: FaultMode } | undefined {
   if (value === undefined || value === '') return undefined;
-  const m = /^([a-z_.]+):(crash|error)$/.exec(value);
+  const m = /^([a-z0-9_.]+):(crash|error)$/.exec(value);
   const point = m?.[1] as FaultPoint | undefined;
   if (!m || !point || !allFaultPoints().includes(point)) {
     throw new Error(`${FAULT_ENV}=${value} is not <point>:crash or <point>:error with a known point (${allFaultPoints().join(', ')})`);

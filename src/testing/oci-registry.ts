@@ -5,7 +5,7 @@
  */
 import { createHash, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -24,12 +24,21 @@ export interface TestRegistry {
   dir: string;
   /** Set for a registry behind a token server. */
   tokenRequests?: () => number;
+  /** Tokens the token server handed out for a refresh token. */
+  refreshGrants?: () => number;
   stop(): Promise<void>;
+}
+
+export interface TokenAuth {
+  user: string;
+  password: string;
+  /** An OAuth2 refresh token the server also takes (what `identitytoken` in a Docker config holds). */
+  refreshToken?: string;
 }
 
 export interface RegistryAuth {
   htpasswd?: { user: string; password: string };
-  token?: { user: string; password: string };
+  token?: TokenAuth;
 }
 
 async function waitUp(url: string, child: PipedChild, log: () => string): Promise<void> {
@@ -46,8 +55,12 @@ function b64url(b: Buffer | string): string {
   return Buffer.from(b).toString('base64url');
 }
 
-/** A token server as docker-registry's `token` auth expects: ES256 JWTs with the signing cert in x5c. */
-async function startTokenServer(dir: string, service: string, user: string, password: string): Promise<{ server: Server; port: number; certPath: string; count: () => number }> {
+/**
+ * A token server as docker-registry's `token` auth expects: ES256 JWTs with the signing cert in x5c.
+ * It answers GET with basic auth (user and password) and, when given a refresh token, the OAuth2
+ * POST form `grant_type=refresh_token` that clients with an identity token send.
+ */
+async function startTokenServer(dir: string, service: string, auth: TokenAuth): Promise<{ server: Server; port: number; certPath: string; count: () => number; refreshes: () => number }> {
   const keyPath = join(dir, 'token.key');
   const certPath = join(dir, 'token.crt');
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -55,30 +68,47 @@ async function startTokenServer(dir: string, service: string, user: string, pass
   await run(['openssl', 'req', '-x509', '-new', '-key', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=banger-test-token']);
   const certB64 = (await readFile(certPath, 'utf8')).replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
   let count = 0;
-  const server = createServer((req, res) => {
-    count++;
-    const u = new URL(req.url ?? '/', 'http://x');
-    const auth = req.headers.authorization ?? '';
-    const expected = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    if (auth !== expected) {
-      res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"bad credentials"}');
-      return;
-    }
-    const scope = u.searchParams.get('scope') ?? '';
+  let refreshes = 0;
+  const sign = (scope: string): string => {
     const [, name, actions] = /^repository:([^:]+):(.+)$/.exec(scope) ?? [];
     const now = Math.floor(Date.now() / 1000);
     const header = { alg: 'ES256', typ: 'JWT', x5c: [certB64] };
     const claims = {
-      iss: 'banger-test-issuer', sub: user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'),
+      iss: 'banger-test-issuer', sub: auth.user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'),
       access: name ? [{ type: 'repository', name, actions: actions!.split(',') }] : [],
     };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = createSign('SHA256').update(input).sign({ key: privateKey, dsaEncoding: 'ieee-p1363' });
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${input}.${b64url(sig)}` }));
+    return `${input}.${b64url(sig)}`;
+  };
+  const refused = (res: ServerResponse) => res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"bad credentials"}');
+  const server = createServer((req, res) => {
+    count++;
+    if (req.method === 'POST') {
+      let body = '';
+      req.on('data', (b: Buffer) => (body += b.toString()));
+      req.on('end', () => {
+        const form = new URLSearchParams(body);
+        if (!auth.refreshToken || form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== auth.refreshToken || form.get('service') !== service) {
+          refused(res);
+          return;
+        }
+        refreshes++;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: sign(form.get('scope') ?? ''), expires_in: 300 }));
+      });
+      return;
+    }
+    const u = new URL(req.url ?? '/', 'http://x');
+    const expected = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
+    if ((req.headers.authorization ?? '') !== expected) {
+      refused(res);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: sign(u.searchParams.get('scope') ?? '') }));
   });
   const port = await freeLoopbackPort();
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return { server, port, certPath, count: () => count };
+  return { server, port, certPath, count: () => count, refreshes: () => refreshes };
 }
 
 export async function startRegistry(auth: RegistryAuth = {}): Promise<TestRegistry> {
@@ -102,7 +132,7 @@ export async function startRegistry(auth: RegistryAuth = {}): Promise<TestRegist
     await writeFile(join(dir, 'htpasswd'), r.stdout);
     lines.push('auth:', '  htpasswd:', '    realm: banger-test', `    path: ${join(dir, 'htpasswd')}`);
   } else if (auth.token) {
-    token = await startTokenServer(dir, 'banger-test-registry', auth.token.user, auth.token.password);
+    token = await startTokenServer(dir, 'banger-test-registry', auth.token);
     lines.push(
       'auth:', '  token:', `    realm: http://127.0.0.1:${token.port}/token`, '    service: banger-test-registry',
       '    issuer: banger-test-issuer', `    rootcertbundle: ${token.certPath}`,
@@ -118,7 +148,7 @@ export async function startRegistry(auth: RegistryAuth = {}): Promise<TestRegist
   return {
     host: `127.0.0.1:${port}`,
     dir,
-    ...(token ? { tokenRequests: token.count } : {}),
+    ...(token ? { tokenRequests: token.count, refreshGrants: token.refreshes } : {}),
     async stop() {
       if (child.exitCode === null) {
         const closed = new Promise((r) => child.once('close', r));

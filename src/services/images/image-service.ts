@@ -298,6 +298,7 @@ export class ImageService {
     const m = pulled.manifest;
     let kernelRef: string | undefined;
     try {
+      faultPoint('pull.published');
       kernelRef = m.files.kernel ? undefined : await this.kernelForImage(req, ctx);
     } catch (err) {
       await removeTree(dir);

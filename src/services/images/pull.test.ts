@@ -256,3 +256,25 @@ test('bearer tokens from a token service', { skip }, async () => {
     await tokened.stop();
   }
 });
+
+test('an identity token from the Docker config is traded for bearer tokens with an OAuth2 refresh_token POST', { skip }, async () => {
+  const tokened = await startRegistry({ token: { user: 'carol', password: 'pw', refreshToken: 'refresh-4f2a' } });
+  try {
+    await pushImage(tokened.host, 'team/idt', 'v1', [await layerBlob([{ name: 'via-identity-token', content: 'x' }])], { credential: { username: 'carol', password: 'pw' } });
+    const cfg = join(dir, 'docker-identity.json');
+    // What docker login writes for registries that hand out refresh tokens: the user in `auth`, no password.
+    await writeFile(cfg, JSON.stringify({ auths: { [tokened.host]: { auth: Buffer.from('carol:').toString('base64'), identitytoken: 'refresh-4f2a' } } }));
+    const img = await new ImageService({ db, layout, config, dockerConfig: cfg }).pull({ ref: `${tokened.host}/team/idt:v1`, name: 'p-identity', kernel }, quietContext());
+    assert.equal(await exists(img.rootfsPath, '/via-identity-token'), true);
+    assert.ok(tokened.refreshGrants!() > 0, 'the token came from the refresh token');
+
+    await writeFile(cfg, JSON.stringify({ auths: { [tokened.host]: { identitytoken: 'revoked' } } }));
+    await rejectsWith(
+      new ImageService({ db, layout, config, dockerConfig: cfg }).pull({ ref: `${tokened.host}/team/idt:v1`, name: 'p-revoked', kernel }, quietContext()),
+      'unavailable', /token service of 127\.0\.0\.1:\d+ refused the credentials for .*team\/idt/, /docker login/,
+    );
+    assert.ok(stagingEmpty());
+  } finally {
+    await tokened.stop();
+  }
+});

@@ -20,6 +20,7 @@ import { treeToExt4, unpackLayers } from './flatten/to-ext4.js';
 import { IMAGE_CMDLINE, IMAGE_FILES, ROOTFS_LABEL, type ImageManifest } from './manifest.js';
 import { describePlan, installPlan, osReleaseOf, type OsRelease } from './sshd-plan.js';
 import { addGuestBitsAndWorkSeed, publishImage } from './finish.js';
+import { faultPoint } from '../../system/faults.js';
 
 /** The unpacked image's os-release, read only from regular files inside the tree (never through a link). */
 async function readOsRelease(tree: LayerTree): Promise<OsRelease | undefined> {
@@ -132,6 +133,7 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
     files.push({ path, label: l.digest });
     throwIfCancelled(ctx.signal);
   }
+  faultPoint('pull.fetched');
 
   const staging = await makeStaging(opts.stagingRoot, `pull-${opts.id}`);
   const out = join(staging, 'out');
@@ -191,6 +193,7 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
     const size = await ctx.stage('ext4', 'Making rootfs.ext4 with the layers\' owners and modes', () =>
       treeToExt4(tree, rootfs, { label: ROOTFS_LABEL, scratchDir: staging, ...(opts.sizeBytes !== undefined ? { sizeBytes: opts.sizeBytes } : {}) }, ctx),
     );
+    faultPoint('pull.ext4');
     await removeTree(tree.root);
     throwIfCancelled(ctx.signal);
     await addGuestBitsAndWorkSeed(out, staging, ctx);

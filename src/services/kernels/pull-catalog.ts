@@ -9,6 +9,7 @@ import { extractBundle } from '../artifacts/catalog/bundle.js';
 import { downloadVerified } from '../artifacts/catalog/download.js';
 import { inspectKernel } from '../artifacts/kernel-file.js';
 import { importDebInto } from './import-deb.js';
+import { faultPoint } from '../../system/faults.js';
 import type { StagedKernel } from './staged.js';
 
 /** What a kernel bundle may hold. */
@@ -20,6 +21,7 @@ export async function pullCatalogKernel(entry: KernelEntry, out: string, staging
   await mkdir(fetched, { mode: 0o700 });
   const file = join(fetched, src.kind === 'deb' ? basename(new URL(src.url).pathname).replace(/[^A-Za-z0-9._+~-]/g, '_') || 'kernel.deb' : 'bundle.tar.zst');
   await ctx.stage('download', `Downloading ${entry.name} (${humanSize(src.size)})`, () => downloadVerified(src, file, `kernel ${entry.name}`, ctx));
+  faultPoint('kernel_pull.downloaded');
   throwIfCancelled(ctx.signal);
   if (src.kind === 'deb') {
     const staged = await importDebInto(file.endsWith('.deb') ? file : `${file}.deb`, out, staging, ctx);
