@@ -157,7 +157,6 @@ export class BridgeNetwork implements NetworkProvider {
         );
       }
     }
-    void this.refill();
     return tap;
   }
 
@@ -231,6 +230,9 @@ export class BridgeNetwork implements NetworkProvider {
       if (prior) this.leases.put({ vmId: prior.vmId, mode: prior.mode, mac: prior.mac, ...(prior.ip ? { ip: prior.ip } : {}) });
       else this.leases.delete(vm.id);
       throw err;
+    } finally {
+      // The pool is topped up once this VM's own network is in place, not in competition with it.
+      void this.refill();
     }
     this.book.set({ vmId: vm.id, vmName: vm.name, key: rules.key, ip, nat: vm.spec.nat, ...(rules.allow ? { allow: rules.allow } : {}) });
     return {
