@@ -769,6 +769,7 @@ export class VMService {
     const snap = await this.snapshotCreate(ref, { name: this.snapshotName(`${parent.name}-fork`) }, ctx);
     const workspace = this.deps.repo.get(parent.id)?.workspace;
     try {
+      if (req.branch !== undefined && !workspace) throw badRequest(`vm ${parent.name} lost its workspace during the fork, so --branch has no checkout to branch`, 'fork again without --branch');
       const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
       const manifest = await readManifest(sf.manifest);
       // The memory file was hashed by this fork moments ago; once here, its files are only checked to be there.
