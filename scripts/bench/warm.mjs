@@ -193,6 +193,27 @@ async function warmPoolOnce(ctx, accel) {
 }
 
 const FORK_CHILDREN = 4;
+
+/** The fork's own stages (snapshot, verify) and its slowest child's stages, from the progress events. */
+function forkStages(stderr) {
+  const own = [];
+  const perChild = new Map();
+  for (const line of stderr.split('\n')) {
+    let ev;
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (ev.type !== 'stage_done') continue;
+    const at = ev.stage.indexOf(':');
+    if (at < 0) own.push(`${ev.stage} ${fmtDur(Number(ev.elapsedMs))}`);
+    else perChild.set(ev.stage.slice(0, at), [...(perChild.get(ev.stage.slice(0, at)) ?? []), [ev.stage.slice(at + 1), Number(ev.elapsedMs)]]);
+  }
+  const total = (list) => list.reduce((n, [, ms]) => n + ms, 0);
+  const slowest = [...perChild.entries()].sort((a, b) => total(b[1]) - total(a[1]))[0];
+  return `${own.join(', ')}${slowest ? `; slowest child ${slowest[0]}: ${slowest[1].map(([id, ms]) => `${id} ${fmtDur(ms)}`).join(', ')}` : ''}`;
+}
 const FORK_TARGET_RATIO = 2;
 
 export function benchWarmFork(ctx) {
@@ -239,7 +260,7 @@ async function warmForkOnce(ctx) {
       const result = JSON.parse(f.stdout);
       forks.push(f.ms);
       for (const a of accelsIn(f.stderr)) used.add(a);
-      rows.push({ cells: [`fork of ${FORK_CHILDREN}, run ${i}`, fmtSecs(f.ms), '', '', `snapshot ${result.snapshot} + ${result.children.length} concurrent restores`], ok: true });
+      rows.push({ cells: [`fork of ${FORK_CHILDREN}, run ${i}`, fmtSecs(f.ms), '', '', `${result.children.length} children; ${forkStages(f.stderr)}`], ok: true });
       check(await runAsync(ctx, ctx.banger('vm', 'delete', ...kids)), 'banger vm delete (fork children)');
       for (const k of kids) ctx.vmNames.delete(k);
       cleanup.push(result.snapshot);
