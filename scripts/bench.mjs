@@ -27,7 +27,7 @@ import { benchSdkExec } from './bench/sdk.mjs';
 import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
 import { benchWorkspace } from './bench/workspace.mjs';
 import { benchWeb } from './bench/web.mjs';
-import { benchWarmPool, benchWarmRestore } from './bench/warm.mjs';
+import { benchWarmFork, benchWarmPool, benchWarmRestore } from './bench/warm.mjs';
 import {
   NODE,
   fmtMs,
@@ -99,7 +99,7 @@ function usage(problem) {
     '  --only NAME[,NAME]  run just these benches',
     '  --runs N            timed runs per command in cli-latency (default 20)',
     '  --vm-runs N         boots per side in vm-run (default 2)',
-    '  --accel A[,A]       warm-restore and warm-pool run once per acceleration: auto (the daemon\'s choice,',
+    '  --accel A[,A]       warm-restore, warm-fork and warm-pool run once per acceleration: auto (the daemon\'s choice,',
     '                      the default), kvm, tcg; set as accel in the bench home\'s config.toml. Their',
     '                      tables say which acceleration the VMs ran with',
     '  --idle SECONDS      wait before reading daemon memory (default 3)',
@@ -313,6 +313,7 @@ const BENCHES = [
   { name: 'forward-port', run: benchForwardedPort, about: 'a published guest port (vm run -p) vs direct loopback, latency and throughput; 1 boot (~2 min)' },
   { name: 'cold-boot', run: benchColdBoot, about: 'cold boot to ssh with boot trimming vs banger.trim=off, with the systemd-analyze split; 1 + 2x--vm-runs boots (~6 min)' },
   { name: 'warm-restore', run: benchWarmRestore, about: 'restore from a snapshot to ssh vs cold boot to ssh; 1 + --vm-runs cold boots (~4 min)' },
+  { name: 'warm-fork', run: benchWarmFork, about: 'vm fork -n 4 (snapshot + 4 concurrent restores) vs one restore, both to ssh; 1 cold boot (~3 min)' },
   { name: 'warm-pool', run: benchWarmPool, about: 'vm run --rm -- true from the warm pool vs --cold; 2 + --vm-runs cold boots (~5 min)' },
 ];
 

@@ -191,3 +191,93 @@ async function warmPoolOnce(ctx, accel) {
     used: [...used].join('+') || '?',
   };
 }
+
+const FORK_CHILDREN = 4;
+
+/** The fork's own stages (snapshot, verify) and its slowest child's stages, from the progress events. */
+function forkStages(stderr) {
+  const own = [];
+  const perChild = new Map();
+  for (const line of stderr.split('\n')) {
+    let ev;
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (ev.type !== 'stage_done') continue;
+    const at = ev.stage.indexOf(':');
+    if (at < 0) own.push(`${ev.stage} ${fmtDur(Number(ev.elapsedMs))}`);
+    else perChild.set(ev.stage.slice(0, at), [...(perChild.get(ev.stage.slice(0, at)) ?? []), [ev.stage.slice(at + 1), Number(ev.elapsedMs)]]);
+  }
+  const total = (list) => list.reduce((n, [, ms]) => n + ms, 0);
+  const slowest = [...perChild.entries()].sort((a, b) => total(b[1]) - total(a[1]))[0];
+  return `${own.join(', ')}${slowest ? `; slowest child ${slowest[0]}: ${slowest[1].map(([id, ms]) => `${id} ${fmtDur(ms)}`).join(', ')}` : ''}`;
+}
+const FORK_TARGET_RATIO = 2;
+
+export function benchWarmFork(ctx) {
+  return perAccel(ctx, warmForkOnce);
+}
+
+/**
+ * `vm fork SRC -n 4` (snapshot of the running source, then four children restored concurrently, each
+ * until its SSH answers) against one `vm create --from` of a snapshot of the same source, in the same
+ * run, as a ratio; the fork's own snapshot is in its wall time. --vm-runs rounds, interleaved.
+ */
+async function warmForkOnce(ctx) {
+  ctx.startDaemon();
+  await ensureImage(ctx);
+  const runs = ctx.opts.vmRuns;
+  const used = new Set();
+  const rows = [];
+  const one = [];
+  const forks = [];
+  const snap = 'bench-fork-one';
+  const cleanup = [];
+  try {
+    say('cold boot of the fork source (not timed in the ratio)');
+    ctx.vmNames.add('wfsrc');
+    const src = await timeCreate(ctx, ['--name', 'wfsrc'], 'banger vm create --name wfsrc');
+    used.add(src.accel);
+    rows.push({ cells: ['cold boot of the source', fmtSecs(src.ms), '', '', src.stages.join(', ')], ok: true });
+    check(await runAsync(ctx, ctx.banger('vm', 'snapshot', 'create', 'wfsrc', '--name', snap)), 'banger vm snapshot create wfsrc');
+    for (let i = 1; i <= runs; i++) {
+      say(`run ${i}/${runs}: one restore to ssh`);
+      const name = `wfone${i}`;
+      ctx.vmNames.add(name);
+      const w = await timeCreate(ctx, ['--name', name, '--from', snap], `banger vm create --from ${snap}`);
+      one.push(w.ms);
+      used.add(w.accel);
+      rows.push({ cells: [`one restore, run ${i}`, fmtSecs(w.ms), '', '', w.stages.join(', ')], ok: true });
+      check(await runAsync(ctx, ctx.banger('vm', 'delete', name)), `banger vm delete ${name}`);
+      ctx.vmNames.delete(name);
+      say(`run ${i}/${runs}: vm fork wfsrc -n ${FORK_CHILDREN}`);
+      const prefix = `wf${i}`;
+      const kids = Array.from({ length: FORK_CHILDREN }, (_, k) => `${prefix}-${k + 1}`);
+      for (const k of kids) ctx.vmNames.add(k);
+      const f = check(await runAsync(ctx, ctx.banger('--json', 'vm', 'fork', 'wfsrc', '-n', String(FORK_CHILDREN), '--name-prefix', prefix)), 'banger vm fork');
+      const result = JSON.parse(f.stdout);
+      forks.push(f.ms);
+      for (const a of accelsIn(f.stderr)) used.add(a);
+      rows.push({ cells: [`fork of ${FORK_CHILDREN}, run ${i}`, fmtSecs(f.ms), '', '', `${result.children.length} children; ${forkStages(f.stderr)}`], ok: true });
+      check(await runAsync(ctx, ctx.banger('vm', 'delete', ...kids)), 'banger vm delete (fork children)');
+      for (const k of kids) ctx.vmNames.delete(k);
+      cleanup.push(result.snapshot);
+    }
+  } finally {
+    for (const s of [snap, ...cleanup]) await runAsync(ctx, ctx.banger('vm', 'snapshot', 'delete', s));
+    await runAsync(ctx, ctx.banger('vm', 'delete', 'wfsrc'));
+    ctx.vmNames.delete('wfsrc');
+  }
+  const ratio = median(forks) / median(one);
+  const ok = ratio <= FORK_TARGET_RATIO;
+  rows.push({ cells: ['one restore to ssh (median)', fmtSecs(median(one)), '', '', ''], ok: true });
+  rows.push({ cells: [`fork of ${FORK_CHILDREN} to ssh (median)`, fmtSecs(median(forks)), `<= ${FORK_TARGET_RATIO}x one restore`, passMiss(ok), `${ratio.toFixed(2)}x one restore`], ok });
+  return {
+    title: `vm fork -n ${FORK_CHILDREN} (its snapshot included) vs one restore from a snapshot, both to ssh (${IMAGE}, default shape; ${runs} run(s) each, interleaved)`,
+    header: ['measure', 'wall', 'target', 'result', 'note'],
+    rows,
+    used: [...used].join('+') || '?',
+  };
+}

@@ -57,8 +57,8 @@ export function parseCreateSnapshotRequest(body: unknown): CreateSnapshotRequest
 export const MAX_FORK_CHILDREN = 16;
 
 export function parseForkVMRequest(body: unknown): ForkVMRequest {
-  const b = fieldsOf(body, ['count', 'namePrefix'], 'fork VM');
-  return defined<ForkVMRequest>({ count: optInt(b, 'count', 1, MAX_FORK_CHILDREN), namePrefix: optString(b, 'namePrefix') });
+  const b = fieldsOf(body, ['count', 'namePrefix', 'branch'], 'fork VM');
+  return defined<ForkVMRequest>({ count: optInt(b, 'count', 1, MAX_FORK_CHILDREN), namePrefix: optString(b, 'namePrefix'), branch: optString(b, 'branch') });
 }
 
 export function parseSetVMRequest(body: unknown): SetVMRequest {

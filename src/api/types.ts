@@ -203,6 +203,8 @@ export interface ForkVMRequest {
   count?: number;
   /** Children are named `<prefix>-1`, `<prefix>-2`, ... (default: the parent's name). */
   namePrefix?: string;
+  /** A guest branch per child, made in the parent's workspace from its HEAD; `{n}` is the child's number. Needs a workspace. */
+  branch?: string;
 }
 
 export interface ForkResult {

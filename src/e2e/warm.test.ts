@@ -1,6 +1,7 @@
 /**
  * Warm starts end to end through the built CLI with real QEMU (TCG here): one cold boot of the shared
- * debian-bookworm image, then a fork into two children restored from its snapshot. The checks share
+ * debian-bookworm image with a workspace, then a fork into two children restored from its snapshot,
+ * each on its own guest branch. The checks share
  * those three VMs: state survives the restore, each child has its own identity (hostname, pinned host
  * key usable by plain ssh, entropy, .vm name), disks are private, and the parent keeps running. Then
  * pause/resume on a child (and a child left paused by a daemon killed mid-snapshot), restores refused for
@@ -19,6 +20,7 @@ import { FAULT_ENV } from '../system/faults.js';
 import { runUnchecked } from '../system/exec.js';
 import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
+import { makeWorkspaceRepo } from '../testing/workspace-repo.js';
 
 const skip = e2eSkipReason() ?? sharedImageSkipReason();
 
@@ -71,10 +73,14 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     await sh('parent', 'echo before-snapshot > /root/note.txt; sync');
     sleeper = await sh('parent', 'setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $!');
     bootId = await sh('parent', 'cat /proc/sys/kernel/random/boot_id');
-    const r = await banger(['--json', 'vm', 'fork', 'parent', '-n', '2', '--name-prefix', 'kid'], env, 40 * 60_000);
+    const repo = join(home, 'repo');
+    await makeWorkspaceRepo(repo);
+    const prep = await banger(['vm', 'workspace', 'prepare', 'parent', repo, '--no-bootstrap'], env, 600_000);
+    assert.equal(prep.code, 0, prep.stderr);
+    const r = await banger(['--json', 'vm', 'fork', 'parent', '-n', '2', '--name-prefix', 'kid', '--branch', 'kid-b{n}'], env, 40 * 60_000);
     assert.equal(r.code, 0, r.stderr);
     fork = JSON.parse(r.stdout) as ForkResult;
-    assert.deepEqual(fork.children.map((c) => [c.name, c.state, c.dnsName]), [['kid-1', 'running', 'kid-1.vm'], ['kid-2', 'running', 'kid-2.vm']]);
+    assert.deepEqual(fork.children.map((c) => [c.name, c.state, c.dnsName, c.workspace?.branch]), [['kid-1', 'running', 'kid-1.vm', 'kid-b1'], ['kid-2', 'running', 'kid-2.vm', 'kid-b2']]);
     const parent = JSON.parse((await banger(['--json', 'vm', 'show', 'parent'], env)).stdout) as VMInfo;
     assert.equal(parent.state, 'running');
     assert.equal(await sh('parent', 'cat /proc/sys/kernel/random/boot_id'), bootId, 'the parent was not rebooted');
@@ -82,6 +88,19 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     const snaps = JSON.parse((await banger(['--json', 'vm', 'snapshot', 'list'], env)).stdout) as SnapshotInfo[];
     assert.equal(snaps.length, 1);
     assert.deepEqual([...snaps[0]!.usedBy].sort(), ['kid-1', 'kid-2']);
+  });
+
+  it('each child has the parent\'s workspace on its own branch; vm diff and workspace export show that child\'s work only', async () => {
+    assert.ok(fork, 'fork ran');
+    for (const n of [1, 2]) assert.equal(await sh(`kid-${n}`, 'git -C /root/repo rev-parse --abbrev-ref HEAD'), `kid-b${n}`);
+    assert.equal(await sh('parent', 'git -C /root/repo rev-parse --abbrev-ref HEAD'), 'main', 'the parent stays on its branch');
+    await sh('kid-1', 'echo by-kid-1 > /root/repo/kid1.txt');
+    const diff = await banger(['vm', 'diff', 'kid-1'], env, 120_000);
+    assert.equal(diff.code, 0, diff.stderr);
+    assert.match(diff.stdout, /kid1\.txt/);
+    const other = await banger(['vm', 'workspace', 'export', 'kid-2'], env, 120_000);
+    assert.equal(other.code, 0, other.stderr);
+    assert.doesNotMatch(other.stdout, /kid1\.txt/, 'kid-2 does not see what kid-1 did');
   });
 
   it('a file written and a process started before the snapshot are there in each child', async () => {

@@ -56,6 +56,7 @@ import { formatSize } from '../../model/size.js';
 import type { SnapshotRow } from '../../store/snapshots.js';
 import type { SnapshotManifest } from './snapshot-manifest.js';
 import { chooseTemplate, poolIneligible, WarmPool } from './warm-pool.js';
+import { checkBranchName, childBranch, childNames, FORK_PARALLEL, restoreChildren } from './fork.js';
 
 const CANCELLED = 'cancelled';
 
@@ -500,17 +501,18 @@ export class VMService {
     resolveSnapshot(this.deps.snapshots, req.fromSnapshot!);
   }
 
-  private async createFromSnapshot(req: CreateVMRequest, ctx: OpContext): Promise<VMInfo> {
+  /** `checked`: the snapshot's manifest, its files already verified by the caller (a fork, once for all children). */
+  private async createFromSnapshot(req: CreateVMRequest, ctx: OpContext, checked?: SnapshotManifest): Promise<VMInfo> {
     this.precheckRestore(req);
     const snap = resolveSnapshot(this.deps.snapshots, req.fromSnapshot!);
     const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
-    const manifest = await readManifest(sf.manifest);
+    const manifest = checked ?? (await readManifest(sf.manifest));
     const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver());
     const ops = snapshotOps(driver);
     const accel = (await driver.probe()).accel ?? 'tcg';
     const problem = compatibilityProblem(manifest, { driver: driver.capabilities().name, version: await ops.stateVersion(), accel });
     if (problem) throw problem;
-    await ctx.stage('verify', `checking snapshot ${snap.name}`, () => verifyFiles(sf.dir, manifest, ctx.signal));
+    if (!checked) await ctx.stage('verify', `checking snapshot ${snap.name}`, () => verifyFiles(sf.dir, manifest, ctx.signal));
     const m = manifest.machine;
     const spec: VMSpec = { vcpu: m.vcpu, memoryMiB: m.memoryMiB, diskSizeBytes: m.diskSizeBytes, ...(m.rootSizeBytes !== undefined ? { rootSizeBytes: m.rootSizeBytes } : {}), nat: req.nat ?? false };
     if (this.deps.repo.nameTaken(req.name ?? '')) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, 'pick another --name');
@@ -757,30 +759,85 @@ export class VMService {
     });
   }
 
-  /** Snapshots a running VM and restores `count` children from it; the parent keeps running. */
+  /**
+   * Snapshots a running VM and restores `count` children from it concurrently (see fork.ts); the
+   * parent keeps running. The snapshot's files are checked once for all children. Each child gets the
+   * parent's workspace record, and with `branch` a guest branch of its own from the parent's HEAD.
+   * All or nothing: when a child fails, every child and the snapshot are removed.
+   */
   async fork(ref: string, req: ForkVMRequest, ctx: OpContext): Promise<ForkResult> {
+    this.checkFork(ref, req);
     const parent = this.find(ref);
-    const count = req.count ?? 1;
-    const prefix = req.namePrefix ?? parent.name;
-    const names = Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`);
-    for (const n of names) {
-      validateVMName(n);
-      if (this.deps.repo.nameTaken(n)) throw alreadyExists(`vm ${JSON.stringify(n)} already exists`, 'pick another --name-prefix');
-    }
+    const names = childNames(req.namePrefix ?? parent.name, req.count ?? 1);
     const snap = await this.snapshotCreate(ref, { name: this.snapshotName(`${parent.name}-fork`) }, ctx);
-    const children: VMInfo[] = [];
-    for (const name of names) children.push(await this.create({ name, fromSnapshot: snap.id }, ctx));
-    return { snapshot: snap.name, children };
+    const workspace = this.deps.repo.get(parent.id)?.workspace;
+    try {
+      if (req.branch !== undefined && !workspace) throw badRequest(`vm ${parent.name} lost its workspace during the fork, so --branch has no checkout to branch`, 'fork again without --branch');
+      const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
+      const manifest = await readManifest(sf.manifest);
+      // The memory file was hashed by this fork moments ago; once here, its files are only checked to be there.
+      await ctx.stage('verify', `checking snapshot ${snap.name} once for ${names.length} ${names.length === 1 ? 'child' : 'children'}`, () => verifyFiles(sf.dir, manifest, ctx.signal, { hash: false }));
+      ctx.log(`restoring ${names.join(', ')} (${Math.min(FORK_PARALLEL, names.length)} at a time)`);
+      const children = await restoreChildren(
+        names,
+        {
+          restore: async (name, n, cctx) => {
+            await this.createFromSnapshot({ name, fromSnapshot: snap.id }, cctx, manifest);
+            if (workspace) await this.giveWorkspace(name, workspace, req.branch === undefined ? undefined : childBranch(req.branch, n), cctx);
+            return this.show(name);
+          },
+          remove: (name) => this.removeForkChild(name),
+        },
+        ctx,
+      );
+      return { snapshot: snap.name, children };
+    } catch (err) {
+      await this.snapshotDelete(snap.id).catch((e: unknown) => this.deps.logger.warn('removing the snapshot of a failed fork', { snapshot: snap.name, error: e }));
+      throw err;
+    }
   }
 
   checkFork(ref: string, req: ForkVMRequest): void {
     this.precheckSnapshot(ref, {});
     const parent = this.find(ref);
-    const prefix = req.namePrefix ?? parent.name;
-    for (let i = 1; i <= (req.count ?? 1); i++) {
-      validateVMName(`${prefix}-${i}`);
-      if (this.deps.repo.nameTaken(`${prefix}-${i}`)) throw alreadyExists(`vm ${JSON.stringify(`${prefix}-${i}`)} already exists`, 'pick another --name-prefix');
+    const names = childNames(req.namePrefix ?? parent.name, req.count ?? 1);
+    for (const n of names) {
+      validateVMName(n);
+      if (this.deps.repo.nameTaken(n)) throw alreadyExists(`vm ${JSON.stringify(n)} already exists`, 'pick another --name-prefix');
     }
+    if (req.branch !== undefined) {
+      if (!parent.workspace) {
+        throw badRequest(`vm ${parent.name} has no workspace, so --branch has no checkout to branch`, `copy a checkout in first (banger vm workspace prepare ${parent.name} PATH), or fork without --branch`);
+      }
+      names.forEach((_, i) => checkBranchName(childBranch(req.branch!, i + 1)));
+    }
+  }
+
+  /** A fork child's copy of the parent's workspace record; with a branch, the branch is made and checked out in the guest first. */
+  private giveWorkspace(name: string, ws: WorkspaceInfo, branch: string | undefined, ctx: OpContext): Promise<void> {
+    return this.locked(name, async (row) => {
+      if (branch !== undefined) {
+        await ctx.stage('branch', `making branch ${branch} in ${ws.guestPath}`, async () => {
+          const r = await sshExec(sshTargetFor(this.deps, row), ['git', '-C', ws.guestPath, 'checkout', '-q', '-b', branch], { timeoutMs: 60_000, connectTimeoutS: 10, signal: ctx.signal });
+          if (r.code !== 0) throw operationFailed(`git checkout -b ${branch} in ${row.name}:${ws.guestPath} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-2).join('; ')}`);
+        });
+      }
+      this.deps.repo.setWorkspace(row.id, branch === undefined ? ws : { ...ws, branch });
+    });
+  }
+
+  /** Removes a child of a failed fork; one that failed after launch has its console tail logged first. */
+  private async removeForkChild(name: string): Promise<void> {
+    const row = this.deps.repo.byName(name);
+    if (!row) return;
+    if (row.state === 'error') {
+      const tail = lastLines(readFileSafe(vmFiles(this.deps.layout.vmsDir, row.id).consoleLog), 20);
+      if (tail) this.deps.logger.warn('fork: the console of a failed child before it was removed', { vm: name, console: tail });
+    }
+    await this.lifecycle.withLock(row.id, async () => {
+      const cur = this.deps.repo.get(row.id);
+      if (cur) await this.destroy(cur);
+    });
   }
 
   sshTarget(ref: string): SSHTarget {

@@ -96,16 +96,29 @@ Examples:
     });
 
   vm.command('fork')
-    .description('Snapshot a running VM and start N children restored from it; the parent keeps running')
+    .description('Snapshot a running VM and start N children restored from it (concurrently); the parent keeps running')
     .argument('<vm>')
     .option('-n, --count <n>', `how many children (1-${MAX_FORK_CHILDREN})`, intOption('--count', 1, MAX_FORK_CHILDREN), 1)
     .option('--name-prefix <prefix>', 'children are named <prefix>-1, <prefix>-2, ... (default: the parent name)')
-    .addHelpText('after', '\nExamples:\n  banger vm fork dev -n 3                 dev-1, dev-2, dev-3\n  banger vm fork dev -n 2 --name-prefix try')
-    .action(async (ref: string, o: { count: number; namePrefix?: string }) => {
+    .option('--branch <name>', 'a guest branch per child in the workspace, from the parent\'s HEAD; {n} is the child number')
+    .addHelpText(
+      'after',
+      `
+Children restore concurrently (up to 4 at a time) and each gets the parent's workspace, so banger vm diff
+and banger vm workspace export work on it. If one child fails, all of them (and the fork's snapshot) are
+removed, and the error names the child that failed; the parent keeps running either way.
+
+Examples:
+  banger vm fork dev -n 3                             dev-1, dev-2, dev-3
+  banger vm fork dev -n 2 --name-prefix try           try-1, try-2
+  banger vm fork dev -n 4 --name-prefix a --branch a-{n}   each child on its own branch a-1..a-4
+  banger vm workspace export a-2 -o a-2.patch          what the second child did`,
+    )
+    .action(async (ref: string, o: { count: number; namePrefix?: string; branch?: string }) => {
       noPassthrough(ctx);
-      const r = await runOperation(ctx, ROUTES.vmFork, { name: ref }, { count: o.count, ...(o.namePrefix ? { namePrefix: o.namePrefix } : {}) });
+      const r = await runOperation(ctx, ROUTES.vmFork, { name: ref }, { count: o.count, ...(o.namePrefix ? { namePrefix: o.namePrefix } : {}), ...(o.branch !== undefined ? { branch: o.branch } : {}) });
       if (ctx.globals.json) printJson(ctx.io, r);
-      else ctx.io.stdout.write(r.children.map((c) => `${c.name}\n`).join(''));
+      else ctx.io.stdout.write(r.children.map((c) => `${c.name}${c.workspace?.branch && o.branch !== undefined ? `\t${c.workspace.branch}` : ''}\n`).join(''));
     });
 
   vm.command('pool')
