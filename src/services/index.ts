@@ -115,6 +115,7 @@ export function createServices(opts: ServiceOptions): Services {
       cidr: config.cidr,
       tapPoolSize: config.tap_pool_size,
       isolateVms: config.isolate_vms,
+      onResolverError: (err) => logger.warn('could not wire systemd-resolved to the bridge', { link: config.bridge_name, error: err.message }),
       onReady: async () => {
         await dns.startGuest(
           {
@@ -124,6 +125,7 @@ export function createServices(opts: ServiceOptions): Services {
             allowAnswered: (vmId, addrs, ttl) => bridge.allowAnswered(vmId, addrs, ttl),
           },
           { host: config.bridge_ip, port: 53 },
+          config.bridge_name,
         );
       },
     });
