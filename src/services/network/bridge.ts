@@ -40,6 +40,8 @@ export interface BridgeSettings {
   onReady?: () => Promise<void>;
   /** Told when wiring systemd-resolved to the bridge failed (the bridge works; `*.vm` on the host may not). */
   onResolverError?: (err: Error) => void;
+  /** Told when banger turned net.ipv4.ip_forward on (it was off); it stays on. */
+  onForwardingEnabled?: () => void;
 }
 
 /** The host operations bridge mode uses (tests wrap them to inject failures). */
@@ -52,7 +54,8 @@ export interface HostNet {
   deleteLink(name: string): Promise<void>;
   listLinks(): Promise<netdev.LinkInfo[]>;
   listRoutes(): Promise<netdev.RouteInfo[]>;
-  enableIpv4Forwarding(): Promise<void>;
+  /** Turns on net.ipv4.ip_forward; true when it was off (this call changed it). */
+  enableIpv4Forwarding(): Promise<boolean>;
   /** Points systemd-resolved's `*.vm` at the bridge, per link, where resolved runs (false where it does not). */
   wireResolver(link: string, bridgeIp: string): Promise<boolean>;
 }
@@ -66,7 +69,7 @@ export const HOST_NET: HostNet = {
   deleteLink: netdev.deleteLink,
   listLinks: netdev.listLinks,
   listRoutes: netdev.listRoutes,
-  enableIpv4Forwarding: netdev.enableIpv4Forwarding,
+  enableIpv4Forwarding: () => netdev.enableIpv4Forwarding(),
   wireResolver: wireBridgeResolver,
 };
 
@@ -274,7 +277,7 @@ export class BridgeNetwork implements NetworkProvider {
 
   private async forwardingOn(): Promise<void> {
     if (this.forwarding) return;
-    await this.host.enableIpv4Forwarding();
+    if (await this.host.enableIpv4Forwarding()) this.settings.onForwardingEnabled?.();
     this.forwarding = true;
   }
 
