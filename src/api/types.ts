@@ -459,6 +459,8 @@ export interface GuestDnsStatus {
   error?: string;
   /** Whether a query the daemon sent to it just now was answered. */
   answers: boolean;
+  /** The bridge it listens on (bridge_name): `banger dns setup` wires systemd-resolved per link there. */
+  link?: string;
 }
 
 /** One configuration key as `config show` reports it. */

@@ -5,8 +5,9 @@
  * through dnsmasq (banger's dns_upstream). Two VMs are booted once and shared:
  *   alpha: --nat (then --no-nat and --nat again, live)
  *   bravo: --allow name1.test (no NAT otherwise), -p 18090:8000
- * isolate_vms = false in this run, so alpha reaches bravo's sshd through `bravo.vm`; the isolate_vms =
- * true rules are checked by nft inspection in services/network/bridge.test.ts.
+ * The run starts with isolate_vms at its default (true), where alpha cannot reach bravo's sshd, then
+ * restarts the daemon with isolate_vms = false (the VMs keep running and are re-adopted), where it can
+ * through `bravo.vm`; every later check runs against the re-adopted VMs.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,6 +70,23 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
     const fetchFrom = (vm: string, url: string) => sh(vm, `curl -sS --max-time 6 ${url}`);
     const egress = async (vm: string) => JSON.parse((await banger(['--json', 'vm', 'egress', vm], env)).stdout) as EgressReport;
     const table = async () => (await runUnchecked(['nft', 'list', 'table', 'inet', 'banger'])).stdout;
+    const writeConfig = (extra: string[]) =>
+      writeFileSync(
+        join(home, 'config.toml'),
+        [
+          'network_mode = "bridge"',
+          'warm_pool = false',
+          'bridge_name = "bgbr0"',
+          `bridge_ip = "${BRIDGE_IP}"`,
+          'cidr = 24',
+          'tap_pool_size = 2',
+          `dns_upstream = "${UP_ONE}:53"`,
+          'default_image_name = "deb"',
+          'ssh_wait_timeout = "12m"',
+          ...extra,
+          '',
+        ].join('\n'),
+      );
 
     before(async () => {
       const img = await sharedImage();
@@ -93,22 +111,7 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
 
       home = mkdtempSync('/tmp/bbe-');
       env = { BANGER_HOME: home };
-      writeFileSync(
-        join(home, 'config.toml'),
-        [
-          'network_mode = "bridge"',
-          'warm_pool = false',
-          'bridge_name = "bgbr0"',
-          `bridge_ip = "${BRIDGE_IP}"`,
-          'cidr = 24',
-          'isolate_vms = false',
-          'tap_pool_size = 2',
-          `dns_upstream = "${UP_ONE}:53"`,
-          'default_image_name = "deb"',
-          'ssh_wait_timeout = "12m"',
-          '',
-        ].join('\n'),
-      );
+      writeConfig([]);
       ok(await banger(['image', 'register', '--name', 'deb', '--rootfs', img.rootfsPath, '--kernel', img.kernelPath, '--initrd', img.initrdPath], env), 'image register');
       // One boot at a time: two TCG boots at once on a small busy host can outlast the guest's device timeouts.
       ok(await banger(['vm', 'create', '--name', 'alpha', '--nat', '--vcpu', '1', '--memory', '512'], env), 'create alpha');
@@ -132,8 +135,18 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
       assert.ok(links.filter((l) => l.ifname.startsWith('bgtap')).length >= 2, 'two taps (and the pool) on the bridge');
     });
 
-    it('isolate_vms = false: alpha resolves bravo.vm through banger and reaches its sshd', async () => {
-      const r = await sh('alpha', "getent hosts bravo.vm && timeout 8 bash -c 'exec 3<>/dev/tcp/bravo.vm/22; head -c 7 <&3'");
+    it('isolate_vms = true (the default): alpha resolves bravo.vm but cannot reach its sshd; with isolate_vms = false after a daemon restart it can', async () => {
+      const reach = "getent hosts bravo.vm && timeout 8 bash -c 'exec 3<>/dev/tcp/bravo.vm/22; head -c 7 <&3'";
+      const blocked = await sh('alpha', reach);
+      assert.notEqual(blocked.code, 0, `isolated: alpha must not reach bravo.vm:22, got ${blocked.stdout}`);
+      assert.match(blocked.stdout, /10\.213\.0\.\d+\s+bravo\.vm/, 'the name resolves all the same');
+      assert.doesNotMatch(blocked.stdout, /SSH-2\.0/);
+
+      writeConfig(['isolate_vms = false']);
+      ok(await banger(['daemon', 'stop'], env, 60_000), 'daemon stop (VMs keep running)');
+      let r = await sh('alpha', reach);
+      // The guest may still hold the failed neighbour entry of the isolated attempt for a moment.
+      for (let i = 0; i < 3 && r.code !== 0; i++) r = await sh('alpha', `sleep 2; ${reach}`);
       ok(r, 'alpha -> bravo.vm:22');
       assert.match(r.stdout, /10\.213\.0\.\d+\s+bravo\.vm/);
       assert.match(r.stdout, /SSH-2\.0/);
@@ -144,7 +157,7 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
       const status = JSON.parse((await banger(['--json', 'daemon', 'status'], env)).stdout) as { guestDnsAddr?: string };
       assert.equal(status.guestDnsAddr, `${BRIDGE_IP}:53`);
       const dns = JSON.parse((await banger(['--json', 'dns', 'status'], env)).stdout) as { guest?: { addr?: string; answers: boolean } };
-      assert.deepEqual(dns.guest, { addr: `${BRIDGE_IP}:53`, answers: true });
+      assert.deepEqual(dns.guest, { addr: `${BRIDGE_IP}:53`, answers: true, link: 'bgbr0' });
     });
 
     it('--nat reaches upstream; a guest never reaches a port of the host namespace', async () => {

@@ -115,6 +115,11 @@ export function createServices(opts: ServiceOptions): Services {
       cidr: config.cidr,
       tapPoolSize: config.tap_pool_size,
       isolateVms: config.isolate_vms,
+      onForwardingEnabled: () =>
+        logger.warn('turned on net.ipv4.ip_forward (it was off); banger leaves it on', {
+          undo: 'sysctl -w net.ipv4.ip_forward=0, once no bridge-mode VM uses --nat or --allow and no other software on the host forwards',
+        }),
+      onResolverError: (err) => logger.warn('could not wire systemd-resolved to the bridge', { link: config.bridge_name, error: err.message }),
       onReady: async () => {
         await dns.startGuest(
           {
@@ -124,6 +129,7 @@ export function createServices(opts: ServiceOptions): Services {
             allowAnswered: (vmId, addrs, ttl) => bridge.allowAnswered(vmId, addrs, ttl),
           },
           { host: config.bridge_ip, port: 53 },
+          config.bridge_name,
         );
       },
     });

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { run, runUnchecked } from './exec.js';
 
 const IFNAME = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,14}$/;
@@ -110,7 +110,21 @@ export async function listRoutes(): Promise<RouteInfo[]> {
   return (JSON.parse(r.stdout || '[]') as { dst: string; dev?: string }[]).map((x) => ({ dst: x.dst, ...(x.dev ? { dev: x.dev } : {}) }));
 }
 
-/** Turns on IPv4 forwarding in this network namespace (NAT'd guests need it). */
-export async function enableIpv4Forwarding(): Promise<void> {
-  await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+export const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
+
+/** net.ipv4.ip_forward of this network namespace: true when on. */
+export async function ipv4Forwarding(path = IP_FORWARD): Promise<boolean> {
+  return (await readFile(path, 'utf8')).trim() === '1';
+}
+
+/**
+ * Turns on IPv4 forwarding in this network namespace (NAT'd guests need it) and says whether it was
+ * off before, i.e. whether this call changed it. It is left on: the setting is host-wide (per
+ * namespace) and other software (docker, libvirt) checks and sets it only when it starts, so turning
+ * it off later could cut their traffic.
+ */
+export async function enableIpv4Forwarding(path = IP_FORWARD): Promise<boolean> {
+  if (await ipv4Forwarding(path)) return false;
+  await writeFile(path, '1\n');
+  return true;
 }

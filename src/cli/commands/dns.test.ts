@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import type { DnsStatus } from '../../api/types.js';
-import { RESOLVED_DROPIN, resolvedDropIn, resolverRecipe } from '../../system/resolver.js';
+import { RESOLVED_DROPIN, resolvedDropIn, resolvedLinkCommands, resolverRecipe } from '../../system/resolver.js';
 import { CliContext, ExitStatus } from '../context.js';
 import type { CliIO } from '../io.js';
 import { reportError } from '../render.js';
@@ -24,7 +24,13 @@ function capture(): CliIO & { out(): string; err(): string } {
 
 function fakeHost(o: { uid?: number; resolved?: boolean } = {}): ResolverHost & { applied: string[] } {
   const applied: string[] = [];
-  return { applied, uid: () => o.uid ?? 0, resolvedRunning: () => o.resolved ?? true, apply: (a) => (applied.push(a), Promise.resolve()) };
+  return {
+    applied,
+    uid: () => o.uid ?? 0,
+    resolvedRunning: () => o.resolved ?? true,
+    apply: (a) => (applied.push(a), Promise.resolve()),
+    applyLink: (link, ip) => (applied.push(`${link} ${ip}`), Promise.resolve()),
+  };
 }
 
 async function runDns(argv: string[], host: ResolverHost, status: DnsStatus = STATUS) {
@@ -89,4 +95,45 @@ test('dns setup refuses when the server is off', async () => {
   const r = await runDns(['dns', 'setup', '--dry-run'], fakeHost(), { configured: '', answers: false, records: 0, zone: 'vm' });
   assert.equal(r.code, 2);
   assert.match(r.err, /the DNS server is off/);
+});
+
+const BRIDGE: DnsStatus = { ...STATUS, guest: { addr: '10.213.0.1:53', answers: true, link: 'banger0' } };
+
+test('in bridge mode, dns setup wires the bridge link: DNS = the bridge address, routing-only ~vm, no default route', async () => {
+  assert.deepEqual(resolvedLinkCommands('banger0', '10.213.0.1'), [
+    ['resolvectl', 'dns', 'banger0', '10.213.0.1'],
+    ['resolvectl', 'domain', 'banger0', '~vm'],
+    ['resolvectl', 'default-route', 'banger0', 'false'],
+  ]);
+  assert.throws(() => resolvedLinkCommands('bad name;', '10.213.0.1'), /invalid interface name/);
+  assert.throws(() => resolvedLinkCommands('banger0', '10.213.0.1; reboot'), /invalid bridge address/);
+
+  const host = fakeHost({ uid: 1000 });
+  const dry = await runDns(['dns', 'setup', '--dry-run'], host, BRIDGE);
+  assert.equal(dry.code, 0);
+  assert.equal(
+    dry.out,
+    'Would run:\n  resolvectl dns banger0 10.213.0.1\n  resolvectl domain banger0 ~vm\n  resolvectl default-route banger0 false\n(bangerd runs these again each time it creates banger0)\n',
+  );
+  assert.match(dry.err, /needs root/);
+  const json = JSON.parse((await runDns(['--json', 'dns', 'setup', '--dry-run'], host, BRIDGE)).out);
+  assert.deepEqual(json, { dryRun: true, resolved: true, scope: 'link', link: 'banger0', addr: '10.213.0.1:53', commands: resolvedLinkCommands('banger0', '10.213.0.1') });
+  assert.deepEqual(host.applied, []);
+
+  const root = fakeHost();
+  const ok = await runDns(['dns', 'setup'], root, BRIDGE);
+  assert.equal(ok.code, 0);
+  assert.deepEqual(root.applied, ['banger0 10.213.0.1']);
+  assert.match(ok.out, /^set DNS 10\.213\.0\.1 and domain ~vm on banger0: \*\.vm now goes to 10\.213\.0\.1:53/);
+  const noResolved = await runDns(['dns', 'setup'], fakeHost({ resolved: false }), BRIDGE);
+  assert.equal(noResolved.out, resolverRecipe('10.213.0.1:53'));
+});
+
+test('dns setup help says how each mode is wired and why user mode uses a global drop-in', async () => {
+  const io = capture();
+  const p2 = new Command('banger').option('--json').exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s) });
+  registerDns(p2, new CliContext(io, p2), fakeHost(), () => Promise.resolve(STATUS));
+  await p2.parseAsync(['dns', '--help'], { from: 'user' }).catch(() => undefined);
+  assert.match(io.out(), /bridge mode {2}per link/);
+  assert.match(io.out(), /user mode {4}there is no link of banger's/);
 });

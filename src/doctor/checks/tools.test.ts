@@ -128,6 +128,19 @@ test('nftables: bridge mode needs nft; without it bridge mode is unavailable (ip
   assert.equal(sudo.fix, 'sudo apt-get install nftables');
 });
 
+test('nftables in bridge mode also says whether net.ipv4.ip_forward is on and that banger leaves it on', async () => {
+  const bin = fakeBin({ nft: 'nftables v1.0.6 (Lester Gooch #5)' });
+  const home = tempDir();
+  writeFileSync(join(home, 'config.toml'), 'network_mode = "bridge"\n');
+  const on = await checkNftables(fakeDoctorEnv(bin, { env: { BANGER_HOME: home } }), () => Promise.resolve(true));
+  assert.equal(on.status, 'PASS');
+  assert.match(on.details[1]!, /^net\.ipv4\.ip_forward is on: bridge mode turns it on for VMs with --nat or --allow and leaves it on .*sysctl -w net\.ipv4\.ip_forward=0/);
+  const off = await checkNftables(fakeDoctorEnv(bin, { env: { BANGER_HOME: home } }), () => Promise.resolve(false));
+  assert.match(off.details[1]!, /^net\.ipv4\.ip_forward is off:/);
+  const user = await checkNftables(fakeDoctorEnv(bin), () => Promise.resolve(true));
+  assert.equal(user.details.length, 1, 'user mode does not forward: no ip_forward line');
+});
+
 test('ssh: both ssh and ssh-keygen are needed', async () => {
   const none = await checkSsh(fakeDoctorEnv(empty()));
   assert.equal(none.status, 'FAIL');

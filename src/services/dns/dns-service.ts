@@ -36,6 +36,7 @@ export class DnsService {
   private checkedAt = 0;
   private guest: GuestDns | undefined;
   private guestError: string | undefined;
+  private guestLink: string | undefined;
 
   constructor(
     private readonly repo: Pick<VMRepo, 'list' | 'changeStamp'>,
@@ -82,7 +83,8 @@ export class DnsService {
    * listener that cannot bind is an error: bridge-mode guests resolve only through it. Reported in
    * status either way.
    */
-  async startGuest(deps: GuestDnsDeps, at: ListenAddr): Promise<void> {
+  async startGuest(deps: GuestDnsDeps, at: ListenAddr, link?: string): Promise<void> {
+    if (link !== undefined) this.guestLink = link;
     if (this.guest) return;
     const guest = new GuestDns(deps);
     try {
@@ -118,7 +120,12 @@ export class DnsService {
   private async guestStatus(): Promise<GuestDnsStatus | undefined> {
     const at = this.guest?.address();
     if (!at && this.guestError === undefined) return undefined;
-    return { ...(at ? { addr: `${at.host}:${at.port}` } : {}), ...(this.guestError ? { error: this.guestError } : {}), answers: at ? await probeDns(at) : false };
+    return {
+      ...(at ? { addr: `${at.host}:${at.port}` } : {}),
+      ...(this.guestError ? { error: this.guestError } : {}),
+      answers: at ? await probeDns(at) : false,
+      ...(this.guestLink ? { link: this.guestLink } : {}),
+    };
   }
 
   async status(): Promise<DnsStatus> {

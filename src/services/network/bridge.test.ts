@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, get, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import type { VMSpec } from '../../api/types.js';
 import { parseAllowList } from '../../model/egress.js';
 import { run, runUnchecked, spawnPiped, type PipedChild } from '../../system/exec.js';
 import { canListen, freeLoopbackPort } from '../../system/net.js';
-import { listLinks } from '../../system/netdev.js';
+import { enableIpv4Forwarding, IP_FORWARD, ipv4Forwarding, listLinks } from '../../system/netdev.js';
 import { nftCheck, nftListText } from '../../system/nft.js';
 import { openStore } from '../../store/db.js';
 import { LeaseRepo } from '../../store/leases.js';
@@ -287,6 +288,26 @@ if (runInNetns(import.meta.url, 'bridge mode')) {
       await net.release(vm);
       assert.doesNotMatch(await table(), /dns-|10\.213\.0\.2/);
       assert.equal((await net.egress(vm)).running, false);
+    });
+
+    it('turns net.ipv4.ip_forward on for a --nat VM when it was off, says so once, and leaves it on after the VMs stop', async () => {
+      await writeFile(IP_FORWARD, '0\n');
+      let told = 0;
+      const net = new BridgeNetwork(leases, { ...SETTINGS, bridgeName: 'bgfwd0', bridgeIp: '10.214.0.1', onForwardingEnabled: () => told++ });
+      const plain = mkVm('ab0000000001', 'fwdplain');
+      await net.attach(plain);
+      assert.equal(await ipv4Forwarding(), false, 'a VM without --nat or --allow leaves it off');
+      const natted = mkVm('ab0000000002', 'fwdnat', { nat: true });
+      await net.attach(natted);
+      assert.equal(await ipv4Forwarding(), true);
+      assert.equal(told, 1);
+      await net.release(natted);
+      await net.release(plain);
+      assert.equal(await ipv4Forwarding(), true, 'left on: other software may rely on it by now');
+      assert.equal(await enableIpv4Forwarding(), false, 'already on: not changed, not reported as changed');
+      await net.refill();
+      for (const tap of net.pooled()) await HOST_NET.deleteLink(tap);
+      await HOST_NET.deleteLink('bgfwd0');
     });
   });
 }

@@ -19,6 +19,7 @@ import { parseAllowList, type AllowEntry } from '../../model/egress.js';
 import { ExecError } from '../../system/exec.js';
 import * as netdev from '../../system/netdev.js';
 import * as nft from '../../system/nft.js';
+import { wireBridgeResolver } from '../../system/resolver.js';
 import { LeaseConflictError, type LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
 import { EgressBook } from './egress-book.js';
@@ -37,6 +38,10 @@ export interface BridgeSettings {
   isolateVms: boolean;
   /** Called once the bridge is up (the guest DNS server binds to its address then). */
   onReady?: () => Promise<void>;
+  /** Told when wiring systemd-resolved to the bridge failed (the bridge works; `*.vm` on the host may not). */
+  onResolverError?: (err: Error) => void;
+  /** Told when banger turned net.ipv4.ip_forward on (it was off); it stays on. */
+  onForwardingEnabled?: () => void;
 }
 
 /** The host operations bridge mode uses (tests wrap them to inject failures). */
@@ -49,7 +54,10 @@ export interface HostNet {
   deleteLink(name: string): Promise<void>;
   listLinks(): Promise<netdev.LinkInfo[]>;
   listRoutes(): Promise<netdev.RouteInfo[]>;
-  enableIpv4Forwarding(): Promise<void>;
+  /** Turns on net.ipv4.ip_forward; true when it was off (this call changed it). */
+  enableIpv4Forwarding(): Promise<boolean>;
+  /** Points systemd-resolved's `*.vm` at the bridge, per link, where resolved runs (false where it does not). */
+  wireResolver(link: string, bridgeIp: string): Promise<boolean>;
 }
 
 export const HOST_NET: HostNet = {
@@ -61,7 +69,8 @@ export const HOST_NET: HostNet = {
   deleteLink: netdev.deleteLink,
   listLinks: netdev.listLinks,
   listRoutes: netdev.listRoutes,
-  enableIpv4Forwarding: netdev.enableIpv4Forwarding,
+  enableIpv4Forwarding: () => netdev.enableIpv4Forwarding(),
+  wireResolver: wireBridgeResolver,
 };
 
 /** Where published ports of bridge-mode VMs listen on the host. */
@@ -129,6 +138,8 @@ export class BridgeNetwork implements NetworkProvider {
       );
     }
     await this.host.ensureBridge(s.bridgeName, s.bridgeIp, s.cidr);
+    // Per-link resolver settings last as long as the link: set them each time the bridge is (re)made.
+    await this.host.wireResolver(s.bridgeName, s.bridgeIp).catch((err: unknown) => s.onResolverError?.(err as Error));
     await this.host.nftApply(renderBase({ bridge: s.bridgeName, gateway: s.bridgeIp, isolate: s.isolateVms }));
     for (const l of await this.host.listLinks()) {
       const m = /^bgtap(\d+)$/.exec(l.name);
@@ -268,7 +279,7 @@ export class BridgeNetwork implements NetworkProvider {
 
   private async forwardingOn(): Promise<void> {
     if (this.forwarding) return;
-    await this.host.enableIpv4Forwarding();
+    if (await this.host.enableIpv4Forwarding()) this.settings.onForwardingEnabled?.();
     this.forwarding = true;
   }
 
