@@ -500,7 +500,22 @@ export interface VMStats {
   memoryMiB: number;
   vcpu: number;
   uptimeSeconds?: number;
+  /** The hypervisor's own counters (firecracker's metrics), when its driver keeps them. */
+  counters?: VMCounters;
+  /** Why the hypervisor's counters could not be read this time. */
+  countersError?: string;
 }
+
+/** Counters a hypervisor keeps for a VM, totals since it started; each is absent when the hypervisor does not count it. */
+export interface VMCounters {
+  /** Exits from guest to hypervisor over all vCPUs (I/O ports, MMIO, halts). */
+  vcpuExits?: number;
+  blockReadBytes?: number;
+  blockWriteBytes?: number;
+  netRxBytes?: number;
+  netTxBytes?: number;
+}
+
 
 export interface ImageInfo {
   id: string;
