@@ -35,7 +35,8 @@ export async function bootProbe(bin: string, opts: { timeoutMs?: number; signal?
     await api.putMachineConfig({ vcpu_count: 1, mem_size_mib: 128 });
     await api.putBootSource({ kernel_image_path: join(dir, 'vmlinux'), boot_args: 'console=ttyS0 reboot=k panic=1 pci=off' });
     await api.action({ action_type: 'InstanceStart' });
-    const seen = await waitForMarker(log, { until: started + timeoutMs, stillRunning: () => isAlive(p) && !opts.signal?.aborted });
+    const seen = await waitForMarker(log, { until: Date.now() + timeoutMs, stillRunning: () => isAlive(p) && !opts.signal?.aborted });
+    if (opts.signal?.aborted) return { ok: false, reason: 'the probe was cancelled' };
     if (seen !== 'marker') {
       const info = await api.describe().catch(() => undefined);
       const said = lastLines(await readFile(log, 'utf8').catch(() => ''), 2).replace(/\n/g, '; ');
