@@ -504,7 +504,22 @@ export interface VMStats {
   memoryMiB: number;
   vcpu: number;
   uptimeSeconds?: number;
+  /** The hypervisor's own counters (firecracker's metrics), when its driver keeps them. */
+  counters?: VMCounters;
+  /** Why the hypervisor's counters could not be read this time. */
+  countersError?: string;
 }
+
+/** Counters a hypervisor keeps for a VM, totals since it started; each is absent when the hypervisor does not count it. */
+export interface VMCounters {
+  /** Exits from guest to hypervisor over all vCPUs (I/O ports, MMIO, halts). */
+  vcpuExits?: number;
+  blockReadBytes?: number;
+  blockWriteBytes?: number;
+  netRxBytes?: number;
+  netTxBytes?: number;
+}
+
 
 export interface ImageInfo {
   id: string;
@@ -549,18 +564,25 @@ export interface DoctorCheck {
  * Whether guests run with KVM or TCG here, as bangerd decided it: by a probe at its first VM start
  * (until then, `probed` is false), cached with the reason in its store.
  */
+/** Which driver new VMs get and why (`driver = "auto"` names what it passed over). */
+export interface HypervisorChoiceInfo {
+  driver?: 'qemu' | 'firecracker' | 'fake';
+  /** One line: the config setting and, for auto, why drivers before it were passed over. */
+  choice?: string;
+}
+
 export type HypervisorVerdictInfo =
-  | { probed: false }
-  | {
+  | ({ probed: false } & HypervisorChoiceInfo)
+  | (HypervisorChoiceInfo & {
       probed: true;
       accel: 'kvm' | 'tcg';
       /** One line from the probe: what ran, how fast. */
       reason: string;
       /** ISO 8601. */
       probedAt: string;
-      /** False when QEMU, the host kernel or /dev/kvm access changed since: the next VM start probes again. */
+      /** False when the hypervisor binary, the host kernel or /dev/kvm access changed since: the next VM start probes again. */
       current: boolean;
-    };
+    });
 
 /** The host the daemon runs on, for the dashboard: CPUs, memory, the disk holding banger's state. */
 export interface HostInfo {

@@ -35,12 +35,14 @@ describe('banger CLI against a real daemon', () => {
     assert.deepEqual(JSON.parse(again.stdout), []);
   });
 
-  it('daemon status shows pid, socket, log path, uptime and version', async () => {
+  it('daemon status shows pid, socket, log path, uptime, version and the hypervisor driver with why', async () => {
     const r = await h.run(['daemon', 'status']);
     assert.equal(r.code, 0);
     for (const k of ['pid:', 'socket:', 'log:', 'uptime:', 'version:']) assert.ok(r.stdout.includes(k), `${k} in ${r.stdout}`);
-    const j = JSON.parse((await h.run(['--json', 'daemon', 'status'])).stdout) as PingResult & { running: boolean };
+    assert.match(r.stdout, /^driver: {2}(qemu|firecracker|fake)( with (kvm|tcg))?: driver = "\w+"/m, 'the driver new VMs get, and why');
+    const j = JSON.parse((await h.run(['--json', 'daemon', 'status'])).stdout) as PingResult & { running: boolean; hypervisor?: { driver?: string; choice?: string } };
     assert.equal(j.running, true);
+    assert.equal(typeof j.hypervisor?.choice, 'string');
     assert.equal(j.socket, h.layout.socketPath);
     assert.ok(pidAlive(j.pid));
   });

@@ -6,8 +6,9 @@
  */
 
 import type { DiskFormat } from '../model/filenames.js';
+import type { VMCounters } from '../api/types.js';
 
-export type { DiskFormat };
+export type { DiskFormat, VMCounters };
 export type DriverName = 'qemu' | 'firecracker' | 'fake';
 export type Accel = 'kvm' | 'tcg';
 export type NetworkMode = 'user' | 'tap';
@@ -154,6 +155,11 @@ export interface HypervisorDriver {
    * in `live` and no longer running; returns the paths removed. Drivers that keep nothing omit it.
    */
   sweep?(live: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * The hypervisor's own counters of a running VM since it started (what `vm stats` adds to the
+   * process's CPU and memory). Absent when the hypervisor keeps none banger can read.
+   */
+  counters?(handle: VMHandle): Promise<VMCounters>;
   /** Warm starts, when capabilities().snapshots is true. */
   readonly snapshots?: SnapshotOps;
 }

@@ -35,7 +35,7 @@ void test('the verdict is probed once, cached with its reason, re-probed when th
   const settings = new SettingsRepo(db);
   const make = () => new Hypervisors(new DriverRegistry([qemuLike(fp, probes)]), { driver: 'auto' }, settings, createLogger(undefined, 'error'));
 
-  assert.deepEqual(await make().verdictInfo(), { probed: false });
+  assert.deepEqual(await make().verdictInfo('qemu'), { probed: false });
   assert.equal(probes.n, 0, 'reporting never probes');
   const v = await make().verdict();
   assert.equal(v.accel, 'tcg');
@@ -43,7 +43,7 @@ void test('the verdict is probed once, cached with its reason, re-probed when th
   assert.deepEqual(settings.get(verdictKey('qemu')), { fingerprint: fp.current, accel: 'tcg', reason: v.reason, probedAt: v.probedAt });
   await make().verdict();
   assert.equal(probes.n, 1, 'a new daemon reuses the cached verdict');
-  assert.deepEqual(await make().verdictInfo(), { probed: true, accel: 'tcg', reason: v.reason, probedAt: v.probedAt, current: true });
+  assert.deepEqual(await make().verdictInfo(), { probed: true, accel: 'tcg', reason: v.reason, probedAt: v.probedAt, current: true, driver: 'qemu', choice: 'driver = "auto" chose qemu' });
 
   fp.current = { bin: '/usr/bin/qemu', hostKernel: '6.12' };
   assert.equal((await make().verdictInfo()).probed && (await make().verdictInfo() as { current: boolean }).current, false);

@@ -38,6 +38,19 @@ function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
   return [...keys].every((k) => a[k] === b[k]);
 }
 
+/** The driver the last VM start chose, under which `driver` setting, and why. */
+interface StoredChoice {
+  config: Config['driver'];
+  driver: DriverName;
+  why: string;
+}
+
+const CHOICE_KEY = 'hypervisor.choice';
+
+function autoWhy(name: DriverName, skipped: readonly string[], note: string): string {
+  return `driver = "auto" chose ${name}${note}${skipped.length ? `, passing over ${skipped.join('; ')}` : ''}`;
+}
+
 /** Which drivers `auto` tries, in order. */
 const AUTO_ORDER: readonly DriverName[] = ['fake', 'firecracker', 'qemu'];
 
@@ -66,12 +79,44 @@ export class Hypervisors {
     return v ? { ...v, driver } : undefined;
   }
 
-  /** The cached verdict of a driver and whether it still fits this host; never probes (for doctor and status). */
-  async verdictInfo(driver: DriverName = 'qemu'): Promise<HypervisorVerdictInfo> {
+  /**
+   * The cached verdict of a driver and whether it still fits this host; never probes (for doctor and
+   * status). Without a name: the driver new VMs get, with why it was (or would be) chosen.
+   */
+  async verdictInfo(driver?: DriverName): Promise<HypervisorVerdictInfo> {
+    if (driver) return this.verdictOf(driver);
+    const { name, why } = await this.expectedChoice();
+    return { ...(await this.verdictOf(name)), driver: name, choice: why };
+  }
+
+  private async verdictOf(driver: DriverName): Promise<HypervisorVerdictInfo> {
     const cached = this.cachedVerdict(driver);
     if (!cached) return { probed: false };
     const now = await this.registry.entry(driver)?.fingerprint();
     return { probed: true, accel: cached.accel, reason: cached.reason, probedAt: cached.probedAt, current: now !== undefined && sameFingerprint(cached.fingerprint, now) };
+  }
+
+  /**
+   * The choice the last VM start made under this config, or (none made yet) the one it would make
+   * from what is installed and cached: a driver that is not installed is passed over, the first one
+   * installed is taken (its probe decides at the next VM start).
+   */
+  private async expectedChoice(): Promise<{ name: DriverName; why: string }> {
+    const wanted = this.config.driver;
+    const made = this.settings.get<StoredChoice>(CHOICE_KEY);
+    if (made && made.config === wanted && this.registry.entry(made.driver)) return { name: made.driver, why: made.why };
+    if (wanted !== 'auto') return { name: wanted, why: `driver = "${wanted}" in config.toml (not started yet)` };
+    const skipped: string[] = [];
+    for (const name of AUTO_ORDER) {
+      const entry = this.registry.entry(name);
+      if (!entry) continue;
+      if (!(await entry.fingerprint())) {
+        skipped.push(`${name}: ${entry.missing.message}`);
+        continue;
+      }
+      return { name, why: autoWhy(name, skipped, this.cachedVerdict(name) ? '' : ' (its probe runs at the next VM start)') };
+    }
+    return { name: 'qemu', why: autoWhy('qemu', skipped, ' (not installed)') };
   }
 
   /** The driver that acts on a VM launched earlier: the one its handle names. */
@@ -139,6 +184,8 @@ export class Hypervisors {
         refusals.push(`${name}: ${configured}`);
         continue;
       }
+      const why = wanted === 'auto' ? autoWhy(name, refusals, '') : `driver = "${wanted}" in config.toml`;
+      this.settings.set(CHOICE_KEY, { config: wanted, driver: name, why } satisfies StoredChoice);
       return { driver: entry.create(configured.accel), verdict: configured };
     }
     throw unavailable(`no hypervisor can run guests here (${refusals.join('; ')})`, entry0Hint(this.registry));

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ApiClient } from '../../api/client.js';
 import { buildInfo, sameBuild } from '../../api/build-info.js';
-import { tryPing } from '../../api/daemon-status.js';
+import { tryHypervisorVerdict, tryPing } from '../../api/daemon-status.js';
 import { BangerError } from '../../api/errors.js';
 import { ROUTES } from '../../api/routes.js';
 import type { PingResult } from '../../api/types.js';
@@ -88,8 +88,9 @@ Examples:
       if (await ctx.delegate(['daemon', 'status'])) return;
       const layout = ctx.layout();
       const ping: PingResult | undefined = await tryPing(new ApiClient(layout.socketPath));
+      const hv = ping ? await tryHypervisorVerdict(new ApiClient(layout.socketPath)).catch(() => undefined) : undefined;
       if (ctx.globals.json) {
-        printJson(ctx.io, ping ? { running: true, ...ping, sameBuildAsCli: sameBuild(ping, buildInfo()) } : { running: false, socket: layout.socketPath, logPath: layout.daemonLog });
+        printJson(ctx.io, ping ? { running: true, ...ping, sameBuildAsCli: sameBuild(ping, buildInfo()), ...(hv ? { hypervisor: hv } : {}) } : { running: false, socket: layout.socketPath, logPath: layout.daemonLog });
         return;
       }
       if (!ping) {
@@ -106,6 +107,7 @@ Examples:
           `uptime:  ${uptime(ping.uptimeSeconds)}`,
           `dns:     ${ping.dnsAddr ? `${ping.dnsAddr} (udp, tcp)` : 'not listening (see banger dns status)'}`,
           ...(ping.guestDnsAddr ? [`guests:  dns on ${ping.guestDnsAddr} (udp, tcp; bridge mode)`] : []),
+          ...(hv?.driver ? [`driver:  ${hv.driver}${hv.probed ? ` with ${hv.accel}` : ''}: ${hv.choice ?? ''}`] : []),
           `version: ${ping.version} (commit ${ping.commit.slice(0, 12)}, built ${ping.builtAt})${sameBuild(ping, buildInfo()) ? '' : ' — differs from this CLI'}`,
         ].join('\n') + '\n',
       );

@@ -15,7 +15,8 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
       `
 One PASS/WARN/FAIL row per check; every FAIL says the command that fixes it.
 The doctor only reads: it does not start bangerd, boot test guests or change the state store.
-kvm-usable shows the KVM/TCG verdict a running bangerd made at its first VM start.
+kvm-usable shows the KVM/TCG verdict a running bangerd made at its first VM start, with the driver
+(qemu or firecracker) new VMs get and why (driver = "auto" names what it passed over).
 
 Examples:
   banger doctor              check this host

@@ -44,12 +44,13 @@ export async function checkKvmUsable(env: DoctorEnv): Promise<DoctorCheck> {
       'banger daemon stop (the next banger command starts a daemon of this build)',
     );
   }
+  const choice = verdict?.choice ? [`hypervisor: ${verdict.choice}`] : [];
   if (verdict?.probed && verdict.current) {
-    const detail = `${verdict.reason} (probed ${verdict.probedAt})`;
-    if (verdict.accel === 'kvm') return pass('kvm-usable', 'a test guest ran with KVM', detail);
+    const detail = `${verdict.driver ? `${verdict.driver}: ` : ''}${verdict.reason} (probed ${verdict.probedAt})`;
+    if (verdict.accel === 'kvm') return pass('kvm-usable', `a test guest ran with KVM${verdict.driver ? ` under ${verdict.driver}` : ''}`, [detail, ...choice].join('; '));
     return warn(
       'kvm-usable',
-      ['KVM is not usable for guests here: qemu uses TCG (slow); firecracker will not work', detail],
+      ['KVM is not usable for guests here: qemu uses TCG (slow); firecracker will not work', detail, ...choice],
       'on a virtual machine, enable nested virtualization on its host',
     );
   }
@@ -57,9 +58,10 @@ export async function checkKvmUsable(env: DoctorEnv): Promise<DoctorCheck> {
     ? 'bangerd is not running'
     : !verdict.probed
       ? 'bangerd has not started a VM yet'
-      : `QEMU, the kernel or ${KVM_DEVICE} changed since bangerd's ${verdict.accel} verdict of ${verdict.probedAt}`;
+      : `${verdict.driver ?? 'QEMU'}, the kernel or ${KVM_DEVICE} changed since bangerd's ${verdict.accel} verdict of ${verdict.probedAt}`;
   return warn('kvm-usable', [
     `not probed yet: ${why}; the next VM start decides between KVM and TCG`,
+    ...choice,
     ...(kvmAccessible(env) ? [] : [`${KVM_DEVICE} is not usable by this user (see kvm-device): expect TCG`]),
   ]);
 }

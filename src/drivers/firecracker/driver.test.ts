@@ -81,7 +81,7 @@ describe('firecracker driver on the stand-in', () => {
     const r = await new FirecrackerDriver({ bin: fcBin, kvmDevice }).probe();
     assert.equal(r.available, true, r.reason);
     assert.equal(r.version, '1.16.1');
-    assert.match(r.reason, /a test microVM booted in \d+ms/);
+    assert.match(r.reason, /a test microVM ran its guest code \(serial marker after \d+ms\)/);
     assert.deepEqual(findProcesses((argv) => argv.includes('banger-probe')), [], 'the test microVM is gone');
   });
 
@@ -95,6 +95,18 @@ describe('firecracker driver on the stand-in', () => {
     const h = await new FirecrackerDriver({ bin: hang, kvmDevice, startTimeoutMs: 800 }).probe();
     assert.equal(h.available, false);
     assert.match(h.reason, /did not serve its API socket within 800ms/);
+    assert.deepEqual(findProcesses((argv) => argv.includes('banger-probe')), [], 'nothing is left running');
+  });
+
+  it('probe: a host where the guest hangs or crashes after InstanceStart is unavailable, saying the marker never came', async () => {
+    const hung = await installStandin(join(work, 'probe-guest-hang'), { guest: 'hang' });
+    const h = await new FirecrackerDriver({ bin: hung, kvmDevice, startTimeoutMs: 800 }).probe();
+    assert.equal(h.available, false);
+    assert.match(h.reason, /never wrote "banger-probe-ok" to the serial port: nothing came within 800ms \(state Running\); its vCPU hangs or crashes here/);
+    const crashing = await installStandin(join(work, 'probe-guest-crash'), { guest: 'crash' });
+    const c = await new FirecrackerDriver({ bin: crashing, kvmDevice }).probe();
+    assert.equal(c.available, false);
+    assert.match(c.reason, /never wrote "banger-probe-ok" to the serial port: firecracker exited.*KVM_EXIT_INTERNAL_ERROR/);
     assert.deepEqual(findProcesses((argv) => argv.includes('banger-probe')), [], 'nothing is left running');
   });
 
@@ -228,6 +240,17 @@ describe('firecracker driver on the stand-in', () => {
     assert.equal(typeof (m.block as { read_bytes?: unknown }).read_bytes, 'number');
     assert.equal(typeof m.utc_timestamp_ms, 'number');
     await d.kill(h);
+  });
+
+  it('counters for vm stats: totals since boot, summed over every metrics flush', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const h = await d.launch(await spec('counters-a'));
+    handles.push(h);
+    // The stand-in flushes at InstanceStart and at each FlushMetrics, each line counting 4096 bytes read, 3 exits, 2000 bytes sent.
+    assert.deepEqual(await d.counters(h), { vcpuExits: 6, blockReadBytes: 8192, blockWriteBytes: 16384, netRxBytes: 2000, netTxBytes: 4000 });
+    assert.equal((await d.counters(h)).blockReadBytes, 12288, 'a later read includes the newer flush');
+    await d.kill(h);
+    await assert.rejects(d.counters(h), /not running/);
   });
 
   it('vsock guest channel: CONNECT handshake, health and ports through the VM\'s vsock socket', async () => {

@@ -16,13 +16,14 @@ import { alreadyExists, badRequest, operationFailed, unavailable } from '../../a
 import { firecrackerRunFiles, runFiles } from '../../model/filenames.js';
 import { lastLines, spawnDetached, which } from '../../system/exec.js';
 import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
-import type { DriverCapabilities, HypervisorDriver, LaunchSpec, OwnProcess, ProbeResult, VMHandle } from '../hypervisor.js';
+import type { DriverCapabilities, HypervisorDriver, LaunchSpec, OwnProcess, ProbeResult, VMCounters, VMHandle } from '../hypervisor.js';
 import { validateSpec } from '../qemu/argv.js';
 import { createRawRootDisk } from '../fake/root-disk.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
 import { ApiWaitError, FirecrackerApi, FirecrackerApiError, waitForApi } from './api.js';
 import { configCalls, type FcPaths } from './config.js';
 import { isJailedArgv, JAIL_MARKER, jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, sweepJails, type JailerOptions } from './jailer.js';
+import { sumMetrics } from './metrics.js';
 import { bootProbe } from './probe.js';
 import { FC_FIX_HINT, firecrackerVersion, versionProblem } from './version.js';
 import { assertKernelFits, assertVirtioMmio, ensureVmlinux } from './vmlinux.js';
@@ -273,17 +274,31 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
   /** Asks firecracker to flush its metrics and returns the newest line (block/net/vcpu counters), for `vm stats`. */
   async metrics(handle: VMHandle): Promise<Record<string, unknown>> {
     await this.guarded(handle, (api) => api.action({ action_type: 'FlushMetrics' }));
-    const jail = jailOfSocket(handle.controlSocket);
-    const path = jail ? join(jail.root, 'metrics.json') : firecrackerRunFiles(dirname(handle.controlSocket)).metrics;
+    const path = this.metricsFile(handle);
     const last = lastLines(await readFile(path, 'utf8').catch(() => ''), 1);
     if (!last) throw operationFailed(`firecracker wrote no metrics to ${path}`);
     return JSON.parse(last) as Record<string, unknown>;
+  }
+
+  /**
+   * Totals since boot for `vm stats`: firecracker's counters count from one flush to the next, so
+   * every line of the metrics file (after a flush now) is summed: exits of all vCPUs, the block and
+   * net devices' bytes.
+   */
+  async counters(handle: VMHandle): Promise<VMCounters> {
+    await this.metrics(handle);
+    return sumMetrics(await readFile(this.metricsFile(handle), 'utf8'));
   }
 
   /** The vsock UDS of a running VM, for the guest channel (vsock.ts). */
   vsockPath(handle: VMHandle): string {
     const jail = jailOfSocket(handle.controlSocket);
     return jail ? join(jail.root, 'run', 'vsock.sock') : firecrackerRunFiles(dirname(handle.controlSocket)).vsock;
+  }
+
+  private metricsFile(handle: VMHandle): string {
+    const jail = jailOfSocket(handle.controlSocket);
+    return jail ? join(jail.root, 'metrics.json') : firecrackerRunFiles(dirname(handle.controlSocket)).metrics;
   }
 
   private async guarded<T>(handle: VMHandle, fn: (api: FirecrackerApi) => Promise<T>): Promise<T> {

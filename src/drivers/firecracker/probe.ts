@@ -1,7 +1,9 @@
 /**
  * The probe's tiny boot: the only sure way to know firecracker runs microVMs here (KVM usable by
- * it, seccomp and the host kernel agreeing) is to start one. A halting kernel, one vCPU and 128 MiB,
- * no devices: configure, InstanceStart, ask its state, kill it, remove everything.
+ * it, seccomp and the host kernel agreeing) is to start one. A kernel that writes a marker line to
+ * the serial port and halts, one vCPU and 128 MiB, no devices: configure, InstanceStart, wait for
+ * the marker on firecracker's stdout (state Running alone would pass a guest whose vCPU hangs or
+ * faults at its first instruction), kill it, remove everything.
  *
  * @module
  */
@@ -12,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { lastLines, spawnDetached } from '../../system/exec.js';
 import { isAlive, signalProcess } from '../../system/proc.js';
 import { ApiWaitError, FirecrackerApi, FirecrackerApiError, waitForApi } from './api.js';
-import { tinyVmlinux } from './tiny-kernel.js';
+import { PROBE_MARKER, tinyVmlinux } from './tiny-kernel.js';
 
 export type BootProbe = { ok: true; detail: string } | { ok: false; reason: string };
 
@@ -33,9 +35,15 @@ export async function bootProbe(bin: string, opts: { timeoutMs?: number; signal?
     await api.putMachineConfig({ vcpu_count: 1, mem_size_mib: 128 });
     await api.putBootSource({ kernel_image_path: join(dir, 'vmlinux'), boot_args: 'console=ttyS0 reboot=k panic=1 pci=off' });
     await api.action({ action_type: 'InstanceStart' });
-    const info = await api.describe();
-    if (info.state !== 'Running') return { ok: false, reason: `a test microVM did not run (state ${info.state})` };
-    return { ok: true, detail: `a test microVM booted in ${Date.now() - started}ms` };
+    const seen = await waitForMarker(log, { until: Date.now() + timeoutMs, stillRunning: () => isAlive(p) && !opts.signal?.aborted });
+    if (opts.signal?.aborted) return { ok: false, reason: 'the probe was cancelled' };
+    if (seen !== 'marker') {
+      const info = await api.describe().catch(() => undefined);
+      const said = lastLines(await readFile(log, 'utf8').catch(() => ''), 2).replace(/\n/g, '; ');
+      const how = seen === 'exited' ? 'firecracker exited' : `nothing came within ${timeoutMs}ms${info ? ` (state ${info.state})` : ''}`;
+      return { ok: false, reason: `a test microVM started but its guest never wrote "${PROBE_MARKER}" to the serial port: ${how}; its vCPU hangs or crashes here${said ? ` (${said})` : ''}` };
+    }
+    return { ok: true, detail: `a test microVM ran its guest code (serial marker after ${Date.now() - started}ms)` };
   } catch (err) {
     const said = lastLines(await readFile(log, 'utf8').catch(() => ''), 2);
     let why: string;
@@ -49,5 +57,16 @@ export async function bootProbe(bin: string, opts: { timeoutMs?: number; signal?
       for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20);
     }
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls the console log (firecracker's stdout, where the serial port goes) for the probe guest's marker line. */
+async function waitForMarker(log: string, opts: { until: number; stillRunning: () => boolean }): Promise<'marker' | 'exited' | 'timeout'> {
+  for (;;) {
+    const text = await readFile(log, 'utf8').catch(() => '');
+    if (text.split('\n').some((l) => l.trim() === PROBE_MARKER)) return 'marker';
+    if (!opts.stillRunning()) return 'exited';
+    if (Date.now() >= opts.until) return 'timeout';
+    await sleep(20);
   }
 }

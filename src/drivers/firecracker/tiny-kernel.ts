@@ -1,14 +1,30 @@
 /**
- * The smallest kernel Firecracker boots: an ELF64 x86-64 executable that halts forever, used by
- * the driver's probe to learn whether a microVM really starts here (and by the tests).
+ * The smallest kernel Firecracker boots: an ELF64 x86-64 executable that writes a marker line to
+ * the serial port (COM1, 0x3f8, which firecracker copies to its stdout) and then halts forever. The
+ * driver's probe boots it and waits for the marker, so a host where /dev/kvm opens but guests hang
+ * or crash is told apart from one where they run.
  *
  * @module
  */
 
+/** What the probe guest writes to its serial console once its vCPU really runs. */
+export const PROBE_MARKER = 'banger-probe-ok';
+
+/** COM1's data register, where firecracker's 8250 UART takes the bytes a guest writes. */
+export const SERIAL_PORT = 0x3f8;
+
+/** The guest's code: mov dx, 0x3f8; then per byte mov al, <byte>; out dx, al; then hlt; jmp back to the hlt. */
+export function probeCode(marker = PROBE_MARKER): Buffer {
+  const bytes: number[] = [0x66, 0xba, SERIAL_PORT & 0xff, SERIAL_PORT >> 8];
+  for (const b of Buffer.from(`${marker}\n`, 'latin1')) bytes.push(0xb0, b, 0xee);
+  bytes.push(0xf4, 0xeb, 0xfd);
+  return Buffer.from(bytes);
+}
+
 /** The smallest ELF64 x86-64 executable Firecracker's loader accepts: one PT_LOAD at 16 MiB holding the entry point (and a built-in virtio-mmio, by name). */
-export function tinyVmlinux(): Buffer {
-  // hlt; jmp .-1, then the name a built-in virtio-mmio driver registers (what banger looks for in a kernel without a config).
-  const code = Buffer.concat([Buffer.from([0xf4, 0xeb, 0xfd]), Buffer.from('virtio-mmio\0', 'latin1')]);
+export function tinyVmlinux(entryCode: Buffer = probeCode()): Buffer {
+  // The code run at the entry point, then the name a built-in virtio-mmio driver registers (what banger looks for in a kernel without a config).
+  const code = Buffer.concat([entryCode, Buffer.from('virtio-mmio\0', 'latin1')]);
   const ehsize = 64;
   const phsize = 56;
   const buf = Buffer.alloc(ehsize + phsize + code.length);
@@ -34,4 +50,3 @@ export function tinyVmlinux(): Buffer {
   buf.set(code, off);
   return buf;
 }
-

@@ -860,7 +860,7 @@ export class VMService {
     return Boolean(row && isActive(observe(this.deps, row).state));
   }
 
-  stats(ref: string): VMStats {
+  async stats(ref: string): Promise<VMStats> {
     const row = observe(this.deps, this.find(ref));
     const out: VMStats = { name: row.name, state: row.state, memoryMiB: row.spec.memoryMiB, vcpu: row.spec.vcpu };
     const h = this.teardown.handleOf(row.id);
@@ -874,6 +874,14 @@ export class VMService {
         const up = (Date.now() - Date.parse(row.runtime.startedAt)) / 1000;
         out.uptimeSeconds = Math.round(up);
         if (cpu !== undefined && up > 0) out.cpuPercent = Math.round((cpu / up) * 1000) / 10;
+      }
+      const driver = this.deps.hypervisors.forHandle(h);
+      if (driver.counters) {
+        try {
+          out.counters = await driver.counters(h);
+        } catch (err) {
+          out.countersError = err instanceof Error ? err.message : String(err);
+        }
       }
     }
     return out;

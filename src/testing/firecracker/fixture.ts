@@ -9,10 +9,16 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DriverFixture } from '../../drivers/conformance.case.js';
-import { tinyVmlinux } from '../../drivers/firecracker/tiny-kernel.js';
+import { tinyVmlinux as elfWith } from '../../drivers/firecracker/tiny-kernel.js';
 import type { LaunchSpec } from '../../drivers/hypervisor.js';
 
-export { tinyVmlinux };
+/**
+ * A tiny valid vmlinux for launch tests. Its code (nop, then a halt loop) is not the probe's, so the
+ * stand-in takes it for a Linux kernel and writes boot lines to the console, as a real one would.
+ */
+export function tinyVmlinux(): Buffer {
+  return elfWith(Buffer.from([0x90, 0xf4, 0xeb, 0xfd]));
+}
 
 export const STANDIN_BIN = fileURLToPath(new URL('./standin-bin.js', import.meta.url));
 export const STANDIN_JAILER_BIN = fileURLToPath(new URL('./standin-jailer-bin.js', import.meta.url));
@@ -26,6 +32,8 @@ export interface StandinKnobs {
   fault?: { path: string; message: string };
   /** Append every request and its answer to this file (JSON lines). */
   recordTo?: string;
+  /** A broken KVM host: the guest's vCPU hangs (no serial output) or crashes (firecracker exits). */
+  guest?: 'hang' | 'crash';
 }
 
 /** Writes `<dir>/firecracker`, a script that execs the stand-in with these knobs; returns its path. */

@@ -4,7 +4,8 @@
  * --id; the rest are ignored) and reads its behaviour from BANGER_FC_STANDIN (JSON):
  * { version?: string, noSocket?: boolean, powerOff?: number | "ignore", exitAfterMs?: number,
  * fault?: { path, message } (that request is refused with 400 and the message), recordTo?: string
- * (every request and answer appended there as JSON lines) }.
+ * (every request and answer appended there as JSON lines), guest?: "hang" | "crash" (a host where
+ * /dev/kvm opens but the guest's vCPU hangs, or faults and firecracker exits) }.
  *
  * @module
  */
@@ -21,6 +22,7 @@ interface Knobs {
   fault?: { path: string; message: string };
   /** Append every request and its answer to this file (JSON lines). */
   recordTo?: string;
+  guest?: 'hang' | 'crash';
 }
 
 const knobs = JSON.parse(process.env.BANGER_FC_STANDIN ?? '{}') as Knobs;
@@ -64,6 +66,11 @@ if (knobs.noSocket) {
     ...(knobs.fault ? { fault: knobs.fault } : {}),
     ...(knobs.recordTo ? { recordTo: knobs.recordTo } : {}),
     ...(root ? { root } : {}),
+    ...(knobs.guest ? { guest: knobs.guest } : {}),
+    onCrash: () => {
+      rmSync(sock, { force: true });
+      process.exit(1);
+    },
     onPowerOff: () => {
       rmSync(sock, { force: true });
       process.exit(0);

@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { tinyVmlinux } from './fixture.js';
 import { FirecrackerSchema } from './schema.js';
 import { FirecrackerStandin, STANDIN_ROUTES } from './standin.js';
+import { interpretTinyGuest } from './tiny-guest.js';
+import { PROBE_MARKER, tinyVmlinux as probeVmlinux } from '../../drivers/firecracker/tiny-kernel.js';
 
 const schema = FirecrackerSchema.load();
 assert.ok(schema, 'firecracker-v1.16.1.yaml is part of the repository and must be found');
@@ -146,5 +148,25 @@ describe('the firecracker stand-in against the API description', () => {
     assert.deepEqual(schema.problems(schema.responseDefinition('GET', '/', 200)!, info.body), []);
     const version = await call('GET', '/version');
     assert.deepEqual(schema.problems(schema.responseDefinition('GET', '/version', 200)!, version.body), []);
+  });
+
+  it('runs no code: the probe kernel\'s serial marker is interpreted from its instructions; other code gets boot lines; a broken host writes nothing', async () => {
+    assert.equal(interpretTinyGuest(probeVmlinux()), `${PROBE_MARKER}\n`);
+    assert.equal(interpretTinyGuest(tinyVmlinux()), undefined, 'a nop first: not the probe\'s instructions');
+    await writeFile(join(work, 'probe-vmlinux'), probeVmlinux());
+    const consoleOf = async (kernel: string, guest?: 'hang') => {
+      const lines: string[] = [];
+      const standin = new FirecrackerStandin({ schema: schema, powerOffDelayMs: 'ignore', console: (l) => lines.push(l), ...(guest ? { guest } : {}) });
+      const sock = join(work, `api-${n++}.sock`);
+      await standin.listen(sock);
+      open.push(standin);
+      assert.equal((await send(sock, 'PUT', '/boot-source', { kernel_image_path: join(work, kernel) })).status, 204);
+      assert.equal((await send(sock, 'PUT', '/actions', { action_type: 'InstanceStart' })).status, 204);
+      await new Promise((r) => setTimeout(r, 50));
+      return lines;
+    };
+    assert.deepEqual(await consoleOf('probe-vmlinux'), [PROBE_MARKER]);
+    assert.match((await consoleOf('vmlinux')).join('\n'), /Linux version/);
+    assert.deepEqual(await consoleOf('probe-vmlinux', 'hang'), []);
   });
 });

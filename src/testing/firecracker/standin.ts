@@ -4,7 +4,8 @@
  * description's definition (unknown fields refused, as Firecracker does), pre-boot resources are
  * refused after InstanceStart, snapshot/create only while Paused, snapshot/load only as the first
  * call on a fresh process (logger and metrics aside); refusals are 400 with `fault_message`,
- * successes 204. Once started it writes boot lines to its "serial console" (stdout), flushes
+ * successes 204. Once started it writes the guest's serial output to its "serial console" (stdout:
+ * the probe kernel's marker, interpreted as tiny-guest.ts describes, or boot lines for a real kernel), flushes
  * metrics as JSON lines, powers off on SendCtrlAltDel, and serves the vsock UDS with the
  * `CONNECT <port>` handshake, answering the banger guest channel like the guest bits do.
  *
@@ -16,6 +17,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FirecrackerSchema } from './schema.js';
+import { interpretTinyGuest } from './tiny-guest.js';
 
 export type StandinState = 'Not started' | 'Running' | 'Paused';
 
@@ -37,6 +39,13 @@ export interface StandinOptions {
   recordTo?: string;
   /** The chroot a jailed firecracker sees as "/": every path in a request is resolved inside it. */
   root?: string;
+  /**
+   * A broken host: after InstanceStart the guest's vCPU 'hang's (state Running, nothing on the serial
+   * port) or 'crash'es (firecracker exits through onCrash). Otherwise the guest runs, see tiny-guest.ts.
+   */
+  guest?: 'hang' | 'crash';
+  /** Called when the guest crashes (a real firecracker exits with an error). */
+  onCrash?: () => void;
 }
 
 /** What the stand-in was asked, for tests. */
@@ -233,8 +242,7 @@ export class FirecrackerStandin {
       }
       if (head.toString('latin1') !== '\x7fELF') throw new Error('Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: failed to load ELF kernel image');
       this.state = 'Running';
-      this.opts.console?.(`[    0.000000] Linux version 6.1.0-standin (firecracker stand-in ${this.version()})`);
-      this.opts.console?.(`[    0.000001] Command line: ${(this.resources.get('boot-source')!.boot_args as string | undefined) ?? ''}`);
+      this.runGuest(kernel);
       this.startDevices();
       this.flushMetrics();
       return undefined;
@@ -257,6 +265,23 @@ export class FirecrackerStandin {
       return undefined;
     }
     throw new Error(`Unknown action ${type}.`);
+  }
+
+  /** The guest's serial output: the probe kernel's marker (interpreted), boot lines for a real kernel, nothing on a broken host. */
+  private runGuest(kernel: string): void {
+    if (this.opts.guest === 'crash') {
+      this.opts.console?.('[anonymous-instance:fc_vcpu 0] Failure in vcpu 0: KVM_EXIT_INTERNAL_ERROR');
+      setTimeout(() => this.opts.onCrash?.(), 20);
+      return;
+    }
+    if (this.opts.guest === 'hang') return;
+    const serial = interpretTinyGuest(readFileSync(this.host(kernel)));
+    if (serial !== undefined) {
+      if (serial) process.nextTick(() => serial.replace(/\n$/, '').split('\n').forEach((l) => this.opts.console?.(l)));
+      return;
+    }
+    this.opts.console?.(`[    0.000000] Linux version 6.1.0-standin (firecracker stand-in ${this.version()})`);
+    this.opts.console?.(`[    0.000001] Command line: ${(this.resources.get('boot-source')!.boot_args as string | undefined) ?? ''}`);
   }
 
   private flushMetrics(): void {
