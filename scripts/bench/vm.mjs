@@ -105,7 +105,7 @@ export async function timeRawBoot(ctx, ref, n, opts = {}) {
     return v === `banger-${ref.id}` ? `bench-raw${n}` : v;
   });
   if (!forwarded) throw new Error('the reference QEMU argv has no hostfwd for ssh');
-  const pidFile = join(dir, 'run', 'qemu.pid');
+  const pidFile = join(dir, 'run', 'vmm.pid');
   if (!argv.includes(pidFile)) throw new Error('the reference QEMU argv has no pidfile under the VM directory');
   const ssh = [
     'ssh', '-F', '/dev/null',
