@@ -243,7 +243,7 @@ export class BridgeNetwork implements NetworkProvider {
       throw err;
     } finally {
       // The pool is topped up once this VM's own network is in place, not in competition with it.
-      void this.refill();
+      setImmediate(() => void this.refill());
     }
     this.book.set({ vmId: vm.id, vmName: vm.name, key: rules.key, ip, nat: vm.spec.nat, ...(rules.allow ? { allow: rules.allow } : {}) });
     return {
