@@ -52,7 +52,7 @@ WantedBy=multi-user.target
   );
 });
 
-test('renderUnit: --owner runs the daemon as the owner, without capabilities, through the root helper', () => {
+test('renderUnit: --owner runs the daemon as the owner, with no capability but CAP_NET_BIND_SERVICE, through the root helper', () => {
   const unit = renderUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/b/bangerd.js', owner: 'alice' });
   assert.match(
     unit,
@@ -60,7 +60,7 @@ test('renderUnit: --owner runs the daemon as the owner, without capabilities, th
   );
   assert.match(unit, /\nWants=bangerd-root\.service\n/);
   assert.deepEqual(missingHardening(unit, DAEMON_HARDENING), []);
-  assert.deepEqual(missingHardening(renderUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/b/bangerd.js' }), DAEMON_HARDENING), ['RestrictSUIDSGID=yes', 'CapabilityBoundingSet=']);
+  assert.deepEqual(missingHardening(renderUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/b/bangerd.js' }), DAEMON_HARDENING), ['RestrictSUIDSGID=yes', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE']);
   assert.throws(() => renderUnit({ nodePath: '/n', bangerdScript: '/b', owner: 'bad user' }), TypeError);
 });
 

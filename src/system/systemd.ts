@@ -27,7 +27,7 @@ export const DAEMON_HARDENING: Readonly<Record<string, string>> = {
   ProtectHome: 'read-only',
   RestrictSUIDSGID: 'yes',
   LockPersonality: 'yes',
-  CapabilityBoundingSet: '',
+  CapabilityBoundingSet: 'CAP_NET_BIND_SERVICE',
 };
 export const HELPER_HARDENING: Readonly<Record<string, string>> = {
   NoNewPrivileges: 'yes',
@@ -106,7 +106,14 @@ export function renderUnit(opts: UnitOptions): string {
     `ReadWritePaths=${UNIT_WRITABLE_PATHS.join(' ')}`,
     'ProtectHome=read-only',
     'LockPersonality=yes',
-    ...(owned ? ['RestrictSUIDSGID=yes', '# The daemon holds no capability: taps, the bridge and nftables are the root helper\'s.', 'CapabilityBoundingSet='] : []),
+    ...(owned
+      ? [
+          'RestrictSUIDSGID=yes',
+          '# Taps, the bridge and nftables are the root helper\'s; the daemon may only bind low ports (guest DNS on the bridge, published ports).',
+          'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
+          'AmbientCapabilities=CAP_NET_BIND_SERVICE',
+        ]
+      : []),
     'PrivateTmp=no',
     '',
     '[Install]',
