@@ -9,7 +9,7 @@
  */
 import type { Context } from 'hono';
 import { BangerError } from '../api/errors.js';
-import { checkPathKind, checkReadableBy, type ClientPath } from '../system/client-access.js';
+import { checkPathKind, checkReadableBy, checkReadableBySelf, type ClientPath } from '../system/client-access.js';
 import { unixPeerCredentials, type PeerCredentials } from '../system/unix-peer.js';
 
 /**
@@ -51,7 +51,10 @@ export async function checkClientPaths(c: Context, paths: Array<Omit<ClientPath,
     // what only the daemon's user may: such requests are refused.
     if (!(opts.shared ?? Boolean(process.env.BANGER_OWNER)) || fd === null) return;
     const who = fd === undefined || overTcp(c) ? undefined : await (opts.peer ?? unixPeerCredentials)(fd);
-    if (who && (who.uid === euid || who.uid === 0)) return;
+    if (who && (who.uid === euid || who.uid === 0)) {
+      for (const p of given) await checkReadableBySelf(p);
+      return;
+    }
     throw new BangerError('bad_request', `this daemon runs as uid ${euid} and reads files a request names only for that user${who ? `, not for uid ${who.uid}` : ' (the sender could not be told)'}`, {
       hint: 'ask the daemon\'s owner to register the file, or run your own banger (user mode)',
     });
