@@ -189,6 +189,12 @@ test('system status reports the unit, systemctl and the ping', async () => {
     r.out,
     `unit:    ${UNIT_PATH}\nenabled: enabled\nactive:  inactive\ndaemon:  running, bangerd 0.1.0 (pid 99) on /run/banger/bangerd.sock\n`,
   );
+  const split = fakeHost({ installed: true, helperInstalled: true });
+  split.ping = () => Promise.resolve({ ...PING, uid: 1000, rootHelper: { socket: '/run/banger-root/helper.sock', reachable: true } });
+  const sr = await runSystem(['system', 'status'], split);
+  assert.equal(sr.status, 0, sr.err);
+  assert.match(sr.out, /\nhelper: {2}bangerd-root\.service inactive, answering the daemon\n$/);
+  assert.ok(split.calls.includes('systemctl is-active bangerd-root.service'));
   const j = await runSystem(['--json', 'system', 'status'], fakeHost());
   const v = JSON.parse(j.out) as Record<string, unknown>;
   assert.equal(v.installed, false);

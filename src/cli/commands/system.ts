@@ -149,14 +149,17 @@ Examples:
       if (await ctx.delegate(['system', 'status'])) return;
       requireSystemd(host, 'banger system status');
       const installed = host.exists(UNIT_PATH);
-      const [enabled, active, ping] = await Promise.all([
+      const helperInstalled = host.exists(HELPER_UNIT_PATH);
+      const [enabled, active, ping, helperActive] = await Promise.all([
         host.systemctl(['is-enabled', UNIT_NAME]),
         host.systemctl(['is-active', UNIT_NAME]),
         host.ping(2000),
+        helperInstalled ? host.systemctl(['is-active', HELPER_UNIT_NAME]) : undefined,
       ]);
       const word = (r: RunResult) => r.stdout.trim().split('\n')[0] || 'unknown';
+      const helper = helperActive ? { unitPath: HELPER_UNIT_PATH, active: word(helperActive), ...(ping?.rootHelper ? { reachable: ping.rootHelper.reachable } : {}) } : undefined;
       if (ctx.globals.json) {
-        printJson(ctx.io, { installed, unitPath: UNIT_PATH, enabled: word(enabled), active: word(active), socket: SYSTEM_SOCKET, daemon: ping ?? null });
+        printJson(ctx.io, { installed, unitPath: UNIT_PATH, enabled: word(enabled), active: word(active), socket: SYSTEM_SOCKET, daemon: ping ?? null, ...(helper ? { helper } : {}) });
         return;
       }
       ctx.io.stdout.write(
@@ -165,6 +168,9 @@ Examples:
           `enabled: ${word(enabled)}`,
           `active:  ${word(active)}`,
           `daemon:  ${ping ? `running, bangerd ${ping.version} (pid ${ping.pid})` : 'not answering'} on ${SYSTEM_SOCKET}`,
+          ...(helper
+            ? [`helper:  ${HELPER_UNIT_NAME} ${helper.active}${helper.reachable === undefined ? '' : helper.reachable ? ', answering the daemon' : ', not answering the daemon'}`]
+            : []),
         ].join('\n') + '\n',
       );
       if (!installed) ctx.note('hint: sudo banger system install --owner "$USER"');
