@@ -45,6 +45,8 @@ export const SYSTEMD_RUNTIME_DIR = '/run/systemd/system';
 const SYSTEM_LAYOUT = resolveLayout({ env: {}, system: true });
 export const SYSTEM_SOCKET = SYSTEM_LAYOUT.socketPath;
 export const SYSTEM_STATE_DIR = SYSTEM_LAYOUT.stateDir;
+/** Run as root before the owner's daemon starts: /etc/banger/ssh_config becomes a link to the owner's copy. */
+export const OWNED_SSH_CONFIG_LINK: readonly string[] = ['/bin/ln', '-sfn', `${SYSTEM_LAYOUT.stateDir}/ssh_config`, SYSTEM_LAYOUT.sshConfigPath];
 
 /** What `ProtectSystem=full` mounts read-only for the daemon and everything it starts (QEMU among them). */
 export const PROTECTED_TREES: readonly string[] = ['/usr', '/boot', '/efi', '/etc'];
@@ -89,7 +91,15 @@ export function renderUnit(opts: UnitOptions): string {
     '[Service]',
     'Type=simple',
     `ExecStart=${exec}`,
-    ...(owned ? [`Environment=BANGER_OWNER=${opts.owner}`, `Environment=BANGER_HELPER_SOCKET=${HELPER_SOCKET}`, `User=${opts.owner}`] : []),
+    ...(owned
+      ? [
+          `Environment=BANGER_OWNER=${opts.owner}`,
+          `Environment=BANGER_HELPER_SOCKET=${HELPER_SOCKET}`,
+          `User=${opts.owner}`,
+          '# /etc/banger stays root\'s: the ssh_config the daemon keeps there is a link into its state directory.',
+          `ExecStartPre=+${OWNED_SSH_CONFIG_LINK.map(quoteExecArg).join(' ')}`,
+        ]
+      : []),
     'Restart=on-failure',
     'RestartSec=2s',
     '# Stop only bangerd itself: VMs keep running and are re-adopted when it starts again.',
