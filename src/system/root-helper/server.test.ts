@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
-import { run, runUnchecked } from '../exec.js';
+import { run, runUnchecked, which } from '../exec.js';
 import { IP_FORWARD, linkKind, listLinks, tapOwner } from '../netdev.js';
 import { nftListText } from '../nft.js';
 import type { LocalUser } from '../users.js';
@@ -130,7 +130,17 @@ if (runInNetns(import.meta.url, 'root helper', 180_000)) {
       await client.call({ op: 'add_tap', name: 'bgtap7', bridge: BRIDGE });
       const tap = (await listLinks()).find((l) => l.name === 'bgtap7');
       assert.equal(tap?.master, BRIDGE);
-      assert.equal(await tapOwner('bgtap7'), owner.uid, 'the owner opens the tap without privileges');
+      assert.equal(await tapOwner('bgtap7'), owner.uid, 'the tap is reserved for the owner');
+      const qemu = which('qemu-system-x86_64');
+      if (qemu) {
+        // QEMU without a machine only opens its netdev: the owner's keeps running, another user's is refused.
+        const open = (u: LocalUser) => runAsUser(u, [qemu, '-M', 'none', '-nodefaults', '-display', 'none', '-netdev', 'tap,id=n,ifname=bgtap7,script=no,downscript=no'], { timeoutMs: 3000 });
+        const mine = await open(owner);
+        assert.equal(mine.timedOut, true, `the owner's QEMU opened the tap and ran:\n${mine.stderr}`);
+        const theirs = await open(other);
+        assert.equal(theirs.timedOut, false);
+        assert.match(theirs.stderr, /could not configure \/dev\/net\/tun \(bgtap7\): Operation not permitted/);
+      }
       await client.call({ op: 'delete_tap', name: 'bgtap7' });
       assert.equal(await linkKind('bgtap7'), undefined);
       await run(['ip', 'link', 'add', 'bgtap8', 'type', 'bridge']);
