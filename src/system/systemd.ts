@@ -32,7 +32,8 @@ export const DAEMON_HARDENING: Readonly<Record<string, string>> = {
 export const HELPER_HARDENING: Readonly<Record<string, string>> = {
   NoNewPrivileges: 'yes',
   ProtectSystem: 'strict',
-  ProtectHome: 'yes',
+  // read-only rather than yes: node and bangerd.js may live under a home directory (a checkout).
+  ProtectHome: 'read-only',
   PrivateTmp: 'yes',
   RestrictSUIDSGID: 'yes',
   LockPersonality: 'yes',
