@@ -24,6 +24,17 @@ export interface PingResult extends BuildInfo {
   dnsAddr?: string;
   /** Where guests' DNS listens in bridge mode (the bridge address, UDP and TCP), once bridge mode is in use. */
   guestDnsAddr?: string;
+  /** The uid the daemon runs as. */
+  uid?: number;
+  /** banger's root helper, when the daemon runs unprivileged and hands bridge mode's host operations to it. */
+  rootHelper?: RootHelperStatus;
+}
+
+export interface RootHelperStatus {
+  socket: string;
+  reachable: boolean;
+  /** Why it could not be reached, or what it refused. */
+  error?: string;
 }
 
 export type OpState = 'running' | 'succeeded' | 'failed' | 'cancelled';

@@ -9,7 +9,7 @@
  */
 import type { Context } from 'hono';
 import { BangerError } from '../api/errors.js';
-import { checkPathKind, checkReadableBy, type ClientPath } from '../system/client-access.js';
+import { checkPathKind, checkReadableBy, checkReadableBySelf, type ClientPath } from '../system/client-access.js';
 import { unixPeerCredentials, type PeerCredentials } from '../system/unix-peer.js';
 
 /**
@@ -34,6 +34,8 @@ export interface ClientPathOptions {
   euid?: number;
   /** Finds the client's credentials (unixPeerCredentials). */
   peer?: (fd: number) => Promise<PeerCredentials | undefined>;
+  /** Whether other users reach the socket (system mode: BANGER_OWNER is set and the socket is group-shared). */
+  shared?: boolean;
 }
 
 /** Refuses the request unless its client may have the daemon read each of `paths`. */
@@ -41,9 +43,22 @@ export async function checkClientPaths(c: Context, paths: Array<Omit<ClientPath,
   const given = paths.filter((p): p is ClientPath => typeof p.path === 'string' && p.path !== '');
   if (given.length === 0) return;
   for (const p of given) checkPathKind(p);
-  // An unprivileged daemon reads with its own user's rights, and only that user reaches its socket.
-  if ((opts.euid ?? process.geteuid?.()) !== 0) return;
+  const euid = opts.euid ?? process.geteuid?.() ?? 0;
   const fd = connectionFd(c);
+  if (euid !== 0) {
+    // An unprivileged daemon reads with its own user's rights. In user mode only that user reaches its
+    // socket; in system mode its group does too, and a client of another uid could have the daemon read
+    // what only the daemon's user may: such requests are refused.
+    if (!(opts.shared ?? Boolean(process.env.BANGER_OWNER)) || fd === null) return;
+    const who = fd === undefined || overTcp(c) ? undefined : await (opts.peer ?? unixPeerCredentials)(fd);
+    if (who && (who.uid === euid || who.uid === 0)) {
+      for (const p of given) await checkReadableBySelf(p);
+      return;
+    }
+    throw new BangerError('bad_request', `this daemon runs as uid ${euid} and reads files a request names only for that user${who ? `, not for uid ${who.uid}` : ' (the sender could not be told)'}`, {
+      hint: 'ask the daemon\'s owner to register the file, or run your own banger (user mode)',
+    });
+  }
   if (fd === null) return;
   if (overTcp(c)) {
     throw new BangerError('bad_request', 'this daemon runs as root and reads files a request names only for requests over its unix socket, where it can tell which user sent them; the web UI cannot name host files', {

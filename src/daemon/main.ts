@@ -1,6 +1,6 @@
 /** bangerd: parse flags, load config, take the socket, serve until SIGTERM. */
 import { createServer, type Server } from 'node:http';
-import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { lookupUser } from '../system/users.js';
 import { getRequestListener } from '@hono/node-server';
 import { buildInfo, versionLine } from '../api/build-info.js';
@@ -12,6 +12,7 @@ import { inspectSchema } from '../store/inspect.js';
 import { createApp } from './app.js';
 import { answerClientErrors } from './http-errors.js';
 import { createLogger } from '../system/logger.js';
+import { helperMain } from './helper-main.js';
 import { OperationRegistry } from './operations.js';
 import { acquireLock, AlreadyRunningError, socketAnswers } from './lock.js';
 import { createServices } from '../services/index.js';
@@ -38,6 +39,7 @@ const USAGE = `Usage: bangerd [--system] [--socket PATH] [--check-migrations] [-
 The banger daemon. It owns VMs, images, kernels, networking and state, and serves
 the API on a unix socket. The banger CLI starts it on demand; you rarely run it yourself.
 
+  --helper ...         run banger's root helper instead (bangerd --helper --help)
   --system             use the system paths (/etc/banger, /var/lib/banger, /run/banger)
   --socket PATH        listen on PATH instead of the default socket
   --check-migrations   exit 0 when the state store is compatible, 1 when migrations
@@ -61,6 +63,7 @@ function parseFlags(argv: string[]): Flags {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--helper') return helperMain(argv.slice(1));
   let flags: Flags;
   try {
     flags = parseFlags(argv);
@@ -127,7 +130,9 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
     const ops = new OperationRegistry(logger);
     let resolveStop!: () => void;
     const stopped = new Promise<void>((r) => (resolveStop = r));
-    const services = createServices({ db, layout, config: loaded.config, logger, env: process.env });
+    const helperSocket = process.env.BANGER_HELPER_SOCKET;
+    const services = createServices({ db, layout, config: loaded.config, logger, env: process.env, ...(helperSocket ? { helperSocket } : {}) });
+    if (helperSocket) logger.info('bridge mode goes through the root helper', { socket: helperSocket });
     const ctx: DaemonContext = {
       layout,
       loaded,
@@ -162,11 +167,14 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
     chmodSync(layout.socketPath, 0o600);
     const ownerName = process.env.BANGER_OWNER;
     if (ownerName) {
+      // System mode: the owner and the members of its group reach the socket.
       const owner = lookupUser(ownerName);
       if (!owner) throw new BangerError('bad_request', `BANGER_OWNER names unknown user ${ownerName}`);
       chownSync(layout.runtimeDir, owner.uid, owner.gid);
+      if ((statSync(layout.runtimeDir).mode & 0o011) !== 0o011) chmodSync(layout.runtimeDir, 0o711);
       chownSync(layout.socketPath, owner.uid, owner.gid);
-      logger.info('socket handed to owner', { owner: ownerName, uid: owner.uid });
+      chmodSync(layout.socketPath, 0o660);
+      logger.info('socket handed to owner', { owner: ownerName, uid: owner.uid, gid: owner.gid, mode: '0660' });
     }
     const web = await startWeb(ctx, app);
     writeFileSync(layout.pidFile, `${process.pid}\n`, { mode: 0o600 });

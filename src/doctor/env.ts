@@ -40,6 +40,8 @@ export interface DoctorEnv {
   /** Runs an executable (absolute path) and returns its output; never throws. `input` is its stdin. */
   runTool(path: string, args: string[], opts?: { input?: string }): Promise<ToolOutput>;
   exists(path: string): boolean;
+  /** A small text file's content (systemd units); undefined when it cannot be read. */
+  readText?(path: string): string | undefined;
   /** True when the current user may access `path` with `mode` (fs.constants R_OK|W_OK...). */
   canAccess(path: string, mode: number): boolean;
   freeSpace(path: string): FsSpace;
@@ -148,6 +150,13 @@ export function hostDoctorEnv(opts: DoctorEnvOptions = {}): DoctorEnv {
     which,
     runTool: toolRunner(env, timeoutMs),
     exists: (p) => existsSync(p),
+    readText(p) {
+      try {
+        return readFileSync(p, 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
     canAccess(p, mode) {
       try {
         accessSync(p, mode);

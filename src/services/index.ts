@@ -25,7 +25,9 @@ import { DnsService } from './dns/dns-service.js';
 import { vmFiles } from '../model/filenames.js';
 import { UserModeNetwork } from './network/user-mode.js';
 import { EgressProxy } from './network/egress-proxy.js';
-import { BridgeNetwork } from './network/bridge.js';
+import { BridgeNetwork, HOST_NET } from './network/bridge.js';
+import { helperHostNet } from './network/helper-host-net.js';
+import { HelperClient } from '../system/root-helper/client.js';
 import { SelectedNetwork } from './network/select.js';
 import { upstreamFrom } from './dns/guest.js';
 import { imageResolver } from './vm-images.js';
@@ -45,6 +47,8 @@ export interface ServiceOptions {
   /** Driver entries to register instead of the built-in ones (tests). */
   drivers?: readonly DriverEntry[];
   env?: NodeJS.ProcessEnv;
+  /** banger's root helper: bridge mode's privileged host operations go through it (system mode, daemon not root). */
+  helperSocket?: string;
 }
 
 export interface Services {
@@ -58,6 +62,8 @@ export interface Services {
   vmChanges: VMChanges;
   /** The `<name>.vm` DNS server (listening from start() when dns_listen_addr is set; for guests on the bridge address in bridge mode). */
   dns: DnsService;
+  /** The root helper bridge mode goes through, when the daemon is configured with one. */
+  rootHelper?: HelperClient;
   /** Reconciles VMs with reality; resolves once the daemon may serve (resumed work may still run). */
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -105,6 +111,7 @@ export function createServices(opts: ServiceOptions): Services {
     logger: logger.child({ svc: 'images' }),
   });
   const leases = new LeaseRepo(db);
+  const rootHelper = opts.helperSocket ? new HelperClient(opts.helperSocket) : undefined;
   const egressLog = logger.child({ svc: 'egress' });
   const egressProxy = new EgressProxy({ log: (message) => egressLog.info(message) });
   const userNet = new UserModeNetwork(leases, undefined, { proxy: egressProxy, socketFor: (id) => vmFiles(layout.vmsDir, id).run.egressSocket });
@@ -132,7 +139,7 @@ export function createServices(opts: ServiceOptions): Services {
           config.bridge_name,
         );
       },
-    });
+    }, rootHelper ? helperHostNet(rootHelper) : HOST_NET);
     return bridge;
   }, leases);
   const registry = new DriverRegistry(
@@ -170,6 +177,7 @@ export function createServices(opts: ServiceOptions): Services {
     hypervisor,
     vmChanges,
     dns,
+    ...(rootHelper ? { rootHelper } : {}),
     async start() {
       await clearStaging(layout.stagingDir).catch((err: unknown) => logger.warn('could not clear staging', { error: err }));
       await sweepArtifacts(db, layout).then((r) => logger.info('swept unreferenced artifacts', { ...r }), (err: unknown) => logger.warn('could not sweep artifacts', { error: err }));

@@ -1,8 +1,8 @@
 /** Replacing a file in one step: write a temporary beside it, then rename. */
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Writes `path` by way of a temporary file in the same directory and a rename. */
 export function writeFileAtomic(path: string, content: string, mode = 0o644): void {
@@ -26,13 +26,27 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   }
 }
 
-/** Follows a symlinked file (dotfile managers) so the link itself is kept. */
+/**
+ * Follows a symlinked file (dotfile managers, the system install's /etc/banger/ssh_config) so the link
+ * itself is kept; a link whose file does not exist yet is followed to where that file will be.
+ */
 async function resolveTarget(path: string): Promise<string> {
   try {
     return await realpath(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return path;
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  let link: string;
+  try {
+    link = await readlink(path);
+  } catch {
+    return path;
+  }
+  const target = resolve(dirname(path), link);
+  try {
+    return join(await realpath(dirname(target)), basename(target));
+  } catch {
+    return target;
   }
 }
 

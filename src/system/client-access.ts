@@ -50,6 +50,18 @@ export function asClient(who: ClientIdentity, argv: string[]): string[] {
 
 /** Refuses the path unless the client could read it (and, for a directory, everything in it) itself. */
 export async function checkReadableBy(who: ClientIdentity, p: ClientPath): Promise<void> {
+  await checkReadable(p, who.uid, (argv) => asClient(who, argv));
+}
+
+/**
+ * The same check with this process's own rights, for a daemon that runs as its owner and serves
+ * only that user: a file the owner cannot read is refused with the same message, before any copy.
+ */
+export async function checkReadableBySelf(p: ClientPath): Promise<void> {
+  await checkReadable(p, process.geteuid?.() ?? 0, (argv) => argv);
+}
+
+async function checkReadable(p: ClientPath, uid: number, wrap: (argv: string[]) => string[]): Promise<void> {
   checkPathKind(p);
   let st;
   try {
@@ -58,17 +70,17 @@ export async function checkReadableBy(who: ClientIdentity, p: ClientPath): Promi
     st = undefined;
   }
   const refused = badRequest(
-    `${p.flag} ${p.path}: permission denied for uid ${who.uid}; the daemon reads client files only with the client's own rights`,
+    `${p.flag} ${p.path}: permission denied for uid ${uid}; the daemon reads client files only with the client's own rights`,
     `make the file readable by your user, or give a copy you own`,
   );
   if (st?.isDirectory()) {
     // Anything in it the client could not read or enter, or a device, is one line of output.
-    const argv = asClient(who, ['find', p.path, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', '-o', '-type', 's', '-o', '!', '-readable', '-o', '-type', 'd', '!', '-executable', ')', '-print', '-quit']);
+    const argv = wrap(['find', p.path, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', '-o', '-type', 's', '-o', '!', '-readable', '-o', '-type', 'd', '!', '-executable', ')', '-print', '-quit']);
     const r = await runUnchecked(argv, { timeoutMs: 60_000, maxOutput: 64 * 1024 });
     if (r.code !== 0 || r.stdout.trim() !== '') throw refused;
     return;
   }
   if (st === undefined) return; // missing: the service says so
-  const r = await runUnchecked(asClient(who, ['test', '-r', p.path]), { timeoutMs: 10_000 });
+  const r = await runUnchecked(wrap(['test', '-r', p.path]), { timeoutMs: 10_000 });
   if (r.code !== 0) throw refused;
 }

@@ -11,6 +11,10 @@ const IFNAME = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,14}$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
+/** Taps banger makes are named bgtap<N>: nothing else is ever deleted by name. */
+export const TAP_PREFIX = 'bgtap';
+export const TAP_NAME = /^bgtap\d{1,9}$/;
+
 export function isIfName(name: string): boolean {
   return IFNAME.test(name);
 }
@@ -76,9 +80,13 @@ export async function ensureBridge(name: string, addr: string, prefix: number): 
   return made;
 }
 
-/** A persistent tap device attached to the bridge and up. */
-export async function addTap(name: string, bridge: string): Promise<void> {
-  await run(['ip', 'tuntap', 'add', 'dev', ifname(name), 'mode', 'tap']);
+/**
+ * A persistent tap device attached to the bridge and up. With `ownerUid`, that user may open it
+ * (a hypervisor running as the daemon's user, not root).
+ */
+export async function addTap(name: string, bridge: string, ownerUid?: number): Promise<void> {
+  if (ownerUid !== undefined && (!Number.isInteger(ownerUid) || ownerUid < 0)) throw new TypeError(`invalid uid ${ownerUid}`);
+  await run(['ip', 'tuntap', 'add', 'dev', ifname(name), 'mode', 'tap', ...(ownerUid !== undefined ? ['user', String(ownerUid)] : [])]);
   try {
     await run(['ip', 'link', 'set', 'dev', name, 'master', ifname(bridge), 'up']);
   } catch (err) {
@@ -91,6 +99,23 @@ export async function addTap(name: string, bridge: string): Promise<void> {
 export async function setLinkAddress(name: string, mac: string): Promise<void> {
   if (!MAC.test(mac)) throw new TypeError(`invalid MAC address "${mac}"`);
   await run(['ip', 'link', 'set', 'dev', ifname(name), 'address', mac]);
+}
+
+/** The kind of a link (bridge, tun, veth, ...); undefined when it does not exist or is a plain device. */
+export async function linkKind(name: string): Promise<string | undefined> {
+  const r = await runUnchecked(['ip', '-j', '-d', 'link', 'show', 'dev', ifname(name)]);
+  if (r.code !== 0) return undefined;
+  return (JSON.parse(r.stdout || '[]') as RawLink[])[0]?.linkinfo?.info_kind;
+}
+
+/** The uid a tun/tap device is reserved for (`ip tuntap add ... user UID`), from sysfs; undefined when it has none. */
+export async function tapOwner(name: string): Promise<number | undefined> {
+  try {
+    const v = Number((await readFile(`/sys/class/net/${ifname(name)}/owner`, 'utf8')).trim());
+    return Number.isInteger(v) && v >= 0 ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Deletes a link; one that is already gone is fine. */

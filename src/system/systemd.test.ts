@@ -1,12 +1,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { resolveLayout } from '../config/paths.js';
 import { runUnchecked, which } from './exec.js';
-import { PROTECTED_TREES, quoteExecArg, renderUnit, systemdPresent, validUserName } from './systemd.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { DAEMON_HARDENING, HELPER_HARDENING, missingHardening, PROTECTED_TREES, quoteExecArg, renderHelperUnit, renderUnit, systemdPresent, validUserName } from './systemd.js';
+import { rewriteFileAtomic, writeFileAtomic } from './atomic-file.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -52,9 +52,15 @@ WantedBy=multi-user.target
   );
 });
 
-test('renderUnit: --owner adds BANGER_OWNER right after ExecStart', () => {
+test('renderUnit: --owner runs the daemon as the owner, with no capability but CAP_NET_BIND_SERVICE, through the root helper', () => {
   const unit = renderUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/b/bangerd.js', owner: 'alice' });
-  assert.match(unit, /\nExecStart=\/usr\/bin\/node \/opt\/b\/bangerd\.js --system\nEnvironment=BANGER_OWNER=alice\nRestart=on-failure\n/);
+  assert.match(
+    unit,
+    /\nExecStart=\/usr\/bin\/node \/opt\/b\/bangerd\.js --system\nEnvironment=BANGER_OWNER=alice\nEnvironment=BANGER_HELPER_SOCKET=\/run\/banger-root\/helper\.sock\nUser=alice\n#[^\n]*\nExecStartPre=\+\/bin\/ln -sfn \/var\/lib\/banger\/ssh_config \/etc\/banger\/ssh_config\nRestart=on-failure\n/,
+  );
+  assert.match(unit, /\nWants=bangerd-root\.service\n/);
+  assert.deepEqual(missingHardening(unit, DAEMON_HARDENING), []);
+  assert.deepEqual(missingHardening(renderUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/b/bangerd.js' }), DAEMON_HARDENING), ['RestrictSUIDSGID=yes', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE']);
   assert.throws(() => renderUnit({ nodePath: '/n', bangerdScript: '/b', owner: 'bad user' }), TypeError);
 });
 
@@ -83,6 +89,42 @@ test('renderUnit: systemd accepts every setting of the unit', { skip: which('sys
   const r = await runUnchecked(['systemd-analyze', 'verify', '--man=no', unitFile], { timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr.trim(), '', 'no unknown or invalid setting');
+});
+
+test('renderHelperUnit: root with only the helper\'s capabilities, hardened, serving the owner', () => {
+  const unit = renderHelperUnit({ nodePath: '/usr/bin/node', bangerdScript: '/opt/b/bangerd.js', owner: 'alice' });
+  assert.match(unit, /\nExecStart=\/usr\/bin\/node \/opt\/b\/bangerd\.js --helper --owner alice --socket \/run\/banger-root\/helper\.sock\n/);
+  assert.doesNotMatch(unit, /\nUser=/);
+  assert.match(unit, /\nCapabilityBoundingSet=CAP_NET_ADMIN CAP_CHOWN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH\n/);
+  assert.match(unit, /\nRuntimeDirectory=banger-root\nRuntimeDirectoryMode=0711\n/);
+  assert.deepEqual(missingHardening(unit, HELPER_HARDENING), []);
+  assert.deepEqual(missingHardening(unit.replace('ProtectSystem=strict', 'ProtectSystem=full'), HELPER_HARDENING), ['ProtectSystem=strict']);
+  assert.throws(() => renderHelperUnit({ nodePath: '/n', bangerdScript: '/b', owner: 'x;y' }), TypeError);
+});
+
+test('renderUnit and renderHelperUnit: systemd accepts the split install\'s units', { skip: which('systemd-analyze') ? undefined : 'systemd-analyze is not installed' }, async () => {
+  const dir = tempDir();
+  const script = join(dir, 'bangerd.js');
+  writeFileSync(script, '');
+  writeFileSync(join(dir, 'bangerd-root.service'), renderHelperUnit({ nodePath: process.execPath, bangerdScript: script, owner: 'root' }));
+  writeFileSync(join(dir, 'bangerd.service'), renderUnit({ nodePath: process.execPath, bangerdScript: script, owner: 'root' }));
+  const r = await runUnchecked(['systemd-analyze', 'verify', '--man=no', join(dir, 'bangerd-root.service'), join(dir, 'bangerd.service')], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.trim(), '', 'no unknown or invalid setting');
+});
+
+test('rewriteFileAtomic writes through a link whose file does not exist yet, keeping the link (the owner\'s ssh_config)', async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'etc'));
+  mkdirSync(join(dir, 'state'));
+  symlinkSync(join(dir, 'state', 'ssh_config'), join(dir, 'etc', 'ssh_config'));
+  await rewriteFileAtomic(join(dir, 'etc', 'ssh_config'), 'Host a\n');
+  assert.ok(lstatSync(join(dir, 'etc', 'ssh_config')).isSymbolicLink());
+  assert.equal(readFileSync(join(dir, 'state', 'ssh_config'), 'utf8'), 'Host a\n');
+  assert.deepEqual(readdirSync(join(dir, 'etc')), ['ssh_config'], 'no temporary beside the link');
+  await rewriteFileAtomic(join(dir, 'etc', 'ssh_config'), 'Host b\n');
+  assert.equal(readFileSync(join(dir, 'etc', 'ssh_config'), 'utf8'), 'Host b\n');
+  assert.ok(lstatSync(join(dir, 'etc', 'ssh_config')).isSymbolicLink());
 });
 
 test('quoteExecArg: plain words stay, spaces are quoted, % and $ escaped', () => {

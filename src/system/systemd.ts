@@ -7,15 +7,47 @@ import type { PingResult } from '../api/types.js';
 import { resolveLayout } from '../config/paths.js';
 import { runUnchecked, which, type RunResult } from './exec.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { HELPER_RUNTIME_DIR, HELPER_SOCKET } from './root-helper/paths.js';
 
 export const UNIT_NAME = 'bangerd.service';
 export const UNIT_PATH = `/etc/systemd/system/${UNIT_NAME}`;
+/** The root helper's unit (installed with --owner: the daemon then runs as the owner). */
+export const HELPER_UNIT_NAME = 'bangerd-root.service';
+export const HELPER_UNIT_PATH = `/etc/systemd/system/${HELPER_UNIT_NAME}`;
+/**
+ * What the root helper may ever hold: CAP_NET_ADMIN for the bridge, taps, nftables and ip_forward;
+ * CAP_CHOWN to hand its socket to the owner; CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH to tell who is
+ * connected (ss reads other users' /proc/<pid>/fd).
+ */
+export const HELPER_CAPABILITIES: readonly string[] = ['CAP_NET_ADMIN', 'CAP_CHOWN', 'CAP_SYS_PTRACE', 'CAP_DAC_READ_SEARCH'];
+/** The hardening settings `banger doctor` checks in each unit. */
+export const DAEMON_HARDENING: Readonly<Record<string, string>> = {
+  NoNewPrivileges: 'yes',
+  ProtectSystem: 'full',
+  ProtectHome: 'read-only',
+  RestrictSUIDSGID: 'yes',
+  LockPersonality: 'yes',
+  CapabilityBoundingSet: 'CAP_NET_BIND_SERVICE',
+};
+export const HELPER_HARDENING: Readonly<Record<string, string>> = {
+  NoNewPrivileges: 'yes',
+  ProtectSystem: 'strict',
+  // read-only rather than yes: node and bangerd.js may live under a home directory (a checkout).
+  ProtectHome: 'read-only',
+  PrivateTmp: 'yes',
+  RestrictSUIDSGID: 'yes',
+  LockPersonality: 'yes',
+  CapabilityBoundingSet: HELPER_CAPABILITIES.join(' '),
+  RestrictAddressFamilies: 'AF_UNIX AF_NETLINK AF_INET AF_INET6',
+};
 /** Present only when systemd is the running init (sd_booted). */
 export const SYSTEMD_RUNTIME_DIR = '/run/systemd/system';
 
 const SYSTEM_LAYOUT = resolveLayout({ env: {}, system: true });
 export const SYSTEM_SOCKET = SYSTEM_LAYOUT.socketPath;
 export const SYSTEM_STATE_DIR = SYSTEM_LAYOUT.stateDir;
+/** Run as root before the owner's daemon starts: /etc/banger/ssh_config becomes a link to the owner's copy. */
+export const OWNED_SSH_CONFIG_LINK: readonly string[] = ['/bin/ln', '-sfn', `${SYSTEM_LAYOUT.stateDir}/ssh_config`, SYSTEM_LAYOUT.sshConfigPath];
 
 /** What `ProtectSystem=full` mounts read-only for the daemon and everything it starts (QEMU among them). */
 export const PROTECTED_TREES: readonly string[] = ['/usr', '/boot', '/efi', '/etc'];
@@ -43,18 +75,32 @@ export function validUserName(name: string): boolean {
   return /^[a-z_][a-z0-9_-]{0,31}\$?$/i.test(name);
 }
 
+/**
+ * bangerd's unit. Without an owner it runs as root and does everything itself; with one it runs as
+ * that user, holds no capability, and bridge mode's host operations go through the root helper.
+ */
 export function renderUnit(opts: UnitOptions): string {
   if (opts.owner !== undefined && !validUserName(opts.owner)) throw new TypeError(`invalid user name ${JSON.stringify(opts.owner)}`);
   const exec = [opts.nodePath, opts.bangerdScript, '--system'].map(quoteExecArg).join(' ');
+  const owned = opts.owner !== undefined;
   return [
     '[Unit]',
     'Description=banger daemon (bangerd): development sandboxes on microVMs',
-    'After=network.target',
+    owned ? `After=network.target ${HELPER_UNIT_NAME}` : 'After=network.target',
+    ...(owned ? [`Wants=${HELPER_UNIT_NAME}`] : []),
     '',
     '[Service]',
     'Type=simple',
     `ExecStart=${exec}`,
-    ...(opts.owner ? [`Environment=BANGER_OWNER=${opts.owner}`] : []),
+    ...(owned
+      ? [
+          `Environment=BANGER_OWNER=${opts.owner}`,
+          `Environment=BANGER_HELPER_SOCKET=${HELPER_SOCKET}`,
+          `User=${opts.owner}`,
+          '# /etc/banger stays root\'s: the ssh_config the daemon keeps there is a link into its state directory.',
+          `ExecStartPre=+${OWNED_SSH_CONFIG_LINK.map(quoteExecArg).join(' ')}`,
+        ]
+      : []),
     'Restart=on-failure',
     'RestartSec=2s',
     '# Stop only bangerd itself: VMs keep running and are re-adopted when it starts again.',
@@ -71,6 +117,14 @@ export function renderUnit(opts: UnitOptions): string {
     `ReadWritePaths=${UNIT_WRITABLE_PATHS.join(' ')}`,
     'ProtectHome=read-only',
     'LockPersonality=yes',
+    ...(owned
+      ? [
+          'RestrictSUIDSGID=yes',
+          '# Taps, the bridge and nftables are the root helper\'s; the daemon may only bind low ports (guest DNS on the bridge, published ports).',
+          'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
+          'AmbientCapabilities=CAP_NET_BIND_SERVICE',
+        ]
+      : []),
     'PrivateTmp=no',
     '',
     '[Install]',
@@ -79,11 +133,59 @@ export function renderUnit(opts: UnitOptions): string {
   ].join('\n');
 }
 
+/** The root helper's unit: root, with only HELPER_CAPABILITIES, serving the owner on HELPER_SOCKET. */
+export function renderHelperUnit(opts: UnitOptions & { owner: string }): string {
+  if (!validUserName(opts.owner)) throw new TypeError(`invalid user name ${JSON.stringify(opts.owner)}`);
+  const exec = [opts.nodePath, opts.bangerdScript, '--helper', '--owner', opts.owner, '--socket', HELPER_SOCKET].map(quoteExecArg).join(' ');
+  return [
+    '[Unit]',
+    'Description=banger root helper: bridge, taps and nftables for bangerd',
+    `Before=${UNIT_NAME}`,
+    '',
+    '[Service]',
+    'Type=simple',
+    `ExecStart=${exec}`,
+    'Restart=on-failure',
+    'RestartSec=2s',
+    `RuntimeDirectory=${basename(HELPER_RUNTIME_DIR)}`,
+    'RuntimeDirectoryMode=0711',
+    ...Object.entries(HELPER_HARDENING).map(([k, v]) => `${k}=${v}`),
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
 /** The systemctl invocations of each subcommand, in order. */
 export const INSTALL_COMMANDS: readonly (readonly string[])[] = [
   ['systemctl', 'daemon-reload'],
   ['systemctl', 'enable', '--now', UNIT_NAME],
 ];
+/** With an owner: the helper first, then the daemon that uses it. */
+export const SPLIT_INSTALL_COMMANDS: readonly (readonly string[])[] = [
+  ['systemctl', 'daemon-reload'],
+  ['systemctl', 'enable', '--now', HELPER_UNIT_NAME],
+  ['systemctl', 'enable', '--now', UNIT_NAME],
+];
+export const HELPER_UNINSTALL_COMMAND: readonly string[] = ['systemctl', 'disable', '--now', HELPER_UNIT_NAME];
+
+/** The settings of a unit file's text (the last value of each key). */
+export function unitSettings(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (m) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+/** The hardening settings `want` that `text` lacks or sets otherwise, as "Key=value" lines it should have. */
+export function missingHardening(text: string, want: Readonly<Record<string, string>>): string[] {
+  const have = unitSettings(text);
+  return Object.entries(want)
+    .filter(([k, v]) => have.get(k) !== v)
+    .map(([k, v]) => `${k}=${v}`);
+}
 export const UNINSTALL_COMMANDS: readonly (readonly string[])[] = [
   ['systemctl', 'disable', '--now', UNIT_NAME],
   ['systemctl', 'daemon-reload'],

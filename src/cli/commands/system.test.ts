@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import type { PingResult } from '../../api/types.js';
 import type { RunResult } from '../../system/exec.js';
-import { renderUnit, UNIT_PATH, type SystemdHost } from '../../system/systemd.js';
+import { HELPER_UNIT_PATH, renderHelperUnit, renderUnit, UNIT_PATH, type SystemdHost } from '../../system/systemd.js';
 import { CliContext, ExitStatus } from '../context.js';
 import type { CliIO } from '../io.js';
 import { runCli } from '../main.js';
@@ -35,9 +35,9 @@ interface FakeHost extends SystemdHost {
 
 const PING: PingResult = { version: '0.1.0', commit: 'c', builtAt: 'b', pid: 99, socket: '/run/banger/bangerd.sock', logPath: '', stateDir: '', startedAt: '', uptimeSeconds: 0 };
 
-function fakeHost(o: { systemd?: boolean; uid?: number; failOn?: string; pingAfter?: number; installed?: boolean } = {}): FakeHost {
+function fakeHost(o: { systemd?: boolean; uid?: number; failOn?: string; pingAfter?: number; installed?: boolean; helperInstalled?: boolean } = {}): FakeHost {
   const calls: string[] = [];
-  const files = new Set<string>([DAEMON.bangerdScript, ...(o.installed ? [UNIT_PATH] : [])]);
+  const files = new Set<string>([DAEMON.bangerdScript, ...(o.installed ? [UNIT_PATH] : []), ...(o.helperInstalled ? [HELPER_UNIT_PATH] : [])]);
   let pings = 0;
   let clock = 0;
   const result = (args: string[], code: number, stdout = ''): RunResult => ({ argv: ['systemctl', ...args], code, signal: null, stdout, stderr: code ? 'Failed to do it.' : '', timedOut: false });
@@ -116,14 +116,17 @@ test('system install as non-root: bad_request with the sudo hint', async () => {
   assert.deepEqual(JSON.parse(j.err), { error: { code: 'bad_request', message: 'banger system install needs root', hint: 'sudo banger system install --owner alice' } });
 });
 
-test('system install --dry-run prints the unit and the commands, even without systemd or root', async () => {
+test('system install --dry-run prints both units and the commands, even without systemd or root', async () => {
   const host = fakeHost({ systemd: false, uid: 1000 });
   const r = await runSystem(['system', 'install', '--dry-run', '--owner', 'alice'], host);
   assert.equal(r.status, 0);
   assert.equal(
     r.out,
-    `Would write ${UNIT_PATH}:\n\n${renderUnit({ ...DAEMON, owner: 'alice' })}\nWould run:\n  systemctl daemon-reload\n  systemctl enable --now bangerd.service\nthen wait up to 15s for bangerd to answer on /run/banger/bangerd.sock.\n`,
+    `Would write ${HELPER_UNIT_PATH}:\n\n${renderHelperUnit({ ...DAEMON, owner: 'alice' })}\n` +
+      `Would write ${UNIT_PATH}:\n\n${renderUnit({ ...DAEMON, owner: 'alice' })}\nWould run:\n  systemctl daemon-reload\n  systemctl enable --now bangerd-root.service\n  systemctl enable --now bangerd.service\nthen wait up to 15s for bangerd to answer on /run/banger/bangerd.sock.\n`,
   );
+  assert.match(r.out, /\nUser=alice\n/);
+  assert.match(r.out, /\nExecStart=\/usr\/bin\/node \/opt\/banger\/dist\/bin\/bangerd\.js --helper --owner alice --socket \/run\/banger-root\/helper\.sock\n/);
   assert.match(r.err, /does not run systemd/);
   assert.deepEqual(host.calls, []);
 });
@@ -139,11 +142,23 @@ test('system install --dry-run through the real CLI prints the unit', async () =
 });
 
 test('system install: writes the unit, reloads, enables, waits for the ping', async () => {
+  const root = fakeHost({ pingAfter: 3 });
+  const rr = await runSystem(['system', 'install'], root);
+  assert.equal(rr.status, 0, rr.err);
+  const rootUnit = renderUnit(DAEMON);
+  assert.deepEqual(root.calls, [`write ${UNIT_PATH} (${rootUnit.length} bytes)`, 'systemctl daemon-reload', 'systemctl enable --now bangerd.service']);
   const host = fakeHost({ pingAfter: 3 });
   const r = await runSystem(['system', 'install', '--owner', 'alice'], host);
   assert.equal(r.status, 0, r.err);
   const unit = renderUnit({ ...DAEMON, owner: 'alice' });
-  assert.deepEqual(host.calls, [`write ${UNIT_PATH} (${unit.length} bytes)`, 'systemctl daemon-reload', 'systemctl enable --now bangerd.service']);
+  const helper = renderHelperUnit({ ...DAEMON, owner: 'alice' });
+  assert.deepEqual(host.calls, [
+    `write ${HELPER_UNIT_PATH} (${helper.length} bytes)`,
+    `write ${UNIT_PATH} (${unit.length} bytes)`,
+    'systemctl daemon-reload',
+    'systemctl enable --now bangerd-root.service',
+    'systemctl enable --now bangerd.service',
+  ]);
   assert.equal(r.out, `installed ${UNIT_PATH}; bangerd 0.1.0 is running (pid 99) on /run/banger/bangerd.sock\n`);
 });
 
@@ -174,6 +189,12 @@ test('system status reports the unit, systemctl and the ping', async () => {
     r.out,
     `unit:    ${UNIT_PATH}\nenabled: enabled\nactive:  inactive\ndaemon:  running, bangerd 0.1.0 (pid 99) on /run/banger/bangerd.sock\n`,
   );
+  const split = fakeHost({ installed: true, helperInstalled: true });
+  split.ping = () => Promise.resolve({ ...PING, uid: 1000, rootHelper: { socket: '/run/banger-root/helper.sock', reachable: true } });
+  const sr = await runSystem(['system', 'status'], split);
+  assert.equal(sr.status, 0, sr.err);
+  assert.match(sr.out, /\nhelper: {2}bangerd-root\.service inactive, answering the daemon\n$/);
+  assert.ok(split.calls.includes('systemctl is-active bangerd-root.service'));
   const j = await runSystem(['--json', 'system', 'status'], fakeHost());
   const v = JSON.parse(j.out) as Record<string, unknown>;
   assert.equal(v.installed, false);
@@ -190,6 +211,11 @@ test('system uninstall --purge: disable, remove, reload, purge', async () => {
     'systemctl daemon-reload',
     ...PURGE_DIRS.map((d) => `rm -rf ${d}`),
   ]);
+  const both = fakeHost({ installed: true, helperInstalled: true });
+  const b = await runSystem(['system', 'uninstall'], both);
+  assert.equal(b.status, 0, b.err);
+  assert.deepEqual(both.calls, ['systemctl disable --now bangerd.service', `rm ${UNIT_PATH}`, 'systemctl disable --now bangerd-root.service', `rm ${HELPER_UNIT_PATH}`, 'systemctl daemon-reload']);
+  assert.equal(b.out, 'removed bangerd.service\nremoved bangerd-root.service\n');
   const none = fakeHost();
   const n = await runSystem(['system', 'uninstall'], none);
   assert.equal(n.status, 0);

@@ -5,8 +5,13 @@ import type { PingResult } from '../../api/types.js';
 import type { RunResult } from '../../system/exec.js';
 import {
   hostSystemd,
+  HELPER_UNINSTALL_COMMAND,
+  HELPER_UNIT_NAME,
+  HELPER_UNIT_PATH,
   INSTALL_COMMANDS,
+  renderHelperUnit,
   renderUnit,
+  SPLIT_INSTALL_COMMANDS,
   SYSTEM_SOCKET,
   SYSTEM_STATE_DIR,
   UNINSTALL_COMMANDS,
@@ -82,8 +87,10 @@ export function registerSystem(
     .addHelpText(
       'after',
       `
-The unit runs bangerd as root with the system paths (/etc/banger, /var/lib/banger,
-/run/banger). Stopping or restarting it leaves running VMs alone.
+With --owner, bangerd runs as that user with the system paths (/etc/banger,
+/var/lib/banger, /run/banger) and a second unit, ${HELPER_UNIT_NAME}, runs the small root
+helper that makes banger's bridge, taps and nftables tables for it. Without --owner,
+bangerd runs as root. Stopping or restarting either leaves running VMs alone.
 
 Examples:
   sudo banger system install --owner "$USER"   write, enable and start ${UNIT_NAME}
@@ -102,15 +109,18 @@ Examples:
       const owner = opts.owner;
       if (owner !== undefined && !validUserName(owner)) throw badRequest(`invalid user name ${JSON.stringify(owner)}`, 'pass a login name, e.g. --owner "$USER"');
       const unit = renderUnit({ ...daemon, ...(owner ? { owner } : {}) });
+      const helperUnit = owner ? renderHelperUnit({ ...daemon, owner }) : undefined;
+      const commands = helperUnit ? SPLIT_INSTALL_COMMANDS : INSTALL_COMMANDS;
       if (opts.dryRun) {
         if (!host.systemdPresent()) ctx.note('note: this host does not run systemd; install would stop here');
         else if (host.uid() !== 0) ctx.note('note: install needs root (sudo)');
         if (ctx.globals.json) {
-          printJson(ctx.io, { dryRun: true, unitPath: UNIT_PATH, unit, commands: INSTALL_COMMANDS, socket: SYSTEM_SOCKET });
+          printJson(ctx.io, { dryRun: true, unitPath: UNIT_PATH, unit, ...(helperUnit ? { helperUnitPath: HELPER_UNIT_PATH, helperUnit } : {}), commands, socket: SYSTEM_SOCKET });
           return;
         }
         ctx.io.stdout.write(
-          `Would write ${UNIT_PATH}:\n\n${unit}\nWould run:\n${INSTALL_COMMANDS.map((c) => `  ${commandLine(c)}\n`).join('')}` +
+          (helperUnit ? `Would write ${HELPER_UNIT_PATH}:\n\n${helperUnit}\n` : '') +
+            `Would write ${UNIT_PATH}:\n\n${unit}\nWould run:\n${commands.map((c) => `  ${commandLine(c)}\n`).join('')}` +
             `then wait up to ${READY_TIMEOUT_MS / 1000}s for bangerd to answer on ${SYSTEM_SOCKET}.\n`,
         );
         return;
@@ -121,8 +131,9 @@ Examples:
       if (!host.exists(daemon.bangerdScript)) {
         throw new BangerError('bad_request', `${daemon.bangerdScript} does not exist`, { hint: 'build banger first (npm run build), then install again' });
       }
+      if (helperUnit) host.writeUnit(HELPER_UNIT_PATH, helperUnit);
       host.writeUnit(UNIT_PATH, unit);
-      for (const c of INSTALL_COMMANDS) await systemctl(host, c);
+      for (const c of commands) await systemctl(host, c);
       const ping = await waitReady(host);
       if (ctx.globals.json) {
         printJson(ctx.io, { installed: true, unitPath: UNIT_PATH, daemon: ping });
@@ -138,14 +149,17 @@ Examples:
       if (await ctx.delegate(['system', 'status'])) return;
       requireSystemd(host, 'banger system status');
       const installed = host.exists(UNIT_PATH);
-      const [enabled, active, ping] = await Promise.all([
+      const helperInstalled = host.exists(HELPER_UNIT_PATH);
+      const [enabled, active, ping, helperActive] = await Promise.all([
         host.systemctl(['is-enabled', UNIT_NAME]),
         host.systemctl(['is-active', UNIT_NAME]),
         host.ping(2000),
+        helperInstalled ? host.systemctl(['is-active', HELPER_UNIT_NAME]) : undefined,
       ]);
       const word = (r: RunResult) => r.stdout.trim().split('\n')[0] || 'unknown';
+      const helper = helperActive ? { unitPath: HELPER_UNIT_PATH, active: word(helperActive), ...(ping?.rootHelper ? { reachable: ping.rootHelper.reachable } : {}) } : undefined;
       if (ctx.globals.json) {
-        printJson(ctx.io, { installed, unitPath: UNIT_PATH, enabled: word(enabled), active: word(active), socket: SYSTEM_SOCKET, daemon: ping ?? null });
+        printJson(ctx.io, { installed, unitPath: UNIT_PATH, enabled: word(enabled), active: word(active), socket: SYSTEM_SOCKET, daemon: ping ?? null, ...(helper ? { helper } : {}) });
         return;
       }
       ctx.io.stdout.write(
@@ -154,6 +168,9 @@ Examples:
           `enabled: ${word(enabled)}`,
           `active:  ${word(active)}`,
           `daemon:  ${ping ? `running, bangerd ${ping.version} (pid ${ping.pid})` : 'not answering'} on ${SYSTEM_SOCKET}`,
+          ...(helper
+            ? [`helper:  ${HELPER_UNIT_NAME} ${helper.active}${helper.reachable === undefined ? '' : helper.reachable ? ', answering the daemon' : ', not answering the daemon'}`]
+            : []),
         ].join('\n') + '\n',
       );
       if (!installed) ctx.note('hint: sudo banger system install --owner "$USER"');
@@ -180,9 +197,11 @@ Examples:
     .option('--dry-run', 'print the commands it would run; change nothing')
     .action(async (opts: { purge?: boolean; dryRun?: boolean }) => {
       if (await ctx.delegate(['system', 'uninstall', ...(opts.purge ? ['--purge'] : []), ...(opts.dryRun ? ['--dry-run'] : [])])) return;
+      const helperInstalled = host.exists(HELPER_UNIT_PATH);
       const steps = [
         commandLine(UNINSTALL_COMMANDS[0]!),
         `rm ${UNIT_PATH}`,
+        ...(helperInstalled ? [commandLine(HELPER_UNINSTALL_COMMAND), `rm ${HELPER_UNIT_PATH}`] : []),
         commandLine(UNINSTALL_COMMANDS[1]!),
         ...(opts.purge ? PURGE_DIRS.map((d) => `rm -rf ${d}`) : []),
       ];
@@ -197,15 +216,19 @@ Examples:
       if (installed) {
         await systemctl(host, UNINSTALL_COMMANDS[0]!);
         host.removeFile(UNIT_PATH);
-        await systemctl(host, UNINSTALL_COMMANDS[1]!);
       }
+      if (helperInstalled) {
+        await systemctl(host, HELPER_UNINSTALL_COMMAND);
+        host.removeFile(HELPER_UNIT_PATH);
+      }
+      if (installed || helperInstalled) await systemctl(host, UNINSTALL_COMMANDS[1]!);
       if (opts.purge) for (const d of PURGE_DIRS) host.removeTree(d);
       if (ctx.globals.json) {
         printJson(ctx.io, { uninstalled: installed, purged: Boolean(opts.purge) });
         return;
       }
       ctx.io.stdout.write(
-        (installed ? `removed ${UNIT_NAME}\n` : `${UNIT_NAME} was not installed\n`) + (opts.purge ? `removed ${PURGE_DIRS.join(' and ')}\n` : ''),
+        (installed ? `removed ${UNIT_NAME}\n` : `${UNIT_NAME} was not installed\n`) + (helperInstalled ? `removed ${HELPER_UNIT_NAME}\n` : '') + (opts.purge ? `removed ${PURGE_DIRS.join(' and ')}\n` : ''),
       );
       if (installed && !opts.purge) ctx.note('note: VMs that were running keep running; the state stays in /var/lib/banger');
     });

@@ -3,7 +3,8 @@
  * status, the host's resources and the web UI's URL.
  */
 import { ROUTES } from '../../api/routes.js';
-import type { HostInfo, PingResult, WebInfo } from '../../api/types.js';
+import type { HostInfo, PingResult, RootHelperStatus, WebInfo } from '../../api/types.js';
+import { HelperClient } from '../../system/root-helper/client.js';
 import { configView } from '../../config/view.js';
 import { hostFacts } from '../../system/host.js';
 import type { DaemonContext } from '../context.js';
@@ -15,8 +16,17 @@ function dnsAddr(ctx: DaemonContext): { dnsAddr?: string; guestDnsAddr?: string 
   return { ...(addr ? { dnsAddr: addr } : {}), ...(guest ? { guestDnsAddr: guest } : {}) };
 }
 
+async function helperStatus(client: HelperClient): Promise<RootHelperStatus> {
+  try {
+    await new HelperClient(client.socketPath, 3000).call({ op: 'ping' });
+    return { socket: client.socketPath, reachable: true };
+  } catch (err) {
+    return { socket: client.socketPath, reachable: false, error: (err as Error).message };
+  }
+}
+
 export function systemRoutes(kit: RouteKit, ctx: DaemonContext): void {
-  kit.sync(ROUTES.ping, (): PingResult => ({
+  kit.sync(ROUTES.ping, async (): Promise<PingResult> => ({
     ...ctx.build,
     pid: process.pid,
     socket: ctx.layout.socketPath,
@@ -26,6 +36,8 @@ export function systemRoutes(kit: RouteKit, ctx: DaemonContext): void {
     uptimeSeconds: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
     ...dnsAddr(ctx),
     ...(ctx.web ? { webUrl: `http://${ctx.web.listenAddr}/` } : {}),
+    ...(process.getuid ? { uid: process.getuid() } : {}),
+    ...(ctx.services.rootHelper ? { rootHelper: await helperStatus(ctx.services.rootHelper) } : {}),
   }));
   kit.sync(ROUTES.shutdown, () => {
     ctx.requestShutdown();

@@ -13,6 +13,7 @@ import { checkKernel } from './kernel.js';
 import { checkKvmDevice, checkKvmUsable } from './kvm.js';
 import { checkMmdebstrap } from './mmdebstrap.js';
 import { checkNftables } from './nftables.js';
+import { checkPrivileges } from './privileges.js';
 import { checkQemu } from './qemu.js';
 import { checkQemuImg } from './qemu-img.js';
 import { checkRootDiskCopy } from './root-disk-copy.js';
@@ -45,4 +46,5 @@ export const CHECKS: readonly NamedCheck[] = [
   { name: 'state-store', run: (env) => checkStateStore(env) },
   { name: 'config', run: checkConfig },
   { name: 'daemon', run: checkDaemon },
+  { name: 'least-privilege', run: checkPrivileges },
 ];

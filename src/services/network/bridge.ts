@@ -76,9 +76,8 @@ export const HOST_NET: HostNet = {
 /** Where published ports of bridge-mode VMs listen on the host. */
 export const PUBLISH_ADDR = '127.0.0.1';
 
-/** Taps banger makes are named bgtap<N>: nothing else is ever deleted by name. */
-export const TAP_PREFIX = 'bgtap';
-const TAP_NAME = /^bgtap\d{1,9}$/;
+export const TAP_PREFIX = netdev.TAP_PREFIX;
+const TAP_NAME = netdev.TAP_NAME;
 
 /** The key that suffixes a VM's nftables objects: its id's first 12 characters. */
 export function ruleKey(vmId: string): string {
