@@ -28,6 +28,7 @@ import { benchDaemonRss3Vms, benchVmRun } from './bench/vm.mjs';
 import { benchWorkspace } from './bench/workspace.mjs';
 import { benchWeb } from './bench/web.mjs';
 import { benchWarmFork, benchWarmPool, benchWarmRestore } from './bench/warm.mjs';
+import { benchWarmShare } from './bench/share.mjs';
 import {
   NODE,
   fmtMs,
@@ -314,6 +315,7 @@ const BENCHES = [
   { name: 'cold-boot', run: benchColdBoot, about: 'cold boot to ssh with boot trimming vs banger.trim=off, with the systemd-analyze split; 1 + 2x--vm-runs boots (~6 min)' },
   { name: 'warm-restore', run: benchWarmRestore, about: 'restore from a snapshot to ssh vs cold boot to ssh; 1 + --vm-runs cold boots (~4 min)' },
   { name: 'warm-fork', run: benchWarmFork, about: 'vm fork -n 4 (snapshot + 4 concurrent restores) vs one restore, both to ssh; 1 cold boot (~3 min)' },
+  { name: 'warm-share', run: benchWarmShare, about: 'host memory (sum of Pss) of 4 children forked from a 1 GiB VM vs 4 cold-booted 1 GiB VMs, all at ssh; 5 cold boots (~6 min)' },
   { name: 'warm-pool', run: benchWarmPool, about: 'vm run --rm -- true from the warm pool vs --cold; 2 + --vm-runs cold boots (~5 min)' },
 ];
 

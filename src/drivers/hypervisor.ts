@@ -172,6 +172,8 @@ export interface SavedState {
   accel: string;
   /** Bytes of the memory file. */
   memoryBytes: number;
+  /** Bytes of the RAM image, when the guest's RAM was saved as a file of its own (not inside the memory file). */
+  ramBytes?: number;
 }
 
 /** A frozen disk and the base it still reads from, if any (the disk chain a manifest records). */
@@ -189,8 +191,13 @@ export interface SnapshotOps {
   pause(handle: VMHandle): Promise<void>;
   /** Lets a paused guest run again. */
   resume(handle: VMHandle): Promise<void>;
-  /** Writes a paused VM's memory and device state to memoryFile (created; never replaced). */
-  saveState(handle: VMHandle, memoryFile: string, opts?: { signal?: AbortSignal }): Promise<SavedState>;
+  /**
+   * Writes a paused VM's memory and device state to memoryFile (created; never replaced). With `ramFile`,
+   * a driver whose VM keeps its RAM in a shared file leaves the RAM out of memoryFile and puts a frozen
+   * copy of it at ramFile instead (`handOver`: the process ends after the save, so the file itself may
+   * become ramFile); SavedState.ramBytes says it did. Otherwise memoryFile holds the RAM too.
+   */
+  saveState(handle: VMHandle, memoryFile: string, opts?: { signal?: AbortSignal; ramFile?: string; handOver?: boolean }): Promise<SavedState>;
   /** Copies a paused VM's disk to `frozen`, which becomes an immutable base for children's disks. */
   freezeDisk(live: DiskSpec, frozen: string, opts?: { signal?: AbortSignal }): Promise<FrozenDisk>;
   /** Makes a child's copy-on-write disk at target over a frozen base; the base is never written. */
@@ -198,9 +205,11 @@ export interface SnapshotOps {
   /**
    * Starts a VM process that loads the state in memoryFile instead of booting. `spec` must describe the
    * same machine (vcpu, memory, devices, disks in order, network mode) as the saved one, with the child's
-   * own disks, network endpoints and a new vmGenId. Resolves once the guest runs again.
+   * own disks, network endpoints and a new vmGenId. Resolves once the guest runs again. `ramFile` is the
+   * RAM image saved with memoryFile: the guest's RAM maps it privately (copy on write), so VMs restored
+   * from the same image share the pages they have not changed; the file is never written.
    */
-  restore(spec: LaunchSpec, memoryFile: string, opts?: { signal?: AbortSignal }): Promise<VMHandle>;
+  restore(spec: LaunchSpec, memoryFile: string, opts?: { signal?: AbortSignal; ramFile?: string }): Promise<VMHandle>;
   /** The version a saved state records, for the compatibility check before a restore. */
   stateVersion(): Promise<string>;
   /** Grows a running VM's disk (by its position in the launch spec) to sizeBytes; the guest is told of the new size. */

@@ -3,7 +3,8 @@
  * debian-bookworm image with a workspace, then a fork into two children restored from its snapshot,
  * each on its own guest branch. The checks share
  * those three VMs: state survives the restore, each child has its own identity (hostname, pinned host
- * key usable by plain ssh, entropy, .vm name), disks are private, and the parent keeps running. Then
+ * key usable by plain ssh, entropy, .vm name), disks are private, the children's guest RAM is the
+ * snapshot's RAM image shared between them (written pages private), and the parent keeps running. Then
  * pause/resume on a child (and a child left paused by a daemon killed mid-snapshot), restores refused for
  * a corrupted memory file and a missing disk, and suspend/start on the parent. The warm pool is off for those (no build
  * competes with them); the last checks turn it on (daemon restarted, VMs kept): a first `vm run` boots
@@ -141,6 +142,46 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     for (const vm of ['kid-2', 'parent']) {
       assert.equal(await sh(vm, 'cat /root/mine.txt /etc/mine.txt 2>/dev/null || echo absent'), 'absent');
     }
+  });
+
+  /** Kilobytes per smaps field, summed over the process's mappings of `file`; undefined when it maps none. */
+  const mappingOf = (pid: number, file: string): Record<string, number> | undefined => {
+    let sum: Record<string, number> | undefined;
+    let inside = false;
+    for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+      const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (head) {
+        inside = head[1] === file;
+        if (inside) sum ??= {};
+        continue;
+      }
+      const field = /^(\w+):\s+(\d+) kB/.exec(line);
+      if (inside && sum && field) sum[field[1]!] = (sum[field[1]!] ?? 0) + Number(field[2]);
+    }
+    return sum;
+  };
+  const qemuPid = async (vm: string): Promise<number> => {
+    const info = JSON.parse((await banger(['--json', 'vm', 'show', vm], env)).stdout) as VMInfo;
+    return (JSON.parse(readFileSync(join(home, 'state', 'vms', info.id, 'handles.json'), 'utf8')) as { pid: number }).pid;
+  };
+
+  it('the children\'s guest RAM is the snapshot\'s RAM image mapped privately: most of what each QEMU holds of it is shared; guest memory written in one is not in the other', async (t) => {
+    assert.ok(fork, 'fork ran');
+    const snap = JSON.parse((await banger(['--json', 'vm', 'snapshot', 'show', fork.snapshot], env)).stdout) as SnapshotInfo;
+    const image = join(snap.dir, 'memory.ram');
+    assert.ok(statSync(image).isFile(), 'the snapshot keeps the RAM as an image of its own');
+    for (const kid of ['kid-1', 'kid-2']) {
+      const ram = mappingOf(await qemuPid(kid), image);
+      assert.ok(ram, `${kid}'s QEMU maps ${image}`);
+      const rss = ram.Rss ?? 0;
+      const priv = (ram.Private_Clean ?? 0) + (ram.Private_Dirty ?? 0);
+      t.diagnostic(`${kid} guest RAM: Rss ${rss} kB, Pss ${ram.Pss} kB, shared ${(ram.Shared_Clean ?? 0) + (ram.Shared_Dirty ?? 0)} kB, private ${priv} kB (written since the restore ${ram.Anonymous} kB)`);
+      assert.ok(rss > 32 * 1024, `${kid} holds ${rss} kB of guest RAM`);
+      assert.ok(priv < 0.5 * rss, `${kid}: ${priv} kB of its ${rss} kB of guest RAM are private: the pages are not shared`);
+    }
+    await sh('kid-1', 'echo only-in-kid-1-memory > /dev/shm/mine');
+    assert.equal(await sh('kid-1', 'cat /dev/shm/mine'), 'only-in-kid-1-memory');
+    for (const vm of ['kid-2', 'parent']) assert.equal(await sh(vm, 'cat /dev/shm/mine 2>/dev/null || echo absent'), 'absent', `${vm} does not see kid-1's memory`);
   });
 
   it('pause stops a VM without ending it; resume continues it', async () => {

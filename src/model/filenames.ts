@@ -44,6 +44,11 @@ export interface RunFiles {
   sshControl: string;
   /** A user-mode VM's egress proxy socket (the daemon listens, the guest's connections arrive). */
   egressSocket: string;
+  /**
+   * The file that holds the guest's RAM while the process runs (drivers that back RAM with a file): on
+   * disk beside the VM, so a snapshot can keep a frozen copy that restores map privately and share.
+   */
+  guestRam: string;
 }
 
 export const ROOT_DISK_NAMES: Readonly<Record<DiskFormat, string>> = { qcow2: 'root.qcow2', raw: 'root.img' };
@@ -55,6 +60,7 @@ export function runFiles(runDir: string): RunFiles {
     vmmLog: join(runDir, 'vmm.log'),
     sshControl: join(runDir, 'ssh.ctl'),
     egressSocket: join(runDir, 'egress.sock'),
+    guestRam: join(runDir, 'guest.ram'),
   };
 }
 
@@ -82,8 +88,10 @@ export function vmFiles(vmsDir: string, id: string): VMFiles {
 export interface SnapshotFiles {
   dir: string;
   manifest: string;
-  /** The driver's saved memory and device state. */
+  /** The driver's saved device state, and the guest's memory too when it has no RAM image beside it. */
   memory: string;
+  /** The guest's RAM image, when the driver saved it as a file of its own (restores map it privately and share its pages). */
+  ram: string;
   /** The frozen copy-on-write root (a base for the children's roots). */
   rootDisk(format: DiskFormat): string;
   /** The frozen work disk (copied into each child). */
@@ -98,6 +106,7 @@ export function snapshotFiles(snapshotsDir: string, id: string): SnapshotFiles {
     dir,
     manifest: join(dir, 'manifest.json'),
     memory: join(dir, 'memory.bin'),
+    ram: join(dir, 'memory.ram'),
     rootDisk: (format) => join(dir, ROOT_DISK_NAMES[format]),
     workDisk: join(dir, 'work.ext4'),
     hostKeyPub: join(dir, 'ssh_host_ed25519_key.pub'),

@@ -44,11 +44,12 @@ describe('qemuArgv', () => {
     assert.deepEqual(qemuArgv(base, { bin: 'qemu-system-x86_64', accel: 'tcg' }), [
       'qemu-system-x86_64',
       '-name', 'banger-vm-1',
-      '-machine', 'q35',
+      '-machine', 'q35,memory-backend=pc.ram',
       '-accel', 'tcg,thread=multi',
       '-cpu', 'max',
       '-smp', '2',
       '-m', '1024M',
+      '-object', 'memory-backend-file,id=pc.ram,size=1024M,mem-path=/run/banger/vm-1/guest.ram,share=on',
       '-nodefaults',
       '-no-user-config',
       '-display', 'none',
@@ -79,11 +80,12 @@ describe('qemuArgv', () => {
     assert.deepEqual(qemuArgv(spec, { bin: '/usr/bin/qemu-system-x86_64', accel: 'kvm' }), [
       '/usr/bin/qemu-system-x86_64',
       '-name', 'banger-vm-1',
-      '-machine', 'q35',
+      '-machine', 'q35,memory-backend=pc.ram',
       '-accel', 'kvm',
       '-cpu', 'host',
       '-smp', '2',
       '-m', '1024M',
+      '-object', 'memory-backend-file,id=pc.ram,size=1024M,mem-path=/run/banger/vm-1/guest.ram,share=on',
       '-nodefaults',
       '-no-user-config',
       '-display', 'none',
@@ -96,6 +98,13 @@ describe('qemuArgv', () => {
       '-device', 'virtio-net-pci,netdev=net0,mac=02:fc:00:00:00:01',
       ...tail,
     ]);
+  });
+
+  it('maps a RAM image privately for a restore, instead of the VM\'s own shared RAM file', () => {
+    const argv = qemuArgv(base, { bin: 'q', accel: 'tcg', incoming: true, ramImage: '/snaps/s,1/memory.ram' });
+    assert.equal(argv[argv.indexOf('-object') + 1], 'memory-backend-file,id=pc.ram,size=1024M,mem-path=/snaps/s,,1/memory.ram,share=off');
+    assert.ok(!argv.join(' ').includes('guest.ram'));
+    assert.throws(() => qemuArgv(base, { bin: 'q', accel: 'tcg', ramImage: 'memory.ram' }), /RAM image path must be absolute/);
   });
 
   it('adds no network device in mode none and honours a host address in user mode', () => {

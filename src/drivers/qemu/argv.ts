@@ -31,6 +31,11 @@ export interface QemuArgvOptions {
   sandbox?: string;
   /** socat (absolute path): the connector slirp starts per guest connection to the egress endpoint. */
   connector?: string;
+  /**
+   * A RAM image to map privately (copy on write) instead of the VM's own shared RAM file: a restore
+   * from a snapshot saved with one, whose unchanged pages stay shared with other VMs restored from it.
+   */
+  ramImage?: string;
 }
 
 export function qmpSocketPath(runDir: string): string {
@@ -39,6 +44,18 @@ export function qmpSocketPath(runDir: string): string {
 
 export function pidFilePath(runDir: string): string {
   return runFiles(runDir).pidFile;
+}
+
+/** The id of the guest's RAM backend; `pc.ram` is what a plain `-m` names it, so saved state moves between the two. */
+export const RAM_BACKEND_ID = 'pc.ram';
+
+/**
+ * Guest RAM is a file: the VM's own (shared mapping, in its run directory) so that a snapshot can keep a
+ * frozen copy of it, or a snapshot's RAM image mapped privately by a restore.
+ */
+function ramArgs(spec: LaunchSpec, ramImage: string | undefined): string[] {
+  const path = ramImage ?? runFiles(spec.runDir).guestRam;
+  return ['-object', `memory-backend-file,id=${RAM_BACKEND_ID},size=${spec.memoryMiB}M,mem-path=${qemuOptValue(path)},share=${ramImage ? 'off' : 'on'}`];
 }
 
 /** Escapes a value for QEMU's `key=value,...` option syntax. */
@@ -55,13 +72,15 @@ export function qmpChardevArg(socketPath: string): string {
 /** The full argv, starting with the binary. Throws bad_request for a spec QEMU could not be given safely. */
 export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
   validateSpec(spec);
+  if (opts.ramImage !== undefined) checkPath('RAM image', opts.ramImage);
   const argv = [
     opts.bin,
     '-name', `banger-${spec.vmId}`,
-    '-machine', 'q35',
+    '-machine', `q35,memory-backend=${RAM_BACKEND_ID}`,
     ...accelArgs(opts.accel),
     '-smp', String(spec.vcpu),
     '-m', `${spec.memoryMiB}M`,
+    ...ramArgs(spec, opts.ramImage),
     '-nodefaults',
     '-no-user-config',
     '-display', 'none',

@@ -13,7 +13,8 @@
  *   and socket handed over to it; that belongs to the least-privilege system mode, not built yet.
  *
  * QEMU writes only the files of its own VM: the disks it is given, the console log and the run
- * directory (control socket, pid file).
+ * directory (control socket, pid file, the guest's RAM file). A restore opens its snapshot's RAM image
+ * read-write, as QEMU 7.2 does for any RAM file, but maps it privately and never writes it.
  *
  * @module
  */

@@ -99,17 +99,21 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     pause: (handle) => this.qmpCall(handle, (q) => q.execute('stop')),
     resume: (handle) => this.qmpCall(handle, (q) => q.execute('cont')),
     saveState: async (handle, memoryFile, opts = {}) => {
-      await withQmp(handle.controlSocket, (q) => saveToFile(q, memoryFile, this.stateTimeout, opts.signal), { timeoutMs: this.qmpTimeout });
+      if (opts.ramFile !== undefined) checkStatePath(opts.ramFile);
+      const ram = opts.ramFile !== undefined ? { file: opts.ramFile, handOver: opts.handOver === true } : undefined;
+      const ramBytes = await withQmp(handle.controlSocket, (q) => saveToFile(q, memoryFile, this.stateTimeout, opts.signal, ram), { timeoutMs: this.qmpTimeout });
       const version = await this.snapshots.stateVersion();
-      return savedState(version, handle.accel, (await stat(memoryFile)).size);
+      return savedState(version, handle.accel, (await stat(memoryFile)).size, ramBytes);
     },
     freezeDisk: (live, frozen, opts = {}) => freezeDiskFile(live, frozen, opts.signal),
     createDiskOver: (frozen, target, opts = {}) => diskOverFrozen(frozen, target, opts.signal),
     restore: async (spec, memoryFile, opts = {}) => {
       checkStatePath(memoryFile);
-      const handle = await this.start(spec, opts, true);
+      const ramImage = opts.ramFile;
+      if (ramImage !== undefined && !(await stat(ramImage).catch(() => undefined))?.isFile()) throw operationFailed(`RAM image "${ramImage}" does not exist`);
+      const handle = await this.start(spec, opts, true, ramImage);
       try {
-        await withQmp(handle.controlSocket, (q) => loadFromFile(q, memoryFile, this.stateTimeout, opts.signal), { timeoutMs: this.qmpTimeout });
+        await withQmp(handle.controlSocket, (q) => loadFromFile(q, memoryFile, this.stateTimeout, opts.signal, ramImage !== undefined), { timeoutMs: this.qmpTimeout });
       } catch (err) {
         await this.cleanupFailedStart(spec.runDir, handle.controlSocket);
         const consoleTail = lastLines(await readFile(spec.consoleLog, 'utf8').catch(() => ''), 4);
@@ -146,7 +150,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     }, { timeoutMs: this.qmpTimeout });
   }
 
-  private async start(spec: LaunchSpec, opts: { signal?: AbortSignal }, incoming: boolean): Promise<VMHandle> {
+  private async start(spec: LaunchSpec, opts: { signal?: AbortSignal }, incoming: boolean, ramImage?: string): Promise<VMHandle> {
     validateSpec(spec);
     if (!which(this.bin)) throw unavailable(`${this.bin} not found`, QEMU_FIX_HINT);
     await checkLaunchInputs(spec);
@@ -166,7 +170,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     }
     const contain = await containment(this.bin, { connector: connector !== undefined });
     const sandbox = contain.sandbox;
-    const argv = qemuArgv(spec, { bin: this.bin, accel, incoming, ...(connector ? { connector } : {}), ...(sandbox !== undefined ? { sandbox } : {}) });
+    const argv = qemuArgv(spec, { bin: this.bin, accel, incoming, ...(ramImage !== undefined ? { ramImage } : {}), ...(connector ? { connector } : {}), ...(sandbox !== undefined ? { sandbox } : {}) });
     const startedAt = new Date().toISOString();
     const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
     const net = spec.network;
@@ -314,7 +318,9 @@ async function readPid(pidFile: string): Promise<number | undefined> {
   return undefined;
 }
 
+/** The control socket, the pidfile and the guest's RAM file (a snapshot keeps its own copy or link). */
 async function removeRunFiles(runDir: string): Promise<void> {
   await rm(qmpSocketPath(runDir), { force: true });
   await rm(pidFilePath(runDir), { force: true });
+  await rm(runFiles(runDir).guestRam, { force: true });
 }

@@ -42,6 +42,8 @@ export function rootDiskOf(files: VMFiles): { path: string; format: DiskFormat }
 /** A launch that loads saved state instead of booting: the machine must be the one that was saved. */
 export interface RestoreInput {
   memoryFile: string;
+  /** The RAM image saved beside memoryFile, mapped privately (see SnapshotOps.restore). */
+  ramFile?: string;
   kernelPath: string;
   initrdPath?: string;
   /** The saved VM's kernel command line (the saved firmware configuration carries it). */
@@ -114,7 +116,7 @@ export async function launchVM(
   const handle = restore
     ? await ctx.stage('restore', `restoring saved state with ${caps.name} (${caps.accel})`, () => {
         if (!snapshots) throw operationFailed(`the ${caps.name} driver cannot restore snapshots`);
-        return snapshots.restore(spec, restore.memoryFile, { signal: ctx.signal });
+        return snapshots.restore(spec, restore.memoryFile, { signal: ctx.signal, ...(restore.ramFile !== undefined ? { ramFile: restore.ramFile } : {}) });
       })
     : await ctx.stage('boot', `booting ${caps.name} (${caps.accel})`, () => driver.launch(spec, { signal: ctx.signal }));
   faultPoint('boot.launched');

@@ -1,6 +1,6 @@
 /**
- * Taking a snapshot of a running VM: pause, save memory and device state, freeze the disks as copies
- * (the root keeps its reference to the image), then resume (or leave the process to the caller to end,
+ * Taking a snapshot of a running VM: pause, save memory and device state (the RAM as an image of its own
+ * where the driver can), freeze the disks as copies (the root keeps its reference to the image), then resume (or leave the process to the caller to end,
  * for --stop). Everything is assembled in a staging directory and published by one rename, then recorded
  * in the store; a failure resumes the VM (with --stop too) and removes the staging directory. This module writes no VM state.
  *
@@ -55,7 +55,7 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
     await ctx.stage('pause', `pausing ${row.name}`, () => ops.pause(handle));
     paused = true;
     faultPoint('snapshot.paused');
-    const saved = await ctx.stage('memory', 'saving memory and device state', () => ops.saveState(handle, staging.memory, { signal: ctx.signal }));
+    const saved = await ctx.stage('memory', 'saving memory and device state', () => ops.saveState(handle, staging.memory, { signal: ctx.signal, ramFile: staging.ram, handOver: opts.stop }));
     faultPoint('snapshot.saved');
     const frozenRoot = await ctx.stage('disks', 'freezing disks', async () => {
       const r = await ops.freezeDisk({ path: root.path, format: root.format }, staging.rootDisk(root.format), { signal: ctx.signal });
@@ -67,7 +67,10 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
       await ctx.stage('resume', `resuming ${row.name}`, () => ops.resume(handle));
       paused = false;
     }
-    const sha256 = await ctx.stage('checksum', 'hashing the memory file', () => sha256File(staging.memory, ctx.signal));
+    const sha256 = await ctx.stage('checksum', 'hashing the memory file', async () => ({
+      memory: await sha256File(staging.memory, ctx.signal),
+      ram: saved.ramBytes !== undefined ? await sha256File(staging.ram, ctx.signal) : undefined,
+    }));
     copyFileSync(`${vf.hostKey}.pub`, staging.hostKeyPub);
     const backing = frozenRoot.backingFile;
     const manifest: SnapshotManifest = {
@@ -92,7 +95,8 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
         { role: 'root', file: basename(final.rootDisk(root.format)), format: root.format, serial: 'root', ...(backing ? { backingFile: backing } : {}) },
         { role: 'work', file: basename(final.workDisk), format: 'raw', serial: 'work' },
       ],
-      memory: { file: basename(final.memory), bytes: saved.memoryBytes, sha256 },
+      memory: { file: basename(final.memory), bytes: saved.memoryBytes, sha256: sha256.memory },
+      ...(saved.ramBytes !== undefined && sha256.ram ? { ram: { file: basename(final.ram), bytes: saved.ramBytes, sha256: sha256.ram } } : {}),
       hostKeyFile: basename(final.hostKeyPub),
       ...(opts.pool ? { pool: opts.pool } : {}),
     };

@@ -88,9 +88,31 @@ describe('snapshot manifests', () => {
   });
 
   it('refuses malformed or newer manifests and file names with directories', () => {
-    assert.throws(() => parseManifest({ ...manifest(), format: SNAPSHOT_FORMAT + 1 }, 'm.json'), /snapshot format 2 is newer than this banger understands/);
+    assert.throws(() => parseManifest({ ...manifest(), format: SNAPSHOT_FORMAT + 1 }, 'm.json'), /snapshot format 3 is newer than this banger understands/);
     assert.throws(() => parseManifest({ ...manifest(), driver: undefined }, 'm.json'), /m\.json is invalid: driver missing/);
     assert.throws(() => parseManifest(manifest({ memory: { file: '../../etc/passwd', bytes: 1, sha256: 'x' } }), 'm.json'), /must not contain directories/);
     assert.throws(() => parseManifest(manifest({ disks: [{ role: 'root', file: '/abs/root.qcow2', format: 'qcow2', serial: 'root' }] }), 'm.json'), /invalid: disk/);
+    assert.throws(() => parseManifest(manifest({ ram: { file: '../memory.ram', bytes: 1, sha256: 'x' } }), 'm.json'), /m\.json is invalid: ram/);
+  });
+
+  it('reads a format 1 manifest (RAM inside the memory file) as one without a RAM image', () => {
+    const old = parseManifest({ ...manifest(), format: 1 }, 'm.json');
+    assert.equal(old.format, 1);
+    assert.equal(old.ram, undefined);
+  });
+
+  it('checks the RAM image too: missing, or failing its sha256', async () => {
+    const { dir, m } = await snapshotDir();
+    try {
+      writeFileSync(join(dir, 'memory.ram'), 'ram!');
+      const withRam = manifest({ memory: m.memory, ram: { file: 'memory.ram', bytes: 4, sha256: await sha256File(join(dir, 'memory.ram')) } });
+      await verifyFiles(dir, withRam);
+      writeFileSync(join(dir, 'memory.ram'), 'ram?');
+      assert.match(message(await verifyFiles(dir, withRam).then(() => undefined, (e: unknown) => e)), /snapshot warm: RAM image memory\.ram fails its sha256 check/);
+      rmSync(join(dir, 'memory.ram'));
+      assert.match(message(await verifyFiles(dir, withRam, undefined, { hash: false }).then(() => undefined, (e: unknown) => e)), /incomplete: missing memory\.ram/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,10 @@
 /**
  * A snapshot's manifest: what was saved, by which driver and version, for which machine and image, its
- * disk chain and the sha256 of its memory file. A restore reads it back and refuses, with the reason and a
- * fix, a snapshot whose files are missing or altered, or whose state this driver cannot load.
+ * disk chain and the sha256 of its memory file (and of its RAM image, when the RAM was saved as one). A
+ * restore reads it back and refuses, with the reason and a fix, a snapshot whose files are missing or
+ * altered, or whose state this driver cannot load.
+ *
+ * Format 2 added the RAM image; a format 1 snapshot (RAM inside the memory file) restores as it always did.
  *
  * @module
  */
@@ -12,7 +15,7 @@ import { basename, join } from 'node:path';
 import { BangerError, badRequest, operationFailed } from '../../api/errors.js';
 import type { DiskFormat, DriverName, NetworkMode, SavedState } from '../../drivers/hypervisor.js';
 
-export const SNAPSHOT_FORMAT = 1;
+export const SNAPSHOT_FORMAT = 2;
 
 export interface ManifestDisk {
   role: 'root' | 'work';
@@ -22,6 +25,13 @@ export interface ManifestDisk {
   serial: string;
   /** The base a frozen qcow2 still reads from (the image's root filesystem). */
   backingFile?: string;
+}
+
+export interface ManifestFile {
+  /** File name inside the snapshot directory. */
+  file: string;
+  bytes: number;
+  sha256: string;
 }
 
 export interface SnapshotManifest {
@@ -44,7 +54,10 @@ export interface SnapshotManifest {
     network: NetworkMode;
   };
   disks: ManifestDisk[];
-  memory: { file: string; bytes: number; sha256: string };
+  /** The saved state the driver loads; the guest's RAM too unless `ram` is there. */
+  memory: ManifestFile;
+  /** The guest's RAM as an image of its own: restores map it privately and share its unchanged pages. */
+  ram?: ManifestFile;
   /** The public host key the guest held when saved (checked on a restore's identity connection). */
   hostKeyFile: string;
   /** Set on the warm pool's templates (which are not user snapshots). */
@@ -86,6 +99,7 @@ export function parseManifest(value: unknown, where: string): SnapshotManifest {
   for (const d of m.disks) {
     if (basename(d.file) !== d.file || (d.format !== 'qcow2' && d.format !== 'raw')) throw bad(`disk ${JSON.stringify(d.file)}`);
   }
+  if (m.ram !== undefined && (typeof m.ram !== 'object' || m.ram === null || typeof m.ram.sha256 !== 'string' || typeof m.ram.file !== 'string' || basename(m.ram.file) !== m.ram.file)) throw bad('ram');
   if (basename(m.memory.file) !== m.memory.file || basename(m.hostKeyFile!) !== m.hostKeyFile) throw bad('file names must not contain directories');
   return m as SnapshotManifest;
 }
@@ -130,16 +144,19 @@ export function compatibilityProblem(m: SnapshotManifest, target: RestoreTarget)
   return undefined;
 }
 
-/** Every file the manifest names exists, and the memory file hashes to its recorded sha256. */
+/** Every file the manifest names exists, and the memory file (and RAM image) hash to their recorded sha256. */
 export async function verifyFiles(dir: string, m: SnapshotManifest, signal?: AbortSignal, opts: { hash?: boolean } = {}): Promise<void> {
   const hint = `delete it with banger vm snapshot delete ${m.name} and take it again`;
-  const needed = [m.memory.file, m.hostKeyFile, ...m.disks.map((d) => d.file)];
+  const needed = [m.memory.file, ...(m.ram ? [m.ram.file] : []), m.hostKeyFile, ...m.disks.map((d) => d.file)];
   const missing = needed.filter((f) => !existsSync(join(dir, f)));
   for (const d of m.disks) if (d.backingFile && !existsSync(d.backingFile)) missing.push(d.backingFile);
   if (missing.length > 0) throw operationFailed(`snapshot ${m.name} is incomplete: missing ${missing.join(', ')}`, hint);
   if (opts.hash === false) return;
-  const sum = await sha256File(join(dir, m.memory.file), signal);
-  if (sum !== m.memory.sha256) {
-    throw operationFailed(`snapshot ${m.name}: memory file ${m.memory.file} fails its sha256 check (got ${sum.slice(0, 12)}…, manifest says ${m.memory.sha256.slice(0, 12)}…)`, hint);
+  for (const [what, f] of [['memory file', m.memory], ['RAM image', m.ram]] as const) {
+    if (!f) continue;
+    const sum = await sha256File(join(dir, f.file), signal);
+    if (sum !== f.sha256) {
+      throw operationFailed(`snapshot ${m.name}: ${what} ${f.file} fails its sha256 check (got ${sum.slice(0, 12)}…, manifest says ${f.sha256.slice(0, 12)}…)`, hint);
+    }
   }
 }

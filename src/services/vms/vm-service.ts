@@ -571,6 +571,7 @@ export class VMService {
     opts.onLaunch?.();
     const restore = {
       memoryFile: join(sf.dir, manifest.memory.file),
+      ...(manifest.ram ? { ramFile: join(sf.dir, manifest.ram.file) } : {}),
       kernelPath: m.kernelPath,
       ...(m.initrdPath ? { initrdPath: m.initrdPath } : {}),
       cmdline: m.cmdline,

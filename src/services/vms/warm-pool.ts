@@ -22,7 +22,7 @@ import { POOL_NAME_PREFIX } from '../../model/vm-name.js';
 import type { SnapshotRow } from '../../store/snapshots.js';
 import type { OpContext } from '../op-context.js';
 import type { VMServiceDeps } from './deps.js';
-import type { PoolMeta, SnapshotManifest } from './snapshot-manifest.js';
+import { SNAPSHOT_FORMAT, type PoolMeta, type SnapshotManifest } from './snapshot-manifest.js';
 import { diskUsage } from './snapshot-view.js';
 
 /** The one driver whose VMs the pool serves. */
@@ -59,6 +59,7 @@ export function fingerprintParts(image: ImageInfo, driver: DriverFacts): Record<
     initrd: fileStamp(image.initrdPath),
     driver: `${driver.name} ${driver.version} ${driver.accel}`,
     guestBits: `${GUEST_BITS_VERSION} ${guestBitsDigest()}`,
+    snapshotFormat: String(SNAPSHOT_FORMAT),
   };
 }
 
