@@ -172,6 +172,12 @@ export interface SavedState {
   accel: string;
   /** Bytes of the memory file. */
   memoryBytes: number;
+  /**
+   * Files beside the memory file that belong to the saved state, named by the suffix added to the
+   * memory file's name (firecracker keeps its device state in `<memory file>.vmstate`). Whoever moves,
+   * checks or removes the memory file does the same with these.
+   */
+  companions?: string[];
 }
 
 /** A frozen disk and the base it still reads from, if any (the disk chain a manifest records). */
