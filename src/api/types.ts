@@ -74,6 +74,8 @@ export interface VMSpec {
   allow?: string[];
   /** The VM's network mode when chosen at create (`--network`); absent: config network_mode. */
   network?: 'user' | 'bridge';
+  /** The hypervisor driver the VM was created with (`--driver`, or the daemon's choice then); absent on VMs made before it was recorded: the daemon's choice. */
+  driver?: string;
 }
 
 export interface VMInfo {
@@ -166,6 +168,8 @@ export interface CreateVMRequest {
   fromSnapshot?: string;
   /** Boot cold: do not restore from the warm pool. */
   cold?: boolean;
+  /** The hypervisor driver for this VM (qemu, firecracker), instead of the daemon's `driver` setting. */
+  driver?: string;
 }
 
 /** A warm pool template (`vm pool`). */

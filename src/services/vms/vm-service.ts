@@ -109,6 +109,7 @@ export class VMService {
 
   /** Validates a create request up front, so errors come back before an operation starts. */
   precheck(req: CreateVMRequest): void {
+    if (req.driver !== undefined) this.deps.hypervisors.checkName(req.driver);
     if (req.fromSnapshot !== undefined) {
       this.precheckRestore(req);
       return;
@@ -138,6 +139,7 @@ export class VMService {
     this.precheck(req);
     const spec = this.specFor(req);
     if (req.ports?.length) spec.ports = parsePortSpecs(req.ports);
+    if (req.driver !== undefined) spec.driver = this.deps.hypervisors.checkName(req.driver);
     return this.reserveWith(req.name, spec);
   }
 
@@ -162,7 +164,8 @@ export class VMService {
       let row = reserved;
       let launched = false;
       try {
-        const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver());
+        const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.driverOf(row));
+        row = this.keepDriver(row, driver);
         const image = await ctx.stage('image', 'resolving image', () => this.deps.images.resolveForVM(req.image || this.deps.config.default_image_name, ctx));
         row = this.deps.repo.update(row.id, { imageId: image.id });
         faultPoint('create.image');
@@ -194,7 +197,7 @@ export class VMService {
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
   private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string }, onLaunch?: () => void): Promise<VMRow> {
     try {
-      const driver = await this.deps.hypervisors.driver();
+      const driver = await this.driverOf(row);
       const launched = await launchVM(this.deps, driver, row, ctx, restore, onLaunch);
       if (restore?.snapshotHostKey !== undefined) {
         const snapshotHostKey = restore.snapshotHostKey;
@@ -221,6 +224,17 @@ export class VMService {
     }
   }
 
+  /** The driver a VM was created with (its --driver, or the daemon's choice then); the daemon's choice for VMs made before that was kept. */
+  private driverOf(row: VMRow): Promise<HypervisorDriver> {
+    return this.deps.hypervisors.driver(row.spec.driver);
+  }
+
+  /** Records the driver a new VM got, so its later starts use it whatever the daemon's choice becomes. */
+  private keepDriver(row: VMRow, driver: HypervisorDriver): VMRow {
+    const name = driver.capabilities().name;
+    return row.spec.driver === name ? row : this.deps.repo.update(row.id, { spec: { ...row.spec, driver: name } });
+  }
+
   start(ref: string, ctx: OpContext): Promise<VMInfo> {
     return this.locked(ref, async (row) => this.view(await this.startLocked(row, ctx)));
   }
@@ -235,7 +249,7 @@ export class VMService {
 
   /** Loads a suspended VM's saved state (same disks and identity), then corrects its clock. */
   private async resumeSuspended(row: VMRow, ctx: OpContext): Promise<VMRow> {
-    const driver = await this.deps.hypervisors.driver();
+    const driver = await this.driverOf(row);
     const input = await ctx.stage('verify', `checking the saved state of ${row.name}`, () => suspendedInput(this.deps, driver, row));
     const running = await this.boot(this.lifecycle.transition(row.id, 'starting'), ctx, input);
     discardSuspended(this.deps, running);
@@ -507,14 +521,14 @@ export class VMService {
     const snap = resolveSnapshot(this.deps.snapshots, req.fromSnapshot!);
     const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
     const manifest = checked ?? (await readManifest(sf.manifest));
-    const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver());
+    const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver(req.driver));
     const ops = snapshotOps(driver);
     const accel = (await driver.probe()).accel ?? 'tcg';
     const problem = compatibilityProblem(manifest, { driver: driver.capabilities().name, version: await ops.stateVersion(), accel });
     if (problem) throw problem;
     if (!checked) await ctx.stage('verify', `checking snapshot ${snap.name}`, () => verifyFiles(sf.dir, manifest, ctx.signal));
     const m = manifest.machine;
-    const spec: VMSpec = { vcpu: m.vcpu, memoryMiB: m.memoryMiB, diskSizeBytes: m.diskSizeBytes, ...(m.rootSizeBytes !== undefined ? { rootSizeBytes: m.rootSizeBytes } : {}), nat: req.nat ?? false };
+    const spec: VMSpec = { vcpu: m.vcpu, memoryMiB: m.memoryMiB, diskSizeBytes: m.diskSizeBytes, ...(m.rootSizeBytes !== undefined ? { rootSizeBytes: m.rootSizeBytes } : {}), nat: req.nat ?? false, driver: driver.capabilities().name };
     if (this.deps.repo.nameTaken(req.name ?? '')) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, 'pick another --name');
     const reserved = this.reserveWith(req.name, spec);
     return this.lifecycle.withLock(reserved.id, async () => {
@@ -546,7 +560,7 @@ export class VMService {
   ): Promise<VMRow> {
     const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
     const manifest = opts.manifest ?? (await readManifest(sf.manifest));
-    const driver = await this.deps.hypervisors.driver();
+    const driver = await this.driverOf(reserved);
     const ops = snapshotOps(driver);
     if (opts.template) {
       // A template is banger's own and its fingerprint was checked; its files must be there (not re-hashed).
@@ -631,7 +645,7 @@ export class VMService {
     const reserved = this.reserveWith(name, spec);
     return this.lifecycle.withLock(reserved.id, async () => {
       try {
-        const driver = await this.deps.hypervisors.driver();
+        const driver = await this.driverOf(reserved);
         const row = this.deps.repo.update(reserved.id, { imageId: image.id });
         await ctx.stage('disks', 'preparing disks', () => prepareDisks(driver, vmFiles(this.deps.layout.vmsDir, row.id), image, row.spec, ctx.signal));
         await this.boot(this.lifecycle.transition(row.id, 'starting'), ctx);
@@ -782,7 +796,7 @@ export class VMService {
         names,
         {
           restore: async (name, n, cctx) => {
-            await this.createFromSnapshot({ name, fromSnapshot: snap.id }, cctx, manifest);
+            await this.createFromSnapshot({ name, fromSnapshot: snap.id, driver: manifest.driver.driver }, cctx, manifest);
             if (workspace) await this.giveWorkspace(name, workspace, req.branch === undefined ? undefined : childBranch(req.branch, n), cctx);
             return this.show(name);
           },
