@@ -317,7 +317,13 @@ export interface Pruned {
 export interface VMHealth {
   name: string;
   ok: boolean;
+  /** The channel that answered: the driver's vsock guest channel where it has one, else SSH. */
+  via?: 'vsock' | 'ssh';
   sshMs?: number;
+  /** Round trip of the guest channel's health answer. */
+  channelMs?: number;
+  /** Why the guest channel did not answer (SSH was asked then). */
+  channelError?: string;
   error?: string;
 }
 

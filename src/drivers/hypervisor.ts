@@ -160,6 +160,12 @@ export interface HypervisorDriver {
    * process's CPU and memory). Absent when the hypervisor keeps none banger can read.
    */
   counters?(handle: VMHandle): Promise<VMCounters>;
+  /**
+   * Asks the guest bits one question over a channel only the host reaches (firecracker's vsock):
+   * 'health' ("ok <uptime>") or 'ports' (the listening sockets as `ss -Htlnup` prints them). Absent
+   * when the driver has no such channel; callers use SSH then.
+   */
+  guestChannel?(handle: VMHandle, command: 'health' | 'ports', opts?: { timeoutMs?: number }): Promise<string>;
   /** Warm starts, when capabilities().snapshots is true. */
   readonly snapshots?: SnapshotOps;
 }

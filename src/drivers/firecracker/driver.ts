@@ -28,6 +28,7 @@ import { sumMetrics } from './metrics.js';
 import { bootProbe } from './probe.js';
 import { FC_FIX_HINT, firecrackerVersion, versionProblem } from './version.js';
 import { assertKernelFits, assertVirtioMmio, ensureVmlinux } from './vmlinux.js';
+import { guestChannel } from './vsock.js';
 import { diskLinkName, restoreCalls, snapshotVersionProblem, stateFileOf, stateVersionString, VMSTATE_SUFFIX } from './snapshot.js';
 import type { ApiCall, SnapshotType } from './types.js';
 
@@ -297,6 +298,12 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
   async counters(handle: VMHandle): Promise<VMCounters> {
     await this.metrics(handle);
     return sumMetrics(await readFile(this.metricsFile(handle), 'utf8'));
+  }
+
+  /** One command to the guest bits over the VM's vsock (vsock.ts). */
+  async guestChannel(handle: VMHandle, command: 'health' | 'ports', opts: { timeoutMs?: number } = {}): Promise<string> {
+    if (!this.isOurs(handle)) throw operationFailed(`vm process ${handle.pid} is not running`);
+    return guestChannel(this.vsockPath(handle), command, opts);
   }
 
   /** The vsock UDS of a running VM, for the guest channel (vsock.ts). */

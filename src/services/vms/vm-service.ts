@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alreadyExists, BangerError, badRequest, notRunning, operationFailed, unavailable } from '../../api/errors.js';
 import type { CreateSnapshotRequest, ForkResult, ForkVMRequest, SnapshotInfo } from '../../api/types.js';
-import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMInfo, VMSpec, VMStats, WorkspaceDiff, WorkspaceInfo } from '../../api/types.js';
+import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMHealth, VMInfo, VMSpec, VMStats, WorkspaceDiff, WorkspaceInfo } from '../../api/types.js';
 import { parsePortSpecs, type ForwardRequest, type ForwardResult, type VMPorts } from '../../api/ports.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
@@ -29,6 +29,7 @@ import { hostGitIdentity, setGuestGitIdentity } from './git-identity.js';
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
 import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
+import { vmHealth } from './health.js';
 import { compatibilityProblem, readManifest, verifyFiles } from './snapshot-manifest.js';
 import { snapshotOps, takeSnapshot } from './snapshot-create.js';
 import { resolveSnapshot, toSnapshotInfo } from './snapshot-view.js';
@@ -468,7 +469,15 @@ export class VMService {
   ports(ref: string): Promise<VMPorts> {
     const target = this.sshTarget(ref);
     const row = this.find(ref);
-    return guestPorts(target, row, this.deps.network.publishing(row, undefined));
+    return guestPorts(target, row, this.deps.network.publishing(row, undefined), this.guestChannel(row));
+  }
+
+  /** The driver's host-only channel to the guest bits of a running VM (firecracker's vsock), if it has one. */
+  private guestChannel(row: VMRow): ((command: 'health' | 'ports') => Promise<string>) | undefined {
+    const handle = row.state === 'running' ? this.teardown.handleOf(row.id) : undefined;
+    const driver = handle ? this.deps.hypervisors.forHandle(handle) : undefined;
+    if (!handle || !driver?.guestChannel) return undefined;
+    return (command) => driver.guestChannel!(handle, command, { timeoutMs: 5000 });
   }
 
   /** The guest's changes in its workspace since the prepare (the patch with `patch`). Reads only. */
@@ -901,15 +910,10 @@ export class VMService {
     return out;
   }
 
-  async health(ref: string): Promise<{ name: string; ok: boolean; sshMs?: number; error?: string }> {
+  /** Asks the guest channel where the driver has one (firecracker's vsock), else (or when it does not answer) SSH. */
+  health(ref: string): Promise<VMHealth> {
     const target = this.sshTarget(ref);
-    const t0 = Date.now();
-    try {
-      const r = await sshExec(target, ['true'], { timeoutMs: 15_000, connectTimeoutS: 5 });
-      return r.code === 0 ? { name: target.vm, ok: true, sshMs: Date.now() - t0 } : { name: target.vm, ok: false, error: `true exited ${r.code}` };
-    } catch (err) {
-      return { name: target.vm, ok: false, error: (err as Error).message };
-    }
+    return vmHealth(target, this.guestChannel(this.find(ref)));
   }
 
   /**

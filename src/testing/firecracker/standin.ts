@@ -350,8 +350,8 @@ export class FirecrackerStandin {
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       const cmd = buf.slice(0, nl).trim();
-      if (cmd === 'health') s.end('ok\n');
-      else if (cmd === 'ports') s.end((this.opts.guestPorts ?? [22]).map((p) => `tcp 0.0.0.0 ${p}`).join('\n') + '\n');
+      if (cmd === 'health') s.end(`ok ${(process.uptime()).toFixed(2)}\n`);
+      else if (cmd === 'ports') s.end((this.opts.guestPorts ?? [22]).map((p) => `tcp   LISTEN 0      128          0.0.0.0:${p}        0.0.0.0:*    users:(("sshd",pid=${400 + p},fd=3))`).join('\n') + '\n');
       else s.end(`error unknown command ${cmd}\n`);
     });
   }
