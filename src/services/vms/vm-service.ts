@@ -712,7 +712,10 @@ export class VMService {
       throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}, then take the snapshot`);
     }
     if (networkModeOf(row, this.deps.config.network_mode) === 'bridge') {
-      throw badRequest(`vm ${row.name} uses bridge networking, and snapshots of bridge-mode VMs are not supported yet (a restored guest would keep its source's address)`, 'snapshot a user-mode VM (created with --network user)');
+      const hint = row.spec.driver === 'firecracker'
+        ? `firecracker VMs use bridge networking: keep this VM's state with banger vm suspend ${row.name}, or snapshot a QEMU VM (--driver qemu --network user)`
+        : 'snapshot a user-mode VM (created with --network user)';
+      throw badRequest(`vm ${row.name} uses bridge networking, and snapshots of bridge-mode VMs are not supported yet (a restored guest would keep its source's address)`, hint);
     }
     if (req.name !== undefined) {
       validateVMName(req.name);
