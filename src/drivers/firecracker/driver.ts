@@ -9,7 +9,7 @@
  * @module
  */
 import { constants, existsSync } from 'node:fs';
-import { access, chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alreadyExists, operationFailed, unavailable } from '../../api/errors.js';
@@ -29,7 +29,7 @@ import { bootProbe } from './probe.js';
 import { FC_FIX_HINT, firecrackerVersion, versionProblem } from './version.js';
 import { assertKernelFits, assertVirtioMmio, ensureVmlinux } from './vmlinux.js';
 import { guestChannel } from './vsock.js';
-import { diskLinkName, restoreCalls, snapshotVersionProblem, stateFileOf, stateVersionString, VMSTATE_SUFFIX } from './snapshot.js';
+import { checkRestoreInputs, linkDisks, moveOut, restoreCalls, snapshotVersionProblem, stateFileOf, stateVersionString, VMSTATE_SUFFIX } from './snapshot.js';
 import type { ApiCall, SnapshotType } from './types.js';
 
 export const DEFAULT_FIRECRACKER_BIN = 'firecracker';
@@ -394,40 +394,6 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
 }
 
 const INSTANCE_START: ApiCall = { method: 'PUT', path: '/actions', definition: 'InstanceActionInfo', body: { action_type: 'InstanceStart' } };
-
-/** Links `disk-<drive id>` in the run directory to each disk; firecracker opens them by these relative names. */
-async function linkDisks(spec: Pick<LaunchSpec, 'runDir' | 'disks'>): Promise<string[]> {
-  const names: string[] = [];
-  for (const [i, d] of spec.disks.entries()) {
-    const name = diskLinkName(d.serial, i);
-    await rm(join(spec.runDir, name), { force: true });
-    await symlink(d.path, join(spec.runDir, name));
-    names.push(name);
-  }
-  return names;
-}
-
-/** The child's disks and the saved state files are there before anything starts. */
-async function checkRestoreInputs(spec: LaunchSpec, memoryFile: string): Promise<void> {
-  const inputs: [string, string, number][] = [['memory file', memoryFile, constants.R_OK], ['device state file', stateFileOf(memoryFile), constants.R_OK]];
-  spec.disks.forEach((d, i) => inputs.push([`disk ${i}`, d.path, d.readOnly ? constants.R_OK : constants.R_OK | constants.W_OK]));
-  for (const [what, path, mode] of inputs) {
-    await access(path, mode).catch((err: NodeJS.ErrnoException) => {
-      throw operationFailed(`cannot restore vm "${spec.name}": ${what} "${path}" ${err.code === 'ENOENT' ? 'does not exist' : `is not accessible (${err.code ?? 'error'})`}`);
-    });
-  }
-}
-
-/** Moves a file firecracker wrote inside a jail out to `to` (copied when they are on different filesystems). */
-async function moveOut(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await copyFile(from, to);
-    await rm(from, { force: true });
-  }
-}
 
 /** Undefined when the KVM device can be opened read-write; otherwise why not. */
 export async function kvmProblem(device: string): Promise<string | undefined> {

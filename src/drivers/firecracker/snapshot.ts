@@ -10,7 +10,10 @@
  *
  * @module
  */
-import { badRequest } from '../../api/errors.js';
+import { constants } from 'node:fs';
+import { access, copyFile, rename, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { badRequest, operationFailed } from '../../api/errors.js';
 import type { LaunchSpec } from '../hypervisor.js';
 import { driveId, type FcPaths } from './config.js';
 import type { ApiCall, Logger, Metrics, SnapshotLoadParams } from './types.js';
@@ -69,4 +72,38 @@ export function restoreCalls(spec: Pick<LaunchSpec, 'network'>, paths: RestorePa
     { method: 'PUT', path: '/metrics', definition: 'Metrics', body: metrics },
     { method: 'PUT', path: '/snapshot/load', definition: 'SnapshotLoadParams', body: load },
   ];
+}
+
+/** Links `disk-<drive id>` in the run directory to each disk; firecracker opens them by these relative names. */
+export async function linkDisks(spec: Pick<LaunchSpec, 'runDir' | 'disks'>): Promise<string[]> {
+  const names: string[] = [];
+  for (const [i, d] of spec.disks.entries()) {
+    const name = diskLinkName(d.serial, i);
+    await rm(join(spec.runDir, name), { force: true });
+    await symlink(d.path, join(spec.runDir, name));
+    names.push(name);
+  }
+  return names;
+}
+
+/** The child's disks and the saved state files are there before anything starts. */
+export async function checkRestoreInputs(spec: LaunchSpec, memoryFile: string): Promise<void> {
+  const inputs: [string, string, number][] = [['memory file', memoryFile, constants.R_OK], ['device state file', stateFileOf(memoryFile), constants.R_OK]];
+  spec.disks.forEach((d, i) => inputs.push([`disk ${i}`, d.path, d.readOnly ? constants.R_OK : constants.R_OK | constants.W_OK]));
+  for (const [what, path, mode] of inputs) {
+    await access(path, mode).catch((err: NodeJS.ErrnoException) => {
+      throw operationFailed(`cannot restore vm "${spec.name}": ${what} "${path}" ${err.code === 'ENOENT' ? 'does not exist' : `is not accessible (${err.code ?? 'error'})`}`);
+    });
+  }
+}
+
+/** Moves a file firecracker wrote inside a jail out to `to` (copied when they are on different filesystems). */
+export async function moveOut(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await copyFile(from, to);
+    await rm(from, { force: true });
+  }
 }
