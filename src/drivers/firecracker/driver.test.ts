@@ -100,9 +100,9 @@ describe('firecracker driver on the stand-in', () => {
 
   it('probe: a host where the guest hangs or crashes after InstanceStart is unavailable, saying the marker never came', async () => {
     const hung = await installStandin(join(work, 'probe-guest-hang'), { guest: 'hang' });
-    const h = await new FirecrackerDriver({ bin: hung, kvmDevice, startTimeoutMs: 800 }).probe();
+    const h = await new FirecrackerDriver({ bin: hung, kvmDevice, startTimeoutMs: 3000 }).probe();
     assert.equal(h.available, false);
-    assert.match(h.reason, /never wrote "banger-probe-ok" to the serial port: nothing came within 800ms \(state Running\); its vCPU hangs or crashes here/);
+    assert.match(h.reason, /never wrote "banger-probe-ok" to the serial port: nothing came within 3000ms \(state Running\); its vCPU hangs or crashes here/);
     const crashing = await installStandin(join(work, 'probe-guest-crash'), { guest: 'crash' });
     const c = await new FirecrackerDriver({ bin: crashing, kvmDevice }).probe();
     assert.equal(c.available, false);
