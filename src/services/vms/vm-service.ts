@@ -530,7 +530,7 @@ export class VMService {
     const snap = resolveSnapshot(this.deps.snapshots, req.fromSnapshot!);
     const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
     const manifest = checked ?? (await readManifest(sf.manifest));
-    const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver(req.driver));
+    const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver(req.driver ?? manifest.driver.driver));
     const ops = snapshotOps(driver);
     const accel = (await driver.probe()).accel ?? 'tcg';
     const problem = compatibilityProblem(manifest, { driver: driver.capabilities().name, version: await ops.stateVersion(), accel });
@@ -808,7 +808,7 @@ export class VMService {
         names,
         {
           restore: async (name, n, cctx) => {
-            await this.createFromSnapshot({ name, fromSnapshot: snap.id, driver: manifest.driver.driver }, cctx, manifest);
+            await this.createFromSnapshot({ name, fromSnapshot: snap.id }, cctx, manifest);
             if (workspace) await this.giveWorkspace(name, workspace, req.branch === undefined ? undefined : childBranch(req.branch, n), cctx);
             return this.show(name);
           },

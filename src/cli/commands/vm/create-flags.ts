@@ -64,5 +64,5 @@ export function addCreateFlags(cmd: Command): Command {
 
     .option('--from <snapshot>', 'restore this snapshot (name or id) instead of booting; the VM gets its own hostname, host key, address and entropy')
     .option('--cold', 'boot from the image even when a warm pool template could be restored (see banger vm pool)')
-    .option('--driver <name>', 'hypervisor for this VM: qemu or firecracker (default: config driver, "auto"); kept for its later starts, e.g. --driver firecracker');
+    .option('--driver <name>', 'hypervisor for this VM: qemu or firecracker (default: config driver; with --from, the one that saved the snapshot); kept for its later starts, e.g. --driver firecracker');
 }
