@@ -292,6 +292,9 @@ describe('firecracker driver on the stand-in', () => {
     handles.push(hf);
     await f.snapshots.pause(hf);
     await assert.rejects(f.snapshots.saveState(hf, join(work, 'full.mem')), isCode('operation_failed', /No space left on device/));
+    for (const left of ['full.mem', 'full.mem.vmstate']) await assert.rejects(stat(join(work, left)), `${left}, partly written, is removed`);
+    await f.snapshots.resume(hf);
+    assert.equal(await f.status(hf), 'running');
     await f.kill(hf);
 
     const d = new FirecrackerDriver({ bin: fcBin });

@@ -47,6 +47,8 @@ export interface FirecrackerDriverOptions {
   startTimeoutMs?: number;
   /** Timeout of each API call (default 3 s). */
   apiTimeoutMs?: number;
+  /** Timeout of snapshot create and load, which move the guest's memory (default 10 min). */
+  stateTimeoutMs?: number;
   /** Track dirty pages so Diff snapshots can be taken (costs some memory bandwidth). */
   trackDirtyPages?: boolean;
   log?: (message: string) => void;
@@ -166,8 +168,9 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
       return fail(`firecracker exited before serving its API for vm "${spec.name}"; see ${spec.consoleLog}${said ? `:\n${said}` : ''}`, undefined, err);
     }
     const api = this.api(sock);
+    const loading = this.api(sock, this.stateTimeout);
     try {
-      for (const c of calls) await api.call(c.method, c.path, c.body);
+      for (const c of calls) await (c.path === '/snapshot/load' ? loading : api).call(c.method, c.path, c.body);
     } catch (err) {
       if (err instanceof FirecrackerApiError) {
         if (restore) return fail(`cannot restore vm "${spec.name}" from ${restore.memoryFile}: firecracker refused ${err.method} ${err.path}: ${err.fault}`, undefined, err);
@@ -257,12 +260,18 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     }
     const target = jail ? { memory: JAIL.memory, state: JAIL.state } : { memory: memoryFile, state: stateFile };
     if (jail) for (const f of Object.values(target)) await rm(join(jail.root, f), { force: true });
-    await this.guarded(handle, (api) => api.createSnapshot({ snapshot_path: target.state, mem_file_path: target.memory, snapshot_type: 'Full' }));
-    if (jail) {
-      await moveOut(join(jail.root, target.memory), memoryFile);
-      await moveOut(join(jail.root, target.state), stateFile);
+    try {
+      await this.guarded(handle, (api) => api.createSnapshot({ snapshot_path: target.state, mem_file_path: target.memory, snapshot_type: 'Full' }), this.stateTimeout);
+      if (jail) {
+        await moveOut(join(jail.root, target.memory), memoryFile);
+        await moveOut(join(jail.root, target.state), stateFile);
+      }
+      for (const f of [memoryFile, stateFile]) await chmod(f, 0o600);
+    } catch (err) {
+      // Nothing of a failed save stays behind (both names were free before it).
+      for (const f of [memoryFile, stateFile, ...(jail ? Object.values(target).map((t) => join(jail.root, t)) : [])]) await rm(f, { force: true });
+      throw err;
     }
-    for (const f of [memoryFile, stateFile]) await chmod(f, 0o600);
     return { driver: 'firecracker', version: stateVersionString(version), accel: 'kvm', memoryBytes: (await stat(memoryFile)).size, companions: [VMSTATE_SUFFIX] };
   }
 
@@ -317,18 +326,23 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     return jail ? join(jail.root, 'metrics.json') : firecrackerRunFiles(dirname(handle.controlSocket)).metrics;
   }
 
-  private async guarded<T>(handle: VMHandle, fn: (api: FirecrackerApi) => Promise<T>): Promise<T> {
+  private async guarded<T>(handle: VMHandle, fn: (api: FirecrackerApi) => Promise<T>, timeoutMs?: number): Promise<T> {
     if (!this.isOurs(handle)) throw operationFailed(`vm process ${handle.pid} is not running`);
     try {
-      return await fn(this.api(handle.controlSocket));
+      return await fn(this.api(handle.controlSocket, timeoutMs));
     } catch (err) {
       if (err instanceof FirecrackerApiError) throw operationFailed(`firecracker refused ${err.method} ${err.path}: ${err.fault}`, undefined, err);
       throw err;
     }
   }
 
-  private api(sock: string): FirecrackerApi {
-    return new FirecrackerApi(sock, { timeoutMs: this.opts.apiTimeoutMs ?? 3000 });
+  private api(sock: string, timeoutMs?: number): FirecrackerApi {
+    return new FirecrackerApi(sock, { timeoutMs: timeoutMs ?? this.opts.apiTimeoutMs ?? 3000 });
+  }
+
+  /** Writing or loading a snapshot moves the whole guest memory: those calls may take this long. */
+  private get stateTimeout(): number {
+    return this.opts.stateTimeoutMs ?? 10 * 60_000;
   }
 
   private async usableBinary(): Promise<{ bin: string; version: [number, number, number] }> {

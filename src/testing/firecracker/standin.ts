@@ -35,7 +35,7 @@ export interface StandinOptions {
   powerOffDelayMs?: number | 'ignore';
   /** Listening ports the guest channel reports. */
   guestPorts?: number[];
-  /** Refuse the request to this path with 400 and this fault_message (an injected refusal, for error paths). */
+  /** Refuse the request to this path with 400 and this fault_message (an injected refusal, for error paths; a refused snapshot/create leaves partly written files, as a full disk does). */
   fault?: { path: string; message: string };
   /** Append every request and its answer to this file as JSON lines (for tests of what the driver sent). */
   recordTo?: string;
@@ -149,7 +149,13 @@ export class FirecrackerStandin {
     } catch {
       return fault(`Invalid JSON body: ${text.slice(0, 80)}`);
     }
-    if (this.opts.fault?.path === path) return fault(this.opts.fault.message);
+    if (this.opts.fault?.path === path) {
+      // A snapshot that fails part-way (a full disk) leaves what it had written.
+      const b = body as { snapshot_path?: unknown; mem_file_path?: unknown } | undefined;
+      if (path === '/snapshot/create' && typeof b?.mem_file_path === 'string') writeFileSync(this.host(b.mem_file_path), Buffer.alloc(1024));
+      if (path === '/snapshot/create' && typeof b?.snapshot_path === 'string') writeFileSync(this.host(b.snapshot_path), '{');
+      return fault(this.opts.fault.message);
+    }
     const definition = this.opts.schema.bodyDefinition(method, path);
     if (definition === null || !served(method, path)) return fault(`Invalid request method and/or path: ${method} ${path}.`);
     if (definition !== undefined) {
