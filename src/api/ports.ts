@@ -68,6 +68,8 @@ export interface VMPorts {
   sockets: GuestSocket[];
   /** Published ports (`vm forward`, `vm run -p`), whether or not something listens on them. */
   published: PublishedPort[];
+  /** How the sockets were listed: the driver's vsock guest channel, or SSH. */
+  via?: 'vsock' | 'ssh';
 }
 
 export interface ForwardRequest {

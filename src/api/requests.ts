@@ -27,7 +27,7 @@ export function parseNoBody(body: unknown): undefined {
 }
 
 export function parseCreateVMRequest(body: unknown): CreateVMRequest {
-  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'ports', 'allow', 'network', 'noStart', 'fromSnapshot', 'cold'], 'create VM');
+  const b = fieldsOf(body, ['name', 'image', 'vcpu', 'memoryMiB', 'diskSize', 'rootSize', 'nat', 'ports', 'allow', 'network', 'noStart', 'fromSnapshot', 'cold', 'driver'], 'create VM');
   const ports = optStringArray(b, 'ports');
   if (ports) parsePortSpecs(ports);
   const network = optString(b, 'network');
@@ -46,6 +46,7 @@ export function parseCreateVMRequest(body: unknown): CreateVMRequest {
     noStart: optBool(b, 'noStart'),
     fromSnapshot: optString(b, 'fromSnapshot'),
     cold: optBool(b, 'cold'),
+    driver: optString(b, 'driver'),
   });
 }
 

@@ -85,6 +85,8 @@ export interface VMSpec {
   allow?: string[];
   /** The VM's network mode when chosen at create (`--network`); absent: config network_mode. */
   network?: 'user' | 'bridge';
+  /** The hypervisor driver the VM was created with (`--driver`, or the daemon's choice then); absent on VMs made before it was recorded: the daemon's choice. */
+  driver?: string;
 }
 
 export interface VMInfo {
@@ -177,6 +179,8 @@ export interface CreateVMRequest {
   fromSnapshot?: string;
   /** Boot cold: do not restore from the warm pool. */
   cold?: boolean;
+  /** The hypervisor driver for this VM (qemu, firecracker), instead of the daemon's `driver` setting. */
+  driver?: string;
 }
 
 /** A warm pool template (`vm pool`). */
@@ -324,7 +328,13 @@ export interface Pruned {
 export interface VMHealth {
   name: string;
   ok: boolean;
+  /** The channel that answered: the driver's vsock guest channel where it has one, else SSH. */
+  via?: 'vsock' | 'ssh';
   sshMs?: number;
+  /** Round trip of the guest channel's health answer. */
+  channelMs?: number;
+  /** Why the guest channel did not answer (SSH was asked then). */
+  channelError?: string;
   error?: string;
 }
 

@@ -160,6 +160,12 @@ export interface HypervisorDriver {
    * process's CPU and memory). Absent when the hypervisor keeps none banger can read.
    */
   counters?(handle: VMHandle): Promise<VMCounters>;
+  /**
+   * Asks the guest bits one question over a channel only the host reaches (firecracker's vsock):
+   * 'health' ("ok <uptime>") or 'ports' (the listening sockets as `ss -Htlnup` prints them). Absent
+   * when the driver has no such channel; callers use SSH then.
+   */
+  guestChannel?(handle: VMHandle, command: 'health' | 'ports', opts?: { timeoutMs?: number }): Promise<string>;
   /** Warm starts, when capabilities().snapshots is true. */
   readonly snapshots?: SnapshotOps;
 }
@@ -174,6 +180,12 @@ export interface SavedState {
   memoryBytes: number;
   /** Bytes of the RAM image, when the guest's RAM was saved as a file of its own (not inside the memory file). */
   ramBytes?: number;
+  /**
+   * Files beside the memory file that belong to the saved state, named by the suffix added to the
+   * memory file's name (firecracker keeps its device state in `<memory file>.vmstate`). Whoever moves,
+   * checks or removes the memory file does the same with these.
+   */
+  companions?: string[];
 }
 
 /** A frozen disk and the base it still reads from, if any (the disk chain a manifest records). */

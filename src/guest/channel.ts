@@ -4,9 +4,10 @@
  * command per connection, one answer:
  *
  *   health -> "ok <uptime seconds>"
- *   ports  -> one "tcp <address> <port>" (or "tcp6 <hex address> <port>") line per listening socket
+ *   ports  -> the listening sockets as `ss -Htlnup` prints them (what `vm ports` reads over SSH otherwise)
  *
- * Hosts without a vsock device (QEMU without vhost-vsock) never connect; the unit then stays idle.
+ * Anything else gets "error ...". Hosts without a vsock device (QEMU without vhost-vsock) never
+ * connect; the unit then stays idle.
  *
  * @module
  */
@@ -31,20 +32,10 @@ case "$cmd" in
     echo "ok $up"
     ;;
   ports)
-    for f in "$PROC/net/tcp" "$PROC/net/tcp6"; do
-      [ -r "$f" ] || continue
-      while read -r _ local _ st _; do
-        [ "$st" = "0A" ] || continue
-        addr=\${local%:*}
-        port=$((0x\${local#*:}))
-        if [ \${#addr} -eq 8 ]; then
-          set -- $(echo "$addr" | sed 's/\\(..\\)\\(..\\)\\(..\\)\\(..\\)/\\4 \\3 \\2 \\1/')
-          echo "tcp $(printf '%d.%d.%d.%d' "0x$1" "0x$2" "0x$3" "0x$4") $port"
-        else
-          echo "tcp6 $addr $port"
-        fi
-      done < "$f"
-    done
+    if command -v ss >/dev/null 2>&1; then
+      exec ss -Htlnup
+    fi
+    echo "error ss is not installed (Debian package iproute2)"
     ;;
   *)
     echo "error unknown command"

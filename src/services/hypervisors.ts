@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { unavailable } from '../api/errors.js';
+import { badRequest, unavailable } from '../api/errors.js';
 import type { Config } from '../config/schema.js';
 import type { Accel, DriverName, HypervisorDriver, VMHandle } from '../drivers/hypervisor.js';
 import type { DriverRegistry, Fingerprint } from '../drivers/registry.js';
@@ -56,6 +56,7 @@ const AUTO_ORDER: readonly DriverName[] = ['fake', 'firecracker', 'qemu'];
 
 export class Hypervisors {
   private chosen?: Promise<Choice>;
+  private readonly named = new Map<DriverName, Promise<Choice>>();
 
   constructor(
     private readonly registry: DriverRegistry,
@@ -64,9 +65,33 @@ export class Hypervisors {
     private readonly logger: Logger,
   ) {}
 
-  /** The driver new VMs launch with (probing once if no valid verdict is cached). */
-  driver(): Promise<HypervisorDriver> {
-    return this.choose().then((c) => c.driver);
+  /**
+   * The driver new VMs launch with (probing once if no valid verdict is cached), or with a name (a
+   * VM's own `--driver`) that driver, refused with its probe's reason when it cannot run guests here.
+   */
+  driver(name?: string): Promise<HypervisorDriver> {
+    return this.choiceFor(name).then((c) => c.driver);
+  }
+
+  private choiceFor(name?: string): Promise<Choice> {
+    if (name === undefined) return this.choose();
+    const wanted = this.checkName(name);
+    let chosen = this.named.get(wanted);
+    if (!chosen) {
+      chosen = this.pick(wanted, false).catch((err: unknown) => {
+        this.named.delete(wanted);
+        throw err;
+      });
+      this.named.set(wanted, chosen);
+    }
+    return chosen;
+  }
+
+  /** The driver of that name, or bad_request listing the drivers this daemon has. */
+  checkName(name: string): DriverName {
+    const names = this.registry.names();
+    if (names.includes(name as DriverName)) return name as DriverName;
+    throw badRequest(`unknown driver "${name}"; this daemon has ${names.join(', ')}`, `pick one, e.g. --driver ${names.includes('firecracker') ? 'firecracker' : names[0]}`);
   }
 
   verdict(): Promise<AccelVerdict> {
@@ -133,22 +158,22 @@ export class Hypervisors {
     return this.registry.all();
   }
 
-  /** One line to show when new VMs will run slowly. */
-  async accelNotice(): Promise<string | undefined> {
-    const v = await this.verdict();
+  /** One line to show when new VMs (or a VM of the named driver) will run slowly. */
+  async accelNotice(name?: string): Promise<string | undefined> {
+    const v = (await this.choiceFor(name)).verdict;
     return v.accel === 'tcg' && !v.configured ? `KVM is not usable here (${v.reason}); using TCG emulation, which is slow` : undefined;
   }
 
   private choose(): Promise<Choice> {
-    this.chosen ??= this.pick().catch((err: unknown) => {
+    this.chosen ??= this.pick(this.config.driver, true).catch((err: unknown) => {
       this.chosen = undefined;
       throw err;
     });
     return this.chosen;
   }
 
-  private async pick(): Promise<Choice> {
-    const wanted = this.config.driver;
+  /** `record`: this is the daemon's choice for new VMs (kept for status and doctor), not one VM's --driver. */
+  private async pick(wanted: Config['driver'] | DriverName, record: boolean): Promise<Choice> {
     const candidates = wanted === 'auto' ? AUTO_ORDER.filter((n) => this.registry.entry(n)) : [wanted];
     const refusals: string[] = [];
     for (const name of candidates) {
@@ -185,7 +210,7 @@ export class Hypervisors {
         continue;
       }
       const why = wanted === 'auto' ? autoWhy(name, refusals, '') : `driver = "${wanted}" in config.toml`;
-      this.settings.set(CHOICE_KEY, { config: wanted, driver: name, why } satisfies StoredChoice);
+      if (record) this.settings.set(CHOICE_KEY, { config: this.config.driver, driver: name, why } satisfies StoredChoice);
       return { driver: entry.create(configured.accel), verdict: configured };
     }
     throw unavailable(`no hypervisor can run guests here (${refusals.join('; ')})`, entry0Hint(this.registry));

@@ -5,9 +5,9 @@
  * appears), snapshots, metrics and the vsock guest channel.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BangerError } from '../../api/errors.js';
 import { findProcesses, isAlive, signalProcess } from '../../system/proc.js';
@@ -16,7 +16,7 @@ import { runDriverConformance } from '../conformance.case.js';
 import type { VMHandle } from '../hypervisor.js';
 import { FirecrackerApi, FirecrackerApiError } from './api.js';
 import { FirecrackerDriver } from './driver.js';
-import { guestChannel, guestHealthy, parsePorts } from './vsock.js';
+import { guestChannel, guestHealthy } from './vsock.js';
 
 const binDir = await mkdtemp(join(tmpdir(), 'banger-fc-bin-'));
 const fcBin = await installStandin(binDir);
@@ -100,9 +100,9 @@ describe('firecracker driver on the stand-in', () => {
 
   it('probe: a host where the guest hangs or crashes after InstanceStart is unavailable, saying the marker never came', async () => {
     const hung = await installStandin(join(work, 'probe-guest-hang'), { guest: 'hang' });
-    const h = await new FirecrackerDriver({ bin: hung, kvmDevice, startTimeoutMs: 800 }).probe();
+    const h = await new FirecrackerDriver({ bin: hung, kvmDevice, startTimeoutMs: 3000 }).probe();
     assert.equal(h.available, false);
-    assert.match(h.reason, /never wrote "banger-probe-ok" to the serial port: nothing came within 800ms \(state Running\); its vCPU hangs or crashes here/);
+    assert.match(h.reason, /never wrote "banger-probe-ok" to the serial port: nothing came within 3000ms \(state Running\); its vCPU hangs or crashes here/);
     const crashing = await installStandin(join(work, 'probe-guest-crash'), { guest: 'crash' });
     const c = await new FirecrackerDriver({ bin: crashing, kvmDevice }).probe();
     assert.equal(c.available, false);
@@ -197,30 +197,114 @@ describe('firecracker driver on the stand-in', () => {
     assert.equal(isAlive(h.pid), false);
   });
 
-  it('snapshots: Full while running (paused around it), Diff refused without dirty tracking, restore resumes', async () => {
-    const d = new FirecrackerDriver({ bin: fcBin });
+  it('snapshot contract: a paused VM is saved (memory + device state), resumed, and restored as a child on its own disks, tap and vsock socket', async () => {
+    const record = join(work, 'snap-requests.jsonl');
+    const bin = await installStandin(join(work, 'snap-bin'), { recordTo: record });
+    const d = new FirecrackerDriver({ bin });
+    const ops = d.snapshots;
+    assert.equal(d.capabilities().snapshots, true);
     const s = await spec('snap-a');
     const h = await d.launch(s);
     handles.push(h);
-    const files = { statePath: join(work, 'snap-a.state'), memPath: join(work, 'snap-a.mem') };
-    await d.createSnapshot(h, files);
+    const mem = join(work, 'snap-a.mem');
+    await assert.rejects(ops.saveState(h, mem), isCode('operation_failed', /firecracker refused PUT \/snapshot\/create: .*not paused/));
     assert.equal(await d.status(h), 'running');
-    assert.ok((await stat(files.memPath)).size > 0);
-    await assert.rejects(d.createSnapshot(h, { statePath: join(work, 'd.state'), memPath: join(work, 'd.mem') }, { type: 'Diff' }), isCode('operation_failed', /dirty page tracking disabled/));
-    assert.equal(await d.status(h), 'running', 'the VM is resumed after a refused snapshot');
-    await d.pause(h);
+    await ops.pause(h);
     assert.equal(await d.status(h), 'paused');
+    const saved = await ops.saveState(h, mem);
+    assert.deepEqual(saved, { driver: 'firecracker', version: 'firecracker 1.16.1', accel: 'kvm', memoryBytes: 4096, companions: ['.vmstate'] });
+    for (const f of [mem, `${mem}.vmstate`]) assert.equal((await stat(f)).mode & 0o777, 0o600, `${f} is private`);
+    await assert.rejects(ops.saveState(h, mem), isCode('already_exists'));
+    const frozen = join(work, 'snap-frozen');
+    await mkdir(frozen);
+    for (const disk of s.disks) await ops.freezeDisk(disk, join(frozen, basename(disk.path)));
+    await ops.resume(h);
+    assert.equal(await d.status(h), 'running');
     await d.kill(h);
+    const sourceCalls = (await readFile(record, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { method: string; path: string; body?: { state?: string } }).filter((r) => r.method === 'PATCH' || r.path.startsWith('/snapshot'));
+    assert.deepEqual(sourceCalls.map((r) => `${r.method} ${r.path}${r.body?.state ? ` ${r.body.state}` : ''}`), ['PUT /snapshot/create', 'PATCH /vm Paused', 'PUT /snapshot/create', 'PATCH /vm Resumed']);
+    // The source's disks are gone: the child must open its own.
+    for (const disk of s.disks) await rm(disk.path);
+    await writeFile(record, '');
 
-    const r = await d.restoreSnapshot({ ...s, vmId: 'snap-b', name: 'snap-b', runDir: join(work, 'snap-b', 'run'), network: { mode: 'tap', tap: 'tap-snap-b', mac: '02:fc:00:00:00:02' } }, files);
+    const c = await spec('snap-b');
+    for (const disk of c.disks) {
+      await rm(disk.path);
+      await ops.createDiskOver({ ...disk, path: join(frozen, basename(disk.path)) }, disk.path);
+    }
+    const child = { ...c, network: { mode: 'tap' as const, tap: 'tap-snap-b', mac: '02:fc:00:00:00:02' } };
+    const r = await ops.restore(child, mem);
     handles.push(r);
     assert.equal(await d.status(r), 'running');
     assert.equal(await d.adopt(r), true);
-    await assert.rejects(
-      d.restoreSnapshot({ ...s, vmId: 'snap-c', name: 'snap-c', runDir: join(work, 'snap-c', 'run') }, { statePath: join(work, 'none.state'), memPath: files.memPath }),
-      isCode('bad_request', /none\.state does not exist/),
-    );
+    assert.equal(await readlink(join(c.runDir, 'disk-root')), c.disks[0]!.path, 'the restored VM opens its own root disk');
+    assert.equal(await guestHealthy(d.vsockPath(r)), true, 'the guest channel answers on the child\'s own vsock socket');
+    const config = (await new FirecrackerApi(r.controlSocket).call('GET', '/vm/config')) as Record<string, { host_dev_name?: string }>;
+    assert.equal(config['network-interfaces/eth0']?.host_dev_name, 'tap-snap-b', 'the child runs on its own tap');
+    const childCalls = (await readFile(record, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { method: string; path: string; status: number }).filter((q) => q.method !== 'GET');
+    assert.deepEqual(childCalls.map((q) => `${q.method} ${q.path} ${q.status}`), ['PUT /logger 204', 'PUT /metrics 204', 'PUT /snapshot/load 204']);
     await d.kill(r);
+  });
+
+  it('restore errors: missing state files, firecracker\'s fault_message, another firecracker version; nothing is left running', async () => {
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const s = await spec('snaperr-a');
+    const h = await d.launch(s);
+    handles.push(h);
+    const mem = join(work, 'snaperr.mem');
+    await d.snapshots.pause(h);
+    await d.snapshots.saveState(h, mem);
+    await d.kill(h);
+    const child = async (id: string) => spec(id);
+
+    const c1 = await child('snaperr-b');
+    await assert.rejects(d.snapshots.restore(c1, join(work, 'no-such.mem')), isCode('operation_failed', /cannot restore vm "snaperr-b": memory file ".*no-such\.mem" does not exist/));
+    await rename(`${mem}.vmstate`, `${mem}.moved`);
+    await assert.rejects(d.snapshots.restore(c1, mem), isCode('operation_failed', /device state file ".*snaperr\.mem\.vmstate" does not exist/));
+    await rename(`${mem}.moved`, `${mem}.vmstate`);
+    assert.deepEqual(processesIn(c1.runDir), []);
+
+    const refusing = await installStandin(join(work, 'load-refusing'), { fault: { path: '/snapshot/load', message: 'Load snapshot error: Failed to restore from snapshot: Failed to build microVM from snapshot: Cannot set vCPU state' } });
+    const c2 = await child('snaperr-c');
+    await assert.rejects(new FirecrackerDriver({ bin: refusing }).snapshots.restore(c2, mem), isCode('operation_failed', /cannot restore vm "snaperr-c" from .*: firecracker refused PUT \/snapshot\/load: Load snapshot error: .*Cannot set vCPU state/));
+    assert.deepEqual(processesIn(c2.runDir), []);
+    await assert.rejects(stat(join(c2.runDir, 'control.sock')), 'no API socket is left behind');
+
+    const other = await installStandin(join(work, 'fc-1.16.0'), { version: '1.16.0' });
+    const c3 = await child('snaperr-d');
+    await assert.rejects(new FirecrackerDriver({ bin: other }).snapshots.restore(c3, mem), isCode('operation_failed', /made by Firecracker v1\.16\.1, and this is v1\.16\.0/));
+    assert.equal(await new FirecrackerDriver({ bin: other }).snapshots.stateVersion(), 'firecracker 1.16.0', 'the version a manifest is checked against before a restore');
+    assert.deepEqual(processesIn(c3.runDir), []);
+  });
+
+  it('saving refuses an older firecracker, a refused snapshot/create, and a VM whose disks are named by their own paths', async () => {
+    const older = await installStandin(join(work, 'fc-1.15'), { version: '1.15.2' });
+    const o = new FirecrackerDriver({ bin: older });
+    const ho = await o.launch(await spec('snapold-a'));
+    handles.push(ho);
+    await o.snapshots.pause(ho);
+    await assert.rejects(o.snapshots.saveState(ho, join(work, 'old.mem')), isCode('unavailable', /snapshots need firecracker 1\.16 or newer.*1\.15\.2/));
+    await o.kill(ho);
+
+    const refusing = await installStandin(join(work, 'create-refusing'), { fault: { path: '/snapshot/create', message: 'Create snapshot error: No space left on device (os error 28)' } });
+    const f = new FirecrackerDriver({ bin: refusing });
+    const hf = await f.launch(await spec('snapfull-a'));
+    handles.push(hf);
+    await f.snapshots.pause(hf);
+    await assert.rejects(f.snapshots.saveState(hf, join(work, 'full.mem')), isCode('operation_failed', /No space left on device/));
+    for (const left of ['full.mem', 'full.mem.vmstate']) await assert.rejects(stat(join(work, left)), `${left}, partly written, is removed`);
+    await f.snapshots.resume(hf);
+    assert.equal(await f.status(hf), 'running');
+    await f.kill(hf);
+
+    const d = new FirecrackerDriver({ bin: fcBin });
+    const s = await spec('snapabs-a');
+    const h = await d.launch(s);
+    handles.push(h);
+    for (const n of ['disk-root', 'disk-work', 'disk-seed']) await rm(join(s.runDir, n));
+    await d.snapshots.pause(h);
+    await assert.rejects(d.snapshots.saveState(h, join(work, 'abs.mem')), isCode('operation_failed', /disks named by their own paths/));
+    await d.kill(h);
   });
 
   it('diff snapshots work with dirty page tracking', async () => {
@@ -259,7 +343,8 @@ describe('firecracker driver on the stand-in', () => {
     handles.push(h);
     const uds = d.vsockPath(h);
     assert.equal(await guestHealthy(uds), true);
-    assert.deepEqual(parsePorts(await guestChannel(uds, 'ports')), [{ proto: 'tcp', address: '0.0.0.0', port: 22 }]);
+    assert.match(await guestChannel(uds, 'ports'), /^tcp +LISTEN .* 0\.0\.0\.0:22 .*users:\(\("sshd"/);
+    assert.match(await d.guestChannel(h, 'health'), /^ok \d+\.\d+\n$/);
     await d.shutdown(h, { timeoutMs: 3000 });
     assert.equal(await guestHealthy(uds, { timeoutMs: 500 }), false);
     await assert.rejects(stat(uds), 'the vsock socket is removed with the VM');

@@ -12,22 +12,25 @@ import { constants, existsSync } from 'node:fs';
 import { access, chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alreadyExists, badRequest, operationFailed, unavailable } from '../../api/errors.js';
+import { alreadyExists, operationFailed, unavailable } from '../../api/errors.js';
 import { firecrackerRunFiles, runFiles } from '../../model/filenames.js';
 import { lastLines, spawnDetached, which } from '../../system/exec.js';
 import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
-import type { DriverCapabilities, HypervisorDriver, LaunchSpec, OwnProcess, ProbeResult, VMCounters, VMHandle } from '../hypervisor.js';
+import type { DriverCapabilities, HypervisorDriver, LaunchSpec, OwnProcess, ProbeResult, SavedState, SnapshotOps, VMCounters, VMHandle } from '../hypervisor.js';
+import { diskOverFrozen, freezeDiskFile } from '../qemu/snapshot.js';
 import { validateSpec } from '../qemu/argv.js';
 import { createRawRootDisk } from '../fake/root-disk.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
 import { ApiWaitError, FirecrackerApi, FirecrackerApiError, waitForApi } from './api.js';
-import { configCalls, type FcPaths } from './config.js';
-import { isJailedArgv, JAIL_MARKER, jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, sweepJails, type JailerOptions } from './jailer.js';
+import { configCalls } from './config.js';
+import { isJailedArgv, JAIL, JAIL_MARKER, jailerArgv, jailFor, jailOfSocket, prepareJail, removeJail, sweepJails, type JailerOptions, type JailPaths } from './jailer.js';
 import { sumMetrics } from './metrics.js';
 import { bootProbe } from './probe.js';
 import { FC_FIX_HINT, firecrackerVersion, versionProblem } from './version.js';
 import { assertKernelFits, assertVirtioMmio, ensureVmlinux } from './vmlinux.js';
-import type { SnapshotType } from './types.js';
+import { guestChannel } from './vsock.js';
+import { checkRestoreInputs, linkDisks, moveOut, restoreCalls, snapshotVersionProblem, stateFileOf, stateVersionString, VMSTATE_SUFFIX } from './snapshot.js';
+import type { ApiCall, SnapshotType } from './types.js';
 
 export const DEFAULT_FIRECRACKER_BIN = 'firecracker';
 export const KVM_DEVICE = '/dev/kvm';
@@ -44,6 +47,8 @@ export interface FirecrackerDriverOptions {
   startTimeoutMs?: number;
   /** Timeout of each API call (default 3 s). */
   apiTimeoutMs?: number;
+  /** Timeout of snapshot create and load, which move the guest's memory (default 10 min). */
+  stateTimeoutMs?: number;
   /** Track dirty pages so Diff snapshots can be taken (costs some memory bandwidth). */
   trackDirtyPages?: boolean;
   log?: (message: string) => void;
@@ -64,7 +69,7 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
   }
 
   capabilities(): DriverCapabilities {
-    return { name: 'firecracker', accel: 'kvm', networkModes: ['tap'], rootDiskFormat: 'raw', survivesDaemonRestart: true };
+    return { name: 'firecracker', accel: 'kvm', networkModes: ['tap'], rootDiskFormat: 'raw', survivesDaemonRestart: true, snapshots: true };
   }
 
   private get bin(): string {
@@ -88,10 +93,21 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     return { available: true, accel: 'kvm', version: v, reason: `firecracker ${v} at ${found} with ${this.opts.kvmDevice ?? KVM_DEVICE}: ${boot.detail}${jail}` };
   }
 
-  async launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
+  launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
+    return this.start(spec, opts);
+  }
+
+  /** Boots the VM, or (restore) loads saved state into a fresh firecracker with the spec's own disks, tap and sockets. */
+  private async start(spec: LaunchSpec, opts: { signal?: AbortSignal }, restore?: { memoryFile: string }): Promise<VMHandle> {
     validateSpec(spec);
-    const bin = await this.usableBinary();
-    await checkLaunchInputs(spec);
+    const { bin, version } = await this.usableBinary();
+    if (restore) {
+      const problem = snapshotVersionProblem(version);
+      if (problem) throw unavailable(problem, FC_FIX_HINT);
+      await checkRestoreInputs(spec, restore.memoryFile);
+    } else {
+      await checkLaunchInputs(spec);
+    }
     const files = firecrackerRunFiles(spec.runDir);
     await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
     await chmod(spec.runDir, 0o700);
@@ -102,25 +118,34 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     if (running.length > 0) throw alreadyExists(`vm "${spec.name}" is already running (pid ${running.join(', ')})`);
     await this.removeRunFiles(spec.runDir, sock);
 
-    const kernel = await ensureVmlinux(spec.kernelPath, files.vmlinux);
-    const hasInitrd = spec.initrdPath !== undefined;
-    const kconfig = await kernelConfigFor(spec.kernelPath);
-    if (kconfig) assertKernelFits(kconfig.text, { what: `kernel ${spec.kernelPath} (config ${kconfig.path})`, hasInitrd });
-    else if (kernel.embeddedConfig) assertKernelFits(kernel.embeddedConfig, { what: `kernel ${spec.kernelPath} (its built-in config)`, hasInitrd });
-    else assertVirtioMmio(kernel, { what: `kernel ${spec.kernelPath}`, hasInitrd });
+    let kernelPath: string | undefined;
+    if (!restore) {
+      const kernel = await ensureVmlinux(spec.kernelPath, files.vmlinux);
+      const hasInitrd = spec.initrdPath !== undefined;
+      const kconfig = await kernelConfigFor(spec.kernelPath);
+      if (kconfig) assertKernelFits(kconfig.text, { what: `kernel ${spec.kernelPath} (config ${kconfig.path})`, hasInitrd });
+      else if (kernel.embeddedConfig) assertKernelFits(kernel.embeddedConfig, { what: `kernel ${spec.kernelPath} (its built-in config)`, hasInitrd });
+      else assertVirtioMmio(kernel, { what: `kernel ${spec.kernelPath}`, hasInitrd });
+      kernelPath = kernel.path;
+    }
     opts.signal?.throwIfAborted();
 
-    let paths: FcPaths;
+    let paths: JailPaths;
     let argv: string[];
+    const saved = restore ? [restore.memoryFile, stateFileOf(restore.memoryFile)] : [];
     if (jail && this.opts.jailer) {
-      paths = await prepareJail(jail, this.opts.jailer, spec, kernel.path);
+      paths = await prepareJail(jail, this.opts.jailer, spec, { ...(kernelPath ? { kernel: kernelPath } : {}), extra: saved.map((f, i) => [f, i === 0 ? JAIL.memory : JAIL.state] as const) });
       argv = jailerArgv(this.opts.jailer, bin, spec);
     } else {
-      paths = { kernel: kernel.path, disks: spec.disks.map((d) => d.path), log: files.log, metrics: files.metrics, vsock: files.vsock };
+      paths = { disks: await linkDisks(spec), log: files.log, metrics: files.metrics, vsock: files.vsock, extra: saved };
+      if (kernelPath) paths.kernel = kernelPath;
       if (spec.initrdPath) paths.initrd = spec.initrdPath;
       argv = [bin, '--api-sock', sock, '--id', spec.vmId];
     }
-    const calls = configCalls(spec, paths, { cid: GUEST_CID, trackDirtyPages: this.opts.trackDirtyPages ?? false });
+    const trackDirtyPages = this.opts.trackDirtyPages ?? false;
+    const calls = restore
+      ? restoreCalls(spec, { ...paths, memory: paths.extra[0]!, state: paths.extra[1]! }, { trackDirtyPages })
+      : [...configCalls(spec, { ...paths, kernel: paths.kernel! }, { cid: GUEST_CID, trackDirtyPages }), INSTANCE_START];
     if (!jail) {
       // Firecracker's logger and metrics open files that exist.
       for (const f of [files.log, files.metrics]) await writeFile(f, '', { mode: 0o600 });
@@ -143,14 +168,15 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
       return fail(`firecracker exited before serving its API for vm "${spec.name}"; see ${spec.consoleLog}${said ? `:\n${said}` : ''}`, undefined, err);
     }
     const api = this.api(sock);
+    const loading = this.api(sock, this.stateTimeout);
     try {
-      for (const c of calls) await api.call(c.method, c.path, c.body);
-      await api.action({ action_type: 'InstanceStart' });
+      for (const c of calls) await (c.path === '/snapshot/load' ? loading : api).call(c.method, c.path, c.body);
     } catch (err) {
       if (err instanceof FirecrackerApiError) {
+        if (restore) return fail(`cannot restore vm "${spec.name}" from ${restore.memoryFile}: firecracker refused ${err.method} ${err.path}: ${err.fault}`, undefined, err);
         return fail(`firecracker refused ${err.method} ${err.path} for vm "${spec.name}": ${err.fault}`, undefined, err);
       }
-      return fail(`configuring firecracker for vm "${spec.name}" failed: ${err instanceof Error ? err.message : String(err)}`, undefined, err);
+      return fail(`${restore ? `restoring vm "${spec.name}"` : `configuring firecracker for vm "${spec.name}"`} failed: ${err instanceof Error ? err.message : String(err)}`, undefined, err);
     }
     // Hash what the process really runs (the jailer execs firecracker with arguments of its own).
     const cmdline = readCmdline(pid);
@@ -206,17 +232,53 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     }
   }
 
-  // ---- snapshots (Firecracker's snapshot API; to be wired behind the shared snapshot contract) ----
+  /** Pause, save (Full), freeze, restore through Firecracker's API; see snapshot.ts. */
+  readonly snapshots: SnapshotOps = {
+    pause: (handle) => this.guarded(handle, (api) => api.patchVm({ state: 'Paused' })).then(() => undefined),
+    resume: (handle) => this.guarded(handle, (api) => api.patchVm({ state: 'Resumed' })).then(() => undefined),
+    saveState: (handle, memoryFile) => this.saveState(handle, memoryFile),
+    freezeDisk: (live, frozen, opts = {}) => freezeDiskFile(live, frozen, opts.signal),
+    createDiskOver: (frozen, target, opts = {}) => diskOverFrozen(frozen, target, opts.signal),
+    restore: (spec, memoryFile, opts = {}) => this.start(spec, opts, { memoryFile }),
+    stateVersion: async () => stateVersionString((await this.usableBinary()).version),
+  };
 
-  async pause(handle: VMHandle): Promise<void> {
-    await this.guarded(handle, (api) => api.patchVm({ state: 'Paused' }));
+  /**
+   * Writes a paused VM's memory to memoryFile and its device state beside it (a Full snapshot: the
+   * memory file stands alone). Refuses a VM whose disks are named by paths a restore could not
+   * give another VM (one started by an older banger).
+   */
+  private async saveState(handle: VMHandle, memoryFile: string): Promise<SavedState> {
+    const { version } = await this.usableBinary();
+    const problem = snapshotVersionProblem(version);
+    if (problem) throw unavailable(problem, FC_FIX_HINT);
+    const stateFile = stateFileOf(memoryFile);
+    for (const f of [memoryFile, stateFile]) if (existsSync(f)) throw alreadyExists(`state file "${f}" already exists`);
+    const jail = jailOfSocket(handle.controlSocket);
+    if (!jail && !(await readdir(dirname(handle.controlSocket)).catch(() => [] as string[])).some((n) => n.startsWith('disk-'))) {
+      throw operationFailed('this VM was started with its disks named by their own paths, which a restored copy would write to', 'stop and start the VM, then save it again');
+    }
+    const target = jail ? { memory: JAIL.memory, state: JAIL.state } : { memory: memoryFile, state: stateFile };
+    if (jail) for (const f of Object.values(target)) await rm(join(jail.root, f), { force: true });
+    try {
+      await this.guarded(handle, (api) => api.createSnapshot({ snapshot_path: target.state, mem_file_path: target.memory, snapshot_type: 'Full' }), this.stateTimeout);
+      if (jail) {
+        await moveOut(join(jail.root, target.memory), memoryFile);
+        await moveOut(join(jail.root, target.state), stateFile);
+      }
+      for (const f of [memoryFile, stateFile]) await chmod(f, 0o600);
+    } catch (err) {
+      // Nothing of a failed save stays behind (both names were free before it).
+      for (const f of [memoryFile, stateFile, ...(jail ? Object.values(target).map((t) => join(jail.root, t)) : [])]) await rm(f, { force: true });
+      throw err;
+    }
+    return { driver: 'firecracker', version: stateVersionString(version), accel: 'kvm', memoryBytes: (await stat(memoryFile)).size, companions: [VMSTATE_SUFFIX] };
   }
 
-  async resume(handle: VMHandle): Promise<void> {
-    await this.guarded(handle, (api) => api.patchVm({ state: 'Resumed' }));
-  }
-
-  /** Pauses the VM, writes its state and memory (Full, or Diff when dirty pages are tracked), and resumes it unless `leavePaused`. */
+  /**
+   * Pauses the VM and writes a snapshot of the given type (Diff, when dirty pages are tracked, holds
+   * only the memory written since the previous snapshot), then resumes it unless `leavePaused`.
+   */
   async createSnapshot(handle: VMHandle, files: FcSnapshotFiles, opts: { type?: SnapshotType; leavePaused?: boolean } = {}): Promise<void> {
     await this.guarded(handle, async (api) => {
       await api.patchVm({ state: 'Paused' });
@@ -226,49 +288,6 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
         if (!opts.leavePaused) await api.patchVm({ state: 'Resumed' });
       }
     });
-  }
-
-  /**
-   * Starts a fresh firecracker and loads a snapshot into it (the first call it gets), on a new tap
-   * and vsock socket; the guest resumes unless `paused`. Giving the restored guest a fresh identity
-   * (hostname, host key, address, entropy) is the caller's part.
-   */
-  async restoreSnapshot(
-    spec: Pick<LaunchSpec, 'vmId' | 'name' | 'runDir' | 'consoleLog' | 'network'>,
-    files: FcSnapshotFiles,
-    opts: { paused?: boolean } = {},
-  ): Promise<VMHandle> {
-    if (this.opts.jailer) throw unavailable('restoring snapshots under the jailer is not available yet', 'set jailer_enabled = false');
-    const bin = await this.usableBinary();
-    for (const f of [files.statePath, files.memPath]) {
-      await access(f, constants.R_OK).catch(() => {
-        throw badRequest(`snapshot file ${f} does not exist or cannot be read`);
-      });
-    }
-    await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
-    const fc = firecrackerRunFiles(spec.runDir);
-    const sock = runFiles(spec.runDir).controlSocket;
-    if (findProcesses((argv) => argv.includes(sock)).length > 0) throw alreadyExists(`vm "${spec.name}" is already running`);
-    await this.removeRunFiles(spec.runDir, sock);
-    const argv = [bin, '--api-sock', sock, '--id', spec.vmId];
-    const startedAt = new Date().toISOString();
-    const pid = spawnDetached(argv, { logFile: spec.consoleLog, cwd: spec.runDir, umask: 0o077 });
-    try {
-      await waitForApi(sock, { timeoutMs: this.opts.startTimeoutMs ?? 10_000, stillStarting: () => isAlive(pid) });
-      await this.api(sock).loadSnapshot({
-        snapshot_path: files.statePath,
-        mem_backend: { backend_type: 'File', backend_path: files.memPath },
-        resume_vm: !opts.paused,
-        vsock_override: { uds_path: fc.vsock },
-        ...(spec.network.mode === 'tap' ? { network_overrides: [{ iface_id: 'eth0', host_dev_name: spec.network.tap }] } : {}),
-      });
-    } catch (err) {
-      await this.cleanupFailedStart(spec.runDir, sock, pid);
-      const why = err instanceof FirecrackerApiError ? `firecracker refused the snapshot: ${err.fault}` : err instanceof Error ? err.message : String(err);
-      throw operationFailed(`cannot restore vm "${spec.name}" from ${files.statePath}: ${why}`, undefined, err);
-    }
-    const cmdline = readCmdline(pid);
-    return { driver: 'firecracker', pid, controlSocket: sock, accel: 'kvm', startedAt, ...(cmdline ? { argvHash: argvHash(cmdline) } : {}) };
   }
 
   /** Asks firecracker to flush its metrics and returns the newest line (block/net/vcpu counters), for `vm stats`. */
@@ -290,6 +309,12 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     return sumMetrics(await readFile(this.metricsFile(handle), 'utf8'));
   }
 
+  /** One command to the guest bits over the VM's vsock (vsock.ts). */
+  async guestChannel(handle: VMHandle, command: 'health' | 'ports', opts: { timeoutMs?: number } = {}): Promise<string> {
+    if (!this.isOurs(handle)) throw operationFailed(`vm process ${handle.pid} is not running`);
+    return guestChannel(this.vsockPath(handle), command, opts);
+  }
+
   /** The vsock UDS of a running VM, for the guest channel (vsock.ts). */
   vsockPath(handle: VMHandle): string {
     const jail = jailOfSocket(handle.controlSocket);
@@ -301,28 +326,33 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     return jail ? join(jail.root, 'metrics.json') : firecrackerRunFiles(dirname(handle.controlSocket)).metrics;
   }
 
-  private async guarded<T>(handle: VMHandle, fn: (api: FirecrackerApi) => Promise<T>): Promise<T> {
+  private async guarded<T>(handle: VMHandle, fn: (api: FirecrackerApi) => Promise<T>, timeoutMs?: number): Promise<T> {
     if (!this.isOurs(handle)) throw operationFailed(`vm process ${handle.pid} is not running`);
     try {
-      return await fn(this.api(handle.controlSocket));
+      return await fn(this.api(handle.controlSocket, timeoutMs));
     } catch (err) {
       if (err instanceof FirecrackerApiError) throw operationFailed(`firecracker refused ${err.method} ${err.path}: ${err.fault}`, undefined, err);
       throw err;
     }
   }
 
-  private api(sock: string): FirecrackerApi {
-    return new FirecrackerApi(sock, { timeoutMs: this.opts.apiTimeoutMs ?? 3000 });
+  private api(sock: string, timeoutMs?: number): FirecrackerApi {
+    return new FirecrackerApi(sock, { timeoutMs: timeoutMs ?? this.opts.apiTimeoutMs ?? 3000 });
   }
 
-  private async usableBinary(): Promise<string> {
+  /** Writing or loading a snapshot moves the whole guest memory: those calls may take this long. */
+  private get stateTimeout(): number {
+    return this.opts.stateTimeoutMs ?? 10 * 60_000;
+  }
+
+  private async usableBinary(): Promise<{ bin: string; version: [number, number, number] }> {
     const found = which(this.bin);
     if (!found) throw unavailable(`${this.bin} not found, and the firecracker driver needs it`, FC_FIX_HINT);
     const { version, said } = await firecrackerVersion(found);
     if (!version) throw unavailable(`${found} --version did not name a firecracker release (${said})`, FC_FIX_HINT);
     const problem = versionProblem(version);
     if (problem) throw unavailable(`${problem} (${found})`, FC_FIX_HINT);
-    return found;
+    return { bin: found, version };
   }
 
   protected log(message: string): void {
@@ -357,9 +387,9 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     if (jail) await removeJail(jail);
     const fc = firecrackerRunFiles(runDir);
     for (const f of [runFiles(runDir).controlSocket, fc.vsock]) await rm(f, { force: true });
-    // Guest-initiated vsock connections listen on <uds>_<port>.
+    // Guest-initiated vsock connections listen on <uds>_<port>; disk-* are the links the VM's disks were opened by.
     for (const name of await readdir(runDir).catch(() => [] as string[])) {
-      if (name.startsWith('vsock.sock_')) await rm(join(runDir, name), { force: true });
+      if (name.startsWith('vsock.sock_') || name.startsWith('disk-')) await rm(join(runDir, name), { force: true });
     }
   }
 
@@ -376,6 +406,8 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
     await this.removeRunFiles(runDir, sock);
   }
 }
+
+const INSTANCE_START: ApiCall = { method: 'PUT', path: '/actions', definition: 'InstanceActionInfo', body: { action_type: 'InstanceStart' } };
 
 /** Undefined when the KVM device can be opened read-write; otherwise why not. */
 export async function kvmProblem(device: string): Promise<string | undefined> {

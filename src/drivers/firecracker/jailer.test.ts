@@ -136,6 +136,36 @@ describe('firecracker under the (stand-in) jailer', { skip: asRoot }, () => {
     assert.ok((await stat(join(work, 'files', 'jail-kill', 'root.img'))).isFile(), "the VM's own disks stay");
   });
 
+  it('snapshots under the jailer: saved out of the jail, restored into a fresh jail holding the child\'s own disks and the saved files', async () => {
+    const d = driver();
+    const s = await spec('jail-snap-a');
+    const h = await d.launch(s);
+    handles.push(h);
+    const mem = join(work, 'jail-snap.mem');
+    await d.snapshots.pause(h);
+    await d.snapshots.saveState(h, mem);
+    await d.snapshots.resume(h);
+    for (const f of [mem, `${mem}.vmstate`]) assert.ok((await stat(f)).isFile(), `${f} was moved out of the jail`);
+    const source = jailFor({ chrootBase: base }, fcBin, 'jail-snap-a');
+    await assert.rejects(stat(join(source.root, JAIL.memory)), 'nothing is left in the source jail');
+    await d.kill(h);
+
+    const c = await spec('jail-snap-b');
+    const r = await d.snapshots.restore({ ...c, network: { mode: 'tap', tap: 'tap-jsnap-b', mac: '02:fc:00:00:00:03' } }, mem);
+    handles.push(r);
+    const jail = jailFor({ chrootBase: base }, fcBin, 'jail-snap-b');
+    assert.equal(r.controlSocket, join(jail.root, JAIL.apiSock));
+    assert.equal(await d.status(r), 'running');
+    assert.equal((await stat(join(jail.root, 'disk-root'))).ino, (await stat(c.disks[0]!.path)).ino, "the child's root disk is linked in");
+    assert.equal((await stat(join(jail.root, JAIL.memory))).ino, (await stat(mem)).ino, 'the memory file is linked in, not copied');
+    await assert.rejects(stat(join(jail.root, 'vmlinux')), 'a restore needs no kernel');
+    assert.deepEqual(await procIds(r.pid), { uid: UID, gid: GID });
+    assert.equal(await guestHealthy(d.vsockPath(r)), true);
+    await d.kill(r);
+    await assert.rejects(stat(jail.dir), 'the jail goes with the VM');
+    assert.ok((await stat(mem)).isFile(), 'the saved state stays');
+  });
+
   it('the sweep removes jails of VMs that no longer run, and leaves live ones and foreign directories alone', async () => {
     const d = driver();
     const live = await d.launch(await spec('jail-live'));
@@ -184,7 +214,7 @@ describe('firecracker under the (stand-in) jailer', { skip: asRoot }, () => {
       const s = await spec('jail-copy');
       s.disks = s.disks.map((x) => ({ ...x, readOnly: true }));
       const jail = jailFor({ chrootBase: shm }, fcBin, 'jail-copy');
-      const paths = await prepareJail(jail, { uid: UID, gid: GID }, s, join(work, 'vmlinux'));
+      const paths = await prepareJail(jail, { uid: UID, gid: GID }, s, { kernel: join(work, 'vmlinux') });
       assert.deepEqual(paths.disks, ['/disk-root', '/disk-work', '/disk-seed']);
       for (const f of ['vmlinux', 'disk-root', 'disk-seed']) {
         const st = await stat(join(jail.root, f));

@@ -31,7 +31,13 @@ export const JAIL = {
   log: '/firecracker.log',
   metrics: '/metrics.json',
   vsock: '/run/vsock.sock',
+  /** A snapshot's memory and device state, as firecracker writes or loads them. */
+  memory: '/snapshot.mem',
+  state: '/snapshot.vmstate',
 } as const;
+
+/** What a jailed firecracker sees: FcPaths without a kernel on a restore, and the extra files placed in. */
+export type JailPaths = Omit<FcPaths, 'kernel'> & { kernel?: string; extra: string[] };
 
 const JAIL_ID = /^[a-zA-Z0-9-]{1,64}$/;
 /** A file banger puts in each jail directory it makes (outside the chroot), so a sweep removes only banger's jails. */
@@ -88,10 +94,16 @@ export function jailerArgv(opts: JailerOptions, fcBin: string, spec: Pick<Launch
 
 /**
  * Lays out the chroot: the kernel, initrd and disks linked (or, read-only ones, copied) in, the
- * log, metrics and run directory made, all owned by the jail's uid/gid. Returns the paths
+ * log, metrics and run directory made, all owned by the jail's uid/gid; a restore gets no kernel
+ * but the saved state's files (`extra`: host path, path in the jail). Returns the paths
  * firecracker sees. On failure the jail directory is removed.
  */
-export async function prepareJail(jail: Jail, opts: Pick<JailerOptions, 'uid' | 'gid'>, spec: LaunchSpec, kernel: string): Promise<FcPaths> {
+export async function prepareJail(
+  jail: Jail,
+  opts: Pick<JailerOptions, 'uid' | 'gid'>,
+  spec: LaunchSpec,
+  files: { kernel?: string; extra?: readonly (readonly [from: string, inJail: string])[] },
+): Promise<JailPaths> {
   await rm(jail.dir, { recursive: true, force: true });
   await mkdir(join(jail.root, 'run'), { recursive: true, mode: 0o700 });
   try {
@@ -115,14 +127,12 @@ export async function prepareJail(jail: Jail, opts: Pick<JailerOptions, 'uid' | 
       await chown(to, opts.uid, opts.gid);
       return inJail;
     };
-    const paths: FcPaths = {
-      kernel: await place(kernel, JAIL.kernel, false),
-      disks: [],
-      log: JAIL.log,
-      metrics: JAIL.metrics,
-      vsock: JAIL.vsock,
-    };
-    if (spec.initrdPath) paths.initrd = await place(spec.initrdPath, JAIL.initrd, false);
+    const paths: JailPaths = { disks: [], log: JAIL.log, metrics: JAIL.metrics, vsock: JAIL.vsock, extra: [] };
+    if (files.kernel) {
+      paths.kernel = await place(files.kernel, JAIL.kernel, false);
+      if (spec.initrdPath) paths.initrd = await place(spec.initrdPath, JAIL.initrd, false);
+    }
+    for (const [from, inJail] of files.extra ?? []) paths.extra.push(await place(from, inJail, false));
     for (const [i, d] of spec.disks.entries()) paths.disks.push(await place(d.path, `/disk-${driveId(d.serial, i)}`, !d.readOnly));
     for (const f of [JAIL.log, JAIL.metrics]) {
       await writeFile(join(jail.root, f), '', { mode: 0o600 });

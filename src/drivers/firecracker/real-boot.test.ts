@@ -1,8 +1,8 @@
 /**
  * The firecracker driver with a real firecracker and KVM: the probe's tiny boot, then the Debian
  * cloud kernel (the one the golden image carries, from /boot) booted from the vmlinux banger
- * extracts, with its initrd, a raw disk and the vsock device; its status, metrics and a stop; then
- * the same under the real jailer when one is installed. Where the firecracker binary, a usable
+ * extracts, with its initrd, a raw disk and the vsock device; its status, metrics and a stop; a
+ * snapshot of the running guest restored as a child on its own disk; then the same boot under the real jailer when one is installed. Where the firecracker binary, a usable
  * /dev/kvm, root or the kernel is missing, it skips saying which.
  */
 import assert from 'node:assert/strict';
@@ -95,6 +95,35 @@ describe('firecracker real boot', { skip }, () => {
       await assert.rejects(stat(h.controlSocket), 'the API socket is removed');
     } finally {
       await d.kill(h).catch(() => undefined);
+    }
+  });
+
+  it('saves a running guest and restores it as a child on its own disk, which keeps running', async () => {
+    const d = new FirecrackerDriver({ bin: fc! });
+    const s = await spec('fcreal-s');
+    const h = await d.launch(s);
+    const mem = join(work, 'fcreal-s.mem');
+    const c = await spec('fcreal-t');
+    let r: Awaited<ReturnType<typeof d.snapshots.restore>> | undefined;
+    try {
+      await waitFor(s.consoleLog, /Run \/bin\/sh as init process/, 60_000);
+      await d.snapshots.pause(h);
+      const saved = await d.snapshots.saveState(h, mem);
+      assert.equal(saved.memoryBytes, 512 * 1024 * 1024);
+      assert.ok((await stat(`${mem}.vmstate`)).size > 0);
+      await d.snapshots.resume(h);
+      assert.equal(await d.status(h), 'running');
+      await d.kill(h);
+      await rm(c.disks[0]!.path);
+      await d.snapshots.createDiskOver(s.disks[0]!, c.disks[0]!.path);
+      r = await d.snapshots.restore(c, mem);
+      assert.equal(await d.status(r), 'running');
+      await sleep(2000);
+      assert.equal(await d.status(r), 'running', 'the restored guest still runs');
+      assert.equal(typeof (await d.metrics(r)).utc_timestamp_ms, 'number');
+    } finally {
+      await d.kill(h).catch(() => undefined);
+      if (r) await d.kill(r).catch(() => undefined);
     }
   });
 

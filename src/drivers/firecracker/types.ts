@@ -69,6 +69,7 @@ export interface SnapshotLoadParams {
   resume_vm?: boolean;
   network_overrides?: { iface_id: string; host_dev_name: string }[];
   vsock_override?: { uds_path: string };
+  clock_realtime?: boolean;
 }
 
 export interface VmState {

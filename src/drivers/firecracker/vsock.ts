@@ -2,7 +2,8 @@
  * The host side of the vsock guest channel. Firecracker's vsock device is a unix socket on the
  * host: to reach guest port P, connect to it, send `CONNECT P\n`, read `OK <host port>\n`, and the
  * stream is then the connection. The guest bits answer on {@link GUEST_CHANNEL_PORT} with one
- * command per connection: `health` ("ok") and `ports` (one "tcp <address> <port>" line each).
+ * command per connection: `health` ("ok <uptime>") and `ports` (the listening sockets as
+ * `ss -Htlnup` prints them); see guest/channel.ts.
  *
  * @module
  */
@@ -74,21 +75,6 @@ export async function guestChannel(udsPath: string, command: 'health' | 'ports',
     });
     socket.write(`${command}\n`);
   });
-}
-
-export interface GuestPort {
-  proto: 'tcp' | 'tcp6';
-  address: string;
-  port: number;
-}
-
-export function parsePorts(text: string): GuestPort[] {
-  const out: GuestPort[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^tcp6? (\S+) (\d+)$/.exec(line.trim());
-    if (m) out.push({ proto: line.trim().startsWith('tcp6') ? 'tcp6' : 'tcp', address: m[1]!, port: Number(m[2]) });
-  }
-  return out;
 }
 
 /** True when the guest channel answers health with "ok". */

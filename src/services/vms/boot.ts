@@ -87,7 +87,7 @@ export async function launchVM(
   });
   faultPoint('boot.seed');
 
-  const notice = await deps.hypervisors.accelNotice();
+  const notice = await deps.hypervisors.accelNotice(caps.name);
   if (notice) ctx.log(notice, 'warn');
   if (existsSync(files.consoleLog)) renameSync(files.consoleLog, files.previousConsoleLog);
   mkdirSync(files.runDir, { recursive: true, mode: 0o700 });

@@ -23,7 +23,7 @@ export interface VMServiceDeps {
   config: Config;
   logger: Logger;
   images: ImageResolver;
-  hypervisors: Pick<Hypervisors, 'driver' | 'forHandle' | 'all' | 'accelNotice'>;
+  hypervisors: Pick<Hypervisors, 'driver' | 'checkName' | 'forHandle' | 'all' | 'accelNotice'>;
   network: NetworkProvider;
   host: HostFacts;
 }

@@ -1,7 +1,7 @@
 /**
  * Published ports and listening guest sockets: `vm forward` (publish a guest port on the host where
  * the VM's network puts it, live where it can, else at the next start) and `vm ports` (what listens in
- * the guest, over SSH with `ss`, joined with where the host reaches it, with an http:// link where it
+ * the guest, by `ss` through the driver's vsock guest channel where it has one and over SSH otherwise, joined with where the host reaches it, with an http:// link where it
  * answers HTTP). The caller holds the VM's lock for forward; ports only reads.
  *
  * @module
@@ -111,13 +111,14 @@ export function answersHttp(host: string, port: number, timeoutMs = 1000): Promi
 }
 
 /** What listens in a running VM, and what of it the host reaches. */
-export async function guestPorts(target: SSHTarget, row: VMRow, pub: PortPublishing): Promise<VMPorts> {
-  const r = await sshExec(target, SS_COMMAND, { timeoutMs: 15_000, connectTimeoutS: 5 });
-  if (r.code !== 0) throw operationFailed(`listing sockets in vm ${row.name} failed (ss exited ${r.code}): ${r.stderr.trim()}`, 'the image needs ss (Debian package iproute2)');
+export async function guestPorts(target: SSHTarget, row: VMRow, pub: PortPublishing, channel?: (command: 'ports') => Promise<string>): Promise<VMPorts> {
+  // The guest channel answers as ss does; an image without it (or without ss) is asked over SSH.
+  const fromChannel = channel ? await channel('ports').then((t) => (t.startsWith('error') ? undefined : t), () => undefined) : undefined;
+  const listing = fromChannel ?? (await sshListing(target, row));
   const published = row.spec.ports ?? [];
   const { hostAddr, guestAddr } = pub;
   const view: SocketView = { name: row.name, linkFamily: pub.linkFamily, ...(hostAddr ? { hostAddr } : {}), ...(guestAddr ? { guestAddr } : {}) };
-  const sockets = describeSockets(parseSs(r.stdout), published, view);
+  const sockets = describeSockets(parseSs(listing), published, view);
   await Promise.all(
     sockets.map(async (s) => {
       if (s.proto !== 'tcp' || !s.endpoint) return;
@@ -126,7 +127,13 @@ export async function guestPorts(target: SSHTarget, row: VMRow, pub: PortPublish
       if (await answersHttp(probe.host, probe.port)) s.url = `http://${s.endpoint}/`;
     }),
   );
-  return { name: row.name, ...(hostAddr ? { hostAddr } : {}), ...(guestAddr ? { guestAddr } : {}), sockets, published };
+  return { name: row.name, ...(hostAddr ? { hostAddr } : {}), ...(guestAddr ? { guestAddr } : {}), sockets, published, via: fromChannel !== undefined ? 'vsock' : 'ssh' };
+}
+
+async function sshListing(target: SSHTarget, row: VMRow): Promise<string> {
+  const r = await sshExec(target, SS_COMMAND, { timeoutMs: 15_000, connectTimeoutS: 5 });
+  if (r.code !== 0) throw operationFailed(`listing sockets in vm ${row.name} failed (ss exited ${r.code}): ${r.stderr.trim()}`, 'the image needs ss (Debian package iproute2)');
+  return r.stdout;
 }
 
 function splitHostPort(endpoint: string): { host: string; port: number } {

@@ -83,8 +83,26 @@ describe('snapshot manifests', () => {
     const m = manifest();
     assert.equal(compatibilityProblem(m, { driver: 'qemu', version: 'qemu 7.2.22', accel: 'tcg' }), undefined);
     assert.match(message(compatibilityProblem(m, { driver: 'qemu', version: 'qemu 8.2.1', accel: 'tcg' })), /^bad_request: snapshot warm was saved by qemu 7\.2\.22, but this host runs qemu 8\.2\.1/);
-    assert.match(message(compatibilityProblem(m, { driver: 'firecracker', version: '1.7', accel: 'kvm' })), /saved by the qemu driver; this daemon restores with firecracker/);
+    assert.match(message(compatibilityProblem(m, { driver: 'firecracker', version: 'firecracker 1.16.1', accel: 'kvm' })), /saved by the qemu driver and can only be restored by it, not by firecracker \| restore it with --driver qemu/);
+    const fc = manifest({ driver: { driver: 'firecracker', version: 'firecracker 1.16.1', accel: 'kvm', memoryBytes: 4, companions: ['.vmstate'] } });
+    assert.equal(compatibilityProblem(fc, { driver: 'firecracker', version: 'firecracker 1.16.1', accel: 'kvm' }), undefined);
+    assert.match(message(compatibilityProblem(fc, { driver: 'firecracker', version: 'firecracker 1.15.0', accel: 'kvm' })), /saved by firecracker 1\.16\.1, but this host runs firecracker 1\.15\.0; saved state only loads into the same version/);
+    assert.match(message(compatibilityProblem(fc, { driver: 'qemu', version: 'qemu 7.2.22', accel: 'kvm' })), /saved by the firecracker driver .* not by qemu \| restore it with --driver firecracker/);
     assert.match(message(compatibilityProblem(m, { driver: 'qemu', version: 'qemu 7.2.22', accel: 'kvm' })), /saved under tcg, but VMs here run under kvm/);
+  });
+
+  it('a firecracker snapshot needs its device state file beside the memory file', async () => {
+    const { dir, m } = await snapshotDir();
+    try {
+      const fc = { ...m, driver: { driver: 'firecracker' as const, version: 'firecracker 1.16.1', accel: 'kvm', memoryBytes: 4, companions: ['.vmstate'] } };
+      const err = await verifyFiles(dir, fc).then(() => undefined, (e: unknown) => e);
+      assert.match(message(err), /^operation_failed: snapshot warm is incomplete: missing memory\.bin\.vmstate/);
+      writeFileSync(join(dir, 'memory.bin.vmstate'), 'state');
+      await verifyFiles(dir, fc);
+      assert.throws(() => parseManifest({ ...fc, driver: { ...fc.driver, companions: ['/../x'] } }, 'm.json'), /invalid: driver companions/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses malformed or newer manifests and file names with directories', () => {

@@ -101,6 +101,8 @@ export function parseManifest(value: unknown, where: string): SnapshotManifest {
   }
   if (m.ram !== undefined && (typeof m.ram !== 'object' || m.ram === null || typeof m.ram.sha256 !== 'string' || typeof m.ram.file !== 'string' || basename(m.ram.file) !== m.ram.file)) throw bad('ram');
   if (basename(m.memory.file) !== m.memory.file || basename(m.hostKeyFile!) !== m.hostKeyFile) throw bad('file names must not contain directories');
+  const companions: unknown = m.driver.companions;
+  if (companions !== undefined && (!Array.isArray(companions) || !companions.every((c) => typeof c === 'string' && /^\.[A-Za-z0-9_-]+$/.test(c)))) throw bad('driver companions');
   return m as SnapshotManifest;
 }
 
@@ -130,7 +132,10 @@ export interface RestoreTarget {
 /** Why this snapshot cannot be restored by this driver, or undefined. Cheap checks only (no hashing). */
 export function compatibilityProblem(m: SnapshotManifest, target: RestoreTarget): BangerError | undefined {
   if (m.driver.driver !== target.driver) {
-    return badRequest(`snapshot ${m.name} was saved by the ${m.driver.driver} driver; this daemon restores with ${target.driver}`, `set driver = "${m.driver.driver}" in config.toml, or take a new snapshot`);
+    return badRequest(
+      `snapshot ${m.name} was saved by the ${m.driver.driver} driver and can only be restored by it, not by ${target.driver}`,
+      `restore it with --driver ${m.driver.driver} (or driver = "${m.driver.driver}" in config.toml), or take a new snapshot`,
+    );
   }
   if (m.driver.version !== target.version) {
     return badRequest(
@@ -147,7 +152,7 @@ export function compatibilityProblem(m: SnapshotManifest, target: RestoreTarget)
 /** Every file the manifest names exists, and the memory file (and RAM image) hash to their recorded sha256. */
 export async function verifyFiles(dir: string, m: SnapshotManifest, signal?: AbortSignal, opts: { hash?: boolean } = {}): Promise<void> {
   const hint = `delete it with banger vm snapshot delete ${m.name} and take it again`;
-  const needed = [m.memory.file, ...(m.ram ? [m.ram.file] : []), m.hostKeyFile, ...m.disks.map((d) => d.file)];
+  const needed = [m.memory.file, ...(m.driver.companions ?? []).map((c) => m.memory.file + c), ...(m.ram ? [m.ram.file] : []), m.hostKeyFile, ...m.disks.map((d) => d.file)];
   const missing = needed.filter((f) => !existsSync(join(dir, f)));
   for (const d of m.disks) if (d.backingFile && !existsSync(d.backingFile)) missing.push(d.backingFile);
   if (missing.length > 0) throw operationFailed(`snapshot ${m.name} is incomplete: missing ${missing.join(', ')}`, hint);

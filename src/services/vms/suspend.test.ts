@@ -5,13 +5,13 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { BangerError } from '../../api/errors.js';
 import type { HypervisorDriver } from '../../drivers/hypervisor.js';
 import { vmFiles } from '../../model/filenames.js';
 import type { VMRow } from '../../store/vms.js';
 import type { VMServiceDeps } from './deps.js';
-import { suspendedInput, type SuspendMeta } from './suspend.js';
+import { discardSuspended, suspendedInput, type SuspendMeta } from './suspend.js';
 
 const vmsDir = mkdtempSync('/tmp/bsusp-');
 const deps = { layout: { vmsDir } } as unknown as VMServiceDeps;
@@ -51,5 +51,16 @@ describe('loading a suspended VM', () => {
     assert.match(await refusal(suspendedInput(deps, driver(undefined), row)), /^unavailable: the qemu driver cannot load a suspended VM/);
     const ok = await suspendedInput(deps, driver('qemu 7.2.1'), row);
     assert.deepEqual(ok, { memoryFile: files.suspendedState, kernelPath: '/k', cmdline: 'console=ttyS0' });
+  });
+
+  it('state with a device state file beside it (firecracker) needs that file, and discarding removes both', async () => {
+    const meta: SuspendMeta = { driver: 'qemu', version: 'v1', accel: 'kvm', kernelPath: '/k', cmdline: 'c', savedAt: new Date().toISOString(), companions: ['.vmstate'] };
+    writeFileSync(files.suspendedMeta, JSON.stringify(meta));
+    writeFileSync(files.suspendedState, 'memory');
+    assert.match(await refusal(suspendedInput(deps, driver('v1'), row)), /^operation_failed: the saved state of suspended vm dev is incomplete: missing .*suspended.*\.vmstate/);
+    writeFileSync(files.suspendedState + '.vmstate', 'state');
+    assert.equal((await suspendedInput(deps, driver('v1'), row)).memoryFile, files.suspendedState);
+    discardSuspended(deps, row);
+    for (const f of [files.suspendedState, files.suspendedState + '.vmstate', files.suspendedMeta]) assert.equal(existsSync(f), false, `${f} removed`);
   });
 });

@@ -29,6 +29,21 @@ export interface SuspendMeta {
   initrdPath?: string;
   cmdline: string;
   savedAt: string;
+  /** Suffixes of the files beside the state file that belong to it (SavedState.companions). */
+  companions?: string[];
+}
+
+/** The state file and the files the driver keeps beside it. */
+function withCompanions(path: string, companions: readonly string[] = []): string[] {
+  return [path, ...companions.map((c) => path + c)];
+}
+
+function metaOf(path: string): SuspendMeta | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as SuspendMeta;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The kernel, initrd and command line the VM's current process was started with. */
@@ -50,15 +65,19 @@ export async function saveSuspended(deps: VMServiceDeps, driver: HypervisorDrive
   const files = vmFiles(deps.layout.vmsDir, row.id);
   const inputs = await launchInputs(deps, row);
   const partial = join(files.dir, '.suspended.state.partial');
-  rmSync(partial, { force: true });
+  let companions: string[] = [];
+  const clear = () => withCompanions(partial, companions).forEach((f) => rmSync(f, { force: true }));
+  clear();
   if (!wasPaused) await ctx.stage('pause', `pausing ${row.name}`, () => ops.pause(handle));
   try {
     const saved = await ctx.stage('memory', 'saving memory and device state', () => ops.saveState(handle, partial, { signal: ctx.signal }));
-    const meta: SuspendMeta = { driver: saved.driver, version: saved.version, accel: saved.accel, ...inputs, savedAt: new Date().toISOString() };
+    companions = saved.companions ?? [];
+    const meta: SuspendMeta = { driver: saved.driver, version: saved.version, accel: saved.accel, ...inputs, savedAt: new Date().toISOString(), ...(companions.length ? { companions } : {}) };
     writeFileSync(files.suspendedMeta, JSON.stringify(meta, null, 2) + '\n', { mode: 0o600 });
+    for (const c of companions) renameSync(partial + c, files.suspendedState + c);
     renameSync(partial, files.suspendedState);
   } catch (err) {
-    rmSync(partial, { force: true });
+    clear();
     rmSync(files.suspendedMeta, { force: true });
     if (!wasPaused) await ops.resume(handle).catch((e: unknown) => deps.logger.warn('resume after failed suspend', { vm: row.name, error: e }));
     throw err;
@@ -73,6 +92,8 @@ export async function suspendedInput(deps: VMServiceDeps, driver: HypervisorDriv
     throw operationFailed(`the saved state of suspended vm ${row.name} is missing`, fix);
   }
   const meta = JSON.parse(readFileSync(files.suspendedMeta, 'utf8')) as SuspendMeta;
+  const missing = withCompanions(files.suspendedState, meta.companions).filter((f) => !existsSync(f));
+  if (missing.length > 0) throw operationFailed(`the saved state of suspended vm ${row.name} is incomplete: missing ${missing.join(', ')}`, fix);
   const ops = snapshotOps(driver, 'load a suspended VM');
   const version = await ops.stateVersion();
   if (meta.driver !== driver.capabilities().name || meta.version !== version) {
@@ -84,6 +105,6 @@ export async function suspendedInput(deps: VMServiceDeps, driver: HypervisorDriv
 /** Removes a suspended VM's saved state (after it was loaded, or to boot it fresh). */
 export function discardSuspended(deps: Pick<VMServiceDeps, 'layout'>, row: VMRow): void {
   const files = vmFiles(deps.layout.vmsDir, row.id);
-  rmSync(files.suspendedState, { force: true });
+  for (const f of withCompanions(files.suspendedState, metaOf(files.suspendedMeta)?.companions)) rmSync(f, { force: true });
   rmSync(files.suspendedMeta, { force: true });
 }

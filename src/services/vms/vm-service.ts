@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alreadyExists, BangerError, badRequest, notRunning, operationFailed, unavailable } from '../../api/errors.js';
 import type { CreateSnapshotRequest, ForkResult, ForkVMRequest, SnapshotInfo } from '../../api/types.js';
-import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMInfo, VMSpec, VMStats, WorkspaceDiff, WorkspaceInfo } from '../../api/types.js';
+import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMHealth, VMInfo, VMSpec, VMStats, WorkspaceDiff, WorkspaceInfo } from '../../api/types.js';
 import { parsePortSpecs, type ForwardRequest, type ForwardResult, type VMPorts } from '../../api/ports.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
 import { exec as sshExec } from '../../drivers/ssh/client.js';
@@ -29,6 +29,7 @@ import { hostGitIdentity, setGuestGitIdentity } from './git-identity.js';
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
 import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
+import { vmHealth } from './health.js';
 import { compatibilityProblem, readManifest, verifyFiles } from './snapshot-manifest.js';
 import { snapshotOps, takeSnapshot } from './snapshot-create.js';
 import { resolveSnapshot, toSnapshotInfo } from './snapshot-view.js';
@@ -109,6 +110,7 @@ export class VMService {
 
   /** Validates a create request up front, so errors come back before an operation starts. */
   precheck(req: CreateVMRequest): void {
+    if (req.driver !== undefined) this.deps.hypervisors.checkName(req.driver);
     if (req.fromSnapshot !== undefined) {
       this.precheckRestore(req);
       return;
@@ -138,6 +140,7 @@ export class VMService {
     this.precheck(req);
     const spec = this.specFor(req);
     if (req.ports?.length) spec.ports = parsePortSpecs(req.ports);
+    if (req.driver !== undefined) spec.driver = this.deps.hypervisors.checkName(req.driver);
     return this.reserveWith(req.name, spec);
   }
 
@@ -162,7 +165,8 @@ export class VMService {
       let row = reserved;
       let launched = false;
       try {
-        const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver());
+        const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.driverOf(row));
+        row = this.keepDriver(row, driver);
         const image = await ctx.stage('image', 'resolving image', () => this.deps.images.resolveForVM(req.image || this.deps.config.default_image_name, ctx));
         row = this.deps.repo.update(row.id, { imageId: image.id });
         faultPoint('create.image');
@@ -194,7 +198,7 @@ export class VMService {
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
   private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string }, onLaunch?: () => void): Promise<VMRow> {
     try {
-      const driver = await this.deps.hypervisors.driver();
+      const driver = await this.driverOf(row);
       const launched = await launchVM(this.deps, driver, row, ctx, restore, onLaunch);
       if (restore?.snapshotHostKey !== undefined) {
         const snapshotHostKey = restore.snapshotHostKey;
@@ -221,6 +225,17 @@ export class VMService {
     }
   }
 
+  /** The driver a VM was created with (its --driver, or the daemon's choice then); the daemon's choice for VMs made before that was kept. */
+  private driverOf(row: VMRow): Promise<HypervisorDriver> {
+    return this.deps.hypervisors.driver(row.spec.driver);
+  }
+
+  /** Records the driver a new VM got, so its later starts use it whatever the daemon's choice becomes. */
+  private keepDriver(row: VMRow, driver: HypervisorDriver): VMRow {
+    const name = driver.capabilities().name;
+    return row.spec.driver === name ? row : this.deps.repo.update(row.id, { spec: { ...row.spec, driver: name } });
+  }
+
   start(ref: string, ctx: OpContext): Promise<VMInfo> {
     return this.locked(ref, async (row) => this.view(await this.startLocked(row, ctx)));
   }
@@ -235,7 +250,7 @@ export class VMService {
 
   /** Loads a suspended VM's saved state (same disks and identity), then corrects its clock. */
   private async resumeSuspended(row: VMRow, ctx: OpContext): Promise<VMRow> {
-    const driver = await this.deps.hypervisors.driver();
+    const driver = await this.driverOf(row);
     const input = await ctx.stage('verify', `checking the saved state of ${row.name}`, () => suspendedInput(this.deps, driver, row));
     const running = await this.boot(this.lifecycle.transition(row.id, 'starting'), ctx, input);
     discardSuspended(this.deps, running);
@@ -454,7 +469,15 @@ export class VMService {
   ports(ref: string): Promise<VMPorts> {
     const target = this.sshTarget(ref);
     const row = this.find(ref);
-    return guestPorts(target, row, this.deps.network.publishing(row, undefined));
+    return guestPorts(target, row, this.deps.network.publishing(row, undefined), this.guestChannel(row));
+  }
+
+  /** The driver's host-only channel to the guest bits of a running VM (firecracker's vsock), if it has one. */
+  private guestChannel(row: VMRow): ((command: 'health' | 'ports') => Promise<string>) | undefined {
+    const handle = row.state === 'running' ? this.teardown.handleOf(row.id) : undefined;
+    const driver = handle ? this.deps.hypervisors.forHandle(handle) : undefined;
+    if (!handle || !driver?.guestChannel) return undefined;
+    return (command) => driver.guestChannel!(handle, command, { timeoutMs: 5000 });
   }
 
   /** The guest's changes in its workspace since the prepare (the patch with `patch`). Reads only. */
@@ -507,14 +530,14 @@ export class VMService {
     const snap = resolveSnapshot(this.deps.snapshots, req.fromSnapshot!);
     const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
     const manifest = checked ?? (await readManifest(sf.manifest));
-    const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver());
+    const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.deps.hypervisors.driver(req.driver ?? manifest.driver.driver));
     const ops = snapshotOps(driver);
     const accel = (await driver.probe()).accel ?? 'tcg';
     const problem = compatibilityProblem(manifest, { driver: driver.capabilities().name, version: await ops.stateVersion(), accel });
     if (problem) throw problem;
     if (!checked) await ctx.stage('verify', `checking snapshot ${snap.name}`, () => verifyFiles(sf.dir, manifest, ctx.signal));
     const m = manifest.machine;
-    const spec: VMSpec = { vcpu: m.vcpu, memoryMiB: m.memoryMiB, diskSizeBytes: m.diskSizeBytes, ...(m.rootSizeBytes !== undefined ? { rootSizeBytes: m.rootSizeBytes } : {}), nat: req.nat ?? false };
+    const spec: VMSpec = { vcpu: m.vcpu, memoryMiB: m.memoryMiB, diskSizeBytes: m.diskSizeBytes, ...(m.rootSizeBytes !== undefined ? { rootSizeBytes: m.rootSizeBytes } : {}), nat: req.nat ?? false, driver: driver.capabilities().name };
     if (this.deps.repo.nameTaken(req.name ?? '')) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, 'pick another --name');
     const reserved = this.reserveWith(req.name, spec);
     return this.lifecycle.withLock(reserved.id, async () => {
@@ -546,7 +569,7 @@ export class VMService {
   ): Promise<VMRow> {
     const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
     const manifest = opts.manifest ?? (await readManifest(sf.manifest));
-    const driver = await this.deps.hypervisors.driver();
+    const driver = await this.driverOf(reserved);
     const ops = snapshotOps(driver);
     if (opts.template) {
       // A template is banger's own and its fingerprint was checked; its files must be there (not re-hashed).
@@ -632,7 +655,7 @@ export class VMService {
     const reserved = this.reserveWith(name, spec);
     return this.lifecycle.withLock(reserved.id, async () => {
       try {
-        const driver = await this.deps.hypervisors.driver();
+        const driver = await this.driverOf(reserved);
         const row = this.deps.repo.update(reserved.id, { imageId: image.id });
         await ctx.stage('disks', 'preparing disks', () => prepareDisks(driver, vmFiles(this.deps.layout.vmsDir, row.id), image, row.spec, ctx.signal));
         await this.boot(this.lifecycle.transition(row.id, 'starting'), ctx);
@@ -690,7 +713,10 @@ export class VMService {
       throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}, then take the snapshot`);
     }
     if (networkModeOf(row, this.deps.config.network_mode) === 'bridge') {
-      throw badRequest(`vm ${row.name} uses bridge networking, and snapshots of bridge-mode VMs are not supported yet (a restored guest would keep its source's address)`, 'snapshot a user-mode VM (created with --network user)');
+      const hint = row.spec.driver === 'firecracker'
+        ? `firecracker VMs use bridge networking: keep this VM's state with banger vm suspend ${row.name}, or snapshot a QEMU VM (--driver qemu --network user)`
+        : 'snapshot a user-mode VM (created with --network user)';
+      throw badRequest(`vm ${row.name} uses bridge networking, and snapshots of bridge-mode VMs are not supported yet (a restored guest would keep its source's address)`, hint);
     }
     if (req.name !== undefined) {
       validateVMName(req.name);
@@ -888,15 +914,10 @@ export class VMService {
     return out;
   }
 
-  async health(ref: string): Promise<{ name: string; ok: boolean; sshMs?: number; error?: string }> {
+  /** Asks the guest channel where the driver has one (firecracker's vsock), else (or when it does not answer) SSH. */
+  health(ref: string): Promise<VMHealth> {
     const target = this.sshTarget(ref);
-    const t0 = Date.now();
-    try {
-      const r = await sshExec(target, ['true'], { timeoutMs: 15_000, connectTimeoutS: 5 });
-      return r.code === 0 ? { name: target.vm, ok: true, sshMs: Date.now() - t0 } : { name: target.vm, ok: false, error: `true exited ${r.code}` };
-    } catch (err) {
-      return { name: target.vm, ok: false, error: (err as Error).message };
-    }
+    return vmHealth(target, this.guestChannel(this.find(ref)));
   }
 
   /**

@@ -2,7 +2,8 @@
  * The Firecracker stand-in checked against Firecracker's own API description: it serves only
  * routes the description has, its refusals are 400 bodies of the description's Error schema,
  * the operations the description marks "Pre-boot only" are refused once the microVM started,
- * and snapshot/create is refused unless the microVM is paused.
+ * snapshot/create is refused unless the microVM is paused, and snapshot/load is taken only first
+ * (after the logger and metrics at most), only for state of the same version whose files are there.
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -139,6 +140,37 @@ describe('the firecracker stand-in against the API description', () => {
     const loaded = await third.call('PUT', '/snapshot/load', { snapshot_path: create.snapshot_path, mem_backend: { backend_type: 'File', backend_path: create.mem_file_path }, resume_vm: false });
     assert.equal(loaded.status, 204, JSON.stringify(loaded.body));
     assert.equal(((await third.call('GET', '/')).body as { state: string }).state, 'Paused');
+  });
+
+  it('snapshot/load refuses state of another version, overrides of interfaces it lacks, and drives whose files do not open', async () => {
+    const { call } = await fresh();
+    await writeFile(join(work, 'd.img'), Buffer.alloc(512));
+    assert.equal((await call('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128 })).status, 204);
+    assert.equal((await call('PUT', '/boot-source', { kernel_image_path: join(work, 'vmlinux') })).status, 204);
+    assert.equal((await call('PUT', '/drives/d', { drive_id: 'd', is_root_device: false, path_on_host: join(work, 'd.img') })).status, 204);
+    assert.equal((await call('PUT', '/network-interfaces/eth0', { iface_id: 'eth0', host_dev_name: 'tap-a' })).status, 204);
+    assert.equal((await call('PUT', '/actions', { action_type: 'InstanceStart' })).status, 204);
+    assert.equal((await call('PATCH', '/vm', { state: 'Paused' })).status, 204);
+    const saved = { snapshot_path: join(work, 'l.state'), mem_file_path: join(work, 'l.mem') };
+    assert.equal((await call('PUT', '/snapshot/create', saved)).status, 204);
+    const load = (extra: object = {}) => ({ snapshot_path: saved.snapshot_path, mem_backend: { backend_type: 'File', backend_path: saved.mem_file_path }, resume_vm: true, ...extra });
+
+    const other = new FirecrackerStandin({ schema, powerOffDelayMs: 'ignore', version: '1.16.0' });
+    const sock = join(work, `api-${n++}.sock`);
+    await other.listen(sock);
+    open.push(other);
+    refused(await send(sock, 'PUT', '/snapshot/load', load()), 'PUT', '/snapshot/load', /made by Firecracker v1\.16\.1, and this is v1\.16\.0/);
+    refused(await (await fresh()).call('PUT', '/snapshot/load', load({ network_overrides: [{ iface_id: 'eth1', host_dev_name: 'tap-b' }] })), 'PUT', '/snapshot/load', /no interface eth1/);
+    refused(await (await fresh()).call('PUT', '/snapshot/load', { ...load(), mem_backend: { backend_type: 'File', backend_path: join(work, 'none.mem') } }), 'PUT', '/snapshot/load', /memory file/);
+    await rm(join(work, 'd.img'));
+    refused(await (await fresh()).call('PUT', '/snapshot/load', load()), 'PUT', '/snapshot/load', /backing file.*d\.img/);
+    await writeFile(join(work, 'd.img'), Buffer.alloc(512));
+    const ok = await fresh();
+    assert.equal((await ok.call('PUT', '/logger', { log_path: join(work, 'l.log') })).status, 204, 'the logger may come before a load');
+    assert.equal((await ok.call('PUT', '/snapshot/load', load({ network_overrides: [{ iface_id: 'eth0', host_dev_name: 'tap-b' }] }))).status, 204);
+    const config = (await ok.call('GET', '/vm/config')).body as Record<string, { host_dev_name?: string }>;
+    assert.equal(config['network-interfaces/eth0']?.host_dev_name, 'tap-b');
+    refused(await ok.call('PUT', '/snapshot/load', load()), 'PUT', '/snapshot/load', /not supported after starting/);
   });
 
   it('answers GET / and GET /version with bodies of the description\'s InstanceInfo and FirecrackerVersion', async () => {

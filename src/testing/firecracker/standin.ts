@@ -3,7 +3,9 @@
  * exists. It follows the API description's semantics: every body is validated against the
  * description's definition (unknown fields refused, as Firecracker does), pre-boot resources are
  * refused after InstanceStart, snapshot/create only while Paused, snapshot/load only as the first
- * call on a fresh process (logger and metrics aside); refusals are 400 with `fault_message`,
+ * call on a fresh process (logger and metrics aside), and only state saved by the same version, with its
+ * memory file present and network_overrides naming saved interfaces; every drive's file must open (at
+ * InstanceStart and at a load, relative paths from the working directory); refusals are 400 with `fault_message`,
  * successes 204. Once started it writes the guest's serial output to its "serial console" (stdout:
  * the probe kernel's marker, interpreted as tiny-guest.ts describes, or boot lines for a real kernel), flushes
  * metrics as JSON lines, powers off on SendCtrlAltDel, and serves the vsock UDS with the
@@ -11,7 +13,7 @@
  *
  * @module
  */
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
@@ -33,7 +35,7 @@ export interface StandinOptions {
   powerOffDelayMs?: number | 'ignore';
   /** Listening ports the guest channel reports. */
   guestPorts?: number[];
-  /** Refuse the request to this path with 400 and this fault_message (an injected refusal, for error paths). */
+  /** Refuse the request to this path with 400 and this fault_message (an injected refusal, for error paths; a refused snapshot/create leaves partly written files, as a full disk does). */
   fault?: { path: string; message: string };
   /** Append every request and its answer to this file as JSON lines (for tests of what the driver sent). */
   recordTo?: string;
@@ -147,7 +149,13 @@ export class FirecrackerStandin {
     } catch {
       return fault(`Invalid JSON body: ${text.slice(0, 80)}`);
     }
-    if (this.opts.fault?.path === path) return fault(this.opts.fault.message);
+    if (this.opts.fault?.path === path) {
+      // A snapshot that fails part-way (a full disk) leaves what it had written.
+      const b = body as { snapshot_path?: unknown; mem_file_path?: unknown } | undefined;
+      if (path === '/snapshot/create' && typeof b?.mem_file_path === 'string') writeFileSync(this.host(b.mem_file_path), Buffer.alloc(1024));
+      if (path === '/snapshot/create' && typeof b?.snapshot_path === 'string') writeFileSync(this.host(b.snapshot_path), '{');
+      return fault(this.opts.fault.message);
+    }
     const definition = this.opts.schema.bodyDefinition(method, path);
     if (definition === null || !served(method, path)) return fault(`Invalid request method and/or path: ${method} ${path}.`);
     if (definition !== undefined) {
@@ -200,7 +208,7 @@ export class FirecrackerStandin {
         if (body.snapshot_type === 'Diff' && this.resources.get('machine-config')?.track_dirty_pages !== true) {
           throw new Error('Diff snapshots are not allowed on uVMs with dirty page tracking disabled.');
         }
-        writeFileSync(this.host(body.snapshot_path as string), JSON.stringify({ standin: 'vmstate', resources: Object.fromEntries(this.resources) }));
+        writeFileSync(this.host(body.snapshot_path as string), JSON.stringify({ standin: 'vmstate', version: this.version(), resources: Object.fromEntries(this.resources) }));
         writeFileSync(this.host(body.mem_file_path as string), Buffer.alloc(4096));
         return undefined;
       case 'PUT /snapshot/load': {
@@ -208,13 +216,26 @@ export class FirecrackerStandin {
         if (configured.length > 0) throw new Error('Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources.');
         if (body.mem_file_path !== undefined && body.mem_backend !== undefined) throw new Error('Only one of mem_file_path and mem_backend may be given.');
         if (body.mem_file_path === undefined && body.mem_backend === undefined) throw new Error('Either mem_file_path or mem_backend must be given.');
-        let saved: { resources?: Record<string, Record<string, unknown>> };
+        let saved: { version?: string; resources?: Record<string, Record<string, unknown>> };
         try {
           saved = JSON.parse(readFileSync(this.host(body.snapshot_path as string), 'utf8')) as typeof saved;
         } catch (err) {
           throw new Error(`Load snapshot error: Cannot open snapshot file: ${(err as Error).message}`);
         }
-        for (const [k, v] of Object.entries(saved.resources ?? {})) this.resources.set(k, v);
+        if (saved.version !== this.version()) {
+          throw new Error(`Load snapshot error: Failed to restore from snapshot: the snapshot was made by Firecracker v${saved.version ?? '?'}, and this is v${this.version()}: unsupported snapshot data version`);
+        }
+        const mem = body.mem_backend as { backend_path: string } | undefined;
+        const memPath = mem ? mem.backend_path : (body.mem_file_path as string);
+        if (!existsSync(this.host(memPath))) throw new Error(`Load snapshot error: Failed to restore from snapshot: Cannot open the memory file: No such file or directory (os error 2)`);
+        const restored = new Map(Object.entries(saved.resources ?? {}));
+        for (const o of (body.network_overrides as { iface_id: string; host_dev_name: string }[] | undefined) ?? []) {
+          const nic = restored.get(`network-interfaces/${o.iface_id}`);
+          if (!nic) throw new Error(`Load snapshot error: Failed to restore from snapshot: Invalid network override: no interface ${o.iface_id}`);
+          restored.set(`network-interfaces/${o.iface_id}`, { ...nic, host_dev_name: o.host_dev_name });
+        }
+        this.checkDrives(restored, 'Load snapshot error: Failed to restore from snapshot: ');
+        for (const [k, v] of restored) this.resources.set(k, v);
         const vs = body.vsock_override as { uds_path?: string } | undefined;
         const vsockRes = this.resources.get('vsock');
         if (vs?.uds_path) this.vsockPath = this.host(vs.uds_path);
@@ -241,6 +262,7 @@ export class FirecrackerStandin {
         throw new Error(`Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: ${(err as Error).message}`);
       }
       if (head.toString('latin1') !== '\x7fELF') throw new Error('Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: failed to load ELF kernel image');
+      this.checkDrives(this.resources, 'Start microvm error: ');
       this.state = 'Running';
       this.runGuest(kernel);
       this.startDevices();
@@ -265,6 +287,16 @@ export class FirecrackerStandin {
       return undefined;
     }
     throw new Error(`Unknown action ${type}.`);
+  }
+
+  /** Every drive's file opens (relative paths from the working directory, as firecracker resolves them). */
+  private checkDrives(resources: ReadonlyMap<string, Record<string, unknown>>, prefix: string): void {
+    for (const [k, v] of resources) {
+      if (!k.startsWith('drives/') || typeof v.path_on_host !== 'string') continue;
+      if (!existsSync(this.host(v.path_on_host))) {
+        throw new Error(`${prefix}Unable to create the virtio block device: Virtio backend error: Error manipulating the backing file: No such file or directory (os error 2) ${v.path_on_host}`);
+      }
+    }
   }
 
   /** The guest's serial output: the probe kernel's marker (interpreted), boot lines for a real kernel, nothing on a broken host. */
@@ -324,8 +356,8 @@ export class FirecrackerStandin {
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       const cmd = buf.slice(0, nl).trim();
-      if (cmd === 'health') s.end('ok\n');
-      else if (cmd === 'ports') s.end((this.opts.guestPorts ?? [22]).map((p) => `tcp 0.0.0.0 ${p}`).join('\n') + '\n');
+      if (cmd === 'health') s.end(`ok ${(process.uptime()).toFixed(2)}\n`);
+      else if (cmd === 'ports') s.end((this.opts.guestPorts ?? [22]).map((p) => `tcp   LISTEN 0      128          0.0.0.0:${p}        0.0.0.0:*    users:(("sshd",pid=${400 + p},fd=3))`).join('\n') + '\n');
       else s.end(`error unknown command ${cmd}\n`);
     });
   }

@@ -23,6 +23,7 @@ export interface CreateOpts {
   start?: boolean;
   from?: string;
   cold?: boolean;
+  driver?: string;
 }
 
 export function createBody(o: CreateOpts): CreateVMRequest {
@@ -40,6 +41,7 @@ export function createBody(o: CreateOpts): CreateVMRequest {
   if (o.start === false) body.noStart = true;
   if (o.from !== undefined) body.fromSnapshot = o.from;
   if (o.cold) body.cold = true;
+  if (o.driver !== undefined) body.driver = o.driver;
   return body;
 }
 
@@ -61,5 +63,6 @@ export function addCreateFlags(cmd: Command): Command {
     )
 
     .option('--from <snapshot>', 'restore this snapshot (name or id) instead of booting; the VM gets its own hostname, host key, address and entropy')
-    .option('--cold', 'boot from the image even when a warm pool template could be restored (see banger vm pool)');
+    .option('--cold', 'boot from the image even when a warm pool template could be restored (see banger vm pool)')
+    .option('--driver <name>', 'hypervisor for this VM: qemu or firecracker (default: config driver; with --from, the one that saved the snapshot); kept for its later starts, e.g. --driver firecracker');
 }

@@ -36,6 +36,7 @@ Examples:
   banger vm run                                  boot a sandbox, open a root shell
   banger vm run --name dev                       the same, named dev (ssh dev.vm later)
   banger vm run --rm -- cat /etc/os-release      throwaway VM for one command
+  banger vm run --driver firecracker --network bridge   the same sandbox on Firecracker
   banger vm run ./repo                           a copy of the checkout at /root/repo, shell there
   banger vm run ./repo -- make test              the same, run the tests, exit with their status
   banger vm run ./repo --dry-run                 list the files that would be copied

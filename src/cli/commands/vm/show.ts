@@ -18,7 +18,7 @@ export function registerShow(vm: Command, ctx: CliContext): void {
       const rows: [string, string][] = [
         ['name', v.name], ['id', v.id], ['state', v.state], ['image', v.imageName ?? v.imageId],
         ['vcpu', String(v.spec.vcpu)], ['memory', `${v.spec.memoryMiB} MiB`], ['disk', formatSize(v.spec.diskSizeBytes)],
-        ['dns', v.dnsName], ['ssh', v.sshPort ? `${v.sshHost}:${v.sshPort}` : '-'], ['driver', v.driver ? `${v.driver} (${v.accel ?? '?'})` : '-'],
+        ['dns', v.dnsName], ['ssh', v.sshPort ? `${v.sshHost}:${v.sshPort}` : '-'], ['driver', v.driver ? `${v.driver} (${v.accel ?? '?'})` : (v.spec.driver ?? '-')],
         ['pid', v.pid ? String(v.pid) : '-'], ['created', v.createdAt],
       ];
       if (v.lastError) rows.push(['last error', v.lastError]);
