@@ -22,10 +22,10 @@ export interface InTerminal {
 
 export const hasScript = (): boolean => which('script') !== undefined;
 
-/** Runs `banger ARGS` in a new pty of `rows` by `cols`. */
-export function inTerminal(h: CliHarness, args: string[], size = { rows: 43, cols: 132 }): InTerminal {
+/** Runs `banger ARGS` in a new pty of `rows` by `cols`; `env` adds to banger's environment. */
+export function inTerminal(h: CliHarness, args: string[], size = { rows: 43, cols: 132 }, env: NodeJS.ProcessEnv = {}): InTerminal {
   const line = `stty rows ${size.rows} cols ${size.cols}; exec ${shellJoin([process.execPath, BANGER, ...args])}`;
-  const child = spawnPiped(['script', '-qefc', line, '/dev/null'], { env: { ...h.env, TERM: 'xterm-256color' } });
+  const child = spawnPiped(['script', '-qefc', line, '/dev/null'], { env: { ...h.env, TERM: 'xterm-256color', ...env } });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (out += c.toString()));
