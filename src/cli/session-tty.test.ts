@@ -2,11 +2,13 @@
  * Terminal sessions through the CLI in a real terminal (a pty made by util-linux `script`) on a
  * fake-driver VM (its guest is this host through `sshd -i`): the session's program sees a terminal
  * that follows the attached window's size, Ctrl-C reaches it, the detach keys leave it running, and
- * a re-attach shows what it wrote meanwhile.
+ * a re-attach (after a daemon SIGKILL) shows what it wrote meanwhile.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SessionInfo } from '../api/sessions.js';
+import type { PingResult } from '../api/types.js';
+import { signalProcess, waitForExit } from '../system/proc.js';
 import type { CliHarness } from '../testing/cli-harness.js';
 import { hasScript, inTerminal, until } from '../testing/terminal.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
@@ -54,6 +56,10 @@ describe('vm session --tty in a terminal (fake driver)', { skip: hasScript() ? u
     assert.match(t.output(), /detached from tt; it keeps running/);
     assert.equal((await json<SessionInfo>('vm', 'session', 'show', 'box', 'tt')).state, 'running', 'Ctrl-C went to the program, not to the session');
 
+    // The session outlives the daemon: a SIGKILL'd one is replaced by the next command.
+    const daemon = (await h.client().get<PingResult>('/ping')).pid;
+    signalProcess(daemon, 'SIGKILL');
+    assert.ok(await waitForExit(daemon, 5000));
     const again = inTerminal(h, ['vm', 'session', 'attach', 'box', 'tt', '--detach-keys', 'ctrl-p,ctrl-q'], { rows: 50, cols: 90 });
     await until('the size of the new window', () => /size 50 90/.test(again.output()));
     assert.match(again.output(), /got-sigint/, 'a re-attach shows the recent output');
