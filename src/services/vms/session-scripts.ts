@@ -2,11 +2,13 @@
  * The shell scripts that run guest sessions, run in the guest over SSH. A session lives in
  * ~/.cache/banger/sessions/NAME: `run` (the runner below), `stdin` (a FIFO the command reads),
  * `output` (its stdout and stderr), `pid` (the command's), `runner.pid`, `boot_id` (the guest boot
- * it started in) and, once it ended, `status` ("CODE EPOCH"). The guest's files are the source of truth.
+ * it started in), `env` (its environment, one NAME=VALUE a line), `tty` (its terminal's device, when it
+ * has one) and, once it ended, `status` ("CODE EPOCH"). The guest's files are the source of truth.
  *
  * Under systemd (the guest's PID 1) a session is a transient unit `banger-session-NAME`; without it
- * (a container-like guest) the runner is detached with setsid. Either way nothing ties it to the ssh
- * connection that started it, nor to the daemon.
+ * (a container-like guest) the runner is detached with setsid and an empty environment. Either way
+ * nothing ties it to the ssh connection that started it, nor to the daemon, and its environment is
+ * only `env`.
  *
  * @module
  */
