@@ -34,6 +34,8 @@ describe('vm session --tty in a terminal (fake driver)', { skip: hasScript() ? u
     assert.equal(r.code, 0, r.stderr);
   });
   after(async () => {
+    // The fake guest is this host: a session a failed test left running would outlive its VM.
+    for (const name of ['tt', 'ask']) await h.run(['vm', 'session', 'kill', 'box', name]);
     await h.run(['vm', 'delete', 'box']);
     await h.cleanup();
   });
