@@ -28,13 +28,27 @@ export interface SessionInfo {
   guestDir: string;
   /** The systemd unit it runs as, when the guest has systemd. */
   unit?: string;
+  /** Its command runs on a terminal (a pseudo-terminal in the guest): attach from a terminal is interactive. */
+  tty?: boolean;
 }
+
+/** A session's terminal: its size and TERM. */
+export interface SessionTerminal {
+  rows: number;
+  cols: number;
+  /** Default xterm-256color. */
+  term?: string;
+}
+
+export const DEFAULT_SESSION_TERMINAL: Required<SessionTerminal> = { rows: 24, cols: 80, term: 'xterm-256color' };
 
 export interface StartSessionRequest {
   /** Generated (adjective-noun) when absent. */
   name?: string;
   command: string[];
   cwd?: string;
+  /** Run the command on a terminal of this size (`true`: 24 rows, 80 columns); default: pipes. */
+  tty?: SessionTerminal | true;
 }
 
 export interface StopSessionRequest {
@@ -48,7 +62,7 @@ export interface KillSessionRequest {
 }
 
 export function parseStartSessionRequest(body: unknown): StartSessionRequest {
-  const b = fieldsOf(body, ['name', 'command', 'cwd'], 'start session');
+  const b = fieldsOf(body, ['name', 'command', 'cwd', 'tty'], 'start session');
   const command = b.command;
   if (!Array.isArray(command) || command.length === 0 || !command.every((a) => typeof a === 'string')) {
     throw badRequest('command must be a non-empty list of strings', 'give the command after --: banger vm session start dev -- python3 -m http.server');
@@ -58,7 +72,24 @@ export function parseStartSessionRequest(body: unknown): StartSessionRequest {
   if (cwd !== undefined && (!cwd.startsWith('/') || cwd.split('/').includes('..'))) {
     throw badRequest(`cwd ${JSON.stringify(cwd)} is not an absolute guest path`, 'give a path such as /root/repo');
   }
-  return defined<StartSessionRequest>({ name: optString(b, 'name'), command, cwd });
+  return defined<StartSessionRequest>({ name: optString(b, 'name'), command, cwd, tty: parseTerminal(b.tty) });
+}
+
+/** A terminal size in rows and columns, as a terminal would have. */
+export function terminalSizeProblem(rows: unknown, cols: unknown): string | undefined {
+  const ok = (n: unknown) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 1000;
+  return ok(rows) && ok(cols) ? undefined : 'rows and cols must be whole numbers from 1 to 1000';
+}
+
+function parseTerminal(v: unknown): SessionTerminal | true | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return true;
+  const t = fieldsOf(v, ['rows', 'cols', 'term'], 'session terminal');
+  const problem = terminalSizeProblem(t.rows, t.cols);
+  if (problem) throw badRequest(`tty: ${problem}`, 'e.g. {"tty": {"rows": 40, "cols": 120}}, or {"tty": true} for 24 by 80');
+  const term = optString(t, 'term');
+  if (term !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/.test(term)) throw badRequest(`tty: term ${JSON.stringify(term)} is not a terminal type`, 'e.g. xterm-256color');
+  return defined<SessionTerminal>({ rows: t.rows as number, cols: t.cols as number, term });
 }
 
 export function parseStopSessionRequest(body: unknown): StopSessionRequest {

@@ -5,43 +5,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { spawnPiped, which } from '../system/exec.js';
-import { shellJoin } from '../drivers/ssh/client.js';
 import type { CliHarness } from '../testing/cli-harness.js';
+import { hasScript, inTerminal, until } from '../testing/terminal.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
 
-const BANGER = fileURLToPath(new URL('../bin/banger.js', import.meta.url));
-
-interface InTerminal {
-  output: () => string;
-  write: (s: string) => void;
-  exit: Promise<number | null>;
-}
-
-/** Runs banger in a fresh pty of 43 rows and 132 columns, TERM=xterm-256color. */
-function inTerminal(h: CliHarness, args: string[]): InTerminal {
-  const line = `stty rows 43 cols 132; exec ${shellJoin([process.execPath, BANGER, ...args])}`;
-  const child = spawnPiped(['script', '-qefc', line, '/dev/null'], { env: { ...h.env, TERM: 'xterm-256color' } });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  return {
-    output: () => out,
-    write: (s) => child.stdin.write(s),
-    exit: new Promise((r) => child.once('close', (code) => r(code))),
-  };
-}
-
-const until = async (what: string, fn: () => boolean, ms = 60_000) => {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
-
-describe('vm run -- cmd in a terminal', { skip: which('script') ? undefined : 'script (util-linux) is not installed' }, () => {
+describe('vm run -- cmd in a terminal', { skip: hasScript() ? undefined : 'script (util-linux) is not installed' }, () => {
   let h: CliHarness;
   before(async () => {
     h = await tinyImageHome();

@@ -9,6 +9,9 @@ import { PassThrough } from 'node:stream';
 import type { PingResult } from '../api/types.js';
 import type { SessionInfo } from '../api/sessions.js';
 import { pidAlive, signalProcess, waitForExit } from '../system/proc.js';
+import { which } from '../system/exec.js';
+import { GUEST_NO_PROXY } from '../model/guest-proxy.js';
+import { EGRESS_PROXY_URL } from '../services/network/egress-proxy.js';
 import type { CliHarness } from '../testing/cli-harness.js';
 import { tinyImageHome } from '../testing/tiny-image.js';
 import { runCli } from './main.js';
@@ -99,6 +102,22 @@ describe('vm session (fake driver)', () => {
     assert.equal(shown.cwd, '/tmp');
     const r = await h.run(['vm', 'session', 'rm', 'box', 'cwd']);
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  it("a session has the proxy settings vm exec has (the guest's /etc/environment), with or without a terminal", { skip: which('socat') ? undefined : 'socat (the egress connector) is not installed' }, async () => {
+    const show = 'echo "proxy=$http_proxy|$https_proxy|$HTTPS_PROXY|$no_proxy home=$HOME ssh=${SSH_CONNECTION:-none}"';
+    const viaExec = await h.run(['vm', 'exec', 'box', '--', 'sh', '-c', 'echo "$http_proxy"']);
+    assert.equal(viaExec.stdout, `${EGRESS_PROXY_URL}\n`, viaExec.stderr);
+    const want = `proxy=${EGRESS_PROXY_URL}|${EGRESS_PROXY_URL}|${EGRESS_PROXY_URL}|${GUEST_NO_PROXY} home=`;
+    await json<SessionInfo>('vm', 'session', 'start', 'box', '--name', 'env', '--', 'sh', '-c', show);
+    await json<SessionInfo>('vm', 'session', 'start', 'box', '--name', 'env-tty', '--tty', '--', 'sh', '-c', show);
+    for (const name of ['env', 'env-tty']) {
+      await until(`${name} to end`, async () => (await json<SessionInfo>('vm', 'session', 'show', 'box', name)).state === 'exited');
+      const out = await logs(name);
+      assert.ok(out.startsWith(want), `${name}: ${out}`);
+      assert.match(out, /ssh=none\r?\n$/, `${name}: the session's environment is its own, not the ssh command's that started it`);
+      assert.equal((await h.run(['vm', 'session', 'rm', 'box', name])).code, 0);
+    }
   });
 
   it('a generated name; stop sends SIGTERM; rm refuses a running session', async () => {

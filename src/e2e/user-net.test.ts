@@ -118,6 +118,10 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
     closedAddr = (await show('closed')).sshHost ?? '';
     assert.match(closedAddr, /^127\.77\.\d+\.\d+$/);
     assert.equal(await exec('closed', ['sh', '-c', 'echo "$http_proxy $https_proxy"']), `${PROXY} ${PROXY}`, 'the seed set the guest proxy');
+    const started = await banger(['vm', 'session', 'start', 'closed', '--name', 'proxy', '--', 'sh', '-c', 'echo "$http_proxy $https_proxy"']);
+    assert.equal(started.code, 0, started.stderr);
+    const sessionOut = await banger(['vm', 'session', 'logs', 'closed', 'proxy', '-f']);
+    assert.equal(sessionOut.stdout.trim(), `${PROXY} ${PROXY}`, 'a session (a systemd unit, which reads no /etc/environment) has the proxy too');
     assert.equal(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`)), 'FAIL 22', 'the proxy refuses');
     assert.match(await exec('closed', fetchIn(`http://${UPSTREAM}:8099/`, "--noproxy '*'")), /^FAIL/, 'no packet leaves slirp');
     assert.match(await exec('closed', fetchIn('http://10.0.2.2:8098/', "--noproxy '*'")), /^FAIL/);

@@ -1,4 +1,5 @@
 /** The early-boot unit and script that apply a VM's seed disk inside the guest. */
+import { GUEST_NO_PROXY, GUEST_NO_PROXY_KEYS, GUEST_PROXY_KEYS } from '../model/guest-proxy.js';
 
 export const SEED_LABEL = 'BANGERSEED';
 export const SEED_SCRIPT_PATH = '/usr/local/libexec/banger-seed';
@@ -169,8 +170,8 @@ if [ -f "$ENVFILE" ] || [ -n "$proxy" ]; then
   if [ -n "$proxy" ]; then
     {
       echo '# >>> banger proxy (written at every boot from the VM seed)'
-      for k in http_proxy https_proxy HTTP_PROXY HTTPS_PROXY; do echo "$k=$proxy"; done
-      for k in no_proxy NO_PROXY; do echo "$k=localhost,127.0.0.1,::1"; done
+      for k in ${GUEST_PROXY_KEYS.join(' ')}; do echo "$k=$proxy"; done
+      for k in ${GUEST_NO_PROXY_KEYS.join(' ')}; do echo "$k=${GUEST_NO_PROXY}"; done
       echo '# <<< banger proxy'
     } >> "$ENVFILE.banger-new"
   fi

@@ -36,6 +36,23 @@ export const SESSION_SEND = `${DIR}
 exec 3<>"$d/stdin"
 cat >&3`;
 
+/** Exit status of SESSION_RESIZE when the session has no terminal. */
+export const SESSION_NO_TTY = 5;
+
+/**
+ * $1 name, $2 rows, $3 columns, $4 1 to make its program redraw even when the size is the same: sets
+ * the size of the session's terminal (the kernel sends SIGWINCH to its foreground process group when
+ * the size changes; the redraw sends it anyway).
+ */
+export const SESSION_RESIZE = `${DIR}
+[ ! -f "$d/status" ] || { echo "session $1 has ended" >&2; exit ${SESSION_ENDED}; }
+[ -s "$d/tty" ] || { echo "session $1 has no terminal" >&2; exit ${SESSION_NO_TTY}; }
+stty -F "$(cat "$d/tty")" rows "$2" cols "$3"
+if [ "$4" = 1 ]; then
+  fg=$(sed 's/.*) //' "/proc/$(cat "$d/pid")/stat" 2>/dev/null | cut -d' ' -f6)
+  [ -z "$fg" ] || [ "$fg" -le 0 ] || kill -s WINCH -- "-$fg" 2>/dev/null || true
+fi`;
+
 export interface OutputArgs {
   follow?: boolean;
   offset?: number;
@@ -52,4 +69,9 @@ export function sessionOutputArgv(name: string, a: OutputArgs = {}): string[] {
 /** The guest argv that writes its stdin to session `name`'s stdin. Pure. */
 export function sessionSendArgv(name: string): string[] {
   return ['sh', '-c', SESSION_SEND, 'sh', name];
+}
+
+/** The guest argv that sets session `name`'s terminal size (and with `redraw`, signals it anyway). Pure. */
+export function sessionResizeArgv(name: string, size: { rows: number; cols: number }, redraw = false): string[] {
+  return ['sh', '-c', SESSION_RESIZE, 'sh', name, String(size.rows), String(size.cols), redraw ? '1' : '0'];
 }

@@ -7,9 +7,9 @@ import type { Readable, Writable } from 'node:stream';
 import type { ApiClient } from '../api/client.js';
 import { BangerError } from '../api/errors.js';
 import { ROUTES } from '../api/routes.js';
-import type { KillSessionRequest, SessionInfo, StartSessionRequest } from '../api/sessions.js';
+import { terminalSizeProblem, type KillSessionRequest, type SessionInfo, type SessionTerminal, type StartSessionRequest } from '../api/sessions.js';
 import type { Deleted, VMSignal } from '../api/types.js';
-import { SESSION_ENDED, sessionOutputArgv, sessionSendArgv } from '../model/session-output.js';
+import { SESSION_ENDED, SESSION_NO_TTY, sessionOutputArgv, sessionResizeArgv, sessionSendArgv } from '../model/session-output.js';
 import { sdkError } from './errors.js';
 import { execStream, execText, type ExecStream, type Reach } from './exec.js';
 import type { CallOptions } from './operation.js';
@@ -19,6 +19,8 @@ export interface SessionStartOptions extends CallOptions {
   name?: string;
   /** Working directory in the guest (default: the home directory). */
   cwd?: string;
+  /** Run it on a terminal of this size (`true`: 24 by 80), for an interactive attach. */
+  tty?: SessionTerminal | true;
 }
 
 export interface AttachOptions {
@@ -30,6 +32,8 @@ export interface AttachOptions {
   signal?: AbortSignal;
   /** Show only what the session writes from now on, not its output so far. */
   tail?: boolean;
+  /** Show only the last this many bytes of its output so far (then what it writes). */
+  tailBytes?: number;
 }
 
 export interface AttachResult {
@@ -57,7 +61,12 @@ export class VMSessions {
 
   /** Starts `command` (an argv) in the guest; it outlives this process and the daemon. */
   start(command: readonly string[], opts: SessionStartOptions = {}): Promise<SessionInfo> {
-    const body: StartSessionRequest = { command: [...command], ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) };
+    const body: StartSessionRequest = {
+      command: [...command],
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+      ...(opts.tty !== undefined ? { tty: opts.tty } : {}),
+    };
     return this.api((c) => c.run(ROUTES.vmSessionStart, { name: this.vm.name }, body, () => undefined, opts.signal), opts.signal);
   }
 
@@ -103,6 +112,20 @@ export class VMSessions {
   }
 
   /**
+   * Sets the size of a terminal session's terminal; its program gets SIGWINCH when the size changed
+   * (with `redraw`, also when it did not: a full-screen program draws itself again).
+   */
+  async resize(session: string, size: { rows: number; cols: number }, opts: CallOptions & { redraw?: boolean } = {}): Promise<void> {
+    const problem = terminalSizeProblem(size.rows, size.cols);
+    if (problem) throw new BangerError('bad_request', problem);
+    const reach = await this.api(() => this.vm.reach(), opts.signal);
+    const r = await execText(reach, sessionResizeArgv(session, size, opts.redraw), opts.signal ? { signal: opts.signal } : {});
+    if (r.exitCode === SESSION_ENDED) throw new BangerError('not_running', `session ${session} in vm ${this.vm.name} has ended`);
+    if (r.exitCode === SESSION_NO_TTY) throw new BangerError('bad_request', `session ${session} in vm ${this.vm.name} has no terminal`, { hint: 'start it with --tty (tty: true) for one' });
+    if (r.exitCode !== 0) throw new BangerError('operation_failed', `could not resize session ${session} in vm ${this.vm.name}: ${r.stderr.trim() || `exit status ${r.exitCode}`}`);
+  }
+
+  /**
    * Streams the session's output to `output` and forwards `input` to its stdin, until the session
    * ends (`ended`), `input` ends or `signal` aborts (`detached`: the session keeps running).
    */
@@ -117,7 +140,7 @@ export class VMSessions {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     let reason: AttachResult['reason'] = 'detached';
     try {
-      const out = execStream(reach, sessionOutputArgv(session, { follow: true, ...(opts.tail ? { tail: 0 } : {}) }), { signal: detach.signal });
+      const out = execStream(reach, sessionOutputArgv(session, { follow: true, ...(opts.tail ? { tail: 0 } : opts.tailBytes !== undefined ? { tail: opts.tailBytes } : {}) }), { signal: detach.signal });
       const pump = (async () => {
         for await (const chunk of out.stdout) opts.output.write(chunk);
       })();

@@ -134,6 +134,14 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 6,
+    name: 'session terminals',
+    up: (db) => {
+      // 1: the session's command runs on a pseudo-terminal in the guest.
+      db.exec('ALTER TABLE vm_sessions ADD COLUMN tty INTEGER NOT NULL DEFAULT 0');
+    },
+  },
 ];
 
 export const LATEST_MIGRATION = MIGRATIONS[MIGRATIONS.length - 1]!.id;

@@ -8,6 +8,8 @@ export interface SessionRow {
   cwd?: string;
   /** The systemd unit, when the guest ran it under systemd. */
   unit?: string;
+  /** Its command runs on a pseudo-terminal in the guest. */
+  tty?: boolean;
   startedAt: string;
   endedAt?: string;
   /** Absent while running, and for a session that ended without a status (lost). */
@@ -23,6 +25,7 @@ interface Raw {
   started_at: string;
   ended_at: string | null;
   exit_status: number | null;
+  tty: number;
 }
 
 function fromRaw(r: Raw): SessionRow {
@@ -31,6 +34,7 @@ function fromRaw(r: Raw): SessionRow {
   if (r.unit !== null) row.unit = r.unit;
   if (r.ended_at !== null) row.endedAt = r.ended_at;
   if (r.exit_status !== null) row.exitStatus = r.exit_status;
+  if (r.tty === 1) row.tty = true;
   return row;
 }
 
@@ -53,8 +57,8 @@ export class SessionRepo {
 
   insert(row: SessionRow): void {
     this.db
-      .prepare('INSERT INTO vm_sessions (vm_id, name, command_json, cwd, unit, started_at, ended_at, exit_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(row.vmId, row.name, JSON.stringify(row.command), row.cwd ?? null, row.unit ?? null, row.startedAt, row.endedAt ?? null, row.exitStatus ?? null);
+      .prepare('INSERT INTO vm_sessions (vm_id, name, command_json, cwd, unit, started_at, ended_at, exit_status, tty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(row.vmId, row.name, JSON.stringify(row.command), row.cwd ?? null, row.unit ?? null, row.startedAt, row.endedAt ?? null, row.exitStatus ?? null, row.tty ? 1 : 0);
   }
 
   /** Records that a session ended (once: a recorded end is not overwritten). */

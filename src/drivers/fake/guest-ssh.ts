@@ -13,11 +13,16 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { FakeVmmFiles } from '../../model/filenames.js';
 import { spawnPiped, which, type PipedChild } from '../../system/exec.js';
-import { debugfsReadBatch } from '../ext4/debugfs.js';
+import { debugfsReadBatch, debugfsRequest } from '../ext4/debugfs.js';
+import { guestProxyEnvironment } from '../../model/guest-proxy.js';
 import { quote } from '../ext4/guest-path.js';
 
-/** The sshd_config for an `sshd -i` that logs in with the seed's keys only. */
-export function sshdConfig(files: FakeVmmFiles): string {
+/**
+ * The sshd_config for an `sshd -i` that logs in with the seed's keys only. `env` stands for the
+ * guest's /etc/environment (PAM gives it to every ssh command in a real guest): the seed's proxy.
+ */
+export function sshdConfig(files: FakeVmmFiles, env: Readonly<Record<string, string>> = {}): string {
+  const extra = Object.entries(env).map(([k, v]) => ` ${k}="${v}"`).join('');
   return [
     `HostKey "${files.hostKey}"`,
     `AuthorizedKeysFile "${files.authorizedKeys}"`,
@@ -32,13 +37,14 @@ export function sshdConfig(files: FakeVmmFiles): string {
     // The fake guest's commands run on the host as the host user: give them a HOME of their own (the
     // host user's shell start-up files are not the guest's) and a PATH whose poweroff powers down the
     // VMM, never the host.
-    `SetEnv HOME="${files.guestHome}" PATH="${files.guestBin}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"`,
+    `SetEnv HOME="${files.guestHome}" PATH="${files.guestBin}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"${extra}`,
     '',
   ].join('\n');
 }
 
 const SEED_HOST_KEY = '/ssh_host_ed25519_key';
 const SEED_AUTHORIZED_KEYS = '/authorized_keys';
+const SEED_PROXY = '/proxy';
 
 /**
  * The guest's SSH host key and authorized keys, read from the seed disk with one `debugfs cat`: no
@@ -82,14 +88,22 @@ async function writeGuestEnv(files: FakeVmmFiles, vmmPid: number): Promise<void>
   }
 }
 
+/** The seed's proxy URL (a user-mode VM's), when it has a valid one. */
+export async function readSeedProxy(seedDisk: string): Promise<string | undefined> {
+  const r = await debugfsRequest(seedDisk, `cat ${quote(SEED_PROXY)}`);
+  const url = r.stdout.trim();
+  return /^http:\/\/[0-9.]+:\d{1,5}$/.test(url) ? url : undefined;
+}
+
 /** Copies the host key and authorized keys out of the seed disk and writes the sshd config beside them. */
 export async function writeSshdFiles(seedDisk: string, files: FakeVmmFiles, vmmPid = process.pid): Promise<void> {
   const { hostKey, authorizedKeys } = await readSeedSshFiles(seedDisk);
+  const proxy = await readSeedProxy(seedDisk);
   await writeGuestEnv(files, vmmPid);
   for (const [path, content] of [
     [files.hostKey, hostKey],
     [files.authorizedKeys, authorizedKeys],
-    [files.sshdConfig, sshdConfig(files)],
+    [files.sshdConfig, sshdConfig(files, proxy ? guestProxyEnvironment(proxy) : {})],
   ] as const) {
     await writeFile(path, content, { mode: 0o600 });
     await chmod(path, 0o600);

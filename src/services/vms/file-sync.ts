@@ -20,29 +20,30 @@ import type { OpContext } from '../op-context.js';
 const DEFAULT_MODE = '0600';
 const TIMEOUT_MS = 120_000;
 
+/** `~/` at the start of $1 is the guest user's home (/root). */
+const GUEST_PATH = `case "$1" in '~/'*) set -- "$HOME/\${1#??}" "$2" ;; esac`;
+
 /** Installs stdin as $1 with mode $2, root-owned, replacing what was there in one rename. */
 const INSTALL_FILE = `set -e
+${GUEST_PATH}
 mkdir -p -- "$(dirname -- "$1")"
 t="$1.banger-sync.$$"
 trap 'rm -f -- "$t"' EXIT
 umask 077
 cat > "$t"
-chown 0:0 "$t"
+chown 0:0 "$t" 2>/dev/null || [ "$(id -u)" != 0 ]
 chmod "$2" "$t"
 mv -f -- "$t" "$1"
 trap - EXIT`;
 
 /** Unpacks a tar on stdin into directory $1 (modes kept, owned by root). */
 const INSTALL_DIR = `set -e
+${GUEST_PATH}
 mkdir -p -- "$1"
 tar -C "$1" -xf - --no-same-owner`;
 
 export function hostPathOf(p: string, home = process.env.HOME ?? homedir()): string {
   return p.startsWith('~/') ? join(home, p.slice(2)) : p;
-}
-
-export function guestPathOf(p: string): string {
-  return p.startsWith('~/') ? `/root/${p.slice(2)}` : p;
 }
 
 /** Copies every entry into the VM; returns how many were copied. */
@@ -51,7 +52,6 @@ export async function syncFiles(target: SSHTarget, entries: readonly FileSyncEnt
   for (const [i, e] of entries.entries()) {
     const name = `file_sync[${i}] (${e.host} -> ${e.guest})`;
     const host = hostPathOf(e.host);
-    const guest = guestPathOf(e.guest);
     if (!existsSync(host)) {
       ctx.log(`${name}: ${host} does not exist on the host; skipped`, 'warn');
       continue;
@@ -62,13 +62,13 @@ export async function syncFiles(target: SSHTarget, entries: readonly FileSyncEnt
       try {
         const tar = join(work, 'dir.tar');
         await run(['tar', '-C', host, '-cf', tar, '.'], { signal: ctx.signal });
-        r = await exec(target, ['sh', '-c', INSTALL_DIR, 'sh', guest], { input: await readFile(tar), timeoutMs: TIMEOUT_MS, signal: ctx.signal });
+        r = await exec(target, ['sh', '-c', INSTALL_DIR, 'sh', e.guest, ''], { input: await readFile(tar), timeoutMs: TIMEOUT_MS, signal: ctx.signal });
       } finally {
         await rm(work, { recursive: true, force: true });
       }
     } else {
       const mode = e.mode ?? DEFAULT_MODE;
-      r = await exec(target, ['sh', '-c', INSTALL_FILE, 'sh', guest, mode], { input: await readFile(host), timeoutMs: TIMEOUT_MS, signal: ctx.signal });
+      r = await exec(target, ['sh', '-c', INSTALL_FILE, 'sh', e.guest, mode], { input: await readFile(host), timeoutMs: TIMEOUT_MS, signal: ctx.signal });
     }
     if (r.code !== 0) {
       throw operationFailed(`${name} could not be copied into vm ${target.vm}: ${r.stderr.trim() || `exit status ${r.code}`}`, `fix or remove the entry in the config file, then banger vm start ${target.vm}`);

@@ -36,7 +36,11 @@ describe('guest sessions: status and view', () => {
     assert.throws(() => parseStartSessionRequest({ command: 'ls' }), /non-empty list/);
     assert.throws(() => parseStartSessionRequest({ command: [''] }), /empty argument/);
     assert.throws(() => parseStartSessionRequest({ command: ['ls'], cwd: '/root/../etc' }), /not an absolute guest path/);
-    assert.throws(() => parseStartSessionRequest({ command: ['ls'], tty: true }), /unknown field "tty"/);
+    assert.throws(() => parseStartSessionRequest({ command: ['ls'], pty: true }), /unknown field "pty"/);
+    assert.deepEqual(parseStartSessionRequest({ command: ['top'], tty: true }), { command: ['top'], tty: true });
+    assert.deepEqual(parseStartSessionRequest({ command: ['top'], tty: { rows: 40, cols: 120, term: 'screen' } }).tty, { rows: 40, cols: 120, term: 'screen' });
+    assert.throws(() => parseStartSessionRequest({ command: ['top'], tty: { rows: 0, cols: 80 } }), /rows and cols must be whole numbers from 1 to 1000/);
+    assert.throws(() => parseStartSessionRequest({ command: ['top'], tty: { rows: 24, cols: 80, term: 'x; rm -rf /' } }), /is not a terminal type/);
     assert.deepEqual(parseStopSessionRequest({ timeoutSeconds: 3 }), { timeoutSeconds: 3 });
     assert.throws(() => parseStopSessionRequest({ timeoutSeconds: -1 }), /timeoutSeconds/);
     assert.deepEqual(parseKillSessionRequest({ signal: 'term' }), { signal: 'SIGTERM' });

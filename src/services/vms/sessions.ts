@@ -7,10 +7,10 @@
  *
  * @module
  */
-import { alreadyExists, BangerError, badRequest, notFound, notRunning, operationFailed } from '../../api/errors.js';
-import type { KillSessionRequest, SessionInfo, SessionLogsQuery, SessionState, StartSessionRequest } from '../../api/sessions.js';
+import { alreadyExists, BangerError, badRequest, notFound, notRunning, operationFailed, unavailable } from '../../api/errors.js';
+import { DEFAULT_SESSION_TERMINAL, type KillSessionRequest, type SessionInfo, type SessionLogsQuery, type SessionState, type StartSessionRequest } from '../../api/sessions.js';
 import type { Deleted, SSHTarget, VMSignal } from '../../api/types.js';
-import { exec as sshExec } from '../../drivers/ssh/client.js';
+import { shellJoin, exec as sshExec } from '../../drivers/ssh/client.js';
 import { generateName } from '../../model/namegen.js';
 import { GUEST_SESSIONS_DIR, validateSessionName } from '../../model/session.js';
 import type { SessionRepo, SessionRow } from '../../store/sessions.js';
@@ -18,7 +18,7 @@ import type { VMRow } from '../../store/vms.js';
 import type { Logger } from '../../system/logger.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { openOutput, sendInput, type SessionOutput } from './session-io.js';
-import { REMOVE, RUNNER, SIGNAL, START, START_RUNNING, STATUS } from './session-scripts.js';
+import { REMOVE, RUNNER, SIGNAL, START, START_NO_SCRIPT, START_RUNNING, STATUS } from './session-scripts.js';
 import { observe } from './view.js';
 import type { VMServiceDeps } from './deps.js';
 
@@ -63,6 +63,7 @@ export function sessionView(vmName: string, row: SessionRow, guest: GuestStatus 
   };
   if (row.cwd !== undefined) info.cwd = row.cwd;
   if (row.unit !== undefined) info.unit = row.unit;
+  if (row.tty) info.tty = true;
   let state: SessionState;
   let exitStatus = row.exitStatus;
   let endedAt = row.endedAt;
@@ -76,6 +77,14 @@ export function sessionView(vmName: string, row: SessionRow, guest: GuestStatus 
   if (endedAt !== undefined) info.endedAt = endedAt;
   if (exitStatus !== undefined) info.exitStatus = exitStatus;
   return info;
+}
+
+/** The guest argv of START for a request. Pure. */
+export function startArgv(name: string, req: StartSessionRequest): string[] {
+  const base = ['sh', '-c', START, 'sh', name, req.cwd ?? '', RUNNER];
+  if (req.tty === undefined) return [...base, '', ...req.command];
+  const t = req.tty === true ? DEFAULT_SESSION_TERMINAL : { ...DEFAULT_SESSION_TERMINAL, ...req.tty };
+  return [...base, `${t.rows} ${t.cols} ${t.term}`, shellJoin(req.command)];
 }
 
 export interface SessionDeps {
@@ -180,13 +189,16 @@ export class GuestSessions {
       const name = req.name !== undefined ? validateSessionName(req.name) : generateName((n) => this.deps.repo.get(vm.id, n) !== undefined);
       this.refuseDuplicate(vm, name);
       const startedAt = new Date().toISOString();
-      const r = await sshExec(target, ['sh', '-c', START, 'sh', name, req.cwd ?? '', RUNNER, ...req.command], { timeoutMs: 60_000 });
+      const r = await sshExec(target, startArgv(name, req), { timeoutMs: 60_000 });
       if (r.code === START_RUNNING) {
         throw alreadyExists(`a session named ${name} still runs in vm ${vm.name} (not known to banger)`, `end it in the guest, or pick another --name`);
       }
+      if (r.code === START_NO_SCRIPT) {
+        throw unavailable(`vm ${vm.name} has no script (util-linux), which gives a session its terminal`, 'install util-linux in the image, or start the session without --tty');
+      }
       if (r.code !== 0) throw operationFailed(`could not start session ${name} in vm ${vm.name}: ${r.stderr.trim() || `exit status ${r.code}`}`);
       const unit = /^unit (\S+)$/m.exec(r.stdout)?.[1];
-      const row: SessionRow = { vmId: vm.id, name, command: [...req.command], startedAt, ...(req.cwd !== undefined ? { cwd: req.cwd } : {}), ...(unit && unit !== '-' ? { unit } : {}) };
+      const row: SessionRow = { vmId: vm.id, name, command: [...req.command], startedAt, ...(req.cwd !== undefined ? { cwd: req.cwd } : {}), ...(unit && unit !== '-' ? { unit } : {}), ...(req.tty !== undefined ? { tty: true } : {}) };
       try {
         this.deps.repo.insert(row);
       } catch (err) {

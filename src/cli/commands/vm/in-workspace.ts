@@ -4,8 +4,12 @@ import type { WorkspaceInfo } from '../../../api/types.js';
 import { remoteArgv } from '../../../sdk/exec.js';
 import { runUnchecked } from '../../../system/exec.js';
 
-/** The guest argv that runs `command` (or a login shell) in `dir`; unchanged without a dir. */
-export function inDir(command: string[] | undefined, dir: string | undefined): string[] | undefined {
+/**
+ * The guest argv that runs `command` (or a login shell) in `dir`, a command with `env` added;
+ * unchanged without either.
+ */
+export function inDir(command: string[] | undefined, dir: string | undefined, env: Readonly<Record<string, string>> = {}): string[] | undefined {
+  if (command && command.length > 0 && Object.keys(env).length > 0) return remoteArgv(command, { ...(dir !== undefined ? { cwd: dir } : {}), env });
   if (dir === undefined) return command;
   if (command && command.length > 0) return remoteArgv(command, { cwd: dir });
   return ['sh', '-c', 'cd -- "$1" 2>/dev/null || echo "banger: $1 is gone; staying in $HOME" >&2; exec "${SHELL:-/bin/sh}" -l', 'sh', dir];
@@ -21,4 +25,13 @@ export async function hostMoved(ws: WorkspaceInfo): Promise<{ headMoved: boolean
   if (head.code !== 0) return undefined;
   const status = await runUnchecked(['git', '-C', ws.sourcePath, 'status', '--porcelain', `--untracked-files=${ws.includeUntracked ? 'normal' : 'no'}`]);
   return { headMoved: head.stdout.trim() !== ws.headCommit, dirty: status.stdout.trim() !== '', head: head.stdout.trim() };
+}
+
+/**
+ * What a command given this terminal should know of it beyond TERM (which ssh passes): COLORTERM, so
+ * that tools use the colours the terminal has (ssh does not pass it, and guests do not accept it).
+ */
+export function terminalEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const c = env.COLORTERM;
+  return c && /^[A-Za-z0-9._-]{1,32}$/.test(c) ? { COLORTERM: c } : {};
 }

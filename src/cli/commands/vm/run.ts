@@ -9,7 +9,7 @@ import { runOperation } from '../../progress.js';
 import { elapsed, printJson } from '../../render.js';
 import { addCreateFlags, createBody, type CreateOpts } from './create-flags.js';
 import { prepareWorkspace } from '../../../sdk/workspace/prepare.js';
-import { inDir } from './in-workspace.js';
+import { inDir, terminalEnv } from './in-workspace.js';
 import { addWorkspaceFlags, bootstrapAfterPrepare, prepareOptions, reportPrepare, type WorkspaceFlags } from './workspace-flags.js';
 
 interface RunOpts extends CreateOpts, WorkspaceFlags {
@@ -30,7 +30,8 @@ export function registerRun(vm: Command, ctx: CliContext): void {
       'after',
       `
 Everything after -- is the command to run in the VM. In a terminal it gets one (same size, TERM,
-Ctrl-C reaches it), so interactive tools such as coding agents work as in a local shell.
+COLORTERM, Ctrl-C reaches it), so interactive tools such as coding agents work as in a local shell;
+their credentials go in with [[file_sync]] in config.toml, copied before the command runs.
 
 Examples:
   banger vm run                                  boot a sandbox, open a root shell
@@ -39,6 +40,7 @@ Examples:
   banger vm run --driver firecracker --network bridge   the same sandbox on Firecracker
   banger vm run ./repo                           a copy of the checkout at /root/repo, shell there
   banger vm run ./repo -- make test              the same, run the tests, exit with their status
+  banger vm run ./repo --nat -- claude           a coding agent on the checkout, in your terminal
   banger vm run ./repo --dry-run                 list the files that would be copied
   banger vm run ./repo --branch fix --branch-from main
                                                  a guest-only branch fix, started at main
@@ -107,7 +109,7 @@ warm pool" or "cold boot" and why (see banger vm pool).`,
         // In a terminal the command gets one too (its size, TERM, Ctrl-C reaching it), as in a local shell;
         // with output redirected it gets none, so the output stays as the command wrote it.
         const tty = command ? Boolean(ctx.io.stdin.isTTY && ctx.io.stdout.isTTY) : 'auto';
-        status = await attach(await sshTarget(client, info.name), inDir(command, dir), tty, ctx.transport());
+        status = await attach(await sshTarget(client, info.name), inDir(command, dir, tty === true ? terminalEnv(ctx.io.env) : {}), tty, ctx.transport());
       } finally {
         await removeIfAsked();
       }
