@@ -188,10 +188,16 @@ setuid bits and xattrs, whoever runs banger. Credentials come from ~/.docker/con
 user bangerd runs as; registries on 127.0.0.1/localhost and those in insecure_registries are
 reached over plain HTTP, every other one over TLS. An image without a kernel in /boot boots with
 --kernel-ref, --kernel, or the kernel catalog's default kernel (pulled when missing; the newest
-local kernel when the catalog cannot be reached). Official images lack systemd and openssh-server,
-which VMs need: the pull names the packages and the package manager command (from the image's
-/etc/os-release) that would add them; banger does not run that at first boot yet, so add them to
-the image (e.g. a Dockerfile RUN line) before pulling it.
+local kernel when the catalog cannot be reached).
+
+An image without openssh-server gets a first-boot installer: the package manager chosen from its
+/etc/os-release (apt, apk, dnf, pacman, zypper) installs openssh-server at each VM's first boot,
+before banger waits for SSH, its progress shown by vm run/create. The pull names the packages, the
+commands and the mirror hosts they need (read from the image's package sources, e.g.
+/etc/apt/sources.list(.d)); the VM's first boot opens egress to exactly those hosts for the install
+and closes it again afterwards (--nat and --allow stay as given). An image without an init system
+(systemd) cannot be booted by banger: the pull says which packages would add it, and vm create
+refuses the image until it has them (e.g. a Dockerfile RUN line).
 
 Examples:
   banger image pull debian-bookworm
