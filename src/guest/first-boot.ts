@@ -22,12 +22,12 @@ function shellQuote(arg: string): string {
 }
 
 /**
- * The script for these commands (argv arrays, run in order, each retried a few times). POSIX sh.
+ * The script for these commands (argv arrays, run in order; the sequence is tried up to four times). POSIX sh.
  * BANGER_FIRST_BOOT_ROOT prefixes every path it writes or reads and BANGER_FIRST_BOOT_PAUSE sets the
  * seconds between tries, so it can be exercised outside a guest.
  */
 export function firstBootScript(commands: readonly (readonly string[])[]): string {
-  const steps = commands.map((c) => `step ${c.map(shellQuote).join(' ')}`).join('\n');
+  const steps = commands.map((c) => `  run ${c.map(shellQuote).join(' ')} || return 1`).join('\n');
   return `#!/bin/sh
 # banger-first-boot: installs what this image lacks (openssh-server) with its package manager, once.
 set -u
@@ -55,24 +55,34 @@ fi
 cleanup() { [ -z "$ownpolicy" ] || rm -f "$POLICY"; }
 trap cleanup EXIT
 
-step() {
-  n=1
-  while :; do
-    log "running: $*"
-    "$@" && return 0
-    rc=$?
-    if [ "$n" -ge 4 ]; then
-      log "FAILED: $* exited $rc"
-      exit 1
-    fi
-    log "$* exited $rc; trying again in $((n * PAUSE))s"
-    sleep $((n * PAUSE))
-    n=$((n + 1))
-  done
+# One command of the plan; a failure is noted in $failed.
+run() {
+  log "running: $*"
+  "$@" && return 0
+  rc=$?
+  failed="$* exited $rc"
+  log "$failed"
+  return "$rc"
 }
 
+plan() {
+${steps || '  :'}
+}
+
+# The whole plan is tried again from its start (an index fetched while the network was not up yet
+# must be fetched again before the install can find its packages).
+failed=''
+n=1
 log "installing what this image lacks (${commands.length} step${commands.length === 1 ? '' : 's'})"
-${steps}
+until plan; do
+  if [ "$n" -ge 4 ]; then
+    log "FAILED: $failed"
+    exit 1
+  fi
+  log "trying again in $((n * PAUSE))s"
+  sleep $((n * PAUSE))
+  n=$((n + 1))
+done
 
 cleanup
 ownpolicy=''

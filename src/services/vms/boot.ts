@@ -141,6 +141,9 @@ export async function launchVM(
   return { row: updated, handle, ...(firstBoot ? { firstBoot } : {}) };
 }
 
+/** How much longer than ssh_wait_timeout a first boot may take for its installer (it stops at once when the installer fails). */
+const FIRST_BOOT_ALLOWANCE_MS = 20 * 60_000;
+
 /**
  * Ready means an SSH handshake that verifies the pinned host key. Stops early if the VM process dies,
  * or when the first-boot installer (followed in `installer`) says it failed.
@@ -159,7 +162,8 @@ export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandl
     }
   }, 250);
   try {
-    await waitForSSH(sshTargetFor(deps, row), { timeoutMs: parseDuration(deps.config.ssh_wait_timeout) ?? 300_000, signal: ac.signal, intervalMs: 200 });
+    const timeoutMs = (parseDuration(deps.config.ssh_wait_timeout) ?? 300_000) + (installer ? FIRST_BOOT_ALLOWANCE_MS : 0);
+    await waitForSSH(sshTargetFor(deps, row), { timeoutMs, signal: ac.signal, intervalMs: 200 });
   } catch (err) {
     if (installer?.failure !== undefined) {
       throw operationFailed(`the first-boot installer of vm ${row.name} failed (${installer.failure})`, `see its output with banger vm logs ${row.name}; the next start tries again`);
