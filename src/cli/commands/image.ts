@@ -115,6 +115,8 @@ Examples:
         ['name', img.name], ['id', img.id], ['managed', String(img.managed)], ['distro', img.distro], ['arch', img.arch], ['source', img.source],
         ['size', humanSize(img.sizeBytes)], ['rootfs', img.rootfsPath], ['work seed', img.workSeedPath], ['kernel', img.kernelPath],
         ['kernel ref', img.kernelRef], ['initrd', img.initrdPath], ['modules', img.modulesPath], ['created', img.createdAt],
+        ['first boot', firstBootLine(img.meta.firstBoot)],
+        ['bootable', img.meta.initMissing === true ? 'no: the image has no init system (systemd)' : undefined],
       ];
       ctx.io.stdout.write(rows.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${(k + ':').padEnd(12)}${v}`).join('\n') + '\n');
     });
@@ -256,4 +258,11 @@ Examples:
       if (ctx.globals.json) printJson(ctx.io, r);
       else ctx.io.stdout.write(`${r.dryRun ? 'would free' : 'freed'} ${humanSize(r.bytes)} (${r.blobs} blob${r.blobs === 1 ? '' : 's'})\n`);
     });
+}
+
+/** What an image's first-boot installer does, from its stored plan. */
+function firstBootLine(v: unknown): string | undefined {
+  const f = v as { manager?: unknown; packages?: unknown; hosts?: unknown } | undefined;
+  if (!f || typeof f.manager !== 'string' || !Array.isArray(f.packages) || !Array.isArray(f.hosts)) return undefined;
+  return `installs ${f.packages.join(' ')} with ${f.manager}, egress to ${f.hosts.join(', ')} open meanwhile`;
 }

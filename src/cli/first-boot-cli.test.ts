@@ -1,0 +1,73 @@
+/**
+ * Images that lack what a VM needs, through the CLI and a daemon on the fake driver (real registry,
+ * real ext4, real egress proxy; no guest kernel): one without systemd is refused by vm create with
+ * what to add; one without sshd shows its installer in image show, and its first start opens the
+ * installer's egress and closes it again once SSH answers, while later starts leave it closed.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CliHarness } from '../testing/cli-harness.js';
+import { writeTinyImageFiles } from '../testing/tiny-image.js';
+import { layerBlob, pushImage, registryMissing, startRegistry, type TestRegistry } from '../testing/oci-registry.js';
+import { which } from '../system/exec.js';
+
+const skip = registryMissing || (['mkfs.ext4', 'debugfs', 'socat'].every((t) => which(t)) ? false : 'needs e2fsprogs and socat');
+
+const OS = { name: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n' };
+
+describe('images without systemd or sshd (fake driver)', { skip }, () => {
+  const h = new CliHarness({ BANGER_FAKE_DRIVER: '{}' });
+  let reg: TestRegistry | undefined;
+  let kernel = '';
+  before(async () => {
+    writeFileSync(join(h.home, 'config.toml'), 'ssh_wait_timeout = "30s"\nwarm_pool = false\n');
+    kernel = (await writeTinyImageFiles(h.home)).kernel;
+    reg = await startRegistry();
+    await pushImage(reg.host, 'w/noinit', 'v1', [await layerBlob([{ name: 'etc/', type: 'directory' }, OS])]);
+    await pushImage(reg.host, 'w/nossh', 'v1', [
+      await layerBlob([
+        { name: 'etc/', type: 'directory' }, OS,
+        { name: 'etc/apt/', type: 'directory' }, { name: 'etc/apt/sources.list', content: 'deb http://ftp.example.org/debian bookworm main\n' },
+        { name: 'usr/', type: 'directory' }, { name: 'usr/lib/', type: 'directory' }, { name: 'usr/lib/systemd/', type: 'directory' },
+        { name: 'usr/lib/systemd/systemd', content: 'init', mode: 0o755 },
+      ]),
+    ]);
+  });
+  after(async () => {
+    await h.cleanup();
+    await reg?.stop();
+  });
+
+  it('an image without systemd pulls with a warning, shows as not bootable, and vm create refuses it', async () => {
+    const pull = await h.run(['image', 'pull', `${reg!.host}/w/noinit:v1`, '--name', 'noinit', '--kernel', kernel]);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stderr, /no init system \(systemd\): banger cannot boot VMs from it.*add openssh-server systemd systemd-sysv with apt/);
+    assert.match((await h.run(['image', 'show', 'noinit'])).stdout, /^bootable: +no: the image has no init system \(systemd\)$/m);
+    const create = await h.run(['vm', 'create', '--name', 'x', '--image', 'noinit']);
+    assert.notEqual(create.code, 0);
+    assert.match(create.stderr, /image noinit has no init system \(systemd\), so banger cannot boot it/);
+    assert.match(create.stderr, /hint: add systemd to the image \(Debian\/Ubuntu: apt-get install -y systemd-sysv\) and pull it again/);
+    assert.equal((await h.run(['vm', 'show', 'x'])).code, 3, 'nothing is left of the refused VM');
+  });
+
+  it('an image without sshd: its first start opens the installer\'s mirror for the install only; later starts do not', async () => {
+    const pull = await h.run(['image', 'pull', `${reg!.host}/w/nossh:v1`, '--name', 'nossh', '--kernel', kernel]);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stderr, /which needs egress to ftp\.example\.org; banger opens exactly that for the install/);
+    assert.match((await h.run(['image', 'show', 'nossh'])).stdout, /^first boot: +installs openssh-server with apt, egress to ftp\.example\.org open meanwhile$/m);
+    const create = await h.run(['vm', 'create', '--name', 'fb', '--image', 'nossh']);
+    assert.equal(create.code, 0, create.stderr);
+    assert.match(create.stderr, /fb: first boot installs openssh-server with apt \(the image has no sshd\); egress to ftp\.example\.org is open for it/);
+    assert.match(create.stderr, /installing openssh-server at first boot, then waiting for ssh/);
+    assert.match(create.stderr, /fb: first boot done; the installer's egress to ftp\.example\.org is closed again/);
+    const egress = JSON.parse((await h.run(['--json', 'vm', 'egress', 'fb'])).stdout) as { nat: boolean; allow?: string[] };
+    assert.deepEqual([egress.nat, egress.allow], [false, undefined], 'the VM keeps the egress it was given');
+    assert.equal((await h.run(['vm', 'stop', 'fb'])).code, 0);
+    const start = await h.run(['vm', 'start', 'fb']);
+    assert.equal(start.code, 0, start.stderr);
+    assert.doesNotMatch(start.stderr, /first boot/, 'the installer ran once');
+    assert.equal((await h.run(['vm', 'delete', 'fb'])).code, 0);
+  });
+});
