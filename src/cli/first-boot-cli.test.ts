@@ -19,10 +19,12 @@ const OS = { name: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 
 
 describe('images without systemd or sshd (fake driver)', { skip }, () => {
   const h = new CliHarness({ BANGER_FAKE_DRIVER: '{}' });
+  /** A daemon whose guests never start SSH and print the installer's failure on their console. */
+  const failing = new CliHarness({ BANGER_FAKE_DRIVER: JSON.stringify({ noSsh: true, consoleLines: ['[   9.1] banger-first-boot[301]: banger-first-boot: FAILED: apt-get update exited 100'] }) });
   let reg: TestRegistry | undefined;
   let kernel = '';
   before(async () => {
-    writeFileSync(join(h.home, 'config.toml'), 'ssh_wait_timeout = "30s"\nwarm_pool = false\n');
+    for (const home of [h.home, failing.home]) writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "60s"\nwarm_pool = false\n');
     kernel = (await writeTinyImageFiles(h.home)).kernel;
     reg = await startRegistry();
     await pushImage(reg.host, 'w/noinit', 'v1', [await layerBlob([{ name: 'etc/', type: 'directory' }, OS])]);
@@ -37,6 +39,7 @@ describe('images without systemd or sshd (fake driver)', { skip }, () => {
   });
   after(async () => {
     await h.cleanup();
+    await failing.cleanup();
     await reg?.stop();
   });
 
@@ -69,5 +72,19 @@ describe('images without systemd or sshd (fake driver)', { skip }, () => {
     assert.equal(start.code, 0, start.stderr);
     assert.doesNotMatch(start.stderr, /first boot/, 'the installer ran once');
     assert.equal((await h.run(['vm', 'delete', 'fb'])).code, 0);
+  });
+
+  it('a failing installer ends the start at once with its console line, and its egress is gone with the VM process', async () => {
+    assert.equal((await failing.run(['image', 'pull', `${reg!.host}/w/nossh:v1`, '--name', 'nossh', '--kernel', kernel])).code, 0);
+    const started = Date.now();
+    const r = await failing.run(['vm', 'create', '--name', 'broken', '--image', 'nossh']);
+    const secs = (Date.now() - started) / 1000;
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /broken: banger-first-boot: FAILED: apt-get update exited 100/, 'the installer\'s line is shown as progress');
+    assert.match(r.stderr, /the first-boot installer of vm broken failed \(banger-first-boot: FAILED: apt-get update exited 100\)/);
+    assert.match(r.stderr, /hint: see its output with banger vm logs broken; the next start tries again/);
+    assert.ok(secs < 30, `stopped at the failure, not at ssh_wait_timeout (60s): took ${secs}s`);
+    const egress = JSON.parse((await failing.run(['--json', 'vm', 'egress', 'broken'])).stdout) as { running: boolean };
+    assert.equal(egress.running, false, 'the VM\'s proxy listener is closed');
   });
 });
