@@ -12,6 +12,7 @@ import { CliHarness } from '../testing/cli-harness.js';
 import { writeTinyImageFiles } from '../testing/tiny-image.js';
 import { layerBlob, pushImage, registryMissing, startRegistry, type TestRegistry } from '../testing/oci-registry.js';
 import { which } from '../system/exec.js';
+import { FAULT_ENV } from '../system/faults.js';
 
 const skip = registryMissing || (['mkfs.ext4', 'debugfs', 'socat'].every((t) => which(t)) ? false : 'needs e2fsprogs and socat');
 
@@ -20,11 +21,12 @@ const OS = { name: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 
 describe('images without systemd or sshd (fake driver)', { skip }, () => {
   const h = new CliHarness({ BANGER_FAKE_DRIVER: '{}' });
   /** A daemon whose guests never start SSH and print the installer's failure on their console. */
+  const restarted = new CliHarness({ BANGER_FAKE_DRIVER: '{}' });
   const failing = new CliHarness({ BANGER_FAKE_DRIVER: JSON.stringify({ noSsh: true, consoleLines: ['[   9.1] banger-first-boot[301]: banger-first-boot: FAILED: apt-get update exited 100'] }) });
   let reg: TestRegistry | undefined;
   let kernel = '';
   before(async () => {
-    for (const home of [h.home, failing.home]) writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "60s"\nwarm_pool = false\n');
+    for (const home of [h.home, failing.home, restarted.home]) writeFileSync(join(home, 'config.toml'), 'ssh_wait_timeout = "60s"\nwarm_pool = false\n');
     kernel = (await writeTinyImageFiles(h.home)).kernel;
     reg = await startRegistry();
     await pushImage(reg.host, 'w/noinit', 'v1', [await layerBlob([{ name: 'etc/', type: 'directory' }, OS])]);
@@ -40,6 +42,7 @@ describe('images without systemd or sshd (fake driver)', { skip }, () => {
   after(async () => {
     await h.cleanup();
     await failing.cleanup();
+    await restarted.cleanup();
     await reg?.stop();
   });
 
@@ -86,5 +89,26 @@ describe('images without systemd or sshd (fake driver)', { skip }, () => {
     assert.ok(secs < 30, `stopped at the failure, not at ssh_wait_timeout (60s): took ${secs}s`);
     const egress = JSON.parse((await failing.run(['--json', 'vm', 'egress', 'broken'])).stdout) as { running: boolean };
     assert.equal(egress.running, false, 'the VM\'s proxy listener is closed');
+  });
+
+  it('a daemon that died during the first boot waits it out when it comes back: the VM runs and later starts skip the installer', async () => {
+    const r = restarted;
+    assert.equal((await r.run(['image', 'pull', `${reg!.host}/w/nossh:v1`, '--name', 'nossh', '--kernel', kernel])).code, 0);
+    assert.equal((await r.run(['vm', 'create', '--name', 'cut', '--image', 'nossh', '--no-start'])).code, 0);
+    assert.equal((await r.run(['daemon', 'stop'])).code, 0);
+    const crashed = await r.run(['vm', 'start', 'cut'], { [FAULT_ENV]: 'boot.handles:crash' });
+    assert.notEqual(crashed.code, 0, 'the daemon died while the VM was starting');
+    let state = '';
+    for (let i = 0; i < 100 && state !== 'running'; i++) {
+      const show = await r.run(['--json', 'vm', 'show', 'cut']);
+      state = (JSON.parse(show.stdout) as { state: string }).state;
+      if (state !== 'running') await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.equal(state, 'running', `the restarted daemon waited the VM out: ${(await r.run(['vm', 'show', 'cut'])).stdout}`);
+    assert.equal((await r.run(['vm', 'stop', 'cut'])).code, 0);
+    const start = await r.run(['vm', 'start', 'cut']);
+    assert.equal(start.code, 0, start.stderr);
+    assert.doesNotMatch(start.stderr, /first boot/, 'the first boot was finished by the restarted daemon');
+    assert.equal((await r.run(['vm', 'delete', 'cut'])).code, 0);
   });
 });

@@ -27,7 +27,7 @@ import type { OpContext } from '../op-context.js';
 import { syncFiles } from './file-sync.js';
 import { hostGitIdentity, setGuestGitIdentity } from './git-identity.js';
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
-import { firstBootOf, InstallerWatch, markFirstBootDone, refuseUnbootable } from './first-boot.js';
+import { firstBootOf, InstallerWatch, markFirstBootDone, pendingFirstBoot, refuseUnbootable } from './first-boot.js';
 import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { compatibilityProblem, readManifest, verifyFiles } from './snapshot-manifest.js';
@@ -941,7 +941,14 @@ export class VMService {
         const cur = this.deps.repo.get(row.id);
         if (!handle || cur?.state !== 'starting') return;
         try {
-          await waitReady(this.deps, cur, handle, new AbortController().signal);
+          const files = vmFiles(this.deps.layout.vmsDir, row.id);
+          const image = this.deps.images.byId(cur.imageId);
+          const fb = image ? pendingFirstBoot(image, files.firstBootDone) : undefined;
+          // The installer's egress is not opened again here: an install cut off by the restart fails
+          // (at once, by its console line) unless the VM has --nat, and its next start tries again.
+          const installer = fb ? new InstallerWatch(files.consoleLog, (line) => this.deps.logger.info('first boot', { vm: row.name, line })) : undefined;
+          await waitReady(this.deps, cur, handle, new AbortController().signal, installer);
+          if (fb) markFirstBootDone(files.firstBootDone);
           this.lifecycle.transition(row.id, 'running');
         } catch (err) {
           await this.teardown.end(row.id, 0);
