@@ -137,7 +137,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync' | 
   jailer_uid: { rule: intIn(0, 4294967294), default: 0, doc: 'uid the jailed firecracker runs as (0: bangerd\'s own)' },
   jailer_gid: { rule: intIn(0, 4294967294), default: 0, doc: 'gid the jailed firecracker runs as (0: bangerd\'s own)' },
   ssh_key_path: { rule: absOrEmpty, default: '', doc: 'client key (empty: <state>/ssh/id_ed25519, created on first use)' },
-  ssh_wait_timeout: { rule: duration, default: '300s', doc: 'how long to wait for a new VM to answer SSH' },
+  ssh_wait_timeout: { rule: duration, default: '300s', doc: 'how long to wait for a new VM to answer SSH (a first boot that installs openssh-server gets 20 minutes more)' },
   auto_stop_stale_after: { rule: duration, default: '0', doc: 'stop VMs untouched for this long ("0" disables)' },
   stats_poll_interval: { rule: duration, default: '10s', doc: 'VM stats polling interval' },
   metrics_poll_interval: { rule: duration, default: '30s', doc: 'firecracker metrics polling interval' },

@@ -184,6 +184,11 @@ const SCENARIOS: Record<FaultOperation, Scenario> = {
       const layer = await layerBlob([
         { name: 'etc/', type: 'directory' },
         { name: 'etc/os-release', content: 'ID=debian\n' },
+        { name: 'sbin/', type: 'directory' },
+        { name: 'sbin/init', content: 'init', mode: 0o755 },
+        { name: 'usr/', type: 'directory' },
+        { name: 'usr/sbin/', type: 'directory' },
+        { name: 'usr/sbin/sshd', content: 'sshd', mode: 0o755 },
         { name: 'srv/payload', content: randomBytes(256 * 1024), uid: 1000, gid: 1000, mode: 0o600 },
       ]);
       const tag = randomBytes(6).toString('hex');

@@ -3,26 +3,36 @@ import { chmod, lchown, lstat, mkdir, readdir, readFile, rm, symlink, writeFile 
 import { join } from 'node:path';
 import { badRequest } from '../api/errors.js';
 import { listDir, readText, removeFiles, stat, writeFiles, type Ext4Entry } from '../drivers/ext4/index.js';
-import { guestBits, patchFstab } from './guest-bits.js';
+import { guestBits, patchFstab, type GuestBit } from './guest-bits.js';
+import { firstBootBits } from './first-boot.js';
 import { isImageHostKey } from './sshd.js';
 
 const FSTAB = '/etc/fstab';
 const SSH_DIR = '/etc/ssh';
 
-/** Writes every guest bit into an existing ext4 image, root-owned, and removes the image's SSH host keys. */
-export async function injectGuestBits(image: string, signal?: AbortSignal): Promise<void> {
-  const fstabStat = await stat(image, FSTAB);
-  const fstab = fstabStat?.type === 'file' ? await readText(image, FSTAB) : undefined;
-  const entries: Ext4Entry[] = guestBits().map((b) =>
+function rootOwned(bits: readonly GuestBit[]): Ext4Entry[] {
+  return bits.map((b) =>
     b.type === 'file'
       ? { type: 'file', path: b.path, content: b.content, mode: b.mode, uid: 0, gid: 0 }
       : { type: 'symlink', path: b.path, target: b.target, uid: 0, gid: 0 },
   );
+}
+
+/** Writes every guest bit into an existing ext4 image, root-owned, and removes the image's SSH host keys. */
+export async function injectGuestBits(image: string, signal?: AbortSignal): Promise<void> {
+  const fstabStat = await stat(image, FSTAB);
+  const fstab = fstabStat?.type === 'file' ? await readText(image, FSTAB) : undefined;
+  const entries = rootOwned(guestBits());
   entries.push({ type: 'file', path: FSTAB, content: patchFstab(fstab), mode: 0o644, uid: 0, gid: 0 });
   await writeFiles(image, entries, signal);
   const sshEntries = (await listDir(image, SSH_DIR)) ?? [];
   const keys = sshEntries.filter((e) => e.type !== 'dir' && isImageHostKey(e.name)).map((e) => `${SSH_DIR}/${e.name}`);
   await removeFiles(image, keys, signal);
+}
+
+/** Writes the first-boot installer running these commands into an existing ext4 image, root-owned. */
+export async function injectFirstBoot(image: string, commands: readonly (readonly string[])[], signal?: AbortSignal): Promise<void> {
+  await writeFiles(image, rootOwned(firstBootBits(commands)), signal);
 }
 
 /** Creates the parent directories of a path inside root (0755), refusing to pass through symlinks. */

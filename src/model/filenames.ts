@@ -28,6 +28,8 @@ export interface VMFiles {
   suspendedState: string;
   /** What the suspended state needs to be loaded again (hypervisor version, kernel, command line). */
   suspendedMeta: string;
+  /** Present once the VM's first boot ran its image's first-boot installer to the end. */
+  firstBootDone: string;
   runDir: string;
   /** Files inside runDir. */
   run: RunFiles;
@@ -79,6 +81,7 @@ export function vmFiles(vmsDir: string, id: string): VMFiles {
     restoreKnownHosts: join(runDir, 'restore_known_hosts'),
     suspendedState: join(dir, 'suspended.state'),
     suspendedMeta: join(dir, 'suspended.json'),
+    firstBootDone: join(dir, 'first-boot.done'),
     runDir,
     run: runFiles(runDir),
   };

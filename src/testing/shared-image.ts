@@ -61,7 +61,7 @@ function alive(pid: number): boolean {
   }
 }
 
-async function acquireLock(path: string): Promise<() => Promise<void>> {
+export async function acquireLock(path: string): Promise<() => Promise<void>> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {

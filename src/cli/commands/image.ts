@@ -115,6 +115,8 @@ Examples:
         ['name', img.name], ['id', img.id], ['managed', String(img.managed)], ['distro', img.distro], ['arch', img.arch], ['source', img.source],
         ['size', humanSize(img.sizeBytes)], ['rootfs', img.rootfsPath], ['work seed', img.workSeedPath], ['kernel', img.kernelPath],
         ['kernel ref', img.kernelRef], ['initrd', img.initrdPath], ['modules', img.modulesPath], ['created', img.createdAt],
+        ['first boot', firstBootLine(img.meta.firstBoot)],
+        ['bootable', img.meta.initMissing === true ? 'no: the image has no init system (systemd)' : undefined],
       ];
       ctx.io.stdout.write(rows.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${(k + ':').padEnd(12)}${v}`).join('\n') + '\n');
     });
@@ -188,10 +190,16 @@ setuid bits and xattrs, whoever runs banger. Credentials come from ~/.docker/con
 user bangerd runs as; registries on 127.0.0.1/localhost and those in insecure_registries are
 reached over plain HTTP, every other one over TLS. An image without a kernel in /boot boots with
 --kernel-ref, --kernel, or the kernel catalog's default kernel (pulled when missing; the newest
-local kernel when the catalog cannot be reached). Official images lack systemd and openssh-server,
-which VMs need: the pull names the packages and the package manager command (from the image's
-/etc/os-release) that would add them; banger does not run that at first boot yet, so add them to
-the image (e.g. a Dockerfile RUN line) before pulling it.
+local kernel when the catalog cannot be reached).
+
+An image without openssh-server gets a first-boot installer: the package manager chosen from its
+/etc/os-release (apt, apk, dnf, pacman, zypper) installs openssh-server at each VM's first boot,
+before banger waits for SSH, its progress shown by vm run/create. The pull names the packages, the
+commands and the mirror hosts they need (read from the image's package sources, e.g.
+/etc/apt/sources.list(.d)); the VM's first boot opens egress to exactly those hosts for the install
+and closes it again afterwards (--nat and --allow stay as given). An image without an init system
+(systemd) cannot be booted by banger: the pull says which packages would add it, and vm create
+refuses the image until it has them (e.g. a Dockerfile RUN line).
 
 Examples:
   banger image pull debian-bookworm
@@ -250,4 +258,11 @@ Examples:
       if (ctx.globals.json) printJson(ctx.io, r);
       else ctx.io.stdout.write(`${r.dryRun ? 'would free' : 'freed'} ${humanSize(r.bytes)} (${r.blobs} blob${r.blobs === 1 ? '' : 's'})\n`);
     });
+}
+
+/** What an image's first-boot installer does, from its stored plan. */
+function firstBootLine(v: unknown): string | undefined {
+  const f = v as { manager?: unknown; packages?: unknown; hosts?: unknown } | undefined;
+  if (!f || typeof f.manager !== 'string' || !Array.isArray(f.packages) || !Array.isArray(f.hosts)) return undefined;
+  return `installs ${f.packages.join(' ')} with ${f.manager}, egress to ${f.hosts.join(', ')} open meanwhile`;
 }

@@ -48,6 +48,7 @@ export function vmmArgv(node: string, script: string, cfg: VmmConfig): string[] 
   if (!b.ssh) argv.push('--no-ssh');
   if (b.crashAfterMs !== undefined) argv.push(`--crash-after-ms=${b.crashAfterMs}`);
   if (b.ignorePowerdown) argv.push('--ignore-powerdown');
+  for (const line of b.consoleLines ?? []) argv.push(`--console-line=${line}`);
   return argv;
 }
 
@@ -67,6 +68,7 @@ export function parseVmmArgv(args: string[]): VmmConfig {
       'no-ssh': { type: 'boolean' },
       'crash-after-ms': { type: 'string' },
       'ignore-powerdown': { type: 'boolean' },
+      'console-line': { type: 'string', multiple: true },
     },
   });
   const need = (v: string | undefined, what: string): string => {
@@ -94,6 +96,7 @@ export function parseVmmArgv(args: string[]): VmmConfig {
   };
   const crash = ms(values['crash-after-ms'], 'crash-after-ms');
   if (crash !== undefined) cfg.behaviour.crashAfterMs = crash;
+  if (values['console-line']?.length) cfg.behaviour.consoleLines = values['console-line'];
   if (values.seed !== undefined) cfg.seedDisk = values.seed;
   if (values.ssh !== undefined) {
     const m = /^(.+):(\d{1,5})$/.exec(values.ssh);

@@ -22,6 +22,8 @@ export interface FakeKnobs {
   crashAfterMs?: number;
   /** The guest acknowledges but ignores the power-off request, so a shutdown has to force it. */
   ignorePowerdown?: boolean;
+  /** Lines the guest prints on its console at boot, before its SSH starts (one line each). */
+  consoleLines?: string[];
 }
 
 /** What one launched VMM is told to do (the knobs resolved for one VM). */
@@ -30,6 +32,7 @@ export interface VmmBehaviour {
   ssh: boolean;
   crashAfterMs?: number;
   ignorePowerdown: boolean;
+  consoleLines?: string[];
 }
 
 /** True only when the fake driver was asked for: it must never be picked up by accident. */
@@ -54,7 +57,7 @@ export function knobsFromEnv(env: NodeJS.ProcessEnv = process.env): FakeKnobs {
 export function checkKnobs(value: unknown, where = 'fake driver options'): FakeKnobs {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest(`${where} must be a JSON object`);
   const v = value as Record<string, unknown>;
-  const known = ['bootDelayMs', 'noSsh', 'crashAfterMs', 'ignorePowerdown'];
+  const known = ['bootDelayMs', 'noSsh', 'crashAfterMs', 'ignorePowerdown', 'consoleLines'];
   const unknown = Object.keys(v).filter((k) => !known.includes(k));
   if (unknown.length > 0) throw badRequest(`${where}: unknown option ${unknown.join(', ')} (known: ${known.join(', ')})`);
   const knobs: FakeKnobs = {};
@@ -73,6 +76,12 @@ export function checkKnobs(value: unknown, where = 'fake driver options'): FakeK
     if (typeof v.ignorePowerdown !== 'boolean') throw badRequest(`${where}: ignorePowerdown must be true or false`);
     knobs.ignorePowerdown = v.ignorePowerdown;
   }
+  if (v.consoleLines !== undefined) {
+    if (!Array.isArray(v.consoleLines) || !v.consoleLines.every((l) => typeof l === 'string' && !/[\r\n]/.test(l))) {
+      throw badRequest(`${where}: consoleLines must be a list of single lines`);
+    }
+    knobs.consoleLines = v.consoleLines as string[];
+  }
   return knobs;
 }
 
@@ -81,5 +90,6 @@ export function behaviourFor(knobs: FakeKnobs, vmName: string): VmmBehaviour {
   const noSsh = knobs.noSsh === true || (Array.isArray(knobs.noSsh) && knobs.noSsh.includes(vmName));
   const b: VmmBehaviour = { bootDelayMs: knobs.bootDelayMs ?? 0, ssh: !noSsh, ignorePowerdown: knobs.ignorePowerdown ?? false };
   if (knobs.crashAfterMs !== undefined) b.crashAfterMs = knobs.crashAfterMs;
+  if (knobs.consoleLines?.length) b.consoleLines = knobs.consoleLines;
   return b;
 }

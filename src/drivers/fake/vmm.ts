@@ -65,6 +65,7 @@ class Vmm {
 
   private async boot(): Promise<void> {
     const { cfg } = this;
+    for (const line of cfg.behaviour.consoleLines ?? []) this.console(line);
     if (this.ssh && cfg.behaviour.ssh) {
       try {
         if (!cfg.seedDisk) throw new Error('no seed disk');

@@ -481,6 +481,8 @@ function recordFromManifest(id: string, name: string, dir: string, m: ImageManif
       kernelSha256: m.sha256.kernel,
       initrdSha256: m.sha256.initrd,
       cmdline: m.cmdline,
+      ...(m.firstBoot ? { firstBoot: m.firstBoot } : {}),
+      ...(m.initMissing ? { initMissing: true } : {}),
       ...meta,
     },
   };

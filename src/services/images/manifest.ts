@@ -2,6 +2,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { operationFailed } from '../../api/errors.js';
+import { isFirstBootPlan, type FirstBootPlan } from '../../model/first-boot.js';
+
+export type { FirstBootPlan };
 
 export const IMAGE_FILES = {
   rootfs: 'rootfs.ext4',
@@ -40,6 +43,10 @@ export interface ImageManifest {
   rootfsSizeBytes: number;
   cmdline: string;
   guestBits: { version: number; digest: string };
+  /** Set when the image lacks openssh-server and carries the first-boot installer. */
+  firstBoot?: FirstBootPlan;
+  /** Set when the image has no init system: VMs cannot boot it. */
+  initMissing?: boolean;
   createdAt: string;
 }
 
@@ -84,5 +91,7 @@ export function parseManifest(text: string, path: string): ImageManifest {
   for (const [k, d] of Object.entries(sha)) if (d !== undefined && (typeof d !== 'string' || !/^[0-9a-f]{64}$/.test(d))) throw fail(`sha256.${k} is not a sha256`);
   const gb = m.guestBits as Record<string, unknown> | undefined;
   if (typeof gb !== 'object' || gb === null || typeof gb.version !== 'number' || typeof gb.digest !== 'string') throw fail('guestBits is not {version, digest}');
+  if (m.initMissing !== undefined && typeof m.initMissing !== 'boolean') throw fail('initMissing is not a boolean');
+  if (m.firstBoot !== undefined && !isFirstBootPlan(m.firstBoot)) throw fail('firstBoot is not {manager, packages, commands, hosts}');
   return m as unknown as ImageManifest;
 }

@@ -1,8 +1,8 @@
 /** `image pull REF`: an OCI image from a registry, flattened to rootfs.ext4 with the guest bits, published atomically. */
-import { lstat, mkdir, readdir, readFile, statfs } from 'node:fs/promises';
+import { mkdir, readdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badRequest, operationFailed, unavailable } from '../../api/errors.js';
-import { GUEST_BITS_VERSION, guestBitsDigest } from '../../guest/index.js';
+import { GUEST_BITS_VERSION, guestBitsDigest, injectFirstBoot } from '../../guest/index.js';
 import { humanSize } from '../../model/size.js';
 import { throwIfCancelled, type OpContext } from '../op-context.js';
 import { sha256File } from '../artifacts/digest.js';
@@ -15,24 +15,11 @@ import { layerCompression, type Descriptor } from './oci/media-types.js';
 import { formatRef, parseRef, refTarget, type ImageRef } from './oci/reference.js';
 import { RegistryClient } from './oci/registry.js';
 import { DEFAULT_PLATFORM, formatPlatform, parsePlatform, resolveManifest, type ResolvedManifest } from './oci/resolve.js';
-import type { LayerTree } from './flatten/layer-tree.js';
 import { treeToExt4, unpackLayers } from './flatten/to-ext4.js';
 import { IMAGE_CMDLINE, IMAGE_FILES, ROOTFS_LABEL, type ImageManifest } from './manifest.js';
-import { describePlan, installPlan, osReleaseOf, type OsRelease } from './sshd-plan.js';
+import { planNeeds, readOsRelease } from './image-needs.js';
 import { addGuestBitsAndWorkSeed, publishImage } from './finish.js';
 import { faultPoint } from '../../system/faults.js';
-
-/** The unpacked image's os-release, read only from regular files inside the tree (never through a link). */
-async function readOsRelease(tree: LayerTree): Promise<OsRelease | undefined> {
-  for (const p of ['/etc/os-release', '/usr/lib/os-release']) {
-    const parents = p.split('/').slice(1, -1).map((_, i, a) => `/${a.slice(0, i + 1).join('/')}`);
-    if (tree.meta.get(p)?.type !== 'file' || parents.some((d) => tree.meta.get(d)?.type !== 'dir')) continue;
-    const st = await lstat(join(tree.root, p)).catch(() => undefined);
-    if (!st?.isFile() || st.size > 64 * 1024) continue;
-    return osReleaseOf(await readFile(join(tree.root, p), 'utf8'));
-  }
-  return undefined;
-}
 
 export interface PullSource {
   ref: ImageRef;
@@ -95,7 +82,7 @@ export interface PulledImage {
   manifest: ImageManifest;
   /** The image carried a kernel in /boot (copied next to the rootfs). */
   hasKernel: boolean;
-  /** The image has no systemd or sshd: VMs from it will not become ready. */
+  /** What the image lacks that banger cannot make up for (no init system, an unknown distro). */
   warnings: string[];
 }
 
@@ -142,19 +129,8 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
     const tree = await ctx.stage('unpack', `Unpacking ${layers.length} layer${layers.length === 1 ? '' : 's'}`, () => unpackLayers(files, join(staging, 'tree'), ctx));
     throwIfCancelled(ctx.signal);
     const warnings: string[] = [];
-    const has = (...paths: string[]) => paths.some((p) => tree.meta.has(p));
-    const needs = { init: !has('/sbin/init', '/lib/systemd/systemd', '/usr/lib/systemd/systemd'), sshd: !has('/usr/sbin/sshd', '/sbin/sshd') };
-    if (needs.init) warnings.push('the image has no init system (systemd): VMs from it will not boot to a shell');
-    if (needs.sshd) warnings.push('the image has no openssh-server: VMs from it will not become ready');
     const os = await readOsRelease(tree);
-    if (needs.init || needs.sshd) {
-      try {
-        const plan = installPlan(os, needs);
-        warnings.push(`banger would install ${plan.packages.join(' ')} with ${plan.manager} (${describePlan(plan)}), which needs egress to the distro's mirror; running that at first boot is not available yet, so add them to the image`);
-      } catch (err) {
-        warnings.push((err as Error).message);
-      }
-    }
+    const needs = await planNeeds(tree, os, warnings, ctx);
     for (const w of warnings) ctx.log(w, 'warn');
 
     const files2: ImageManifest['files'] = { rootfs: IMAGE_FILES.rootfs, workSeed: IMAGE_FILES.workSeed };
@@ -197,6 +173,11 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
     await removeTree(tree.root);
     throwIfCancelled(ctx.signal);
     await addGuestBitsAndWorkSeed(out, staging, ctx);
+    const firstBoot = needs.firstBoot;
+    if (firstBoot) {
+      await ctx.stage('first_boot', 'Adding the first-boot installer', () => injectFirstBoot(rootfs, firstBoot.commands, ctx.signal));
+      throwIfCancelled(ctx.signal);
+    }
     const manifest: ImageManifest = {
       schema: 1,
       id: opts.id,
@@ -210,6 +191,7 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
       rootfsSizeBytes: size,
       cmdline: IMAGE_CMDLINE,
       guestBits: { version: GUEST_BITS_VERSION, digest: guestBitsDigest() },
+      ...needs,
       createdAt: new Date().toISOString(),
     };
     await ctx.stage('publish', 'Publishing the image', async () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BangerError } from '../../api/errors.js';
-import { describePlan, installPlan, osReleaseOf, parseOsRelease } from './sshd-plan.js';
+import { describePlan, installPlan, isSourceFile, mirrorHosts, osReleaseOf, parseOsRelease } from './sshd-plan.js';
 
 /** os-release files as the official images ship them (trimmed to the keys that matter). */
 const FIXTURES = {
@@ -58,4 +58,39 @@ test('an unknown distro or a missing os-release is a clear error naming what was
   });
   assert.throws(() => installPlan(undefined, { sshd: true, init: false }), /no \/etc\/os-release/);
   assert.throws(() => installPlan(osReleaseOf('NAME=x\n'), { sshd: true, init: false }), /no ID in it/);
+});
+
+/** Package sources as the images ship them (trimmed). */
+const SOURCES: Record<string, [keyof typeof FIXTURES, Record<string, string>, string[]]> = {
+  'debian deb822 (official image)': ['debian', { '/etc/apt/sources.list.d/debian.sources': 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n' }, ['deb.debian.org']],
+  'debian one-line (mmdebstrap), a mirror of its own and a comment': ['debian', { '/etc/apt/sources.list': '# deb http://old.example/debian bookworm main\ndeb http://deb.debian.org/debian bookworm main\ndeb [signed-by=/k.gpg] https://mirror.example.org/debian-security bookworm-security main\n' }, ['deb.debian.org', 'mirror.example.org']],
+  'ubuntu': ['ubuntu', { '/etc/apt/sources.list.d/ubuntu.sources': 'Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\n\nTypes: deb\nURIs: http://security.ubuntu.com/ubuntu/\n' }, ['archive.ubuntu.com', 'security.ubuntu.com']],
+  'alpine': ['alpine', { '/etc/apk/repositories': 'https://dl-cdn.alpinelinux.org/alpine/v3.20/main\nhttps://dl-cdn.alpinelinux.org/alpine/v3.20/community\n' }, ['dl-cdn.alpinelinux.org']],
+  'fedora': ['fedora', { '/etc/yum.repos.d/fedora.repo': '[fedora]\n#baseurl=http://download.example/pub/fedora/linux/releases/$releasever/\nmetalink=https://mirrors.fedoraproject.org/metalink?repo=fedora-$releasever&arch=$basearch\n' }, ['mirrors.fedoraproject.org']],
+  'arch': ['arch', { '/etc/pacman.d/mirrorlist': '#Server = https://commented.example/$repo\nServer = https://geo.mirror.pkgbuild.com/$repo/os/$arch\n' }, ['geo.mirror.pkgbuild.com']],
+  'tumbleweed': ['tumbleweed', { '/etc/zypp/repos.d/repo-oss.repo': '[repo-oss]\nbaseurl=http://download.opensuse.org/tumbleweed/repo/oss/\n' }, ['download.opensuse.org']],
+};
+
+test('the mirror hosts come from each family\'s own source files, uncommented lines only', () => {
+  for (const [what, [distro, files, hosts]] of Object.entries(SOURCES)) {
+    const plan = installPlan(osReleaseOf(FIXTURES[distro]), { sshd: true, init: false });
+    for (const path of Object.keys(files)) assert.ok(isSourceFile(plan, path), `${what}: ${path} is a source file`);
+    assert.deepEqual(mirrorHosts(plan, Object.values(files)), hosts, what);
+  }
+  const apt = installPlan(osReleaseOf(FIXTURES.debian), { sshd: true, init: false });
+  assert.equal(isSourceFile(apt, '/etc/apt/sources.list.d/sub/x.list'), false, 'only files directly in the directory');
+  assert.equal(isSourceFile(apt, '/etc/apt/sources.list.d/x.list.save'), false);
+  assert.equal(isSourceFile(apt, '/etc/apt/apt.conf'), false);
+});
+
+test('without sources the family\'s default mirror is named (Ubuntu and derivatives its own)', () => {
+  const hostsOf = (f: keyof typeof FIXTURES) => mirrorHosts(installPlan(osReleaseOf(FIXTURES[f]), { sshd: true, init: false }), []);
+  assert.deepEqual(hostsOf('debian'), ['deb.debian.org']);
+  assert.deepEqual(hostsOf('ubuntu'), ['archive.ubuntu.com', 'security.ubuntu.com']);
+  assert.deepEqual(hostsOf('mint'), ['archive.ubuntu.com', 'security.ubuntu.com']);
+  assert.deepEqual(hostsOf('alpine'), ['dl-cdn.alpinelinux.org']);
+  assert.deepEqual(hostsOf('rocky'), ['mirrors.fedoraproject.org']);
+  assert.deepEqual(hostsOf('arch'), ['geo.mirror.pkgbuild.com']);
+  assert.deepEqual(hostsOf('tumbleweed'), ['download.opensuse.org']);
+  assert.deepEqual(mirrorHosts(installPlan(osReleaseOf(FIXTURES.debian), { sshd: true, init: false }), ['# only a comment\n']), ['deb.debian.org']);
 });

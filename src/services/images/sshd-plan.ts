@@ -1,7 +1,7 @@
 /**
- * How an image that lacks openssh-server (or an init system) would get it: the distro's package
- * manager, chosen from /etc/os-release ID and ID_LIKE. `image pull` states the plan; running it at a
- * VM's first boot is not available yet.
+ * How an image that lacks openssh-server (or an init system) gets it: the distro's package manager,
+ * chosen from /etc/os-release ID and ID_LIKE, and the mirror hosts it fetches from, read from the
+ * image's own package sources. `image pull` states the plan; a VM's first boot runs it.
  */
 import { unavailable } from '../../api/errors.js';
 
@@ -20,6 +20,10 @@ export interface InstallPlan {
   packages: string[];
   /** Commands run in order inside the guest, as argv arrays. */
   commands: string[][];
+  /** Where the package manager's sources live in the image: exact paths, or `DIR/*.EXT`. */
+  sources: string[];
+  /** The mirror hosts used when the image's sources name none. */
+  defaultHosts: string[];
 }
 
 /** Parses os-release text (KEY=value lines, values optionally quoted, as os-release(5) describes). */
@@ -54,7 +58,11 @@ interface Family {
   sshd: string;
   init: string[];
   commands: (pkgs: string[]) => string[][];
+  sources: string[];
+  defaultHosts: Record<string, string[]> & { '*': string[] };
 }
+
+const APT_SOURCES = ['/etc/apt/sources.list', '/etc/apt/sources.list.d/*.list', '/etc/apt/sources.list.d/*.sources'];
 
 const FAMILIES: readonly Family[] = [
   {
@@ -63,16 +71,29 @@ const FAMILIES: readonly Family[] = [
     sshd: 'openssh-server',
     init: ['systemd', 'systemd-sysv'],
     commands: (p) => [['apt-get', 'update'], ['apt-get', 'install', '-y', '--no-install-recommends', ...p]],
+    sources: APT_SOURCES,
+    defaultHosts: { '*': ['deb.debian.org'], ubuntu: ['archive.ubuntu.com', 'security.ubuntu.com'] },
   },
-  { manager: 'apk', ids: ['alpine'], sshd: 'openssh-server', init: ['openrc'], commands: (p) => [['apk', 'add', '--no-cache', ...p]] },
-  { manager: 'dnf', ids: ['fedora', 'rhel', 'centos'], sshd: 'openssh-server', init: ['systemd'], commands: (p) => [['dnf', 'install', '-y', ...p]] },
-  { manager: 'pacman', ids: ['arch', 'archlinux'], sshd: 'openssh', init: ['systemd', 'systemd-sysvcompat'], commands: (p) => [['pacman', '-Sy', '--noconfirm', '--needed', ...p]] },
+  {
+    manager: 'apk', ids: ['alpine'], sshd: 'openssh-server', init: ['openrc'], commands: (p) => [['apk', 'add', '--no-cache', ...p]],
+    sources: ['/etc/apk/repositories'], defaultHosts: { '*': ['dl-cdn.alpinelinux.org'] },
+  },
+  {
+    manager: 'dnf', ids: ['fedora', 'rhel', 'centos'], sshd: 'openssh-server', init: ['systemd'], commands: (p) => [['dnf', 'install', '-y', ...p]],
+    sources: ['/etc/yum.repos.d/*.repo'], defaultHosts: { '*': ['mirrors.fedoraproject.org'] },
+  },
+  {
+    manager: 'pacman', ids: ['arch', 'archlinux'], sshd: 'openssh', init: ['systemd', 'systemd-sysvcompat'], commands: (p) => [['pacman', '-Sy', '--noconfirm', '--needed', ...p]],
+    sources: ['/etc/pacman.d/mirrorlist'], defaultHosts: { '*': ['geo.mirror.pkgbuild.com'] },
+  },
   {
     manager: 'zypper',
     ids: ['opensuse', 'suse', 'sles', 'opensuse-leap', 'opensuse-tumbleweed'],
     sshd: 'openssh-server',
     init: ['systemd', 'systemd-sysvinit'],
     commands: (p) => [['zypper', '--non-interactive', 'install', ...p]],
+    sources: ['/etc/zypp/repos.d/*.repo'],
+    defaultHosts: { '*': ['download.opensuse.org'] },
   },
 ];
 
@@ -88,7 +109,10 @@ export function installPlan(os: OsRelease | undefined, needs: { sshd: boolean; i
     const f = FAMILIES.find((fam) => fam.ids.includes(candidate));
     if (!f) continue;
     const packages = [...(needs.sshd ? [f.sshd] : []), ...(needs.init ? f.init : [])];
-    return { manager: f.manager, via: candidate, packages, commands: packages.length > 0 ? f.commands(packages) : [] };
+    return {
+      manager: f.manager, via: candidate, packages, commands: packages.length > 0 ? f.commands(packages) : [],
+      sources: f.sources, defaultHosts: f.defaultHosts[candidate] ?? f.defaultHosts['*'],
+    };
   }
   throw unavailable(
     `banger does not know how to install openssh-server on ${os.prettyName ?? os.id} (ID=${os.id}${os.idLike.length > 0 ? `, ID_LIKE=${os.idLike.join(' ')}` : ''})`,
@@ -99,4 +123,34 @@ export function installPlan(os: OsRelease | undefined, needs: { sshd: boolean; i
 /** One line for the user: what would be installed and with what. */
 export function describePlan(plan: InstallPlan): string {
   return plan.commands.map((c) => c.join(' ')).join(' && ');
+}
+
+/** Whether an image path is one of the plan's source files (`DIR/*.EXT` matches files directly in DIR). */
+export function isSourceFile(plan: Pick<InstallPlan, 'sources'>, path: string): boolean {
+  return plan.sources.some((pat) => {
+    const star = pat.indexOf('/*');
+    if (star < 0) return pat === path;
+    const dir = pat.slice(0, star + 1);
+    return path.startsWith(dir) && !path.slice(dir.length).includes('/') && path.endsWith(pat.slice(star + 2));
+  });
+}
+
+/**
+ * The mirror hosts the plan's package manager fetches from: every http(s)/ftp host named on an
+ * uncommented line of the image's source files (apt one-line and deb822 `URIs:`, apk repositories,
+ * `baseurl=`/`metalink=`, `Server =`), else the family's default mirror.
+ */
+export function mirrorHosts(plan: Pick<InstallPlan, 'defaultHosts'>, sourceTexts: readonly string[]): string[] {
+  const hosts = new Set<string>();
+  for (const text of sourceTexts) {
+    for (const raw of text.split('\n')) {
+      const line = raw.trim();
+      if (line.startsWith('#') || line.startsWith(';')) continue;
+      for (const m of line.matchAll(/\b(?:https?|ftp):\/\/(?:[^@/\s]*@)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)/g)) {
+        const host = m[1]!.toLowerCase().replace(/\.$/, '');
+        if (host !== '' && !host.startsWith('.')) hosts.add(host);
+      }
+    }
+  }
+  return hosts.size > 0 ? [...hosts].sort() : [...plan.defaultHosts];
 }

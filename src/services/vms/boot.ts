@@ -26,6 +26,8 @@ import { clientKeyPath, sshTargetFor, vmHostKey } from './ssh.js';
 import { faultPoint } from '../../system/faults.js';
 import { EGRESS_PROXY_ADDR, EGRESS_PROXY_PORT } from '../network/egress-proxy.js';
 import type { UserAttachment } from '../network/provider.js';
+import type { FirstBootPlan } from '../../model/first-boot.js';
+import { InstallerWatch, pendingFirstBoot, refuseUnbootable, withInstallerEgress } from './first-boot.js';
 
 /** The root disk this VM was given at create, whichever driver made it. */
 /** The work disk's position in a launch spec's disks (root, work, seed). */
@@ -61,11 +63,13 @@ export async function launchVM(
   ctx: OpContext,
   restore?: RestoreInput,
   onLaunch?: () => void,
-): Promise<{ row: VMRow; handle: VMHandle }> {
+): Promise<{ row: VMRow; handle: VMHandle; firstBoot?: FirstBootPlan }> {
   const files = vmFiles(deps.layout.vmsDir, row.id);
   const image = deps.images.byId(row.imageId);
   if (!image) throw operationFailed(`image ${row.imageId} of vm ${row.name} is gone`, `delete the vm with banger vm delete ${row.name}`);
   if (!image.kernelPath) throw operationFailed(`image ${image.name} has no kernel`, `re-register it with --kernel or --kernel-ref`);
+  refuseUnbootable(image);
+  const firstBoot = restore ? undefined : pendingFirstBoot(image, files.firstBootDone);
   const root = rootDiskOf(files);
   if (!root) throw operationFailed(`vm ${row.name} has no root disk in ${files.dir}`, `delete it with banger vm delete ${row.name} and create it again`);
   const caps = driver.capabilities();
@@ -74,7 +78,10 @@ export async function launchVM(
     throw operationFailed(`the ${caps.name} driver cannot use ${driverMode === 'tap' ? 'bridge' : 'user'} networking`, 'set network_mode in config.toml (or --network at create) to one the driver supports');
   }
 
-  const net = await ctx.stage('network', 'setting up network', () => deps.network.attach(row));
+  const net = await ctx.stage('network', 'setting up network', () => deps.network.attach(firstBoot ? withInstallerEgress(row, firstBoot.hosts) : row));
+  if (firstBoot) {
+    ctx.log(`${row.name}: first boot installs ${firstBoot.packages.join(' ')} with ${firstBoot.manager} (the image has no sshd); egress to ${firstBoot.hosts.join(', ')} is open for it`);
+  }
   faultPoint('boot.network');
   await ctx.stage('seed', 'writing VM configuration', async () => {
     const hostKey = await vmHostKey(deps, row);
@@ -133,25 +140,36 @@ export async function launchVM(
     },
   });
   faultPoint('boot.handles');
-  return { row: updated, handle };
+  return { row: updated, handle, ...(firstBoot ? { firstBoot } : {}) };
 }
 
-/** Ready means an SSH handshake that verifies the pinned host key. Stops early if the VM process dies. */
-export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandle, signal: AbortSignal): Promise<void> {
+/** How much longer than ssh_wait_timeout a first boot may take for its installer (it stops at once when the installer fails). */
+const FIRST_BOOT_ALLOWANCE_MS = 20 * 60_000;
+
+/**
+ * Ready means an SSH handshake that verifies the pinned host key. Stops early if the VM process dies,
+ * or when the first-boot installer (followed in `installer`) says it failed.
+ */
+export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandle, signal: AbortSignal, installer?: InstallerWatch): Promise<void> {
   const ac = new AbortController();
   const onAbort = () => ac.abort();
   if (signal.aborted) ac.abort();
   else signal.addEventListener('abort', onAbort, { once: true });
   let died = false;
   const watcher = setInterval(() => {
-    if (!pidAlive(handle.pid)) {
-      died = true;
+    installer?.poll();
+    if (installer?.failure !== undefined || !pidAlive(handle.pid)) {
+      died = installer?.failure === undefined;
       ac.abort();
     }
   }, 250);
   try {
-    await waitForSSH(sshTargetFor(deps, row), { timeoutMs: parseDuration(deps.config.ssh_wait_timeout) ?? 300_000, signal: ac.signal, intervalMs: 200 });
+    const timeoutMs = (parseDuration(deps.config.ssh_wait_timeout) ?? 300_000) + (installer ? FIRST_BOOT_ALLOWANCE_MS : 0);
+    await waitForSSH(sshTargetFor(deps, row), { timeoutMs, signal: ac.signal, intervalMs: 200 });
   } catch (err) {
+    if (installer?.failure !== undefined) {
+      throw operationFailed(`the first-boot installer of vm ${row.name} failed (${installer.failure})`, `see its output with banger vm logs ${row.name}; the next start tries again`);
+    }
     if (died) throw operationFailed(`vm ${row.name} stopped while booting`, `see what it printed with banger vm logs ${row.name}`);
     throw err;
   } finally {

@@ -27,6 +27,7 @@ import type { OpContext } from '../op-context.js';
 import { syncFiles } from './file-sync.js';
 import { hostGitIdentity, setGuestGitIdentity } from './git-identity.js';
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
+import { firstBootOf, InstallerWatch, markFirstBootDone, pendingFirstBoot, refuseUnbootable } from './first-boot.js';
 import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { vmHealth } from './health.js';
@@ -168,6 +169,7 @@ export class VMService {
         const driver = await ctx.stage('hypervisor', 'choosing the hypervisor', () => this.driverOf(row));
         row = this.keepDriver(row, driver);
         const image = await ctx.stage('image', 'resolving image', () => this.deps.images.resolveForVM(req.image || this.deps.config.default_image_name, ctx));
+        refuseUnbootable(image);
         row = this.deps.repo.update(row.id, { imageId: image.id });
         faultPoint('create.image');
         const warm = await this.poolDecision(req, row, image, driver);
@@ -206,8 +208,15 @@ export class VMService {
           identifyRestored(this.deps, launched.row, snapshotHostKey, ctx.signal),
         );
       }
-      await ctx.stage('ssh', 'waiting for ssh', () => waitReady(this.deps, launched.row, launched.handle, ctx.signal));
+      const fb = launched.firstBoot;
+      const files = vmFiles(this.deps.layout.vmsDir, row.id);
+      const installer = fb ? new InstallerWatch(files.consoleLog, (line) => ctx.log(`${row.name}: ${line}`)) : undefined;
+      await ctx.stage('ssh', fb ? `installing ${fb.packages.join(' ')} at first boot, then waiting for ssh` : 'waiting for ssh', () =>
+        waitReady(this.deps, launched.row, launched.handle, ctx.signal, installer),
+      );
       faultPoint('boot.ready');
+      if (fb) await this.closeInstallerEgress(launched.row, fb.hosts, ctx);
+      else if (restore) this.markRestoredFirstBoot(row);
       const gitIdentity = await hostGitIdentity();
       if (gitIdentity) await setGuestGitIdentity(sshTargetFor(this.deps, launched.row), gitIdentity, ctx);
       if (this.deps.config.file_sync.length > 0) {
@@ -234,6 +243,21 @@ export class VMService {
   private keepDriver(row: VMRow, driver: HypervisorDriver): VMRow {
     const name = driver.capabilities().name;
     return row.spec.driver === name ? row : this.deps.repo.update(row.id, { spec: { ...row.spec, driver: name } });
+  }
+
+  /** After the installer: the VM is marked done and its egress is what it was given again. */
+  private async closeInstallerEgress(row: VMRow, hosts: readonly string[], ctx: OpContext): Promise<void> {
+    markFirstBootDone(vmFiles(this.deps.layout.vmsDir, row.id).firstBootDone);
+    const current = this.deps.repo.get(row.id) ?? row;
+    await this.deps.network.update?.(current);
+    const kept = current.spec.nat && current.spec.allow === undefined ? ' (it keeps --nat)' : current.spec.allow !== undefined ? ` (it keeps --allow ${current.spec.allow.join(',')})` : '';
+    ctx.log(`${row.name}: first boot done; the installer's egress to ${hosts.join(', ')} is closed again${kept}`);
+  }
+
+  /** A VM restored from a snapshot or template of a booted VM has its image's installer behind it. */
+  private markRestoredFirstBoot(row: VMRow): void {
+    const image = this.deps.images.byId(row.imageId);
+    if (image && firstBootOf(image)) markFirstBootDone(vmFiles(this.deps.layout.vmsDir, row.id).firstBootDone);
   }
 
   start(ref: string, ctx: OpContext): Promise<VMInfo> {
@@ -939,7 +963,14 @@ export class VMService {
         const cur = this.deps.repo.get(row.id);
         if (!handle || cur?.state !== 'starting') return;
         try {
-          await waitReady(this.deps, cur, handle, new AbortController().signal);
+          const files = vmFiles(this.deps.layout.vmsDir, row.id);
+          const image = this.deps.images.byId(cur.imageId);
+          const fb = image ? pendingFirstBoot(image, files.firstBootDone) : undefined;
+          // The installer's egress is not opened again here: an install cut off by the restart fails
+          // (at once, by its console line) unless the VM has --nat, and its next start tries again.
+          const installer = fb ? new InstallerWatch(files.consoleLog, (line) => this.deps.logger.info('first boot', { vm: row.name, line })) : undefined;
+          await waitReady(this.deps, cur, handle, new AbortController().signal, installer);
+          if (fb) markFirstBootDone(files.firstBootDone);
           this.lifecycle.transition(row.id, 'running');
         } catch (err) {
           await this.teardown.end(row.id, 0);
