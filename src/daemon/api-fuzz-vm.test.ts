@@ -164,14 +164,14 @@ describe('the VM routes refuse malformed requests with the typed envelope and ch
     await unchanged();
   });
 
-  it('path parameters: unknown VMs, sessions and snapshots on every VM sub-route, and bad yes/no queries', async () => {
+  it('path parameters: unknown VMs, sessions, snapshots and operations on every sub-route, and bad yes/no queries', async () => {
     const taken = new Set(['up', 'down', 'prune']);
     const ref = fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 16 }), badVMName).filter((s) => !taken.has(s) && s !== '.' && s !== '..');
     const routes = fc.constantFrom(
       ['POST', '/vms/:x/pause'], ['POST', '/vms/:x/resume'], ['POST', '/vms/:x/suspend'], ['GET', '/vms/:x/health'], ['GET', '/vms/:x/ports'], ['POST', '/vms/:x/ports'],
       ['GET', '/vms/:x/egress'], ['POST', '/vms/:x/workspace'], ['GET', '/vms/:x/workspace/diff'], ['POST', '/vms/:x/snapshots'], ['POST', '/vms/:x/fork'],
       ['GET', '/vms/:x/sessions'], ['POST', '/vms/:x/sessions'], ['GET', '/vms/up/sessions/:x'], ['DELETE', '/vms/up/sessions/:x'], ['POST', '/vms/up/sessions/:x/stop'],
-      ['POST', '/vms/up/sessions/:x/kill'], ['POST', '/vms/up/sessions/:x/input'], ['GET', '/vms/up/sessions/:x/logs'], ['GET', '/snapshots/:x'], ['DELETE', '/snapshots/:x'],
+      ['POST', '/vms/up/sessions/:x/kill'], ['POST', '/vms/up/sessions/:x/input'], ['GET', '/vms/up/sessions/:x/logs'], ['GET', '/snapshots/:x'], ['DELETE', '/snapshots/:x'], ['GET', '/operations/:x/events'],
     );
     const bodies: Record<string, string> = {
       '/vms/:x/ports': '{"add":["8080"]}',
