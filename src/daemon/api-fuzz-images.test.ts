@@ -101,7 +101,7 @@ describe('the image, kernel and system routes refuse malformed requests with the
       unknownField(['recipe', 'name']).map((b) => JSON.stringify(b)),
     ).map((b) => ['POST', '/images/build', b] as const);
     const req = fc.oneof(push, build, fc.oneof(notObject, notJson).map((b) => ['POST', '/images/build', b] as const));
-    await fc.assert(fc.asyncProperty(req, ([method, path, b]) => expectRefused(socket, method, q(path), b, ['bad_request', 'not_found', 'already_exists'])), { ...RUNS, seed: 3402 });
+    await fc.assert(fc.asyncProperty(req, ([method, path, b]) => expectRefused(socket, method, q(path), b, ['bad_request', 'not_found', 'already_exists'])), { ...RUNS, numRuns: 600, seed: 3402 });
     // Refused before an operation starts: the answer itself is the error.
     assert.equal((await rawRequest(socket, 'POST', q('/images/build'), '{"recipe":"gentoo-9000"}')).status, 404);
     assert.equal((await rawRequest(socket, 'POST', q('/images/tiny/push'), JSON.stringify({ ref: NOWHERE }))).status, 400);
@@ -117,7 +117,7 @@ describe('the image, kernel and system routes refuse malformed requests with the
       pull.map(([n, b]) => ['POST', `/kernels/${encodeURIComponent(n)}/pull`, b] as const),
       prune.map((b) => ['POST', '/images/cache/prune', b] as const),
     );
-    await fc.assert(fc.asyncProperty(req, ([method, path, b]) => expectRefused(socket, method, q(path), b, ['bad_request', 'not_found'])), { ...RUNS, seed: 3403 });
+    await fc.assert(fc.asyncProperty(req, ([method, path, b]) => expectRefused(socket, method, q(path), b, ['bad_request', 'not_found'])), { ...RUNS, numRuns: 600, seed: 3403 });
     await nothingMade();
   });
 
@@ -127,7 +127,7 @@ describe('the image, kernel and system routes refuse malformed requests with the
       ['DELETE', '/kernels/none'], ['DELETE', '/operations/op-none'], ['DELETE', '/snapshots/none'], ['POST', '/vms/none/start'], ['POST', '/vms/none/pause'], ['DELETE', '/vms/none'],
     );
     const extra = fc.oneof(unknownField([]).map((b) => JSON.stringify(b)), notObject, notJson);
-    await fc.assert(fc.asyncProperty(routes, extra, ([method, path], b) => expectRefused(socket, method, q(path), b, ['bad_request'])), { ...RUNS, seed: 3404 });
+    await fc.assert(fc.asyncProperty(routes, extra, ([method, path], b) => expectRefused(socket, method, q(path), b, ['bad_request'])), { ...RUNS, numRuns: 600, seed: 3404 });
     await nothingMade();
   });
 });

@@ -97,7 +97,7 @@ describe('the VM routes refuse malformed requests with the typed envelope and ch
       fc.tuple(fc.constant('/stop'), body(stop)),
       fc.tuple(fc.constant('/kill'), body(kill)),
     );
-    await fc.assert(fc.asyncProperty(req, ([path, b]) => expectRefused(socket, 'POST', q(`/vms/up${path}`), b, ['bad_request'])), { ...RUNS, seed: 2402 });
+    await fc.assert(fc.asyncProperty(req, ([path, b]) => expectRefused(socket, 'POST', q(`/vms/up${path}`), b, ['bad_request'])), { ...RUNS, numRuns: 900, seed: 2402 });
     await unchanged();
   });
 
@@ -133,7 +133,7 @@ describe('the VM routes refuse malformed requests with the typed envelope and ch
     );
     const req = fc.oneof(fc.tuple(fc.constant('/snapshots'), body(snap)), fc.tuple(fc.constant('/fork'), body(fork)));
     // "down" is stopped: a well-formed snapshot of it is not_running, so every case here must be refused.
-    await fc.assert(fc.asyncProperty(fc.constantFrom('up', 'down'), req, (vm, [path, b]) => expectRefused(socket, 'POST', q(`/vms/${vm}${path}`), b, ['bad_request', 'not_running'])), { ...RUNS, seed: 2404 });
+    await fc.assert(fc.asyncProperty(fc.constantFrom('up', 'down'), req, (vm, [path, b]) => expectRefused(socket, 'POST', q(`/vms/${vm}${path}`), b, ['bad_request', 'not_running'])), { ...RUNS, numRuns: 600, seed: 2404 });
     await unchanged();
   });
 
@@ -160,7 +160,7 @@ describe('the VM routes refuse malformed requests with the typed envelope and ch
       fc.tuple(fc.constant('POST'), fc.constant('/sessions/s1/kill'), body(kill)),
       fc.tuple(fc.constant('GET'), query.map((s) => `/sessions/s1/logs?${s}`), fc.constant(undefined)),
     );
-    await fc.assert(fc.asyncProperty(req, ([method, path, b]) => expectRefused(socket, method, q(`/vms/up${path}`), b, ['bad_request'])), { ...RUNS, seed: 2405 });
+    await fc.assert(fc.asyncProperty(req, ([method, path, b]) => expectRefused(socket, method, q(`/vms/up${path}`), b, ['bad_request'])), { ...RUNS, numRuns: 1500, seed: 2405 });
     await unchanged();
   });
 
@@ -184,7 +184,7 @@ describe('the VM routes refuse malformed requests with the typed envelope and ch
         const b = method === 'GET' || method === 'DELETE' ? undefined : (bodies[path] ?? '{}');
         await expectRefused(socket, method, q(path.replace(':x', encodeURIComponent(x))), b, ['not_found', 'bad_request']);
       }),
-      { ...RUNS, seed: 2406 },
+      { ...RUNS, numRuns: 600, seed: 2406 },
     );
     const flag = fc.string({ minLength: 1, maxLength: 6 }).filter((s) => !['0', '1', 'true', 'false'].includes(s));
     await fc.assert(fc.asyncProperty(flag, (v) => expectRefused(socket, 'GET', q(`/vms/up/workspace/diff?patch=${encodeURIComponent(v)}`), undefined, ['bad_request'])), { numRuns: 50, seed: 2407 });

@@ -153,7 +153,7 @@ test('through the daemon, damaged catalogs refuse listing and pulling with the t
       writeFileSync(join(h.home, file), doc);
       await expectRefused(socket, method, q(path), body, ['bad_request']);
     }),
-    { ...RUNS, seed: 7403 },
+    { ...RUNS, numRuns: 640, seed: 7403 },
   );
   const images = (await rawRequest(socket, 'GET', q('/images'))).json() as { name: string }[];
   assert.deepEqual(images.map((i) => i.name), ['tiny'], 'the daemon answers, with no image pulled');

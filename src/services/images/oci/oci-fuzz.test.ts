@@ -164,7 +164,7 @@ test('malformed manifests and indexes give a typed error and write nothing', asy
       }
       typed(thrown, ['operation_failed', 'not_found', 'bad_request', 'unavailable'], JSON.stringify(answers, (_k, v: unknown) => (v && typeof v === 'object' && 'type' in v && 'body' in v ? { ...(v as Answer), body: String((v as Answer).body).slice(0, 300) } : v)));
     }),
-    { ...RUNS, seed: 5403 },
+    { ...RUNS, numRuns: 640, seed: 5403 },
   );
   assert.deepEqual(readdirSync(dir), []);
 });
