@@ -28,14 +28,22 @@ function list(dir: string): string[] {
   }
 }
 
-/** Fake-driver VMM processes under this layout, by VM id. */
-export function fakeVmmProcesses(layout: Layout): Map<string, number[]> {
+/** The VM id a VMM process (fake driver or QEMU) under this layout runs, or undefined when it is none. */
+function vmmOf(argv: readonly string[], vmsDir: string): string | undefined {
+  const fake = argv.find((a) => a.startsWith(`--name=${VMM_NAME_PREFIX}`));
+  if (fake) return argv.some((a) => a.includes(vmsDir)) ? fake.slice(`--name=${VMM_NAME_PREFIX}`.length) : undefined;
+  if (!argv.includes('-name') || !argv[argv.indexOf('-name') + 1]?.startsWith('banger-')) return undefined;
+  const prefix = `${vmsDir}/`;
+  const hit = argv.find((a) => a.includes(prefix));
+  return hit?.slice(hit.indexOf(prefix) + prefix.length).split('/')[0] || undefined;
+}
+
+/** VMM processes (fake driver or QEMU) under this layout, by VM id. */
+export function vmmProcesses(layout: Layout): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const p of listProcesses()) {
-    const name = p.argv.find((a) => a.startsWith(`--name=${VMM_NAME_PREFIX}`));
-    if (!name || !p.argv.some((a) => a.includes(layout.vmsDir))) continue;
-    const id = name.slice(`--name=${VMM_NAME_PREFIX}`.length);
-    out.set(id, [...(out.get(id) ?? []), p.pid]);
+    const id = vmmOf(p.argv, layout.vmsDir);
+    if (id) out.set(id, [...(out.get(id) ?? []), p.pid]);
   }
   return out;
 }
@@ -58,7 +66,7 @@ export function invariantViolations(layout: Layout): string[] {
     const leases = db.prepare('SELECT vm_id, host_port FROM network_leases').all() as { vm_id: string; host_port: number | null }[];
     const images = db.prepare('SELECT id, name, managed, dir FROM images').all() as { id: string; name: string; managed: number; dir: string | null }[];
     const kernels = db.prepare('SELECT name, dir FROM kernels').all() as { name: string; dir: string }[];
-    const procs = fakeVmmProcesses(layout);
+    const procs = vmmProcesses(layout);
     const ids = new Set(vms.map((v) => v.id));
 
     for (const vm of vms) {

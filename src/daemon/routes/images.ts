@@ -11,6 +11,7 @@ export function imageRoutes(kit: RouteKit, ctx: DaemonContext): void {
   kit.sync(ROUTES.imageCatalog, () => images().available());
   kit.operation(ROUTES.imageBuild, ({ body }) => {
     const recipe = body.recipe ?? ctx.loaded.config.default_image_name;
+    images().checkBuild(recipe, body.name ? { name: body.name } : {});
     return { target: body.name ?? recipe, run: (oc) => images().build(recipe, body.name ? { name: body.name } : {}, oc) };
   });
   kit.operation(ROUTES.imagePull, async ({ body, c }) => {
@@ -22,7 +23,10 @@ export function imageRoutes(kit: RouteKit, ctx: DaemonContext): void {
     const name = images().pullName(body);
     return { target: name, run: (oc) => images().pull(body, oc) };
   });
-  kit.operation(ROUTES.imagePush, ({ params: { name }, body }) => ({ target: name, run: (oc) => images().push(name, body, oc) }));
+  kit.operation(ROUTES.imagePush, ({ params: { name }, body }) => {
+    images().checkPush(name, body);
+    return { target: name, run: (oc) => images().push(name, body, oc) };
+  });
   kit.sync(ROUTES.imageCachePrune, ({ body }) => images().pruneCache(body.dryRun ?? false));
   kit.sync(ROUTES.imageRegister, async ({ body, c }) => {
     await checkClientPaths(c, [

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile, stat as hostStat, readFile as readHost, lstat, readlink } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, statfs, writeFile, stat as hostStat, readFile as readHost, lstat, readlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { which } from '../../system/exec.js';
@@ -108,6 +108,15 @@ test('growExt4 grows the file and the filesystem, never shrinks', { skip }, asyn
   assert.equal((await hostStat(img)).size, 32 * MiB);
   assert.equal((await checkExt4(img)).clean, true);
   await assert.rejects(growExt4(img, 8 * MiB), /cannot shrink/);
+});
+
+test('growExt4 past what the host filesystem takes is a bad_request, and the image keeps its size', { skip }, async (t) => {
+  if ((await statfs(dir)).type !== 0xef53) return t.skip('the test directory is not on ext4 (whose largest file is under 16 TiB)');
+  const img = await freshImage('toobig');
+  const size = (await hostStat(img)).size;
+  await assert.rejects(growExt4(img, 16 * 1024 ** 4), (err: Error & { code?: string }) => err.code === 'bad_request' && /does not take files that large/.test(err.message));
+  assert.equal((await hostStat(img)).size, size);
+  assert.equal((await checkExt4(img)).clean, true);
 });
 
 test('checkExt4 reports a damaged filesystem', { skip }, async () => {

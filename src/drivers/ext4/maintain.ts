@@ -40,7 +40,15 @@ export async function growExt4(image: string, sizeBytes: number, signal?: AbortS
   if (fsck.code === null || fsck.code > 1) {
     throw operationFailed(`${image} has filesystem errors; not growing it`, `run e2fsck -f ${image}`);
   }
-  await truncate(image, target);
+  try {
+    await truncate(image, target);
+  } catch (err) {
+    await truncate(image, current).catch(() => undefined);
+    if ((err as NodeJS.ErrnoException).code === 'EFBIG') {
+      throw badRequest(`cannot grow ${image} to ${target} bytes: the filesystem holding it does not take files that large`, 'ask for a smaller size');
+    }
+    throw operationFailed(`cannot grow ${image} to ${target} bytes: ${(err as Error).message}`, undefined, err);
+  }
   try {
     await run(['resize2fs', image], { signal });
   } catch (err) {

@@ -22,7 +22,7 @@ import { parseSize } from '../../model/size.js';
 import { BlobCache } from './oci/blob-cache.js';
 import { pushArtifact } from './oci/artifact.js';
 import { credentialFor } from './oci/credentials.js';
-import { defaultImageName, formatRef, parseRef } from './oci/reference.js';
+import { defaultImageName, formatRef, parseRef, type ImageRef } from './oci/reference.js';
 import { RegistryClient } from './oci/registry.js';
 import { checkArtifactPull, pullArtifact } from './pull-artifact.js';
 import { checkKernelFiles, resolvePullKernel } from './pull-kernel.js';
@@ -149,11 +149,17 @@ export class ImageService {
   }
 
   /** Builds an image from a recipe and stores it as a managed image. */
-  async build(recipeName: string, req: BuildRequest, ctx: OpContext): Promise<ImageInfo> {
-    // Everything up to registering the build in `inflight` runs synchronously, so concurrent callers see it.
+  /** Checks a build request before anything starts: the recipe exists and the image name is valid and free. */
+  checkBuild(recipeName: string, req: BuildRequest): { recipe: Recipe; name: string } {
     const recipe = findRecipe(this.recipeList, recipeName);
     const name = validateArtifactName('image', req.name ?? recipe.name);
     this.ensureNameFree(name);
+    return { recipe, name };
+  }
+
+  async build(recipeName: string, req: BuildRequest, ctx: OpContext): Promise<ImageInfo> {
+    // Everything up to registering the build in `inflight` runs synchronously, so concurrent callers see it.
+    const { recipe, name } = this.checkBuild(recipeName, req);
     buildPreflight();
     const p = this.runBuild(recipe, name, ctx).finally(() => this.inflight.delete(name));
     this.inflight.set(name, p);
@@ -322,7 +328,8 @@ export class ImageService {
   }
 
   /** Stores a managed image in an OCI registry as a banger image artifact. */
-  async push(nameOrId: string, req: PushImageRequest, ctx: OpContext): Promise<PushImageResult> {
+  /** Checks a push request before anything starts: a managed image, and a reference with a tag. */
+  checkPush(nameOrId: string, req: PushImageRequest): { image: ImageRecord & { dir: string }; ref: ImageRef } {
     const image = this.repo.find(nameOrId);
     if (!image) throw notFound(`image ${JSON.stringify(nameOrId)} not found`, this.availableHint());
     if (!image.managed || !image.dir) {
@@ -330,6 +337,11 @@ export class ImageService {
     }
     const ref = parseRef(req.ref);
     if (ref.digest) throw badRequest(`push stores the image under a tag, not a digest (${req.ref})`, `e.g. ${ref.registry}/${ref.repository}:${image.name}`);
+    return { image: { ...image, dir: image.dir }, ref };
+  }
+
+  async push(nameOrId: string, req: PushImageRequest, ctx: OpContext): Promise<PushImageResult> {
+    const { image, ref } = this.checkPush(nameOrId, req);
     const tag = ref.tag ?? 'latest';
     const credential = await credentialFor(ref.registry, this.deps.dockerConfig);
     const client = new RegistryClient(ref, { insecure: this.deps.config.insecure_registries ?? [], ...(credential ? { credential } : {}), signal: ctx.signal });

@@ -40,7 +40,7 @@ import { readHandles } from './handles.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { VMLifecycle } from './lifecycle.js';
 import { resolveVM } from './lookup.js';
-import { checkAllow, checkMemory, checkVcpu, resolveSpec, specLine } from './spec.js';
+import { checkAllow, checkDisk, checkMemory, checkVcpu, resolveSpec, specLine } from './spec.js';
 import { networkModeOf } from '../network/select.js';
 import type { HypervisorPorts } from '../network/provider.js';
 import { sshTargetFor, syncSSHConfig } from './ssh.js';
@@ -448,7 +448,7 @@ export class VMService {
       if (req.nat !== undefined) spec.nat = req.nat;
       if (req.allow !== undefined || req.deny !== undefined) spec.allow = this.changedAllow(row, req);
       if (req.diskSize !== undefined) {
-        const bytes = parseSize(req.diskSize);
+        const bytes = checkDisk(parseSize(req.diskSize));
         if (bytes < row.spec.diskSizeBytes) throw badRequest(`the work disk can only grow (it is ${row.spec.diskSizeBytes} bytes)`, 'pass a larger --disk-size');
         if (bytes > row.spec.diskSizeBytes) {
           await growExt4(vmFiles(this.deps.layout.vmsDir, row.id).workDisk, bytes);

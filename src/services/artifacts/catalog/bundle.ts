@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { operationFailed, unavailable } from '../../../api/errors.js';
+import { BangerError, operationFailed, unavailable } from '../../../api/errors.js';
 import { spawnPiped, ToolMissingError } from '../../../system/exec.js';
 
 export interface BundleLayout {
@@ -46,10 +46,19 @@ export async function extractBundle(file: string, out: string, layout: BundleLay
   const roots = new Set<string>();
   const holds = [...layout.files, ...(layout.trees ?? []).map((t) => `${t}/`)].join(', ');
   const extract = tar.extract();
+  // A tar that fails (it ends before a file's claimed size, say) fails the file being written too, even one
+  // whose stream the reader ended before the write began: such a stream never ends, and waiting would hang.
+  const failed = new Promise<never>((_, reject) => extract.on('error', reject));
+  failed.catch(() => undefined);
   const bad = (name: string, why: string) => operationFailed(`${what}: entry ${JSON.stringify(name)} ${why}`, `a bundle holds only ${holds}`);
+  // The entry being handled: an unpack that fails returns only once it has settled, so nothing is written after.
+  let handling: Promise<void> = Promise.resolve();
   extract.on('entry', (header, stream, next) => {
+    // The tar's own failure is reported once, by the extract; the entry's copy of it must not go unheard.
+    stream.on('error', () => undefined);
     const run = async (): Promise<void> => {
       const raw = header.name;
+      if (!Number.isSafeInteger(header.size ?? 0) || (header.size ?? 0) < 0) throw bad(raw, `has no valid size in its header (${String(header.size)})`);
       const name = raw.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
       if (name === '' || name === '.') return;
       const parts = name.split('/');
@@ -62,13 +71,21 @@ export async function extractBundle(file: string, out: string, layout: BundleLay
       } else if (header.type === 'file' || header.type === 'contiguous-file') {
         if (!inTree && !(parts.length === 1 && layout.files.includes(name))) throw bad(raw, 'is not a file a bundle holds');
         await mkdir(dirname(join(out, name)), { recursive: true, mode: 0o755 });
-        await pipeline(stream, createWriteStream(join(out, name), { flags: 'wx', mode: 0o644 }));
+        const file = createWriteStream(join(out, name), { flags: 'wx', mode: 0o644 });
+        const written = pipeline(stream, file);
+        written.catch(() => undefined);
+        try {
+          await Promise.race([written, failed]);
+        } catch (err) {
+          file.destroy();
+          throw err;
+        }
       } else {
         throw bad(raw, `is a ${header.type ?? 'special entry'}; bundles hold only regular files and directories`);
       }
       roots.add(top);
     };
-    run().then(
+    handling = run().then(
       () => {
         stream.resume();
         next();
@@ -84,7 +101,9 @@ export async function extractBundle(file: string, out: string, layout: BundleLay
   } catch (err) {
     child.kill('SIGKILL');
     await exited.catch(() => undefined);
-    throw err;
+    await handling;
+    if (err instanceof BangerError || (err as Error).name === 'AbortError') throw err;
+    throw operationFailed(`${what} is not a valid tar: ${(err as Error).message}`, 'the catalog entry is broken; tell whoever publishes the catalog', err);
   }
   await exited;
   return roots;

@@ -150,6 +150,10 @@ export class LayerTree {
   /** Applies one layer; `label` names it in errors. */
   async applyLayer(stream: Readable, label: string): Promise<number> {
     const extract = tar.extract();
+    // When the tar fails (it ends before an entry's claimed size, say), so does the entry being written, even one
+    // whose stream the reader ended before the write began: such a stream never ends, and waiting for it would hang.
+    const failed = new Promise<never>((_, reject) => extract.on('error', reject));
+    failed.catch(() => undefined);
     stream.on('error', (err) => extract.destroy(err));
     stream.pipe(extract);
     const created = new Set<string>();
@@ -158,7 +162,7 @@ export class LayerTree {
       for await (const entry of extract) {
         if (this.opts.signal?.aborted) throw Object.assign(new Error('operation cancelled'), { name: 'AbortError' });
         try {
-          await this.applyEntry(entry, label, created);
+          await this.applyEntry(entry, label, created, failed);
         } finally {
           entry.resume();
         }
@@ -173,8 +177,10 @@ export class LayerTree {
     return entries;
   }
 
-  private async applyEntry(entry: tar.Entry, layer: string, created: Set<string>): Promise<void> {
+  private async applyEntry(entry: tar.Entry, layer: string, created: Set<string>, tarFailed: Promise<never>): Promise<void> {
     const h = entry.header;
+    // A size that is not a byte count (garbage or negative in the header) would leave the tar reader waiting for data forever.
+    if (!Number.isSafeInteger(h.size ?? 0) || (h.size ?? 0) < 0) throw refuse(layer, h.name, `its header gives no valid size (${String(h.size)})`);
     const parts = entryParts(layer, h.name);
     if (parts.length === 0) {
       if (h.type === 'directory') this.meta.set('/', { type: 'dir', uid: h.uid ?? 0, gid: h.gid ?? 0, mode: (h.mode ?? 0o755) & 0o7777 });
@@ -216,7 +222,15 @@ export class LayerTree {
       case 'file':
       case 'contiguous-file': {
         if (existing) await this.remove(guest);
-        await pipeline(entry, createWriteStream(host, { mode: 0o644, flags: 'wx' }));
+        const out = createWriteStream(host, { mode: 0o644, flags: 'wx' });
+        const written = pipeline(entry, out);
+        written.catch(() => undefined);
+        try {
+          await Promise.race([written, tarFailed]);
+        } catch (err) {
+          out.destroy();
+          throw err;
+        }
         break;
       }
       case 'symlink': {

@@ -39,13 +39,14 @@ export async function credentialFor(registry: string, configPath = dockerConfigP
   } catch {
     return undefined;
   }
-  let doc: { auths?: Record<string, AuthEntry> };
+  let doc: { auths?: Record<string, AuthEntry> } | null;
   try {
     doc = JSON.parse(raw) as typeof doc;
   } catch {
     return undefined;
   }
-  for (const [key, entry] of Object.entries(doc.auths ?? {})) {
+  if (typeof doc !== 'object' || doc === null || typeof doc.auths !== 'object' || doc.auths === null) return undefined;
+  for (const [key, entry] of Object.entries(doc.auths)) {
     if (normalizeAuthKey(key) !== registry || !entry || typeof entry !== 'object') continue;
     const out: Credential = {};
     if (typeof entry.auth === 'string' && entry.auth !== '') {

@@ -63,8 +63,12 @@ export async function resolveManifest(client: RegistryClient, target: string, pl
   const where = `${client.ref.registry}/${client.ref.repository}:${target}`;
   const top = await client.getManifest(target);
   if (isIndex(top.mediaType)) {
-    const index = parseJson<ImageIndex>(top.body, `index ${where}`);
-    const images = (index.manifests ?? []).filter((d) => isImageManifest(d.mediaType) && d.platform?.os !== 'unknown');
+    const index = parseJson<ImageIndex | null>(top.body, `index ${where}`);
+    const entries: unknown = index?.manifests ?? [];
+    if (typeof index !== 'object' || index === null || !Array.isArray(entries)) {
+      throw operationFailed(`index ${where} is not an image index (its manifests are not a list)`, 'only OCI image indexes and Docker manifest lists can be pulled');
+    }
+    const images = (entries as unknown[]).filter((d): d is Descriptor => typeof d === 'object' && d !== null && isImageManifest((d as Descriptor).mediaType) && (d as Descriptor).platform?.os !== 'unknown');
     const pick = images.find((d) => matches(platform, d.platform));
     if (!pick) {
       const have = [...new Set(images.map((d) => formatPlatform(d.platform)))];
