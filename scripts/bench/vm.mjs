@@ -81,8 +81,9 @@ export async function makeReference(ctx, image) {
 
 /**
  * Boots QEMU with the reference argv on fresh disks and a fresh port; time until `ssh ... true` succeeds.
- * opts.append adds words to the kernel command line; opts.afterSsh(sshArgv) runs while the VM is still up
- * (sshArgv: the ssh command without its remote command) and its result is returned as `after`.
+ * opts.append adds words to the kernel command line; opts.extraArgs are added to QEMU's argv; opts.afterSsh(sshArgv)
+ * runs while the VM is still up (sshArgv: the ssh command without its remote command) and its result is
+ * returned as `after`.
  */
 export async function timeRawBoot(ctx, ref, n, opts = {}) {
   const dir = join(ctx.home, `raw${n}`);
@@ -105,6 +106,7 @@ export async function timeRawBoot(ctx, ref, n, opts = {}) {
     return v === `banger-${ref.id}` ? `bench-raw${n}` : v;
   });
   if (!forwarded) throw new Error('the reference QEMU argv has no hostfwd for ssh');
+  if (opts.extraArgs) argv.push(...opts.extraArgs);
   const pidFile = join(dir, 'run', 'vmm.pid');
   if (!argv.includes(pidFile)) throw new Error('the reference QEMU argv has no pidfile under the VM directory');
   const ssh = [
@@ -123,16 +125,26 @@ export async function timeRawBoot(ctx, ref, n, opts = {}) {
   if (opts.append && !argv.some((a, i) => argv[i - 1] === '-append' && a.endsWith(opts.append))) throw new Error('the reference QEMU argv has no -append to add to');
 
   const t0 = process.hrtime.bigint();
-  const launched = await runAsync(ctx, argv);
-  let pid;
-  try {
-    pid = Number(readFileSync(pidFile, 'utf8').trim()) || undefined;
-  } catch {
-    /* no pidfile */
+  // With -daemonize QEMU returns once the VM runs; without it, it stays in the foreground until the VM
+  // stops, so the boot is followed from its pidfile while it runs.
+  let launched;
+  const running = runAsync(ctx, argv).then((r) => (launched = r));
+  if (argv.includes('-daemonize')) await running;
+  const readPid = () => {
+    try {
+      return Number(readFileSync(pidFile, 'utf8').trim()) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  let pid = readPid();
+  while (!pid && !launched && !ctx.aborted && Number(process.hrtime.bigint() - t0) / 1e6 < 60_000) {
+    await sleep(50);
+    pid = readPid();
   }
   if (pid) ctx.rawQemuPids.add(pid);
   try {
-    check(launched, 'qemu (raw boot)');
+    if (launched) check(launched, 'qemu (raw boot)');
     if (!pid) throw new Error('qemu wrote no pidfile');
     const stop = () => {
       if (ctx.aborted) return 'interrupted';
