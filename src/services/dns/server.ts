@@ -35,8 +35,21 @@ export class DnsListener {
     return a ? { host: a.address, port: a.port } : undefined;
   }
 
-  /** Binds UDP, then TCP on the same port; rejects (and holds nothing) when either cannot bind. */
+  /**
+   * Binds UDP, then TCP on the same port; rejects (and holds nothing) when either cannot bind. For
+   * port 0 the port UDP got may be taken for TCP: another free port is tried then.
+   */
   async listen(at: ListenAddr): Promise<ListenAddr> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listenOnce(at);
+      } catch (err) {
+        if (at.port !== 0 || attempt >= 8 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+  }
+
+  private async listenOnce(at: ListenAddr): Promise<ListenAddr> {
     const udp = createSocket({ type: 'udp4' });
     udp.on('message', (msg, rinfo) => {
       const reply = this.answer(msg, 'udp');
