@@ -35,7 +35,7 @@ async function defaultRoute(): Promise<{ gateway?: string; dev?: string }[]> {
 }
 
 /** Connects to a closed port: refused (a reset came back) means the peer answered. */
-function tcpAnswer(host: string, localAddress?: string): Promise<'refused' | string> {
+function tcpAnswer(host: string, localAddress?: string): Promise<string> {
   return new Promise((resolve) => {
     const s = connect({ host, port: 9, timeout: 3000, ...(localAddress ? { localAddress } : {}) });
     s.once('connect', () => {
