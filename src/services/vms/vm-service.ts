@@ -199,12 +199,12 @@ export class VMService {
   }
 
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
-  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string }, onLaunch?: () => void): Promise<VMRow> {
+  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string; readdress?: boolean }, onLaunch?: () => void): Promise<VMRow> {
     try {
       const driver = await this.driverOf(row);
       const launched = await launchVM(this.deps, driver, row, ctx, restore, onLaunch);
       const net = launched.net;
-      if (restore?.snapshotHostKey !== undefined && net.mode === 'tap') {
+      if (restore?.readdress && net.mode === 'tap') {
         // The guest still holds its source's MAC and address; it takes its own before SSH reaches it.
         await ctx.stage('address', `giving the restored VM its own address ${net.ip}`, () => readdressRestored(driver, launched.handle, row.name, net, ctx.signal));
       }
@@ -635,6 +635,8 @@ export class VMService {
       ...(m.initrdPath ? { initrdPath: m.initrdPath } : {}),
       cmdline: m.cmdline,
       snapshotHostKey: readFileSync(join(sf.dir, manifest.hostKeyFile), 'utf8'),
+      // Saved on a tap: the guest holds the source's MAC and address until it is told its own.
+      readdress: m.network === 'tap',
     };
     const running = await this.boot(row, ctx, restore);
     if (running.spec.diskSizeBytes > m.diskSizeBytes) {
