@@ -157,7 +157,7 @@ export const FIELDS: Record<Exclude<keyof Config, 'vm_defaults' | 'file_sync' | 
   warm_pool: {
     rule: bool,
     default: true,
-    doc: 'keep a booted-and-saved template per image and machine shape that vm run/create restore from (qemu driver, user-mode networking)',
+    doc: 'keep a booted-and-saved template per image and machine shape that vm run/create restore from (qemu in user-mode networking, firecracker in bridge mode)',
   },
   insecure_registries: {
     rule: registryList,

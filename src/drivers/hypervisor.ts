@@ -12,6 +12,8 @@ export type { DiskFormat, VMCounters };
 export type DriverName = 'qemu' | 'firecracker' | 'fake';
 export type Accel = 'kvm' | 'tcg';
 export type NetworkMode = 'user' | 'tap';
+/** A line the guest channel answers: health, ports, or `readdress MAC CIDR GATEWAY [DNS...]` (guest/channel.ts). */
+export type GuestChannelCommand = 'health' | 'ports' | `readdress ${string}`;
 
 /** Static facts about a driver, after lima's DriverFeatures. */
 export interface DriverCapabilities {
@@ -162,10 +164,11 @@ export interface HypervisorDriver {
   counters?(handle: VMHandle): Promise<VMCounters>;
   /**
    * Asks the guest bits one question over a channel only the host reaches (firecracker's vsock):
-   * 'health' ("ok <uptime>") or 'ports' (the listening sockets as `ss -Htlnup` prints them). Absent
-   * when the driver has no such channel; callers use SSH then.
+   * 'health' ("ok <uptime>"), 'ports' (the listening sockets as `ss -Htlnup` prints them) or
+   * `readdress ...` (a restored guest takes its own MAC and address). Absent when the driver has no
+   * such channel; callers use SSH then, and a bridge-mode VM's saved state cannot become a new VM.
    */
-  guestChannel?(handle: VMHandle, command: 'health' | 'ports', opts?: { timeoutMs?: number }): Promise<string>;
+  guestChannel?(handle: VMHandle, command: GuestChannelCommand, opts?: { timeoutMs?: number }): Promise<string>;
   /** Warm starts, when capabilities().snapshots is true. */
   readonly snapshots?: SnapshotOps;
 }

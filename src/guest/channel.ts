@@ -5,12 +5,20 @@
  *
  *   health -> "ok <uptime seconds>"
  *   ports  -> the listening sockets as `ss -Htlnup` prints them (what `vm ports` reads over SSH otherwise)
+ *   readdress MAC CIDR GATEWAY [DNS...]
+ *          -> gives the NIC a new MAC, replaces its IPv4 address and default route, rewrites the
+ *             networkd file the seed wrote (so a reconfiguration keeps the new address) and
+ *             resolv.conf; answers "ok readdress <dev> <mac> <cidr>". A VM restored from another's
+ *             saved state runs this before anything else reaches it (the host reaches it over
+ *             vsock, whatever its address).
  *
  * Anything else gets "error ...". Hosts without a vsock device (QEMU without vhost-vsock) never
  * connect; the unit then stays idle.
  *
  * @module
  */
+
+import { NETWORK_FILE } from './seed-script.js';
 
 export const CHANNEL_PORT = 52;
 export const CHANNEL_SCRIPT_PATH = '/usr/local/libexec/banger-channel';
@@ -21,12 +29,91 @@ export const CHANNEL_SERVICE_PATH = '/etc/systemd/system/banger-channel@.service
 export const VSOCK_MODULES_PATH = '/etc/modules-load.d/banger-vsock.conf';
 export const VSOCK_MODULES = 'vmw_vsock_virtio_transport\n';
 
-/** POSIX sh; BANGER_PROC (default /proc) lets the script be exercised outside a guest. */
+/**
+ * POSIX sh. BANGER_PROC (default /proc), BANGER_NET_IFACE (default: the interface of the default
+ * route, else the first en or eth one), BANGER_NETWORK_FILE, BANGER_RESOLV and BANGER_NETWORKCTL let
+ * the script be exercised outside a guest.
+ */
 export const CHANNEL_SCRIPT = `#!/bin/sh
-# banger-channel: answers one command from the host over vsock (health, ports).
+# banger-channel: answers one command from the host over vsock (health, ports, readdress).
 PROC="\${BANGER_PROC:-/proc}"
-read -r cmd || exit 0
+NETFILE="\${BANGER_NETWORK_FILE:-${NETWORK_FILE}}"
+RESOLV="\${BANGER_RESOLV:-/etc/resolv.conf}"
+NETWORKCTL="\${BANGER_NETWORKCTL:-networkctl}"
+
+ipv4() {
+  case "$1" in
+    ''|*[!0-9.]*|.*|*.|*..*) return 1 ;;
+  esac
+  old_ifs=$IFS; IFS=.
+  set -- $1
+  IFS=$old_ifs
+  [ $# -eq 4 ] || return 1
+  for o in "$@"; do
+    [ "\${#o}" -le 3 ] && [ "$o" -le 255 ] || return 1
+  done
+}
+
+# The guest's NIC: the default route's interface, else the first en* or eth* one.
+nic() {
+  if [ -n "\${BANGER_NET_IFACE:-}" ]; then echo "$BANGER_NET_IFACE"; return; fi
+  set -- $(ip -4 route show default 2>/dev/null)
+  while [ $# -gt 1 ]; do
+    if [ "$1" = dev ]; then echo "$2"; return; fi
+    shift
+  done
+  for d in /sys/class/net/en* /sys/class/net/eth*; do
+    [ -e "$d" ] && { echo "\${d##*/}"; return; }
+  done
+}
+
+readdress() {
+  [ $# -ge 3 ] || { echo "error usage: readdress MAC CIDR GATEWAY [DNS...]"; return; }
+  mac=$1 cidr=$2 gw=$3
+  shift 3
+  case "$mac" in
+    [0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]) ;;
+    *) echo "error invalid MAC '$mac'"; return ;;
+  esac
+  addr=\${cidr%/*} prefix=\${cidr#*/}
+  ipv4 "$addr" || { echo "error invalid address '$cidr'"; return; }
+  case "$prefix" in
+    ''|*[!0-9]*) echo "error invalid prefix '$cidr'"; return ;;
+  esac
+  { [ "$prefix" -ge 1 ] && [ "$prefix" -le 32 ]; } || { echo "error invalid prefix '$cidr'"; return; }
+  ipv4 "$gw" || { echo "error invalid gateway '$gw'"; return; }
+  for ns in "$@"; do ipv4 "$ns" || { echo "error invalid nameserver '$ns'"; return; }; done
+  dev=$(nic)
+  [ -n "$dev" ] || { echo "error no network interface found"; return; }
+  # A live MAC change where the driver allows it, else with the link briefly down.
+  if ! ip link set dev "$dev" address "$mac" 2>/dev/null; then
+    ip link set dev "$dev" down && ip link set dev "$dev" address "$mac" && ip link set dev "$dev" up || { echo "error could not set the MAC of $dev"; return; }
+  fi
+  if [ -f "$NETFILE" ]; then
+    {
+      printf '[Match]\\nName=en* eth*\\n\\n[Network]\\nLinkLocalAddressing=no\\nIPv6AcceptRA=no\\n'
+      printf 'Address=%s\\nGateway=%s\\n' "$cidr" "$gw"
+      for ns in "$@"; do printf 'DNS=%s\\n' "$ns"; done
+    } > "$NETFILE.banger-new" && chmod 0644 "$NETFILE.banger-new" && mv -f "$NETFILE.banger-new" "$NETFILE"
+  fi
+  ip -4 addr flush dev "$dev" &&
+    ip addr add "$cidr" dev "$dev" &&
+    ip link set dev "$dev" up &&
+    ip -4 route replace default via "$gw" dev "$dev" || { echo "error could not set the address of $dev"; return; }
+  if [ $# -gt 0 ]; then
+    for ns in "$@"; do echo "nameserver $ns"; done > "$RESOLV.banger-new" && chmod 0644 "$RESOLV.banger-new" && mv -f "$RESOLV.banger-new" "$RESOLV"
+  fi
+  # networkd re-reads the file, so a later link event keeps the new address.
+  if [ -f "$NETFILE" ] && command -v "$NETWORKCTL" >/dev/null 2>&1; then "$NETWORKCTL" reload >/dev/null 2>&1 || true; fi
+  echo "ok readdress $dev $(cat "/sys/class/net/$dev/address" 2>/dev/null || echo "$mac") $cidr"
+}
+
+read -r cmd args || [ -n "$cmd" ] || exit 0
 case "$cmd" in
+  readdress)
+    set -f
+    readdress $args
+    ;;
   health)
     read -r up _ < "$PROC/uptime"
     echo "ok $up"

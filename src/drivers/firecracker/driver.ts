@@ -16,7 +16,7 @@ import { alreadyExists, operationFailed, unavailable } from '../../api/errors.js
 import { firecrackerRunFiles, runFiles } from '../../model/filenames.js';
 import { lastLines, spawnDetached, which } from '../../system/exec.js';
 import { findProcesses, isAlive, listProcesses, readCmdline, signalProcess } from '../../system/proc.js';
-import type { DriverCapabilities, HypervisorDriver, LaunchSpec, OwnProcess, ProbeResult, SavedState, SnapshotOps, VMCounters, VMHandle } from '../hypervisor.js';
+import type { DriverCapabilities, GuestChannelCommand, HypervisorDriver, LaunchSpec, OwnProcess, ProbeResult, SavedState, SnapshotOps, VMCounters, VMHandle } from '../hypervisor.js';
 import { diskOverFrozen, freezeDiskFile } from '../qemu/snapshot.js';
 import { validateSpec } from '../qemu/argv.js';
 import { createRawRootDisk } from '../fake/root-disk.js';
@@ -310,7 +310,7 @@ export class FirecrackerDriver extends VmmProcessDriver implements HypervisorDri
   }
 
   /** One command to the guest bits over the VM's vsock (vsock.ts). */
-  async guestChannel(handle: VMHandle, command: 'health' | 'ports', opts: { timeoutMs?: number } = {}): Promise<string> {
+  async guestChannel(handle: VMHandle, command: GuestChannelCommand, opts: { timeoutMs?: number } = {}): Promise<string> {
     if (!this.isOurs(handle)) throw operationFailed(`vm process ${handle.pid} is not running`);
     return guestChannel(this.vsockPath(handle), command, opts);
   }

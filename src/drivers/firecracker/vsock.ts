@@ -2,12 +2,13 @@
  * The host side of the vsock guest channel. Firecracker's vsock device is a unix socket on the
  * host: to reach guest port P, connect to it, send `CONNECT P\n`, read `OK <host port>\n`, and the
  * stream is then the connection. The guest bits answer on {@link GUEST_CHANNEL_PORT} with one
- * command per connection: `health` ("ok <uptime>") and `ports` (the listening sockets as
- * `ss -Htlnup` prints them); see guest/channel.ts.
+ * command per connection: `health` ("ok <uptime>"), `ports` (the listening sockets as
+ * `ss -Htlnup` prints them) and `readdress ...`; see guest/channel.ts.
  *
  * @module
  */
 import { connect, type Socket } from 'node:net';
+import type { GuestChannelCommand } from '../hypervisor.js';
 import { GUEST_CHANNEL_PORT } from './config.js';
 
 export { GUEST_CHANNEL_PORT };
@@ -55,7 +56,7 @@ export function vsockConnect(udsPath: string, port: number, opts: { timeoutMs?: 
 }
 
 /** Sends one command to the guest channel and returns its whole answer. */
-export async function guestChannel(udsPath: string, command: 'health' | 'ports', opts: { timeoutMs?: number } = {}): Promise<string> {
+export async function guestChannel(udsPath: string, command: GuestChannelCommand, opts: { timeoutMs?: number } = {}): Promise<string> {
   const timeoutMs = opts.timeoutMs ?? 3000;
   const { socket, rest } = await vsockConnect(udsPath, GUEST_CHANNEL_PORT, { timeoutMs });
   return new Promise((resolve, reject) => {

@@ -25,7 +25,7 @@ import { writeHandles } from './handles.js';
 import { clientKeyPath, sshTargetFor, vmHostKey } from './ssh.js';
 import { faultPoint } from '../../system/faults.js';
 import { EGRESS_PROXY_ADDR, EGRESS_PROXY_PORT } from '../network/egress-proxy.js';
-import type { UserAttachment } from '../network/provider.js';
+import type { NetworkAttachment, UserAttachment } from '../network/provider.js';
 import type { FirstBootPlan } from '../../model/first-boot.js';
 import { InstallerWatch, pendingFirstBoot, refuseUnbootable, withInstallerEgress } from './first-boot.js';
 
@@ -63,7 +63,7 @@ export async function launchVM(
   ctx: OpContext,
   restore?: RestoreInput,
   onLaunch?: () => void,
-): Promise<{ row: VMRow; handle: VMHandle; firstBoot?: FirstBootPlan }> {
+): Promise<{ row: VMRow; handle: VMHandle; net: NetworkAttachment; firstBoot?: FirstBootPlan }> {
   const files = vmFiles(deps.layout.vmsDir, row.id);
   const image = deps.images.byId(row.imageId);
   if (!image) throw operationFailed(`image ${row.imageId} of vm ${row.name} is gone`, `delete the vm with banger vm delete ${row.name}`);
@@ -140,7 +140,7 @@ export async function launchVM(
     },
   });
   faultPoint('boot.handles');
-  return { row: updated, handle, ...(firstBoot ? { firstBoot } : {}) };
+  return { row: updated, handle, net, ...(firstBoot ? { firstBoot } : {}) };
 }
 
 /** How much longer than ssh_wait_timeout a first boot may take for its installer (it stops at once when the installer fails). */

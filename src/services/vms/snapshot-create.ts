@@ -2,7 +2,9 @@
  * Taking a snapshot of a running VM: pause, save memory and device state (the RAM as an image of its own
  * where the driver can), freeze the disks as copies (the root keeps its reference to the image), then resume (or leave the process to the caller to end,
  * for --stop). Everything is assembled in a staging directory and published by one rename, then recorded
- * in the store; a failure resumes the VM (with --stop too) and removes the staging directory. This module writes no VM state.
+ * in the store; a failure resumes the VM (with --stop too) and removes the staging directory. A bridge-mode
+ * VM is saved only where its restored copies can be re-addressed (readdress.ts), and the manifest records
+ * its guest bits version. This module writes no VM state.
  *
  * @module
  */
@@ -19,6 +21,8 @@ import type { OpContext } from '../op-context.js';
 import { rootDiskOf } from './boot.js';
 import type { VMServiceDeps } from './deps.js';
 import { faultPoint } from '../../system/faults.js';
+import { guestBitsOf, saveProblem } from './readdress.js';
+import { sshTargetFor } from './ssh.js';
 import { sha256File, SNAPSHOT_FORMAT, type PoolMeta, type SnapshotManifest } from './snapshot-manifest.js';
 
 /** The driver's warm-start operations, or a clear refusal naming what could not be done. */
@@ -46,6 +50,13 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
   const vf = vmFiles(deps.layout.vmsDir, row.id);
   const root = rootDiskOf(vf);
   if (!root) throw operationFailed(`vm ${row.name} has no root disk`);
+  // A bridge-mode guest is saved only when a restored copy can be given its own address.
+  let guestBits: number | undefined;
+  if (row.runtime.network === 'tap') {
+    guestBits = driver.guestChannel ? await ctx.stage('guest-bits', `checking the guest bits of ${row.name}`, () => guestBitsOf(sshTargetFor(deps, row), ctx.signal)) : undefined;
+    const problem = saveProblem(driver, row.name, guestBits);
+    if (problem) throw problem;
+  }
   const staging = snapshotFiles(deps.layout.snapshotsDir, `.${opts.id}.partial`);
   const final = snapshotFiles(deps.layout.snapshotsDir, opts.id);
   mkdirSync(staging.dir, { recursive: true, mode: 0o700 });
@@ -99,6 +110,7 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
       ...(saved.ramBytes !== undefined && sha256.ram ? { ram: { file: basename(final.ram), bytes: saved.ramBytes, sha256: sha256.ram } } : {}),
       hostKeyFile: basename(final.hostKeyPub),
       ...(opts.pool ? { pool: opts.pool } : {}),
+      ...(guestBits !== undefined ? { guestBits } : {}),
     };
     writeFileSync(staging.manifest, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
     renameSync(staging.dir, final.dir);

@@ -62,6 +62,11 @@ export interface SnapshotManifest {
   hostKeyFile: string;
   /** Set on the warm pool's templates (which are not user snapshots). */
   pool?: PoolMeta;
+  /**
+   * The guest bits version the saved guest ran, recorded for bridge-mode (tap) snapshots: a restore
+   * re-addresses the guest over its guest channel, which needs guest bits that answer readdress.
+   */
+  guestBits?: number;
 }
 
 /** What makes a snapshot a warm pool template: the image and shape it serves and what it was built from. */
@@ -101,6 +106,7 @@ export function parseManifest(value: unknown, where: string): SnapshotManifest {
   }
   if (m.ram !== undefined && (typeof m.ram !== 'object' || m.ram === null || typeof m.ram.sha256 !== 'string' || typeof m.ram.file !== 'string' || basename(m.ram.file) !== m.ram.file)) throw bad('ram');
   if (basename(m.memory.file) !== m.memory.file || basename(m.hostKeyFile!) !== m.hostKeyFile) throw bad('file names must not contain directories');
+  if (m.guestBits !== undefined && !Number.isSafeInteger(m.guestBits)) throw bad('guestBits');
   const companions: unknown = m.driver.companions;
   if (companions !== undefined && (!Array.isArray(companions) || !companions.every((c) => typeof c === 'string' && /^\.[A-Za-z0-9_-]+$/.test(c)))) throw bad('driver companions');
   return m as SnapshotManifest;

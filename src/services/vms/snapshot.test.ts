@@ -45,8 +45,8 @@ describe('snapshots on the fake driver', () => {
     w.db.prepare("UPDATE vms SET spec_json = ? WHERE name = 'bridged'").run(JSON.stringify({ ...JSON.parse(row.spec_json), network: 'bridge' }));
     const msg = await rejection(w.services.vms.snapshotCreate('bridged', {}, quietContext()));
     assert.match(msg, /^bad_request: vm bridged uses bridge networking, and snapshots of bridge-mode VMs are not supported yet/);
-    w.db.prepare("UPDATE vms SET spec_json = ? WHERE name = 'bridged'").run(JSON.stringify({ ...JSON.parse(row.spec_json), network: 'bridge', driver: 'firecracker' }));
-    assert.match(await rejection(w.services.vms.snapshotCreate('bridged', {}, quietContext())), /\| firecracker VMs use bridge networking: keep this VM's state with banger vm suspend bridged/);
+    // A driver without a guest channel (the fake one here, QEMU) cannot re-address a restored copy.
+    assert.match(msg, /\| snapshot a user-mode VM \(created with --network user\)$/);
     await w.services.vms.delete('bridged');
   });
 

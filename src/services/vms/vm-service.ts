@@ -28,6 +28,7 @@ import { syncFiles } from './file-sync.js';
 import { hostGitIdentity, setGuestGitIdentity } from './git-identity.js';
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
 import { firstBootOf, InstallerWatch, markFirstBootDone, pendingFirstBoot, refuseUnbootable } from './first-boot.js';
+import { readdressRestored, refuseUnaddressable } from './readdress.js';
 import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { vmHealth } from './health.js';
@@ -185,7 +186,7 @@ export class VMService {
         faultPoint('create.starting');
         // A failure before the hypervisor starts (network, seed) leaves nothing worth keeping: no console to read.
         const booted = await this.boot(row, ctx, undefined, () => (launched = true));
-        if (warm?.fingerprint) this.pool.afterColdBoot(image, booted.spec, warm.fingerprint);
+        if (warm?.fingerprint) this.pool.afterColdBoot(image, { ...booted.spec, network: networkModeOf(booted, this.deps.config.network_mode) }, warm.fingerprint);
         return this.view(booted);
       } catch (err) {
         if (!launched || ctx.signal.aborted) {
@@ -198,10 +199,15 @@ export class VMService {
   }
 
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
-  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string }, onLaunch?: () => void): Promise<VMRow> {
+  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string; readdress?: boolean }, onLaunch?: () => void): Promise<VMRow> {
     try {
       const driver = await this.driverOf(row);
       const launched = await launchVM(this.deps, driver, row, ctx, restore, onLaunch);
+      const net = launched.net;
+      if (restore?.readdress && net.mode === 'tap') {
+        // The guest still holds its source's MAC and address; it takes its own before SSH reaches it.
+        await ctx.stage('address', `giving the restored VM its own address ${net.ip}`, () => readdressRestored(driver, launched.handle, row.name, net, ctx.signal));
+      }
       if (restore?.snapshotHostKey !== undefined) {
         const snapshotHostKey = restore.snapshotHostKey;
         await ctx.stage('identity', 'giving the restored VM its own hostname, host key, entropy and clock', () =>
@@ -559,9 +565,14 @@ export class VMService {
     const accel = (await driver.probe()).accel ?? 'tcg';
     const problem = compatibilityProblem(manifest, { driver: driver.capabilities().name, version: await ops.stateVersion(), accel });
     if (problem) throw problem;
+    refuseUnaddressable(manifest, driver);
     if (!checked) await ctx.stage('verify', `checking snapshot ${snap.name}`, () => verifyFiles(sf.dir, manifest, ctx.signal));
     const m = manifest.machine;
-    const spec: VMSpec = { vcpu: m.vcpu, memoryMiB: m.memoryMiB, diskSizeBytes: m.diskSizeBytes, ...(m.rootSizeBytes !== undefined ? { rootSizeBytes: m.rootSizeBytes } : {}), nat: req.nat ?? false, driver: driver.capabilities().name };
+    const spec: VMSpec = {
+      vcpu: m.vcpu, memoryMiB: m.memoryMiB, diskSizeBytes: m.diskSizeBytes, ...(m.rootSizeBytes !== undefined ? { rootSizeBytes: m.rootSizeBytes } : {}), nat: req.nat ?? false, driver: driver.capabilities().name,
+      // A bridge-mode snapshot restores onto a tap of the new VM's own (its saved NIC is a tap device).
+      ...(m.network === 'tap' ? { network: 'bridge' as const } : {}),
+    };
     if (this.deps.repo.nameTaken(req.name ?? '')) throw alreadyExists(`vm ${JSON.stringify(req.name)} already exists`, 'pick another --name');
     const reserved = this.reserveWith(req.name, spec);
     return this.lifecycle.withLock(reserved.id, async () => {
@@ -595,6 +606,7 @@ export class VMService {
     const manifest = opts.manifest ?? (await readManifest(sf.manifest));
     const driver = await this.driverOf(reserved);
     const ops = snapshotOps(driver);
+    refuseUnaddressable(manifest, driver);
     if (opts.template) {
       // A template is banger's own and its fingerprint was checked; its files must be there (not re-hashed).
       const problem = compatibilityProblem(manifest, { driver: driver.capabilities().name, version: await ops.stateVersion(), accel: (await driver.probe()).accel ?? 'tcg' });
@@ -623,6 +635,8 @@ export class VMService {
       ...(m.initrdPath ? { initrdPath: m.initrdPath } : {}),
       cmdline: m.cmdline,
       snapshotHostKey: readFileSync(join(sf.dir, manifest.hostKeyFile), 'utf8'),
+      // Saved on a tap: the guest holds the source's MAC and address until it is told its own.
+      readdress: m.network === 'tap',
     };
     const running = await this.boot(row, ctx, restore);
     if (running.spec.diskSizeBytes > m.diskSizeBytes) {
@@ -658,6 +672,7 @@ export class VMService {
       req,
       driver: driver.capabilities().name,
       driverSnapshots: Boolean(driver.capabilities().snapshots && driver.snapshots),
+      guestChannel: driver.guestChannel !== undefined,
       network: networkModeOf(row, this.deps.config.network_mode),
       egress: Boolean(row.spec.nat || row.spec.allow),
     });
@@ -737,10 +752,12 @@ export class VMService {
       throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}, then take the snapshot`);
     }
     if (networkModeOf(row, this.deps.config.network_mode) === 'bridge') {
-      const hint = row.spec.driver === 'firecracker'
-        ? `firecracker VMs use bridge networking: keep this VM's state with banger vm suspend ${row.name}, or snapshot a QEMU VM (--driver qemu --network user)`
-        : 'snapshot a user-mode VM (created with --network user)';
-      throw badRequest(`vm ${row.name} uses bridge networking, and snapshots of bridge-mode VMs are not supported yet (a restored guest would keep its source's address)`, hint);
+      // Bridge mode needs a guest channel to re-address restored copies (readdress.ts); the guest bits are checked when saving.
+      const handle = this.teardown.handleOf(row.id);
+      const driver = handle ? this.deps.hypervisors.forHandle(handle) : undefined;
+      if (!driver?.guestChannel) {
+        throw badRequest(`vm ${row.name} uses bridge networking, and snapshots of bridge-mode VMs are not supported yet (a restored guest would keep its source's address)`, 'snapshot a user-mode VM (created with --network user)');
+      }
     }
     if (req.name !== undefined) {
       validateVMName(req.name);

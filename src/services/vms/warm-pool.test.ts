@@ -95,8 +95,13 @@ describe('warm pool decisions', () => {
     assert.equal(poolIneligible(base), undefined);
     assert.equal(poolIneligible({ ...base, req: { cold: true } }), '--cold');
     assert.match(poolIneligible({ ...base, enabled: false }) ?? '', /warm_pool is off/);
-    assert.match(poolIneligible({ ...base, driver: 'firecracker', driverSnapshots: false }) ?? '', /qemu driver only \(this VM runs with firecracker\)/);
-    assert.match(poolIneligible({ ...base, network: 'bridge' }) ?? '', /user-mode VMs only/);
+    assert.match(poolIneligible({ ...base, driver: 'firecracker', driverSnapshots: false }) ?? '', /qemu and firecracker drivers only \(this VM runs with firecracker\)/);
+    assert.match(poolIneligible({ ...base, driver: 'fake' }) ?? '', /qemu and firecracker drivers only \(this VM runs with fake\)/);
+    assert.match(poolIneligible({ ...base, network: 'bridge' }) ?? '', /user-mode QEMU VMs only/);
+    const fc = { ...base, driver: 'firecracker', network: 'bridge' as const, guestChannel: true };
+    assert.equal(poolIneligible(fc), undefined, 'firecracker in bridge mode is served (restored VMs are re-addressed)');
+    assert.match(poolIneligible({ ...fc, guestChannel: false }) ?? '', /firecracker VMs in bridge mode with a guest channel only/);
+    assert.match(poolIneligible({ ...fc, egress: true }) ?? '', /without --nat or --allow/);
     assert.match(poolIneligible({ ...base, egress: true }) ?? '', /without --nat or --allow/);
     assert.equal(poolIneligible({ ...base, req: { fromSnapshot: 'warm' } }), 'not a pool start');
     assert.equal(poolIneligible({ ...base, req: { noStart: true } }), 'not a pool start');
@@ -290,7 +295,7 @@ describe('the warm pool on the fake driver', () => {
       const said: string[] = [];
       const ctx = { ...quietContext(), log: (m: string) => void said.push(m) };
       await w.services.vms.create({ name: 'plain' }, ctx);
-      assert.ok(said.some((m) => /plain: cold boot \(the warm pool serves the qemu driver only \(this VM runs with fake\)\)/.test(m)), said.join('\n'));
+      assert.ok(said.some((m) => /plain: cold boot \(the warm pool serves the qemu and firecracker drivers only \(this VM runs with fake\)\)/.test(m)), said.join('\n'));
       assert.deepEqual(await w.services.vms.poolList(), []);
       assert.deepEqual(w.services.vms.list().map((v) => v.name), ['plain']);
       said.length = 0;

@@ -7,8 +7,8 @@
  * one whose inputs changed is stale: never restored, and rebuilt after the next cold boot.
  *
  * This module makes the decisions (which template, or why a cold boot) and runs builds; the VM service
- * does the booting, saving and restoring (PoolHost). Only the QEMU driver takes part, in user-mode
- * networking (snapshots of bridge-mode VMs are not supported).
+ * does the booting, saving and restoring (PoolHost). The QEMU driver takes part in user-mode networking;
+ * the Firecracker driver in bridge mode, each restored VM re-addressed over its guest channel.
  *
  * @module
  */
@@ -25,11 +25,12 @@ import type { VMServiceDeps } from './deps.js';
 import { SNAPSHOT_FORMAT, type PoolMeta, type SnapshotManifest } from './snapshot-manifest.js';
 import { diskUsage } from './snapshot-view.js';
 
-/** The one driver whose VMs the pool serves. */
-export const POOL_DRIVER = 'qemu';
+/** The drivers whose VMs the pool serves: QEMU in user mode, Firecracker in bridge mode (re-addressed over vsock). */
+export const POOL_DRIVERS: readonly string[] = ['qemu', 'firecracker'];
 
-export function poolKey(imageId: string, spec: Pick<VMSpec, 'vcpu' | 'memoryMiB'>): string {
-  return `${imageId}/${spec.vcpu}/${spec.memoryMiB}`;
+/** Image and shape; a driver other than QEMU's has templates of its own (its saved state differs). */
+export function poolKey(imageId: string, spec: Pick<VMSpec, 'vcpu' | 'memoryMiB' | 'driver'>): string {
+  return `${imageId}/${spec.vcpu}/${spec.memoryMiB}${spec.driver && spec.driver !== 'qemu' ? `/${spec.driver}` : ''}`;
 }
 
 /** A file as the fingerprint sees it: path, size and modification time (a rebuilt or replaced file changes). */
@@ -85,12 +86,13 @@ export type PoolChoice = { use: SnapshotRow } | { cold: string };
  * Why a new VM boots cold before any template is looked at, or undefined when the pool may serve it:
  * the pool is off, --cold, a restore or --no-start, another driver, bridge networking.
  */
-export function poolIneligible(opts: { enabled: boolean; req: PoolRequest; driver: string; driverSnapshots: boolean; network: 'user' | 'bridge'; egress?: boolean }): string | undefined {
+export function poolIneligible(opts: { enabled: boolean; req: PoolRequest; driver: string; driverSnapshots: boolean; guestChannel?: boolean; network: 'user' | 'bridge'; egress?: boolean }): string | undefined {
   if (opts.req.fromSnapshot !== undefined || opts.req.noStart) return 'not a pool start';
   if (opts.req.cold) return '--cold';
   if (!opts.enabled) return 'warm_pool is off in config.toml';
-  if (opts.driver !== POOL_DRIVER || !opts.driverSnapshots) return `the warm pool serves the qemu driver only (this VM runs with ${opts.driver})`;
-  if (opts.network !== 'user') return 'the warm pool serves user-mode VMs only (bridge-mode VMs cannot be saved yet)';
+  if (!POOL_DRIVERS.includes(opts.driver) || !opts.driverSnapshots) return `the warm pool serves the qemu and firecracker drivers only (this VM runs with ${opts.driver})`;
+  if (opts.driver === 'qemu' && opts.network !== 'user') return 'the warm pool serves user-mode QEMU VMs only (bridge-mode QEMU VMs cannot be saved yet)';
+  if (opts.driver !== 'qemu' && (opts.network !== 'bridge' || !opts.guestChannel)) return `the warm pool serves ${opts.driver} VMs in bridge mode with a guest channel only`;
   if (opts.egress) return 'the warm pool serves VMs without --nat or --allow (templates are saved without outbound access)';
   return undefined;
 }
@@ -173,7 +175,11 @@ export class WarmPool {
     const t0 = Date.now();
     log.info('warm pool: building a template', { template: name, key: meta.key, image: image.name, vcpu: spec.vcpu, memoryMiB: spec.memoryMiB });
     const ctx = logContext(this.deps, name, signal);
-    const shape: VMSpec = { vcpu: spec.vcpu, memoryMiB: spec.memoryMiB, diskSizeBytes: spec.diskSizeBytes, ...(spec.rootSizeBytes !== undefined ? { rootSizeBytes: spec.rootSizeBytes } : {}), nat: false, network: 'user' };
+    // The build VM runs with the driver and network mode of the VM that asked (QEMU: user mode; Firecracker: bridge).
+    const shape: VMSpec = {
+      vcpu: spec.vcpu, memoryMiB: spec.memoryMiB, diskSizeBytes: spec.diskSizeBytes, ...(spec.rootSizeBytes !== undefined ? { rootSizeBytes: spec.rootSizeBytes } : {}), nat: false,
+      network: spec.network ?? 'user', ...(spec.driver !== undefined ? { driver: spec.driver } : {}),
+    };
     let vmId: string | undefined;
     try {
       vmId = await this.host.bootHidden(name, image, shape, ctx);

@@ -34,6 +34,8 @@ export interface StandinKnobs {
   recordTo?: string;
   /** A broken KVM host: the guest's vCPU hangs (no serial output) or crashes (firecracker exits). */
   guest?: 'hang' | 'crash';
+  /** The guest's guest bits version (older ones do not answer readdress). */
+  guestBits?: number;
 }
 
 /** Writes `<dir>/firecracker`, a script that execs the stand-in with these knobs; returns its path. */

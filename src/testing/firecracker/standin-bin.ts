@@ -16,6 +16,7 @@ import { FirecrackerStandin } from './standin.js';
 
 interface Knobs {
   version?: string;
+  guestBits?: number;
   noSocket?: boolean;
   powerOff?: number | 'ignore';
   exitAfterMs?: number;
@@ -67,6 +68,7 @@ if (knobs.noSocket) {
     ...(knobs.recordTo ? { recordTo: knobs.recordTo } : {}),
     ...(root ? { root } : {}),
     ...(knobs.guest ? { guest: knobs.guest } : {}),
+    ...(knobs.guestBits !== undefined ? { guestBits: knobs.guestBits } : {}),
     onCrash: () => {
       rmSync(sock, { force: true });
       process.exit(1);

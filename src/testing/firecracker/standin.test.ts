@@ -15,6 +15,7 @@ import { tinyVmlinux } from './fixture.js';
 import { FirecrackerSchema } from './schema.js';
 import { FirecrackerStandin, STANDIN_ROUTES } from './standin.js';
 import { interpretTinyGuest } from './tiny-guest.js';
+import { guestChannel } from '../../drivers/firecracker/vsock.js';
 import { PROBE_MARKER, tinyVmlinux as probeVmlinux } from '../../drivers/firecracker/tiny-kernel.js';
 
 const schema = FirecrackerSchema.load();
@@ -171,6 +172,41 @@ describe('the firecracker stand-in against the API description', () => {
     const config = (await ok.call('GET', '/vm/config')).body as Record<string, { host_dev_name?: string }>;
     assert.equal(config['network-interfaces/eth0']?.host_dev_name, 'tap-b');
     refused(await ok.call('PUT', '/snapshot/load', load()), 'PUT', '/snapshot/load', /not supported after starting/);
+  });
+
+  it('the guest channel re-addresses the modelled NIC; a snapshot keeps the NIC as it was, and a load brings it back until the next readdress', async () => {
+    const { standin, call } = await fresh();
+    const vsock = join(work, `v-${n}.sock`);
+    assert.equal((await call('PUT', '/network-interfaces/eth0', { iface_id: 'eth0', host_dev_name: 'tap-src', guest_mac: '02:fc:00:00:00:01' })).status, 204);
+    assert.equal((await call('PUT', '/vsock', { guest_cid: 3, uds_path: vsock })).status, 204);
+    await boot(call);
+    assert.deepEqual(standin.guestNet, { mac: '02:fc:00:00:00:01' }, 'the guest boots with the configured MAC');
+    assert.equal(await guestChannel(vsock, 'readdress 02:fc:00:00:00:01 10.213.0.5/24 10.213.0.1'), 'ok readdress eth0 02:fc:00:00:00:01 10.213.0.5/24\n');
+    assert.equal(await guestChannel(vsock, 'readdress 02:fc:00:00:00:01 10.213.0.5/24'), 'error usage: readdress MAC CIDR GATEWAY [DNS...]\n');
+    assert.match(await guestChannel(vsock, 'readdress 02:fc:00:00:00:01 10.213.0.5/24 10.9.0.1'), /^error gateway 10\.9\.0\.1 is outside 10\.213\.0\.5\/24/);
+    assert.deepEqual(standin.guestNet, { mac: '02:fc:00:00:00:01', cidr: '10.213.0.5/24' }, 'refused lines change nothing');
+    assert.equal((await call('PATCH', '/vm', { state: 'Paused' })).status, 204);
+    const saved = { snapshot_path: join(work, 'g.state'), mem_file_path: join(work, 'g.mem') };
+    assert.equal((await call('PUT', '/snapshot/create', saved)).status, 204);
+
+    const child = await fresh();
+    const childVsock = join(work, `v-${n}.sock`);
+    const loaded = await child.call('PUT', '/snapshot/load', { snapshot_path: saved.snapshot_path, mem_backend: { backend_type: 'File', backend_path: saved.mem_file_path }, resume_vm: true, network_overrides: [{ iface_id: 'eth0', host_dev_name: 'tap-child' }], vsock_override: { uds_path: childVsock } });
+    assert.equal(loaded.status, 204, JSON.stringify(loaded.body));
+    assert.deepEqual(child.standin.guestNet, { mac: '02:fc:00:00:00:01', cidr: '10.213.0.5/24' }, 'a restored guest holds its source\'s MAC and address');
+    assert.equal(await guestChannel(childVsock, 'readdress 02:fc:00:00:00:02 10.213.0.6/24 10.213.0.1 10.213.0.1'), 'ok readdress eth0 02:fc:00:00:00:02 10.213.0.6/24\n');
+    assert.deepEqual(child.standin.guestNet, { mac: '02:fc:00:00:00:02', cidr: '10.213.0.6/24' });
+    assert.deepEqual(standin.guestNet, { mac: '02:fc:00:00:00:01', cidr: '10.213.0.5/24' }, 'the source is untouched');
+    assert.deepEqual(child.standin.requests.filter((r) => r.method === 'VSOCK').map((r) => r.reply), ['ok readdress eth0 02:fc:00:00:00:02 10.213.0.6/24']);
+
+    const old = new FirecrackerStandin({ schema, powerOffDelayMs: 'ignore', guestBits: 6 });
+    const oldSock = join(work, `api-${n++}.sock`);
+    const oldVsock = join(work, `v-old-${n}.sock`);
+    await old.listen(oldSock);
+    open.push(old);
+    assert.equal((await send(oldSock, 'PUT', '/snapshot/load', { snapshot_path: saved.snapshot_path, mem_backend: { backend_type: 'File', backend_path: saved.mem_file_path }, resume_vm: true, vsock_override: { uds_path: oldVsock } })).status, 204);
+    assert.equal(await guestChannel(oldVsock, 'readdress 02:fc:00:00:00:03 10.213.0.7/24 10.213.0.1'), 'error unknown command\n', 'older guest bits do not know readdress');
+    assert.match(await guestChannel(oldVsock, 'health'), /^ok \d/, 'health still answers');
   });
 
   it('answers GET / and GET /version with bodies of the description\'s InstanceInfo and FirecrackerVersion', async () => {

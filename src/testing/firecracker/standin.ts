@@ -9,7 +9,8 @@
  * successes 204. Once started it writes the guest's serial output to its "serial console" (stdout:
  * the probe kernel's marker, interpreted as tiny-guest.ts describes, or boot lines for a real kernel), flushes
  * metrics as JSON lines, powers off on SendCtrlAltDel, and serves the vsock UDS with the
- * `CONNECT <port>` handshake, answering the banger guest channel like the guest bits do.
+ * `CONNECT <port>` handshake, answering the banger guest channel like the guest bits do (readdress
+ * changes the modelled guest NIC, which snapshots save and loads bring back).
  *
  * @module
  */
@@ -20,6 +21,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FirecrackerSchema } from './schema.js';
 import { interpretTinyGuest } from './tiny-guest.js';
+import { guestAddressProblems, READDRESS_GUEST_BITS } from '../../model/guest-address.js';
 
 export type StandinState = 'Not started' | 'Running' | 'Paused';
 
@@ -48,6 +50,17 @@ export interface StandinOptions {
   guest?: 'hang' | 'crash';
   /** Called when the guest crashes (a real firecracker exits with an error). */
   onCrash?: () => void;
+  /**
+   * The guest bits version of the guest (default: this release's). Older than the readdress command,
+   * the guest channel answers it as the older script did ("error unknown command").
+   */
+  guestBits?: number;
+}
+
+/** The guest's network as the stand-in models it: its NIC's MAC and IPv4 address (saved with the state). */
+export interface StandinGuestNet {
+  mac?: string;
+  cidr?: string;
 }
 
 /** What the stand-in was asked, for tests. */
@@ -94,6 +107,8 @@ export class FirecrackerStandin {
   private vsockPath?: string;
   private metricsPath?: string;
   private poweredOff = false;
+  /** The guest's NIC: the configured guest_mac at boot, what a snapshot saved at a load, what readdress set. */
+  guestNet: StandinGuestNet = {};
 
   constructor(private readonly opts: StandinOptions) {}
 
@@ -208,7 +223,7 @@ export class FirecrackerStandin {
         if (body.snapshot_type === 'Diff' && this.resources.get('machine-config')?.track_dirty_pages !== true) {
           throw new Error('Diff snapshots are not allowed on uVMs with dirty page tracking disabled.');
         }
-        writeFileSync(this.host(body.snapshot_path as string), JSON.stringify({ standin: 'vmstate', version: this.version(), resources: Object.fromEntries(this.resources) }));
+        writeFileSync(this.host(body.snapshot_path as string), JSON.stringify({ standin: 'vmstate', version: this.version(), resources: Object.fromEntries(this.resources), guestNet: this.guestNet }));
         writeFileSync(this.host(body.mem_file_path as string), Buffer.alloc(4096));
         return undefined;
       case 'PUT /snapshot/load': {
@@ -216,7 +231,7 @@ export class FirecrackerStandin {
         if (configured.length > 0) throw new Error('Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources.');
         if (body.mem_file_path !== undefined && body.mem_backend !== undefined) throw new Error('Only one of mem_file_path and mem_backend may be given.');
         if (body.mem_file_path === undefined && body.mem_backend === undefined) throw new Error('Either mem_file_path or mem_backend must be given.');
-        let saved: { version?: string; resources?: Record<string, Record<string, unknown>> };
+        let saved: { version?: string; resources?: Record<string, Record<string, unknown>>; guestNet?: StandinGuestNet };
         try {
           saved = JSON.parse(readFileSync(this.host(body.snapshot_path as string), 'utf8')) as typeof saved;
         } catch (err) {
@@ -240,6 +255,7 @@ export class FirecrackerStandin {
         const vsockRes = this.resources.get('vsock');
         if (vs?.uds_path) this.vsockPath = this.host(vs.uds_path);
         else if (vsockRes) this.vsockPath = this.host(vsockRes.uds_path as string);
+        this.guestNet = { ...(saved.guestNet ?? {}) };
         this.restored = true;
         this.state = body.resume_vm === true ? 'Running' : 'Paused';
         this.startDevices();
@@ -264,6 +280,8 @@ export class FirecrackerStandin {
       if (head.toString('latin1') !== '\x7fELF') throw new Error('Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: failed to load ELF kernel image');
       this.checkDrives(this.resources, 'Start microvm error: ');
       this.state = 'Running';
+      const mac = this.resources.get('network-interfaces/eth0')?.guest_mac;
+      this.guestNet = typeof mac === 'string' ? { mac } : {};
       this.runGuest(kernel);
       this.startDevices();
       this.flushMetrics();
@@ -358,8 +376,29 @@ export class FirecrackerStandin {
       const cmd = buf.slice(0, nl).trim();
       if (cmd === 'health') s.end(`ok ${(process.uptime()).toFixed(2)}\n`);
       else if (cmd === 'ports') s.end((this.opts.guestPorts ?? [22]).map((p) => `tcp   LISTEN 0      128          0.0.0.0:${p}        0.0.0.0:*    users:(("sshd",pid=${400 + p},fd=3))`).join('\n') + '\n');
-      else s.end(`error unknown command ${cmd}\n`);
+      else if (cmd.split(' ')[0] === 'readdress' && (this.opts.guestBits ?? READDRESS_GUEST_BITS) >= READDRESS_GUEST_BITS) s.end(this.readdress(cmd));
+      else s.end(`error unknown command\n`);
     });
+  }
+
+  /** The guest bits' readdress (guest/channel.ts), checked as strictly, applied to the modelled NIC and recorded. */
+  private readdress(line: string): string {
+    const [, mac = '', cidr = '', gateway = '', ...dns] = line.split(/\s+/);
+    const [address = '', prefix = ''] = cidr.split('/');
+    let answer: string;
+    if (!gateway) answer = 'error usage: readdress MAC CIDR GATEWAY [DNS...]\n';
+    else {
+      const problems = guestAddressProblems({ mac, address, prefix: /^\d+$/.test(prefix) ? Number(prefix) : NaN, gateway, nameservers: dns });
+      if (problems.length > 0) answer = `error ${problems[0]}\n`;
+      else {
+        this.guestNet = { mac, cidr };
+        answer = `ok readdress eth0 ${mac} ${cidr}\n`;
+      }
+    }
+    const entry: StandinRequest = { method: 'VSOCK', path: 'readdress', body: line, status: answer.startsWith('ok') ? 200 : 400, reply: answer.trim() };
+    this.requests.push(entry);
+    if (this.opts.recordTo) appendFileSync(this.opts.recordTo, JSON.stringify(entry) + '\n');
+    return answer;
   }
 
   private version(): string {

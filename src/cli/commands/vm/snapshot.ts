@@ -131,7 +131,8 @@ With warm_pool = true (config.toml, the default) the first cold boot of an image
 (vcpu, memory) builds a template in the background: a hidden VM boots, is saved and removed. Later VMs of
 that image and shape are restored from it (the work disk is grown when more is asked for), each with its
 own hostname, host key, address and entropy. A template whose image, kernel, driver or guest bits changed
-is stale: never used, and rebuilt after the next cold boot. QEMU driver and user-mode networking only.
+is stale: never used, and rebuilt after the next cold boot. QEMU VMs in user-mode networking, and
+Firecracker VMs in bridge mode (each restored VM takes its own MAC and address over the vsock guest channel).
 
 Examples:
   banger vm pool                 list templates (image, shape, size, created, ready or stale)
