@@ -419,6 +419,9 @@ export interface PullKernelRequest {
 export interface CachePruneResult {
   /** Blobs removed (or that would be, with dryRun). */
   blobs: number;
+  /** Flattened images (finished rootfs and work seed of earlier pulls) removed. */
+  flattened: number;
+  /** Disk space freed by both. */
   bytes: number;
   dryRun: boolean;
 }

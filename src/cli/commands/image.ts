@@ -256,7 +256,7 @@ Examples:
     .action(async (o: { dryRun?: boolean }) => {
       const r = await (await ctx.client()).call(ROUTES.imageCachePrune, {}, o.dryRun ? { dryRun: true } : {});
       if (ctx.globals.json) printJson(ctx.io, r);
-      else ctx.io.stdout.write(`${r.dryRun ? 'would free' : 'freed'} ${humanSize(r.bytes)} (${r.blobs} blob${r.blobs === 1 ? '' : 's'})\n`);
+      else ctx.io.stdout.write(`${r.dryRun ? 'would free' : 'freed'} ${humanSize(r.bytes)} (${r.blobs} blob${r.blobs === 1 ? '' : 's'}, ${r.flattened} flattened image${r.flattened === 1 ? '' : 's'})\n`);
     });
 }
 

@@ -112,7 +112,7 @@ export async function buildImage(opts: BuildImageOptions, ctx: OpContext): Promi
     throwIfCancelled(ctx.signal);
 
     const rootfsBytes = await ctx.stage('ext4', 'Making rootfs.ext4', async () => {
-      const usage = await treeUsage(tree);
+      const usage = treeUsage(tree);
       const size = rootfsSize(usage.bytes);
       const inodes = Math.ceil(usage.inodes * 1.5) + 4096;
       await mkfsFromDir(join(out, IMAGE_FILES.rootfs), tree, {

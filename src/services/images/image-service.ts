@@ -20,6 +20,7 @@ import { builtinRecipes, findRecipe, summarize, type Recipe, type RecipeSummary 
 import type { CachePruneResult, PullImageRequest, PushImageRequest, PushImageResult, RegisterImageRequest } from '../../api/types.js';
 import { parseSize } from '../../model/size.js';
 import { BlobCache } from './oci/blob-cache.js';
+import { FlatCache } from './oci/flat-cache.js';
 import { pushArtifact } from './oci/artifact.js';
 import { credentialFor } from './oci/credentials.js';
 import { defaultImageName, formatRef, parseRef, type ImageRef } from './oci/reference.js';
@@ -75,6 +76,8 @@ export class ImageService {
   private readonly inflight = new Map<string, Promise<ImageInfo>>();
   /** The OCI blob cache every pull shares. */
   readonly blobs: BlobCache;
+  /** Finished rootfs and work seed of pulled OCI images, by manifest digest. */
+  readonly flat: FlatCache;
   readonly catalogs: Catalogs;
 
   constructor(private readonly deps: ImageServiceDeps) {
@@ -82,6 +85,7 @@ export class ImageService {
     this.kernels = new KernelRepository(deps.db);
     this.recipeList = deps.recipes ?? builtinRecipes();
     this.blobs = new BlobCache(deps.layout.ociCacheDir);
+    this.flat = new FlatCache(join(deps.layout.ociCacheDir, 'flat'));
     this.catalogs = deps.catalogs ?? new Catalogs({ images: '', kernels: '' });
   }
 
@@ -298,7 +302,7 @@ export class ImageService {
     const id = randomBytes(8).toString('hex');
     const dir = join(this.deps.layout.imagesDir, id);
     this.deps.logger?.info('image pull started', { image: name, ref: req.ref, id });
-    const pullOpts = { source, cache: this.blobs, id, name, stagingRoot: this.deps.layout.stagingDir, destDir: dir, ...(sizeBytes !== undefined ? { sizeBytes } : {}), kernelFiles: req };
+    const pullOpts = { source, cache: this.blobs, id, name, stagingRoot: this.deps.layout.stagingDir, destDir: dir, ...(sizeBytes !== undefined ? { sizeBytes } : {}), kernelFiles: req, flat: this.flat };
     if (source.artifact) checkArtifactPull(pullOpts);
     const pulled = source.artifact ? await pullArtifact(pullOpts, ctx) : await pullImage(pullOpts, ctx);
     const m = pulled.manifest;
@@ -356,9 +360,11 @@ export class ImageService {
     }
   }
 
-  /** Empties the OCI blob cache (blobs a running pull uses stay). */
+  /** Empties the OCI blob cache (blobs a running pull uses stay) and the flattened-image cache. */
   async pruneCache(dryRun: boolean): Promise<CachePruneResult> {
-    return this.blobs.prune(dryRun);
+    const b = await this.blobs.prune(dryRun);
+    const f = await this.flat.prune(dryRun);
+    return { blobs: b.blobs, flattened: f.entries, bytes: b.bytes + f.bytes, dryRun };
   }
 
   /** Records a user's own files as an unmanaged image. The files are never modified. */

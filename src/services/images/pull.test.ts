@@ -17,6 +17,7 @@ import { layerBlob, pushImage, pushIndex, registryMissing, startRegistry, type T
 import type { OpContext } from '../op-context.js';
 import { quietContext } from '../op-context.js';
 import { writeFakeBzImage } from '../kernels/fixtures.js';
+import { sha256File } from '../artifacts/digest.js';
 import { ImageService } from './image-service.js';
 import { RegistryClient } from './oci/registry.js';
 
@@ -144,12 +145,36 @@ test('a multi-layer image (gzip, zstd, plain tar) is pulled into a managed image
     RegistryClient.prototype.getBlob = client;
   }
   assert.equal(fetched, 0, 'no blob downloaded twice');
+  assert.ok(again.seen.stages.includes('from_cache'), `the second pull says it came from the cache (${again.seen.stages.join(' ')})`);
+  assert.ok(!again.seen.stages.includes('unpack'), 'the second pull unpacks no layer');
+  const second = svc.get('base-again');
+  assert.equal(await sha256File(second.rootfsPath), await sha256File(rootfs), 'the same rootfs as the first pull');
+  assert.equal(second.distro, 'debian');
+  assert.equal(second.meta.initMissing, true);
+  assert.ok(again.seen.logs.some((m) => /no init system/.test(m)), 'the warnings are said again');
+
+  // An entry made with other guest bits is not used: the next pull unpacks again.
+  const flatDir = join(layout.ociCacheDir, 'flat');
+  const [entry] = readdirSync(flatDir);
+  const recPath = join(flatDir, entry!, 'entry.json');
+  const rec = JSON.parse(await readFile(recPath, 'utf8')) as { key: { guestBits: string } };
+  rec.key.guestBits = 'sha256:' + '0'.repeat(64);
+  await writeFile(recPath, JSON.stringify(rec));
+  const third = recordingContext();
+  await svc.pull({ ref: `${reg.host}/team/base:v1`, name: 'base-third', kernel }, third.ctx);
+  assert.ok(third.seen.stages.includes('unpack') && !third.seen.stages.includes('from_cache'), `other guest bits: unpacked again (${third.seen.stages.join(' ')})`);
+  assert.notEqual(await sha256File(svc.get('base-third').rootfsPath), await sha256File(rootfs), 'a fresh ext4 (new UUID), not the cached one');
 
   const dry = await svc.pruneCache(true);
   assert.equal(dry.blobs, 3);
-  assert.equal(dry.bytes, layers.reduce((s, l) => s + l.size, 0));
+  assert.equal(dry.flattened, 1);
+  assert.ok(dry.bytes > layers.reduce((s, l) => s + l.size, 0), 'the flattened image counts in the bytes freed');
   assert.equal((await svc.pruneCache(false)).bytes, dry.bytes);
+  assert.deepEqual(readdirSync(flatDir), [], 'prune removes the flattened image');
   assert.equal((await svc.pruneCache(true)).bytes, 0);
+  const fourth = recordingContext();
+  await svc.pull({ ref: `${reg.host}/team/base:v1`, name: 'base-fourth', kernel }, fourth.ctx);
+  assert.ok(fourth.seen.stages.includes('unpack'), 'after prune the pull unpacks again');
 });
 
 test('an index picks linux/amd64; a platform it lacks is not_found listing the ones it has', { skip }, async () => {

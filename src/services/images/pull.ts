@@ -10,6 +10,7 @@ import { copySparse, copyTree } from '../artifacts/copy.js';
 import { makeStaging, removeTree } from '../artifacts/staging.js';
 import { isBangerArtifact } from './oci/artifact.js';
 import type { BlobCache } from './oci/blob-cache.js';
+import type { FlatCache, FlatData, FlatKey } from './oci/flat-cache.js';
 import { credentialFor } from './oci/credentials.js';
 import { layerCompression, type Descriptor } from './oci/media-types.js';
 import { formatRef, parseRef, refTarget, type ImageRef } from './oci/reference.js';
@@ -76,6 +77,84 @@ export interface PullImageOptions {
   sizeBytes?: number;
   /** Kernel files given with the pull (--kernel/--initrd/--modules), copied into the image. */
   kernelFiles?: { kernel?: string; initrd?: string; modules?: string };
+  /** Finished images by manifest digest: a hit skips downloading and unpacking the layers. */
+  flat?: FlatCache;
+}
+
+type KernelFiles = NonNullable<PullImageOptions['kernelFiles']>;
+
+/** Copies --kernel/--initrd/--modules into `out`, recording them in files and sha256. */
+async function copyGivenKernel(given: KernelFiles, out: string, files: ImageManifest['files'], sha256: ImageManifest['sha256'], ctx: OpContext): Promise<void> {
+  await ctx.stage('kernel', `Copying kernel ${given.kernel}`, async () => {
+    await copySparse(given.kernel!, join(out, IMAGE_FILES.kernel), ctx.signal);
+    files.kernel = IMAGE_FILES.kernel;
+    sha256.kernel = await sha256File(join(out, IMAGE_FILES.kernel));
+    if (given.initrd) {
+      await copySparse(given.initrd, join(out, IMAGE_FILES.initrd), ctx.signal);
+      files.initrd = IMAGE_FILES.initrd;
+      sha256.initrd = await sha256File(join(out, IMAGE_FILES.initrd));
+    }
+    if (given.modules) {
+      await copyTree(given.modules, join(out, IMAGE_FILES.modules), ctx.signal);
+      files.modules = IMAGE_FILES.modules;
+    }
+  });
+}
+
+function makeManifest(opts: PullImageOptions, data: FlatData, files: ImageManifest['files'], sha256: ImageManifest['sha256'], kernelVersion: string | undefined): ImageManifest {
+  const { source } = opts;
+  return {
+    schema: 1,
+    id: opts.id,
+    name: opts.name,
+    distro: data.distro,
+    arch: 'x86_64',
+    source: `oci:${formatRef(source.ref)}@${source.resolved.digest}`,
+    ...(kernelVersion ? { kernelVersion } : {}),
+    files,
+    sha256,
+    rootfsSizeBytes: data.rootfsSizeBytes,
+    cmdline: IMAGE_CMDLINE,
+    guestBits: { version: GUEST_BITS_VERSION, digest: guestBitsDigest() },
+    ...(data.firstBoot ? { firstBoot: data.firstBoot } : {}),
+    ...(data.initMissing !== undefined ? { initMissing: data.initMissing } : {}),
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** A pull served from the flattened-image cache: the entry's files are copied, nothing is unpacked. */
+async function pullFromFlat(opts: PullImageOptions, hit: { dir: string; files: string[]; data: FlatData }, ctx: OpContext): Promise<PulledImage> {
+  const staging = await makeStaging(opts.stagingRoot, `pull-${opts.id}`);
+  const out = join(staging, 'out');
+  try {
+    await mkdir(out, { mode: 0o755 });
+    const given = opts.kernelFiles;
+    const wanted = hit.files.filter((f) => !given?.kernel || (f !== IMAGE_FILES.kernel && f !== IMAGE_FILES.initrd));
+    await ctx.stage('from_cache', 'Copying the flattened image from cache (no layers unpacked)', async () => {
+      for (const f of wanted) await copySparse(join(hit.dir, f), join(out, f), ctx.signal);
+    });
+    throwIfCancelled(ctx.signal);
+    for (const w of hit.data.warnings) ctx.log(w, 'warn');
+    const files: ImageManifest['files'] = { rootfs: IMAGE_FILES.rootfs, workSeed: IMAGE_FILES.workSeed };
+    const sha256: ImageManifest['sha256'] = {};
+    let kernelVersion: string | undefined;
+    if (given?.kernel) {
+      await copyGivenKernel(given, out, files, sha256, ctx);
+    } else if (wanted.includes(IMAGE_FILES.kernel)) {
+      files.kernel = IMAGE_FILES.kernel;
+      files.initrd = IMAGE_FILES.initrd;
+      Object.assign(sha256, hit.data.sha256);
+      kernelVersion = hit.data.kernelVersion;
+    }
+    const manifest = makeManifest(opts, hit.data, files, sha256, kernelVersion);
+    await ctx.stage('publish', 'Publishing the image', () => publishImage(out, opts.destDir, manifest));
+    return { manifest, hasKernel: files.kernel !== undefined, warnings: hit.data.warnings };
+  } catch (err) {
+    throwIfCancelled(ctx.signal);
+    throw err;
+  } finally {
+    await removeTree(staging).catch((err: unknown) => ctx.log(`could not remove ${staging}: ${String(err)}`, 'warn'));
+  }
 }
 
 export interface PulledImage {
@@ -101,6 +180,9 @@ function layerStageLabel(i: number, n: number, l: Descriptor): string {
 export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise<PulledImage> {
   const { source, cache } = opts;
   const { layers } = source;
+  const flatKey: FlatKey = { manifestDigest: source.resolved.digest, guestBits: guestBitsDigest(), ...(opts.sizeBytes !== undefined ? { sizeBytes: opts.sizeBytes } : {}) };
+  const hit = await opts.flat?.lookup(flatKey);
+  if (hit) return pullFromFlat(opts, hit, ctx);
   const unpacked = layers.reduce((s, l) => s + l.size * EXPANSION[layerCompression(l.mediaType) ?? 'none'], 0);
   const missing = await missingBytes(cache, layers);
   await checkFreeSpace(cache.dir, missing, `the layers of ${formatRef(source.ref)}`);
@@ -140,20 +222,7 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
     const version = bootNames.filter((n) => n.startsWith('vmlinuz-')).map((n) => n.slice(8)).sort().pop();
     const given = opts.kernelFiles;
     if (given?.kernel) {
-      await ctx.stage('kernel', `Copying kernel ${given.kernel}`, async () => {
-        await copySparse(given.kernel!, join(out, IMAGE_FILES.kernel), ctx.signal);
-        files2.kernel = IMAGE_FILES.kernel;
-        sha256.kernel = await sha256File(join(out, IMAGE_FILES.kernel));
-        if (given.initrd) {
-          await copySparse(given.initrd, join(out, IMAGE_FILES.initrd), ctx.signal);
-          files2.initrd = IMAGE_FILES.initrd;
-          sha256.initrd = await sha256File(join(out, IMAGE_FILES.initrd));
-        }
-        if (given.modules) {
-          await copyTree(given.modules, join(out, IMAGE_FILES.modules), ctx.signal);
-          files2.modules = IMAGE_FILES.modules;
-        }
-      });
+      await copyGivenKernel(given, out, files2, sha256, ctx);
     } else if (version && bootNames.includes(`initrd.img-${version}`)) {
       await ctx.stage('kernel', `Copying kernel ${version} from /boot`, async () => {
         await copySparse(join(tree.root, 'boot', `vmlinuz-${version}`), join(out, IMAGE_FILES.kernel), ctx.signal);
@@ -178,22 +247,22 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
       await ctx.stage('first_boot', 'Adding the first-boot installer', () => injectFirstBoot(rootfs, firstBoot.commands, ctx.signal));
       throwIfCancelled(ctx.signal);
     }
-    const manifest: ImageManifest = {
-      schema: 1,
-      id: opts.id,
-      name: opts.name,
+    const data: FlatData = {
       distro: os?.id ?? '',
-      arch: 'x86_64',
-      source: `oci:${formatRef(source.ref)}@${source.resolved.digest}`,
       ...(kernelVersion ? { kernelVersion } : {}),
-      files: files2,
-      sha256,
+      sha256: kernelVersion ? { ...sha256 } : {},
       rootfsSizeBytes: size,
-      cmdline: IMAGE_CMDLINE,
-      guestBits: { version: GUEST_BITS_VERSION, digest: guestBitsDigest() },
+      warnings,
       ...needs,
-      createdAt: new Date().toISOString(),
     };
+    if (opts.flat) {
+      const keep = [IMAGE_FILES.rootfs, IMAGE_FILES.workSeed, ...(kernelVersion ? [IMAGE_FILES.kernel, IMAGE_FILES.initrd] : [])];
+      await ctx.stage('cache_store', 'Keeping the flattened image for later pulls', () => opts.flat!.store(flatKey, out, keep, data, ctx.signal)).catch((err: unknown) => {
+        throwIfCancelled(ctx.signal);
+        ctx.log(`could not keep the flattened image in the cache: ${(err as Error).message}`, 'warn');
+      });
+    }
+    const manifest = makeManifest(opts, data, files2, sha256, kernelVersion);
     await ctx.stage('publish', 'Publishing the image', async () => {
       await publishImage(out, opts.destDir, manifest);
     });

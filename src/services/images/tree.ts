@@ -1,5 +1,6 @@
 /** Working on the root filesystem tree of an image build, before it becomes ext4. */
 import { chmod, chown, copyFile, lstat, mkdir, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { operationFailed } from '../../api/errors.js';
 import type { RecipeFile } from './recipes.js';
@@ -10,25 +11,26 @@ export interface TreeUsage {
 }
 
 /** Disk usage of a tree (allocated blocks, hard links counted once) without crossing mount points. */
-export async function treeUsage(root: string): Promise<TreeUsage> {
+export function treeUsage(root: string): TreeUsage {
   const seen = new Set<string>();
-  const top = await lstat(root);
+  const top = lstatSync(root);
   let bytes = 0;
   let inodes = 0;
-  const walk = async (dir: string): Promise<void> => {
-    for (const name of await readdir(dir)) {
+  // Synchronous calls: a tree holds many thousands of entries, and a thread-pool round trip each costs more than the call.
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
       const p = join(dir, name);
-      const st = await lstat(p);
+      const st = lstatSync(p);
       if (st.dev !== top.dev) continue;
       const key = `${st.ino}`;
       if (st.nlink > 1 && seen.has(key)) continue;
       seen.add(key);
       inodes += 1;
       bytes += st.blocks * 512;
-      if (st.isDirectory()) await walk(p);
+      if (st.isDirectory()) walk(p);
     }
   };
-  await walk(root);
+  walk(root);
   return { bytes, inodes };
 }
 

@@ -9,7 +9,7 @@ const MiB = 1024 * 1024;
 
 /** Makes the work seed from a host directory (the image tree's /root). Root's home stays 0700 root:root. */
 export async function workSeedFromDir(dir: string, dest: string, signal?: AbortSignal): Promise<void> {
-  const usage = await treeUsage(dir);
+  const usage = treeUsage(dir);
   const size = roundUpMiB(Math.max(64 * MiB, usage.bytes * 1.3 + 32 * MiB));
   await mkfsFromDir(dest, dir, { label: WORK_SEED_LABEL, sizeBytes: size, blockSize: 4096, signal });
   const cmds = ['set_inode_field <2> mode 040700', 'set_inode_field <2> uid 0', 'set_inode_field <2> gid 0'];

@@ -2,14 +2,14 @@
  * Applies image layers (tar streams, in order) to a staging tree on the host: whiteouts and opaque
  * directories, hardlinks, symlinks. Files land owned by whoever runs banger with plain modes; the
  * owners, modes, setuid bits, xattrs and FIFOs from the layers are kept in `meta` and set in the ext4
- * afterwards. Nothing is ever written through a symlink: parent directories are resolved inside the
+ * afterwards (as root, regular files get their owner and mode on the host already, and need no fix).
+ * The filesystem calls are synchronous: a layer is thousands of tiny operations, and a round trip
+ * through the thread pool for each costs far more than the call. Nothing is ever written through a symlink: parent directories are resolved inside the
  * tree, and an entry that would leave it is refused, as are absolute paths, ".." and device nodes.
  */
-import { createWriteStream } from 'node:fs';
-import { link, lstat, mkdir, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { closeSync, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { operationFailed } from '../../../api/errors.js';
 import { batchProblem } from '../../../drivers/ext4/index.js';
@@ -84,9 +84,22 @@ function paxId(v: string | undefined): number | undefined {
   return n <= 0xffffffff ? n : undefined;
 }
 
+function lstatOrUndefined(path: string): Stats | undefined {
+  return lstatSync(path, { throwIfNoEntry: false });
+}
+
+/** Writes all of `buf` at the file's current offset. */
+function writeAll(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
 export class LayerTree {
   /** Guest path ("/" or "/a/b") -> what the layers say about it. */
   readonly meta = new Map<string, EntryMeta>();
+  /** Regular files whose host inode already has the owner and mode in `meta` (only when running as root). */
+  readonly exact = new Set<string>();
+  private readonly asRoot = process.getuid?.() === 0;
 
   constructor(
     readonly root: string,
@@ -103,7 +116,7 @@ export class LayerTree {
    * Resolves directory components inside the tree, following symlinks as the guest would (absolute
    * targets start again at the tree's root); missing directories are created. Returns the guest path.
    */
-  private async resolveDir(parts: readonly string[], layer: string, entry: string, create: boolean): Promise<string> {
+  private resolveDir(parts: readonly string[], layer: string, entry: string, create: boolean): string {
     const stack: string[] = [];
     const todo = [...parts];
     let links = 0;
@@ -117,15 +130,15 @@ export class LayerTree {
       }
       const guest = '/' + [...stack, c].join('/');
       const host = this.host(guest);
-      const st = await lstat(host).catch(() => undefined);
+      const st = lstatOrUndefined(host);
       if (!st) {
         if (!create) throw refuse(layer, entry, `${guest} does not exist`);
-        await mkdir(host, { mode: 0o755 });
+        mkdirSync(host, { mode: 0o755 });
         this.meta.set(guest, { ...DEFAULT_DIR });
         stack.push(c);
       } else if (st.isSymbolicLink()) {
         if (++links > MAX_LINKS) throw refuse(layer, entry, 'too many levels of symlinks');
-        const target = await readlink(host);
+        const target = readlinkSync(host);
         const tparts = target.split('/');
         if (target.startsWith('/')) stack.length = 0;
         todo.unshift(...tparts);
@@ -139,12 +152,20 @@ export class LayerTree {
   }
 
   /** Removes a path (and what is below it) from the tree and from meta. */
-  private async remove(guest: string): Promise<void> {
+  private remove(guest: string): void {
     if (guest === '/') return;
-    await rm(this.host(guest), { recursive: true, force: true });
+    rmSync(this.host(guest), { recursive: true, force: true });
+    const type = this.meta.get(guest)?.type;
     this.meta.delete(guest);
+    this.exact.delete(guest);
+    if (type !== undefined && type !== 'dir') return;
     const prefix = guest + '/';
-    for (const k of this.meta.keys()) if (k.startsWith(prefix)) this.meta.delete(k);
+    for (const k of this.meta.keys()) {
+      if (k.startsWith(prefix)) {
+        this.meta.delete(k);
+        this.exact.delete(k);
+      }
+    }
   }
 
   /** Applies one layer; `label` names it in errors. */
@@ -188,48 +209,51 @@ export class LayerTree {
     }
     const base = parts[parts.length - 1]!;
     if (base.startsWith(WH)) {
-      const dir = await this.resolveDir(parts.slice(0, -1), layer, h.name, true);
+      const dir = this.resolveDir(parts.slice(0, -1), layer, h.name, true);
       if (base === OPAQUE) {
-        for (const child of await readdir(this.host(dir))) {
+        for (const child of readdirSync(this.host(dir))) {
           const g = dir === '/' ? `/${child}` : `${dir}/${child}`;
-          if (!created.has(g)) await this.remove(g);
+          if (!created.has(g)) this.remove(g);
         }
       } else {
         const name = base.slice(WH.length);
         if (name === '' || name === '.' || name === '..') throw refuse(layer, h.name, 'whiteout of an invalid name');
-        await this.remove(dir === '/' ? `/${name}` : `${dir}/${name}`);
+        this.remove(dir === '/' ? `/${name}` : `${dir}/${name}`);
       }
       return;
     }
     if (h.type === 'character-device' || h.type === 'block-device') {
       throw refuse(layer, h.name, `device node (${h.type}); images must not carry device files`);
     }
-    const dir = await this.resolveDir(parts.slice(0, -1), layer, h.name, true);
+    const dir = this.resolveDir(parts.slice(0, -1), layer, h.name, true);
     const guest = dir === '/' ? `/${base}` : `${dir}/${base}`;
     const host = this.host(guest);
     const pax = (h as tar.Headers & { pax?: Record<string, string> }).pax;
     const meta: EntryMeta = { type: 'file', uid: paxId(pax?.uid) ?? h.uid ?? 0, gid: paxId(pax?.gid) ?? h.gid ?? 0, mode: (h.mode ?? 0o644) & 0o7777 };
     const xattrs = xattrsOf(layer, h.name, pax, this.opts.warn);
     if (xattrs) meta.xattrs = xattrs;
-    const existing = await lstat(host).catch(() => undefined);
+    const existing = lstatOrUndefined(host);
+    let exact = false;
     switch (h.type) {
       case 'directory': {
         meta.type = 'dir';
-        if (existing && !existing.isDirectory()) await this.remove(guest);
-        if (!existing || !existing.isDirectory()) await mkdir(host, { mode: 0o755 });
+        if (existing && !existing.isDirectory()) this.remove(guest);
+        if (!existing || !existing.isDirectory()) mkdirSync(host, { mode: 0o755 });
         break;
       }
       case 'file':
       case 'contiguous-file': {
-        if (existing) await this.remove(guest);
-        const out = createWriteStream(host, { mode: 0o644, flags: 'wx' });
-        const written = pipeline(entry, out);
-        written.catch(() => undefined);
+        if (existing) this.remove(guest);
+        const fd = openSync(host, 'wx', 0o644);
         try {
-          await Promise.race([written, tarFailed]);
-        } catch (err) {
-          out.destroy();
-          throw err;
+          await writeEntry(entry, fd, tarFailed);
+          if (this.asRoot) {
+            fchownSync(fd, meta.uid, meta.gid);
+            fchmodSync(fd, meta.mode);
+            exact = true;
+          }
+        } finally {
+          closeSync(fd);
         }
         break;
       }
@@ -237,8 +261,8 @@ export class LayerTree {
         meta.type = 'symlink';
         const target = h.linkname ?? '';
         if (target === '' || batchProblem(target)) throw refuse(layer, h.name, 'symlink with an empty or unstorable target');
-        if (existing) await this.remove(guest);
-        await symlink(target, host);
+        if (existing) this.remove(guest);
+        symlinkSync(target, host);
         break;
       }
       case 'link': {
@@ -248,32 +272,56 @@ export class LayerTree {
         if (tparts.length === 0 || tparts.includes('..')) throw refuse(layer, h.name, `hardlink to ${JSON.stringify(target)} leaves the image (hardlink escape)`);
         let tdir: string;
         try {
-          tdir = await this.resolveDir(tparts.slice(0, -1), layer, h.name, false);
+          tdir = this.resolveDir(tparts.slice(0, -1), layer, h.name, false);
         } catch (err) {
           throw refuse(layer, h.name, `hardlink to ${JSON.stringify(target)} does not resolve inside the image (hardlink escape): ${(err as Error).message}`);
         }
         const tguest = tdir === '/' ? `/${tparts[tparts.length - 1]}` : `${tdir}/${tparts[tparts.length - 1]}`;
-        const tst = await lstat(this.host(tguest)).catch(() => undefined);
+        const tst = lstatOrUndefined(this.host(tguest));
         if (!tst || tst.isDirectory()) throw refuse(layer, h.name, `hardlink target ${JSON.stringify(target)} is ${tst ? 'a directory' : 'missing'}`);
         if (tguest === guest) break;
-        if (existing) await this.remove(guest);
-        await link(this.host(tguest), host);
+        if (existing) this.remove(guest);
+        linkSync(this.host(tguest), host);
         const tmeta = this.meta.get(tguest);
         if (tmeta) Object.assign(meta, { ...tmeta, xattrs: tmeta.xattrs });
         meta.type = tmeta?.type ?? 'file';
+        exact = this.exact.has(tguest);
         break;
       }
       case 'fifo': {
         // A placeholder file keeps the name in the tree; the ext4 gets a real FIFO in its place.
         meta.type = 'fifo';
-        if (existing) await this.remove(guest);
-        await writeFile(host, '', { mode: 0o644, flag: 'wx' });
+        if (existing) this.remove(guest);
+        closeSync(openSync(host, 'wx', 0o644));
         break;
       }
       default:
         throw refuse(layer, h.name, `unsupported entry type ${h.type ?? 'unknown'}`);
     }
     this.meta.set(guest, meta);
+    if (exact) this.exact.add(guest);
+    else this.exact.delete(guest);
     created.add(guest);
   }
+}
+
+/** Copies an entry's data into `fd`; fails when the tar stream fails before the entry ends. */
+function writeEntry(entry: tar.Entry, fd: number, tarFailed: Promise<never>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const fail = (err: unknown) => {
+      entry.removeListener('data', onData);
+      reject(err instanceof Error ? err : new Error(String(err)));
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        writeAll(fd, chunk);
+      } catch (err) {
+        fail(err);
+      }
+    };
+    entry.on('data', onData);
+    entry.once('end', () => resolve());
+    entry.once('error', fail);
+    tarFailed.catch(fail);
+  });
 }

@@ -51,6 +51,7 @@ export async function unpackLayers(layers: readonly LayerFile[], tree: string, c
 export function fixesFor(lt: LayerTree): InodeFix[] {
   const out: InodeFix[] = [];
   for (const [path, m] of lt.meta) {
+    if (lt.exact.has(path) && !m.xattrs) continue;
     const f: InodeFix = { path, uid: m.uid, gid: m.gid };
     if (m.type !== 'symlink') f.mode = TYPE_BITS[m.type] | m.mode;
     if (m.type === 'fifo') f.fifo = true;
@@ -69,7 +70,7 @@ export interface TreeToExt4Options {
 
 /** mkfs.ext4 -d of the tree, then one debugfs pass for owners, modes, xattrs and FIFOs. Returns the size. */
 export async function treeToExt4(lt: LayerTree, dest: string, opts: TreeToExt4Options, ctx: OpContext): Promise<number> {
-  const usage = await treeUsage(lt.root);
+  const usage = treeUsage(lt.root);
   const need = roundUpMiB(usage.bytes * 1.1 + 16 * MiB);
   if (opts.sizeBytes !== undefined && opts.sizeBytes < need) {
     throw badRequest(`--size ${Math.round(opts.sizeBytes / MiB)}MiB is too small for the image's ${Math.round(usage.bytes / MiB)}MiB`, `use --size ${Math.ceil(need / MiB)}M or more, or leave it out`);
