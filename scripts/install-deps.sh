@@ -5,7 +5,8 @@
 set -euo pipefail
 packages=(
   qemu-system-x86 qemu-utils
-  mmdebstrap debian-archive-keyring
+  # uidmap (newuidmap/newgidmap): image builds without root run mmdebstrap --mode=unshare
+  mmdebstrap debian-archive-keyring uidmap
   e2fsprogs
   openssh-client openssh-server
   busybox cpio zstd lz4

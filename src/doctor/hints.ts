@@ -8,6 +8,7 @@ export type HostPackage =
   | 'nftables'
   | 'openssh-client'
   | 'mmdebstrap'
+  | 'uidmap'
   | 'debian-archive-keyring';
 
 type Family = 'debian' | 'fedora' | 'arch';
@@ -21,6 +22,7 @@ const PACKAGES: Record<HostPackage, Partial<Record<Family, string[]>> & { debian
   nftables: { debian: ['nftables'], fedora: ['nftables'], arch: ['nftables'] },
   'openssh-client': { debian: ['openssh-client'], fedora: ['openssh-clients'], arch: ['openssh'] },
   mmdebstrap: { debian: ['mmdebstrap'], fedora: ['mmdebstrap'], arch: ['mmdebstrap'] },
+  uidmap: { debian: ['uidmap'], fedora: ['shadow-utils'], arch: ['shadow'] },
   'debian-archive-keyring': { debian: ['debian-archive-keyring'], arch: ['debian-archive-keyring'] },
 };
 

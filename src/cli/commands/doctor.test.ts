@@ -48,7 +48,7 @@ test('banger doctor --json on a host without qemu: exit 1, the qemu row FAILs wi
   const report = JSON.parse(io.out()) as { checks: DoctorCheck[]; ok: boolean };
   assert.equal(report.ok, false);
   const names = report.checks.map((c) => c.name);
-  for (const n of ['architecture', 'kernel', 'kvm-device', 'kvm-usable', 'qemu', 'firecracker', 'e2fsprogs', 'qemu-img', 'iproute2', 'nftables', 'ssh', 'mmdebstrap', 'debian-archive-keyring', 'disk-space', 'state-store', 'config', 'daemon']) {
+  for (const n of ['architecture', 'kernel', 'kvm-device', 'kvm-usable', 'qemu', 'firecracker', 'e2fsprogs', 'qemu-img', 'iproute2', 'nftables', 'ssh', 'mmdebstrap', 'debian-archive-keyring', 'image-build', 'disk-space', 'state-store', 'config', 'daemon']) {
     assert.ok(names.includes(n), `row ${n}`);
   }
   const qemu = report.checks.find((c) => c.name === 'qemu')!;

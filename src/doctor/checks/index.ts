@@ -7,6 +7,7 @@ import { checkDaemon } from './daemon.js';
 import { checkDiskSpace } from './disk-space.js';
 import { checkE2fsprogs } from './e2fsprogs.js';
 import { checkFirecracker } from './firecracker.js';
+import { checkImageBuild } from './image-build.js';
 import { checkIproute2 } from './iproute2.js';
 import { checkDebianKeyring } from './keyring.js';
 import { checkKernel } from './kernel.js';
@@ -42,6 +43,7 @@ export const CHECKS: readonly NamedCheck[] = [
   { name: 'ssh', run: checkSsh },
   { name: 'mmdebstrap', run: checkMmdebstrap },
   { name: 'debian-archive-keyring', run: checkDebianKeyring },
+  { name: 'image-build', run: checkImageBuild },
   { name: 'disk-space', run: checkDiskSpace },
   { name: 'state-store', run: (env) => checkStateStore(env) },
   { name: 'config', run: checkConfig },

@@ -1,0 +1,40 @@
+/**
+ * Whether `image build` can run as the user bangerd runs as: as root it uses mmdebstrap --mode=root;
+ * otherwise mmdebstrap --mode=unshare, which needs that user's subordinate id ranges, newuidmap and
+ * newgidmap, and user namespaces.
+ */
+import type { DoctorCheck } from '../../api/types.js';
+import { usernsReadiness } from '../../system/subids.js';
+import { userOfUid } from '../../system/users.js';
+import { fail, pass } from '../check.js';
+import type { DoctorEnv } from '../env.js';
+import { installCommand } from '../hints.js';
+
+const NAME = 'image-build';
+
+export async function checkImageBuild(env: DoctorEnv): Promise<DoctorCheck> {
+  let ping;
+  try {
+    ping = await env.ping();
+  } catch {
+    ping = undefined;
+  }
+  const uid = ping?.uid ?? env.uid;
+  const who = ping ? 'bangerd runs' : 'bangerd would run';
+  if (uid === 0) return pass(NAME, `${who} as root: image build installs with mmdebstrap --mode=root`);
+  const name = userOfUid(env.readText?.('/etc/passwd') ?? '', uid)?.name;
+  if (!name) return fail(NAME, [`${who} as uid ${uid}, which has no name in /etc/passwd: mmdebstrap --mode=unshare looks the user up by name in /etc/subuid`]);
+  const r = usernsReadiness(
+    { name },
+    {
+      subuid: env.readText?.('/etc/subuid'),
+      subgid: env.readText?.('/etc/subgid'),
+      which: (cmd) => env.which(cmd),
+      sysctl: (key) => env.readText?.(`/proc/sys/${key}`)?.trim(),
+    },
+  );
+  const head = `${who} as ${name} (not root): image build installs with mmdebstrap --mode=unshare and streams the tree into the ext4 importer`;
+  if (r.ready) return pass(NAME, head, ...r.details);
+  const hints = r.hints.map((h) => (h === 'sudo apt-get install uidmap' ? installCommand(['uidmap'], env) : h));
+  return fail(NAME, [head, ...r.problems, ...r.details], hints.join('; '));
+}
