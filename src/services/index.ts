@@ -19,6 +19,7 @@ import { SessionRepo } from '../store/sessions.js';
 import { Hypervisors } from './hypervisors.js';
 import { ImageService } from './images/image-service.js';
 import { clearStaging } from './artifacts/staging.js';
+import { clearBuildScratch } from './images/build-scratch.js';
 import { sweepArtifacts } from './artifacts/sweep.js';
 import { KernelService } from './kernels/kernel-service.js';
 import { DnsService } from './dns/dns-service.js';
@@ -180,6 +181,7 @@ export function createServices(opts: ServiceOptions): Services {
     ...(rootHelper ? { rootHelper } : {}),
     async start() {
       await clearStaging(layout.stagingDir).catch((err: unknown) => logger.warn('could not clear staging', { error: err }));
+      await clearBuildScratch(layout.stagingDir).catch((err: unknown) => logger.warn('could not clear image build scratch', { error: err }));
       await sweepArtifacts(db, layout).then((r) => logger.info('swept unreferenced artifacts', { ...r }), (err: unknown) => logger.warn('could not sweep artifacts', { error: err }));
       try {
         const { report, settled } = await vms.reconcile();

@@ -211,6 +211,11 @@ export type PipedChild = ChildProcessWithoutNullStreams;
 export interface PipedOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Start it in a session (and process group) of its own, so signals it sends to its process group
+   * (mmdebstrap sends SIGHUP to its group when writing its output fails) do not reach this process.
+   */
+  ownSession?: boolean;
 }
 
 /**
@@ -226,6 +231,7 @@ export function spawnPiped(argv: readonly string[], opts: PipedOptions = {}): Pi
     env: opts.env ?? process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
     argv0: argv[0],
+    detached: opts.ownSession ?? false,
   });
 }
 

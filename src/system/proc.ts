@@ -77,6 +77,18 @@ export function signalProcess(pid: number, signal: NodeJS.Signals | 0 = 'SIGTERM
   }
 }
 
+/** Sends a signal to every process in a process group (one started in a session of its own). False when the group is gone. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  assertPid(pgid);
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
 /** Polls until the process is gone. Resolves true when it exited within timeoutMs. */
 export async function waitForExit(pid: number, timeoutMs: number, pollMs = 50): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

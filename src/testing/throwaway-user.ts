@@ -1,7 +1,12 @@
-/** Local users made for one test and removed after it (useradd/userdel), and commands run as them (setpriv). */
+/**
+ * Local users made for one test and removed after it (useradd/userdel, which also drops their
+ * subordinate id ranges), their subordinate ids (usermod), and commands run as them (setpriv).
+ */
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { run, runUnchecked, which, type RunOptions, type RunResult } from '../system/exec.js';
 import { lookupUser, type LocalUser } from '../system/users.js';
+import { subidRanges, type SubidRange } from '../system/subids.js';
 
 /** Why throwaway users cannot be made here, or undefined when they can. */
 export function throwawayUserSkip(): string | undefined {
@@ -19,8 +24,33 @@ export async function addThrowawayUser(prefix: string, groups: string[] = []): P
   return user;
 }
 
+/** Pids of the processes running as the user (real uid), from /proc. */
+export function processesOf(user: LocalUser): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${name}/status`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (new RegExp(`^Uid:\\s+${user.uid}\\s`, 'm').test(status)) out.push(Number(name));
+  }
+  return out;
+}
+
+/** Waits up to `waitMs` for the user's processes to end (userdel and usermod refuse a user that has some). */
+export async function waitForNoProcesses(user: LocalUser, waitMs = 60_000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  while (processesOf(user).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+}
+
+/** Removes the user (with its subordinate id ranges) once its processes have ended. */
 export async function removeThrowawayUser(user: LocalUser | undefined): Promise<void> {
-  if (user) await runUnchecked(['userdel', user.name]);
+  if (!user) return;
+  await waitForNoProcesses(user);
+  await runUnchecked(['userdel', user.name]);
 }
 
 /** The argv that runs `argv` as `user` (its uid, gid and groups; no capabilities). */
@@ -46,4 +76,38 @@ export function socketClientArgv(socket: string, request: unknown): string[] {
     "s.on('error', (e) => { process.stdout.write('error ' + e.code + '\\n'); });",
   ].join(' ');
   return [process.execPath, '-e', js, socket, JSON.stringify(request)];
+}
+
+function rangesOf(file: string, name: string): SubidRange[] {
+  return subidRanges(existsSync(file) ? readFileSync(file, 'utf8') : '', { name });
+}
+
+/** The first id after every range in /etc/subuid and /etc/subgid (at least 100000), on a 65536 boundary. */
+function freeSubidStart(): number {
+  let end = 100000;
+  for (const f of ['/etc/subuid', '/etc/subgid']) {
+    const text = existsSync(f) ? readFileSync(f, 'utf8') : '';
+    for (const line of text.split('\n')) {
+      const [, start, count] = line.split(':');
+      if (start && count && /^\d+$/.test(start) && /^\d+$/.test(count)) end = Math.max(end, Number(start) + Number(count));
+    }
+  }
+  return Math.ceil(end / 65536) * 65536;
+}
+
+/** Removes every subordinate id range the user has (useradd may have given it one). */
+export async function removeSubids(user: LocalUser): Promise<void> {
+  const args: string[] = [];
+  for (const r of rangesOf('/etc/subuid', user.name)) args.push('--del-subuids', `${r.start}-${r.start + r.count - 1}`);
+  for (const r of rangesOf('/etc/subgid', user.name)) args.push('--del-subgids', `${r.start}-${r.start + r.count - 1}`);
+  if (args.length > 0) await run(['usermod', ...args, user.name]);
+}
+
+/** Gives the user exactly one range of 65536 subordinate uids and gids that no other user has; returns its start. */
+export async function giveSubids(user: LocalUser): Promise<number> {
+  await removeSubids(user);
+  const start = freeSubidStart();
+  const range = `${start}-${start + 65535}`;
+  await run(['usermod', '--add-subuids', range, '--add-subgids', range, user.name]);
+  return start;
 }

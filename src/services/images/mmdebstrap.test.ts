@@ -57,9 +57,21 @@ test('mmdebstrap argv: early files go in through a setup hook before any package
   const recipe = builtinRecipes()[0]!;
   const plan = { recipe, mirror: 'http://deb.debian.org/debian', target: '/s/tree', mode: 'root' as const };
   assert.ok(!mmdebstrapArgv(plan).some((a) => a.startsWith('--setup-hook')));
-  const argv = mmdebstrapArgv({ ...plan, earlyTree: '/s/early' });
-  assert.ok(argv.includes(`--setup-hook=tar -C '/s/early' -c . | tar -C "$1" -x --no-overwrite-dir`));
-  assert.throws(() => mmdebstrapArgv({ ...plan, earlyTree: "/s/it's" }), /cannot be used in an mmdebstrap hook/);
+  const argv = mmdebstrapArgv({ ...plan, earlyTar: '/s/early.tar' });
+  assert.ok(argv.includes(`--setup-hook=tar-in '/s/early.tar' /`));
+  assert.throws(() => mmdebstrapArgv({ ...plan, earlyTar: "/s/it's.tar" }), /cannot be used in an mmdebstrap hook/);
+  assert.throws(() => mmdebstrapArgv({ ...plan, earlyTar: '/s/with space.tar' }), /cannot be used in an mmdebstrap hook/);
+});
+
+test('mmdebstrap argv without root: unshare mode, a tar on stdout without /dev', () => {
+  const recipe = builtinRecipes()[0]!;
+  const argv = mmdebstrapArgv({ recipe, mirror: 'http://deb.debian.org/debian', target: '-', mode: 'unshare', format: 'tar' });
+  assert.ok(argv.includes('--mode=unshare'));
+  assert.ok(argv.includes('--format=tar'));
+  assert.ok(argv.includes('--skip=output/dev'));
+  assert.equal(argv[argv.indexOf('bookworm') + 1], '-');
+  const dir = mmdebstrapArgv({ recipe, mirror: 'http://deb.debian.org/debian', target: '/s/tree', mode: 'root' });
+  assert.ok(dir.includes('--format=directory') && !dir.includes('--skip=output/dev'));
 });
 
 test('the debian-bookworm recipe carries what agents reach for, mise pinned by sha256 from an https source', async () => {

@@ -10,15 +10,21 @@ export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 export interface MmdebstrapPlan {
   recipe: Recipe;
   mirror: string;
+  /** The directory to fill (format directory), or "-": the tree as a tar stream on stdout (format tar). */
   target: string;
   mode: 'root' | 'unshare';
+  /** Default directory. A tar leaves out /dev (device nodes cannot be made without root; the guest mounts devtmpfs). */
+  format?: 'directory' | 'tar';
   keyring?: string;
-  /** A host directory whose contents are copied into the tree before any package is installed. */
-  earlyTree?: string;
+  /**
+   * A tar file (root-owned entries) unpacked into the tree before any package is installed. mmdebstrap
+   * reads it outside any user namespace, so it may sit in a directory only the caller can enter.
+   */
+  earlyTar?: string;
 }
 
-/** A path that can go into a shell hook inside single quotes. */
-const HOOK_SAFE = /^\/[A-Za-z0-9._/ +-]*$/;
+/** A path that can go into a special hook inside single quotes. */
+const HOOK_SAFE = /^\/[A-Za-z0-9._/+-]*$/;
 
 /** The mmdebstrap argv for a recipe. Signature checks stay on: apt verifies against the keyring. */
 export function mmdebstrapArgv(plan: MmdebstrapPlan): string[] {
@@ -28,18 +34,19 @@ export function mmdebstrapArgv(plan: MmdebstrapPlan): string[] {
     'mmdebstrap',
     `--mode=${plan.mode}`,
     `--variant=${r.variant}`,
-    '--format=directory',
+    `--format=${plan.format ?? 'directory'}`,
     `--architectures=${r.arch}`,
     `--components=${r.components.join(',')}`,
     `--include=${r.packages.join(',')}`,
     '--aptopt=APT::Install-Recommends "false"',
     '--verbose',
   ];
+  if (plan.format === 'tar') argv.push('--skip=output/dev');
   if (plan.keyring) argv.push(`--keyring=${plan.keyring}`);
-  if (plan.earlyTree) {
-    if (!HOOK_SAFE.test(plan.earlyTree)) throw badRequest(`${JSON.stringify(plan.earlyTree)} cannot be used in an mmdebstrap hook`);
+  if (plan.earlyTar) {
+    if (!HOOK_SAFE.test(plan.earlyTar)) throw badRequest(`${JSON.stringify(plan.earlyTar)} cannot be used in an mmdebstrap hook`);
     // Before packages are installed, so their maintainer scripts (update-initramfs) see the settings.
-    argv.push(`--setup-hook=tar -C '${plan.earlyTree}' -c . | tar -C "$1" -x --no-overwrite-dir`);
+    argv.push(`--setup-hook=tar-in '${plan.earlyTar}' /`);
   }
   argv.push(r.suite, plan.target);
   argv.push(`deb ${mirror} ${r.suite} ${components}`);
@@ -87,27 +94,36 @@ export function installMode(): 'root' | 'unshare' {
   return process.getuid?.() === 0 ? 'root' : 'unshare';
 }
 
-export async function runMmdebstrap(plan: MmdebstrapPlan, ctx: OpContext): Promise<MmdebstrapProgress> {
+/** The error for a failed mmdebstrap run: its E: lines, else the last lines it printed. */
+export function mmdebstrapFailure(plan: MmdebstrapPlan, progress: MmdebstrapProgress, lastLines: string, cause?: unknown): BangerError {
+  const errors = progress.errors
+    .filter((e) => !/^setup failed: |^mmdebstrap failed to run$/.test(e))
+    .map((e) => (e.length > 300 ? `${e.slice(0, 300)}...` : e));
+  const detail = errors.length > 0 ? errors.slice(-6).join('\n') : lastLines;
+  return new BangerError('operation_failed', `mmdebstrap failed for recipe ${plan.recipe.name}:\n${detail}`, {
+    hint: `check the recipe's package names and that ${plan.mirror} is reachable`,
+    cause,
+  });
+}
+
+export const MMDEBSTRAP_MISSING = ['mmdebstrap is not installed', 'install it: apt-get install mmdebstrap debian-archive-keyring'] as const;
+
+export function checkKeyring(plan: MmdebstrapPlan): void {
   if (plan.keyring && !existsSync(plan.keyring)) {
     throw unavailable(`the Debian archive keyring ${plan.keyring} is missing`, 'install it: apt-get install debian-archive-keyring');
   }
+}
+
+export async function runMmdebstrap(plan: MmdebstrapPlan, ctx: OpContext): Promise<MmdebstrapProgress> {
+  checkKeyring(plan);
   const progress = new MmdebstrapProgress(ctx);
   try {
     await run(mmdebstrapArgv(plan), { signal: ctx.signal, onLine: (l) => progress.line(l), maxOutput: 256 * 1024 });
   } catch (err) {
-    if (err instanceof ToolMissingError) {
-      throw unavailable('mmdebstrap is not installed', 'install it: apt-get install mmdebstrap debian-archive-keyring');
-    }
+    if (err instanceof ToolMissingError) throw unavailable(...MMDEBSTRAP_MISSING);
     if (err instanceof ExecError) {
       if (ctx.signal.aborted) throw err;
-      const errors = progress.errors
-        .filter((e) => !/^setup failed: |^mmdebstrap failed to run$/.test(e))
-        .map((e) => (e.length > 300 ? `${e.slice(0, 300)}...` : e));
-      const detail = errors.length > 0 ? errors.slice(-6).join('\n') : err.lastLines(10);
-      throw new BangerError('operation_failed', `mmdebstrap failed for recipe ${plan.recipe.name}:\n${detail}`, {
-        hint: `check the recipe's package names and that ${plan.mirror} is reachable`,
-        cause: err,
-      });
+      throw mmdebstrapFailure(plan, progress, err.lastLines(10), err);
     }
     throw err instanceof BangerError ? err : operationFailed(`mmdebstrap failed: ${String(err)}`, undefined, err);
   }
