@@ -21,6 +21,7 @@ import { benchDnsQps } from './bench/dns.mjs';
 import { benchForwardedPort } from './bench/forward.mjs';
 import { benchApiLoad } from './bench/load.mjs';
 import { benchImageBuild } from './bench/image.mjs';
+import { benchImageBuildRootless } from './bench/image-rootless.mjs';
 import { benchOciLayerRss, benchOciPull } from './bench/oci.mjs';
 import { benchRemoteContext } from './bench/remote.mjs';
 import { benchSdkExec } from './bench/sdk.mjs';
@@ -308,6 +309,7 @@ const BENCHES = [
   { name: 'dns-qps', run: benchDnsQps, about: 'DNS qps and latency of the daemon vs dnsmasq, with dnsperf (~20 s)' },
   { name: 'bridge', run: benchBridge, about: 'bridge-mode tap + rules per VM, from the pool, allowlist update; in a netns, root (~5 s)' },
   { name: 'image-build', run: benchImageBuild, about: 'image build vs mmdebstrap alone; fetches the packages twice (~2-5 min)' },
+  { name: 'image-build-rootless', run: benchImageBuildRootless, about: 'a small recipe built as root (directory), as a throwaway user (unshare, tarball importer) and as root through the importer; root (~3-4 min)' },
   { name: 'oci-pull', run: benchOciPull, about: 'image pull of a 4-layer 220 MB image from a local registry vs skopeo + umoci + mkfs.ext4 -d, then again from the blob cache (~2-4 min)' },
   { name: 'oci-layer-rss', run: benchOciLayerRss, about: "the daemon's RSS growth while image pull imports one 1 GiB layer from a local registry (~1-2 min)" },
   { name: 'vm-run', run: benchVmRun, about: 'vm run --rm -- true vs raw QEMU boot to ssh; 1 + 2x--vm-runs boots (~4 min)' },
