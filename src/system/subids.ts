@@ -43,6 +43,11 @@ export interface UsernsHost {
   which(cmd: string): string | undefined;
   /** A /proc/sys value (trimmed), undefined when the file does not exist. */
   sysctl(name: string): string | undefined;
+  /**
+   * Whether the process that would build runs with no_new_privs (systemd's NoNewPrivileges=yes):
+   * then setuid newuidmap/newgidmap gain nothing and cannot write the id maps.
+   */
+  noNewPrivs?: boolean;
 }
 
 export interface UsernsReadiness {
@@ -85,6 +90,10 @@ export function usernsReadiness(user: { name: string }, host: UsernsHost): Usern
   } else {
     details.push(tools.map(([, p]) => p).join(', '));
   }
+  if (host.noNewPrivs) {
+    problems.push('bangerd runs with no_new_privs (NoNewPrivileges=yes in its systemd unit), so the setuid newuidmap and newgidmap cannot map the ids');
+    hints.push('build with a daemon started outside the hardened unit (systemctl stop bangerd; banger image build ...; then start the unit again), or install without --owner so bangerd runs as root');
+  }
   if (host.sysctl('kernel/unprivileged_userns_clone') === '0') {
     problems.push('the kernel does not allow user namespaces to unprivileged users (kernel.unprivileged_userns_clone = 0)');
     hints.push('sudo sysctl -w kernel.unprivileged_userns_clone=1');
@@ -108,12 +117,18 @@ function readOrUndefined(path: string): string | undefined {
   }
 }
 
-/** The real host, with `which` supplied by the caller (its PATH lookup). */
+/** Whether a /proc/PID/status text says the process has no_new_privs set. */
+export function statusNoNewPrivs(status: string | undefined): boolean {
+  return /^NoNewPrivs:\s*1\s*$/m.test(status ?? '');
+}
+
+/** The real host as this process sees it, with `which` supplied by the caller (its PATH lookup). */
 export function hostUserns(which: (cmd: string) => string | undefined): UsernsHost {
   return {
     subuid: readOrUndefined('/etc/subuid'),
     subgid: readOrUndefined('/etc/subgid'),
     which,
     sysctl: (name) => readOrUndefined(`/proc/sys/${name}`)?.trim(),
+    noNewPrivs: statusNoNewPrivs(readOrUndefined('/proc/self/status')),
   };
 }

@@ -51,3 +51,17 @@ test('image-build follows the uid of a running daemon', async () => {
   assert.equal(r.status, 'PASS');
   assert.match(r.details[0]!, /^bangerd runs as root/);
 });
+
+test('image-build: a daemon with no_new_privs (the hardened system unit) cannot map ids, and says how to build anyway', async () => {
+  const files = { '/etc/subuid': 'alice:100000:65536\n', '/etc/subgid': 'alice:100000:65536\n' };
+  const ping = () => Promise.resolve({ uid: 1000, pid: 4242 } as never);
+  const running = await checkImageBuild(host({ ...files, '/proc/4242/status': 'Name:\tnode\nNoNewPrivs:\t1\nSeccomp:\t2\n' }, undefined, { ping }));
+  assert.equal(running.status, 'FAIL');
+  assert.ok(running.details.some((d) => /no_new_privs \(NoNewPrivileges=yes/.test(d)), running.details.join('\n'));
+  assert.match(running.fix!, /daemon started outside the hardened unit/);
+  assert.equal((await checkImageBuild(host({ ...files, '/proc/4242/status': 'NoNewPrivs:\t0\n' }, undefined, { ping }))).status, 'PASS');
+  const unit = '[Service]\nUser=alice\nNoNewPrivileges=yes\n';
+  const stopped = await checkImageBuild(host({ ...files, '/etc/systemd/system/bangerd.service': unit }));
+  assert.equal(stopped.status, 'FAIL');
+  assert.match(stopped.details[0]!, /^bangerd would run as alice/);
+});
