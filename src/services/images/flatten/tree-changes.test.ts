@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { makeTar } from '../../../testing/oci-registry.js';
 import { LayerTree } from './layer-tree.js';
 import { reconcileTree, snapshotTree } from './tree-changes.js';
+import { fixesFor } from './to-ext4.js';
 
 test('changes made after unpacking are root-owned with their disk modes; untouched entries keep the tar\'s', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'banger-tree-changes-'));
@@ -23,6 +24,7 @@ test('changes made after unpacking are root-owned with their disk modes; untouch
       { name: 'root/', type: 'directory', mode: 0o700 },
       { name: 'root/.bashrc', content: 'ps1', mode: 0o644, uid: 0 },
       { name: 'home/u/', type: 'directory', mode: 0o750, uid: 1000, gid: 1000 },
+      { name: 'home/u/notes', content: 'n', mode: 0o644, uid: 1000, gid: 1000 },
     ]);
     await lt.applyLayer(Readable.from([tar]), 'test');
     const before = await snapshotTree(lt);
@@ -38,6 +40,7 @@ test('changes made after unpacking are root-owned with their disk modes; untouch
     await mkdir(join(lt.root, 'dev'), { mode: 0o755 });
     await rm(join(lt.root, 'root/.bashrc'));
     await chmod(join(lt.root, 'home/u'), 0o700);
+    await chmod(join(lt.root, 'home/u/notes'), 0o600);
 
     await reconcileTree(lt, before);
     const m = (p: string) => {
@@ -53,6 +56,9 @@ test('changes made after unpacking are root-owned with their disk modes; untouch
     assert.deepEqual(m('/dev'), { type: 'dir', uid: 0, gid: 0, mode: 0o755 }, 'new directory');
     assert.equal(m('/root/.bashrc'), undefined, 'removed');
     assert.deepEqual(m('/home/u'), { type: 'dir', uid: 0, gid: 0, mode: 0o700 }, 'chmod-ed: root-owned with the new mode');
+    assert.deepEqual(m('/home/u/notes'), { type: 'file', uid: 0, gid: 0, mode: 0o600 }, 'chmod-ed file: root-owned with the new mode');
+    // Unpacked as root, the file's host inode kept uid 1000: the ext4 must still get the fix.
+    assert.deepEqual(fixesFor(lt).find((f) => f.path === '/home/u/notes'), { path: '/home/u/notes', uid: 0, gid: 0, mode: 0o100600 });
     assert.ok(lt.meta.has('/'));
   } finally {
     await rm(dir, { recursive: true, force: true });

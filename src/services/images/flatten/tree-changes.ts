@@ -62,10 +62,15 @@ export async function reconcileTree(lt: LayerTree, before: TreeSnapshot): Promis
       (cur.type !== 'dir' && old.ctimeNs !== cur.ctimeNs);
     if (!fresh) continue;
     lt.meta.set(g, { type: cur.type, uid: 0, gid: 0, mode: cur.mode });
+    // The host inode may still carry the tar's owner (set when unpacking as root): the ext4 needs a fix.
+    lt.exact.delete(g);
     changed++;
   }
   for (const g of [...lt.meta.keys()]) {
-    if (g !== '/' && !now.has(g)) lt.meta.delete(g);
+    if (g !== '/' && !now.has(g)) {
+      lt.meta.delete(g);
+      lt.exact.delete(g);
+    }
   }
   return changed;
 }
