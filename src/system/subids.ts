@@ -60,9 +60,26 @@ export interface UsernsReadiness {
   hints: string[];
 }
 
-/** The usermod command that gives a user a free-looking range of 65536 subordinate ids. */
-export function addSubidsCommand(userName: string): string {
-  return `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${userName}`;
+/**
+ * The first id (at least 100000, where useradd starts) after every range in both files: a range
+ * of NEEDED_IDS there overlaps no other user's subordinate uids or gids.
+ */
+export function freeSubidStart(subuid: string | undefined, subgid: string | undefined): number {
+  let end = 100000;
+  for (const text of [subuid ?? '', subgid ?? '']) {
+    for (const line of text.split('\n')) {
+      const [, start, count] = line.trim().split(':');
+      if (start && count && /^\d+$/.test(start) && /^\d+$/.test(count)) end = Math.max(end, Number(start) + Number(count));
+    }
+  }
+  return end;
+}
+
+/** The usermod command that gives a user a range of 65536 subordinate ids no other user has in either file. */
+export function addSubidsCommand(userName: string, subuid: string | undefined, subgid: string | undefined): string {
+  const start = freeSubidStart(subuid, subgid);
+  const range = `${start}-${start + NEEDED_IDS - 1}`;
+  return `sudo usermod --add-subuids ${range} --add-subgids ${range} ${userName}`;
 }
 
 /** Whether `user` can map a full id range into a user namespace. */
@@ -81,7 +98,7 @@ export function usernsReadiness(user: { name: string }, host: UsernsHost): Usern
   };
   need('subuid', host.subuid);
   need('subgid', host.subgid);
-  if (problems.length > 0) hints.push(addSubidsCommand(user.name));
+  if (problems.length > 0) hints.push(addSubidsCommand(user.name, host.subuid, host.subgid));
   const tools = ['newuidmap', 'newgidmap'].map((t) => [t, host.which(t)] as const);
   const missingTools = tools.filter(([, p]) => !p).map(([t]) => t);
   if (missingTools.length > 0) {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { run, runUnchecked, which, type RunOptions, type RunResult } from '../system/exec.js';
 import { lookupUser, type LocalUser } from '../system/users.js';
-import { subidRanges, type SubidRange } from '../system/subids.js';
+import { freeSubidStart, subidRanges, type SubidRange } from '../system/subids.js';
 
 /** Why throwaway users cannot be made here, or undefined when they can. */
 export function throwawayUserSkip(): string | undefined {
@@ -82,19 +82,6 @@ function rangesOf(file: string, name: string): SubidRange[] {
   return subidRanges(existsSync(file) ? readFileSync(file, 'utf8') : '', { name });
 }
 
-/** The first id after every range in /etc/subuid and /etc/subgid (at least 100000), on a 65536 boundary. */
-function freeSubidStart(): number {
-  let end = 100000;
-  for (const f of ['/etc/subuid', '/etc/subgid']) {
-    const text = existsSync(f) ? readFileSync(f, 'utf8') : '';
-    for (const line of text.split('\n')) {
-      const [, start, count] = line.split(':');
-      if (start && count && /^\d+$/.test(start) && /^\d+$/.test(count)) end = Math.max(end, Number(start) + Number(count));
-    }
-  }
-  return Math.ceil(end / 65536) * 65536;
-}
-
 /** Removes every subordinate id range the user has (useradd may have given it one). */
 export async function removeSubids(user: LocalUser): Promise<void> {
   const args: string[] = [];
@@ -106,7 +93,8 @@ export async function removeSubids(user: LocalUser): Promise<void> {
 /** Gives the user exactly one range of 65536 subordinate uids and gids that no other user has; returns its start. */
 export async function giveSubids(user: LocalUser): Promise<number> {
   await removeSubids(user);
-  const start = freeSubidStart();
+  const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+  const start = freeSubidStart(read('/etc/subuid'), read('/etc/subgid'));
   const range = `${start}-${start + 65535}`;
   await run(['usermod', '--add-subuids', range, '--add-subgids', range, user.name]);
   return start;

@@ -29,7 +29,8 @@ test('image-build without root: no range for the user fails with the usermod lin
   assert.equal(r.status, 'FAIL');
   assert.ok(r.details.includes('alice has no range in /etc/subuid'));
   assert.ok(r.details.includes('alice has no range in /etc/subgid'));
-  assert.equal(r.fix, 'sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 alice');
+  // bob has 100000-165535: the suggested range starts after it.
+  assert.equal(r.fix, 'sudo usermod --add-subuids 165536-231071 --add-subgids 165536-231071 alice');
 });
 
 test('image-build without root: a short range, missing uidmap tools and disabled user namespaces are each named', async () => {

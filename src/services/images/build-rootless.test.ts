@@ -7,13 +7,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkExt4, listDir, readText, stat } from '../../drivers/ext4/index.js';
 import { guestBits } from '../../guest/index.js';
 import { run, which } from '../../system/exec.js';
+import { freeSubidStart } from '../../system/subids.js';
 import type { LocalUser } from '../../system/users.js';
 import { addThrowawayUser, giveSubids, removeSubids, removeThrowawayUser, runAsUser, throwawayUserSkip, waitForNoProcesses } from '../../testing/throwaway-user.js';
 import type { BuildAsUserResult } from '../../testing/image-build-as-user.js';
@@ -169,7 +170,10 @@ test('without subordinate ids the build is refused at once, with the usermod lin
   assert.equal(r.error?.code, 'unavailable', JSON.stringify(r.error));
   assert.match(r.error.message, new RegExp(`image build without root runs mmdebstrap --mode=unshare as ${bare!.name}`));
   assert.match(r.error.message, new RegExp(`${bare!.name} has no range in /etc/subuid`));
-  assert.match(r.error.hint!, new RegExp(`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${bare!.name}`));
+  const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+  const free = freeSubidStart(read('/etc/subuid'), read('/etc/subgid'));
+  assert.ok(free >= subidStart + 65536, 'the suggested range lies after every range, the build user\'s too');
+  assert.match(r.error.hint!, new RegExp(`usermod --add-subuids ${free}-${free + 65535} --add-subgids ${free}-${free + 65535} ${bare!.name}`));
   assert.deepEqual(r.stages, [], 'no stage started');
   assert.deepEqual(await stagingEntries(home), []);
   assert.deepEqual(readdirSync(tmp), []);

@@ -93,7 +93,7 @@ export function buildPreflight(via: BuildVia = defaultVia()): void {
   if (!r.ready) {
     throw unavailable(
       `image build without root runs mmdebstrap --mode=unshare as ${user}, which needs subordinate ids and user namespaces: ${r.problems.join('; ')}`,
-      `${r.hints.join('; ')} (pick ranges no other user has in /etc/subuid and /etc/subgid), then build again; banger doctor shows what is missing`,
+      `${r.hints.join('; ')}, then build again; banger doctor shows what is missing`,
     );
   }
 }
