@@ -206,6 +206,8 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
 
   const staging = await makeStaging(opts.stagingRoot, `pull-${opts.id}`);
   const out = join(staging, 'out');
+  // The unpacked tree is removed while the last stages run (it is thousands of files); awaited before the pull returns.
+  let treeRemoved: Promise<void> | undefined;
   try {
     await mkdir(out, { mode: 0o755 });
     const tree = await ctx.stage('unpack', `Unpacking ${layers.length} layer${layers.length === 1 ? '' : 's'}`, () => unpackLayers(files, join(staging, 'tree'), ctx));
@@ -239,7 +241,9 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
       treeToExt4(tree, rootfs, { label: ROOTFS_LABEL, scratchDir: staging, ...(opts.sizeBytes !== undefined ? { sizeBytes: opts.sizeBytes } : {}) }, ctx),
     );
     faultPoint('pull.ext4');
-    await removeTree(tree.root);
+    treeRemoved = removeTree(tree.root);
+    // Observed at once so a failure in a later stage leaves no stray rejection; awaited below.
+    treeRemoved.catch(() => undefined);
     throwIfCancelled(ctx.signal);
     await addGuestBitsAndWorkSeed(out, staging, ctx);
     const firstBoot = needs.firstBoot;
@@ -271,6 +275,7 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
     throwIfCancelled(ctx.signal);
     throw err;
   } finally {
+    await treeRemoved?.catch((err: unknown) => ctx.log(`could not remove the unpacked tree: ${String(err)}`, 'warn'));
     await removeTree(staging).catch((err: unknown) => ctx.log(`could not remove ${staging}: ${String(err)}`, 'warn'));
   }
 }
