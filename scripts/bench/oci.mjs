@@ -88,7 +88,8 @@ async function pullWithStages(ctx, args, what) {
       }
       if (ev.type === 'stage') starts.set(ev.stage, Date.now());
       else if (ev.type === 'stage_done') {
-        const group = String(ev.stage).startsWith('layer_') ? 'download' : ev.stage;
+        // Layer stages (each downloads and unpacks one layer) run inside the unpack stage.
+        const group = String(ev.stage).startsWith('layer_') ? 'layers' : ev.stage;
         stages.set(group, (stages.get(group) ?? 0) + Number(ev.elapsedMs ?? Date.now() - (starts.get(ev.stage) ?? Date.now())));
       }
     },

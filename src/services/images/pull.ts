@@ -16,7 +16,9 @@ import { layerCompression, type Descriptor } from './oci/media-types.js';
 import { formatRef, parseRef, refTarget, type ImageRef } from './oci/reference.js';
 import { RegistryClient } from './oci/registry.js';
 import { DEFAULT_PLATFORM, formatPlatform, parsePlatform, resolveManifest, type ResolvedManifest } from './oci/resolve.js';
-import { treeToExt4, unpackLayers } from './flatten/to-ext4.js';
+import { applyOpenedLayer, newLayerTree, treeToExt4 } from './flatten/to-ext4.js';
+import { openLayerStream } from './flatten/decompress.js';
+import type { LayerTree } from './flatten/layer-tree.js';
 import { IMAGE_CMDLINE, IMAGE_FILES, ROOTFS_LABEL, type ImageManifest } from './manifest.js';
 import { planNeeds, readOsRelease } from './image-needs.js';
 import { addGuestBitsAndWorkSeed, publishImage } from './finish.js';
@@ -177,6 +179,46 @@ function layerStageLabel(i: number, n: number, l: Descriptor): string {
   return `Layer ${i + 1}/${n} ${l.digest.slice(7, 19)} (${humanSize(l.size)})`;
 }
 
+/** Layers downloaded ahead of the one being unpacked. */
+const PREFETCH = 2;
+
+/**
+ * Downloads the layers into the blob cache and unpacks each while it downloads (its bytes are read
+ * from the growing partial file), the next ones downloading meanwhile. A layer counts as applied only
+ * once its blob matched its digest: a mismatch fails the pull, and the caller removes the tree.
+ */
+async function streamLayers(opts: PullImageOptions, treeDir: string, ctx: OpContext): Promise<LayerTree> {
+  const { source, cache } = opts;
+  const { layers } = source;
+  const lt = await newLayerTree(treeDir, ctx);
+  for (const [i, l] of layers.entries()) {
+    for (const next of layers.slice(i + 1, i + 1 + PREFETCH)) cache.prefetch(source.client, next);
+    await ctx.stage(`layer_${i + 1}`, layerStageLabel(i, layers.length, l), async () => {
+      let last = -1;
+      const bytes = cache.read(source.client, l, (done, total) => {
+        if (last < 0 || done === total || done - last >= 1024 * 1024) {
+          last = done;
+          ctx.progress(done, total, 'bytes');
+        }
+      }, ctx.signal);
+      try {
+        await applyOpenedLayer(lt, await openLayerStream(bytes, l.digest, ctx.signal), l.digest, ctx);
+      } catch (err) {
+        throwIfCancelled(ctx.signal);
+        // Bytes that are not a valid layer may be a blob altered on the way: its digest is the verdict
+        // to report then, so the rest of the download is awaited before the layer's own error is.
+        bytes.destroy();
+        await cache.fetch(source.client, l);
+        throw err;
+      }
+    });
+    throwIfCancelled(ctx.signal);
+  }
+  // Every blob matched; this waits for the last ones to be moved into the cache.
+  for (const l of layers) await cache.fetch(source.client, l);
+  return lt;
+}
+
 export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise<PulledImage> {
   const { source, cache } = opts;
   const { layers } = source;
@@ -188,27 +230,14 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
   await checkFreeSpace(cache.dir, missing, `the layers of ${formatRef(source.ref)}`);
   await checkFreeSpace(opts.stagingRoot, missing + 2 * unpacked + 64 * 1024 * 1024, `unpacking ${formatRef(source.ref)}`);
 
-  const files: { path: string; label: string }[] = [];
-  for (const [i, l] of layers.entries()) {
-    const path = await ctx.stage(`layer_${i + 1}`, layerStageLabel(i, layers.length, l), () => {
-      let last = -1;
-      return cache.fetch(source.client, l, (done, total) => {
-        if (last < 0 || done === total || done - last >= 1024 * 1024) {
-          last = done;
-          ctx.progress(done, total, 'bytes');
-        }
-      });
-    });
-    files.push({ path, label: l.digest });
-    throwIfCancelled(ctx.signal);
-  }
-  faultPoint('pull.fetched');
-
   const staging = await makeStaging(opts.stagingRoot, `pull-${opts.id}`);
   const out = join(staging, 'out');
+  // The unpacked tree is removed while the last stages run (it is thousands of files); awaited before the pull returns.
+  let treeRemoved: Promise<void> | undefined;
   try {
     await mkdir(out, { mode: 0o755 });
-    const tree = await ctx.stage('unpack', `Unpacking ${layers.length} layer${layers.length === 1 ? '' : 's'}`, () => unpackLayers(files, join(staging, 'tree'), ctx));
+    const tree = await ctx.stage('unpack', `Downloading and unpacking ${layers.length} layer${layers.length === 1 ? '' : 's'}`, () => streamLayers(opts, join(staging, 'tree'), ctx));
+    faultPoint('pull.fetched');
     throwIfCancelled(ctx.signal);
     const warnings: string[] = [];
     const os = await readOsRelease(tree);
@@ -239,7 +268,9 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
       treeToExt4(tree, rootfs, { label: ROOTFS_LABEL, scratchDir: staging, ...(opts.sizeBytes !== undefined ? { sizeBytes: opts.sizeBytes } : {}) }, ctx),
     );
     faultPoint('pull.ext4');
-    await removeTree(tree.root);
+    treeRemoved = removeTree(tree.root);
+    // Observed at once so a failure in a later stage leaves no stray rejection; awaited below.
+    treeRemoved.catch(() => undefined);
     throwIfCancelled(ctx.signal);
     await addGuestBitsAndWorkSeed(out, staging, ctx);
     const firstBoot = needs.firstBoot;
@@ -271,6 +302,7 @@ export async function pullImage(opts: PullImageOptions, ctx: OpContext): Promise
     throwIfCancelled(ctx.signal);
     throw err;
   } finally {
+    await treeRemoved?.catch((err: unknown) => ctx.log(`could not remove the unpacked tree: ${String(err)}`, 'warn'));
     await removeTree(staging).catch((err: unknown) => ctx.log(`could not remove ${staging}: ${String(err)}`, 'warn'));
   }
 }

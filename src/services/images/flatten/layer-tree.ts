@@ -129,8 +129,15 @@ export class LayerTree {
         continue;
       }
       const guest = '/' + [...stack, c].join('/');
+      const known = this.meta.get(guest);
+      // Every host entry has a meta entry, and one of type dir is always a directory on the host: most
+      // components are answered without a system call.
+      if (known?.type === 'dir') {
+        stack.push(c);
+        continue;
+      }
       const host = this.host(guest);
-      const st = lstatOrUndefined(host);
+      const st = known ? lstatOrUndefined(host) : undefined;
       if (!st) {
         if (!create) throw refuse(layer, entry, `${guest} does not exist`);
         mkdirSync(host, { mode: 0o755 });
@@ -232,7 +239,7 @@ export class LayerTree {
     const meta: EntryMeta = { type: 'file', uid: paxId(pax?.uid) ?? h.uid ?? 0, gid: paxId(pax?.gid) ?? h.gid ?? 0, mode: (h.mode ?? 0o644) & 0o7777 };
     const xattrs = xattrsOf(layer, h.name, pax, this.opts.warn);
     if (xattrs) meta.xattrs = xattrs;
-    const existing = lstatOrUndefined(host);
+    const existing = this.meta.has(guest) ? lstatOrUndefined(host) : undefined;
     let exact = false;
     switch (h.type) {
       case 'directory': {

@@ -4,7 +4,7 @@ import { badRequest } from '../../../api/errors.js';
 import { applyInodeFixes, mkfsFromDir, roundUpMiB, type InodeFix } from '../../../drivers/ext4/index.js';
 import { throwIfCancelled, type OpContext } from '../../op-context.js';
 import { treeUsage } from '../tree.js';
-import { openLayer } from './decompress.js';
+import { openLayer, type OpenedLayer } from './decompress.js';
 import { LayerTree, type EntryMeta } from './layer-tree.js';
 
 const MiB = 1024 * 1024;
@@ -23,25 +23,35 @@ export interface LayerFile {
   label: string;
 }
 
-/** Unpacks the layers into `tree` (which must not exist). Returns the tree with its metadata. */
-export async function unpackLayers(layers: readonly LayerFile[], tree: string, ctx: OpContext): Promise<LayerTree> {
+/** An empty tree at `tree` (which must not exist) for layers to be applied to. */
+export async function newLayerTree(tree: string, ctx: OpContext): Promise<LayerTree> {
   await mkdir(tree, { mode: 0o755 });
-  const lt = new LayerTree(tree, { warn: (m) => ctx.log(m, 'warn'), signal: ctx.signal });
+  return new LayerTree(tree, { warn: (m) => ctx.log(m, 'warn'), signal: ctx.signal });
+}
+
+/** Applies one opened layer; fails when its tar, its compression or its source (download, digest) fails. */
+export async function applyOpenedLayer(lt: LayerTree, layer: OpenedLayer, label: string, ctx: OpContext): Promise<void> {
+  const { stream, done } = layer;
+  // The decompressor's outcome, observed at once so a failure while unpacking leaves no stray rejection.
+  const settled = done.then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+  try {
+    await lt.applyLayer(stream, label);
+  } catch (err) {
+    stream.destroy();
+    await settled;
+    throw err;
+  }
+  const failure = await settled;
+  if (failure && !ctx.signal.aborted) throw failure;
+  throwIfCancelled(ctx.signal);
+}
+
+/** Unpacks the layer files into `tree` (which must not exist). Returns the tree with its metadata. */
+export async function unpackLayers(layers: readonly LayerFile[], tree: string, ctx: OpContext): Promise<LayerTree> {
+  const lt = await newLayerTree(tree, ctx);
   let i = 0;
   for (const l of layers) {
-    const { stream, done } = await openLayer(l.path, ctx.signal);
-    // The decompressor's outcome, observed at once so a failure while unpacking leaves no stray rejection.
-    const settled = done.then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-    try {
-      await lt.applyLayer(stream, l.label);
-    } catch (err) {
-      stream.destroy();
-      await settled;
-      throw err;
-    }
-    const failure = await settled;
-    if (failure && !ctx.signal.aborted) throw failure;
-    throwIfCancelled(ctx.signal);
+    await applyOpenedLayer(lt, await openLayer(l.path, ctx.signal), l.label, ctx);
     ctx.progress(++i, layers.length, 'layers');
   }
   return lt;
