@@ -1,7 +1,7 @@
 /** Manifests read back from disk, and the refusals a restore makes before it starts anything. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BangerError } from '../../api/errors.js';
 import { compatibilityProblem, parseManifest, readManifest, sha256File, verifyFiles, SNAPSHOT_FORMAT, type SnapshotManifest } from './snapshot-manifest.js';
@@ -57,6 +57,22 @@ describe('snapshot manifests', () => {
       writeFileSync(join(dir, 'memory.bin'), 'mem?');
       const err = await verifyFiles(dir, m).then(() => undefined, (e: unknown) => e);
       assert.match(message(err), /^operation_failed: snapshot warm: memory file memory\.bin fails its sha256 check .*\| delete it with banger vm snapshot delete warm/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a memory file changed in place after a check that passed is refused at the next check, even with its size and mtime put back', async () => {
+    const { dir, m } = await snapshotDir();
+    try {
+      const mem = join(dir, 'memory.bin');
+      await verifyFiles(dir, m);
+      const { atime, mtime } = statSync(mem);
+      writeFileSync(mem, 'mem?');
+      utimesSync(mem, atime, mtime);
+      assert.match(message(await verifyFiles(dir, m).then(() => undefined, (e: unknown) => e)), /memory file memory\.bin fails its sha256 check/);
+      writeFileSync(mem, 'mem!');
+      await verifyFiles(dir, m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
