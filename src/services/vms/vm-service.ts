@@ -216,7 +216,9 @@ export class VMService {
         );
         // sshd runs in restored state: no greeting probe; the handshake proves the new, pinned key.
         await ctx.stage('ssh', 'checking ssh with the new host key', () =>
-          proveHostKey(() => waitReady(this.deps, launched.row, launched.handle, ctx.signal, undefined, { probe: false }), identityTarget, row.name, ctx.signal),
+          proveHostKey(() => waitReady(this.deps, launched.row, launched.handle, ctx.signal, undefined, { probe: false }), identityTarget, row.name, ctx.signal, () =>
+            ctx.log(`${row.name}: its sshd still served the snapshot's host key (it keeps keys in memory); restarting it`, 'warn'),
+          ),
         );
       } else {
         const installer = fb ? new InstallerWatch(vmFiles(this.deps.layout.vmsDir, row.id).consoleLog, (line) => ctx.log(`${row.name}: ${line}`)) : undefined;
