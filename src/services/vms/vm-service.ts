@@ -32,7 +32,7 @@ import { readdressRestored, refuseUnaddressable } from './readdress.js';
 import { identifyRestored, proveHostKey, rekeyRunning, rekeyStopped, restoreIdentityTarget, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { vmHealth } from './health.js';
-import { compatibilityProblem, readManifest, verifyFiles } from './snapshot-manifest.js';
+import { compatibilityProblem, keepHashAfterUnlink, readManifest, verifyFiles } from './snapshot-manifest.js';
 import { snapshotOps, takeSnapshot } from './snapshot-create.js';
 import { resolveSnapshot, toSnapshotInfo } from './snapshot-view.js';
 import type { VMServiceDeps } from './deps.js';
@@ -791,6 +791,8 @@ export class VMService {
       if (stop) {
         this.lifecycle.transition(row.id, 'stopping');
         await this.teardown.end(row.id, 0);
+        // Ending the VM removed its RAM file, the RAM image's other link: the sum taken at save time still holds.
+        keepHashAfterUnlink(snapshotFiles(this.deps.layout.snapshotsDir, id).ram);
         this.lifecycle.transition(row.id, 'stopped', { reason: `stopped after snapshot ${name}` });
         await rekeyStopped(this.deps, row);
       } else {
