@@ -2,12 +2,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runUnchecked } from '../system/exec.js';
 import { generateHostKey } from '../drivers/ssh/keys.js';
 import { IDENTITY_OK, reidentifyScript } from './reidentify.js';
+import { HOST_KEY_PATH } from './sshd.js';
 
 describe('reidentifyScript', () => {
-  it('is valid sh that reseeds first, sets hostname, key and clock, and proves sshd serves the key', async () => {
+  it('is valid sh that reseeds first, sets hostname, key and clock, and installs the host key', async () => {
     const hostKey = await generateHostKey('t');
     const entropy = randomBytes(64);
     const s = reidentifyScript({ hostname: 'kid-1', hostKey, entropy, now: new Date(1_700_000_000_123) });
@@ -16,11 +20,27 @@ describe('reidentifyScript', () => {
     assert.ok(s.indexOf('/dev/urandom') < s.indexOf('hostname'), 'entropy is mixed in before anything else runs');
     assert.ok(s.includes(entropy.toString('base64')));
     assert.ok(s.includes('date -u -s @1700000000.123'));
-    assert.ok(s.includes(hostKey.privateKey.trim()));
+    for (const line of hostKey.privateKey.trim().split('\n')) assert.ok(s.includes(`'${line}'`));
     assert.ok(s.includes(hostKey.publicKey.trim().split(' ')[1]!));
     assert.ok(s.includes(`echo ${IDENTITY_OK}`));
     const other = reidentifyScript({ hostname: 'kid-1', hostKey, entropy: randomBytes(64), now: new Date(1_700_000_000_123) });
     assert.notEqual(other, s, 'every call carries its own entropy');
+  });
+
+  it('writes the private key byte for byte (one printf, no program started)', async () => {
+    const hostKey = await generateHostKey('t');
+    const s = reidentifyScript({ hostname: 'kid-1', hostKey, entropy: randomBytes(64), now: new Date() });
+    const line = s.split('\n').find((l) => l.endsWith(`> ${HOST_KEY_PATH}.banger-new`));
+    assert.ok(line, 'the script writes the new private key');
+    const dir = mkdtempSync(join(tmpdir(), 'reid-'));
+    try {
+      const out = join(dir, 'key');
+      const r = await runUnchecked(['sh', '-c', line.replace(`${HOST_KEY_PATH}.banger-new`, out)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, 'utf8'), hostKey.privateKey.trim() + '\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses what could break out of the script', async () => {

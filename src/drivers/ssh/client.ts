@@ -340,6 +340,12 @@ export interface WaitOptions {
   onAttempt?: (a: WaitAttempt) => void;
   /** Consecutive authentication refusals tolerated before giving up. Default 3. */
   maxAuthFailures?: number;
+  /**
+   * Check for the SSH greeting before each attempt (default true). Off where sshd is known to listen
+   * (a guest restored from saved state): the probe's connection makes a TCG guest's sshd start a child
+   * for nothing, and the attempt itself reports a server that is not there yet.
+   */
+  probe?: boolean;
 }
 
 /**
@@ -369,7 +375,7 @@ export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Pro
     if (remaining > 0) {
       // A closed port answers at once; an sshd that accepted may need seconds to greet on a busy TCG guest
       // (it re-executes itself per connection), so the greeting gets up to BANNER_WAIT_MS.
-      const open = await bannerProbe(target.host, target.port, Math.min(remaining, BANNER_WAIT_MS), signal);
+      const open = opts.probe === false || (await bannerProbe(target.host, target.port, Math.min(remaining, BANNER_WAIT_MS), signal));
       if (signal?.aborted) throw abortError(signal);
       if (!open) {
         report('tcp', `no ssh server answers on ${target.host}:${target.port} yet`);

@@ -150,7 +150,7 @@ const FIRST_BOOT_ALLOWANCE_MS = 20 * 60_000;
  * Ready means an SSH handshake that verifies the pinned host key. Stops early if the VM process dies,
  * or when the first-boot installer (followed in `installer`) says it failed.
  */
-export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandle, signal: AbortSignal, installer?: InstallerWatch): Promise<void> {
+export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandle, signal: AbortSignal, installer?: InstallerWatch, opts: { probe?: boolean } = {}): Promise<void> {
   const ac = new AbortController();
   const onAbort = () => ac.abort();
   if (signal.aborted) ac.abort();
@@ -165,7 +165,7 @@ export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandl
   }, 250);
   try {
     const timeoutMs = (parseDuration(deps.config.ssh_wait_timeout) ?? 300_000) + (installer ? FIRST_BOOT_ALLOWANCE_MS : 0);
-    await waitForSSH(sshTargetFor(deps, row), { timeoutMs, signal: ac.signal, intervalMs: 200 });
+    await waitForSSH(sshTargetFor(deps, row), { timeoutMs, signal: ac.signal, intervalMs: opts.probe === false ? 100 : 200, ...(opts.probe === false ? { probe: false } : {}) });
   } catch (err) {
     if (installer?.failure !== undefined) {
       throw operationFailed(`the first-boot installer of vm ${row.name} failed (${installer.failure})`, `see its output with banger vm logs ${row.name}; the next start tries again`);

@@ -10,10 +10,11 @@ import { writeFileSync } from 'node:fs';
 import { operationFailed } from '../../api/errors.js';
 import { parseDuration } from '../../config/duration.js';
 import type { SSHTarget } from '../../api/types.js';
-import { exec as sshExec, waitForSSH } from '../../drivers/ssh/client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { exec as sshExec, SSHError, waitForSSH } from '../../drivers/ssh/client.js';
 import { generateHostKey, type KeyPair } from '../../drivers/ssh/keys.js';
 import { hostAliases, hostKeyAlias, pin } from '../../drivers/ssh/known-hosts.js';
-import { IDENTITY_OK, reidentifyScript } from '../../guest/reidentify.js';
+import { IDENTITY_OK, reidentifyScript, SSHD_RELOAD_SCRIPT } from '../../guest/reidentify.js';
 import { vmFiles } from '../../model/filenames.js';
 import { lastLines } from '../../system/exec.js';
 import type { VMRow } from '../../store/vms.js';
@@ -22,35 +23,79 @@ import { sshTargetFor, vmHostKey } from './ssh.js';
 
 type Deps = Pick<VMServiceDeps, 'config' | 'layout'>;
 
-/** Runs the identity script on the guest behind target; resolves once sshd serves hostKey. */
-export async function applyIdentity(target: SSHTarget, name: string, hostKey: KeyPair, signal?: AbortSignal): Promise<void> {
-  const script = reidentifyScript({ hostname: name, hostKey, entropy: randomBytes(64), now: new Date() });
-  const r = await sshExec(target, ['sh', '-s'], { input: script, timeoutMs: 300_000, connectTimeoutS: 10, ...(signal ? { signal } : {}) });
-  if (r.code !== 0 || !r.stdout.includes(IDENTITY_OK)) {
-    throw operationFailed(`could not give vm ${name} its own identity (exit ${r.code}): ${lastLines(r.stderr, 3) || 'no output'}`);
+/** ssh failures that mean the guest's sshd did not take the connection (yet), or dropped it: the script may be run again. */
+const NOT_CONNECTED = new Set(['refused', 'closed', 'timeout', 'unreachable']);
+
+/**
+ * Runs `script` (idempotent) through `sh -s` on the guest behind target until it prints IDENTITY_OK;
+ * a connection sshd did not take is tried again every 100 ms until `deadline`.
+ */
+async function runScript(target: SSHTarget, name: string, script: string, deadline: number, signal?: AbortSignal): Promise<void> {
+  for (;;) {
+    try {
+      const r = await sshExec(target, ['sh', '-s'], { input: script, timeoutMs: 300_000, connectTimeoutS: 10, ...(signal ? { signal } : {}) });
+      if (r.code !== 0 || !r.stdout.includes(IDENTITY_OK)) {
+        throw operationFailed(`could not give vm ${name} its own identity (exit ${r.code}): ${lastLines(r.stderr, 3) || 'no output'}`);
+      }
+      return;
+    } catch (err) {
+      if (!(err instanceof SSHError) || !NOT_CONNECTED.has(err.kind) || Date.now() >= deadline) throw err;
+    }
+    await sleep(100, undefined, signal ? { signal } : {});
   }
+}
+
+/** Runs the identity script on the guest behind target: the files are in place, sshd not yet proven to serve hostKey. */
+export function applyIdentity(target: SSHTarget, name: string, hostKey: KeyPair, signal?: AbortSignal, deadline = Date.now() + 300_000): Promise<void> {
+  const script = reidentifyScript({ hostname: name, hostKey, entropy: randomBytes(64), now: new Date() });
+  return runScript(target, name, script, deadline, signal);
+}
+
+/**
+ * Proves with `check` (a fresh handshake against the new, pinned key) that sshd serves it. An sshd that
+ * keeps its keys in memory still answers with the old one: it is made to reload them over `trusted` (a
+ * connection that authenticates the guest some other way) and checked again.
+ */
+export async function proveHostKey(check: () => Promise<void>, trusted: SSHTarget, name: string, signal?: AbortSignal, onReload?: () => void): Promise<void> {
+  try {
+    await check();
+  } catch (err) {
+    if (!(err instanceof SSHError) || err.kind !== 'host_key_mismatch') throw err;
+    onReload?.();
+    await runScript(trusted, name, SSHD_RELOAD_SCRIPT, Date.now() + 60_000, signal);
+    await check();
+  }
+}
+
+/** The identity connection of a restored child: its own bound address, trusting only the snapshot's host key, no shared connection. */
+export function restoreIdentityTarget(deps: Deps, row: VMRow, snapshotHostKey: string): SSHTarget {
+  const files = vmFiles(deps.layout.vmsDir, row.id);
+  const alias = hostKeyAlias(row.id);
+  writeFileSync(files.restoreKnownHosts, `${alias} ${snapshotHostKey.trim().split(/\s+/).slice(0, 2).join(' ')}\n`, { mode: 0o600 });
+  const { controlPath: _none, ...base } = sshTargetFor(deps, row);
+  return { ...base, knownHostsPath: files.restoreKnownHosts, hostKeyAlias: alias };
 }
 
 /**
  * A restored child: connects to its own freshly bound address, trusting only the snapshot's host key
  * through a one-off known_hosts file and no shared connection, and installs the child's own key (made
- * and pinned by the seed stage). Readiness is checked afterwards against the pinned key only.
+ * and pinned by the seed stage) in one round trip; sshd is already up in a restored guest, so there is
+ * no separate wait for it. Readiness is checked afterwards against the pinned key only (proveHostKey).
  */
-export async function identifyRestored(deps: Deps, row: VMRow, snapshotHostKey: string, signal: AbortSignal): Promise<void> {
-  const files = vmFiles(deps.layout.vmsDir, row.id);
-  const alias = hostKeyAlias(row.id);
-  writeFileSync(files.restoreKnownHosts, `${alias} ${snapshotHostKey.trim().split(/\s+/).slice(0, 2).join(' ')}\n`, { mode: 0o600 });
-  const { controlPath: _none, ...base } = sshTargetFor(deps, row);
-  const target: SSHTarget = { ...base, knownHostsPath: files.restoreKnownHosts, hostKeyAlias: alias };
-  await waitForSSH(target, { timeoutMs: parseDuration(deps.config.ssh_wait_timeout) ?? 300_000, intervalMs: 100, signal });
-  await applyIdentity(target, row.name, await vmHostKey(deps, row), signal);
+export async function identifyRestored(deps: Deps, row: VMRow, target: SSHTarget, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + (parseDuration(deps.config.ssh_wait_timeout) ?? 300_000);
+  await applyIdentity(target, row.name, await vmHostKey(deps, row), signal, deadline);
 }
 
-/** Gives a running VM a new host key (over its pinned connection), then pins it and keeps it for later boots. */
+/** Gives a running VM a new host key (over its pinned connection), pins it, proves sshd serves it, and keeps it for later boots. */
 export async function rekeyRunning(deps: Deps, row: VMRow, signal?: AbortSignal): Promise<void> {
   const kp = await generateHostKey('banger-vm');
-  await applyIdentity(sshTargetFor(deps, row), row.name, kp, signal);
+  const shared = sshTargetFor(deps, row);
+  await applyIdentity(shared, row.name, kp, signal);
   await keepHostKey(deps, row, kp);
+  // A fresh handshake, not the shared connection (that one was authenticated with the old key).
+  const { controlPath: _none, ...fresh } = shared;
+  await proveHostKey(() => waitForSSH(fresh, { timeoutMs: 60_000, intervalMs: 100, probe: false, ...(signal ? { signal } : {}) }), shared, row.name, signal);
 }
 
 /** A stopped VM's next boot uses a new host key (its seed disk carries it); pinned now. */

@@ -23,7 +23,7 @@ import type { VMServiceDeps } from './deps.js';
 import { faultPoint } from '../../system/faults.js';
 import { guestBitsOf, saveProblem } from './readdress.js';
 import { sshTargetFor } from './ssh.js';
-import { sha256File, SNAPSHOT_FORMAT, type PoolMeta, type SnapshotManifest } from './snapshot-manifest.js';
+import { fileStamp, rememberHash, sha256File, SNAPSHOT_FORMAT, type PoolMeta, type SnapshotManifest } from './snapshot-manifest.js';
 
 /** The driver's warm-start operations, or a clear refusal naming what could not be done. */
 export function snapshotOps(driver: HypervisorDriver, what = 'take snapshots'): SnapshotOps {
@@ -78,6 +78,7 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
       await ctx.stage('resume', `resuming ${row.name}`, () => ops.resume(handle));
       paused = false;
     }
+    const stamps = { memory: fileStamp(staging.memory), ram: saved.ramBytes !== undefined ? fileStamp(staging.ram) : undefined };
     const sha256 = await ctx.stage('checksum', 'hashing the memory file', async () => ({
       memory: await sha256File(staging.memory, ctx.signal),
       ram: saved.ramBytes !== undefined ? await sha256File(staging.ram, ctx.signal) : undefined,
@@ -115,6 +116,9 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
     writeFileSync(staging.manifest, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
     renameSync(staging.dir, final.dir);
     published = true;
+    // The files moved with their directory (same inodes, unchanged): a restore need not hash them again.
+    rememberHash(final.memory, stamps.memory, sha256.memory);
+    if (sha256.ram) rememberHash(final.ram, stamps.ram, sha256.ram);
     faultPoint('snapshot.published');
     return {
       id: opts.id,

@@ -1,10 +1,10 @@
 /** Manifests read back from disk, and the refusals a restore makes before it starts anything. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BangerError } from '../../api/errors.js';
-import { compatibilityProblem, parseManifest, readManifest, sha256File, verifyFiles, SNAPSHOT_FORMAT, type SnapshotManifest } from './snapshot-manifest.js';
+import { compatibilityProblem, keepHashAfterUnlink, parseManifest, readManifest, sha256File, verifyFiles, SNAPSHOT_FORMAT, type SnapshotManifest } from './snapshot-manifest.js';
 
 function manifest(over: Partial<SnapshotManifest> = {}): SnapshotManifest {
   return {
@@ -57,6 +57,22 @@ describe('snapshot manifests', () => {
       writeFileSync(join(dir, 'memory.bin'), 'mem?');
       const err = await verifyFiles(dir, m).then(() => undefined, (e: unknown) => e);
       assert.match(message(err), /^operation_failed: snapshot warm: memory file memory\.bin fails its sha256 check .*\| delete it with banger vm snapshot delete warm/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a memory file changed in place after a check that passed is refused at the next check, even with its size and mtime put back', async () => {
+    const { dir, m } = await snapshotDir();
+    try {
+      const mem = join(dir, 'memory.bin');
+      await verifyFiles(dir, m);
+      const { atime, mtime } = statSync(mem);
+      writeFileSync(mem, 'mem?');
+      utimesSync(mem, atime, mtime);
+      assert.match(message(await verifyFiles(dir, m).then(() => undefined, (e: unknown) => e)), /memory file memory\.bin fails its sha256 check/);
+      writeFileSync(mem, 'mem!');
+      await verifyFiles(dir, m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -129,6 +145,46 @@ describe('snapshot manifests', () => {
       assert.match(message(await verifyFiles(dir, withRam).then(() => undefined, (e: unknown) => e)), /snapshot warm: RAM image memory\.ram fails its sha256 check/);
       rmSync(join(dir, 'memory.ram'));
       assert.match(message(await verifyFiles(dir, withRam, undefined, { hash: false }).then(() => undefined, (e: unknown) => e)), /incomplete: missing memory\.ram/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('a RAM image whose other link (the stopped VM\'s RAM file) was removed still passes, and a write after that is still caught', async () => {
+    const { dir, m } = await snapshotDir();
+    try {
+      const ram = join(dir, 'memory.ram');
+      const live = join(dir, 'guest.ram');
+      writeFileSync(live, 'ram!');
+      linkSync(live, ram);
+      const withRam = manifest({ memory: m.memory, ram: { file: 'memory.ram', bytes: 4, sha256: await sha256File(ram) } });
+      await verifyFiles(dir, withRam);
+      rmSync(live);
+      keepHashAfterUnlink(ram);
+      await verifyFiles(dir, withRam);
+      const { atime, mtime } = statSync(ram);
+      writeFileSync(ram, 'ram?');
+      utimesSync(ram, atime, mtime);
+      assert.match(message(await verifyFiles(dir, withRam).then(() => undefined, (e: unknown) => e)), /RAM image memory\.ram fails its sha256 check/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a RAM image written to when its other link went is checked again, not trusted', async () => {
+    const { dir, m } = await snapshotDir();
+    try {
+      const ram = join(dir, 'memory.ram');
+      const live = join(dir, 'guest.ram');
+      writeFileSync(live, 'ram!');
+      linkSync(live, ram);
+      const withRam = manifest({ memory: m.memory, ram: { file: 'memory.ram', bytes: 4, sha256: await sha256File(ram) } });
+      await verifyFiles(dir, withRam);
+      writeFileSync(live, 'ram?');
+      const { atime } = statSync(ram);
+      utimesSync(ram, atime, new Date(Date.now() + 5000));
+      rmSync(live);
+      keepHashAfterUnlink(ram);
+      assert.match(message(await verifyFiles(dir, withRam).then(() => undefined, (e: unknown) => e)), /RAM image memory\.ram fails its sha256 check/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -9,7 +9,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BangerError, badRequest, operationFailed } from '../../api/errors.js';
@@ -155,6 +155,56 @@ export function compatibilityProblem(m: SnapshotManifest, target: RestoreTarget)
   return undefined;
 }
 
+/**
+ * Files of published snapshots whose sha256 this daemon computed, by path: the sum and the file's
+ * identity then (device, inode, size, modification time, link count and change time). Any write to the
+ * file, or a file put in its place, changes that identity (the change time cannot be set back by a user),
+ * so a match means the bytes are the ones hashed and the restore need not read them all again.
+ */
+const hashed = new Map<string, { stamp: string; sha256: string }>();
+
+/** The identity of a file that any write or replacement changes; undefined when it is not there. */
+export function fileStamp(path: string): string | undefined {
+  const s = statSync(path, { bigint: true, throwIfNoEntry: false });
+  return s ? `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.nlink}:${s.ctimeNs}` : undefined;
+}
+
+/** The part of a stamp that removing another link to the file leaves as it was (all but link count and change time). */
+function contentStamp(stamp: string): string {
+  return stamp.split(':').slice(0, 4).join(':');
+}
+
+/** Records that `path` hashed to sha256 while it had `stamp` (taken before hashing); ignored when the file changed since. */
+export function rememberHash(path: string, stamp: string | undefined, sha256: string): void {
+  if (stamp !== undefined && fileStamp(path) === stamp) hashed.set(path, { stamp, sha256 });
+}
+
+/**
+ * Keeps a remembered sum of `path` after the daemon removed another link to it (a --stop snapshot's RAM
+ * image is the ended VM's RAM file, linked): that removal moves the change time, which alone would make
+ * the next restore read the whole file again. Kept only when the link count went down and the inode,
+ * size and modification time are the ones hashed; anything else forgets the sum.
+ */
+export function keepHashAfterUnlink(path: string): void {
+  const known = hashed.get(path);
+  if (!known) return;
+  const now = fileStamp(path);
+  const linksThen = BigInt(known.stamp.split(':')[4] ?? '0');
+  const linksNow = now === undefined ? 0n : BigInt(now.split(':')[4] ?? '0');
+  if (now !== undefined && contentStamp(now) === contentStamp(known.stamp) && linksNow < linksThen) hashed.set(path, { stamp: now, sha256: known.sha256 });
+  else if (now !== known.stamp) hashed.delete(path);
+}
+
+/** sha256 of a file, read again only when it changed since this daemon last hashed it. */
+async function sha256Unchanged(path: string, signal?: AbortSignal): Promise<string> {
+  const stamp = fileStamp(path);
+  const known = hashed.get(path);
+  if (known && stamp !== undefined && known.stamp === stamp) return known.sha256;
+  const sum = await sha256File(path, signal);
+  rememberHash(path, stamp, sum);
+  return sum;
+}
+
 /** Every file the manifest names exists, and the memory file (and RAM image) hash to their recorded sha256. */
 export async function verifyFiles(dir: string, m: SnapshotManifest, signal?: AbortSignal, opts: { hash?: boolean } = {}): Promise<void> {
   const hint = `delete it with banger vm snapshot delete ${m.name} and take it again`;
@@ -165,7 +215,7 @@ export async function verifyFiles(dir: string, m: SnapshotManifest, signal?: Abo
   if (opts.hash === false) return;
   for (const [what, f] of [['memory file', m.memory], ['RAM image', m.ram]] as const) {
     if (!f) continue;
-    const sum = await sha256File(join(dir, f.file), signal);
+    const sum = await sha256Unchanged(join(dir, f.file), signal);
     if (sum !== f.sha256) {
       throw operationFailed(`snapshot ${m.name}: ${what} ${f.file} fails its sha256 check (got ${sum.slice(0, 12)}…, manifest says ${f.sha256.slice(0, 12)}…)`, hint);
     }

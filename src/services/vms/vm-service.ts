@@ -29,10 +29,10 @@ import { hostGitIdentity, setGuestGitIdentity } from './git-identity.js';
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
 import { firstBootOf, InstallerWatch, markFirstBootDone, pendingFirstBoot, refuseUnbootable } from './first-boot.js';
 import { readdressRestored, refuseUnaddressable } from './readdress.js';
-import { identifyRestored, rekeyRunning, rekeyStopped, setGuestClock } from './identity.js';
+import { identifyRestored, proveHostKey, rekeyRunning, rekeyStopped, restoreIdentityTarget, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { vmHealth } from './health.js';
-import { compatibilityProblem, readManifest, verifyFiles } from './snapshot-manifest.js';
+import { compatibilityProblem, keepHashAfterUnlink, readManifest, verifyFiles } from './snapshot-manifest.js';
 import { snapshotOps, takeSnapshot } from './snapshot-create.js';
 import { resolveSnapshot, toSnapshotInfo } from './snapshot-view.js';
 import type { VMServiceDeps } from './deps.js';
@@ -208,18 +208,24 @@ export class VMService {
         // The guest still holds its source's MAC and address; it takes its own before SSH reaches it.
         await ctx.stage('address', `giving the restored VM its own address ${net.ip}`, () => readdressRestored(driver, launched.handle, row.name, net, ctx.signal));
       }
+      const fb = launched.firstBoot;
       if (restore?.snapshotHostKey !== undefined) {
-        const snapshotHostKey = restore.snapshotHostKey;
+        const identityTarget = restoreIdentityTarget(this.deps, launched.row, restore.snapshotHostKey);
         await ctx.stage('identity', 'giving the restored VM its own hostname, host key, entropy and clock', () =>
-          identifyRestored(this.deps, launched.row, snapshotHostKey, ctx.signal),
+          identifyRestored(this.deps, launched.row, identityTarget, ctx.signal),
+        );
+        // sshd runs in restored state: no greeting probe; the handshake proves the new, pinned key.
+        await ctx.stage('ssh', 'checking ssh with the new host key', () =>
+          proveHostKey(() => waitReady(this.deps, launched.row, launched.handle, ctx.signal, undefined, { probe: false }), identityTarget, row.name, ctx.signal, () =>
+            ctx.log(`${row.name}: its sshd still served the snapshot's host key (it keeps keys in memory); restarting it`, 'warn'),
+          ),
+        );
+      } else {
+        const installer = fb ? new InstallerWatch(vmFiles(this.deps.layout.vmsDir, row.id).consoleLog, (line) => ctx.log(`${row.name}: ${line}`)) : undefined;
+        await ctx.stage('ssh', fb ? `installing ${fb.packages.join(' ')} at first boot, then waiting for ssh` : 'waiting for ssh', () =>
+          waitReady(this.deps, launched.row, launched.handle, ctx.signal, installer, restore ? { probe: false } : {}),
         );
       }
-      const fb = launched.firstBoot;
-      const files = vmFiles(this.deps.layout.vmsDir, row.id);
-      const installer = fb ? new InstallerWatch(files.consoleLog, (line) => ctx.log(`${row.name}: ${line}`)) : undefined;
-      await ctx.stage('ssh', fb ? `installing ${fb.packages.join(' ')} at first boot, then waiting for ssh` : 'waiting for ssh', () =>
-        waitReady(this.deps, launched.row, launched.handle, ctx.signal, installer),
-      );
       faultPoint('boot.ready');
       if (fb) await this.closeInstallerEgress(launched.row, fb.hosts, ctx);
       else if (restore) this.markRestoredFirstBoot(row);
@@ -785,6 +791,8 @@ export class VMService {
       if (stop) {
         this.lifecycle.transition(row.id, 'stopping');
         await this.teardown.end(row.id, 0);
+        // Ending the VM removed its RAM file, the RAM image's other link: the sum taken at save time still holds.
+        keepHashAfterUnlink(snapshotFiles(this.deps.layout.snapshotsDir, id).ram);
         this.lifecycle.transition(row.id, 'stopped', { reason: `stopped after snapshot ${name}` });
         await rekeyStopped(this.deps, row);
       } else {
@@ -985,7 +993,7 @@ export class VMService {
           const fb = image ? pendingFirstBoot(image, files.firstBootDone) : undefined;
           // The installer's egress is not opened again here: an install cut off by the restart fails
           // (at once, by its console line) unless the VM has --nat, and its next start tries again.
-          const installer = fb ? new InstallerWatch(files.consoleLog, (line) => this.deps.logger.info('first boot', { vm: row.name, line })) : undefined;
+          const installer = fb ? new InstallerWatch(vmFiles(this.deps.layout.vmsDir, row.id).consoleLog, (line) => this.deps.logger.info('first boot', { vm: row.name, line })) : undefined;
           await waitReady(this.deps, cur, handle, new AbortController().signal, installer);
           if (fb) markFirstBootDone(files.firstBootDone);
           this.lifecycle.transition(row.id, 'running');
