@@ -74,8 +74,13 @@ echo "total $((t3 - t0))"
 echo "digest $(${TREE_DIGEST})"
 `;
 
-/** Runs in the guest as `sh /root/mount.sh MODULE...`: loads the 9p modules (dependencies first) and mounts the share; says which step failed. */
+/**
+ * Runs in the guest as `sh /root/mount.sh MODULE...`: loads the 9p modules (dependencies first; those the
+ * initramfs already loaded, such as virtio_ring, are skipped) and mounts the share; says which step failed.
+ */
 const MOUNT_SH = `for m in "$@"; do
+  name=$(basename "$m" | sed 's/\\.ko.*$//; s/-/_/g')
+  [ -d "/sys/module/$name" ] && continue
   insmod "/root/9p/$m" || { echo "insmod $m failed (kernel $(uname -r)): $(dmesg | tail -n 2 | tr '\\n' ' ')" >&2; exit 3; }
 done
 mkdir -p ${GUEST_MOUNT}
