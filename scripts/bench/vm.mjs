@@ -149,7 +149,7 @@ export async function timeRawBoot(ctx, ref, n, opts = {}) {
     const stop = () => {
       if (ctx.aborted) return 'interrupted';
       if (!isAlive(pid)) {
-        const tail = existsSync(join(dir, 'console.log')) ? lastLines(readFileSync(join(dir, 'console.log'), 'utf8'), 3) : '';
+        const tail = existsSync(join(dir, 'console.log')) ? lastLines(readFileSync(join(dir, 'console.log'), 'utf8'), 8) : '';
         return `raw QEMU exited before ssh answered; console: ${tail}`;
       }
       if (Number(process.hrtime.bigint() - t0) / 1e6 > SSH_DEADLINE_MS) return `ssh did not answer within ${SSH_DEADLINE_MS / 1000}s`;

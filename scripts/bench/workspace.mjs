@@ -85,8 +85,7 @@ export async function benchWorkspace(ctx) {
     const ssh = (script, ...args) => sshArgv(target, { command: ['sh', '-c', script, 'sh', ...args], tty: false, batch: true });
     check(await runAsync(ctx, ssh('true'), { env }), 'ssh warm-up'); // sets up the shared connection
 
-    const manual = join(home, 'guest-manual');
-    const byHand = await elapsed(async () => {
+    const handCopy = (manual) => elapsed(async () => {
       const history = await pipeThrough(
         ctx,
         ['git', '-C', repo, 'bundle', 'create', '-', '--all'],
@@ -101,9 +100,14 @@ export async function benchWorkspace(ctx) {
       );
       return history + tree;
     });
+    // The hand-made copy runs before and after banger's first prepare; the faster one is the baseline,
+    // so neither side is charged for running first on a freshly written repository.
+    const handBefore = await handCopy(join(home, 'guest-manual-1'));
 
     const guest = join(home, 'guest-banger');
     const first = await elapsed(() => vm.workspace.prepare(repo, { guestPath: guest }));
+    const handAfter = await handCopy(join(home, 'guest-manual-2'));
+    const byHand = handAfter.ms < handBefore.ms ? handAfter : handBefore;
     writeFileSync(join(repo, 'd00', 'f0.txt'), 'one changed file\n');
     const second = await elapsed(() => vm.workspace.prepare(repo, { guestPath: guest }));
     const wire = (r) => r.bundleBytes + r.tarBytes;
@@ -114,7 +118,8 @@ export async function benchWorkspace(ctx) {
       title: `Workspace copy-in of a generated ${FILES}-file, ${fmtBytes(TOTAL_BYTES)} repository (fake driver: the guest is this host over real SSH)`,
       header: ['copy', 'time', 'on the wire', 'ratio', 'target', 'result'],
       rows: [
-        { cells: ['git bundle | ssh + git ls-files | tar -cz | ssh (by hand)', fmtMs(byHand.ms), fmtBytes(byHand.value), 'baseline', '', ''], ok: true },
+        { cells: ['git bundle | ssh + git ls-files | tar -cz | ssh (by hand), before', fmtMs(handBefore.ms), fmtBytes(handBefore.value), handBefore === byHand ? 'baseline' : '', '', ''], ok: true },
+        { cells: ['the same by hand, after the first prepare', fmtMs(handAfter.ms), fmtBytes(handAfter.value), handAfter === byHand ? 'baseline' : '', '', ''], ok: true },
         {
           cells: ['banger vm workspace prepare (first)', fmtMs(first.ms), fmtBytes(wire(first.value)), `${copyRatio.toFixed(2)}x`, `<= ${TARGET_COPY}x`, passMiss(copyRatio <= TARGET_COPY)],
           ok: copyRatio <= TARGET_COPY,

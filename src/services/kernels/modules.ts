@@ -78,7 +78,10 @@ export async function planModules(tree: ModuleTree, wanted: readonly string[]): 
   const builtin: string[] = [];
   const resolve = (name: string): string | undefined => {
     const n = name.replace(/-/g, '_');
-    for (const candidate of [n, `${n}_generic`, `${n}_intel`]) if (tree.files.has(candidate)) return candidate;
+    // Soft dependencies may name a crypto algorithm's alias (ext4: "pre: crypto-crc32c"); the modules that
+    // provide it are named for the algorithm, with a _generic or arch suffix.
+    const bases = n.startsWith('crypto_') ? [n, n.slice('crypto_'.length)] : [n];
+    for (const base of bases) for (const candidate of [base, `${base}_generic`, `${base}_intel`]) if (tree.files.has(candidate)) return candidate;
     return undefined;
   };
   const visit = async (name: string, optional: boolean): Promise<void> => {
