@@ -148,6 +148,40 @@ describe('vm workspace (fake driver)', () => {
     assert.deepEqual(await treeState(guest), await expectedTree(repo, true));
   });
 
+  it('a later prepare follows removals and kind changes (file to directory or symlink, directory to file), with short and long change lists', async () => {
+    const start = await treeState(guest);
+    const kinds = join(repo, 'kinds');
+    mkdirSync(kinds);
+    for (const f of ['f1', 'f2', 'f3']) writeFileSync(join(kinds, f), `${f}\n`);
+    mkdirSync(join(repo, 'many'));
+    // Enough long names that the list of removed paths no longer fits on a command line.
+    for (let i = 0; i < 160; i++) writeFileSync(join(repo, 'many', `${'n'.repeat(200)}-${i}.txt`), `${i}\n`);
+    assert.equal((await prepare('--include-untracked')).sentFiles, 163);
+    assert.deepEqual(await treeState(guest), await expectedTree(repo, true));
+
+    rmSync(join(kinds, 'f1'));
+    mkdirSync(join(kinds, 'f1'));
+    writeFileSync(join(kinds, 'f1', 'inner.txt'), 'inner\n');
+    rmSync(join(kinds, 'f2'));
+    await run(['ln', '-s', '../a.txt', join(kinds, 'f2')]);
+    rmSync(join(kinds, 'f3'));
+    const short = await prepare('--include-untracked');
+    assert.deepEqual([short.incremental, short.sentFiles, short.deletedFiles], [true, 2, 2]);
+    assert.deepEqual(await treeState(guest), await expectedTree(repo, true));
+
+    rmSync(join(repo, 'many'), { recursive: true });
+    rmSync(kinds, { recursive: true });
+    writeFileSync(kinds, 'a file where a directory was\n');
+    const long = await prepare('--include-untracked');
+    assert.deepEqual([long.incremental, long.sentFiles, long.deletedFiles], [true, 1, 162]);
+    assert.deepEqual(await treeState(guest), await expectedTree(repo, true));
+
+    rmSync(kinds);
+    await prepare('--include-untracked');
+    assert.deepEqual(await treeState(guest), start);
+    assert.equal(await gitIn(guest, 'ls-files', 'kinds', 'many'), '');
+  });
+
   it('guest edits, deletes, renames and a commit come back through diff, export and apply', async () => {
     writeFileSync(join(guest, 'a.txt'), 'alpha from the guest\n');
     rmSync(join(guest, 'with space.txt'));

@@ -104,8 +104,14 @@ export interface TreeListing {
  * as plain files.
  */
 export async function listWorkingTree(root: string, opts: { includeUntracked: boolean; submodules: boolean }): Promise<TreeListing> {
-  const staged = split0(await gitOk(root, ['ls-files', '-s', '-z'], 'git ls-files'));
-  const dirty = new Set(split0(await gitOk(root, ['diff', '--name-only', '-z', '--no-renames', '--ignore-submodules=all'], 'git diff')));
+  // Both read the index; `git diff` may refresh its stat data, which `ls-files -s` does not look at.
+  const [stagedOut, dirtyOut, untrackedOut] = await Promise.all([
+    gitOk(root, ['ls-files', '-s', '-z'], 'git ls-files'),
+    gitOk(root, ['diff', '--name-only', '-z', '--no-renames', '--ignore-submodules=all'], 'git diff'),
+    opts.includeUntracked ? gitOk(root, ['ls-files', '-o', '--exclude-standard', '-z'], 'git ls-files') : Promise.resolve(''),
+  ]);
+  const staged = split0(stagedOut);
+  const dirty = new Set(split0(dirtyOut));
   const byPath = new Map<string, TreeEntry>();
   const submodules: string[] = [];
   for (const rec of staged) {
@@ -120,7 +126,7 @@ export async function listWorkingTree(root: string, opts: { includeUntracked: bo
     else if (!dirty.has(path)) byPath.set(path, { path, mode, id });
   }
   const fromDisk = [...dirty];
-  if (opts.includeUntracked) fromDisk.push(...split0(await gitOk(root, ['ls-files', '-o', '--exclude-standard', '-z'], 'git ls-files')).filter((p) => !p.endsWith('/')));
+  if (opts.includeUntracked) fromDisk.push(...split0(untrackedOut).filter((p) => !p.endsWith('/')));
   for (const rel of fromDisk) {
     if (submodules.includes(rel)) continue;
     const e = diskEntry(root, rel);

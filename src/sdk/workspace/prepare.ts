@@ -78,18 +78,31 @@ if [ -f "$m" ]; then
 elif [ -d "$gp" ] && [ -n "$(ls -A "$gp" 2>/dev/null)" ]; then echo occupied
 else echo empty; fi`;
 
-/** stdin: the NUL-separated paths to delete (removed or changed on the host); kept for the snapshot. */
-const SETUP = `set -e; gp=$1; mode=$2
+/** A first copy: an empty directory with a git repository (the guest's .git is kept when there is one). */
+const SETUP = `set -e; gp=$1
 mkdir -p -- "$gp"; cd -- "$gp"
-if [ "$mode" = full ]; then
-  find . -mindepth 1 -maxdepth 1 ! -name .git -exec rm -rf -- {} +
-  [ -d .git ] || git init -q
-  rm -f .git/banger-manifest
-  cat > /dev/null
-else
-  cat > .git/banger-changed
-  xargs -0 -r rm -f -- < .git/banger-changed
-fi`;
+find . -mindepth 1 -maxdepth 1 ! -name .git -exec rm -rf -- {} +
+[ -d .git ] || git init -q
+rm -f .git/banger-manifest`;
+
+/**
+ * A later copy: the files removed or changed on the host (NUL-separated) are deleted, then the
+ * directories that left empty, as git does, so a file that became a directory or a symlink or the other
+ * way round extracts cleanly; the list is kept for the finalize step. With $2 the list comes as base64
+ * and the tar of the changed files follows on stdin, all in one round trip; without it (a list too long
+ * for a command line) the list is stdin and the tar goes in a separate step.
+ */
+const UPDATE = `set -e; cd -- "$1"
+if [ -n "$2" ]; then printf '%s' "$2" | base64 -d > .git/banger-changed; else cat > .git/banger-changed; fi
+xargs -0 -r sh -c 'for p; do [ -d "$p" ] && [ ! -L "$p" ] || rm -f -- "$p"; done' sh < .git/banger-changed
+xargs -0 -r sh -c 'for p; do while :; do
+  if [ -d "$p" ] && [ ! -L "$p" ]; then rmdir -- "$p" 2>/dev/null || break; fi
+  case $p in */*) p=\${p%/*} ;; *) break ;; esac
+done; done' sh < .git/banger-changed
+if [ -n "$2" ] && [ "$3" = 1 ]; then tar -xzf - --no-same-owner; fi`;
+
+/** A changed-paths list up to this size (base64) rides on the command line; SSH's limit is far above it. */
+const INLINE_LIST_MAX = 32 * 1024;
 
 /** stdin: a git bundle. */
 const FETCH = `set -e; cd -- "$1"; b=.git/banger-incoming.bundle; trap 'rm -f "$b"' EXIT
@@ -175,6 +188,12 @@ export async function prepareWorkspace(target: Reach | undefined, hostPath: stri
   const base = opts.from !== undefined ? await resolveCommit(repo.root, opts.from, '--from') : repo.head;
   const includeUntracked = opts.includeUntracked ?? false;
   const fromOther = base !== repo.head;
+  const signal = opts.signal;
+  // What the guest has is asked while the checkout is listed; the probe only reads.
+  const probing = !opts.dryRun && target ? guest(target, 'probe', PROBE, [guestPath], undefined, signal) : undefined;
+  probing?.catch(() => undefined);
+  const identity = gitIdentity(repo.root);
+  identity.catch(() => undefined);
 
   let entries: TreeEntry[];
   if (fromOther) {
@@ -203,11 +222,10 @@ export async function prepareWorkspace(target: Reach | undefined, hostPath: stri
   };
   const result: PrepareResult = { workspace, files: entries.length, sentFiles: entries.length, deletedFiles: 0, bundleBytes: 0, tarBytes: 0, incremental: false, dryRun: !!opts.dryRun };
   if (opts.dryRun) return { ...result, paths: entries.map((e) => e.path) };
-  if (!target) throw new Error('prepareWorkspace needs an SSH target unless dryRun');
-  const signal = opts.signal;
+  if (!target || !probing) throw new Error('prepareWorkspace needs an SSH target unless dryRun');
 
   // What the guest has.
-  const probe = (await guest(target, 'probe', PROBE, [guestPath], undefined, signal)).toString('utf8');
+  const probe = (await probing).toString('utf8');
   const nl = probe.indexOf('\n');
   const status = (nl < 0 ? probe : probe.slice(0, nl)).trim();
   if (status === 'nogit') throw new BangerError('unavailable', `git is not installed in vm ${target.vm}`, { hint: 'use an image with git (the default debian-bookworm has it)' });
@@ -229,8 +247,7 @@ export async function prepareWorkspace(target: Reach | undefined, hostPath: stri
     remove = [...old.entries.keys()].filter((p) => !now.has(p));
   }
   progress(incremental ? `updating ${guestPath} in ${target.vm}: ${send.length} changed, ${remove.length} removed` : `copying ${repo.root} to ${target.vm}:${guestPath}`);
-  const changed = [...remove, ...send.map((e) => e.path)];
-  await guest(target, 'setup', SETUP, [guestPath, incremental ? 'incremental' : 'full'], incremental ? changed.join('\0') + (changed.length ? '\0' : '') : undefined, signal);
+  if (!incremental) await guest(target, 'setup', SETUP, [guestPath], undefined, signal);
 
   // History: everything on a first copy, then only the commits the guest lacks.
   let moved = !incremental;
@@ -261,19 +278,25 @@ export async function prepareWorkspace(target: Reach | undefined, hostPath: stri
     }
   }
 
-  // The working tree.
+  // The working tree; a later copy deletes what went away or changed, in the same round trip when it can.
+  const changed = [...remove, ...send.map((e) => e.path)];
+  const listed = changed.map((p) => `${p}\0`).join('');
+  const inline = Buffer.from(listed, 'utf8').toString('base64');
+  const oneTrip = incremental && inline.length <= INLINE_LIST_MAX;
+  if (incremental && (!oneTrip || send.length === 0)) await guest(target, 'update', UPDATE, [guestPath, '', '0'], listed, signal);
   if (send.length > 0) {
     progress(`sending ${send.length} file${send.length === 1 ? '' : 's'} (tar.gz)`);
     const tarArgv = fromOther
       ? ['git', '-C', repo.root, 'archive', '--format=tar.gz', base]
       : ['tar', '-czf', '-', '--owner=0', '--group=0', '--numeric-owner', '--no-recursion', '-C', repo.root, '--null', '-T', '-'];
     const t = hostStream(tarArgv, repo.root, fromOther ? undefined : send.map((e) => e.path).join('\0') + '\0');
-    await Promise.all([guest(target, 'copy', EXTRACT, [guestPath], t.out, signal), t.done]);
+    const extract = oneTrip ? guest(target, 'copy', UPDATE, [guestPath, inline, '1'], t.out, signal) : guest(target, 'copy', EXTRACT, [guestPath], t.out, signal);
+    await Promise.all([extract, t.done]);
     result.tarBytes = t.bytes();
   }
 
   progress('recording the prepared tree');
-  const out = await guest(target, 'finalize', FINALIZE, [guestPath, repo.head, moved ? (repo.branch ?? '') : '', opts.branch ?? '', base, incremental ? 'incremental' : 'full', moved ? '1' : '0', ...(await gitIdentity(repo.root))], manifestText(repo.head, entries), signal);
+  const out = await guest(target, 'finalize', FINALIZE, [guestPath, repo.head, moved ? (repo.branch ?? '') : '', opts.branch ?? '', base, incremental ? 'incremental' : 'full', moved ? '1' : '0', ...(await identity)], manifestText(repo.head, entries), signal);
   workspace.preparedCommit = out.toString('utf8').trim().split('\n').pop() ?? '';
   return { ...result, sentFiles: send.length, deletedFiles: remove.length, incremental };
 }
