@@ -10,6 +10,15 @@ export const warn = (name: string, details: string[], fix?: string): DoctorCheck
 
 export const fail = (name: string, details: string[], fix?: string): DoctorCheck => ({ name, status: 'FAIL', details, ...(fix ? { fix } : {}) });
 
+/** The daemon's ping, or undefined when nothing answers or what answers is not bangerd (the daemon check reports that). */
+export async function daemonPing(env: DoctorEnv): Promise<Awaited<ReturnType<DoctorEnv['ping']>>> {
+  try {
+    return await env.ping();
+  } catch {
+    return undefined;
+  }
+}
+
 /** The first non-empty line a tool printed (stdout first, then stderr). */
 export function firstLine(out: { stdout: string; stderr: string }): string {
   for (const text of [out.stdout, out.stderr]) {

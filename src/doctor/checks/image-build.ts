@@ -7,19 +7,14 @@ import type { DoctorCheck } from '../../api/types.js';
 import { statusNoNewPrivs, usernsReadiness } from '../../system/subids.js';
 import { UNIT_PATH, unitSettings } from '../../system/systemd.js';
 import { userOfUid } from '../../system/users.js';
-import { fail, pass } from '../check.js';
+import { daemonPing, fail, pass } from '../check.js';
 import type { DoctorEnv } from '../env.js';
 import { installCommand } from '../hints.js';
 
 const NAME = 'image-build';
 
 export async function checkImageBuild(env: DoctorEnv): Promise<DoctorCheck> {
-  let ping;
-  try {
-    ping = await env.ping();
-  } catch {
-    ping = undefined;
-  }
+  const ping = await daemonPing(env);
   const uid = ping?.uid ?? env.uid;
   const who = ping ? 'bangerd runs' : 'bangerd would run';
   if (uid === 0) return pass(NAME, `${who} as root: image build installs with mmdebstrap --mode=root`);

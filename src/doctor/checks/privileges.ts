@@ -4,7 +4,7 @@
  */
 import type { DoctorCheck } from '../../api/types.js';
 import { DAEMON_HARDENING, HELPER_HARDENING, HELPER_UNIT_NAME, HELPER_UNIT_PATH, missingHardening, UNIT_PATH, unitSettings } from '../../system/systemd.js';
-import { fail, pass, warn } from '../check.js';
+import { daemonPing, fail, pass, warn } from '../check.js';
 import type { DoctorEnv } from '../env.js';
 
 const NAME = 'least-privilege';
@@ -37,12 +37,7 @@ function unitFindings(env: DoctorEnv): { details: string[]; missing: string[] } 
 }
 
 export async function checkPrivileges(env: DoctorEnv): Promise<DoctorCheck> {
-  let ping;
-  try {
-    ping = await env.ping();
-  } catch {
-    ping = undefined;
-  }
+  const ping = await daemonPing(env);
   const units = unitFindings(env);
   const details: string[] = [];
   if (!ping) details.push('the daemon is not running');
