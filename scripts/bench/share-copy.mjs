@@ -104,7 +104,7 @@ async function makeTarball(ctx, dir, tarball) {
     const half = Math.floor(per / 2);
     writeFileSync(join(d, `f${i}.txt`), Buffer.concat([Buffer.from(`${i} ${words.slice(0, half)}`), randomBytes(per - half)]));
   }
-  const git = (...args) => ['git', '-C', dir, '-c', 'user.name=bench', '-c', 'user.email=bench@banger.invalid', '-c', 'init.defaultBranch=main', ...args];
+  const git = (...args) => ['git', '-C', dir, '-c', 'user.name=bench', '-c', 'user.email=bench@banger.invalid', '-c', 'init.defaultBranch=main', '-c', 'gc.auto=0', ...args];
   check(await runAsync(ctx, git('init', '-q')), 'git init of the generated tree');
   check(await runAsync(ctx, git('add', '-A')), 'git add of the generated tree');
   check(await runAsync(ctx, git('commit', '-q', '-m', 'generated tree')), 'git commit of the generated tree');
