@@ -42,11 +42,22 @@ test('a trimmed boot masks the sandbox-irrelevant units and starts docker after 
   }
 });
 
+test('a trimmed boot does not hold a login until the user\'s systemd --user manager is ready', async () => {
+  const dir = await generate('console=ttyS0 root=/dev/vda rw');
+  try {
+    // A template drop-in: it applies to user@0.service (root, banger's logins) and every other user.
+    const conf = await readFile(join(dir, 'early', 'user@.service.d/banger-boot-trim.conf'), 'utf8');
+    assert.equal(conf, '[Service]\nType=simple\n');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('banger.trim=off masks nothing and puts the seed back before sysinit.target', async () => {
   const dir = await generate('console=ttyS0 banger.trim=off root=/dev/vda');
   try {
     const early = join(dir, 'early');
-    assert.deepEqual(await readdir(early), ['banger-seed.service.d']);
+    assert.deepEqual(await readdir(early), ['banger-seed.service.d'], 'no masks and no drop-ins: user@.service stays Type=notify');
     assert.match(await readFile(join(early, 'banger-seed.service.d/banger-boot-trim.conf'), 'utf8'), /^Before=sysinit\.target$/m);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,10 +1,11 @@
 /**
  * Boot trimming: a systemd generator that keeps a sandbox's boot short. It masks what a sandbox does not
  * need (package-maintenance timers, first-boot cache rebuilds, debug mounts, the VGA getty), starts
- * containerd and docker after sshd rather than before it, and drops sshd's config pre-check. journald,
- * udev, networkd, sshd, logind and apt stay as they are. `banger.trim=off` on the kernel command line turns
- * it all off (that boot then also orders banger-seed before sysinit.target, as images before it did), so
- * the same image can be measured with and without it.
+ * containerd and docker after sshd rather than before it, drops sshd's config pre-check, and lets a login
+ * go ahead without waiting for the user's `systemd --user` manager to be ready. journald, udev, networkd,
+ * sshd, logind and apt stay as they are. `banger.trim=off` on the kernel command line turns it all off
+ * (that boot then also orders banger-seed before sysinit.target, as images before it did), so the same
+ * image can be measured with and without it.
  */
 
 export const BOOT_TRIM_PATH = '/etc/systemd/system-generators/banger-boot-trim';
@@ -42,6 +43,11 @@ export const TRIM_DROPINS: Readonly<Record<string, string>> = {
   'containerd.service': '[Unit]\nAfter=ssh.service\n',
   'docker.service': '[Unit]\nAfter=ssh.service\n',
   'systemd-networkd-wait-online.service': '[Service]\nExecStart=\nExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=30\n',
+  // logind starts user@UID.service for a login's session and hands the session out only once that unit's
+  // start job is done; as Type=notify that is when the user manager reached its default.target (seconds
+  // under TCG, on every first login). As Type=simple the job is done once the manager is started, so an
+  // ssh command runs at once and `systemctl --user` works as soon as the manager is up.
+  'user@.service': '[Service]\nType=simple\n',
 };
 
 /** Drop-ins written when trimming is off: the seed ordering images had before trimming. */
@@ -59,7 +65,8 @@ function dropins(all: Readonly<Record<string, string>>, indent: string): string 
 }
 
 export const BOOT_TRIM_SCRIPT = `#!/bin/sh
-# banger-boot-trim (systemd generator): masks what a sandbox does not need and orders docker after sshd.
+# banger-boot-trim (systemd generator): masks what a sandbox does not need, orders docker after sshd and
+# lets logins go ahead before the user's systemd --user manager is ready.
 # ${BOOT_TRIM_OFF} on the kernel command line turns it off.
 # (BANGER_TRIM_CMDLINE stands in for /proc/cmdline when the script is exercised outside a guest.)
 set -u

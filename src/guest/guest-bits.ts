@@ -26,9 +26,10 @@ export type GuestBit =
 /**
  * Bumped whenever what is injected changes in a way images should be rebuilt for (2: root grows to
  * its disk; 3: ctrl-alt-del powers off, vsock guest channel; 4: boot trimming, seed off sysinit's path;
- * 5: mise's shims on PATH over SSH and in login shells; 6: the guest channel's ports answers as ss does; 7: the guest channel re-addresses a restored guest).
+ * 5: mise's shims on PATH over SSH and in login shells; 6: the guest channel's ports answers as ss does; 7: the guest channel re-addresses a restored guest;
+ * 8: a login does not wait for the user's systemd --user manager).
  */
-export const GUEST_BITS_VERSION = 7;
+export const GUEST_BITS_VERSION = 8;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';
