@@ -302,7 +302,7 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     return JSON.parse(r.stdout) as PoolTemplateInfo[];
   };
 
-  it('warm pool: the first vm run boots cold and builds a template; the second restores from it with its own identity and a grown disk', async () => {
+  it('warm pool: the first vm run boots cold and builds a template of a finished boot; the second restores from it with its own identity and a grown disk', async () => {
     writeFileSync(join(home, 'config.toml'), config(true));
     assert.equal((await banger(['daemon', 'stop'], env, 120_000)).code, 0, 'the daemon restarts with warm_pool = true (VMs keep running)');
     const first = await banger(['vm', 'run', '--rm', '--', 'true'], env, 40 * 60_000);
@@ -319,11 +319,12 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     assert.ok(vms.every((v) => !v.name.startsWith('_pool')), 'no pool VM in vm list');
     const snaps = JSON.parse((await banger(['--json', 'vm', 'snapshot', 'list'], env)).stdout) as SnapshotInfo[];
     assert.deepEqual(snaps, [], 'the template is not a user snapshot');
-    const r = await banger(['vm', 'run', '--rm', '--name', 'pooled', '--disk-size', '2G', '--', 'sh', '-c', 'hostname; df -B1 --output=size /root | tail -1'], env, 20 * 60_000);
+    const r = await banger(['vm', 'run', '--rm', '--name', 'pooled', '--disk-size', '2G', '--', 'sh', '-c', 'hostname; df -B1 --output=size /root | tail -1; systemctl is-system-running || true'], env, 20 * 60_000);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /pooled: restored from warm pool/);
-    const [hostname, size] = r.stdout.trim().split('\n');
+    const [hostname, size, state] = r.stdout.trim().split('\n');
     assert.equal(hostname, 'pooled', 'the restored VM has its own hostname');
+    assert.notEqual(state, 'starting', 'the template was saved once its boot had finished, so the restored VM has no boot left to do');
     assert.ok(Number(size) > 1.5 * 1024 ** 3, `the work disk was grown to the 2G asked for (df says ${size} bytes)`);
     assert.deepEqual((await pool()).map((t) => [t.status, t.usedBy]), [['ready', []]], '--rm removed the restored VM');
   });

@@ -61,6 +61,9 @@ import type { SnapshotManifest } from './snapshot-manifest.js';
 import { chooseTemplate, poolIneligible, WarmPool } from './warm-pool.js';
 import { checkBranchName, childBranch, childNames, FORK_PARALLEL, restoreChildren } from './fork.js';
 
+/** How long a warm pool build VM may take to finish booting before it is saved anyway. */
+const TEMPLATE_SETTLE_MS = 120_000;
+
 const CANCELLED = 'cancelled';
 
 export class VMService {
@@ -704,6 +707,7 @@ export class VMService {
         const row = this.deps.repo.update(reserved.id, { imageId: image.id });
         await ctx.stage('disks', 'preparing disks', () => prepareDisks(driver, vmFiles(this.deps.layout.vmsDir, row.id), image, row.spec, ctx.signal));
         await this.boot(this.lifecycle.transition(row.id, 'starting'), ctx);
+        await ctx.stage('settle', 'waiting for the guest to finish booting', () => this.settleTemplate(row.id, ctx));
         return row.id;
       } catch (err) {
         // The VM is removed; what its console said goes to the daemon log first.
@@ -713,6 +717,23 @@ export class VMService {
         throw err;
       }
     });
+  }
+
+  /**
+   * Waits, within TEMPLATE_SETTLE_MS, until the build VM's boot has finished (units started after sshd,
+   * such as docker, are up): otherwise every VM restored from the template finishes that boot itself.
+   * A guest that does not settle in time (or a degraded one) is saved as it is.
+   */
+  private async settleTemplate(vmId: string, ctx: OpContext): Promise<void> {
+    const row = this.deps.repo.get(vmId);
+    if (!row) return;
+    try {
+      const r = await sshExec(sshTargetFor(this.deps, row), ['systemctl', 'is-system-running', '--wait'], { timeoutMs: TEMPLATE_SETTLE_MS, connectTimeoutS: 5, signal: ctx.signal });
+      if (r.code !== 0) this.deps.logger.info('warm pool: the build VM settled as', { vm: row.name, state: r.stdout.trim() || `exit ${r.code}` });
+    } catch (err) {
+      ctx.signal.throwIfAborted();
+      this.deps.logger.warn('warm pool: the build VM did not settle; saving it as it is', { vm: row.name, error: (err as Error).message });
+    }
   }
 
   /** Saves a hidden build VM as a template (its process ended); the caller records it and removes the VM. */
