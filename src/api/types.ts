@@ -245,7 +245,15 @@ export interface SnapshotInfo {
   /** VMs restored from it (deleting it is refused while there are any). */
   usedBy: string[];
   dir: string;
+  /**
+   * The sha256 of its saved memory: `recorded` in its manifest (checked on restore); `pending` while the
+   * daemon that took it still computes it in the background (a fork's snapshot); `missing` when it was
+   * never recorded (that daemon stopped first, or the files changed), and the snapshot is not restored.
+   */
+  checksum: SnapshotChecksum;
 }
+
+export type SnapshotChecksum = 'recorded' | 'pending' | 'missing';
 
 export interface SetVMRequest {
   vcpu?: number;

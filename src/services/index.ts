@@ -196,6 +196,7 @@ export function createServices(opts: ServiceOptions): Services {
     stop: async () => {
       sessions.stopSweeping();
       await vms.pool.cancelBuilds();
+      await vms.stopBackground();
       await egressProxy.closeAll();
       await network.bridgeIfMade()?.relay.closeAll();
       await dns.stop();

@@ -4,7 +4,8 @@
  * for --stop). Everything is assembled in a staging directory and published by one rename, then recorded
  * in the store; a failure resumes the VM (with --stop too) and removes the staging directory. A bridge-mode
  * VM is saved only where its restored copies can be re-addressed (readdress.ts), and the manifest records
- * its guest bits version. This module writes no VM state.
+ * its guest bits version. With `deferHash` (a fork) the memory is not hashed before publishing: the manifest's
+ * sums are pending and the caller starts the hash in the background (snapshot-hash.ts). This module writes no VM state.
  *
  * @module
  */
@@ -23,7 +24,7 @@ import type { VMServiceDeps } from './deps.js';
 import { faultPoint } from '../../system/faults.js';
 import { guestBitsOf, saveProblem } from './readdress.js';
 import { sshTargetFor } from './ssh.js';
-import { fileStamp, rememberHash, sha256File, SNAPSHOT_FORMAT, type PoolMeta, type SnapshotManifest } from './snapshot-manifest.js';
+import { fileStamp, markHashPending, PENDING_SHA256, rememberHash, sha256File, SNAPSHOT_FORMAT, type PoolMeta, type SnapshotManifest } from './snapshot-manifest.js';
 
 /** The driver's warm-start operations, or a clear refusal naming what could not be done. */
 export function snapshotOps(driver: HypervisorDriver, what = 'take snapshots'): SnapshotOps {
@@ -40,6 +41,8 @@ export interface TakeOptions {
   stop: boolean;
   /** Makes the snapshot a warm pool template. */
   pool?: PoolMeta;
+  /** Publish with the memory's sums pending; the caller hashes it in the background (PendingHashes). */
+  deferHash?: boolean;
 }
 
 /** Saves a running VM into a published snapshot directory and returns its row (not yet inserted). */
@@ -79,10 +82,13 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
       paused = false;
     }
     const stamps = { memory: fileStamp(staging.memory), ram: saved.ramBytes !== undefined ? fileStamp(staging.ram) : undefined };
-    const sha256 = await ctx.stage('checksum', 'hashing the memory file', async () => ({
-      memory: await sha256File(staging.memory, ctx.signal),
-      ram: saved.ramBytes !== undefined ? await sha256File(staging.ram, ctx.signal) : undefined,
-    }));
+    const hasRam = saved.ramBytes !== undefined;
+    const sha256 = opts.deferHash
+      ? { memory: PENDING_SHA256, ram: hasRam ? PENDING_SHA256 : undefined }
+      : await ctx.stage('checksum', 'hashing the memory file', async () => ({
+          memory: await sha256File(staging.memory, ctx.signal),
+          ram: hasRam ? await sha256File(staging.ram, ctx.signal) : undefined,
+        }));
     copyFileSync(`${vf.hostKey}.pub`, staging.hostKeyPub);
     const backing = frozenRoot.backingFile;
     const manifest: SnapshotManifest = {
@@ -108,7 +114,7 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
         { role: 'work', file: basename(final.workDisk), format: 'raw', serial: 'work' },
       ],
       memory: { file: basename(final.memory), bytes: saved.memoryBytes, sha256: sha256.memory },
-      ...(saved.ramBytes !== undefined && sha256.ram ? { ram: { file: basename(final.ram), bytes: saved.ramBytes, sha256: sha256.ram } } : {}),
+      ...(saved.ramBytes !== undefined && sha256.ram !== undefined ? { ram: { file: basename(final.ram), bytes: saved.ramBytes, sha256: sha256.ram } } : {}),
       hostKeyFile: basename(final.hostKeyPub),
       ...(opts.pool ? { pool: opts.pool } : {}),
       ...(guestBits !== undefined ? { guestBits } : {}),
@@ -116,9 +122,15 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
     writeFileSync(staging.manifest, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
     renameSync(staging.dir, final.dir);
     published = true;
-    // The files moved with their directory (same inodes, unchanged): a restore need not hash them again.
-    rememberHash(final.memory, stamps.memory, sha256.memory);
-    if (sha256.ram) rememberHash(final.ram, stamps.ram, sha256.ram);
+    // The files moved with their directory (same inodes, unchanged): a restore need not hash them again,
+    // nor wait for a pending hash while they stay as they were saved.
+    if (opts.deferHash) {
+      markHashPending(final.memory, stamps.memory);
+      if (hasRam) markHashPending(final.ram, stamps.ram);
+    } else {
+      rememberHash(final.memory, stamps.memory, sha256.memory);
+      if (sha256.ram) rememberHash(final.ram, stamps.ram, sha256.ram);
+    }
     faultPoint('snapshot.published');
     return {
       id: opts.id,

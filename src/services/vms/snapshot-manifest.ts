@@ -6,14 +6,21 @@
  *
  * Format 2 added the RAM image; a format 1 snapshot (RAM inside the memory file) restores as it always did.
  *
+ * A fork's snapshot is published before its memory is hashed: its manifest's sums are '' (pending)
+ * until a background job (snapshot-hash.ts) fills them in. Such a snapshot is restored only by the
+ * daemon that wrote it and only while its files are unchanged since they were saved (the pending
+ * registry below); any other reader refuses it.
+ *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BangerError, badRequest, operationFailed } from '../../api/errors.js';
 import type { DiskFormat, DriverName, NetworkMode, SavedState } from '../../drivers/hypervisor.js';
+import { sha256File } from '../../system/sha256.js';
+
+export { sha256File };
 
 export const SNAPSHOT_FORMAT = 2;
 
@@ -31,8 +38,12 @@ export interface ManifestFile {
   /** File name inside the snapshot directory. */
   file: string;
   bytes: number;
+  /** '' while it is still being hashed (PENDING_SHA256). */
   sha256: string;
 }
+
+/** The sum a manifest records for a file whose hash has not been computed yet. */
+export const PENDING_SHA256 = '';
 
 export interface SnapshotManifest {
   format: number;
@@ -78,12 +89,6 @@ export interface PoolMeta {
   parts: Record<string, string>;
   /** Replaced or cleared while VMs still run over its disks: never used again, removed once they are gone. */
   retired?: boolean;
-}
-
-export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) })) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 /** Checks the shape of a manifest read back from disk; throws operation_failed naming what is wrong. */
@@ -195,6 +200,77 @@ export function keepHashAfterUnlink(path: string): void {
   else if (now !== known.stamp) hashed.delete(path);
 }
 
+/**
+ * Files of published snapshots whose manifest says their sum is pending, by path: the file's identity
+ * when this daemon saved it, and why hashing it stopped if it did. Only this daemon's own entries are
+ * here, so a pending manifest found after a restart has none and is refused.
+ */
+const pending = new Map<string, { stamp: string; failed?: string }>();
+
+/** Records that this daemon published `path` (with `stamp`, taken when it was saved) with its sum still pending. */
+export function markHashPending(path: string, stamp: string | undefined): void {
+  if (stamp !== undefined) pending.set(path, { stamp });
+}
+
+/** The save-time identity of a pending file, when this daemon wrote it. */
+export function pendingStamp(path: string): string | undefined {
+  return pending.get(path)?.stamp;
+}
+
+/** The pending file hashed to sha256 and was unchanged since it was saved: it is a hashed file from now on. */
+export function settlePendingHash(path: string, sha256: string): void {
+  const p = pending.get(path);
+  if (!p) return;
+  pending.delete(path);
+  if (fileStamp(path) === p.stamp) hashed.set(path, { stamp: p.stamp, sha256 });
+}
+
+/** Hashing a pending file stopped without a sum it could record; `why` ends the refusal of a later restore ("never fully checked: <why>"). */
+export function failPendingHash(path: string, why: string): void {
+  const p = pending.get(path);
+  if (p) pending.set(path, { ...p, failed: why });
+}
+
+/** Forgets a pending file (its snapshot was deleted). */
+export function forgetPendingHash(path: string): void {
+  pending.delete(path);
+}
+
+/**
+ * What this daemon knows of a file whose manifest sum is pending: `pending` (it wrote it, unchanged
+ * since, hash under way), `hashed` (the hash finished since the manifest was read), `changed` (written
+ * here but not the same file any more), `failed` (the hash stopped), or `unknown` (not written by this
+ * daemon, or before its last start).
+ */
+export type PendingState = 'pending' | 'hashed' | 'changed' | 'failed' | 'unknown';
+
+export function pendingState(path: string): { state: PendingState; why?: string } {
+  const now = fileStamp(path);
+  const done = hashed.get(path);
+  if (done && done.stamp === now) return { state: 'hashed' };
+  const p = pending.get(path);
+  if (!p) return { state: done ? 'changed' : 'unknown' };
+  if (p.stamp !== now) return { state: 'changed' };
+  return p.failed !== undefined ? { state: 'failed', why: p.failed } : { state: 'pending' };
+}
+
+/** Why a snapshot whose manifest sum is pending cannot be trusted now, or undefined when it can (see pendingState). */
+function pendingProblem(m: SnapshotManifest, what: string, path: string): BangerError | undefined {
+  const hint = `delete it with banger vm snapshot delete ${m.name} and take it again`;
+  const { state, why } = pendingState(path);
+  switch (state) {
+    case 'pending':
+    case 'hashed':
+      return undefined;
+    case 'changed':
+      return operationFailed(`snapshot ${m.name}: its ${what} changed after it was saved, before its sha256 was recorded`, hint);
+    case 'failed':
+      return operationFailed(`snapshot ${m.name} was never fully checked: ${why ?? `hashing its ${what} failed`}`, hint);
+    case 'unknown':
+      return operationFailed(`snapshot ${m.name} was never fully checked: its memory was still being hashed when the daemon stopped`, hint);
+  }
+}
+
 /** sha256 of a file, read again only when it changed since this daemon last hashed it. */
 async function sha256Unchanged(path: string, signal?: AbortSignal): Promise<string> {
   const stamp = fileStamp(path);
@@ -205,7 +281,10 @@ async function sha256Unchanged(path: string, signal?: AbortSignal): Promise<stri
   return sum;
 }
 
-/** Every file the manifest names exists, and the memory file (and RAM image) hash to their recorded sha256. */
+/**
+ * Every file the manifest names exists, and the memory file (and RAM image) hash to their recorded
+ * sha256; a sum still pending is accepted only for files this daemon wrote and that are unchanged since.
+ */
 export async function verifyFiles(dir: string, m: SnapshotManifest, signal?: AbortSignal, opts: { hash?: boolean } = {}): Promise<void> {
   const hint = `delete it with banger vm snapshot delete ${m.name} and take it again`;
   const needed = [m.memory.file, ...(m.driver.companions ?? []).map((c) => m.memory.file + c), ...(m.ram ? [m.ram.file] : []), m.hostKeyFile, ...m.disks.map((d) => d.file)];
@@ -215,6 +294,11 @@ export async function verifyFiles(dir: string, m: SnapshotManifest, signal?: Abo
   if (opts.hash === false) return;
   for (const [what, f] of [['memory file', m.memory], ['RAM image', m.ram]] as const) {
     if (!f) continue;
+    if (f.sha256 === PENDING_SHA256) {
+      const problem = pendingProblem(m, what, join(dir, f.file));
+      if (problem) throw problem;
+      continue;
+    }
     const sum = await sha256Unchanged(join(dir, f.file), signal);
     if (sum !== f.sha256) {
       throw operationFailed(`snapshot ${m.name}: ${what} ${f.file} fails its sha256 check (got ${sum.slice(0, 12)}…, manifest says ${f.sha256.slice(0, 12)}…)`, hint);

@@ -2,9 +2,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { notFound } from '../../api/errors.js';
-import type { SnapshotInfo } from '../../api/types.js';
+import type { SnapshotChecksum, SnapshotInfo } from '../../api/types.js';
 import type { SnapshotRepo, SnapshotRow } from '../../store/snapshots.js';
-import type { SnapshotManifest } from './snapshot-manifest.js';
+import { PENDING_SHA256, pendingState, type SnapshotManifest } from './snapshot-manifest.js';
 import type { ImageResolver } from './deps.js';
 
 export function resolveSnapshot(repo: SnapshotRepo, ref: string): SnapshotRow {
@@ -25,6 +25,18 @@ export function diskUsage(dir: string): number {
   return total;
 }
 
+/** Whether the manifest's memory sums are recorded, still being computed by this daemon, or never will be. */
+export function checksumState(dir: string, m: SnapshotManifest): SnapshotChecksum {
+  let out: SnapshotChecksum = 'recorded';
+  for (const f of [m.memory, m.ram]) {
+    if (!f || f.sha256 !== PENDING_SHA256) continue;
+    const { state } = pendingState(join(dir, f.file));
+    if (state === 'pending') out = 'pending';
+    else if (state !== 'hashed') return 'missing';
+  }
+  return out;
+}
+
 export function toSnapshotInfo(row: SnapshotRow, repo: SnapshotRepo, images: ImageResolver): SnapshotInfo {
   const m = row.manifest as SnapshotManifest;
   const imageName = images.byId(row.imageId)?.name ?? m.image?.name;
@@ -42,5 +54,6 @@ export function toSnapshotInfo(row: SnapshotRow, repo: SnapshotRepo, images: Ima
     createdAt: row.createdAt,
     usedBy: repo.dependents(row.id),
     dir: row.dir,
+    checksum: m.memory ? checksumState(row.dir, m) : 'missing',
   };
 }

@@ -34,6 +34,7 @@ import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { vmHealth } from './health.js';
 import { compatibilityProblem, keepHashAfterUnlink, readManifest, verifyFiles } from './snapshot-manifest.js';
 import { snapshotOps, takeSnapshot } from './snapshot-create.js';
+import { PendingHashes } from './snapshot-hash.js';
 import { resolveSnapshot, toSnapshotInfo } from './snapshot-view.js';
 import type { VMServiceDeps } from './deps.js';
 import { prepareDisks } from './disks.js';
@@ -61,6 +62,13 @@ import type { SnapshotManifest } from './snapshot-manifest.js';
 import { chooseTemplate, poolIneligible, WarmPool } from './warm-pool.js';
 import { checkBranchName, childBranch, childNames, FORK_PARALLEL, restoreChildren } from './fork.js';
 
+/**
+ * How long a daemon stop waits for background snapshot hashes before cancelling them (`banger daemon
+ * stop` waits 10 s for the daemon to exit). A cancelled one leaves its snapshot pending, which the next
+ * daemon refuses to restore with a clear message: a stop is never held up for long, and nothing unchecked is trusted.
+ */
+const HASH_STOP_GRACE_MS = 5000;
+
 /** How long a warm pool build VM may take to finish booting before it is saved anyway. */
 const TEMPLATE_SETTLE_MS = 120_000;
 
@@ -70,10 +78,13 @@ export class VMService {
   readonly lifecycle: VMLifecycle;
   private readonly teardown: Teardown;
   readonly pool: WarmPool;
+  /** Background hashes of fork snapshots published before their memory was hashed. */
+  readonly hashes: PendingHashes;
 
   constructor(private readonly deps: VMServiceDeps) {
     this.lifecycle = new VMLifecycle(deps.repo);
     this.teardown = new Teardown(deps, this.lifecycle, () => this.syncSSHConfigQuietly());
+    this.hashes = new PendingHashes(deps);
     this.pool = new WarmPool(deps, {
       bootHidden: (name, image, spec, ctx) => this.bootHidden(name, image, spec, ctx),
       saveHidden: (vmId, snap, ctx) => this.saveHidden(vmId, snap, ctx),
@@ -796,33 +807,46 @@ export class VMService {
   async snapshotCreate(ref: string, req: CreateSnapshotRequest, ctx: OpContext): Promise<SnapshotInfo> {
     this.precheckSnapshot(ref, req);
     return this.locked(ref, async (row) => {
-      if (row.state !== 'running') throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}`);
-      const handle = this.teardown.handleOf(row.id);
-      if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
-      const driver = this.deps.hypervisors.forHandle(handle);
-      snapshotOps(driver);
-      let id: string;
-      do id = randomBytes(6).toString('hex');
-      while (this.deps.snapshots.get(id, true));
-      const name = req.name ?? this.snapshotName(row.name);
-      if (this.deps.snapshots.nameTaken(name)) throw alreadyExists(`snapshot ${JSON.stringify(name)} already exists`, 'pick another --name');
-      const stop = req.stop === true;
-      const snap = await takeSnapshot(this.deps, driver, row, handle, { id, name, stop }, ctx);
-      this.deps.snapshots.insert(snap);
-      if (stop) {
+      const snap = await this.takeLocked(row, req, ctx);
+      if (req.stop === true) {
         this.lifecycle.transition(row.id, 'stopping');
         await this.teardown.end(row.id, 0);
         // Ending the VM removed its RAM file, the RAM image's other link: the sum taken at save time still holds.
-        keepHashAfterUnlink(snapshotFiles(this.deps.layout.snapshotsDir, id).ram);
-        this.lifecycle.transition(row.id, 'stopped', { reason: `stopped after snapshot ${name}` });
+        keepHashAfterUnlink(snapshotFiles(this.deps.layout.snapshotsDir, snap.id).ram);
+        this.lifecycle.transition(row.id, 'stopped', { reason: `stopped after snapshot ${snap.name}` });
         await rekeyStopped(this.deps, row);
       } else {
-        // The snapshot holds the key the VM served until now; the VM moves to a new one so no running VM serves it.
-        await ctx.stage('rekey', `giving ${row.name} a new host key`, () => rekeyRunning(this.deps, row, ctx.signal)).catch((err: unknown) => {
-          ctx.log(`could not give ${row.name} a new host key: ${(err as Error).message}`, 'warn');
-        });
+        await this.rekeySource(row, ctx);
       }
       return toSnapshotInfo(snap, this.deps.snapshots, this.deps.images);
+    });
+  }
+
+  /**
+   * Takes and records a snapshot of a running VM (the caller holds its lock). With deferHash the
+   * snapshot is published before its memory is hashed, and the hash runs in the background.
+   */
+  private async takeLocked(row: VMRow, req: CreateSnapshotRequest, ctx: OpContext, opts: { deferHash?: boolean } = {}): Promise<SnapshotRow> {
+    if (row.state !== 'running') throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}`);
+    const handle = this.teardown.handleOf(row.id);
+    if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
+    const driver = this.deps.hypervisors.forHandle(handle);
+    snapshotOps(driver);
+    let id: string;
+    do id = randomBytes(6).toString('hex');
+    while (this.deps.snapshots.get(id, true));
+    const name = req.name ?? this.snapshotName(row.name);
+    if (this.deps.snapshots.nameTaken(name)) throw alreadyExists(`snapshot ${JSON.stringify(name)} already exists`, 'pick another --name');
+    const snap = await takeSnapshot(this.deps, driver, row, handle, { id, name, stop: req.stop === true, ...(opts.deferHash ? { deferHash: true } : {}) }, ctx);
+    this.deps.snapshots.insert(snap);
+    if (opts.deferHash) this.hashes.start(snap);
+    return snap;
+  }
+
+  /** The snapshot holds the key the VM served until now; the VM moves to a new one so no running VM serves it. A failure is a warning. */
+  private rekeySource(row: VMRow, ctx: OpContext): Promise<void> {
+    return ctx.stage('rekey', `giving ${row.name} a new host key`, () => rekeyRunning(this.deps, row, ctx.signal)).catch((err: unknown) => {
+      ctx.log(`could not give ${row.name} a new host key: ${(err as Error).message}`, 'warn');
     });
   }
 
@@ -850,6 +874,8 @@ export class VMService {
       if (users.length > 0) {
         throw badRequest(`snapshot ${snap.name} is in use by ${users.length === 1 ? 'vm' : 'vms'} ${users.join(', ')} (their disks are built over it)`, `delete them first: banger vm delete ${users.join(' ')}`);
       }
+      // A hash still running in the background must not write its manifest into the removed directory.
+      await this.hashes.cancel(snap.id);
       this.deps.snapshots.delete(snap.id);
       await rm(snap.dir, { recursive: true, force: true });
       return { deleted: snap.name };
@@ -858,40 +884,47 @@ export class VMService {
 
   /**
    * Snapshots a running VM and restores `count` children from it concurrently (see fork.ts); the
-   * parent keeps running. The snapshot's files are checked once for all children. Each child gets the
-   * parent's workspace record, and with `branch` a guest branch of its own from the parent's HEAD.
-   * All or nothing: when a child fails, every child and the snapshot are removed.
+   * parent keeps running, and holds its lock until the fork is done. The snapshot is published before
+   * its memory is hashed (the hash runs in the background, see snapshot-hash.ts), and the parent moves to
+   * a new host key while the children restore: each child gets a key of its own, none the parent's.
+   * Each child gets the parent's workspace record, and with `branch` a guest branch of its own from the
+   * parent's HEAD. All or nothing: when a child fails, every child and the snapshot are removed.
    */
   async fork(ref: string, req: ForkVMRequest, ctx: OpContext): Promise<ForkResult> {
     this.checkFork(ref, req);
     const parent = this.find(ref);
     const names = childNames(req.namePrefix ?? parent.name, req.count ?? 1);
-    const snap = await this.snapshotCreate(ref, { name: this.snapshotName(`${parent.name}-fork`) }, ctx);
-    const workspace = this.deps.repo.get(parent.id)?.workspace;
-    try {
-      if (req.branch !== undefined && !workspace) throw badRequest(`vm ${parent.name} lost its workspace during the fork, so --branch has no checkout to branch`, 'fork again without --branch');
-      const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
-      const manifest = await readManifest(sf.manifest);
-      // The memory file was hashed by this fork moments ago; once here, its files are only checked to be there.
-      await ctx.stage('verify', `checking snapshot ${snap.name} once for ${names.length} ${names.length === 1 ? 'child' : 'children'}`, () => verifyFiles(sf.dir, manifest, ctx.signal, { hash: false }));
-      ctx.log(`restoring ${names.join(', ')} (${Math.min(FORK_PARALLEL, names.length)} at a time)`);
-      const children = await restoreChildren(
-        names,
-        {
-          restore: async (name, n, cctx) => {
-            await this.createFromSnapshot({ name, fromSnapshot: snap.id }, cctx, manifest);
-            if (workspace) await this.giveWorkspace(name, workspace, req.branch === undefined ? undefined : childBranch(req.branch, n), cctx);
-            return this.show(name);
+    return this.locked(ref, async (row) => {
+      const snap = await this.takeLocked(row, { name: this.snapshotName(`${parent.name}-fork`) }, ctx, { deferHash: true });
+      const rekeyed = this.rekeySource(row, ctx);
+      const workspace = this.deps.repo.get(row.id)?.workspace;
+      try {
+        if (req.branch !== undefined && !workspace) throw badRequest(`vm ${parent.name} lost its workspace during the fork, so --branch has no checkout to branch`, 'fork again without --branch');
+        const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
+        const manifest = await readManifest(sf.manifest);
+        // Saved by this fork moments ago (its hash still running): its files are only checked to be there.
+        await ctx.stage('verify', `checking snapshot ${snap.name} once for ${names.length} ${names.length === 1 ? 'child' : 'children'}`, () => verifyFiles(sf.dir, manifest, ctx.signal, { hash: false }));
+        ctx.log(`restoring ${names.join(', ')} (${Math.min(FORK_PARALLEL, names.length)} at a time)`);
+        const children = await restoreChildren(
+          names,
+          {
+            restore: async (name, n, cctx) => {
+              await this.createFromSnapshot({ name, fromSnapshot: snap.id }, cctx, manifest);
+              if (workspace) await this.giveWorkspace(name, workspace, req.branch === undefined ? undefined : childBranch(req.branch, n), cctx);
+              return this.show(name);
+            },
+            remove: (name) => this.removeForkChild(name),
           },
-          remove: (name) => this.removeForkChild(name),
-        },
-        ctx,
-      );
-      return { snapshot: snap.name, children };
-    } catch (err) {
-      await this.snapshotDelete(snap.id).catch((e: unknown) => this.deps.logger.warn('removing the snapshot of a failed fork', { snapshot: snap.name, error: e }));
-      throw err;
-    }
+          ctx,
+        );
+        return { snapshot: snap.name, children };
+      } catch (err) {
+        await this.snapshotDelete(snap.id).catch((e: unknown) => this.deps.logger.warn('removing the snapshot of a failed fork', { snapshot: snap.name, error: e }));
+        throw err;
+      } finally {
+        await rekeyed;
+      }
+    });
   }
 
   checkFork(ref: string, req: ForkVMRequest): void {
@@ -1035,6 +1068,11 @@ export class VMService {
     });
     this.syncSSHConfigQuietly();
     return out;
+  }
+
+  /** At daemon stop: background snapshot hashes get HASH_STOP_GRACE_MS to finish, then are cancelled. */
+  stopBackground(): Promise<void> {
+    return this.hashes.stop(HASH_STOP_GRACE_MS);
   }
 
   /** Rewrites banger's ssh_config so `ssh <name>.vm` reaches every running VM. */

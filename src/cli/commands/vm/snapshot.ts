@@ -13,6 +13,13 @@ function mib(bytes: number): string {
   return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)}G` : `${Math.round(bytes / 1024 ** 2)}M`;
 }
 
+/** What `show` says of a snapshot's memory checksum. */
+const CHECKSUM_LINES: Record<string, string> = {
+  recorded: 'sha256 recorded (checked on restore)',
+  pending: 'pending (the daemon is hashing its memory in the background)',
+  missing: 'missing: its memory was never fully hashed, so it cannot be restored (delete it and take it again)',
+};
+
 export function snapshotTable(snaps: SnapshotInfo[]): string {
   return table(
     snaps.map((s) => [s.name, s.sourceVm, s.imageName ?? s.imageId, mib(s.sizeBytes), `${s.memoryMiB}M`, age(s.createdAt), s.usedBy.join(',') || '-']),
@@ -77,6 +84,7 @@ Examples:
             `driver:    ${s.driver} (${s.driverVersion})`,
             `size:      ${mib(s.sizeBytes)}`,
             `created:   ${s.createdAt}`,
+            `checksum:  ${CHECKSUM_LINES[s.checksum] ?? s.checksum}`,
             `used by:   ${s.usedBy.join(', ') || '-'}`,
             `directory: ${s.dir}`,
           ].join('\n') + '\n',
