@@ -87,6 +87,17 @@ export async function identifyRestored(deps: Deps, row: VMRow, target: SSHTarget
   await applyIdentity(target, row.name, await vmHostKey(deps, row), signal, deadline);
 }
 
+/**
+ * A restored child over the driver's guest channel (no network, no SSH: the snapshot's host key
+ * authenticates nothing): the same identity script, run in the guest by the channel. Readiness is then
+ * checked against the pinned key (proveHostKey), as after the SSH path.
+ */
+export async function identifyOverChannel(deps: Deps, row: VMRow, send: (command: `identity ${string}`) => Promise<string>): Promise<void> {
+  const script = reidentifyScript({ hostname: row.name, hostKey: await vmHostKey(deps, row), entropy: randomBytes(64), now: new Date() });
+  const answer = await send(`identity ${Buffer.from(script).toString('base64')}`);
+  if (!answer.includes(IDENTITY_OK)) throw operationFailed(`could not give vm ${row.name} its own identity over the guest channel: ${lastLines(answer, 3) || 'no output'}`);
+}
+
 /** Gives a running VM a new host key (over its pinned connection), pins it, proves sshd serves it, and keeps it for later boots. */
 export async function rekeyRunning(deps: Deps, row: VMRow, signal?: AbortSignal): Promise<void> {
   const kp = await generateHostKey('banger-vm');
