@@ -5,10 +5,10 @@
  *
  *   health -> "ok <uptime seconds>"
  *   ports  -> the listening sockets as `ss -Htlnup` prints them (what `vm ports` reads over SSH otherwise)
- *   identity BASE64
- *          -> runs banger's identity script (guest/reidentify.ts), base64-encoded, with sh and answers
- *             with its output: a restored guest takes its own hostname, host key, entropy and clock
- *             before anything reaches it over the network.
+ *   identity SCRIPT
+ *          -> runs banger's identity script (guest/reidentify.ts, escaped as one word by channelWord)
+ *             in a subshell and answers with its output: a restored guest takes its own hostname, host
+ *             key, entropy and clock before anything reaches it over the network.
  *   readdress MAC CIDR GATEWAY [DNS...]
  *          -> gives the NIC a new MAC, replaces its IPv4 address and default route, rewrites the
  *             networkd file the seed wrote (so a reconfiguration keeps the new address) and
@@ -121,8 +121,8 @@ case "$cmd" in
     ;;
   identity)
     case "$args" in
-      ''|*[!A-Za-z0-9+/=]*) echo "error identity needs one base64 argument" ;;
-      *) printf '%s' "$args" | base64 -d | sh 2>&1 ;;
+      ''|*[!A-Za-z0-9_./:=@+\\\\-]*) echo "error identity needs one escaped argument" ;;
+      *) script=$(printf '%b' "$args"); (eval "$script") 2>&1 ;;
     esac
     ;;
   health)

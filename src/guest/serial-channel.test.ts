@@ -14,9 +14,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { channelRequest, ChannelError } from '../drivers/qemu/channel.js';
 import { spawnPiped, which, type PipedChild } from '../system/exec.js';
 import { CHANNEL_SCRIPT } from './channel.js';
+import { channelWord } from './reidentify.js';
 import { SERIAL_CHANNEL_RULE, SERIAL_CHANNEL_SCRIPT, SERIAL_CHANNEL_UNIT, SERIAL_PORT_NAME } from './serial-channel.js';
 
-const b64 = (script: string) => Buffer.from(script).toString('base64');
 
 describe('guest channel over a serial port', { skip: which('socat') && which('bash') ? false : 'socat and bash are needed' }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'banger-serial-'));
@@ -77,23 +77,28 @@ describe('guest channel over a serial port', { skip: which('socat') && which('ba
   });
 
   it('runs an identity script and answers with what it printed', async () => {
-    const answer = await channelRequest(channelSock, `identity ${b64("printf 'one\\n'; echo banger-identity-ok\n")}`, { timeoutMs: 10_000 });
+    const answer = await channelRequest(channelSock, `identity ${channelWord("printf 'one\\n'; echo banger-identity-ok\n")}`, { timeoutMs: 10_000 });
     assert.equal(answer, 'one\nbanger-identity-ok\n');
   });
 
-  it('refuses an identity argument that is not base64, and an unknown command', async () => {
-    assert.equal(await channelRequest(channelSock, 'identity $(reboot)', { timeoutMs: 10_000 }), 'error identity needs one base64 argument\n');
+  it('runs a script with quotes, backslashes, spaces and newlines as it was written', async () => {
+    const script = "x='a b'; printf '%s|%s\\n' \"$x\" 'c\\d'\necho banger-identity-ok\n";
+    assert.equal(await channelRequest(channelSock, `identity ${channelWord(script)}`, { timeoutMs: 10_000 }), 'a b|c\\d\nbanger-identity-ok\n');
+  });
+
+  it('refuses an identity argument that is not one escaped word, and an unknown command', async () => {
+    assert.equal(await channelRequest(channelSock, 'identity $(reboot)', { timeoutMs: 10_000 }), 'error identity needs one escaped argument\n');
     assert.equal(await channelRequest(channelSock, 'format-disk', { timeoutMs: 10_000 }), 'error unknown command\n');
   });
 
   it('a late answer to a client that gave up does not reach the next request', async () => {
-    await assert.rejects(channelRequest(channelSock, `identity ${b64('sleep 1; echo late\n')}`, { timeoutMs: 300 }), (err: unknown) => err instanceof ChannelError && /did not answer "identity" within 300 ms/.test(err.message));
+    await assert.rejects(channelRequest(channelSock, `identity ${channelWord('sleep 1; echo late\n')}`, { timeoutMs: 300 }), (err: unknown) => err instanceof ChannelError && /did not answer "identity" within 300 ms/.test(err.message));
     await sleep(1500);
     assert.equal(await channelRequest(channelSock, 'health', { timeoutMs: 10_000 }), 'ok 42.00\n');
   });
 
   it('requests to one VM go one at a time, each with its own answer', async () => {
-    const answers = await Promise.all([1, 2, 3].map((n) => channelRequest(channelSock, `identity ${b64(`echo n${n}\n`)}`, { timeoutMs: 10_000 })));
+    const answers = await Promise.all([1, 2, 3].map((n) => channelRequest(channelSock, `identity ${channelWord(`echo n${n}\n`)}`, { timeoutMs: 10_000 })));
     assert.deepEqual(answers, ['n1\n', 'n2\n', 'n3\n']);
   });
 

@@ -32,7 +32,18 @@ while :; do
       ''|*[!0-9a-f]*) continue ;;
     esac
     cmd=\${line#"$id"}
-    printf '%s\\n' "\${cmd# }" | "$channel" >&3 2>/dev/null
+    cmd=\${cmd# }
+    case "$cmd" in
+      'identity '*)
+        # In this shell (a subshell, no program started): the restore waits for it.
+        arg=\${cmd#identity }
+        case "$arg" in
+          ''|*[!A-Za-z0-9_./:=@+\\\\-]*) echo "error identity needs one escaped argument" ;;
+          *) printf -v script '%b' "$arg"; ( eval "$script" ) 2>&1 ;;
+        esac >&3
+        ;;
+      *) printf '%s\\n' "$cmd" | "$channel" >&3 2>/dev/null ;;
+    esac
     printf 'banger-channel-end %s\\n' "$id" >&3
   else
     read -r -t 0.05 -u 4 _ || :
