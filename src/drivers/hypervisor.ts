@@ -227,6 +227,12 @@ export interface SnapshotOps {
   restore(spec: LaunchSpec, memoryFile: string, opts?: { signal?: AbortSignal; ramFile?: string }): Promise<VMHandle>;
   /** The version a saved state records, for the compatibility check before a restore. */
   stateVersion(): Promise<string>;
+  /**
+   * Sends one command to the guest channel (guest/channel.ts) over a line to the guest that needs no
+   * network and no SSH (QEMU: a virtio-serial port), and resolves with the answer. A restore gives the
+   * guest its identity this way when the snapshot's guest answered on it; absent, that goes over SSH.
+   */
+  guestCommand?(handle: VMHandle, command: 'health' | `identity ${string}`, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<string>;
   /** Grows a running VM's disk (by its position in the launch spec) to sizeBytes; the guest is told of the new size. */
   growDisk?(handle: VMHandle, diskIndex: number, sizeBytes: number): Promise<void>;
 }

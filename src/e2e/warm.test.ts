@@ -81,6 +81,8 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     const r = await banger(['--json', 'vm', 'fork', 'parent', '-n', '2', '--name-prefix', 'kid', '--branch', 'kid-b{n}'], env, 40 * 60_000);
     assert.equal(r.code, 0, r.stderr);
     fork = JSON.parse(r.stdout) as ForkResult;
+    for (const kid of ['kid-1', 'kid-2']) assert.match(r.stderr, new RegExp(`${kid}: giving the restored VM its own hostname, host key, entropy and clock over the guest channel`), `${kid} took its identity over the guest channel`);
+    assert.doesNotMatch(r.stderr, /did not take its identity/);
     assert.deepEqual(fork.children.map((c) => [c.name, c.state, c.dnsName, c.workspace?.branch]), [['kid-1', 'running', 'kid-1.vm', 'kid-b1'], ['kid-2', 'running', 'kid-2.vm', 'kid-b2']]);
     const parent = JSON.parse((await banger(['--json', 'vm', 'show', 'parent'], env)).stdout) as VMInfo;
     assert.equal(parent.state, 'running');

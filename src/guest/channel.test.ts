@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, which } from '../system/exec.js';
 import { CHANNEL_PORT, CHANNEL_SCRIPT, CHANNEL_SOCKET_UNIT } from './channel.js';
+import { channelWord } from './reidentify.js';
 
 describe('guest channel script', () => {
   const dir = mkdtempSync(join(tmpdir(), 'banger-channel-'));
@@ -36,6 +37,13 @@ describe('guest channel script', () => {
   it('the socket unit listens on the vsock port and hands each connection to its own service', () => {
     assert.match(CHANNEL_SOCKET_UNIT, new RegExp(`^ListenStream=vsock::${CHANNEL_PORT}$`, 'm'));
     assert.match(CHANNEL_SOCKET_UNIT, /^Accept=yes$/m);
+  });
+
+  it('identity runs the escaped script in a subshell and answers with its output; anything else is refused', async () => {
+    const word = channelWord("set -eu\nx='one two'\nprintf '%s\\n' \"$x\"\necho banger-identity-ok\n");
+    assert.equal(await ask(`identity ${word}\n`), 'one two\nbanger-identity-ok\n');
+    assert.equal(await ask('identity `reboot`\n'), 'error identity needs one escaped argument\n');
+    assert.equal(await ask('identity\n'), 'error identity needs one escaped argument\n');
   });
 
   it('health answers ok with the uptime', async () => {

@@ -1,10 +1,14 @@
 /**
- * The vsock guest channel: a systemd socket unit listens on vsock port 52 (Accept=yes, so each
+ * The guest channel. Over vsock (Firecracker) a systemd socket unit listens on vsock port 52 (Accept=yes, so each
  * connection gets its own instance of a tiny shell service; no extra binary in the guest). One
  * command per connection, one answer:
  *
  *   health -> "ok <uptime seconds>"
  *   ports  -> the listening sockets as `ss -Htlnup` prints them (what `vm ports` reads over SSH otherwise)
+ *   identity SCRIPT
+ *          -> runs banger's identity script (guest/reidentify.ts, escaped as one word by channelWord)
+ *             in a subshell and answers with its output: a restored guest takes its own hostname, host
+ *             key, entropy and clock before anything reaches it over the network.
  *   readdress MAC CIDR GATEWAY [DNS...]
  *          -> gives the NIC a new MAC, replaces its IPv4 address and default route, rewrites the
  *             networkd file the seed wrote (so a reconfiguration keeps the new address) and
@@ -13,7 +17,8 @@
  *             vsock, whatever its address).
  *
  * Anything else gets "error ...". Hosts without a vsock device (QEMU without vhost-vsock) never
- * connect; the unit then stays idle.
+ * connect; the unit then stays idle. On QEMU the same script answers over a virtio-serial port
+ * (serial-channel.ts).
  *
  * @module
  */
@@ -35,7 +40,7 @@ export const VSOCK_MODULES = 'vmw_vsock_virtio_transport\n';
  * the script be exercised outside a guest.
  */
 export const CHANNEL_SCRIPT = `#!/bin/sh
-# banger-channel: answers one command from the host over vsock (health, ports, readdress).
+# banger-channel: answers one command from the host (health, ports, readdress, identity).
 PROC="\${BANGER_PROC:-/proc}"
 NETFILE="\${BANGER_NETWORK_FILE:-${NETWORK_FILE}}"
 RESOLV="\${BANGER_RESOLV:-/etc/resolv.conf}"
@@ -113,6 +118,12 @@ case "$cmd" in
   readdress)
     set -f
     readdress $args
+    ;;
+  identity)
+    case "$args" in
+      ''|*[!A-Za-z0-9_./:=@+\\\\-]*) echo "error identity needs one escaped argument" ;;
+      *) script=$(printf '%b' "$args"); (eval "$script") 2>&1 ;;
+    esac
     ;;
   health)
     read -r up _ < "$PROC/uptime"

@@ -18,6 +18,7 @@ import {
   VSOCK_MODULES,
   VSOCK_MODULES_PATH,
 } from './channel.js';
+import { SERIAL_CHANNEL_RULE, SERIAL_CHANNEL_RULE_PATH, SERIAL_CHANNEL_SCRIPT, SERIAL_CHANNEL_SCRIPT_PATH, SERIAL_CHANNEL_UNIT, SERIAL_CHANNEL_UNIT_PATH } from './serial-channel.js';
 
 export type GuestBit =
   | { type: 'file'; path: string; content: string; mode: number }
@@ -27,9 +28,9 @@ export type GuestBit =
  * Bumped whenever what is injected changes in a way images should be rebuilt for (2: root grows to
  * its disk; 3: ctrl-alt-del powers off, vsock guest channel; 4: boot trimming, seed off sysinit's path;
  * 5: mise's shims on PATH over SSH and in login shells; 6: the guest channel's ports answers as ss does; 7: the guest channel re-addresses a restored guest;
- * 8: a login does not wait for the user's systemd --user manager).
+ * 8: a login does not wait for the user's systemd --user manager; 9: the guest channel on a virtio-serial port, and its identity command).
  */
-export const GUEST_BITS_VERSION = 8;
+export const GUEST_BITS_VERSION = 9;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';
@@ -58,6 +59,9 @@ export function guestBits(): GuestBit[] {
     { type: 'file', path: CHANNEL_SOCKET_PATH, content: CHANNEL_SOCKET_UNIT, mode: 0o644 },
     { type: 'file', path: CHANNEL_SERVICE_PATH, content: CHANNEL_SERVICE_UNIT, mode: 0o644 },
     { type: 'symlink', path: `${LOCAL}/sockets.target.wants/${CHANNEL_SOCKET_NAME}`, target: CHANNEL_SOCKET_PATH },
+    { type: 'file', path: SERIAL_CHANNEL_SCRIPT_PATH, content: SERIAL_CHANNEL_SCRIPT, mode: 0o755 },
+    { type: 'file', path: SERIAL_CHANNEL_UNIT_PATH, content: SERIAL_CHANNEL_UNIT, mode: 0o644 },
+    { type: 'file', path: SERIAL_CHANNEL_RULE_PATH, content: SERIAL_CHANNEL_RULE, mode: 0o644 },
     { type: 'file', path: VSOCK_MODULES_PATH, content: VSOCK_MODULES, mode: 0o644 },
     { type: 'file', path: BOOT_TRIM_PATH, content: BOOT_TRIM_SCRIPT, mode: 0o755 },
     { type: 'file', path: GUEST_BITS_MARKER, content: `version=${GUEST_BITS_VERSION}\n`, mode: 0o644 },

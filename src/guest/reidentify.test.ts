@@ -18,7 +18,10 @@ describe('reidentifyScript', () => {
     const syntax = await runUnchecked(['sh', '-n'], { input: s });
     assert.equal(syntax.code, 0, syntax.stderr);
     assert.ok(s.indexOf('/dev/urandom') < s.indexOf('hostname'), 'entropy is mixed in before anything else runs');
-    assert.ok(s.includes(entropy.toString('base64')));
+    const line = s.split('\n').find((l) => l.endsWith('> /dev/urandom'));
+    assert.ok(line, 'the script writes to /dev/urandom');
+    const r = await runUnchecked(['sh', '-c', `${line.replace('> /dev/urandom', '')} | od -An -tx1 -v`]);
+    assert.equal(r.stdout.replace(/\s+/g, ''), entropy.toString('hex'), 'the host\'s bytes, byte for byte, written by printf');
     assert.ok(s.includes('date -u -s @1700000000.123'));
     for (const line of hostKey.privateKey.trim().split('\n')) assert.ok(s.includes(`'${line}'`));
     assert.ok(s.includes(hostKey.publicKey.trim().split(' ')[1]!));

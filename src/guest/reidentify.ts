@@ -44,6 +44,20 @@ echo ${IDENTITY_OK}
 const PRIVATE_KEY = /^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+\n-----END OPENSSH PRIVATE KEY-----$/;
 const PUBLIC_KEY = /^ssh-ed25519 [A-Za-z0-9+/]+={0,3}( [A-Za-z0-9@._-]+)?$/;
 
+/** Every byte as a three-digit octal escape, which printf turns back into the bytes (no program started). */
+function octal(bytes: Buffer): string {
+  return [...bytes].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('');
+}
+
+/**
+ * A script as one word of the guest channel's `identity` command: letters, digits and _ . / : = @ + -
+ * stay, every other byte becomes `\0NNN`, which the guest's printf %b turns back (no program started).
+ */
+export function channelWord(script: string): string {
+  return [...Buffer.from(script)].map((b) => (SAFE_BYTE.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `\\0${b.toString(8).padStart(3, '0')}`)).join('');
+}
+const SAFE_BYTE = /^[A-Za-z0-9_./:=@+-]$/;
+
 export function reidentifyScript(id: GuestIdentity): string {
   if (!isDnsLabel(id.hostname)) throw badRequest(`hostname ${JSON.stringify(id.hostname)} is not a DNS label`);
   const priv = id.hostKey.privateKey.trim();
@@ -56,7 +70,7 @@ export function reidentifyScript(id: GuestIdentity): string {
   const name = id.hostname;
   return `set -eu
 # entropy first: nothing below should run on the snapshot's random state
-printf '%s' '${id.entropy.toString('base64')}' | base64 -d > /dev/urandom
+printf '${octal(id.entropy)}' > /dev/urandom
 date -u -s @${clock} >/dev/null
 # shell builtins where they do (each program started costs time in an emulated guest)
 printf '%s' '${name}' > /proc/sys/kernel/hostname

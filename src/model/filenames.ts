@@ -51,6 +51,8 @@ export interface RunFiles {
    * disk beside the VM, so a snapshot can keep a frozen copy that restores map privately and share.
    */
   guestRam: string;
+  /** The host end of the guest channel on a virtio-serial port (drivers that have one): only the daemon connects. */
+  channelSocket: string;
 }
 
 export const ROOT_DISK_NAMES: Readonly<Record<DiskFormat, string>> = { qcow2: 'root.qcow2', raw: 'root.img' };
@@ -63,6 +65,7 @@ export function runFiles(runDir: string): RunFiles {
     sshControl: join(runDir, 'ssh.ctl'),
     egressSocket: join(runDir, 'egress.sock'),
     guestRam: join(runDir, 'guest.ram'),
+    channelSocket: join(runDir, 'channel.sock'),
   };
 }
 

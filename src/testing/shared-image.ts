@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { which } from '../system/exec.js';
 import { guestBitsDigest } from '../guest/index.js';
@@ -19,6 +19,7 @@ import { removeTree } from '../services/artifacts/staging.js';
 export const SHARED_RECIPE = 'debian-bookworm';
 const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 const LOCK_WAIT_MS = 20 * 60 * 1000;
+const UNUSED_IMAGE_MS = 24 * 3600 * 1000;
 
 export interface SharedImage {
   dir: string;
@@ -104,20 +105,30 @@ export function sharedImage(ctx: OpContext = quietContext()): Promise<SharedImag
   return memo;
 }
 
+/** Marks a cached image as in use (its directory's time), so no other key's build removes it for a day. */
+async function used(dir: string): Promise<string> {
+  const now = new Date();
+  await utimes(dir, now, now).catch(() => undefined);
+  return dir;
+}
+
 async function obtain(ctx: OpContext): Promise<SharedImage> {
   const cache = sharedImageCacheDir();
   const key = sharedImageKey();
   const name = `${SHARED_RECIPE}-${key}`;
   const dest = join(cache, 'images', name);
   await mkdir(join(cache, 'images'), { recursive: true, mode: 0o755 });
-  if (existsSync(join(dest, IMAGE_FILES.manifest))) return describe(dest, false);
+  if (existsSync(join(dest, IMAGE_FILES.manifest))) return describe(await used(dest), false);
   const release = await acquireLock(join(cache, `${name}.lock`));
   try {
-    if (existsSync(join(dest, IMAGE_FILES.manifest))) return describe(dest, false);
+    if (existsSync(join(dest, IMAGE_FILES.manifest))) return describe(await used(dest), false);
+    // Images of other keys go once nothing has used them for a day (another checkout may be testing with one now).
     for (const old of await readdir(join(cache, 'images'))) {
-      if (old.startsWith(`${SHARED_RECIPE}-`) && old !== name) await rm(join(cache, 'images', old), { recursive: true, force: true });
+      const path = join(cache, 'images', old);
+      if (old.startsWith(`${SHARED_RECIPE}-`) && old !== name && Date.now() - (await stat(path)).mtimeMs > UNUSED_IMAGE_MS) await rm(path, { recursive: true, force: true });
     }
-    await removeTree(join(cache, 'staging'));
+    const staging = join(cache, 'staging', name);
+    await removeTree(staging);
     const started = Date.now();
     await buildImage(
       {
@@ -125,7 +136,7 @@ async function obtain(ctx: OpContext): Promise<SharedImage> {
         id: key,
         name: SHARED_RECIPE,
         mirror: process.env.BANGER_TEST_MIRROR || DEFAULT_MIRROR,
-        stagingRoot: join(cache, 'staging'),
+        stagingRoot: staging,
         destDir: dest,
       },
       ctx,

@@ -29,6 +29,9 @@ const tail = [
   '-serial', 'chardev:console0',
   '-chardev', 'socket,id=qmp0,path=/run/banger/vm-1/control.sock,server=on,wait=off',
   '-mon', 'chardev=qmp0,mode=control',
+  '-device', 'virtio-serial-pci,id=vser0',
+  '-chardev', 'socket,id=channel0,path=/run/banger/vm-1/channel.sock,server=on,wait=off',
+  '-device', 'virtserialport,bus=vser0.0,chardev=channel0,name=org.banger.channel',
   '-pidfile', '/run/banger/vm-1/vmm.pid',
 ];
 

@@ -99,10 +99,22 @@ export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
     '-serial', 'chardev:console0',
     '-chardev', qmpChardevArg(qmpSocketPath(spec.runDir)),
     '-mon', 'chardev=qmp0,mode=control',
+    ...channelArgs(spec.runDir),
     '-pidfile', pidFilePath(spec.runDir),
   );
   if (opts.incoming) argv.push('-S', '-incoming', 'defer');
   return argv;
+}
+
+/** The virtio-serial port of the guest channel (guest/serial-channel.ts); its host end is a socket in the run directory. */
+export const CHANNEL_PORT_NAME = 'org.banger.channel';
+
+function channelArgs(runDir: string): string[] {
+  return [
+    '-device', 'virtio-serial-pci,id=vser0',
+    '-chardev', `socket,id=channel0,path=${qemuOptValue(runFiles(runDir).channelSocket)},server=on,wait=off`,
+    '-device', `virtserialport,bus=vser0.0,chardev=channel0,name=${CHANNEL_PORT_NAME}`,
+  ];
 }
 
 function accelArgs(accel: Accel): string[] {
@@ -180,12 +192,10 @@ export function validateSpec(spec: LaunchSpec): void {
   if (Buffer.byteLength(spec.cmdline) > MAX_KERNEL_CMDLINE) {
     throw badRequest(`kernel command line is longer than ${MAX_KERNEL_CMDLINE} bytes`);
   }
-  const sock = qmpSocketPath(spec.runDir);
-  if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
-    throw badRequest(
-      `control socket path "${sock}" is longer than ${MAX_SOCKET_PATH} bytes`,
-      'use a shorter state directory (BANGER_HOME)',
-    );
+  for (const sock of [qmpSocketPath(spec.runDir), runFiles(spec.runDir).channelSocket]) {
+    if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
+      throw badRequest(`control socket path "${sock}" is longer than ${MAX_SOCKET_PATH} bytes`, 'use a shorter state directory (BANGER_HOME)');
+    }
   }
   spec.disks.forEach((disk, i) => {
     checkPath(`disk ${i}`, disk.path);

@@ -27,6 +27,7 @@ import { containedArgv, containment } from './contain.js';
 import { createOverlay } from './overlay.js';
 import { EGRESS_CONNECTOR_BIN, hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
 import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
+import { channelRequest } from './channel.js';
 import { waitForQmp, withQmp, type QmpClient } from './qmp.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
 
@@ -48,6 +49,12 @@ export interface QemuDriverOptions {
   log?: (message: string) => void;
 }
 
+
+/**
+ * The devices banger gives a QEMU VM, as part of the saved-state version: state saved with one set loads
+ * only into the same set (2: the guest channel's virtio-serial port).
+ */
+export const MACHINE_VERSION = 2;
 
 export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
   protected readonly driverName = 'qemu' as const;
@@ -121,6 +128,10 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
       }
       return handle;
     },
+    guestCommand: (handle, command, opts = {}) => {
+      if (!this.isOurs(handle)) return Promise.reject(notRunning(`vm process ${handle.pid} is not running`));
+      return channelRequest(runFiles(dirname(handle.controlSocket)).channelSocket, command, opts);
+    },
     growDisk: (handle, diskIndex, sizeBytes) => {
       if (!Number.isInteger(diskIndex) || diskIndex < 0 || !Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw badRequest(`cannot grow disk ${diskIndex} to ${sizeBytes} bytes`);
       return this.qmpCall(handle, (q) => q.execute('block_resize', { device: `disk${diskIndex}`, size: sizeBytes }));
@@ -128,7 +139,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     stateVersion: async () => {
       this.version ??= qemuVersion(this.bin).then((v) => {
         if (!v) throw unavailable(`cannot tell the version of ${this.bin}`, QEMU_FIX_HINT);
-        return `qemu ${v}`;
+        return `qemu ${v}, machine ${MACHINE_VERSION}`;
       });
       return this.version.catch((err: unknown) => {
         this.version = undefined;
@@ -323,4 +334,5 @@ async function removeRunFiles(runDir: string): Promise<void> {
   await rm(qmpSocketPath(runDir), { force: true });
   await rm(pidFilePath(runDir), { force: true });
   await rm(runFiles(runDir).guestRam, { force: true });
+  await rm(runFiles(runDir).channelSocket, { force: true });
 }

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { exec as sshExec, SSHError, waitForSSH } from '../../drivers/ssh/client.js';
 import { generateHostKey, type KeyPair } from '../../drivers/ssh/keys.js';
 import { hostAliases, hostKeyAlias, pin } from '../../drivers/ssh/known-hosts.js';
-import { IDENTITY_OK, reidentifyScript, SSHD_RELOAD_SCRIPT } from '../../guest/reidentify.js';
+import { channelWord, IDENTITY_OK, reidentifyScript, SSHD_RELOAD_SCRIPT } from '../../guest/reidentify.js';
 import { vmFiles } from '../../model/filenames.js';
 import { lastLines } from '../../system/exec.js';
 import type { VMRow } from '../../store/vms.js';
@@ -85,6 +85,17 @@ export function restoreIdentityTarget(deps: Deps, row: VMRow, snapshotHostKey: s
 export async function identifyRestored(deps: Deps, row: VMRow, target: SSHTarget, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + (parseDuration(deps.config.ssh_wait_timeout) ?? 300_000);
   await applyIdentity(target, row.name, await vmHostKey(deps, row), signal, deadline);
+}
+
+/**
+ * A restored child over the driver's guest channel (no network, no SSH: the snapshot's host key
+ * authenticates nothing): the same identity script, run in the guest by the channel. Readiness is then
+ * checked against the pinned key (proveHostKey), as after the SSH path.
+ */
+export async function identifyOverChannel(deps: Deps, row: VMRow, send: (command: `identity ${string}`) => Promise<string>): Promise<void> {
+  const script = reidentifyScript({ hostname: row.name, hostKey: await vmHostKey(deps, row), entropy: randomBytes(64), now: new Date() });
+  const answer = await send(`identity ${channelWord(script)}`);
+  if (!answer.includes(IDENTITY_OK)) throw operationFailed(`could not give vm ${row.name} its own identity over the guest channel: ${lastLines(answer, 3) || 'no output'}`);
 }
 
 /** Gives a running VM a new host key (over its pinned connection), pins it, proves sshd serves it, and keeps it for later boots. */

@@ -34,6 +34,20 @@ export function snapshotOps(driver: HypervisorDriver, what = 'take snapshots'): 
   return driver.snapshots;
 }
 
+/** How long a running guest may take to answer on the guest channel before a save (an older image's never does). */
+const CHANNEL_PROBE_MS = 1500;
+
+/** Whether the guest answers on the driver's guest channel (checked while it runs, before the save). */
+async function channelAnswers(ops: SnapshotOps, handle: VMHandle, signal: AbortSignal): Promise<boolean> {
+  if (!ops.guestCommand) return false;
+  try {
+    return (await ops.guestCommand(handle, 'health', { timeoutMs: CHANNEL_PROBE_MS, signal })).startsWith('ok ');
+  } catch {
+    signal.throwIfAborted();
+    return false;
+  }
+}
+
 export interface TakeOptions {
   id: string;
   name: string;
@@ -60,6 +74,7 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
     const problem = saveProblem(driver, row.name, guestBits);
     if (problem) throw problem;
   }
+  const identityChannel = await channelAnswers(ops, handle, ctx.signal);
   const staging = snapshotFiles(deps.layout.snapshotsDir, `.${opts.id}.partial`);
   const final = snapshotFiles(deps.layout.snapshotsDir, opts.id);
   mkdirSync(staging.dir, { recursive: true, mode: 0o700 });
@@ -118,6 +133,7 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
       hostKeyFile: basename(final.hostKeyPub),
       ...(opts.pool ? { pool: opts.pool } : {}),
       ...(guestBits !== undefined ? { guestBits } : {}),
+      ...(identityChannel ? { identityChannel } : {}),
     };
     writeFileSync(staging.manifest, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
     renameSync(staging.dir, final.dir);

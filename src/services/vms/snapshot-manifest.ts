@@ -78,6 +78,8 @@ export interface SnapshotManifest {
    * re-addresses the guest over its guest channel, which needs guest bits that answer readdress.
    */
   guestBits?: number;
+  /** The saved guest answered on the driver's guest channel: a restore gives it its identity there, not over SSH. */
+  identityChannel?: boolean;
 }
 
 /** What makes a snapshot a warm pool template: the image and shape it serves and what it was built from. */
@@ -112,6 +114,7 @@ export function parseManifest(value: unknown, where: string): SnapshotManifest {
   if (m.ram !== undefined && (typeof m.ram !== 'object' || m.ram === null || typeof m.ram.sha256 !== 'string' || typeof m.ram.file !== 'string' || basename(m.ram.file) !== m.ram.file)) throw bad('ram');
   if (basename(m.memory.file) !== m.memory.file || basename(m.hostKeyFile!) !== m.hostKeyFile) throw bad('file names must not contain directories');
   if (m.guestBits !== undefined && !Number.isSafeInteger(m.guestBits)) throw bad('guestBits');
+  if (m.identityChannel !== undefined && typeof m.identityChannel !== 'boolean') throw bad('identityChannel');
   const companions: unknown = m.driver.companions;
   if (companions !== undefined && (!Array.isArray(companions) || !companions.every((c) => typeof c === 'string' && /^\.[A-Za-z0-9_-]+$/.test(c)))) throw bad('driver companions');
   return m as SnapshotManifest;

@@ -29,7 +29,7 @@ import { hostGitIdentity, setGuestGitIdentity } from './git-identity.js';
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
 import { firstBootOf, InstallerWatch, markFirstBootDone, pendingFirstBoot, refuseUnbootable } from './first-boot.js';
 import { readdressRestored, refuseUnaddressable } from './readdress.js';
-import { identifyRestored, proveHostKey, rekeyRunning, rekeyStopped, restoreIdentityTarget, setGuestClock } from './identity.js';
+import { identifyOverChannel, identifyRestored, proveHostKey, rekeyRunning, rekeyStopped, restoreIdentityTarget, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { vmHealth } from './health.js';
 import { compatibilityProblem, keepHashAfterUnlink, readManifest, verifyFiles } from './snapshot-manifest.js';
@@ -71,6 +71,8 @@ const HASH_STOP_GRACE_MS = 5000;
 
 /** How long a warm pool build VM may take to finish booting before it is saved anyway. */
 const TEMPLATE_SETTLE_MS = 120_000;
+/** How long a restored guest may take to run its identity script over the guest channel before the restore falls back to SSH. */
+const CHANNEL_IDENTITY_MS = 15_000;
 
 const CANCELLED = 'cancelled';
 
@@ -213,7 +215,7 @@ export class VMService {
   }
 
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
-  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string; readdress?: boolean }, onLaunch?: () => void): Promise<VMRow> {
+  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string; readdress?: boolean; identityChannel?: boolean }, onLaunch?: () => void): Promise<VMRow> {
     try {
       const driver = await this.driverOf(row);
       const launched = await launchVM(this.deps, driver, row, ctx, restore, onLaunch);
@@ -225,9 +227,18 @@ export class VMService {
       const fb = launched.firstBoot;
       if (restore?.snapshotHostKey !== undefined) {
         const identityTarget = restoreIdentityTarget(this.deps, launched.row, restore.snapshotHostKey);
-        await ctx.stage('identity', 'giving the restored VM its own hostname, host key, entropy and clock', () =>
-          identifyRestored(this.deps, launched.row, identityTarget, ctx.signal),
-        );
+        const channel = restore.identityChannel ? driver.snapshots?.guestCommand?.bind(driver.snapshots) : undefined;
+        await ctx.stage('identity', `giving the restored VM its own hostname, host key, entropy and clock${channel ? ' over the guest channel' : ''}`, async () => {
+          if (channel) {
+            try {
+              return await identifyOverChannel(this.deps, launched.row, (command) => channel(launched.handle, command, { timeoutMs: CHANNEL_IDENTITY_MS, signal: ctx.signal }));
+            } catch (err) {
+              ctx.signal.throwIfAborted();
+              ctx.log(`${row.name}: the guest channel did not take its identity (${(err as Error).message}); using ssh`, 'warn');
+            }
+          }
+          await identifyRestored(this.deps, launched.row, identityTarget, ctx.signal);
+        });
         // sshd runs in restored state: no greeting probe; the handshake proves the new, pinned key.
         await ctx.stage('ssh', 'checking ssh with the new host key', () =>
           proveHostKey(() => waitReady(this.deps, launched.row, launched.handle, ctx.signal, undefined, { probe: false }), identityTarget, row.name, ctx.signal, () =>
@@ -657,6 +668,7 @@ export class VMService {
       snapshotHostKey: readFileSync(join(sf.dir, manifest.hostKeyFile), 'utf8'),
       // Saved on a tap: the guest holds the source's MAC and address until it is told its own.
       readdress: m.network === 'tap',
+      identityChannel: manifest.identityChannel === true,
     };
     const running = await this.boot(row, ctx, restore);
     if (running.spec.diskSizeBytes > m.diskSizeBytes) {
