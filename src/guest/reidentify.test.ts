@@ -46,6 +46,19 @@ describe('reidentifyScript', () => {
     }
   });
 
+  it('in place (a restore over the guest channel) writes the same files where they belong and starts no mv', async () => {
+    const hostKey = await generateHostKey('t');
+    const id = { hostname: 'kid-1', hostKey, entropy: randomBytes(64), now: new Date() };
+    const staged = reidentifyScript(id);
+    const inPlace = reidentifyScript(id, { inPlace: true });
+    assert.equal(staged.match(/^mv -f /gm)?.length, 4);
+    assert.doesNotMatch(inPlace, /\bmv\b|banger-new/);
+    for (const path of ['/etc/hostname', '/etc/hosts', HOST_KEY_PATH, `${HOST_KEY_PATH}.pub`]) {
+      const write = (script: string, target: string) => script.split('\n').find((l) => l.endsWith(`> ${target}`))?.replace(/> \S+$/, '');
+      assert.equal(write(inPlace, path), write(staged, `${path}.banger-new`), `${path} gets the same content`);
+    }
+  });
+
   it('refuses what could break out of the script', async () => {
     const hostKey = await generateHostKey('t');
     const entropy = randomBytes(64);

@@ -58,7 +58,11 @@ export function channelWord(script: string): string {
 }
 const SAFE_BYTE = /^[A-Za-z0-9_./:=@+-]$/;
 
-export function reidentifyScript(id: GuestIdentity): string {
+/**
+ * `inPlace`: the files are written where they belong, not beside them and renamed (four programs fewer
+ * in an emulated guest); only for a guest nothing talks to yet, a restore's identity over the guest channel.
+ */
+export function reidentifyScript(id: GuestIdentity, opts: { inPlace?: boolean } = {}): string {
   if (!isDnsLabel(id.hostname)) throw badRequest(`hostname ${JSON.stringify(id.hostname)} is not a DNS label`);
   const priv = id.hostKey.privateKey.trim();
   const pub = id.hostKey.publicKey.trim();
@@ -68,6 +72,8 @@ export function reidentifyScript(id: GuestIdentity): string {
   const ms = id.now.getTime();
   const clock = `${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, '0')}`;
   const name = id.hostname;
+  const staged = (path: string) => (opts.inPlace ? path : `${path}.banger-new`);
+  const renames = opts.inPlace ? '' : ['/etc/hostname', '/etc/hosts', HOST_KEY_PATH, `${HOST_KEY_PATH}.pub`].map((p) => `mv -f ${p}.banger-new ${p}\n`).join('');
   return `set -eu
 # entropy first: nothing below should run on the snapshot's random state
 printf '${octal(id.entropy)}' > /dev/urandom
@@ -75,15 +81,11 @@ date -u -s @${clock} >/dev/null
 # shell builtins where they do (each program started costs time in an emulated guest)
 printf '%s' '${name}' > /proc/sys/kernel/hostname
 umask 022
-printf '%s\\n' '${name}' > /etc/hostname.banger-new
-printf '127.0.0.1\\tlocalhost\\n127.0.1.1\\t%s\\n::1\\tlocalhost ip6-localhost ip6-loopback\\nff02::1\\tip6-allnodes\\nff02::2\\tip6-allrouters\\n' '${name}' > /etc/hosts.banger-new
-printf '%s\\n' '${pub}' > ${HOST_KEY_PATH}.pub.banger-new
+printf '%s\\n' '${name}' > ${staged('/etc/hostname')}
+printf '127.0.0.1\\tlocalhost\\n127.0.1.1\\t%s\\n::1\\tlocalhost ip6-localhost ip6-loopback\\nff02::1\\tip6-allnodes\\nff02::2\\tip6-allrouters\\n' '${name}' > ${staged('/etc/hosts')}
+printf '%s\\n' '${pub}' > ${staged(`${HOST_KEY_PATH}.pub`)}
 umask 077
-printf '%s\\n' ${priv.split('\n').map((l) => `'${l}'`).join(' ')} > ${HOST_KEY_PATH}.banger-new
-mv -f /etc/hostname.banger-new /etc/hostname
-mv -f /etc/hosts.banger-new /etc/hosts
-mv -f ${HOST_KEY_PATH}.banger-new ${HOST_KEY_PATH}
-mv -f ${HOST_KEY_PATH}.pub.banger-new ${HOST_KEY_PATH}.pub
-echo ${IDENTITY_OK}
+printf '%s\\n' ${priv.split('\n').map((l) => `'${l}'`).join(' ')} > ${staged(HOST_KEY_PATH)}
+${renames}echo ${IDENTITY_OK}
 `;
 }

@@ -93,7 +93,7 @@ export async function identifyRestored(deps: Deps, row: VMRow, target: SSHTarget
  * checked against the pinned key (proveHostKey), as after the SSH path.
  */
 export async function identifyOverChannel(deps: Deps, row: VMRow, send: (command: `identity ${string}`) => Promise<string>): Promise<void> {
-  const script = reidentifyScript({ hostname: row.name, hostKey: await vmHostKey(deps, row), entropy: randomBytes(64), now: new Date() });
+  const script = reidentifyScript({ hostname: row.name, hostKey: await vmHostKey(deps, row), entropy: randomBytes(64), now: new Date() }, { inPlace: true });
   const answer = await send(`identity ${channelWord(script)}`);
   if (!answer.includes(IDENTITY_OK)) throw operationFailed(`could not give vm ${row.name} its own identity over the guest channel: ${lastLines(answer, 3) || 'no output'}`);
 }
