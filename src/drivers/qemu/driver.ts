@@ -109,7 +109,9 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
       if (opts.ramFile !== undefined) checkStatePath(opts.ramFile);
       const ram = opts.ramFile !== undefined ? { file: opts.ramFile, handOver: opts.handOver === true } : undefined;
       const ramBytes = await withQmp(handle.controlSocket, (q) => saveToFile(q, memoryFile, this.stateTimeout, opts.signal, ram), { timeoutMs: this.qmpTimeout });
-      const version = await this.snapshots.stateVersion();
+      // A VM started by a banger before the guest channel's port has the older machine: its state says so, and restores refuse it.
+      const channel = readCmdline(handle.pid)?.some((a) => a.startsWith('socket,id=channel0,')) ?? true;
+      const version = channel ? await this.snapshots.stateVersion() : (await this.snapshots.stateVersion()).replace(/, machine \d+$/, '');
       return savedState(version, handle.accel, (await stat(memoryFile)).size, ramBytes);
     },
     freezeDisk: (live, frozen, opts = {}) => freezeDiskFile(live, frozen, opts.signal),
