@@ -40,9 +40,6 @@ test('a trimmed boot masks the sandbox-irrelevant units and starts docker after 
     }
     assert.match(await readFile(join(early, 'docker.service.d/banger-boot-trim.conf'), 'utf8'), /^After=ssh\.service$/m);
     assert.match(await readFile(join(early, 'containerd.service.d/banger-boot-trim.conf'), 'utf8'), /^After=ssh\.service$/m);
-    for (const unit of ['docker', 'containerd']) {
-      assert.match(await readFile(join(early, `${unit}.service.d/banger-boot-trim.conf`), 'utf8'), /^\[Service\]\nStartupCPUWeight=10$/m, `${unit} yields the CPU while the boot lasts`);
-    }
     assert.match(await readFile(join(early, 'ssh.service.d/banger-boot-trim.conf'), 'utf8'), /^\[Service\]\nExecStartPre=$/m);
     assert.equal(await readFile(join(early, 'systemd-fsck@.service.d/banger-boot-trim.conf'), 'utf8'), '[Unit]\nConditionKernelCommandLine=fsck.mode=force\n', 'the work disk is checked only when asked');
     assert.deepEqual(await readdir(join(dir, 'normal')).catch(() => []), []);

@@ -1,7 +1,7 @@
 /**
  * Boot trimming: a systemd generator that keeps a sandbox's boot short. It masks what a sandbox does not
  * need (package-maintenance timers, first-boot cache rebuilds, debug mounts, the VGA getty), starts
- * containerd and docker after sshd rather than before it (at a low CPU weight until the boot is done), drops sshd's config pre-check, lets a login
+ * containerd and docker after sshd rather than before it, drops sshd's config pre-check, lets a login
  * go ahead without waiting for the user's `systemd --user` manager to be ready, applies the seed
  * without waiting for the work disk (udev, fsck and the /root mount): only root's authorized keys wait
  * for /root, in a second unit, and leaves out the work disk's fsck unless fsck.mode=force asks for it. journald, udev, networkd, sshd, logind and apt stay as they are.
@@ -65,16 +65,13 @@ export const TRIM_UNITS: Readonly<Record<string, string>> = {
   [SEED_KEYS_UNIT_NAME]: SEED_KEYS_UNIT,
 };
 
-/** containerd's and docker's CPU weight while a trimmed boot lasts (systemd's default weight is 100). */
-export const TRIM_STARTUP_CPU_WEIGHT = 10;
+
 
 /** Drop-ins written on a trimmed boot: unit -> content. */
 export const TRIM_DROPINS: Readonly<Record<string, string>> = {
   'ssh.service': '[Service]\nExecStartPre=\n',
-  // After sshd, and while the boot lasts (StartupCPUWeight; the default weight applies once it has
-  // finished) they yield the CPU to the first logins rather than share it evenly with them.
-  'containerd.service': `[Unit]\nAfter=ssh.service\n\n[Service]\nStartupCPUWeight=${TRIM_STARTUP_CPU_WEIGHT}\n`,
-  'docker.service': `[Unit]\nAfter=ssh.service\n\n[Service]\nStartupCPUWeight=${TRIM_STARTUP_CPU_WEIGHT}\n`,
+  'containerd.service': '[Unit]\nAfter=ssh.service\n',
+  'docker.service': '[Unit]\nAfter=ssh.service\n',
   'systemd-networkd-wait-online.service': '[Service]\nExecStart=\nExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=30\n',
   // logind starts user@UID.service for a login's session and hands the session out only once that unit's
   // start job is done; as Type=notify that is when the user manager reached its default.target (seconds

@@ -29,7 +29,7 @@ export type GuestBit =
  * 5: mise's shims on PATH over SSH and in login shells; 6: the guest channel's ports answers as ss does; 7: the guest channel re-addresses a restored guest;
  * 8: a login does not wait for the user's systemd --user manager; 9: a trimmed boot applies the seed before
  * the work disk is mounted, the seed disk is found by its serial, binfmt and the work disk's fsck are left out
- * of trimmed boots, where docker and containerd also yield the CPU until the boot is done).
+ * of trimmed boots).
  */
 export const GUEST_BITS_VERSION = 9;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
