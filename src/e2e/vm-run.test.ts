@@ -89,6 +89,18 @@ describe('vm run end to end', { skip }, () => {
     assert.deepEqual(r.stdout.trim().split('\n'), ['simple', 'running', '0'], 'Type, the user manager\'s state, warnings logged for user@0.service');
   });
 
+  it('boots trimmed: through banger\'s initramfs /init, with the seed applied before the work disk and the keys after it', async () => {
+    const script = [
+      'readlink /run/systemd/system-generators/systemd-sysv-generator',
+      'systemctl is-active banger-seed.service banger-seed-keys.service',
+      'systemctl show banger-seed.service -p RequiresMountsFor --value',
+      'stat -c %a /root/.ssh/authorized_keys',
+    ].join('; ');
+    const r = await banger(['vm', 'exec', 'shared', '--', 'sh', '-c', script], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['/dev/null', 'active', 'active', '', '600'], 'generator masked by the trimmed /init, both seed units done, the seed not waiting for /root, the key in place');
+  });
+
   it('grows the root filesystem to the requested root size, so a 1 GB file fits', async () => {
     const df = await banger(['vm', 'exec', 'shared', '--', ...ROOT_DF_COMMAND], env);
     assert.equal(df.code, 0, df.stderr);

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readlink, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../system/exec.js';
-import { BOOT_TRIM_PATH, BOOT_TRIM_SCRIPT, TRIM_MASKED } from './boot-trim.js';
+import { BOOT_TRIM_PATH, BOOT_TRIM_SCRIPT, TRIM_MASKED, TRIM_UNITS } from './boot-trim.js';
+import { SEED_KEYS_DIR, SEED_SCRIPT_PATH } from './seed-script.js';
 import { guestBits } from './guest-bits.js';
 
 async function generate(cmdline: string): Promise<string> {
@@ -26,16 +27,21 @@ test('a trimmed boot masks the sandbox-irrelevant units and starts docker after 
   const dir = await generate('console=ttyS0 root=/dev/vda rw');
   try {
     const early = join(dir, 'early');
-    for (const unit of ['apt-daily.timer', 'systemd-hwdb-update.service', 'getty@tty1.service']) {
-      assert.equal(await readlink(join(early, unit)), '/dev/null', `${unit} masked`);
+    // systemd treats an empty unit file as masked, as it does a symlink to /dev/null.
+    const masked = [];
+    for (const n of await readdir(early)) {
+      const st = await lstat(join(early, n));
+      if (st.isFile() && st.size === 0) masked.push(n);
     }
-    assert.equal((await readdir(early)).filter((n) => !n.endsWith('.d')).length, TRIM_MASKED.length);
+    assert.deepEqual(masked.sort(), [...TRIM_MASKED].sort());
+    for (const unit of ['apt-daily.timer', 'systemd-hwdb-update.service', 'getty@tty1.service', 'systemd-binfmt.service']) assert.ok(masked.includes(unit), `${unit} masked`);
     for (const kept of ['ssh.service', 'systemd-journald.service', 'systemd-networkd.service', 'docker.service', 'systemd-udevd.service', 'serial-getty@ttyS0.service']) {
       assert.ok(!(TRIM_MASKED as readonly string[]).includes(kept), `${kept} is not masked`);
     }
     assert.match(await readFile(join(early, 'docker.service.d/banger-boot-trim.conf'), 'utf8'), /^After=ssh\.service$/m);
     assert.match(await readFile(join(early, 'containerd.service.d/banger-boot-trim.conf'), 'utf8'), /^After=ssh\.service$/m);
     assert.match(await readFile(join(early, 'ssh.service.d/banger-boot-trim.conf'), 'utf8'), /^\[Service\]\nExecStartPre=$/m);
+    assert.equal(await readFile(join(early, 'systemd-fsck@.service.d/banger-boot-trim.conf'), 'utf8'), '[Unit]\nConditionKernelCommandLine=fsck.mode=force\n', 'the work disk is checked only when asked');
     assert.deepEqual(await readdir(join(dir, 'normal')).catch(() => []), []);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -53,12 +59,39 @@ test('a trimmed boot does not hold a login until the user\'s systemd --user mana
   }
 });
 
+test('a trimmed boot applies the seed without waiting for the work disk; only the authorized keys wait for /root', async () => {
+  const dir = await generate('console=ttyS0 root=/dev/vda rw');
+  try {
+    const early = join(dir, 'early');
+    const seed = await readFile(join(early, 'banger-seed.service'), 'utf8');
+    assert.doesNotMatch(seed, /RequiresMountsFor/, 'the seed does not wait for /root');
+    assert.match(seed, /^Environment=BANGER_SEED_KEYS=later$/m);
+    assert.match(seed, /^Before=network-pre\.target systemd-networkd\.service ssh\.service/m);
+    const keys = await readFile(join(early, 'banger-seed-keys.service'), 'utf8');
+    assert.match(keys, /^RequiresMountsFor=\/root$/m);
+    assert.match(keys, /^After=banger-seed\.service$/m);
+    assert.match(keys, /^Before=ssh\.service/m);
+    assert.match(keys, new RegExp(`^ExecStart=${SEED_SCRIPT_PATH} keys$`, 'm'));
+    assert.equal(await readFile(join(early, 'sysinit.target.d/banger-boot-trim.conf'), 'utf8'), '[Unit]\nWants=banger-seed-keys.service\n');
+    assert.equal(keys.match(/^Description=.*$/m)?.[0], "Description=Install banger's authorized keys for root", 'quoting survives the shell');
+    assert.deepEqual(Object.keys(TRIM_UNITS).sort(), ['banger-seed-keys.service', 'banger-seed.service']);
+    assert.ok(SEED_KEYS_DIR.startsWith('/run/'), 'the keys wait on tmpfs, never on the image');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('banger.trim=off masks nothing and puts the seed back before sysinit.target', async () => {
   const dir = await generate('console=ttyS0 banger.trim=off root=/dev/vda');
   try {
     const early = join(dir, 'early');
-    assert.deepEqual(await readdir(early), ['banger-seed.service.d'], 'no masks and no drop-ins: user@.service stays Type=notify');
+    assert.deepEqual((await readdir(early)).sort(), ['banger-seed.service.d', 'multi-user.target.d'], 'no masks and no drop-ins: user@.service stays Type=notify');
     assert.match(await readFile(join(early, 'banger-seed.service.d/banger-boot-trim.conf'), 'utf8'), /^Before=sysinit\.target$/m);
+    assert.match(
+      await readFile(join(early, 'multi-user.target.d/banger-boot-trim.conf'), 'utf8'),
+      /^Wants=containerd\.service docker\.service$/m,
+      'docker starts at boot, as the image had it before banger took it off the boot',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

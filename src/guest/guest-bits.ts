@@ -28,15 +28,18 @@ export type GuestBit =
  * Bumped whenever what is injected changes in a way images should be rebuilt for (2: root grows to
  * its disk; 3: ctrl-alt-del powers off, vsock guest channel; 4: boot trimming, seed off sysinit's path;
  * 5: mise's shims on PATH over SSH and in login shells; 6: the guest channel's ports answers as ss does; 7: the guest channel re-addresses a restored guest;
- * 8: a login does not wait for the user's systemd --user manager; 9: the guest channel on a virtio-serial port, and its identity command).
+ * 8: a login does not wait for the user's systemd --user manager; 9: the guest channel on a virtio-serial port, and its identity command;
+ * 10: a trimmed boot applies the seed before the work disk is mounted, the seed disk is found by its serial, binfmt and the work
+ * disk's fsck are left out of trimmed boots, docker starts on demand, and an SSH login runs no motd scripts).
  */
-export const GUEST_BITS_VERSION = 9;
+export const GUEST_BITS_VERSION = 10;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';
 const LOCAL = '/etc/systemd/system';
 
 export const WORK_DISK_DEVICE = '/dev/vdb';
+export const FSTAB_PATH = '/etc/fstab';
 const FSTAB_COMMENT = "# banger: the per-VM work disk holds root's home";
 export const FSTAB_ROOT_LINE = `${WORK_DISK_DEVICE} /root ext4 defaults,x-systemd.device-timeout=90s 0 2`;
 
@@ -82,9 +85,45 @@ export function patchFstab(current: string | undefined): string {
   return kept.join('\n') + '\n';
 }
 
+export const PAM_SSHD_PATH = '/etc/pam.d/sshd';
+export const PAM_MOTD_OFF = '# banger: no motd scripts on each login: ';
+const DYNAMIC_MOTD = /^\s*session\s+\S+\s+pam_motd\.so\b(?!.*\bnoupdate\b)/;
+
+/**
+ * sshd's PAM stack without the dynamic motd: Debian's `pam_motd.so motd=/run/motd.dynamic` runs every
+ * script in /etc/update-motd.d on every login, a command's as well as a shell's, which costs seconds of a
+ * first login under TCG. The static /etc/motd (`noupdate`) is still shown. An image without the file keeps none.
+ */
+export function patchPamSshd(current: string | undefined): string | undefined {
+  if (current === undefined) return undefined;
+  return current
+    .split('\n')
+    .map((line) => (DYNAMIC_MOTD.test(line) ? PAM_MOTD_OFF + line : line))
+    .join('\n');
+}
+
+/** An image file banger rewrites from the image's own version (undefined: the file stays as it is). */
+export interface GuestPatch {
+  path: string;
+  patch(current: string | undefined): string | undefined;
+}
+
+export function guestPatches(): GuestPatch[] {
+  return [
+    { path: FSTAB_PATH, patch: patchFstab },
+    { path: PAM_SSHD_PATH, patch: patchPamSshd },
+  ];
+}
+
+/**
+ * Paths a banger image does not carry: docker and containerd are not started at boot (docker.socket
+ * starts both on the first docker command); a `banger.trim=off` boot starts them as the image did.
+ */
+export const GUEST_ABSENT = [`${LOCAL}/multi-user.target.wants/docker.service`, `${LOCAL}/multi-user.target.wants/containerd.service`] as const;
+
 /** A digest of everything injected, for cache keys. */
 export function guestBitsDigest(): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ v: GUEST_BITS_VERSION, bits: guestBits(), fstab: FSTAB_ROOT_LINE }));
+  h.update(JSON.stringify({ v: GUEST_BITS_VERSION, bits: guestBits(), fstab: FSTAB_ROOT_LINE, pam: PAM_MOTD_OFF, absent: GUEST_ABSENT }));
   return h.digest('hex');
 }

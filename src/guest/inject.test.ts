@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { which } from '../system/exec.js';
 import { checkExt4, exists, mkfsFromDir, readText, stat } from '../drivers/ext4/index.js';
-import { guestBits, patchFstab, FSTAB_ROOT_LINE, guestBitsDigest } from './guest-bits.js';
+import { guestBits, patchFstab, patchPamSshd, FSTAB_ROOT_LINE, GUEST_ABSENT, guestBitsDigest, PAM_MOTD_OFF } from './guest-bits.js';
 import { injectGuestBits, layGuestBits } from './inject.js';
 
 const skip = ['mkfs.ext4', 'debugfs', 'e2fsck'].every((t) => which(t)) ? false : 'needs e2fsprogs';
@@ -28,6 +28,12 @@ async function baseTree(name: string): Promise<string> {
     await writeFile(join(root, `etc/ssh/ssh_host_${k}_key.pub`), 'public');
   }
   await writeFile(join(root, 'etc/ssh/sshd_config'), 'Include /etc/ssh/sshd_config.d/*.conf\n');
+  await mkdir(join(root, 'etc/pam.d'), { recursive: true });
+  await writeFile(join(root, 'etc/pam.d/sshd'), DEBIAN_PAM_SSHD);
+  const wants = join(root, 'etc/systemd/system/multi-user.target.wants');
+  await mkdir(wants, { recursive: true });
+  const { symlink } = await import('node:fs/promises');
+  for (const u of ['docker.service', 'containerd.service', 'ssh.service']) await symlink(`/lib/systemd/system/${u}`, join(wants, u));
   return root;
 }
 
@@ -36,6 +42,27 @@ test('patchFstab replaces any /root entry and keeps the rest', () => {
   assert.equal(out, `# comment /root\n/dev/vdc /data ext4 defaults 0 0\n# banger: the per-VM work disk holds root's home\n${FSTAB_ROOT_LINE}\n`);
   assert.equal(patchFstab(patchFstab(undefined)), patchFstab(undefined));
   assert.match(FSTAB_ROOT_LINE, /^\/dev\/vdb \/root ext4 defaults,x-systemd\.device-timeout=90s 0 2$/);
+});
+
+/** The session lines of Debian 12's /etc/pam.d/sshd. */
+const DEBIAN_PAM_SSHD = [
+  '@include common-session',
+  '# Print the message of the day upon successful login.',
+  '# This includes a dynamically generated part from /run/motd.dynamic',
+  '# and a static (admin-editable) part from /etc/motd.',
+  'session    optional     pam_motd.so  motd=/run/motd.dynamic',
+  'session    optional     pam_motd.so noupdate',
+  'session    optional     pam_mail.so standard noenv # [1]',
+  '',
+].join('\n');
+
+test('patchPamSshd turns off the motd scripts of every login and keeps the static motd', () => {
+  const out = patchPamSshd(DEBIAN_PAM_SSHD)!;
+  const active = out.split('\n').filter((l) => /^\s*session/.test(l));
+  assert.deepEqual(active, ['session    optional     pam_motd.so noupdate', 'session    optional     pam_mail.so standard noenv # [1]']);
+  assert.ok(out.includes(`${PAM_MOTD_OFF}session    optional     pam_motd.so  motd=/run/motd.dynamic`));
+  assert.equal(patchPamSshd(out), out, 'patching twice changes nothing');
+  assert.equal(patchPamSshd(undefined), undefined, 'an image without the file gets none');
 });
 
 test('the guest-bits digest is stable', () => {
@@ -69,6 +96,9 @@ async function assertGuestBits(img: string): Promise<void> {
     assert.equal(await exists(img, `/etc/ssh/ssh_host_${k}_key.pub`), false);
   }
   assert.equal(await exists(img, '/etc/ssh/sshd_config'), true);
+  assert.equal(await readText(img, '/etc/pam.d/sshd'), patchPamSshd(DEBIAN_PAM_SSHD));
+  for (const p of GUEST_ABSENT) assert.equal(await exists(img, p), false, `${p} removed: docker starts on demand`);
+  assert.equal(await exists(img, '/etc/systemd/system/multi-user.target.wants/ssh.service'), true);
   assert.equal((await checkExt4(img)).clean, true);
 }
 

@@ -3,11 +3,10 @@ import { chmod, lchown, lstat, mkdir, readdir, readFile, rm, symlink, writeFile 
 import { join } from 'node:path';
 import { badRequest } from '../api/errors.js';
 import { listDir, readText, removeFiles, stat, writeFiles, type Ext4Entry } from '../drivers/ext4/index.js';
-import { guestBits, patchFstab, type GuestBit } from './guest-bits.js';
+import { GUEST_ABSENT, guestBits, guestPatches, type GuestBit } from './guest-bits.js';
 import { firstBootBits } from './first-boot.js';
 import { isImageHostKey } from './sshd.js';
 
-const FSTAB = '/etc/fstab';
 const SSH_DIR = '/etc/ssh';
 
 function rootOwned(bits: readonly GuestBit[]): Ext4Entry[] {
@@ -20,14 +19,16 @@ function rootOwned(bits: readonly GuestBit[]): Ext4Entry[] {
 
 /** Writes every guest bit into an existing ext4 image, root-owned, and removes the image's SSH host keys. */
 export async function injectGuestBits(image: string, signal?: AbortSignal): Promise<void> {
-  const fstabStat = await stat(image, FSTAB);
-  const fstab = fstabStat?.type === 'file' ? await readText(image, FSTAB) : undefined;
   const entries = rootOwned(guestBits());
-  entries.push({ type: 'file', path: FSTAB, content: patchFstab(fstab), mode: 0o644, uid: 0, gid: 0 });
+  for (const p of guestPatches()) {
+    const st = await stat(image, p.path);
+    const content = p.patch(st?.type === 'file' ? await readText(image, p.path) : undefined);
+    if (content !== undefined) entries.push({ type: 'file', path: p.path, content, mode: 0o644, uid: 0, gid: 0 });
+  }
   await writeFiles(image, entries, signal);
   const sshEntries = (await listDir(image, SSH_DIR)) ?? [];
   const keys = sshEntries.filter((e) => e.type !== 'dir' && isImageHostKey(e.name)).map((e) => `${SSH_DIR}/${e.name}`);
-  await removeFiles(image, keys, signal);
+  await removeFiles(image, [...keys, ...GUEST_ABSENT], signal);
 }
 
 /** Writes the first-boot installer running these commands into an existing ext4 image, root-owned. */
@@ -69,13 +70,22 @@ export async function layGuestBits(root: string): Promise<void> {
     }
     if (chownOk) await lchown(dest, 0, 0);
   }
-  const fstabPath = await safeParent(root, FSTAB, chownOk);
-  const fstabStat = await lstat(fstabPath).catch(() => undefined);
-  const current = fstabStat?.isFile() ? await readFile(fstabPath, 'utf8') : undefined;
-  if (fstabStat) await rm(fstabPath);
-  await writeFile(fstabPath, patchFstab(current), { mode: 0o644 });
-  await chmod(fstabPath, 0o644);
-  if (chownOk) await lchown(fstabPath, 0, 0);
+  for (const p of guestPatches()) {
+    const dest = await safeParent(root, p.path, chownOk);
+    const st = await lstat(dest).catch(() => undefined);
+    const content = p.patch(st?.isFile() ? await readFile(dest, 'utf8') : undefined);
+    if (content === undefined) continue;
+    if (st) await rm(dest);
+    await writeFile(dest, content, { mode: 0o644 });
+    await chmod(dest, 0o644);
+    if (chownOk) await lchown(dest, 0, 0);
+  }
+  for (const path of GUEST_ABSENT) {
+    const dest = await safeParent(root, path, chownOk);
+    const st = await lstat(dest).catch(() => undefined);
+    if (st?.isDirectory()) throw badRequest(`${path} is a directory in the image tree`);
+    if (st) await rm(dest);
+  }
   const sshDir = join(root, SSH_DIR);
   const names = await readdir(sshDir).catch(() => [] as string[]);
   for (const n of names.filter(isImageHostKey)) await rm(join(sshDir, n), { force: true });

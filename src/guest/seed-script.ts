@@ -2,17 +2,24 @@
 import { GUEST_NO_PROXY, GUEST_NO_PROXY_KEYS, GUEST_PROXY_KEYS } from '../model/guest-proxy.js';
 
 export const SEED_LABEL = 'BANGERSEED';
+/** The serial banger gives the seed disk's virtio device. */
+export const SEED_SERIAL = 'seed';
 export const SEED_SCRIPT_PATH = '/usr/local/libexec/banger-seed';
 export const SEED_UNIT_NAME = 'banger-seed.service';
 export const SEED_UNIT_PATH = `/etc/systemd/system/${SEED_UNIT_NAME}`;
 export const NETWORK_FILE = '/run/systemd/network/10-banger.network';
+export const SEED_KEYS_UNIT_NAME = 'banger-seed-keys.service';
+/** Where a trimmed boot's seed leaves the authorized keys until the work disk holding /root is mounted. */
+export const SEED_KEYS_DIR = '/run/banger-seed-keys';
 /** The newest seed format the script understands. */
 export const SEED_FORMAT_VERSION = 1;
 
 /**
  * POSIX sh. BANGER_SEED_DIR (an already unpacked seed) and BANGER_SEED_ROOT (a prefix for every path
  * written) exist so the script can be exercised outside a guest; with a prefix it leaves the kernel
- * hostname alone.
+ * hostname alone. With BANGER_SEED_KEYS=later (a trimmed boot, where the seed runs before the work disk
+ * holding /root is mounted) the authorized keys are left in SEED_KEYS_DIR, and `banger-seed keys`
+ * puts them in /root/.ssh once it is mounted.
  */
 export const SEED_SCRIPT = `#!/bin/sh
 # banger-seed: applies this VM's seed disk (hostname, SSH keys, network, DNS, proxy) early in boot.
@@ -23,14 +30,39 @@ SEED="\${BANGER_SEED_DIR:-}"
 LABEL=${SEED_LABEL}
 MNT=/run/banger-seed
 NETFILE="$ROOT${NETWORK_FILE}"
+KEYS="$ROOT${SEED_KEYS_DIR}"
 
 log() { echo "banger-seed: $*" >&2; }
 
-# The seed disk by its label. udev's by-label link when it is there; otherwise every virtio disk is
-# probed directly, so the seed does not wait for udev to get through its queue.
+# install_keys <file>: root's authorized_keys, replaced atomically.
+install_keys() {
+  install -d -m 0700 -o 0 -g 0 "$ROOT/root/.ssh"
+  install -m 0600 -o 0 -g 0 "$1" "$ROOT/root/.ssh/authorized_keys.banger-new"
+  mv -f "$ROOT/root/.ssh/authorized_keys.banger-new" "$ROOT/root/.ssh/authorized_keys"
+}
+
+if [ "\${1:-}" = keys ]; then
+  if [ -f "$KEYS/authorized_keys" ]; then
+    install_keys "$KEYS/authorized_keys"
+    log "installed the authorized keys"
+  fi
+  exit 0
+fi
+
+# The seed disk: the virtio disk with serial "${SEED_SERIAL}" when its label says it is the seed,
+# else udev's by-label link, else every virtio disk probed directly, so the seed does not wait for
+# udev to get through its queue.
 find_seed() {
   i=0
   while [ "$i" -lt 400 ]; do
+    for sys in /sys/block/vd*; do
+      serial=''
+      read -r serial 2>/dev/null < "$sys/serial" || true
+      if [ "$serial" = ${SEED_SERIAL} ] && [ "$(blkid -p -o value -s LABEL "/dev/\${sys##*/}" 2>/dev/null || true)" = "$LABEL" ]; then
+        echo "/dev/\${sys##*/}"
+        return 0
+      fi
+    done
     if [ -b "/dev/disk/by-label/$LABEL" ]; then
       echo "/dev/disk/by-label/$LABEL"
       return 0
@@ -51,8 +83,7 @@ find_seed() {
 # put <seed file> <destination> <mode>: root-owned, replaced atomically (a symlink is replaced, not followed).
 put() {
   dest="$ROOT$2"
-  mkdir -p "$(dirname "$dest")"
-  install -m "$3" -o 0 -g 0 "$SEED/$1" "$dest.banger-new"
+  install -D -m "$3" -o 0 -g 0 "$SEED/$1" "$dest.banger-new"
   mv -f "$dest.banger-new" "$dest"
 }
 
@@ -71,7 +102,10 @@ if [ -z "$SEED" ]; then
   SEED=$MNT
 fi
 
-version=$(cat "$SEED/version" 2>/dev/null || echo 0)
+# Shell builtins rather than tools where they do the same: under TCG every process started costs a
+# sizeable share of a second, and the seed is on the way to sshd.
+version=0
+[ ! -f "$SEED/version" ] || read -r version < "$SEED/version" || true
 case "$version" in
   ''|*[!0-9]*) log "seed version '$version' is not a number"; exit 1 ;;
 esac
@@ -80,13 +114,14 @@ if [ "$version" -gt ${SEED_FORMAT_VERSION} ]; then
 fi
 
 if [ -f "$SEED/hostname" ]; then
-  name=$(head -n 1 "$SEED/hostname")
+  name=''
+  read -r name < "$SEED/hostname" || true
   case "$name" in
     ''|-*|*-|*[!a-z0-9-]*) log "ignoring invalid hostname '$name'" ;;
     *)
       put hostname /etc/hostname 0644
       if [ -z "$ROOT" ]; then
-        hostname "$name" 2>/dev/null || echo "$name" > /proc/sys/kernel/hostname
+        { echo "$name" > /proc/sys/kernel/hostname; } 2>/dev/null || log "could not set the hostname to $name"
       fi
       ;;
   esac
@@ -97,10 +132,11 @@ if [ -f "$SEED/hosts" ]; then
 fi
 
 if [ -f "$SEED/authorized_keys" ]; then
-  mkdir -p "$ROOT/root/.ssh"
-  chown 0:0 "$ROOT/root/.ssh"
-  chmod 0700 "$ROOT/root/.ssh"
-  put authorized_keys /root/.ssh/authorized_keys 0600
+  if [ "\${BANGER_SEED_KEYS:-}" = later ]; then
+    install -D -m 0600 -o 0 -g 0 "$SEED/authorized_keys" "$KEYS/authorized_keys"
+  else
+    install_keys "$SEED/authorized_keys"
+  fi
 fi
 
 if [ -f "$SEED/ssh_host_ed25519_key" ] && [ -f "$SEED/ssh_host_ed25519_key.pub" ]; then
@@ -118,7 +154,7 @@ if [ -f "$SEED/network.conf" ]; then
       GATEWAY) GATEWAY=$value ;;
     esac
   done < "$SEED/network.conf"
-  mkdir -p "$(dirname "$NETFILE")"
+  mkdir -p "\${NETFILE%/*}"
   {
     printf '[Match]\\nName=en* eth*\\n\\n[Network]\\nLinkLocalAddressing=no\\nIPv6AcceptRA=no\\n'
     case "$MODE" in
@@ -155,7 +191,7 @@ ENVFILE="$ROOT/etc/environment"
 APTPROXY="$ROOT/etc/apt/apt.conf.d/80banger-proxy"
 proxy=''
 if [ -f "$SEED/proxy" ]; then
-  proxy=$(head -n 1 "$SEED/proxy")
+  read -r proxy < "$SEED/proxy" || true
   case "$proxy" in
     http://*:*) addr=\${proxy#http://}; addr=\${addr%:*}; port=\${proxy##*:}
       case "$port" in ''|*[!0-9]*) port='' ;; esac
@@ -164,8 +200,8 @@ if [ -f "$SEED/proxy" ]; then
   esac
 fi
 if [ -f "$ENVFILE" ] || [ -n "$proxy" ]; then
-  mkdir -p "$(dirname "$ENVFILE")"
-  touch "$ENVFILE"
+  mkdir -p "\${ENVFILE%/*}"
+  [ -f "$ENVFILE" ] || : > "$ENVFILE"
   sed '/^# >>> banger proxy/,/^# <<< banger proxy/d' "$ENVFILE" > "$ENVFILE.banger-new"
   if [ -n "$proxy" ]; then
     {
@@ -179,7 +215,7 @@ if [ -f "$ENVFILE" ] || [ -n "$proxy" ]; then
   mv -f "$ENVFILE.banger-new" "$ENVFILE"
 fi
 if [ -n "$proxy" ]; then
-  mkdir -p "$(dirname "$APTPROXY")"
+  mkdir -p "\${APTPROXY%/*}"
   printf 'Acquire::http::Proxy "%s/";\nAcquire::https::Proxy "%s/";\n' "$proxy" "$proxy" > "$APTPROXY.banger-new"
   chmod 0644 "$APTPROXY.banger-new"
   mv -f "$APTPROXY.banger-new" "$APTPROXY"
@@ -191,12 +227,12 @@ log "applied seed (format $version)"
 exit 0
 `;
 
-export const SEED_UNIT = `[Unit]
+function seedUnit(opts: { keysLater: boolean }): string {
+  return `[Unit]
 Description=Apply banger per-VM configuration
 Documentation=man:systemd.service(5)
 DefaultDependencies=no
-RequiresMountsFor=/root
-After=systemd-remount-fs.service
+${opts.keysLater ? '' : 'RequiresMountsFor=/root\n'}After=systemd-remount-fs.service
 Before=network-pre.target systemd-networkd.service ssh.service shutdown.target
 Wants=network-pre.target
 Conflicts=shutdown.target
@@ -204,10 +240,37 @@ Conflicts=shutdown.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=${SEED_SCRIPT_PATH}
+${opts.keysLater ? 'Environment=BANGER_SEED_KEYS=later\n' : ''}ExecStart=${SEED_SCRIPT_PATH}
 StandardOutput=journal+console
 StandardError=journal+console
 
 [Install]
 WantedBy=sysinit.target
+`;
+}
+
+/** The seed unit every image carries: it applies the whole seed once /root (the work disk) is mounted. */
+export const SEED_UNIT = seedUnit({ keysLater: false });
+
+/**
+ * A trimmed boot's seed unit (boot-trim.ts writes it over SEED_UNIT): it does not wait for the work disk,
+ * so hostname, host key and network are in place early; the authorized keys wait in SEED_KEYS_DIR.
+ */
+export const TRIMMED_SEED_UNIT = seedUnit({ keysLater: true });
+
+/** A trimmed boot's second seed step: the authorized keys into /root/.ssh once the work disk is mounted. */
+export const SEED_KEYS_UNIT = `[Unit]
+Description=Install banger's authorized keys for root
+DefaultDependencies=no
+RequiresMountsFor=/root
+After=${SEED_UNIT_NAME}
+Before=ssh.service shutdown.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${SEED_SCRIPT_PATH} keys
+StandardOutput=journal+console
+StandardError=journal+console
 `;

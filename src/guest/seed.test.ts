@@ -8,7 +8,7 @@ import { run, which } from '../system/exec.js';
 import { readText, stat } from '../drivers/ext4/index.js';
 import { rdump } from '../drivers/ext4/index.js';
 import { buildSeedDisk, renderSeedFiles, seedProblems, type SeedConfig } from './seed.js';
-import { SEED_SCRIPT } from './seed-script.js';
+import { SEED_KEYS_DIR, SEED_SCRIPT } from './seed-script.js';
 
 const e2fs = ['mkfs.ext4', 'debugfs', 'e2label'].every((t) => which(t)) ? false : 'needs e2fsprogs';
 const isRoot = process.getuid?.() === 0;
@@ -98,7 +98,7 @@ test('the seed script is valid POSIX sh', async (t) => {
   if (which('shellcheck')) await run(['shellcheck', '-s', 'sh', '-S', 'warning', f]);
 });
 
-async function applySeed(name: string, config: SeedConfig): Promise<string> {
+async function applySeed(name: string, config: SeedConfig, env: NodeJS.ProcessEnv = {}): Promise<string> {
   const disk = join(dir, `${name}.ext4`);
   await buildSeedDisk(disk, config);
   const unpacked = join(dir, `${name}-seed`);
@@ -108,7 +108,7 @@ async function applySeed(name: string, config: SeedConfig): Promise<string> {
   await symlink('../run/systemd/resolve/stub-resolv.conf', join(root, 'etc', 'resolv.conf'));
   const script = join(dir, `${name}-script`);
   await writeFile(script, SEED_SCRIPT, { mode: 0o755 });
-  await run(['sh', script], { env: { ...process.env, BANGER_SEED_DIR: unpacked, BANGER_SEED_ROOT: root } });
+  await run(['sh', script], { env: { ...process.env, BANGER_SEED_DIR: unpacked, BANGER_SEED_ROOT: root, ...env } });
   return root;
 }
 
@@ -128,6 +128,23 @@ test('the seed script applies a static seed to a root tree', { skip: e2fs || (!i
   assert.doesNotMatch(net, /DHCP/);
   assert.ok(!(await lstat(join(root, 'etc/resolv.conf'))).isSymbolicLink(), 'resolv.conf symlink replaced by a file');
   assert.equal(await readFile(join(root, 'etc/resolv.conf'), 'utf8'), 'nameserver 1.1.1.1\nnameserver 9.9.9.9\n');
+});
+
+test('with BANGER_SEED_KEYS=later the keys wait on /run until `banger-seed keys` puts them in /root/.ssh', { skip: e2fs || (!isRoot && 'needs root (install -o 0)') }, async () => {
+  const root = await applySeed('later', seed(), { BANGER_SEED_KEYS: 'later' });
+  assert.equal(await readFile(join(root, 'etc/hostname'), 'utf8'), 'calm-otter\n', 'the rest of the seed is applied at once');
+  assert.ok(!existsSync(join(root, 'root/.ssh')), '/root (the work disk) is not touched yet');
+  const waiting = join(root, SEED_KEYS_DIR, 'authorized_keys');
+  assert.equal((await hostStat(waiting)).mode & 0o777, 0o600);
+  const script = join(dir, 'later-script');
+  await run(['sh', script, 'keys'], { env: { ...process.env, BANGER_SEED_ROOT: root } });
+  const keys = join(root, 'root/.ssh/authorized_keys');
+  assert.equal(await readFile(keys, 'utf8'), `${clientKey}\n`);
+  assert.equal((await hostStat(keys)).mode & 0o777, 0o600);
+  assert.equal((await hostStat(join(root, 'root/.ssh'))).mode & 0o777, 0o700);
+  const empty = await mkdtemp(join(dir, 'no-keys-'));
+  await run(['sh', script, 'keys'], { env: { ...process.env, BANGER_SEED_ROOT: empty } });
+  assert.ok(!existsSync(join(empty, 'root')), 'nothing waiting: /root is left alone');
 });
 
 test('the seed script applies a DHCP seed', { skip: e2fs || (!isRoot && 'needs root (install -o 0)') }, async () => {

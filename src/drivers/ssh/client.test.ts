@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SSHTarget } from '../../api/types.js';
 import { run, runUnchecked, which } from '../../system/exec.js';
-import { classifySSHFailure, makeTarget, shellJoin, shellQuote, sshArgv, sshFailure } from './client.js';
+import { classifySSHFailure, KEX_ALGORITHMS, makeTarget, shellJoin, shellQuote, sshArgv, sshFailure } from './client.js';
 
 const target: SSHTarget = {
   vm: 'dev',
@@ -36,6 +36,8 @@ const COMMON = [
   'CheckHostIP=no',
   '-o',
   'PreferredAuthentications=publickey',
+  '-o',
+  `KexAlgorithms=${KEX_ALGORITHMS}`,
   '-o',
   'LogLevel=ERROR',
 ];

@@ -22,6 +22,7 @@ void test('renderSSHConfig', () => {
       '  UpdateHostKeys no',
       '  CheckHostIP no',
       '  PreferredAuthentications publickey',
+      '  KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,diffie-hellman-group14-sha256',
       '  LogLevel ERROR',
       '',
     ].join('\n'),
@@ -59,4 +60,5 @@ void test('writeSSHConfig writes 0600 and reports changes; ssh accepts the resul
     assert.match(vm.stdout, new RegExp(`^identityfile ${opts.keyPath}$`, 'm'));
     assert.match(vm.stdout, new RegExp(`^userknownhostsfile ${opts.knownHostsPath}$`, 'm'));
     assert.match(vm.stdout, /^stricthostkeychecking true$/m);
+    assert.match(vm.stdout, /^kexalgorithms curve25519-sha256,/m, 'the fast key exchange first, in a form ssh accepts');
   }));

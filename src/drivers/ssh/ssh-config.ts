@@ -3,6 +3,7 @@
  * it in the user's ~/.ssh/config is the CLI's: src/cli/ssh-include.ts.)
  */
 import { readTextIfExists, rewriteFileAtomic } from '../../system/atomic-file.js';
+import { KEX_ALGORITHMS } from './client.js';
 
 export interface SSHConfigOptions {
   keyPath: string;
@@ -56,6 +57,7 @@ export function renderSSHConfig(opts: SSHConfigOptions): string {
     '  UpdateHostKeys no',
     '  CheckHostIP no',
     '  PreferredAuthentications publickey',
+    `  KexAlgorithms ${KEX_ALGORITHMS}`,
     '  LogLevel ERROR',
     '',
   ].join('\n');

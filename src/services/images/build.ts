@@ -28,13 +28,14 @@ import { recipeDigest, type Recipe } from './recipes.js';
 import { makeStaging, publishDir, removeTree } from '../artifacts/staging.js';
 import { copyOut, emptyDir, findBootFiles, replaceFile, treeUsage, writeRecipeFiles } from './tree.js';
 import { workSeedFromDir } from './work-seed.js';
+import { appendTrimInit } from './initrd-trim.js';
 import { installDownloads } from './downloads.js';
 import { faultPoint } from '../../system/faults.js';
 
 const MiB = 1024 * 1024;
 
 /** Bumped when the pipeline changes what it produces (part of cache keys for prebuilt test images). */
-export const IMAGE_BUILD_VERSION = 2;
+export const IMAGE_BUILD_VERSION = 3;
 
 export interface BuildImageOptions {
   recipe: Recipe;
@@ -171,6 +172,7 @@ export async function buildImage(opts: BuildImageOptions, ctx: OpContext): Promi
       const files = await findBootFiles(tree);
       await copyOut(files.kernel, join(out, IMAGE_FILES.kernel));
       await copyOut(files.initrd, join(out, IMAGE_FILES.initrd));
+      await appendTrimInit(join(out, IMAGE_FILES.initrd), tree, staging, ctx.signal);
       return {
         version: files.version,
         kernelSha: await sha256File(join(out, IMAGE_FILES.kernel)),

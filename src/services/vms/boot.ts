@@ -15,6 +15,7 @@ import { hostAliases, pin } from '../../drivers/ssh/known-hosts.js';
 import { waitForSSH } from '../../drivers/ssh/client.js';
 import { bootArgs } from '../../guest/cmdline.js';
 import { buildSeedDisk } from '../../guest/seed.js';
+import { SEED_SERIAL } from '../../guest/seed-script.js';
 import { ROOT_DISK_NAMES, vmFiles, type VMFiles } from '../../model/filenames.js';
 import { guestHostname } from '../../model/vm-name.js';
 import { pidAlive } from '../../system/proc.js';
@@ -110,7 +111,7 @@ export async function launchVM(
     disks: [
       { path: root.path, format: root.format, serial: 'root' },
       { path: files.workDisk, format: 'raw', serial: 'work' },
-      { path: files.seedDisk, format: 'raw', readOnly: true, serial: 'seed' },
+      { path: files.seedDisk, format: 'raw', readOnly: true, serial: SEED_SERIAL },
     ],
     network: net.mode === 'user' ? { mode: 'user', sshHostPort: net.sshPort, hostAddr: net.sshHost, mac: net.mac, forwards: net.forwards, ...userEgress(net) } : { mode: 'tap', tap: net.tap, mac: net.mac },
     runDir: files.runDir,
