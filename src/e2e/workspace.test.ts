@@ -129,8 +129,9 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
         'mkdir -p /tmp/rs/src && echo hi > /tmp/rs/src/f && rsync -a /tmp/rs/src/ /tmp/rs/dst/ && cat /tmp/rs/dst/f',
         'mise --version | cut -d" " -f1 | grep -qE "^20[0-9]{2}[.]" && echo mise ok',
         'for t in rg unzip gpg make pip3 git curl; do command -v $t >/dev/null || echo "missing $t"; done',
-        'systemctl is-enabled docker.service apt-daily.timer || true',
-        // dockerd starts after sshd; under TCG it can take a while.
+        'systemctl is-enabled docker.socket apt-daily.timer || true',
+        // Nothing started dockerd at boot: docker.socket starts it (and containerd) on the first docker command.
+        'systemctl is-active docker.service containerd.service || true',
         'timeout 600 sh -c "until docker info >/dev/null 2>&1; do sleep 2; done"',
         // A local image from the guest's own dash and libc: no registry involved.
         'd=$(mktemp -d) && mkdir -p $d/bin $d/lib/x86_64-linux-gnu $d/lib64',
@@ -140,7 +141,7 @@ describe('workspaces end to end (QEMU)', { skip, timeout: 40 * 60_000 }, () => {
         "docker run --rm banger-e2e/tiny:1 /bin/sh -c 'read s < /sys/class/net/eth0/operstate; echo container eth0 $s'",
       ].join('\n'),
     );
-    assert.equal(out, ['python 3', 'cc exit 42', '3', 'hi', 'mise ok', 'enabled', 'masked-runtime', 'container eth0 up', ''].join('\n'));
+    assert.equal(out, ['python 3', 'cc exit 42', '3', 'hi', 'mise ok', 'enabled', 'masked-runtime', 'inactive', 'inactive', 'container eth0 up', ''].join('\n'));
   });
 
   it('tracked files arrive with identical hashes and modes; untracked ones only with --include-untracked', async () => {

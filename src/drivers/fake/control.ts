@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { socketRequest } from '../socket-request.js';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -26,33 +27,20 @@ export interface ControlReply {
 
 /** Sends one command and resolves with the reply. Rejects when the socket does not answer in time. */
 export function controlRequest(socketPath: string, cmd: ControlCommand, opts: { timeoutMs: number }): Promise<ControlReply> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(socketPath);
-    let buf = '';
-    let done = false;
-    const finish = (err: Error | undefined, reply?: ControlReply) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(reply!);
-    };
-    const timer = setTimeout(() => finish(new Error(`${socketPath} did not answer ${cmd} within ${opts.timeoutMs}ms`)), opts.timeoutMs);
-    sock.setEncoding('utf8');
-    sock.once('connect', () => sock.write(`${JSON.stringify({ cmd })}\n`));
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      try {
-        finish(undefined, parseReply(buf.slice(0, nl)));
-      } catch (err) {
-        finish(err as Error);
-      }
-    });
-    sock.once('error', (err) => finish(err));
-    sock.once('close', () => finish(new Error(`${socketPath} closed without answering ${cmd}`)));
+  return socketRequest({
+    path: socketPath,
+    line: JSON.stringify({ cmd }),
+    timeoutMs: opts.timeoutMs,
+    answer: (received) => {
+      const nl = received.indexOf('\n');
+      return nl < 0 ? undefined : parseReply(received.slice(0, nl));
+    },
+    errors: {
+      timeout: () => new Error(`${socketPath} did not answer ${cmd} within ${opts.timeoutMs}ms`),
+      closed: () => new Error(`${socketPath} closed without answering ${cmd}`),
+      socket: (err) => err,
+      cancelled: () => new Error('cancelled'),
+    },
   });
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BangerError } from '../../api/errors.js';
 import type { LaunchSpec } from '../hypervisor.js';
-import { qemuArgv, qemuOptValue, qmpChardevArg } from './argv.js';
+import { hasChannelChardev, qemuArgv, qemuOptValue, qmpChardevArg } from './argv.js';
 import { argvHash } from '../vmm-process.js';
 
 const base: LaunchSpec = {
@@ -43,6 +43,12 @@ function expectBadRequest(spec: LaunchSpec, pattern: RegExp): void {
 }
 
 describe('qemuArgv', () => {
+  it('tells a process with the guest channel port from one without it', () => {
+    const argv = qemuArgv(base, { bin: 'qemu-system-x86_64', accel: 'tcg' });
+    assert.equal(hasChannelChardev(argv), true);
+    const i = argv.findIndex((a) => a.startsWith('socket,id=channel0,'));
+    assert.equal(hasChannelChardev([...argv.slice(0, i - 1), ...argv.slice(i + 1)]), false);
+  });
   it('builds the full command line for user networking under tcg', () => {
     assert.deepEqual(qemuArgv(base, { bin: 'qemu-system-x86_64', accel: 'tcg' }), [
       'qemu-system-x86_64',

@@ -109,10 +109,17 @@ export function qemuArgv(spec: LaunchSpec, opts: QemuArgvOptions): string[] {
 /** The virtio-serial port of the guest channel (guest/serial-channel.ts); its host end is a socket in the run directory. */
 export const CHANNEL_PORT_NAME = 'org.banger.channel';
 
+const CHANNEL_CHARDEV_PREFIX = 'socket,id=channel0,';
+
+/** Whether a QEMU process's argv has the guest channel's port (processes started before it existed do not). */
+export function hasChannelChardev(argv: readonly string[]): boolean {
+  return argv.some((a) => a.startsWith(CHANNEL_CHARDEV_PREFIX));
+}
+
 function channelArgs(runDir: string): string[] {
   return [
     '-device', 'virtio-serial-pci,id=vser0',
-    '-chardev', `socket,id=channel0,path=${qemuOptValue(runFiles(runDir).channelSocket)},server=on,wait=off`,
+    '-chardev', `${CHANNEL_CHARDEV_PREFIX}path=${qemuOptValue(runFiles(runDir).channelSocket)},server=on,wait=off`,
     '-device', `virtserialport,bus=vser0.0,chardev=channel0,name=${CHANNEL_PORT_NAME}`,
   ];
 }

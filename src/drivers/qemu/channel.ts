@@ -11,7 +11,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
+import { socketRequest } from '../socket-request.js';
 
 export const CHANNEL_END = 'banger-channel-end';
 
@@ -40,37 +40,25 @@ export function channelRequest(path: string, command: string, opts: { timeoutMs?
 function exchange(path: string, command: string, opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<string> {
   const id = randomBytes(6).toString('hex');
   const end = `${CHANNEL_END} ${id}`;
+  const stale = new RegExp(`(^|\\n)${CHANNEL_END} (?!${id}\\n)[^\\n]*\\n`);
   const timeoutMs = opts.timeoutMs ?? 5000;
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    let text = '';
-    let done = false;
-    const finish = (err: Error | undefined, answer?: string) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      s.destroy();
-      if (err) reject(err);
-      else resolve(answer ?? '');
-    };
-    const onAbort = () => finish(new ChannelError('cancelled'));
-    const timer = setTimeout(() => finish(new ChannelError(`the guest channel did not answer "${command.split(' ')[0]}" within ${timeoutMs} ms`)), timeoutMs);
-    if (opts.signal?.aborted) return finish(new ChannelError('cancelled'));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    s.setEncoding('utf8');
-    s.once('error', (err) => finish(new ChannelError(`guest channel ${path}: ${err.message}`)));
-    s.once('close', () => finish(new ChannelError('the guest channel closed before answering')));
-    s.once('connect', () => s.write(`${id} ${command}\n`));
-    s.on('data', (chunk: string) => {
-      text += chunk;
-      for (;;) {
-        const stale = text.search(new RegExp(`(^|\\n)${CHANNEL_END} (?!${id}\\n)[^\\n]*\\n`));
-        if (stale < 0) break;
-        text = text.slice(text.indexOf('\n', stale + 1) + 1);
-      }
+  return socketRequest({
+    path,
+    line: `${id} ${command}`,
+    timeoutMs,
+    signal: opts.signal,
+    answer: (received) => {
+      let text = received;
+      for (let at = text.search(stale); at >= 0; at = text.search(stale)) text = text.slice(text.indexOf('\n', at + 1) + 1);
       const at = text.startsWith(`${end}\n`) ? 0 : text.indexOf(`\n${end}\n`);
-      if (at >= 0) finish(undefined, at === 0 ? '' : text.slice(0, at + 1));
-    });
+      if (at < 0) return undefined;
+      return at === 0 ? '' : text.slice(0, at + 1);
+    },
+    errors: {
+      timeout: () => new ChannelError(`the guest channel did not answer "${command.split(' ')[0]}" within ${timeoutMs} ms`),
+      closed: () => new ChannelError('the guest channel closed before answering'),
+      socket: (err) => new ChannelError(`guest channel ${path}: ${err.message}`),
+      cancelled: () => new ChannelError('cancelled'),
+    },
   });
 }

@@ -25,7 +25,7 @@ import type {
 import { checkStatePath, diskOverFrozen, freezeDiskFile, loadFromFile, savedState, saveToFile } from './snapshot.js';
 import { containedArgv, containment } from './contain.js';
 import { createOverlay } from './overlay.js';
-import { EGRESS_CONNECTOR_BIN, hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
+import { EGRESS_CONNECTOR_BIN, hasChannelChardev, hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
 import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
 import { channelRequest } from './channel.js';
 import { waitForQmp, withQmp, type QmpClient } from './qmp.js';
@@ -110,7 +110,8 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
       const ram = opts.ramFile !== undefined ? { file: opts.ramFile, handOver: opts.handOver === true } : undefined;
       const ramBytes = await withQmp(handle.controlSocket, (q) => saveToFile(q, memoryFile, this.stateTimeout, opts.signal, ram), { timeoutMs: this.qmpTimeout });
       // A VM started by a banger before the guest channel's port has the older machine: its state says so, and restores refuse it.
-      const channel = readCmdline(handle.pid)?.some((a) => a.startsWith('socket,id=channel0,')) ?? true;
+      const cmdline = readCmdline(handle.pid);
+      const channel = cmdline === undefined || hasChannelChardev(cmdline);
       const version = channel ? await this.snapshots.stateVersion() : (await this.snapshots.stateVersion()).replace(/, machine \d+$/, '');
       return savedState(version, handle.accel, (await stat(memoryFile)).size, ramBytes);
     },

@@ -2,7 +2,7 @@
  * The guest SSH client: argv for the system `ssh`, command execution, and readiness.
  * Every connection checks the guest against the host key banger pinned in its own known_hosts.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -294,39 +294,68 @@ export function session(target: SSHTarget, opts: SessionOptions = {}): Promise<n
   );
 }
 
+/** How long a probe waits for the greeting of a server that accepted the connection. */
+const BANNER_WAIT_MS = 15_000;
+/** While no connection has greeted, a fresh one is opened this often, up to PROBE_MAX_OPEN at once. */
+export const PROBE_STAGGER_MS = 1000;
+const PROBE_MAX_OPEN = 3;
+
 /**
  * Resolves whether an SSH server greets on host:port within `timeoutMs`. Cheaper than spawning ssh, and
  * it does not hang on forwarders (such as QEMU's user-mode network) that accept before the guest listens.
+ *
+ * A connection opened before the guest's network was up waits out TCP's retransmission backoff (a
+ * forwarder's or the host's: seconds) even once sshd listens, so while none has greeted a fresh one is
+ * opened every PROBE_STAGGER_MS; the earlier ones stay open, because a busy guest's sshd may take
+ * seconds to greet a connection it did accept. The first greeting wins; when every connection was
+ * refused or closed, the answer is no.
  */
-/** How long a probe waits for the greeting of a server that accepted the connection. */
-const BANNER_WAIT_MS = 15_000;
-
 export function bannerProbe(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) {
       resolve(false);
       return;
     }
-    const sock = connect({ host, port });
+    const open = new Set<Socket>();
     let done = false;
-    let seen = '';
     const finish = (ok: boolean) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearInterval(stagger);
       signal?.removeEventListener('abort', onAbort);
-      sock.destroy();
+      for (const s of open) s.destroy();
+      open.clear();
       resolve(ok);
+    };
+    const attempt = () => {
+      if (open.size >= PROBE_MAX_OPEN) {
+        const oldest = open.values().next().value!;
+        open.delete(oldest);
+        oldest.destroy();
+      }
+      const sock = connect({ host, port });
+      open.add(sock);
+      let seen = '';
+      const drop = () => {
+        if (!open.delete(sock)) return;
+        sock.destroy();
+        if (open.size === 0) finish(false);
+      };
+      sock.on('data', (b: Buffer) => {
+        seen += b.toString('latin1');
+        if (seen.length < 4) return;
+        if (seen.startsWith('SSH-')) finish(true);
+        else drop();
+      });
+      sock.once('error', drop);
+      sock.once('close', drop);
     };
     const onAbort = () => finish(false);
     const timer = setTimeout(() => finish(false), Math.max(1, timeoutMs));
+    const stagger = setInterval(attempt, PROBE_STAGGER_MS);
     signal?.addEventListener('abort', onAbort, { once: true });
-    sock.on('data', (b: Buffer) => {
-      seen += b.toString('latin1');
-      if (seen.length >= 4) finish(seen.startsWith('SSH-'));
-    });
-    sock.once('error', () => finish(false));
-    sock.once('close', () => finish(false));
+    attempt();
   });
 }
 
@@ -354,13 +383,19 @@ export interface WaitOptions {
    * for nothing, and the attempt itself reports a server that is not there yet.
    */
   probe?: boolean;
+  /**
+   * What the handshake that proves readiness runs (default `true`), so work the caller does next in the
+   * guest costs no login of its own. It must be safe to run again: an attempt whose ssh failed is retried.
+   */
+  command?: readonly string[];
 }
 
 /**
- * Waits until an SSH handshake with the guest succeeds against its pinned host key and `true` runs.
- * A host key that does not match (or is not pinned) fails at once: it is never retried.
+ * Waits until an SSH handshake with the guest succeeds against its pinned host key and runs the command
+ * (`true` unless told). Resolves with what the command did: any exit status but ssh's own failure counts
+ * as ready. A host key that does not match (or is not pinned) fails at once: it is never retried.
  */
-export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Promise<void> {
+export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Promise<ExecResult> {
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const intervalMs = opts.intervalMs ?? 500;
   const maxAuth = opts.maxAuthFailures ?? 3;
@@ -389,15 +424,17 @@ export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Pro
         report('tcp', `no ssh server answers on ${target.host}:${target.port} yet`);
       } else {
         const left = Math.max(1, deadline - Date.now());
-        const { result, log } = await runSSH(target, ['true'], {
+        const { result, log } = await runSSH(target, opts.command ?? ['true'], {
           signal,
           timeoutMs: left + 1000,
           connectTimeoutS: Math.min(10, Math.ceil(left / 1000)),
         });
         if (signal?.aborted) throw abortError(signal);
-        if (result.code === 0) {
+        // 255 is ssh's own failure, unless ssh logged nothing and a command of the caller's chose it.
+        const sshFailed = result.code === SSH_FAILURE_STATUS && (log.trim() !== '' || opts.command === undefined);
+        if (result.code !== null && !result.timedOut && !sshFailed) {
           report('ready');
-          return;
+          return { code: result.code, stdout: result.stdout, stderr: result.stderr };
         }
         if (result.timedOut || result.code === null) {
           report('ssh', 'ssh handshake did not finish in time');

@@ -12,7 +12,7 @@ import { parseDuration } from '../../config/duration.js';
 import type { DiskFormat, HypervisorDriver, LaunchSpec, VMHandle } from '../../drivers/hypervisor.js';
 import { ensureClientKey } from '../../drivers/ssh/keys.js';
 import { hostAliases, pin } from '../../drivers/ssh/known-hosts.js';
-import { waitForSSH } from '../../drivers/ssh/client.js';
+import { waitForSSH, type ExecResult } from '../../drivers/ssh/client.js';
 import { bootArgs } from '../../guest/cmdline.js';
 import { buildSeedDisk } from '../../guest/seed.js';
 import { SEED_SERIAL } from '../../guest/seed-script.js';
@@ -151,7 +151,14 @@ const FIRST_BOOT_ALLOWANCE_MS = 20 * 60_000;
  * Ready means an SSH handshake that verifies the pinned host key. Stops early if the VM process dies,
  * or when the first-boot installer (followed in `installer`) says it failed.
  */
-export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandle, signal: AbortSignal, installer?: InstallerWatch, opts: { probe?: boolean } = {}): Promise<void> {
+export async function waitReady(
+  deps: VMServiceDeps,
+  row: VMRow,
+  handle: VMHandle,
+  signal: AbortSignal,
+  installer?: InstallerWatch,
+  opts: { probe?: boolean; command?: readonly string[] } = {},
+): Promise<ExecResult> {
   const ac = new AbortController();
   const onAbort = () => ac.abort();
   if (signal.aborted) ac.abort();
@@ -166,7 +173,13 @@ export async function waitReady(deps: VMServiceDeps, row: VMRow, handle: VMHandl
   }, 250);
   try {
     const timeoutMs = (parseDuration(deps.config.ssh_wait_timeout) ?? 300_000) + (installer ? FIRST_BOOT_ALLOWANCE_MS : 0);
-    await waitForSSH(sshTargetFor(deps, row), { timeoutMs, signal: ac.signal, intervalMs: opts.probe === false ? 100 : 200, ...(opts.probe === false ? { probe: false } : {}) });
+    return await waitForSSH(sshTargetFor(deps, row), {
+      timeoutMs,
+      signal: ac.signal,
+      intervalMs: opts.probe === false ? 100 : 200,
+      ...(opts.probe === false ? { probe: false } : {}),
+      ...(opts.command ? { command: opts.command } : {}),
+    });
   } catch (err) {
     if (installer?.failure !== undefined) {
       throw operationFailed(`the first-boot installer of vm ${row.name} failed (${installer.failure})`, `see its output with banger vm logs ${row.name}; the next start tries again`);

@@ -6,8 +6,6 @@
  *
  * @module
  */
-import type { SSHTarget } from '../../api/types.js';
-import { exec } from '../../drivers/ssh/client.js';
 import { runUnchecked } from '../../system/exec.js';
 import type { OpContext } from '../op-context.js';
 
@@ -31,10 +29,14 @@ export async function hostGitIdentity(env: NodeJS.ProcessEnv = process.env): Pro
   return name === '' && email === '' ? undefined : { name, email };
 }
 
-/** Sets `id` as the guest's global git identity; returns whether it did. */
-export async function setGuestGitIdentity(target: SSHTarget, id: GitIdentity, ctx: OpContext): Promise<boolean> {
-  const r = await exec(target, ['sh', '-c', SET, 'sh', id.name, id.email], { timeoutMs: 30_000, signal: ctx.signal }).catch((err: Error) => ({ code: -1, stderr: err.message }));
+/** The guest command that sets `id` as the guest's global git identity (run as the readiness check's command, or alone). */
+export function gitIdentityCommand(id: GitIdentity): string[] {
+  return ['sh', '-c', SET, 'sh', id.name, id.email];
+}
+
+/** Says so when the command did not set the identity; returns whether it did. */
+export function reportGitIdentity(vm: string, r: { code: number; stderr: string }, ctx: OpContext): boolean {
   if (r.code === 0) return true;
-  ctx.log(`${target.vm}: could not set the git identity in the guest: ${r.stderr.trim() || `exit status ${r.code}`}`, 'warn');
+  ctx.log(`${vm}: could not set the git identity in the guest: ${r.stderr.trim() || `exit status ${r.code}`}`, 'warn');
   return false;
 }

@@ -56,14 +56,14 @@ export function applyIdentity(target: SSHTarget, name: string, hostKey: KeyPair,
  * keeps its keys in memory still answers with the old one: it is made to reload them over `trusted` (a
  * connection that authenticates the guest some other way) and checked again.
  */
-export async function proveHostKey(check: () => Promise<void>, trusted: SSHTarget, name: string, signal?: AbortSignal, onReload?: () => void): Promise<void> {
+export async function proveHostKey<T>(check: () => Promise<T>, trusted: SSHTarget, name: string, signal?: AbortSignal, onReload?: () => void): Promise<T> {
   try {
-    await check();
+    return await check();
   } catch (err) {
     if (!(err instanceof SSHError) || err.kind !== 'host_key_mismatch') throw err;
     onReload?.();
     await runScript(trusted, name, SSHD_RELOAD_SCRIPT, Date.now() + 60_000, signal);
-    await check();
+    return await check();
   }
 }
 

@@ -14,7 +14,7 @@ import type { CreateSnapshotRequest, ForkResult, ForkVMRequest, SnapshotInfo } f
 import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMHealth, VMInfo, VMSpec, VMStats, WorkspaceDiff, WorkspaceInfo } from '../../api/types.js';
 import { parsePortSpecs, type ForwardRequest, type ForwardResult, type VMPorts } from '../../api/ports.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
-import { exec as sshExec } from '../../drivers/ssh/client.js';
+import { exec as sshExec, type ExecResult } from '../../drivers/ssh/client.js';
 import { growExt4 } from '../../drivers/ext4/maintain.js';
 import { snapshotFiles, vmFiles } from '../../model/filenames.js';
 import { generateName } from '../../model/namegen.js';
@@ -25,7 +25,7 @@ import { cpuSeconds, pidAlive, rssBytes } from '../../system/proc.js';
 import type { VMRow } from '../../store/vms.js';
 import type { OpContext } from '../op-context.js';
 import { syncFiles } from './file-sync.js';
-import { hostGitIdentity, setGuestGitIdentity } from './git-identity.js';
+import { gitIdentityCommand, hostGitIdentity, reportGitIdentity } from './git-identity.js';
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
 import { firstBootOf, InstallerWatch, markFirstBootDone, pendingFirstBoot, refuseUnbootable } from './first-boot.js';
 import { readdressRestored, refuseUnaddressable } from './readdress.js';
@@ -225,6 +225,10 @@ export class VMService {
         await ctx.stage('address', `giving the restored VM its own address ${net.ip}`, () => readdressRestored(driver, launched.handle, row.name, net, ctx.signal));
       }
       const fb = launched.firstBoot;
+      // The host's git identity rides on the readiness check's own login.
+      const gitIdentity = await hostGitIdentity();
+      const ready = gitIdentity ? { command: gitIdentityCommand(gitIdentity) } : {};
+      let readiness: ExecResult;
       if (restore?.snapshotHostKey !== undefined) {
         const identityTarget = restoreIdentityTarget(this.deps, launched.row, restore.snapshotHostKey);
         const channel = restore.identityChannel ? driver.snapshots?.guestCommand?.bind(driver.snapshots) : undefined;
@@ -240,22 +244,21 @@ export class VMService {
           await identifyRestored(this.deps, launched.row, identityTarget, ctx.signal);
         });
         // sshd runs in restored state: no greeting probe; the handshake proves the new, pinned key.
-        await ctx.stage('ssh', 'checking ssh with the new host key', () =>
-          proveHostKey(() => waitReady(this.deps, launched.row, launched.handle, ctx.signal, undefined, { probe: false }), identityTarget, row.name, ctx.signal, () =>
+        readiness = await ctx.stage('ssh', 'checking ssh with the new host key', () =>
+          proveHostKey(() => waitReady(this.deps, launched.row, launched.handle, ctx.signal, undefined, { probe: false, ...ready }), identityTarget, row.name, ctx.signal, () =>
             ctx.log(`${row.name}: its sshd still served the snapshot's host key (it keeps keys in memory); restarting it`, 'warn'),
           ),
         );
       } else {
         const installer = fb ? new InstallerWatch(vmFiles(this.deps.layout.vmsDir, row.id).consoleLog, (line) => ctx.log(`${row.name}: ${line}`)) : undefined;
-        await ctx.stage('ssh', fb ? `installing ${fb.packages.join(' ')} at first boot, then waiting for ssh` : 'waiting for ssh', () =>
-          waitReady(this.deps, launched.row, launched.handle, ctx.signal, installer, restore ? { probe: false } : {}),
+        readiness = await ctx.stage('ssh', fb ? `installing ${fb.packages.join(' ')} at first boot, then waiting for ssh` : 'waiting for ssh', () =>
+          waitReady(this.deps, launched.row, launched.handle, ctx.signal, installer, { ...(restore ? { probe: false } : {}), ...ready }),
         );
       }
       faultPoint('boot.ready');
       if (fb) await this.closeInstallerEgress(launched.row, fb.hosts, ctx);
       else if (restore) this.markRestoredFirstBoot(row);
-      const gitIdentity = await hostGitIdentity();
-      if (gitIdentity) await setGuestGitIdentity(sshTargetFor(this.deps, launched.row), gitIdentity, ctx);
+      if (gitIdentity) reportGitIdentity(row.name, readiness, ctx);
       if (this.deps.config.file_sync.length > 0) {
         await ctx.stage('files', 'copying file_sync entries', () => syncFiles(sshTargetFor(this.deps, launched.row), this.deps.config.file_sync, ctx));
       }
