@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { badRequest } from '../../api/errors.js';
 import { DEFAULT_PREFIX, type Policy } from '../../mcp/policy.js';
-import { serveStdio } from '../../mcp/server.js';
 import type { CliContext } from '../context.js';
 
 interface McpOpts {
@@ -34,6 +33,8 @@ export function registerMcp(program: Command, ctx: CliContext): void {
         if (!Number.isInteger(n) || n < 1) throw badRequest(`--max-vms must be a whole number of at least 1, got ${o.maxVms}`);
         policy.maxVms = n;
       }
+      // The MCP SDK takes a good share of a second to load: only this command pays for it.
+      const { serveStdio } = await import('../../mcp/server.js');
       await serveStdio(ctx.sdk(), policy);
     });
 }
