@@ -2,6 +2,7 @@
  * The guest SSH client: argv for the system `ssh`, command execution, and readiness.
  * Every connection checks the guest against the host key banger pinned in its own known_hosts.
  */
+import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -218,12 +219,17 @@ interface RawExec {
   log: string;
 }
 
-async function runSSH(target: SSHTarget, command: readonly string[], opts: ExecOptions): Promise<RawExec> {
+/**
+ * Runs ssh to `target`: the command in a session, or with `'connect'`, only the handshake and
+ * authentication, after which ssh leaves the authenticated connection behind as the target's shared
+ * connection (ControlPersist) and exits 0.
+ */
+async function runSSH(target: SSHTarget, command: readonly string[] | 'connect', opts: ExecOptions): Promise<RawExec> {
   const work = await mkdtemp(join(tmpdir(), 'banger-ssh-'));
   try {
     const logFile = join(work, 'ssh.log');
     const argv = sshArgv(target, {
-      command,
+      ...(command === 'connect' ? { extra: ['-f', '-N'] } : { command }),
       tty: false,
       batch: true,
       connectTimeoutS: opts.connectTimeoutS ?? 10,
@@ -392,7 +398,7 @@ export interface WaitOptions {
 
 /**
  * Waits until an SSH handshake with the guest succeeds against its pinned host key and runs the command
- * (`true` unless told). Resolves with what the command did: any exit status but ssh's own failure counts
+ * (`true` unless told; with no command and a shared connection to open, authentication alone). Resolves with what the command did: any exit status but ssh's own failure counts
  * as ready. A host key that does not match (or is not pinned) fails at once: it is never retried.
  */
 export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Promise<ExecResult> {
@@ -424,7 +430,10 @@ export async function waitForSSH(target: SSHTarget, opts: WaitOptions = {}): Pro
         report('tcp', `no ssh server answers on ${target.host}:${target.port} yet`);
       } else {
         const left = Math.max(1, deadline - Date.now());
-        const { result, log } = await runSSH(target, opts.command ?? ['true'], {
+        // With nothing to run and a shared connection to make, authenticating is the proof; the
+        // connection it leaves serves what runs next (no second handshake, no session opened for nothing).
+        const connectOnly = opts.command === undefined && target.controlPath !== undefined && !existsSync(target.controlPath);
+        const { result, log } = await runSSH(target, connectOnly ? 'connect' : (opts.command ?? ['true']), {
           signal,
           timeoutMs: left + 1000,
           connectTimeoutS: Math.min(10, Math.ceil(left / 1000)),

@@ -69,6 +69,26 @@ void describe('a running sshd', opts, () => {
     assert.equal(attempts.at(-1)?.stage, 'ready');
   });
 
+  void test('with a shared connection to make, readiness authenticates only and leaves the connection for what follows', async () => {
+    const controlPath = join(dir, 'ctl-ready');
+    const shared = { ...target, controlPath };
+    const r = await waitForSSH(shared, { timeoutMs: 15_000 });
+    assert.equal(r.code, 0);
+    await access(controlPath);
+    // The next command goes over that connection: it works while a fresh handshake could not (no key at all).
+    const viaMaster = await exec({ ...shared, keyPath: join(dir, 'no-such-key') }, ['sh', '-c', 'echo over-the-shared-connection']);
+    assert.equal(viaMaster.stdout, 'over-the-shared-connection\n');
+    const { run } = await import('../../system/exec.js');
+    await run(['ssh', '-o', `ControlPath=${controlPath}`, '-O', 'exit', 'unused']).catch(() => undefined);
+  });
+
+  void test("the readiness check's command runs in its login and its result comes back, a failure included", async () => {
+    const ok = await waitForSSH(target, { timeoutMs: 15_000, command: ['sh', '-c', 'echo set >&2'] });
+    assert.deepEqual([ok.code, ok.stderr], [0, 'set\n']);
+    const failed = await waitForSSH(target, { timeoutMs: 15_000, command: ['sh', '-c', 'exit 3'] });
+    assert.equal(failed.code, 3, 'a command that fails is reported, not retried until the deadline');
+  });
+
   void test('exec returns stdout, stderr and the exit status', async () => {
     const ok = await exec(target, ['echo', 'hello']);
     assert.deepEqual(ok, { code: 0, stdout: 'hello\n', stderr: '' });

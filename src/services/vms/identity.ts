@@ -11,7 +11,7 @@ import { operationFailed } from '../../api/errors.js';
 import { parseDuration } from '../../config/duration.js';
 import type { SSHTarget } from '../../api/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { exec as sshExec, SSHError, waitForSSH } from '../../drivers/ssh/client.js';
+import { exec as sshExec, shellJoin, SSHError, waitForSSH } from '../../drivers/ssh/client.js';
 import { generateHostKey, type KeyPair } from '../../drivers/ssh/keys.js';
 import { hostAliases, hostKeyAlias, pin } from '../../drivers/ssh/known-hosts.js';
 import { channelWord, IDENTITY_OK, reidentifyScript, SSHD_RELOAD_SCRIPT } from '../../guest/reidentify.js';
@@ -87,15 +87,29 @@ export async function identifyRestored(deps: Deps, row: VMRow, target: SSHTarget
   await applyIdentity(target, row.name, await vmHostKey(deps, row), signal, deadline);
 }
 
+const AFTER_FAILED = 'banger-after-identity-failed';
+
 /**
  * A restored child over the driver's guest channel (no network, no SSH: the snapshot's host key
  * authenticates nothing): the same identity script, run in the guest by the channel. Readiness is then
- * checked against the pinned key (proveHostKey), as after the SSH path.
+ * checked against the pinned key (proveHostKey), as after the SSH path. `after` (an argv, run as root
+ * with HOME=/root once the identity is in place) saves work that would otherwise need an SSH session of
+ * its own; what it did comes back as an exec result, and its failure does not fail the identity.
  */
-export async function identifyOverChannel(deps: Deps, row: VMRow, send: (command: `identity ${string}`) => Promise<string>): Promise<void> {
-  const script = reidentifyScript({ hostname: row.name, hostKey: await vmHostKey(deps, row), entropy: randomBytes(64), now: new Date() }, { inPlace: true });
+export async function identifyOverChannel(
+  deps: Deps,
+  row: VMRow,
+  send: (command: `identity ${string}`) => Promise<string>,
+  after?: readonly string[],
+): Promise<{ code: number; stderr: string } | undefined> {
+  let script = reidentifyScript({ hostname: row.name, hostKey: await vmHostKey(deps, row), entropy: randomBytes(64), now: new Date() }, { inPlace: true });
+  if (after) script += `HOME=/root ${shellJoin(after)} 2>&1 || echo "${AFTER_FAILED} $?"\n`;
   const answer = await send(`identity ${channelWord(script)}`);
   if (!answer.includes(IDENTITY_OK)) throw operationFailed(`could not give vm ${row.name} its own identity over the guest channel: ${lastLines(answer, 3) || 'no output'}`);
+  if (!after) return undefined;
+  const output = answer.slice(answer.indexOf(IDENTITY_OK) + IDENTITY_OK.length).replace(/^\n/, '');
+  const failed = new RegExp(`^${AFTER_FAILED} (\\d+)$`, 'm').exec(output);
+  return failed ? { code: Number(failed[1]), stderr: output.slice(0, failed.index) } : { code: 0, stderr: output };
 }
 
 /** Gives a running VM a new host key (over its pinned connection), pins it, proves sshd serves it, and keeps it for later boots. */

@@ -14,7 +14,7 @@ import type { CreateSnapshotRequest, ForkResult, ForkVMRequest, SnapshotInfo } f
 import type { CreateVMRequest, EgressReport, RecordWorkspaceRequest, SetVMRequest, SSHTarget, VMHealth, VMInfo, VMSpec, VMStats, WorkspaceDiff, WorkspaceInfo } from '../../api/types.js';
 import { parsePortSpecs, type ForwardRequest, type ForwardResult, type VMPorts } from '../../api/ports.js';
 import { hostAliases, remove as unpinHost } from '../../drivers/ssh/known-hosts.js';
-import { exec as sshExec, type ExecResult } from '../../drivers/ssh/client.js';
+import { exec as sshExec } from '../../drivers/ssh/client.js';
 import { growExt4 } from '../../drivers/ext4/maintain.js';
 import { snapshotFiles, vmFiles } from '../../model/filenames.js';
 import { generateName } from '../../model/namegen.js';
@@ -225,17 +225,20 @@ export class VMService {
         await ctx.stage('address', `giving the restored VM its own address ${net.ip}`, () => readdressRestored(driver, launched.handle, row.name, net, ctx.signal));
       }
       const fb = launched.firstBoot;
-      // The host's git identity rides on the readiness check's own login.
+      // The host's git identity rides on work the guest does anyway: the channel's identity script, else the readiness login.
       const gitIdentity = await hostGitIdentity();
-      const ready = gitIdentity ? { command: gitIdentityCommand(gitIdentity) } : {};
-      let readiness: ExecResult;
+      const gitCommand = gitIdentity ? gitIdentityCommand(gitIdentity) : undefined;
+      let gitResult: { code: number; stderr: string } | undefined;
       if (restore?.snapshotHostKey !== undefined) {
         const identityTarget = restoreIdentityTarget(this.deps, launched.row, restore.snapshotHostKey);
         const channel = restore.identityChannel ? driver.snapshots?.guestCommand?.bind(driver.snapshots) : undefined;
+        let overChannel = false;
         await ctx.stage('identity', `giving the restored VM its own hostname, host key, entropy and clock${channel ? ' over the guest channel' : ''}`, async () => {
           if (channel) {
             try {
-              return await identifyOverChannel(this.deps, launched.row, (command) => channel(launched.handle, command, { timeoutMs: CHANNEL_IDENTITY_MS, signal: ctx.signal }));
+              gitResult = await identifyOverChannel(this.deps, launched.row, (command) => channel(launched.handle, command, { timeoutMs: CHANNEL_IDENTITY_MS, signal: ctx.signal }), gitCommand);
+              overChannel = true;
+              return;
             } catch (err) {
               ctx.signal.throwIfAborted();
               ctx.log(`${row.name}: the guest channel did not take its identity (${(err as Error).message}); using ssh`, 'warn');
@@ -243,22 +246,24 @@ export class VMService {
           }
           await identifyRestored(this.deps, launched.row, identityTarget, ctx.signal);
         });
+        const ready = gitCommand && !overChannel ? { command: gitCommand } : {};
         // sshd runs in restored state: no greeting probe; the handshake proves the new, pinned key.
-        readiness = await ctx.stage('ssh', 'checking ssh with the new host key', () =>
+        const readiness = await ctx.stage('ssh', 'checking ssh with the new host key', () =>
           proveHostKey(() => waitReady(this.deps, launched.row, launched.handle, ctx.signal, undefined, { probe: false, ...ready }), identityTarget, row.name, ctx.signal, () =>
             ctx.log(`${row.name}: its sshd still served the snapshot's host key (it keeps keys in memory); restarting it`, 'warn'),
           ),
         );
+        if (!overChannel) gitResult = readiness;
       } else {
         const installer = fb ? new InstallerWatch(vmFiles(this.deps.layout.vmsDir, row.id).consoleLog, (line) => ctx.log(`${row.name}: ${line}`)) : undefined;
-        readiness = await ctx.stage('ssh', fb ? `installing ${fb.packages.join(' ')} at first boot, then waiting for ssh` : 'waiting for ssh', () =>
-          waitReady(this.deps, launched.row, launched.handle, ctx.signal, installer, { ...(restore ? { probe: false } : {}), ...ready }),
+        gitResult = await ctx.stage('ssh', fb ? `installing ${fb.packages.join(' ')} at first boot, then waiting for ssh` : 'waiting for ssh', () =>
+          waitReady(this.deps, launched.row, launched.handle, ctx.signal, installer, { ...(restore ? { probe: false } : {}), ...(gitCommand ? { command: gitCommand } : {}) }),
         );
       }
       faultPoint('boot.ready');
       if (fb) await this.closeInstallerEgress(launched.row, fb.hosts, ctx);
       else if (restore) this.markRestoredFirstBoot(row);
-      if (gitIdentity) reportGitIdentity(row.name, readiness, ctx);
+      if (gitIdentity && gitResult) reportGitIdentity(row.name, gitResult, ctx);
       if (this.deps.config.file_sync.length > 0) {
         await ctx.stage('files', 'copying file_sync entries', () => syncFiles(sshTargetFor(this.deps, launched.row), this.deps.config.file_sync, ctx));
       }
