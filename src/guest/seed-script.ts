@@ -34,11 +34,25 @@ KEYS="$ROOT${SEED_KEYS_DIR}"
 
 log() { echo "banger-seed: $*" >&2; }
 
-# install_keys <file>: root's authorized_keys, replaced atomically.
+# Shell builtins rather than tools wherever they do the same: under TCG every program started costs a
+# sizeable share of a second, and the seed is on the way to sshd. Files are written in place: every boot
+# writes them again from the seed before anything reads them.
+
+# copy <text file> <destination> <umask>: root-owned (the seed runs as root); a symlink at the
+# destination is replaced, not followed.
+copy() {
+  [ ! -L "$2" ] || rm -f "$2"
+  umask "$3"
+  while IFS= read -r line || [ -n "$line" ]; do
+    printf '%s\n' "$line"
+  done < "$1" > "$2"
+  umask 022
+}
+
+# install_keys <file>: root's authorized_keys.
 install_keys() {
-  install -d -m 0700 -o 0 -g 0 "$ROOT/root/.ssh"
-  install -m 0600 -o 0 -g 0 "$1" "$ROOT/root/.ssh/authorized_keys.banger-new"
-  mv -f "$ROOT/root/.ssh/authorized_keys.banger-new" "$ROOT/root/.ssh/authorized_keys"
+  [ -d "$ROOT/root/.ssh" ] || mkdir -p -m 0700 "$ROOT/root/.ssh"
+  copy "$1" "$ROOT/root/.ssh/authorized_keys" 077
 }
 
 if [ "\${1:-}" = keys ]; then
@@ -49,16 +63,15 @@ if [ "\${1:-}" = keys ]; then
   exit 0
 fi
 
-# The seed disk: the virtio disk with serial "${SEED_SERIAL}" when its label says it is the seed,
-# else udev's by-label link, else every virtio disk probed directly, so the seed does not wait for
-# udev to get through its queue.
+# The seed disk: the virtio disk banger gave the serial "${SEED_SERIAL}", else udev's by-label link, else
+# every virtio disk probed directly, so the seed does not wait for udev to get through its queue.
 find_seed() {
   i=0
   while [ "$i" -lt 400 ]; do
     for sys in /sys/block/vd*; do
       serial=''
       read -r serial 2>/dev/null < "$sys/serial" || true
-      if [ "$serial" = ${SEED_SERIAL} ] && [ "$(blkid -p -o value -s LABEL "/dev/\${sys##*/}" 2>/dev/null || true)" = "$LABEL" ]; then
+      if [ "$serial" = ${SEED_SERIAL} ] && [ -b "/dev/\${sys##*/}" ]; then
         echo "/dev/\${sys##*/}"
         return 0
       fi
@@ -80,18 +93,25 @@ find_seed() {
   return 1
 }
 
-# put <seed file> <destination> <mode>: root-owned, replaced atomically (a symlink is replaced, not followed).
+# put <seed file> <destination> <umask>
 put() {
   dest="$ROOT$2"
-  install -D -m "$3" -o 0 -g 0 "$SEED/$1" "$dest.banger-new"
-  mv -f "$dest.banger-new" "$dest"
+  [ -d "\${dest%/*}" ] || mkdir -p "\${dest%/*}"
+  copy "$SEED/$1" "$dest" "$3"
 }
 
 valid_ipv4() {
   case "$1" in
     ''|*[!0-9.]*|.*|*.|*..*) return 1 ;;
   esac
-  [ "$(echo "$1" | tr -cd . | wc -c)" -eq 3 ]
+  rest=$1 dots=0
+  while :; do
+    case "$rest" in
+      *.*) rest=\${rest#*.}; dots=$((dots + 1)) ;;
+      *) break ;;
+    esac
+  done
+  [ "$dots" -eq 3 ]
 }
 
 if [ -z "$SEED" ]; then
@@ -102,8 +122,6 @@ if [ -z "$SEED" ]; then
   SEED=$MNT
 fi
 
-# Shell builtins rather than tools where they do the same: under TCG every process started costs a
-# sizeable share of a second, and the seed is on the way to sshd.
 version=0
 [ ! -f "$SEED/version" ] || read -r version < "$SEED/version" || true
 case "$version" in
@@ -119,7 +137,7 @@ if [ -f "$SEED/hostname" ]; then
   case "$name" in
     ''|-*|*-|*[!a-z0-9-]*) log "ignoring invalid hostname '$name'" ;;
     *)
-      put hostname /etc/hostname 0644
+      put hostname /etc/hostname 022
       if [ -z "$ROOT" ]; then
         { echo "$name" > /proc/sys/kernel/hostname; } 2>/dev/null || log "could not set the hostname to $name"
       fi
@@ -128,20 +146,21 @@ if [ -f "$SEED/hostname" ]; then
 fi
 
 if [ -f "$SEED/hosts" ]; then
-  put hosts /etc/hosts 0644
+  put hosts /etc/hosts 022
 fi
 
 if [ -f "$SEED/authorized_keys" ]; then
   if [ "\${BANGER_SEED_KEYS:-}" = later ]; then
-    install -D -m 0600 -o 0 -g 0 "$SEED/authorized_keys" "$KEYS/authorized_keys"
+    [ -d "$KEYS" ] || mkdir -p -m 0700 "$KEYS"
+    copy "$SEED/authorized_keys" "$KEYS/authorized_keys" 077
   else
     install_keys "$SEED/authorized_keys"
   fi
 fi
 
 if [ -f "$SEED/ssh_host_ed25519_key" ] && [ -f "$SEED/ssh_host_ed25519_key.pub" ]; then
-  put ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key 0600
-  put ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ed25519_key.pub 0644
+  put ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key 077
+  put ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ed25519_key.pub 022
 fi
 
 if [ -f "$SEED/network.conf" ]; then
@@ -154,7 +173,7 @@ if [ -f "$SEED/network.conf" ]; then
       GATEWAY) GATEWAY=$value ;;
     esac
   done < "$SEED/network.conf"
-  mkdir -p "\${NETFILE%/*}"
+  [ -d "\${NETFILE%/*}" ] || mkdir -p "\${NETFILE%/*}"
   {
     printf '[Match]\\nName=en* eth*\\n\\n[Network]\\nLinkLocalAddressing=no\\nIPv6AcceptRA=no\\n'
     case "$MODE" in
@@ -176,13 +195,11 @@ if [ -f "$SEED/network.conf" ]; then
       dhcp) printf 'DHCP=ipv4\\n' ;;
       *) log "unknown network MODE '$MODE'"; exit 1 ;;
     esac
-  } > "$NETFILE.banger-new"
-  chmod 0644 "$NETFILE.banger-new"
-  mv -f "$NETFILE.banger-new" "$NETFILE"
+  } > "$NETFILE"
 fi
 
 if [ -f "$SEED/resolv.conf" ]; then
-  put resolv.conf /etc/resolv.conf 0644
+  put resolv.conf /etc/resolv.conf 022
 fi
 
 # The guest's proxy: a marked block in /etc/environment (read by PAM for every login and ssh
@@ -200,26 +217,32 @@ if [ -f "$SEED/proxy" ]; then
   esac
 fi
 if [ -f "$ENVFILE" ] || [ -n "$proxy" ]; then
-  mkdir -p "\${ENVFILE%/*}"
-  [ -f "$ENVFILE" ] || : > "$ENVFILE"
-  sed '/^# >>> banger proxy/,/^# <<< banger proxy/d' "$ENVFILE" > "$ENVFILE.banger-new"
-  if [ -n "$proxy" ]; then
-    {
+  [ -d "\${ENVFILE%/*}" ] || mkdir -p "\${ENVFILE%/*}"
+  kept='' block=''
+  if [ -f "$ENVFILE" ]; then
+    while IFS= read -r line || [ -n "$line" ]; do
+      case "$line" in
+        '# >>> banger proxy'*) block=1; continue ;;
+        '# <<< banger proxy'*) block=''; continue ;;
+      esac
+      [ -n "$block" ] || kept="$kept$line
+"
+    done < "$ENVFILE"
+  fi
+  {
+    printf '%s' "$kept"
+    if [ -n "$proxy" ]; then
       echo '# >>> banger proxy (written at every boot from the VM seed)'
       for k in ${GUEST_PROXY_KEYS.join(' ')}; do echo "$k=$proxy"; done
       for k in ${GUEST_NO_PROXY_KEYS.join(' ')}; do echo "$k=${GUEST_NO_PROXY}"; done
       echo '# <<< banger proxy'
-    } >> "$ENVFILE.banger-new"
-  fi
-  chmod 0644 "$ENVFILE.banger-new"
-  mv -f "$ENVFILE.banger-new" "$ENVFILE"
+    fi
+  } > "$ENVFILE"
 fi
 if [ -n "$proxy" ]; then
-  mkdir -p "\${APTPROXY%/*}"
-  printf 'Acquire::http::Proxy "%s/";\nAcquire::https::Proxy "%s/";\n' "$proxy" "$proxy" > "$APTPROXY.banger-new"
-  chmod 0644 "$APTPROXY.banger-new"
-  mv -f "$APTPROXY.banger-new" "$APTPROXY"
-else
+  [ -d "\${APTPROXY%/*}" ] || mkdir -p "\${APTPROXY%/*}"
+  printf 'Acquire::http::Proxy "%s/";\nAcquire::https::Proxy "%s/";\n' "$proxy" "$proxy" > "$APTPROXY"
+elif [ -e "$APTPROXY" ]; then
   rm -f "$APTPROXY"
 fi
 

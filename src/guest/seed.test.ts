@@ -176,6 +176,32 @@ test('the seed script sets the guest proxy in a marked block of /etc/environment
   assert.equal(existsSync(join(root, 'etc/apt/apt.conf.d/80banger-proxy')), false);
 });
 
+test('applying a seed starts no program once the directories exist (only mkdir and rm the first time)', { skip: e2fs || (!isRoot && 'needs root') }, async () => {
+  const root = await applySeed('forks', seed({ proxy: 'http://10.0.2.100:3128' }));
+  // Every tool the script could reach for logs its start, then does the real work.
+  const bin = join(dir, 'forks-bin');
+  await mkdir(bin);
+  const log = join(dir, 'forks.log');
+  for (const tool of ['mkdir', 'rm', 'install', 'mv', 'chmod', 'cat', 'sed', 'tr', 'wc', 'blkid', 'mount', 'umount', 'cp', 'ln']) {
+    const real = which(tool);
+    if (real) await writeFile(join(bin, tool), `#!/bin/sh\necho ${tool} >> ${log}\nexec ${real} "$@"\n`, { mode: 0o755 });
+  }
+  const env = { PATH: bin, BANGER_SEED_DIR: join(dir, 'forks-seed'), BANGER_SEED_ROOT: root };
+  await run(['/bin/sh', join(dir, 'forks-script')], { env });
+  assert.equal(existsSync(log) ? await readFile(log, 'utf8') : '', '', 'a later boot starts no program');
+  assert.equal(await readFile(join(root, 'etc/hostname'), 'utf8'), 'calm-otter\n');
+  assert.match(await readFile(join(root, 'etc/environment'), 'utf8'), /^http_proxy=http:\/\/10\.0\.2\.100:3128$/m);
+
+  const fresh = join(dir, 'forks-fresh');
+  await mkdir(join(fresh, 'etc'), { recursive: true });
+  await symlink('../run/systemd/resolve/stub-resolv.conf', join(fresh, 'etc', 'resolv.conf'));
+  await run(['/bin/sh', join(dir, 'forks-script')], { env: { ...env, BANGER_SEED_ROOT: fresh } });
+  const started = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+  assert.deepEqual([...new Set(started)].sort(), ['mkdir', 'rm'], `a first boot makes directories and replaces the resolv.conf link: ${started.join(' ')}`);
+  assert.ok(!(await lstat(join(fresh, 'etc/resolv.conf'))).isSymbolicLink());
+  assert.equal((await hostStat(join(fresh, 'etc/ssh/ssh_host_ed25519_key'))).mode & 0o777, 0o600);
+});
+
 test('a seed proxy must be http://IPv4:port', () => {
   assert.throws(() => renderSeedFiles(seed({ proxy: 'http://example.com:3128' })), /proxy "http:\/\/example\.com:3128" is not http:\/\/IPv4:port/);
   assert.ok(renderSeedFiles(seed({ proxy: 'http://10.0.2.100:3128' })).some((f) => f.name === 'proxy' && f.content === 'http://10.0.2.100:3128\n'));

@@ -4,14 +4,15 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runUnchecked } from '../system/exec.js';
-import { INITRAMFS_TOOLS_INIT, TRIM_INIT_SCRIPT } from './trim-init.js';
+import { INITRAMFS_TOOLS_INIT, TRIM_INIT_SCRIPT, WORK_WAIT_STEPS } from './trim-init.js';
+import { FSTAB_ROOT_LINE } from './guest-bits.js';
 import { TRIM_GENERATORS_MASKED } from './boot-trim.js';
 
 const isRoot = process.getuid?.() === 0;
 const STUBS = ['mount', 'umount', 'modprobe', 'sleep', 'run-init'];
 
 /** Runs the /init under a stand-in root with logging stand-ins for the commands it uses; returns the log lines. */
-async function boot(cmdline: string, opts: { rootDevice?: boolean; mountFails?: boolean } = {}): Promise<{ log: string[]; stdout: string; masked: Record<string, string> }> {
+async function boot(cmdline: string, opts: { rootDevice?: boolean; mountFails?: boolean; fstab?: string; workDevice?: boolean } = {}): Promise<{ log: string[]; stdout: string; masked: Record<string, string> }> {
   const dir = await mkdtemp(join(tmpdir(), 'banger-trim-init-'));
   try {
     const r = join(dir, 'r');
@@ -29,6 +30,12 @@ async function boot(cmdline: string, opts: { rootDevice?: boolean; mountFails?: 
     await writeFile(join(r, 'root/sbin/init'), '', { mode: 0o755 });
     await writeFile(join(r, INITRAMFS_TOOLS_INIT), `#!/bin/sh\necho "initramfs-tools[$*]" >> ${log}\n`, { mode: 0o755 });
     if (opts.rootDevice) await run(['mknod', join(r, 'dev/vda'), 'b', '7', '250']);
+    // The stand-in mount moves nothing: the work disk's node goes where the moved /dev would show it.
+    if (opts.workDevice) await run(['mknod', join(r, 'root/dev/vdb'), 'b', '7', '251']);
+    if (opts.fstab !== undefined) {
+      await mkdir(join(r, 'root/etc'), { recursive: true });
+      await writeFile(join(r, 'root/etc/fstab'), opts.fstab);
+    }
     for (const name of STUBS) {
       const fail = opts.mountFails && name === 'mount' ? 'case "$*" in *ext4*) exit 32;; esac\n' : '';
       await writeFile(join(bin, name), `#!/bin/sh\necho "${name} $*" | sed "s#${r}#R#g" >> ${log}\n${fail}exit 0\n`);
@@ -72,6 +79,20 @@ test('a trimmed boot loads the listed modules, mounts root as the command line s
   ]);
   assert.deepEqual(masked, Object.fromEntries(TRIM_GENERATORS_MASKED.map((g) => [g, '/dev/null'])), 'generators masked in root\'s /run');
   for (const kept of ['systemd-fstab-generator', 'systemd-getty-generator', 'systemd-debug-generator']) assert.ok(!(kept in masked), `${kept} still runs`);
+});
+
+test('the work disk is mounted at /root before systemd starts when the fstab has banger\'s line, unless fsck.mode=force', { skip: !isRoot && 'needs root (mknod)' }, async () => {
+  const fstab = `# comment\nproc /proc proc defaults 0 0\n${FSTAB_ROOT_LINE}\n`;
+  const work = await boot('root=/dev/vda rw', { rootDevice: true, fstab, workDevice: true });
+  assert.deepEqual(work.log.slice(-2), ['mount -t ext4 -o rw R/root/dev/vdb R/root/root', 'run-init R/root /sbin/init']);
+  const forced = await boot('root=/dev/vda rw fsck.mode=force', { rootDevice: true, fstab, workDevice: true });
+  assert.ok(!forced.log.some((l) => l.includes('R/root/root')), 'systemd checks it, then mounts it');
+  const other = await boot('root=/dev/vda rw', { rootDevice: true, fstab: '/dev/vdb /data ext4 defaults 0 2\n', workDevice: true });
+  assert.ok(!other.log.some((l) => l.includes('R/root/root')), 'only banger\'s own /root line');
+  const absent = await boot('root=/dev/vda rw', { rootDevice: true, fstab });
+  assert.match(absent.stdout, /\/dev\/vdb is left to systemd/);
+  assert.equal(absent.log.filter((l) => l.startsWith('sleep')).length, WORK_WAIT_STEPS);
+  assert.equal(absent.log.at(-1), 'run-init R/root /sbin/init', 'the boot goes on');
 });
 
 test('banger.trim=off runs initramfs-tools\' /init without touching anything else', async () => {

@@ -4,16 +4,20 @@
  * On a trimmed boot it loads the modules the initramfs lists in /conf/modules (MODULES=list: virtio_pci
  * and virtio_blk), waits for the root device node, mounts root and hands over to its init: no udevd, no
  * coldplug, no settle. It also mounts root's /run (systemd keeps a /run it finds mounted) and masks
- * there the systemd generators a sandbox has no use for (TRIM_GENERATORS_MASKED). With `banger.trim=off` on the kernel command line, a root= that is not a device
+ * there the systemd generators a sandbox has no use for (TRIM_GENERATORS_MASKED), and mounts the work disk
+ * at /root when the image's fstab has banger's line for it, so the boot does not wait for udev there either. With `banger.trim=off` on the kernel command line, a root= that is not a device
  * path, or anything on that path failing, it runs initramfs-tools' /init as an untrimmed boot does.
  * Only what an initramfs-tools initramfs carries is used: klibc's sh, mount, sleep and run-init, kmod.
  */
 import { BOOT_TRIM_OFF, TRIM_GENERATORS_MASKED } from './boot-trim.js';
+import { WORK_DISK_DEVICE } from './guest-bits.js';
 
 /** Where the initramfs-tools /init goes in the appended chunk. */
 export const INITRAMFS_TOOLS_INIT = '/init.initramfs-tools';
 /** How long the trimmed path waits for the root device node, in 10 ms steps. */
 export const ROOT_WAIT_STEPS = 500;
+/** How long it waits for the work disk's node once root is mounted (it appears with root's), in 10 ms steps. */
+export const WORK_WAIT_STEPS = 100;
 
 /**
  * POSIX sh. BANGER_INIT_ROOT (a prefix for every path) and BANGER_INIT_PATH (PATH) exist so the script
@@ -39,7 +43,7 @@ untrimmed() {
   exec "$R${INITRAMFS_TOOLS_INIT}" $initargs
 }
 
-root="" fstype="" flags="" mode=rw init=/sbin/init
+root="" fstype="" flags="" mode=rw init=/sbin/init fsck=''
 for arg in $(cat "$R/proc/cmdline"); do
   case "$arg" in
     ${BOOT_TRIM_OFF}) untrimmed ;;
@@ -49,6 +53,7 @@ for arg in $(cat "$R/proc/cmdline"); do
     ro) mode=ro ;;
     rw) mode=rw ;;
     init=*) init=\${arg#init=} ;;
+    fsck.mode=force) fsck=force ;;
   esac
 done
 case "$root" in
@@ -82,6 +87,25 @@ if mount -t tmpfs -o nodev,noexec,nosuid,size=10%,mode=0755 tmpfs "$R/root/run";
   for gen in ${TRIM_GENERATORS_MASKED.join(' ')}; do
     ln -s /dev/null "$R/root/run/systemd/system-generators/$gen"
   done
+fi
+# The work disk, where the image's fstab mounts it (/root), so that the boot does not wait for udev to
+# announce it: systemd finds it mounted. fsck.mode=force leaves it to systemd (checked first), and so
+# does anything failing here.
+work=''
+if [ -z "$fsck" ] && [ -f "$R/root/etc/fstab" ]; then
+  while read -r dev dir _rest; do
+    [ "$dev" != ${WORK_DISK_DEVICE} ] || [ "$dir" != /root ] || work=yes
+  done < "$R/root/etc/fstab"
+fi
+if [ -n "$work" ]; then
+  i=0
+  while [ ! -b "$R/root${WORK_DISK_DEVICE}" ] && [ "$i" -lt ${WORK_WAIT_STEPS} ]; do
+    i=$((i + 1))
+    sleep 0.01
+  done
+  if [ ! -b "$R/root${WORK_DISK_DEVICE}" ] || ! mount -t ext4 -o rw "$R/root${WORK_DISK_DEVICE}" "$R/root/root"; then
+    echo "banger init: ${WORK_DISK_DEVICE} is left to systemd"
+  fi
 fi
 exec run-init "$R/root" "$init" "$@" <"$R/root/dev/console" >"$R/root/dev/console" 2>&1
 `;
