@@ -11,6 +11,7 @@
  */
 import { BOOT_TRIM_OFF, TRIM_GENERATORS_MASKED } from './boot-trim.js';
 import { WORK_DISK_DEVICE } from './guest-bits.js';
+import { rootArgCases } from './init-args.js';
 
 /** Where the initramfs-tools /init goes in the appended chunk. */
 export const INITRAMFS_TOOLS_INIT = '/init.initramfs-tools';
@@ -47,12 +48,7 @@ root="" fstype="" flags="" mode=rw init=/sbin/init fsck=''
 for arg in $(cat "$R/proc/cmdline"); do
   case "$arg" in
     ${BOOT_TRIM_OFF}) untrimmed ;;
-    root=*) root=\${arg#root=} ;;
-    rootfstype=*) fstype=\${arg#rootfstype=} ;;
-    rootflags=*) flags=\${arg#rootflags=} ;;
-    ro) mode=ro ;;
-    rw) mode=rw ;;
-    init=*) init=\${arg#init=} ;;
+${rootArgCases('    ')}
     fsck.mode=force) fsck=force ;;
   esac
 done

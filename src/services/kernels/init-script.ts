@@ -1,4 +1,5 @@
 /** The /init of banger's small initramfs: load the modules a VM needs, mount root, switch to it. */
+import { rootArgCases } from '../../guest/init-args.js';
 
 export const INITRAMFS_MODULE_DIR = '/lib/modules/banger';
 
@@ -32,12 +33,7 @@ fi
 root="" fstype=ext4 flags="" mode=rw init=/sbin/init
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
-    root=*) root=\${arg#root=} ;;
-    rootfstype=*) fstype=\${arg#rootfstype=} ;;
-    rootflags=*) flags=\${arg#rootflags=} ;;
-    ro) mode=ro ;;
-    rw) mode=rw ;;
-    init=*) init=\${arg#init=} ;;
+${rootArgCases('    ')}
   esac
 done
 [ -n "$root" ] || fail "no root= on the kernel command line"
