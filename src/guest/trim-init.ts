@@ -38,6 +38,7 @@ initargs="$*"
 
 untrimmed() {
   [ -z "\${1:-}" ] || echo "banger init: $1; booting through initramfs-tools"
+  umount "$R/root/root" 2>/dev/null
   umount "$R/root" 2>/dev/null
   umount "$R/dev" 2>/dev/null
   umount "$R/proc"
@@ -76,17 +77,9 @@ done
 
 mount -t "\${fstype:-ext4}" -o "$mode\${flags:+,$flags}" "$R$root" "$R/root" || untrimmed "could not mount $root"
 [ -x "$R/root$init" ] || [ -L "$R/root$init" ] || untrimmed "$init is missing on $root"
-mount -n -o move "$R/dev" "$R/root/dev" || untrimmed "could not move /dev"
-mount -n -o move "$R/proc" "$R/root/proc"
-if mount -t tmpfs -o nodev,noexec,nosuid,size=10%,mode=0755 tmpfs "$R/root/run"; then
-  mkdir -p "$R/root/run/systemd/system-generators"
-  for gen in ${TRIM_GENERATORS_MASKED.join(' ')}; do
-    ln -s /dev/null "$R/root/run/systemd/system-generators/$gen"
-  done
-fi
 # The work disk, where the image's fstab mounts it (/root), so that the boot does not wait for udev to
-# announce it: systemd finds it mounted. fsck.mode=force leaves it to systemd (checked first), and so
-# does anything failing here.
+# announce it: systemd finds it mounted, from the same device path. fsck.mode=force leaves it to systemd
+# (checked first), and so does anything failing here.
 work=''
 if [ -z "$fsck" ] && [ -f "$R/root/etc/fstab" ]; then
   while read -r dev dir _rest; do
@@ -95,13 +88,21 @@ if [ -z "$fsck" ] && [ -f "$R/root/etc/fstab" ]; then
 fi
 if [ -n "$work" ]; then
   i=0
-  while [ ! -b "$R/root${WORK_DISK_DEVICE}" ] && [ "$i" -lt ${WORK_WAIT_STEPS} ]; do
+  while [ ! -b "$R${WORK_DISK_DEVICE}" ] && [ "$i" -lt ${WORK_WAIT_STEPS} ]; do
     i=$((i + 1))
     sleep 0.01
   done
-  if [ ! -b "$R/root${WORK_DISK_DEVICE}" ] || ! mount -t ext4 -o rw "$R/root${WORK_DISK_DEVICE}" "$R/root/root"; then
+  if [ ! -b "$R${WORK_DISK_DEVICE}" ] || ! mount -t ext4 -o rw "$R${WORK_DISK_DEVICE}" "$R/root/root"; then
     echo "banger init: ${WORK_DISK_DEVICE} is left to systemd"
   fi
+fi
+mount -n -o move "$R/dev" "$R/root/dev" || untrimmed "could not move /dev"
+mount -n -o move "$R/proc" "$R/root/proc"
+if mount -t tmpfs -o nodev,noexec,nosuid,size=10%,mode=0755 tmpfs "$R/root/run"; then
+  mkdir -p "$R/root/run/systemd/system-generators"
+  for gen in ${TRIM_GENERATORS_MASKED.join(' ')}; do
+    ln -s /dev/null "$R/root/run/systemd/system-generators/$gen"
+  done
 fi
 exec run-init "$R/root" "$init" "$@" <"$R/root/dev/console" >"$R/root/dev/console" 2>&1
 `;

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { which } from '../system/exec.js';
-import { guestBitsDigest } from '../guest/index.js';
+import { guestBitsDigest, TRIM_INIT_SCRIPT } from '../guest/index.js';
 import { quietContext, type OpContext } from '../services/op-context.js';
 import { buildImage, IMAGE_BUILD_VERSION } from '../services/images/build.js';
 import { IMAGE_FILES, readManifest, type ImageManifest } from '../services/images/manifest.js';
@@ -48,7 +48,8 @@ export function sharedImageSkipReason(): string | undefined {
 export function sharedImageKey(): string {
   const recipe = findRecipe(builtinRecipes(), SHARED_RECIPE);
   return createHash('sha256')
-    .update(`${recipeDigest(recipe)}\n${guestBitsDigest()}\n${IMAGE_BUILD_VERSION}`)
+    // The trimmed /init is appended to the image's initramfs: a change to it is a different image.
+    .update(`${recipeDigest(recipe)}\n${guestBitsDigest()}\n${IMAGE_BUILD_VERSION}\n${TRIM_INIT_SCRIPT}`)
     .digest('hex')
     .slice(0, 16);
 }

@@ -34,8 +34,8 @@ import { faultPoint } from '../../system/faults.js';
 
 const MiB = 1024 * 1024;
 
-/** Bumped when the pipeline changes what it produces (part of cache keys for prebuilt test images). */
-export const IMAGE_BUILD_VERSION = 3;
+/** Bumped when the pipeline changes what it produces (part of cache keys for prebuilt test images; 4: the trimmed /init mounts the work disk). */
+export const IMAGE_BUILD_VERSION = 4;
 
 export interface BuildImageOptions {
   recipe: Recipe;
