@@ -30,11 +30,10 @@ export type GuestBit =
  * 5: mise's shims on PATH over SSH and in login shells; 6: the guest channel's ports answers as ss does; 7: the guest channel re-addresses a restored guest;
  * 8: a login does not wait for the user's systemd --user manager; 9: the guest channel on a virtio-serial port, and its identity command;
  * 10: a trimmed boot applies the seed before the work disk is mounted, the seed disk is found by its serial, binfmt and the work
- * disk's fsck are left out of trimmed boots, docker starts on demand, an SSH login runs no motd scripts, and root lingers).
+ * disk's fsck are left out of trimmed boots, docker starts on demand, and an SSH login runs no motd scripts).
  */
 export const GUEST_BITS_VERSION = 10;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
-export const ROOT_LINGER_PATH = '/var/lib/systemd/linger/root';
 
 const UNITS = '/lib/systemd/system';
 const LOCAL = '/etc/systemd/system';
@@ -68,9 +67,6 @@ export function guestBits(): GuestBit[] {
     { type: 'file', path: SERIAL_CHANNEL_RULE_PATH, content: SERIAL_CHANNEL_RULE, mode: 0o644 },
     { type: 'file', path: VSOCK_MODULES_PATH, content: VSOCK_MODULES, mode: 0o644 },
     { type: 'file', path: BOOT_TRIM_PATH, content: BOOT_TRIM_SCRIPT, mode: 0o755 },
-    // root lingers: its user manager runs from boot, so a login (every ssh command is one) neither starts it
-    // nor waits for the one a login moments earlier left stopping; a restored guest has it running already.
-    { type: 'file', path: ROOT_LINGER_PATH, content: '', mode: 0o644 },
     { type: 'file', path: GUEST_BITS_MARKER, content: `version=${GUEST_BITS_VERSION}\n`, mode: 0o644 },
   ];
 }

@@ -302,7 +302,7 @@ export function session(target: SSHTarget, opts: SessionOptions = {}): Promise<n
 
 /** How long a probe waits for the greeting of a server that accepted the connection. */
 const BANNER_WAIT_MS = 15_000;
-/** While no connection has greeted, a fresh one is opened this often, up to PROBE_MAX_OPEN at once. */
+/** While no connection has greeted, a fresh one is opened this often, up to PROBE_MAX_OPEN in one probe. */
 export const PROBE_STAGGER_MS = 1000;
 const PROBE_MAX_OPEN = 3;
 
@@ -312,9 +312,10 @@ const PROBE_MAX_OPEN = 3;
  *
  * A connection opened before the guest's network was up waits out TCP's retransmission backoff (a
  * forwarder's or the host's: seconds) even once sshd listens, so while none has greeted a fresh one is
- * opened every PROBE_STAGGER_MS; the earlier ones stay open, because a busy guest's sshd may take
- * seconds to greet a connection it did accept. The first greeting wins; when every connection was
- * refused or closed, the answer is no.
+ * opened every PROBE_STAGGER_MS, three in all; the earlier ones stay open, because a busy guest's sshd
+ * may take seconds to greet a connection it did accept. No more than that: QEMU's user-mode network
+ * hands the guest every connection it was asked for once the guest is up, closed or not, and each costs
+ * the guest an sshd. The first greeting wins; when every connection was refused or closed, the answer is no.
  */
 export function bannerProbe(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
@@ -334,12 +335,10 @@ export function bannerProbe(host: string, port: number, timeoutMs: number, signa
       open.clear();
       resolve(ok);
     };
+    let opened = 0;
     const attempt = () => {
-      if (open.size >= PROBE_MAX_OPEN) {
-        const oldest = open.values().next().value!;
-        open.delete(oldest);
-        oldest.destroy();
-      }
+      if (opened >= PROBE_MAX_OPEN) return;
+      opened++;
       const sock = connect({ host, port });
       open.add(sock);
       let seen = '';
