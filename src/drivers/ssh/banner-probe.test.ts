@@ -64,9 +64,9 @@ void test('no server, a server that is not ssh, or silence until the deadline: n
   try {
     assert.equal(await bannerProbe('127.0.0.1', http.port, 15_000), false);
     const t1 = Date.now();
-    assert.equal(await bannerProbe('127.0.0.1', silent.port, 2.2 * PROBE_STAGGER_MS), false);
-    assert.ok(Date.now() - t1 >= 2 * PROBE_STAGGER_MS, 'silence waits out the deadline');
-    assert.ok(silent.connections() <= 3, `at most three connections open at once (${silent.connections()})`);
+    assert.equal(await bannerProbe('127.0.0.1', silent.port, 4.5 * PROBE_STAGGER_MS), false);
+    assert.ok(Date.now() - t1 >= 4 * PROBE_STAGGER_MS, 'silence waits out the deadline');
+    assert.equal(silent.connections(), 3, 'three connections in all, however long the wait: each one reaches the guest once it is up');
   } finally {
     await http.close();
     await silent.close();
