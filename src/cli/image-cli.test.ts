@@ -1,14 +1,14 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliHarness } from '../testing/cli-harness.js';
+import { scratchDir } from '../testing/scratch-dir.js';
 
 describe('image and kernel commands', () => {
   const h = new CliHarness();
   after(() => h.cleanup());
-  const scratch = mkdtempSync(join(tmpdir(), 'banger-img-'));
+  const scratch = scratchDir('banger-img-');
 
   it('lists the buildable recipes', async () => {
     const r = await h.run(['image', 'build', '--list']);

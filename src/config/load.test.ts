@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './load.js';
 import { parseDuration } from './duration.js';
+import { scratchDir } from '../testing/scratch-dir.js';
 
 function withFile(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'banger-cfg-'));
+  const dir = scratchDir('banger-cfg-');
   const f = join(dir, 'config.toml');
   writeFileSync(f, text);
   return f;

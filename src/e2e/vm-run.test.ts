@@ -101,6 +101,17 @@ describe('vm run end to end', { skip }, () => {
     assert.deepEqual(r.stdout.trim().split('\n'), ['/dev/null', 'active', 'active', '', '600'], 'generator masked by the trimmed /init, both seed units done, the seed not waiting for /root, the key in place');
   });
 
+  it('boots trimmed: the network card\'s driver loads in the initramfs and the seed puts the address on eth0 before networkd gets the card', async () => {
+    const script = [
+      "ip -4 -o addr show dev eth0 | awk '{print $4}'",
+      'ip -4 route show default',
+      "journalctl -b -u banger-seed.service -o cat --no-pager | grep -c 'left to systemd-networkd' || true",
+    ].join('; ');
+    const r = await banger(['vm', 'exec', 'shared', '--', 'sh', '-c', script], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['10.0.2.15/24', 'default via 10.0.2.2 dev eth0 proto static', '0'], 'the card keeps its kernel name, and the seed configured it (it says so when it leaves the card to networkd)');
+  });
+
   it('grows the root filesystem to the requested root size, so a 1 GB file fits', async () => {
     const df = await banger(['vm', 'exec', 'shared', '--', ...ROOT_DF_COMMAND], env);
     assert.equal(df.code, 0, df.stderr);

@@ -65,7 +65,7 @@ test('a trimmed boot applies the seed without waiting for the work disk; only th
     const early = join(dir, 'early');
     const seed = await readFile(join(early, 'banger-seed.service'), 'utf8');
     assert.doesNotMatch(seed, /RequiresMountsFor/, 'the seed does not wait for /root');
-    assert.match(seed, /^Environment=BANGER_SEED_KEYS=later$/m);
+    assert.match(seed, /^Environment=BANGER_SEED_KEYS=later BANGER_SEED_NET=now$/m);
     assert.match(seed, /^Before=network-pre\.target systemd-networkd\.service ssh\.service/m);
     const keys = await readFile(join(early, 'banger-seed-keys.service'), 'utf8');
     assert.match(keys, /^RequiresMountsFor=\/root$/m);

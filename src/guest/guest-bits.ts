@@ -30,9 +30,10 @@ export type GuestBit =
  * 5: mise's shims on PATH over SSH and in login shells; 6: the guest channel's ports answers as ss does; 7: the guest channel re-addresses a restored guest;
  * 8: a login does not wait for the user's systemd --user manager; 9: the guest channel on a virtio-serial port, and its identity command;
  * 10: a trimmed boot applies the seed before the work disk is mounted, the seed disk is found by its serial, binfmt and the work
- * disk's fsck are left out of trimmed boots, docker starts on demand, and an SSH login runs no motd scripts).
+ * disk's fsck are left out of trimmed boots, docker starts on demand, and an SSH login runs no motd scripts;
+ * 11: a trimmed boot's seed puts a static address on the network card itself).
  */
-export const GUEST_BITS_VERSION = 10;
+export const GUEST_BITS_VERSION = 11;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';

@@ -19,7 +19,9 @@ export const SEED_FORMAT_VERSION = 1;
  * written) exist so the script can be exercised outside a guest; with a prefix it leaves the kernel
  * hostname alone. With BANGER_SEED_KEYS=later (a trimmed boot, where the seed runs before the work disk
  * holding /root is mounted) the authorized keys are left in SEED_KEYS_DIR, and `banger-seed keys`
- * puts them in /root/.ssh once it is mounted.
+ * puts them in /root/.ssh once it is mounted. With BANGER_SEED_NET=now (a trimmed boot too) a static
+ * address goes on the network card at once, with one `ip -batch`, rather than when networkd gets the
+ * card from udev.
  */
 export const SEED_SCRIPT = `#!/bin/sh
 # banger-seed: applies this VM's seed disk (hostname, SSH keys, network, DNS, proxy) early in boot.
@@ -196,6 +198,26 @@ if [ -f "$SEED/network.conf" ]; then
       *) log "unknown network MODE '$MODE'"; exit 1 ;;
     esac
   } > "$NETFILE"
+  # A trimmed boot puts a static address on the network card at once: networkd configures a card only
+  # once udev has got to it, seconds later under TCG, and it keeps an address its file asks for.
+  if [ "\${BANGER_SEED_NET:-}" = now ] && [ "$MODE" = static ]; then
+    card=''
+    for sys in /sys/class/net/*; do
+      case "\${sys##*/}" in
+        en*|eth*) card=\${sys##*/}; break ;;
+      esac
+    done
+    if [ -z "$card" ]; then
+      log "no network card yet; its address is left to systemd-networkd"
+    elif ! ip -batch - <<EOF
+link set dev $card up
+address replace $ADDRESS/$PREFIX dev $card
+route replace default via $GATEWAY dev $card proto static
+EOF
+    then
+      log "could not configure $card; its address is left to systemd-networkd"
+    fi
+  fi
 fi
 
 if [ -f "$SEED/resolv.conf" ]; then
@@ -263,7 +285,7 @@ Conflicts=shutdown.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-${opts.keysLater ? 'Environment=BANGER_SEED_KEYS=later\n' : ''}ExecStart=${SEED_SCRIPT_PATH}
+${opts.keysLater ? 'Environment=BANGER_SEED_KEYS=later BANGER_SEED_NET=now\n' : ''}ExecStart=${SEED_SCRIPT_PATH}
 StandardOutput=journal+console
 StandardError=journal+console
 

@@ -4,7 +4,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runUnchecked } from '../system/exec.js';
-import { INITRAMFS_TOOLS_INIT, TRIM_INIT_SCRIPT, WORK_WAIT_STEPS } from './trim-init.js';
+import { INITRAMFS_TOOLS_INIT, TRIM_EARLY_MODULES, TRIM_INIT_SCRIPT, WORK_WAIT_STEPS } from './trim-init.js';
 import { FSTAB_ROOT_LINE } from './guest-bits.js';
 import { TRIM_GENERATORS_MASKED } from './boot-trim.js';
 
@@ -12,7 +12,7 @@ const isRoot = process.getuid?.() === 0;
 const STUBS = ['mount', 'umount', 'modprobe', 'sleep', 'run-init'];
 
 /** Runs the /init under a stand-in root with logging stand-ins for the commands it uses; returns the log lines. */
-async function boot(cmdline: string, opts: { rootDevice?: boolean; mountFails?: boolean; fstab?: string; workDevice?: boolean } = {}): Promise<{ log: string[]; stdout: string; masked: Record<string, string> }> {
+async function boot(cmdline: string, opts: { rootDevice?: boolean; mountFails?: boolean; fstab?: string; workDevice?: boolean; rootModulesFail?: boolean } = {}): Promise<{ log: string[]; stdout: string; masked: Record<string, string> }> {
   const dir = await mkdtemp(join(tmpdir(), 'banger-trim-init-'));
   try {
     const r = join(dir, 'r');
@@ -36,7 +36,12 @@ async function boot(cmdline: string, opts: { rootDevice?: boolean; mountFails?: 
       await writeFile(join(r, 'root/etc/fstab'), opts.fstab);
     }
     for (const name of STUBS) {
-      const fail = opts.mountFails && name === 'mount' ? 'case "$*" in *ext4*) exit 32;; esac\n' : '';
+      const fail =
+        opts.mountFails && name === 'mount'
+          ? 'case "$*" in *ext4*) exit 32;; esac\n'
+          : opts.rootModulesFail && name === 'modprobe'
+            ? 'case "$*" in *" -d "*) exit 1;; esac\n'
+            : '';
       await writeFile(join(bin, name), `#!/bin/sh\necho "${name} $*" | sed "s#${r}#R#g" >> ${log}\n${fail}exit 0\n`);
       await chmod(join(bin, name), 0o755);
     }
@@ -71,6 +76,7 @@ test('a trimmed boot loads the listed modules, mounts root as the command line s
     'modprobe -q -b virtio_pci',
     'modprobe -q -b virtio_blk',
     'mount -t ext4 -o rw R/dev/vda R/root',
+    `modprobe -q -b -a -d R/root ${TRIM_EARLY_MODULES.join(' ')}`,
     'mount -n -o move R/dev R/root/dev',
     'mount -n -o move R/proc R/root/proc',
     'mount -t tmpfs -o nodev,noexec,nosuid,size=10%,mode=0755 tmpfs R/root/run',
@@ -78,6 +84,13 @@ test('a trimmed boot loads the listed modules, mounts root as the command line s
   ]);
   assert.deepEqual(masked, Object.fromEntries(TRIM_GENERATORS_MASKED.map((g) => [g, '/dev/null'])), 'generators masked in root\'s /run');
   for (const kept of ['systemd-fstab-generator', 'systemd-getty-generator', 'systemd-debug-generator']) assert.ok(!(kept in masked), `${kept} still runs`);
+});
+
+test('the network card\'s, channel\'s and entropy device\'s drivers load from root\'s modules before systemd starts; a failure leaves them to udev', { skip: !isRoot && 'needs root (mknod)' }, async () => {
+  assert.deepEqual([...TRIM_EARLY_MODULES], ['virtio_net', 'virtio_console', 'virtio_rng']);
+  const failed = await boot('root=/dev/vda rw', { rootDevice: true, rootModulesFail: true });
+  assert.match(failed.stdout, /banger init: virtio_net, virtio_console, virtio_rng are left to udev/);
+  assert.equal(failed.log.at(-1), 'run-init R/root /sbin/init', 'the boot goes on');
 });
 
 test('the work disk is mounted at /root before systemd starts when the fstab has banger\'s line, unless fsck.mode=force', { skip: !isRoot && 'needs root (mknod)' }, async () => {

@@ -1,13 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from './db.js';
 import { inspectSchema } from './inspect.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
+import { scratchDir } from '../testing/scratch-dir.js';
 
-const tmp = () => join(mkdtempSync(join(tmpdir(), 'banger-db-')), 'state.db');
+const tmp = () => join(scratchDir('banger-db-'), 'state.db');
 
 describe('state store', () => {
   it('opens in WAL mode with every migration applied', () => {

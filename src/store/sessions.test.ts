@@ -1,13 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from './db.js';
 import { SessionRepo } from './sessions.js';
+import { scratchDir } from '../testing/scratch-dir.js';
 
 const db = () => {
-  const d = openStore(join(mkdtempSync(join(tmpdir(), 'banger-sess-')), 'state.db'));
+  const d = openStore(join(scratchDir('banger-sess-'), 'state.db'));
   const now = new Date().toISOString();
   for (const id of ['aaaaaaaaaaaa', 'bbbbbbbbbbbb']) {
     d.prepare('INSERT INTO vms (id, name, image_id, state, spec_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(id, `vm-${id.slice(0, 1)}`, 'img', 'running', '{}', now, now);

@@ -17,13 +17,13 @@ import type { VMHandle } from '../hypervisor.js';
 import { FirecrackerApi, FirecrackerApiError } from './api.js';
 import { FirecrackerDriver } from './driver.js';
 import { guestChannel, guestHealthy } from './vsock.js';
+import { scratchDir } from '../../testing/scratch-dir.js';
 
-const binDir = await mkdtemp(join(tmpdir(), 'banger-fc-bin-'));
+const binDir = scratchDir('banger-fc-bin-');
 const fcBin = await installStandin(binDir);
 // The stand-in needs no KVM; the probe only asks that the device can be opened, so it gets a file it can.
 const kvmDevice = join(binDir, 'kvm');
 await writeFile(kvmDevice, '');
-process.on('exit', () => void rm(binDir, { recursive: true, force: true }));
 
 runDriverConformance({ makeDriver: () => new FirecrackerDriver({ bin: fcBin, kvmDevice }), fixture: standinFixture() });
 

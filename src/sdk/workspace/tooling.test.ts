@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { detectTooling, miseTomlTools, nodeVersionOf, sourcesFor, toolVersionsTools } from './tooling.js';
+import { scratchDir } from '../../testing/scratch-dir.js';
 
 const repo = (files: Record<string, string>): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'banger-tooling-'));
+  const dir = scratchDir('banger-tooling-');
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), text);

@@ -34,8 +34,8 @@ import { faultPoint } from '../../system/faults.js';
 
 const MiB = 1024 * 1024;
 
-/** Bumped when the pipeline changes what it produces (part of cache keys for prebuilt test images; 4: the trimmed /init mounts the work disk). */
-export const IMAGE_BUILD_VERSION = 4;
+/** Bumped when the pipeline changes what it produces (part of cache keys for prebuilt test images; 4: the trimmed /init mounts the work disk; 5: it loads the network card's, channel's and entropy device's drivers). */
+export const IMAGE_BUILD_VERSION = 5;
 
 export interface BuildImageOptions {
   recipe: Recipe;

@@ -47,6 +47,8 @@ describe('user-mode network', () => {
     assert.ok(isVmLoopback(a.sshHost) && isVmLoopback(b.sshHost));
     assert.notEqual(a.sshHost, b.sshHost);
     assert.deepEqual([a.sshPort, b.sshPort], [22, 22]);
+    // slirp's guest address, given as static so a trimmed boot's seed can put it on the card before networkd does.
+    assert.deepEqual(a.guest, { mode: 'static', address: '10.0.2.15', prefix: 24, gateway: '10.0.2.2' });
     await net.detach(vms[0]!);
     assert.equal(new LeaseRepo(db).get(vms[0]!.id)?.ip, a.sshHost, 'the address stays leased while stopped');
     const again = await net.attach(vms[0]!);

@@ -27,10 +27,18 @@ import { which } from '../../system/exec.js';
 import { EGRESS_PROXY_URL, type EgressPolicy, type EgressProxy } from './egress-proxy.js';
 import { LeaseConflictError, type Lease, type LeaseRepo } from '../../store/leases.js';
 import type { VMRow } from '../../store/vms.js';
+import type { SeedNetwork } from '../../guest/seed.js';
 import type { HypervisorPorts, NetworkAttachment, NetworkProvider, PortPublishing, SweepReport } from './provider.js';
 
 /** DNS of QEMU's user-mode network, as its built-in DHCP hands it out. */
 const USER_MODE_DNS = '10.0.2.3';
+/**
+ * The guest's address in QEMU's user-mode network: the one its built-in DHCP hands the first (here the
+ * only) guest, on slirp's default 10.0.2.0/24 with slirp itself at .2. It is given as a static address,
+ * so a guest can put it on its network card before networkd gets the card from udev (a trimmed boot's
+ * seed does); DHCP would hand out the same.
+ */
+const USER_MODE_GUEST: SeedNetwork = { mode: 'static', address: '10.0.2.15', prefix: 24, gateway: '10.0.2.2' };
 /** The loopback block VM addresses come from. */
 export const VM_LOOPBACK_PREFIX = '127.77.';
 const SSH_PORT = 22;
@@ -131,7 +139,7 @@ export class UserModeNetwork implements NetworkProvider {
         await this.checkFree(vm, addr, forwards);
         const egressSocket = await this.openEgress(vm);
         return {
-          mode: 'user', mac: lease.mac, sshHost: addr, sshPort: port, guest: { mode: 'dhcp' }, nameservers: [USER_MODE_DNS], forwards,
+          mode: 'user', mac: lease.mac, sshHost: addr, sshPort: port, guest: USER_MODE_GUEST, nameservers: [USER_MODE_DNS], forwards,
           ...(egressSocket ? { egressSocket, proxy: EGRESS_PROXY_URL } : {}),
         };
       } catch (err) {

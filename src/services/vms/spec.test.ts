@@ -44,7 +44,7 @@ describe('vm spec resolution', () => {
     assert.equal(specLine({ vcpu: 2, memoryMiB: 1024, diskSizeBytes: 8 * GiB, rootSizeBytes: 16 * GiB, nat: false }), 'spec: 2 vcpu | 1024 MiB | 8G disk | 16G root');
   });
   it('builds the kernel command line and VM file names', () => {
-    assert.equal(bootArgs({ hostname: 'dev' }), 'console=ttyS0 root=/dev/vda rw rootfstype=ext4 panic=-1 systemd.hostname=dev');
+    assert.equal(bootArgs({ hostname: 'dev' }), 'console=ttyS0 root=/dev/vda rw rootfstype=ext4 panic=-1 net.ifnames=0 systemd.hostname=dev');
     const f = vmFiles('/s/vms', 'abc');
     assert.equal(f.rootDisk('qcow2'), '/s/vms/abc/root.qcow2');
     assert.equal(f.rootDisk('raw'), '/s/vms/abc/root.img');
