@@ -232,7 +232,7 @@ export interface SnapshotOps {
    * network and no SSH (QEMU: a virtio-serial port), and resolves with the answer. A restore gives the
    * guest its identity this way when the snapshot's guest answered on it; absent, that goes over SSH.
    */
-  guestCommand?(handle: VMHandle, command: 'health' | `identity ${string}`, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<string>;
+  guestCommand?(handle: VMHandle, command: 'health' | `identity ${string}` | `settle ${number}`, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<string>;
   /** Grows a running VM's disk (by its position in the launch spec) to sizeBytes; the guest is told of the new size. */
   growDisk?(handle: VMHandle, diskIndex: number, sizeBytes: number): Promise<void>;
 }

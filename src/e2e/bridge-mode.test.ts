@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { VMPorts } from '../api/ports.js';
 import type { EgressReport } from '../api/types.js';
 import { run, runUnchecked, spawnPiped, which, type PipedChild } from '../system/exec.js';
-import { banger, e2eSkipReason, processesUnder, type ProcResult } from '../testing/cli-process.js';
+import { banger, e2eSkipReason, type ProcResult, killLeftovers } from '../testing/cli-process.js';
 import { GUEST_HTTPD, startGuestHttpd } from '../testing/guest-httpd.js';
 import { runInNetns } from '../testing/netns.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
@@ -121,7 +121,7 @@ if (runInNetns(import.meta.url, 'bridge mode end to end', 25 * 60_000, prepareIm
     after(async () => {
       await banger(['vm', 'delete', 'alpha', 'bravo'], env, 120_000);
       await banger(['daemon', 'stop'], env, 30_000);
-      for (const pid of processesUnder(home)) process.kill(pid, 'SIGKILL');
+      killLeftovers(home);
       for (const c of children) c.kill('SIGTERM');
       await runUnchecked(['ip', 'netns', 'del', up]);
       rmSync(home, { recursive: true, force: true });

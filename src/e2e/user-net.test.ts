@@ -26,7 +26,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync
 import { join } from 'node:path';
 import { resolveLayout } from '../config/paths.js';
 import { randomBytes } from 'node:crypto';
-import { BANGER_BIN, e2eSkipReason, processesUnder, type ProcResult } from '../testing/cli-process.js';
+import { BANGER_BIN, e2eSkipReason, processesUnder, type ProcResult, killLeftovers } from '../testing/cli-process.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
 import { run, runUnchecked, spawnDetached, which } from '../system/exec.js';
 import { findProcesses, signalProcess } from '../system/proc.js';
@@ -101,7 +101,7 @@ describe('user-mode networking end to end', { skip: skipReason(), timeout: 75 * 
   after(async () => {
     for (const vm of ['closed', 'open']) await banger(['vm', 'delete', vm], 120_000).catch(() => undefined);
     await banger(['daemon', 'stop'], 30_000).catch(() => undefined);
-    for (const pid of processesUnder(home)) signalProcess(pid, 'SIGKILL');
+    killLeftovers(home);
     for (const pid of servers) signalProcess(pid, 'SIGKILL');
     for (const n of [NS, UP]) await runUnchecked(['ip', 'netns', 'del', n]);
     rmSync(NETNS_ETC, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
+import { banger, e2eSkipReason, processesUnder, killLeftovers } from '../testing/cli-process.js';
 import { pidAlive } from '../system/proc.js';
 import { runUnchecked } from '../system/exec.js';
 import type { PingResult, VMInfo, VMStats } from '../api/types.js';
@@ -31,7 +31,7 @@ describe('vm run end to end', { skip }, () => {
   after(async () => {
     await banger(['vm', 'delete', 'shared'], env, 60_000);
     await banger(['daemon', 'stop'], env, 30_000);
-    for (const pid of processesUnder(home)) process.kill(pid, 'SIGKILL');
+    killLeftovers(home);
     rmSync(home, { recursive: true, force: true });
   });
 

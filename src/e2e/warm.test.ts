@@ -19,7 +19,7 @@ import type { ForkResult, PoolTemplateInfo, SnapshotInfo, VMInfo } from '../api/
 import { withQmp } from '../drivers/qemu/qmp.js';
 import { FAULT_ENV } from '../system/faults.js';
 import { runUnchecked } from '../system/exec.js';
-import { banger, e2eSkipReason, processesUnder } from '../testing/cli-process.js';
+import { banger, e2eSkipReason, processesUnder, killLeftovers } from '../testing/cli-process.js';
 import { sharedImage, sharedImageSkipReason } from '../testing/shared-image.js';
 import { makeWorkspaceRepo } from '../testing/workspace-repo.js';
 
@@ -60,7 +60,7 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
   after(async () => {
     if (!home) return;
     await banger(['daemon', 'stop'], env, 60_000);
-    for (const pid of processesUnder(home)) process.kill(pid, 'SIGKILL');
+    killLeftovers(home);
     rmSync(home, { recursive: true, force: true });
   });
 

@@ -4,12 +4,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, which } from '../system/exec.js';
-import { CHANNEL_PORT, CHANNEL_SCRIPT, CHANNEL_SOCKET_UNIT } from './channel.js';
+import { CHANNEL_PORT, CHANNEL_SCRIPT, CHANNEL_SOCKET_UNIT, SETTLE_IDLE_PERCENT, SETTLE_QUIET_WINDOWS, SETTLE_WINDOW_S } from './channel.js';
 import { channelWord } from './reidentify.js';
 
 describe('guest channel script', () => {
@@ -44,6 +44,52 @@ describe('guest channel script', () => {
     assert.equal(await ask(`identity ${word}\n`), 'one two\nbanger-identity-ok\n');
     assert.equal(await ask('identity `reboot`\n'), 'error identity needs one escaped argument\n');
     assert.equal(await ask('identity\n'), 'error identity needs one escaped argument\n');
+  });
+
+  /**
+   * settle against a stand-in /proc/stat: each window (a stand-in sleep) advances it by 100 jiffies of
+   * which `idle[i]` are idle; the stand-ins log their arguments.
+   */
+  async function settle(arg: string, idle: number[]): Promise<{ answer: string; sleeps: string[]; udevadm: string[] }> {
+    const d = mkdtempSync(join(dir, 'settle-'));
+    mkdirSync(join(d, 'proc'));
+    mkdirSync(join(d, 'bin'));
+    let total = 0;
+    let spare = 0;
+    const lines = [idle[0] ?? 0, ...idle].map((i, n) => {
+      if (n > 0) {
+        total += 100;
+        spare += i;
+      }
+      return `cpu  ${total - spare} 0 0 ${spare} 0 0 0 0 0 0`;
+    });
+    writeFileSync(join(d, 'stats'), lines.join('\n') + '\n');
+    writeFileSync(join(d, 'proc', 'stat'), `${lines[0]}\ncpu0 0 0 0 0 0 0 0 0 0 0\n`);
+    writeFileSync(join(d, 'n'), '1\n');
+    writeFileSync(join(d, 'bin', 'sleep'), `#!/bin/sh\necho "$*" >> ${d}/sleeps\nn=$(($(cat ${d}/n) + 1)); echo $n > ${d}/n\nline=$(sed -n "\${n}p" ${d}/stats); [ -n "$line" ] || line=$(tail -n 1 ${d}/stats)\necho "$line" > ${d}/proc/stat\n`, { mode: 0o755 });
+    writeFileSync(join(d, 'bin', 'udevadm'), `#!/bin/sh\necho "$*" >> ${d}/udevadm\n`, { mode: 0o755 });
+    const answer = await ask(`settle ${arg}\n`, { BANGER_PROC: join(d, 'proc'), PATH: `${join(d, 'bin')}:${process.env.PATH ?? ''}` });
+    const read = (f: string) => { try { return readFileSync(join(d, f), 'utf8').trim().split('\n').filter(Boolean); } catch { return []; } };
+    return { answer, sleeps: read('sleeps'), udevadm: read('udevadm') };
+  }
+
+  it('settle waits for udev\'s queue, then until the CPUs have been idle for a second', async () => {
+    assert.equal(SETTLE_QUIET_WINDOWS * SETTLE_WINDOW_S, 1);
+    const busy = 100 - SETTLE_IDLE_PERCENT - 30;
+    const quiet = SETTLE_IDLE_PERCENT + 5;
+    const r = await settle('15', [busy, busy, busy, quiet, busy, ...Array<number>(10).fill(quiet)]);
+    assert.equal(r.answer, 'ok settled\n');
+    assert.deepEqual(r.udevadm, ['settle --timeout=15']);
+    // Five windows before the quiet run (one of them quiet but followed by a busy one), then the quiet run.
+    assert.equal(r.sleeps.length, 5 + SETTLE_QUIET_WINDOWS);
+    assert.ok(r.sleeps.every((x) => x === String(SETTLE_WINDOW_S)), r.sleeps.join(' '));
+  });
+
+  it('settle gives up after its seconds on a guest that stays busy, and takes only a number', async () => {
+    const r = await settle('2', Array<number>(40).fill(10));
+    assert.equal(r.answer, 'ok busy\n');
+    assert.equal(r.sleeps.length, 2 / SETTLE_WINDOW_S + 1);
+    for (const bad of ['', 'x', '1;reboot', '-1']) assert.equal((await settle(bad, [])).answer, 'error usage: settle SECONDS\n', bad);
   });
 
   it('health answers ok with the uptime', async () => {

@@ -9,6 +9,11 @@
  *          -> runs banger's identity script (guest/reidentify.ts, escaped as one word by channelWord)
  *             in a subshell and answers with its output: a restored guest takes its own hostname, host
  *             key, entropy and clock before anything reaches it over the network.
+ *   settle SECONDS
+ *          -> waits, at most SECONDS, until udev's queue is empty and the CPUs have been idle for a
+ *             second; answers "ok settled", or "ok busy" when the time ran out. A snapshot is taken
+ *             after it, so that it does not catch boot work half done (udev loading modules, a user
+ *             manager starting), which each of its restored copies would otherwise finish first.
  *   readdress MAC CIDR GATEWAY [DNS...]
  *          -> gives the NIC a new MAC, replaces its IPv4 address and default route, rewrites the
  *             networkd file the seed wrote (so a reconfiguration keeps the new address) and
@@ -26,6 +31,10 @@
 import { NETWORK_FILE } from './seed-script.js';
 
 export const CHANNEL_PORT = 52;
+/** settle: how idle the CPUs must be (per cent of all CPUs' time), over how many windows of how long in a row. */
+export const SETTLE_IDLE_PERCENT = 80;
+export const SETTLE_QUIET_WINDOWS = 2;
+export const SETTLE_WINDOW_S = 0.5;
 export const CHANNEL_SCRIPT_PATH = '/usr/local/libexec/banger-channel';
 export const CHANNEL_SOCKET_NAME = 'banger-channel.socket';
 export const CHANNEL_SOCKET_PATH = `/etc/systemd/system/${CHANNEL_SOCKET_NAME}`;
@@ -113,6 +122,29 @@ readdress() {
   echo "ok readdress $dev $(cat "/sys/class/net/$dev/address" 2>/dev/null || echo "$mac") $cidr"
 }
 
+settle() {
+  limit=\${1:-}
+  case "$limit" in
+    ''|*[!0-9]*) echo "error usage: settle SECONDS"; return ;;
+  esac
+  udevadm settle --timeout="$limit" >/dev/null 2>&1 || :
+  # /proc/stat's first line: jiffies of all CPUs. Quiet: at least ${SETTLE_IDLE_PERCENT}% idle over ${SETTLE_QUIET_WINDOWS} windows of ${SETTLE_WINDOW_S} s in a row.
+  quiet=0 n=0 last_total='' last_spare=''
+  while [ "$n" -le $((limit * ${Math.round(1 / SETTLE_WINDOW_S)})) ]; do
+    read -r _cpu user nice system idle iowait irq softirq steal _rest < "$PROC/stat"
+    total=$((user + nice + system + idle + iowait + irq + softirq + steal))
+    spare=$((idle + iowait))
+    if [ -n "$last_total" ] && [ "$total" -gt "$last_total" ]; then
+      if [ $(((spare - last_spare) * 100 / (total - last_total))) -ge ${SETTLE_IDLE_PERCENT} ]; then quiet=$((quiet + 1)); else quiet=0; fi
+      if [ "$quiet" -ge ${SETTLE_QUIET_WINDOWS} ]; then echo "ok settled"; return; fi
+    fi
+    last_total=$total last_spare=$spare
+    sleep ${SETTLE_WINDOW_S}
+    n=$((n + 1))
+  done
+  echo "ok busy"
+}
+
 read -r cmd args || [ -n "$cmd" ] || exit 0
 case "$cmd" in
   readdress)
@@ -128,6 +160,10 @@ case "$cmd" in
   health)
     read -r up _ < "$PROC/uptime"
     echo "ok $up"
+    ;;
+  settle)
+    set -f
+    settle $args
     ;;
   ports)
     if command -v ss >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 /** Runs the built CLI as a user would: a separate process with its own environment. */
 import { fileURLToPath } from 'node:url';
 import { runUnchecked, which } from '../system/exec.js';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readCmdline } from '../system/proc.js';
 
 export const BANGER_BIN = fileURLToPath(new URL('../bin/banger.js', import.meta.url));
@@ -26,6 +26,36 @@ export function processesUnder(path: string): number[] {
     if (argv?.some((a) => a.includes(path)) && argv[0] && /qemu|socat/.test(argv[0])) out.push(Number(p));
   }
   return out;
+}
+
+/** Pids of daemons started for the banger home `home` (their environment names it; their command line need not). */
+export function daemonsOf(home: string): number[] {
+  const mark = `BANGER_HOME=${home}`;
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) <= 1 || Number(p) === process.pid) continue;
+    const argv = readCmdline(Number(p));
+    if (!argv?.some((a) => /bangerd/.test(a))) continue;
+    let environ = '';
+    try {
+      environ = readFileSync(`/proc/${p}/environ`, 'latin1');
+    } catch {
+      continue;
+    }
+    if (environ.split('\0').includes(mark)) out.push(Number(p));
+  }
+  return out;
+}
+
+/** Kills what a test's banger home left running after `daemon stop`: its VM processes and a daemon that did not stop. */
+export function killLeftovers(home: string): void {
+  for (const pid of [...processesUnder(home), ...daemonsOf(home)]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }
 
 export function e2eSkipReason(): string | undefined {

@@ -1,5 +1,5 @@
 /**
- * Taking a snapshot of a running VM: pause, save memory and device state (the RAM as an image of its own
+ * Taking a snapshot of a running VM: let the guest settle (not for a fork), pause, save memory and device state (the RAM as an image of its own
  * where the driver can), freeze the disks as copies (the root keeps its reference to the image), then resume (or leave the process to the caller to end,
  * for --stop). Everything is assembled in a staging directory and published by one rename, then recorded
  * in the store; a failure resumes the VM (with --stop too) and removes the staging directory. A bridge-mode
@@ -48,6 +48,25 @@ async function channelAnswers(ops: SnapshotOps, handle: VMHandle, signal: AbortS
   }
 }
 
+/** How long a save waits at most for the guest to settle (a guest busy on purpose is saved as it is after that). */
+export const SETTLE_S = 15;
+
+/**
+ * Lets a guest finish what it is doing before it is saved (guest channel `settle`): a snapshot taken
+ * while udev still loads modules or a user manager still starts would make every restored copy finish
+ * that work first, on the way to its SSH. Guests whose channel does not know the command are saved at once.
+ */
+async function settleGuest(ops: SnapshotOps, handle: VMHandle, name: string, ctx: OpContext): Promise<void> {
+  let answer: string;
+  try {
+    answer = await ops.guestCommand!(handle, `settle ${SETTLE_S}`, { timeoutMs: (SETTLE_S + 10) * 1000, signal: ctx.signal });
+  } catch {
+    ctx.signal.throwIfAborted();
+    return;
+  }
+  if (answer.startsWith('ok busy')) ctx.log(`${name} was still busy after ${SETTLE_S}s; saving it as it is`);
+}
+
 export interface TakeOptions {
   id: string;
   name: string;
@@ -75,6 +94,8 @@ export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver
     if (problem) throw problem;
   }
   const identityChannel = await channelAnswers(ops, handle, ctx.signal);
+  // A fork saves at once: its parent is in use, and the children are wanted now.
+  if (identityChannel && !opts.deferHash) await ctx.stage('settle', `letting ${row.name} finish what it is doing (at most ${SETTLE_S}s)`, () => settleGuest(ops, handle, row.name, ctx));
   const staging = snapshotFiles(deps.layout.snapshotsDir, `.${opts.id}.partial`);
   const final = snapshotFiles(deps.layout.snapshotsDir, opts.id);
   mkdirSync(staging.dir, { recursive: true, mode: 0o700 });
