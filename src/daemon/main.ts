@@ -179,17 +179,40 @@ async function serve(layout: Layout, loaded: ReturnType<typeof loadConfig>): Pro
     const web = await startWeb(ctx, app);
     writeFileSync(layout.pidFile, `${process.pid}\n`, { mode: 0o600 });
     logger.info('bangerd listening', { socket: layout.socketPath, version: ctx.build.version, commit: ctx.build.commit });
+    let step = 'stopping';
+    let stopping = false;
+    const exitNow = () => {
+      rmSync(layout.socketPath, { force: true });
+      rmSync(layout.pidFile, { force: true });
+      release();
+      process.exit(1);
+    };
     const onSignal = (sig: string) => {
+      if (stopping) {
+        // A second signal: whoever sent it will not wait any longer.
+        logger.warn('second signal while stopping; exiting now', { signal: sig, step });
+        exitNow();
+      }
       logger.info('signal received', { signal: sig });
       resolveStop();
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     await stopped;
+    stopping = true;
     logger.info('bangerd stopping');
+    // Work that does not end when cancelled must not keep the daemon (and its socket) alive for ever.
+    setTimeout(() => {
+      logger.error('bangerd did not stop in time; exiting', { step, graceMs: SHUTDOWN_GRACE_MS });
+      exitNow();
+    }, SHUTDOWN_GRACE_MS).unref();
+    step = 'closing the API socket';
     await closeServer(server);
+    step = 'closing the web UI';
     await web?.close();
+    step = 'cancelling running operations';
     await ops.cancelAll();
+    step = 'stopping services';
     await ctx.services.stop();
     db.close();
     logger.info('bangerd stopped');
@@ -217,6 +240,9 @@ async function startWeb(ctx: DaemonContext, api: ReturnType<typeof createApp>): 
     return undefined;
   }
 }
+
+/** How long a stop may take once signalled before the daemon exits anyway. */
+const SHUTDOWN_GRACE_MS = 30_000;
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {

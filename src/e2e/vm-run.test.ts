@@ -109,7 +109,7 @@ describe('vm run end to end', { skip }, () => {
     ].join('; ');
     const r = await banger(['vm', 'exec', 'shared', '--', 'sh', '-c', script], env);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n'), ['10.0.2.15/24', 'default via 10.0.2.2 dev eth0 proto static', '0'], 'the card keeps its kernel name, and the seed configured it (it says so when it leaves the card to networkd)');
+    assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.trim()), ['10.0.2.15/24', 'default via 10.0.2.2 dev eth0 proto static', '0'], 'the card keeps its kernel name, and the seed configured it (it says so when it leaves the card to networkd)');
   });
 
   it('grows the root filesystem to the requested root size, so a 1 GB file fits', async () => {
