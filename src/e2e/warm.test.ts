@@ -83,6 +83,9 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     fork = JSON.parse(r.stdout) as ForkResult;
     for (const kid of ['kid-1', 'kid-2']) assert.match(r.stderr, new RegExp(`${kid}: giving the restored VM its own hostname, host key, entropy and clock over the guest channel`), `${kid} took its identity over the guest channel`);
     assert.doesNotMatch(r.stderr, /did not take its identity/);
+    // The parent moves off the key its snapshot holds without a login (no session, no user manager to start).
+    assert.match(r.stderr, /giving parent a new host key over the guest channel/);
+    assert.doesNotMatch(r.stderr, /could not give parent a new host key/);
     assert.deepEqual(fork.children.map((c) => [c.name, c.state, c.dnsName, c.workspace?.branch]), [['kid-1', 'running', 'kid-1.vm', 'kid-b1'], ['kid-2', 'running', 'kid-2.vm', 'kid-b2']]);
     const parent = JSON.parse((await banger(['--json', 'vm', 'show', 'parent'], env)).stdout) as VMInfo;
     assert.equal(parent.state, 'running');

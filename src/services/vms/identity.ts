@@ -112,11 +112,25 @@ export async function identifyOverChannel(
   return failed ? { code: Number(failed[1]), stderr: output.slice(0, failed.index) } : { code: 0, stderr: output };
 }
 
-/** Gives a running VM a new host key (over its pinned connection), pins it, proves sshd serves it, and keeps it for later boots. */
-export async function rekeyRunning(deps: Deps, row: VMRow, signal?: AbortSignal): Promise<void> {
+/**
+ * Gives a running VM a new host key, pins it, proves sshd serves it, and keeps it for later boots. The
+ * key goes over the guest channel when `channel` is given (no login: under TCG a login session, and the
+ * user manager it starts, cost the guest seconds of CPU that a fork's children need), else, or when the
+ * channel does not take it, over the VM's pinned connection.
+ */
+export async function rekeyRunning(deps: Deps, row: VMRow, signal?: AbortSignal, channel?: (command: `identity ${string}`) => Promise<string>): Promise<void> {
   const kp = await generateHostKey('banger-vm');
   const shared = sshTargetFor(deps, row);
-  await applyIdentity(shared, row.name, kp, signal);
+  let applied = false;
+  if (channel) {
+    const script = reidentifyScript({ hostname: row.name, hostKey: kp, entropy: randomBytes(64), now: new Date() });
+    try {
+      applied = (await channel(`identity ${channelWord(script)}`)).includes(IDENTITY_OK);
+    } catch {
+      signal?.throwIfAborted();
+    }
+  }
+  if (!applied) await applyIdentity(shared, row.name, kp, signal);
   await keepHostKey(deps, row, kp);
   // A fresh handshake, not the shared connection (that one was authenticated with the old key).
   const { controlPath: _none, ...fresh } = shared;

@@ -836,7 +836,7 @@ export class VMService {
         this.lifecycle.transition(row.id, 'stopped', { reason: `stopped after snapshot ${snap.name}` });
         await rekeyStopped(this.deps, row);
       } else {
-        await this.rekeySource(row, ctx);
+        await this.rekeySource(row, ctx, snap);
       }
       return toSnapshotInfo(snap, this.deps.snapshots, this.deps.images);
     });
@@ -844,7 +844,7 @@ export class VMService {
 
   /**
    * Takes and records a snapshot of a running VM (the caller holds its lock). With deferHash the
-   * snapshot is published before its memory is hashed, and the hash runs in the background.
+   * snapshot is published before its memory is hashed; the caller starts the hash (this.hashes).
    */
   private async takeLocked(row: VMRow, req: CreateSnapshotRequest, ctx: OpContext, opts: { deferHash?: boolean } = {}): Promise<SnapshotRow> {
     if (row.state !== 'running') throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}`);
@@ -859,15 +859,25 @@ export class VMService {
     if (this.deps.snapshots.nameTaken(name)) throw alreadyExists(`snapshot ${JSON.stringify(name)} already exists`, 'pick another --name');
     const snap = await takeSnapshot(this.deps, driver, row, handle, { id, name, stop: req.stop === true, ...(opts.deferHash ? { deferHash: true } : {}) }, ctx);
     this.deps.snapshots.insert(snap);
-    if (opts.deferHash) this.hashes.start(snap);
     return snap;
   }
 
   /** The snapshot holds the key the VM served until now; the VM moves to a new one so no running VM serves it. A failure is a warning. */
-  private rekeySource(row: VMRow, ctx: OpContext): Promise<void> {
-    return ctx.stage('rekey', `giving ${row.name} a new host key`, () => rekeyRunning(this.deps, row, ctx.signal)).catch((err: unknown) => {
+  /** A new host key for the source of a snapshot that keeps running; over the guest channel when the snapshot found it answering. */
+  private async rekeySource(row: VMRow, ctx: OpContext, snap: SnapshotRow): Promise<void> {
+    const handle = this.teardown.handleOf(row.id);
+    const snapOps = handle ? this.deps.hypervisors.forHandle(handle).snapshots : undefined;
+    const guestCommand = snapOps?.guestCommand?.bind(snapOps);
+    const manifest = guestCommand ? await readManifest(snapshotFiles(this.deps.layout.snapshotsDir, snap.id).manifest).catch(() => undefined) : undefined;
+    const channel =
+      handle && guestCommand && manifest?.identityChannel === true
+        ? (command: `identity ${string}`) => guestCommand(handle, command, { timeoutMs: CHANNEL_IDENTITY_MS, signal: ctx.signal })
+        : undefined;
+    try {
+      await ctx.stage('rekey', `giving ${row.name} a new host key${channel ? ' over the guest channel' : ''}`, () => rekeyRunning(this.deps, row, ctx.signal, channel));
+    } catch (err) {
       ctx.log(`could not give ${row.name} a new host key: ${(err as Error).message}`, 'warn');
-    });
+    }
   }
 
   private snapshotName(vm: string): string {
@@ -905,7 +915,7 @@ export class VMService {
   /**
    * Snapshots a running VM and restores `count` children from it concurrently (see fork.ts); the
    * parent keeps running, and holds its lock until the fork is done. The snapshot is published before
-   * its memory is hashed (the hash runs in the background, see snapshot-hash.ts), and the parent moves to
+   * its memory is hashed (the hash runs in the background once the children are up, see snapshot-hash.ts), and the parent moves to
    * a new host key while the children restore: each child gets a key of its own, none the parent's.
    * Each child gets the parent's workspace record, and with `branch` a guest branch of its own from the
    * parent's HEAD. All or nothing: when a child fails, every child and the snapshot are removed.
@@ -916,7 +926,7 @@ export class VMService {
     const names = childNames(req.namePrefix ?? parent.name, req.count ?? 1);
     return this.locked(ref, async (row) => {
       const snap = await this.takeLocked(row, { name: this.snapshotName(`${parent.name}-fork`) }, ctx, { deferHash: true });
-      const rekeyed = this.rekeySource(row, ctx);
+      const rekeyed = this.rekeySource(row, ctx, snap);
       const workspace = this.deps.repo.get(row.id)?.workspace;
       try {
         if (req.branch !== undefined && !workspace) throw badRequest(`vm ${parent.name} lost its workspace during the fork, so --branch has no checkout to branch`, 'fork again without --branch');
@@ -937,6 +947,10 @@ export class VMService {
           },
           ctx,
         );
+        // The hash of gigabytes of memory takes a host core for seconds: it starts once the children
+        // and the parent's new key no longer need the CPU.
+        await rekeyed;
+        this.hashes.start(snap);
         return { snapshot: snap.name, children };
       } catch (err) {
         await this.snapshotDelete(snap.id).catch((e: unknown) => this.deps.logger.warn('removing the snapshot of a failed fork', { snapshot: snap.name, error: e }));
