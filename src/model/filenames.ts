@@ -44,6 +44,8 @@ export interface RunFiles {
   vmmLog: string;
   /** ssh's shared connection to the guest. */
   sshControl: string;
+  /** A one-off connection that proves the guest's sshd serves a new host key (authentication only), ended once it has. */
+  sshProofControl: string;
   /** A user-mode VM's egress proxy socket (the daemon listens, the guest's connections arrive). */
   egressSocket: string;
   /**
@@ -63,6 +65,7 @@ export function runFiles(runDir: string): RunFiles {
     pidFile: join(runDir, 'vmm.pid'),
     vmmLog: join(runDir, 'vmm.log'),
     sshControl: join(runDir, 'ssh.ctl'),
+    sshProofControl: join(runDir, 'ssh-proof.ctl'),
     egressSocket: join(runDir, 'egress.sock'),
     guestRam: join(runDir, 'guest.ram'),
     channelSocket: join(runDir, 'channel.sock'),

@@ -300,6 +300,12 @@ export function session(target: SSHTarget, opts: SessionOptions = {}): Promise<n
   );
 }
 
+/** Ends the shared connection at the target's control path (`ssh -O exit`); a target without one has none. */
+export async function endSharedConnection(target: SSHTarget): Promise<void> {
+  if (!target.controlPath) return;
+  await runUnchecked(sshArgv(target, { extra: ['-O', 'exit'], tty: false, batch: true }), { timeoutMs: 10_000 });
+}
+
 /** How long a probe waits for the greeting of a server that accepted the connection. */
 const BANNER_WAIT_MS = 15_000;
 /** While no connection has greeted, a fresh one is opened this often, up to PROBE_MAX_OPEN in one probe. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BangerError } from '../../api/errors.js';
 import type { SSHTarget } from '../../api/types.js';
-import { exec, SSHError, waitForSSH, type WaitAttempt } from './client.js';
+import { endSharedConnection, exec, SSHError, waitForSSH, type WaitAttempt } from './client.js';
 import { ensureClientKey, generateHostKey, type ClientKey, type KeyPair } from './keys.js';
 import { hostAliases, hostKeyAlias, pin } from './known-hosts.js';
 import { freePort, loginUser, sshdUnavailable, startSshd, type Sshd } from './sshd-fixture.js';
@@ -78,8 +78,11 @@ void describe('a running sshd', opts, () => {
     // The next command goes over that connection: it works while a fresh handshake could not (no key at all).
     const viaMaster = await exec({ ...shared, keyPath: join(dir, 'no-such-key') }, ['sh', '-c', 'echo over-the-shared-connection']);
     assert.equal(viaMaster.stdout, 'over-the-shared-connection\n');
-    const { run } = await import('../../system/exec.js');
-    await run(['ssh', '-o', `ControlPath=${controlPath}`, '-O', 'exit', 'unused']).catch(() => undefined);
+    // Ended, it is gone: the keyless command has no connection to ride on any more.
+    await endSharedConnection(shared);
+    await assert.rejects(access(controlPath), 'the control socket is removed');
+    await assert.rejects(exec({ ...shared, keyPath: join(dir, 'no-such-key') }, ['true']), 'no shared connection left');
+    await endSharedConnection(shared);
   });
 
   void test("the readiness check's command runs in its login and its result comes back, a failure included", async () => {

@@ -11,7 +11,7 @@ import { operationFailed } from '../../api/errors.js';
 import { parseDuration } from '../../config/duration.js';
 import type { SSHTarget } from '../../api/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { exec as sshExec, shellJoin, SSHError, waitForSSH } from '../../drivers/ssh/client.js';
+import { endSharedConnection, exec as sshExec, shellJoin, SSHError, waitForSSH } from '../../drivers/ssh/client.js';
 import { generateHostKey, type KeyPair } from '../../drivers/ssh/keys.js';
 import { hostAliases, hostKeyAlias, pin } from '../../drivers/ssh/known-hosts.js';
 import { channelWord, IDENTITY_OK, reidentifyScript, SSHD_RELOAD_SCRIPT } from '../../guest/reidentify.js';
@@ -19,7 +19,7 @@ import { vmFiles } from '../../model/filenames.js';
 import { lastLines } from '../../system/exec.js';
 import type { VMRow } from '../../store/vms.js';
 import type { VMServiceDeps } from './deps.js';
-import { sshTargetFor, vmHostKey } from './ssh.js';
+import { proofTargetFor, sshTargetFor, vmHostKey } from './ssh.js';
 
 type Deps = Pick<VMServiceDeps, 'config' | 'layout'>;
 
@@ -132,9 +132,12 @@ export async function rekeyRunning(deps: Deps, row: VMRow, signal?: AbortSignal,
   }
   if (!applied) await applyIdentity(shared, row.name, kp, signal);
   await keepHostKey(deps, row, kp);
-  // A fresh handshake, not the shared connection (that one was authenticated with the old key).
-  const { controlPath: _none, ...fresh } = shared;
-  await proveHostKey(() => waitForSSH(fresh, { timeoutMs: 60_000, intervalMs: 100, probe: false, ...(signal ? { signal } : {}) }), shared, row.name, signal);
+  const proof = proofTargetFor(deps, row);
+  try {
+    await proveHostKey(() => waitForSSH(proof, { timeoutMs: 60_000, intervalMs: 100, probe: false, ...(signal ? { signal } : {}) }), shared, row.name, signal);
+  } finally {
+    await endSharedConnection(proof);
+  }
 }
 
 /** A stopped VM's next boot uses a new host key (its seed disk carries it); pinned now. */

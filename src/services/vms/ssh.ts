@@ -1,6 +1,6 @@
 /** How banger reaches a VM's sshd: the client key, the VM's own pinned host key, targets and ssh_config. */
 import { isPoolName } from '../../model/vm-name.js';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SSHTarget } from '../../api/types.js';
 import { generateHostKey, type KeyPair } from '../../drivers/ssh/keys.js';
@@ -34,6 +34,21 @@ export function sshTargetFor(deps: PathDeps, row: Pick<VMRow, 'id' | 'name' | 'r
     knownHostsPath: deps.layout.knownHostsPath,
     hostKeyAlias: hostKeyAlias(row.id),
   };
+}
+
+/**
+ * A fresh connection to a running VM, not its shared one (that was authenticated with the key it had
+ * then): on a one-off control path, so that proving the new host key is authentication only, with no
+ * login (no session, no user manager started in the guest). The caller ends it. Where a control path
+ * cannot be used, a plain handshake.
+ */
+export function proofTargetFor(deps: PathDeps, row: Pick<VMRow, 'id' | 'name' | 'runtime'>): SSHTarget {
+  const { controlPath: shared, ...fresh } = sshTargetFor(deps, row);
+  const proof = vmFiles(deps.layout.vmsDir, row.id).run.sshProofControl;
+  if (shared === undefined || Buffer.byteLength(proof) > MAX_CONTROL_PATH) return fresh;
+  // A socket left by an earlier proof that did not end would be taken for a live connection.
+  rmSync(proof, { force: true });
+  return { ...fresh, controlPath: proof };
 }
 
 /** The VM's own SSH host key: made once, kept in its directory, pinned before the first boot. */
