@@ -916,7 +916,7 @@ export class VMService {
    * Snapshots a running VM and restores `count` children from it concurrently (see fork.ts); the
    * parent keeps running, and holds its lock until the fork is done. The snapshot is published before
    * its memory is hashed (the hash runs in the background once the children are up, see snapshot-hash.ts), and the parent moves to
-   * a new host key while the children restore: each child gets a key of its own, none the parent's.
+   * a new host key once the children are up: each child gets a key of its own, none the parent's.
    * Each child gets the parent's workspace record, and with `branch` a guest branch of its own from the
    * parent's HEAD. All or nothing: when a child fails, every child and the snapshot are removed.
    */
@@ -926,7 +926,9 @@ export class VMService {
     const names = childNames(req.namePrefix ?? parent.name, req.count ?? 1);
     return this.locked(ref, async (row) => {
       const snap = await this.takeLocked(row, { name: this.snapshotName(`${parent.name}-fork`) }, ctx, { deferHash: true });
-      const rekeyed = this.rekeySource(row, ctx, snap);
+      // The parent's new host key comes after the children: all of them need the host's CPU (under TCG
+      // it is what a restore waits on), and the parent serves the key its snapshot holds either way.
+      let rekeyed: Promise<void> | undefined;
       const workspace = this.deps.repo.get(row.id)?.workspace;
       try {
         if (req.branch !== undefined && !workspace) throw badRequest(`vm ${parent.name} lost its workspace during the fork, so --branch has no checkout to branch`, 'fork again without --branch');
@@ -947,16 +949,17 @@ export class VMService {
           },
           ctx,
         );
+        rekeyed = this.rekeySource(row, ctx, snap);
+        await rekeyed;
         // The hash of gigabytes of memory takes a host core for seconds: it starts once the children
         // and the parent's new key no longer need the CPU.
-        await rekeyed;
         this.hashes.start(snap);
         return { snapshot: snap.name, children };
       } catch (err) {
         await this.snapshotDelete(snap.id).catch((e: unknown) => this.deps.logger.warn('removing the snapshot of a failed fork', { snapshot: snap.name, error: e }));
         throw err;
       } finally {
-        await rekeyed;
+        await (rekeyed ?? this.rekeySource(row, ctx, snap));
       }
     });
   }
