@@ -48,9 +48,10 @@ describe('guest channel script', () => {
 
   /**
    * settle against a stand-in /proc/stat: each window (a stand-in sleep) advances it by 100 jiffies of
-   * which `idle[i]` are idle; the stand-ins log their arguments.
+   * which `idle[i]` are idle, and sets the tasks of udevd's service to `tasks[i]` (1 when not given);
+   * the stand-ins log their arguments.
    */
-  async function settle(arg: string, idle: number[]): Promise<{ answer: string; sleeps: string[]; udevadm: string[] }> {
+  async function settle(arg: string, idle: number[], tasks: number[] = []): Promise<{ answer: string; sleeps: string[]; udevadm: string[] }> {
     const d = mkdtempSync(join(dir, 'settle-'));
     mkdirSync(join(d, 'proc'));
     mkdirSync(join(d, 'bin'));
@@ -65,10 +66,18 @@ describe('guest channel script', () => {
     });
     writeFileSync(join(d, 'stats'), lines.join('\n') + '\n');
     writeFileSync(join(d, 'proc', 'stat'), `${lines[0]}\ncpu0 0 0 0 0 0 0 0 0 0 0\n`);
+    const taskLines = [tasks[0] ?? 1, ...idle.map((_, i) => tasks[i] ?? 1)];
+    writeFileSync(join(d, 'tasks'), taskLines.join('\n') + '\n');
+    writeFileSync(join(d, 'pids.current'), `${taskLines[0]}\n`);
     writeFileSync(join(d, 'n'), '1\n');
-    writeFileSync(join(d, 'bin', 'sleep'), `#!/bin/sh\necho "$*" >> ${d}/sleeps\nn=$(($(cat ${d}/n) + 1)); echo $n > ${d}/n\nline=$(sed -n "\${n}p" ${d}/stats); [ -n "$line" ] || line=$(tail -n 1 ${d}/stats)\necho "$line" > ${d}/proc/stat\n`, { mode: 0o755 });
+    writeFileSync(
+      join(d, 'bin', 'sleep'),
+      `#!/bin/sh\necho "$*" >> ${d}/sleeps\nn=$(($(cat ${d}/n) + 1)); echo $n > ${d}/n\nline=$(sed -n "\${n}p" ${d}/stats); [ -n "$line" ] || line=$(tail -n 1 ${d}/stats)\necho "$line" > ${d}/proc/stat\n` +
+        `t=$(sed -n "\${n}p" ${d}/tasks); echo "\${t:-1}" > ${d}/pids.current\n`,
+      { mode: 0o755 },
+    );
     writeFileSync(join(d, 'bin', 'udevadm'), `#!/bin/sh\necho "$*" >> ${d}/udevadm\n`, { mode: 0o755 });
-    const answer = await ask(`settle ${arg}\n`, { BANGER_PROC: join(d, 'proc'), PATH: `${join(d, 'bin')}:${process.env.PATH ?? ''}` });
+    const answer = await ask(`settle ${arg}\n`, { BANGER_PROC: join(d, 'proc'), BANGER_UDEV_PIDS: join(d, 'pids.current'), PATH: `${join(d, 'bin')}:${process.env.PATH ?? ''}` });
     const read = (f: string) => { try { return readFileSync(join(d, f), 'utf8').trim().split('\n').filter(Boolean); } catch { return []; } };
     return { answer, sleeps: read('sleeps'), udevadm: read('udevadm') };
   }
@@ -83,6 +92,17 @@ describe('guest channel script', () => {
     // Five windows before the quiet run (one of them quiet but followed by a busy one), then the quiet run.
     assert.equal(r.sleeps.length, 5 + SETTLE_QUIET_WINDOWS);
     assert.ok(r.sleeps.every((x) => x === String(SETTLE_WINDOW_S)), r.sleeps.join(' '));
+  });
+
+  it('settle waits for udev\'s idle workers to end, however quiet the CPUs are', async () => {
+    const quiet = SETTLE_IDLE_PERCENT + 5;
+    // udevd and four workers until the sixth window ends, then udevd alone: two quiet windows after that.
+    const r = await settle('15', Array<number>(15).fill(quiet), [5, 5, 5, 5, 5, 5]);
+    assert.equal(r.answer, 'ok settled\n');
+    assert.equal(r.sleeps.length, 6 + SETTLE_QUIET_WINDOWS, r.sleeps.join(' '));
+    // Without the file (no cgroup v2, or no udevd service) there is nothing to wait for.
+    const none = await settle('15', Array<number>(15).fill(quiet), []);
+    assert.equal(none.sleeps.length, SETTLE_QUIET_WINDOWS);
   });
 
   it('settle gives up after its seconds on a guest that stays busy, and takes only a number', async () => {

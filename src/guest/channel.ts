@@ -10,10 +10,12 @@
  *             in a subshell and answers with its output: a restored guest takes its own hostname, host
  *             key, entropy and clock before anything reaches it over the network.
  *   settle SECONDS
- *          -> waits, at most SECONDS, until udev's queue is empty and the CPUs have been idle for a
- *             second; answers "ok settled", or "ok busy" when the time ran out. A snapshot is taken
- *             after it, so that it does not catch boot work half done (udev loading modules, a user
- *             manager starting), which each of its restored copies would otherwise finish first.
+ *          -> waits, at most SECONDS, until udev's queue is empty, its idle workers have ended (udevd
+ *             ends them 3 s after its queue empties) and the CPUs have been idle for a second; answers
+ *             "ok settled", or "ok busy" when the time ran out. A snapshot is taken after it, so that
+ *             it does not catch boot work half done (udev loading modules, a user manager starting,
+ *             a dozen udev workers about to exit), which each of its restored copies would otherwise
+ *             finish first.
  *   readdress MAC CIDR GATEWAY [DNS...]
  *          -> gives the NIC a new MAC, replaces its IPv4 address and default route, rewrites the
  *             networkd file the seed wrote (so a reconfiguration keeps the new address) and
@@ -43,14 +45,18 @@ export const CHANNEL_SERVICE_PATH = '/etc/systemd/system/banger-channel@.service
 export const VSOCK_MODULES_PATH = '/etc/modules-load.d/banger-vsock.conf';
 export const VSOCK_MODULES = 'vmw_vsock_virtio_transport\n';
 
+/** The tasks of udevd's service, workers included (cgroup v2, as systemd mounts it). */
+export const UDEV_PIDS_PATH = '/sys/fs/cgroup/system.slice/systemd-udevd.service/pids.current';
+
 /**
- * POSIX sh. BANGER_PROC (default /proc), BANGER_NET_IFACE (default: the interface of the default
+ * POSIX sh. BANGER_PROC (default /proc), BANGER_UDEV_PIDS, BANGER_NET_IFACE (default: the interface of the default
  * route, else the first en or eth one), BANGER_NETWORK_FILE, BANGER_RESOLV and BANGER_NETWORKCTL let
  * the script be exercised outside a guest.
  */
 export const CHANNEL_SCRIPT = `#!/bin/sh
 # banger-channel: answers one command from the host (health, ports, readdress, identity).
 PROC="\${BANGER_PROC:-/proc}"
+UDEV_PIDS="\${BANGER_UDEV_PIDS:-${UDEV_PIDS_PATH}}"
 NETFILE="\${BANGER_NETWORK_FILE:-${NETWORK_FILE}}"
 RESOLV="\${BANGER_RESOLV:-/etc/resolv.conf}"
 NETWORKCTL="\${BANGER_NETWORKCTL:-networkctl}"
@@ -128,14 +134,17 @@ settle() {
     ''|*[!0-9]*) echo "error usage: settle SECONDS"; return ;;
   esac
   udevadm settle --timeout="$limit" >/dev/null 2>&1 || :
-  # /proc/stat's first line: jiffies of all CPUs. Quiet: at least ${SETTLE_IDLE_PERCENT}% idle over ${SETTLE_QUIET_WINDOWS} windows of ${SETTLE_WINDOW_S} s in a row.
+  # /proc/stat's first line: jiffies of all CPUs. Quiet: at least ${SETTLE_IDLE_PERCENT}% idle over ${SETTLE_QUIET_WINDOWS} windows of ${SETTLE_WINDOW_S} s in a row,
+  # with udevd alone in its service (no worker left to exit; no such file: nothing known to wait for).
   quiet=0 n=0 last_total='' last_spare=''
   while [ "$n" -le $((limit * ${Math.round(1 / SETTLE_WINDOW_S)})) ]; do
     read -r _cpu user nice system idle iowait irq softirq steal _rest < "$PROC/stat"
     total=$((user + nice + system + idle + iowait + irq + softirq + steal))
     spare=$((idle + iowait))
     if [ -n "$last_total" ] && [ "$total" -gt "$last_total" ]; then
-      if [ $(((spare - last_spare) * 100 / (total - last_total))) -ge ${SETTLE_IDLE_PERCENT} ]; then quiet=$((quiet + 1)); else quiet=0; fi
+      tasks=1
+      read -r tasks < "$UDEV_PIDS" 2>/dev/null || tasks=1
+      if [ $(((spare - last_spare) * 100 / (total - last_total))) -ge ${SETTLE_IDLE_PERCENT} ] && [ "$tasks" -le 1 ]; then quiet=$((quiet + 1)); else quiet=0; fi
       if [ "$quiet" -ge ${SETTLE_QUIET_WINDOWS} ]; then echo "ok settled"; return; fi
     fi
     last_total=$total last_spare=$spare

@@ -31,9 +31,10 @@ export type GuestBit =
  * 8: a login does not wait for the user's systemd --user manager; 9: the guest channel on a virtio-serial port, and its identity command;
  * 10: a trimmed boot applies the seed before the work disk is mounted, the seed disk is found by its serial, binfmt and the work
  * disk's fsck are left out of trimmed boots, docker starts on demand, and an SSH login runs no motd scripts;
- * 11: a trimmed boot's seed puts a static address on the network card itself).
+ * 11: a trimmed boot's seed puts a static address on the network card itself; 12: the guest channel's settle waits for udev's idle
+ * workers to end).
  */
-export const GUEST_BITS_VERSION = 11;
+export const GUEST_BITS_VERSION = 12;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';
