@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runUnchecked } from '../system/exec.js';
 import { generateHostKey } from '../drivers/ssh/keys.js';
-import { IDENTITY_OK, reidentifyScript } from './reidentify.js';
+import { IDENTITY_OK, rekeyScript, reidentifyScript } from './reidentify.js';
 import { HOST_KEY_PATH } from './sshd.js';
 
 describe('reidentifyScript', () => {
@@ -57,6 +57,27 @@ describe('reidentifyScript', () => {
       const write = (script: string, target: string) => script.split('\n').find((l) => l.endsWith(`> ${target}`))?.replace(/> \S+$/, '');
       assert.equal(write(inPlace, path), write(staged, `${path}.banger-new`), `${path} gets the same content`);
     }
+  });
+
+  it('the rekey of a running guest replaces its key pair by rename and leaves its hostname and clock alone', async () => {
+    const hostKey = await generateHostKey('t');
+    const entropy = randomBytes(64);
+    const s = rekeyScript({ hostKey, entropy });
+    const syntax = await runUnchecked(['sh', '-n'], { input: s });
+    assert.equal(syntax.code, 0, syntax.stderr);
+    assert.deepEqual(s.match(/^mv -f .*$/gm), [`mv -f ${HOST_KEY_PATH}.banger-new ${HOST_KEY_PATH}`, `mv -f ${HOST_KEY_PATH}.pub.banger-new ${HOST_KEY_PATH}.pub`]);
+    assert.doesNotMatch(s, /\bdate\b|hostname|\/etc\/hosts/);
+    const line = s.split('\n').find((l) => l.endsWith('> /dev/urandom'));
+    assert.ok(line && s.indexOf(line) < s.indexOf(HOST_KEY_PATH), 'entropy is mixed in first');
+    const r = await runUnchecked(['sh', '-c', `${line.replace('> /dev/urandom', '')} | od -An -tx1 -v`]);
+    assert.equal(r.stdout.replace(/\s+/g, ''), entropy.toString('hex'));
+    // The key files get what the restore's identity writes.
+    const full = reidentifyScript({ hostname: 'kid-1', hostKey, entropy, now: new Date() });
+    const write = (script: string, target: string) => script.split('\n').find((l) => l.endsWith(`> ${target}`));
+    for (const path of [HOST_KEY_PATH, `${HOST_KEY_PATH}.pub`]) assert.equal(write(s, `${path}.banger-new`), write(full, `${path}.banger-new`), path);
+    assert.ok(s.endsWith(`echo ${IDENTITY_OK}\n`));
+    assert.throws(() => rekeyScript({ hostKey: { ...hostKey, privateKey: 'x\nrm -rf /' }, entropy }), /not an OpenSSH private key/);
+    assert.throws(() => rekeyScript({ hostKey, entropy: Buffer.alloc(8) }), /32 bytes of entropy/);
   });
 
   it('refuses what could break out of the script', async () => {

@@ -58,34 +58,67 @@ export function channelWord(script: string): string {
 }
 const SAFE_BYTE = /^[A-Za-z0-9_./:=@+-]$/;
 
+/** The host key's lines, refused when they could break out of the script. */
+function checkedKey(hostKey: GuestIdentity['hostKey']): { priv: string; pub: string } {
+  const priv = hostKey.privateKey.trim();
+  const pub = hostKey.publicKey.trim();
+  if (!PRIVATE_KEY.test(priv)) throw badRequest('host private key is not an OpenSSH private key');
+  if (!PUBLIC_KEY.test(pub)) throw badRequest('host public key is not an ssh-ed25519 public key line');
+  return { priv, pub };
+}
+
+function checkedEntropy(entropy: Buffer): Buffer {
+  if (entropy.length < 32) throw badRequest('at least 32 bytes of entropy are needed');
+  return entropy;
+}
+
+/** The lines that write the host key pair, each file to `target(path)`. */
+function keyWrites(key: { priv: string; pub: string }, target: (path: string) => string): string {
+  return `umask 022
+printf '%s\\n' '${key.pub}' > ${target(`${HOST_KEY_PATH}.pub`)}
+umask 077
+printf '%s\\n' ${key.priv.split('\n').map((l) => `'${l}'`).join(' ')} > ${target(HOST_KEY_PATH)}
+`;
+}
+
+const renamed = (paths: string[]) => paths.map((p) => `mv -f ${p}.banger-new ${p}\n`).join('');
+
 /**
  * `inPlace`: the files are written where they belong, not beside them and renamed (four programs fewer
  * in an emulated guest); only for a guest nothing talks to yet, a restore's identity over the guest channel.
  */
 export function reidentifyScript(id: GuestIdentity, opts: { inPlace?: boolean } = {}): string {
   if (!isDnsLabel(id.hostname)) throw badRequest(`hostname ${JSON.stringify(id.hostname)} is not a DNS label`);
-  const priv = id.hostKey.privateKey.trim();
-  const pub = id.hostKey.publicKey.trim();
-  if (!PRIVATE_KEY.test(priv)) throw badRequest('host private key is not an OpenSSH private key');
-  if (!PUBLIC_KEY.test(pub)) throw badRequest('host public key is not an ssh-ed25519 public key line');
-  if (id.entropy.length < 32) throw badRequest('at least 32 bytes of entropy are needed');
+  const key = checkedKey(id.hostKey);
+  const entropy = checkedEntropy(id.entropy);
   const ms = id.now.getTime();
   const clock = `${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, '0')}`;
   const name = id.hostname;
   const staged = (path: string) => (opts.inPlace ? path : `${path}.banger-new`);
-  const renames = opts.inPlace ? '' : ['/etc/hostname', '/etc/hosts', HOST_KEY_PATH, `${HOST_KEY_PATH}.pub`].map((p) => `mv -f ${p}.banger-new ${p}\n`).join('');
+  const renames = opts.inPlace ? '' : renamed(['/etc/hostname', '/etc/hosts', HOST_KEY_PATH, `${HOST_KEY_PATH}.pub`]);
   return `set -eu
 # entropy first: nothing below should run on the snapshot's random state
-printf '${octal(id.entropy)}' > /dev/urandom
+printf '${octal(entropy)}' > /dev/urandom
 date -u -s @${clock} >/dev/null
 # shell builtins where they do (each program started costs time in an emulated guest)
 printf '%s' '${name}' > /proc/sys/kernel/hostname
 umask 022
 printf '%s\\n' '${name}' > ${staged('/etc/hostname')}
 printf '127.0.0.1\\tlocalhost\\n127.0.1.1\\t%s\\n::1\\tlocalhost ip6-localhost ip6-loopback\\nff02::1\\tip6-allnodes\\nff02::2\\tip6-allrouters\\n' '${name}' > ${staged('/etc/hosts')}
-printf '%s\\n' '${pub}' > ${staged(`${HOST_KEY_PATH}.pub`)}
-umask 077
-printf '%s\\n' ${priv.split('\n').map((l) => `'${l}'`).join(' ')} > ${staged(HOST_KEY_PATH)}
-${renames}echo ${IDENTITY_OK}
+${keyWrites(key, staged)}${renames}echo ${IDENTITY_OK}
+`;
+}
+
+/**
+ * The script that moves a running guest (the source of a snapshot) to a new host key: host entropy
+ * mixed in, the key pair written beside the old one and renamed over it (a connection arriving
+ * meanwhile reads one whole key or the other). Its hostname and clock are its own already and stay;
+ * two programs started (mv), where the restore's identity needs five. Prints IDENTITY_OK.
+ */
+export function rekeyScript(id: Pick<GuestIdentity, 'hostKey' | 'entropy'>): string {
+  const key = checkedKey(id.hostKey);
+  return `set -eu
+printf '${octal(checkedEntropy(id.entropy))}' > /dev/urandom
+${keyWrites(key, (path) => `${path}.banger-new`)}${renamed([HOST_KEY_PATH, `${HOST_KEY_PATH}.pub`])}echo ${IDENTITY_OK}
 `;
 }

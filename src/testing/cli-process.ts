@@ -17,34 +17,34 @@ export async function banger(args: string[], env: NodeJS.ProcessEnv, timeoutMs =
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Pids of VM processes (qemu and the egress connectors it starts) whose command line mentions the given path (e.g. a BANGER_HOME). */
-export function processesUnder(path: string): number[] {
+/** Pids of other processes (not init, not this one) whose command line passes `match`. */
+function processesWhere(match: (argv: string[], pid: number) => boolean): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p) || Number(p) <= 1 || Number(p) === process.pid) continue;
-    const argv = readCmdline(Number(p));
-    if (argv?.some((a) => a.includes(path)) && argv[0] && /qemu|socat/.test(argv[0])) out.push(Number(p));
+    const pid = Number(p);
+    if (!/^\d+$/.test(p) || pid <= 1 || pid === process.pid) continue;
+    const argv = readCmdline(pid);
+    if (argv && match(argv, pid)) out.push(pid);
   }
   return out;
+}
+
+/** Pids of VM processes (qemu and the egress connectors it starts) whose command line mentions the given path (e.g. a BANGER_HOME). */
+export function processesUnder(path: string): number[] {
+  return processesWhere((argv) => argv.some((a) => a.includes(path)) && argv[0] !== undefined && /qemu|socat/.test(argv[0]));
 }
 
 /** Pids of daemons started for the banger home `home` (their environment names it; their command line need not). */
 export function daemonsOf(home: string): number[] {
   const mark = `BANGER_HOME=${home}`;
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p) || Number(p) <= 1 || Number(p) === process.pid) continue;
-    const argv = readCmdline(Number(p));
-    if (!argv?.some((a) => /bangerd/.test(a))) continue;
-    let environ = '';
+  return processesWhere((argv, pid) => {
+    if (!argv.some((a) => /bangerd/.test(a))) return false;
     try {
-      environ = readFileSync(`/proc/${p}/environ`, 'latin1');
+      return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(mark);
     } catch {
-      continue;
+      return false;
     }
-    if (environ.split('\0').includes(mark)) out.push(Number(p));
-  }
-  return out;
+  });
 }
 
 /** Kills what a test's banger home left running after `daemon stop`: its VM processes and a daemon that did not stop. */

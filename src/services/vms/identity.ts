@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { endSharedConnection, exec as sshExec, shellJoin, SSHError, waitForSSH } from '../../drivers/ssh/client.js';
 import { generateHostKey, type KeyPair } from '../../drivers/ssh/keys.js';
 import { hostAliases, hostKeyAlias, pin } from '../../drivers/ssh/known-hosts.js';
-import { channelWord, IDENTITY_OK, reidentifyScript, SSHD_RELOAD_SCRIPT } from '../../guest/reidentify.js';
+import { channelWord, IDENTITY_OK, rekeyScript, reidentifyScript, SSHD_RELOAD_SCRIPT } from '../../guest/reidentify.js';
 import { vmFiles } from '../../model/filenames.js';
 import { lastLines } from '../../system/exec.js';
 import type { VMRow } from '../../store/vms.js';
@@ -46,7 +46,7 @@ async function runScript(target: SSHTarget, name: string, script: string, deadli
 }
 
 /** Runs the identity script on the guest behind target: the files are in place, sshd not yet proven to serve hostKey. */
-export function applyIdentity(target: SSHTarget, name: string, hostKey: KeyPair, signal?: AbortSignal, deadline = Date.now() + 300_000): Promise<void> {
+function applyIdentity(target: SSHTarget, name: string, hostKey: KeyPair, signal?: AbortSignal, deadline = Date.now() + 300_000): Promise<void> {
   const script = reidentifyScript({ hostname: name, hostKey, entropy: randomBytes(64), now: new Date() });
   return runScript(target, name, script, deadline, signal);
 }
@@ -113,31 +113,49 @@ export async function identifyOverChannel(
 }
 
 /**
- * Gives a running VM a new host key, pins it, proves sshd serves it, and keeps it for later boots. The
- * key goes over the guest channel when `channel` is given (no login: under TCG a login session, and the
- * user manager it starts, cost the guest seconds of CPU that a fork's children need), else, or when the
- * channel does not take it, over the VM's pinned connection.
+ * Puts a new host key in a running guest over the guest channel (no login: under TCG a login session,
+ * and the user manager it starts, cost the guest seconds of CPU) and keeps it, pinned. False when the
+ * channel did not take it; then nothing changed.
  */
-export async function rekeyRunning(deps: Deps, row: VMRow, signal?: AbortSignal, channel?: (command: `identity ${string}`) => Promise<string>): Promise<void> {
+export async function rekeyOverChannel(deps: Deps, row: VMRow, channel: (command: `identity ${string}`) => Promise<string>, signal?: AbortSignal): Promise<boolean> {
   const kp = await generateHostKey('banger-vm');
-  const shared = sshTargetFor(deps, row);
-  let applied = false;
-  if (channel) {
-    const script = reidentifyScript({ hostname: row.name, hostKey: kp, entropy: randomBytes(64), now: new Date() });
-    try {
-      applied = (await channel(`identity ${channelWord(script)}`)).includes(IDENTITY_OK);
-    } catch {
-      signal?.throwIfAborted();
-    }
+  const script = rekeyScript({ hostKey: kp, entropy: randomBytes(64) });
+  try {
+    if (!(await channel(`identity ${channelWord(script)}`)).includes(IDENTITY_OK)) return false;
+  } catch {
+    signal?.throwIfAborted();
+    return false;
   }
-  if (!applied) await applyIdentity(shared, row.name, kp, signal);
   await keepHostKey(deps, row, kp);
+  return true;
+}
+
+/**
+ * Proves that a running VM's sshd serves its pinned key: a one-off shared connection that only
+ * authenticates, ended afterwards. An sshd that keeps its keys in memory is made to reload them over
+ * the VM's own connection first (proveHostKey).
+ */
+export async function proveRunningKey(deps: Deps, row: VMRow, signal?: AbortSignal): Promise<void> {
   const proof = proofTargetFor(deps, row);
   try {
-    await proveHostKey(() => waitForSSH(proof, { timeoutMs: 60_000, intervalMs: 100, probe: false, ...(signal ? { signal } : {}) }), shared, row.name, signal);
+    await proveHostKey(() => waitForSSH(proof, { timeoutMs: 60_000, intervalMs: 100, probe: false, ...(signal ? { signal } : {}) }), sshTargetFor(deps, row), row.name, signal);
   } finally {
     await endSharedConnection(proof);
   }
+}
+
+/**
+ * Gives a running VM a new host key, pins it, proves sshd serves it, and keeps it for later boots. The
+ * key goes over the guest channel when `channel` is given, else, or when the channel does not take it,
+ * over the VM's pinned connection.
+ */
+export async function rekeyRunning(deps: Deps, row: VMRow, signal?: AbortSignal, channel?: (command: `identity ${string}`) => Promise<string>): Promise<void> {
+  if (!channel || !(await rekeyOverChannel(deps, row, channel, signal))) {
+    const kp = await generateHostKey('banger-vm');
+    await runScript(sshTargetFor(deps, row), row.name, rekeyScript({ hostKey: kp, entropy: randomBytes(64) }), Date.now() + 300_000, signal);
+    await keepHostKey(deps, row, kp);
+  }
+  await proveRunningKey(deps, row, signal);
 }
 
 /** A stopped VM's next boot uses a new host key (its seed disk carries it); pinned now. */

@@ -78,8 +78,11 @@ export interface TakeOptions {
   deferHash?: boolean;
 }
 
+/** A snapshot just taken: its row, with the manifest it was published with. */
+export type TakenSnapshot = SnapshotRow & { manifest: SnapshotManifest };
+
 /** Saves a running VM into a published snapshot directory and returns its row (not yet inserted). */
-export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver, row: VMRow, handle: VMHandle, opts: TakeOptions, ctx: OpContext): Promise<SnapshotRow> {
+export async function takeSnapshot(deps: VMServiceDeps, driver: HypervisorDriver, row: VMRow, handle: VMHandle, opts: TakeOptions, ctx: OpContext): Promise<TakenSnapshot> {
   const ops = snapshotOps(driver);
   const image = deps.images.byId(row.imageId);
   if (!image?.kernelPath) throw operationFailed(`image ${row.imageId} of vm ${row.name} is gone`);

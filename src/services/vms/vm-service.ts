@@ -29,11 +29,11 @@ import { gitIdentityCommand, hostGitIdentity, reportGitIdentity } from './git-id
 import { launchVM, waitReady, WORK_DISK_INDEX, type RestoreInput } from './boot.js';
 import { firstBootOf, InstallerWatch, markFirstBootDone, pendingFirstBoot, refuseUnbootable } from './first-boot.js';
 import { readdressRestored, refuseUnaddressable } from './readdress.js';
-import { identifyOverChannel, identifyRestored, proveHostKey, rekeyRunning, rekeyStopped, restoreIdentityTarget, setGuestClock } from './identity.js';
+import { identifyOverChannel, identifyRestored, proveHostKey, proveRunningKey, rekeyOverChannel, rekeyRunning, rekeyStopped, restoreIdentityTarget, setGuestClock } from './identity.js';
 import { discardSuspended, saveSuspended, suspendedInput } from './suspend.js';
 import { vmHealth } from './health.js';
 import { compatibilityProblem, keepHashAfterUnlink, readManifest, verifyFiles } from './snapshot-manifest.js';
-import { snapshotOps, takeSnapshot } from './snapshot-create.js';
+import { snapshotOps, takeSnapshot, type TakenSnapshot } from './snapshot-create.js';
 import { PendingHashes } from './snapshot-hash.js';
 import { resolveSnapshot, toSnapshotInfo } from './snapshot-view.js';
 import type { VMServiceDeps } from './deps.js';
@@ -82,11 +82,13 @@ export class VMService {
   readonly pool: WarmPool;
   /** Background hashes of fork snapshots published before their memory was hashed. */
   readonly hashes: PendingHashes;
+  private sshConfigWrites: Promise<void>;
 
   constructor(private readonly deps: VMServiceDeps) {
     this.lifecycle = new VMLifecycle(deps.repo);
     this.teardown = new Teardown(deps, this.lifecycle, () => this.syncSSHConfigQuietly());
     this.hashes = new PendingHashes(deps);
+    this.sshConfigWrites = Promise.resolve();
     this.pool = new WarmPool(deps, {
       bootHidden: (name, image, spec, ctx) => this.bootHidden(name, image, spec, ctx),
       saveHidden: (vmId, snap, ctx) => this.saveHidden(vmId, snap, ctx),
@@ -215,7 +217,7 @@ export class VMService {
   }
 
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
-  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string; readdress?: boolean; identityChannel?: boolean }, onLaunch?: () => void): Promise<VMRow> {
+  private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string; readdress?: boolean; identityChannel?: boolean; onSshdReload?: () => void }, onLaunch?: () => void): Promise<VMRow> {
     try {
       const driver = await this.driverOf(row);
       const launched = await launchVM(this.deps, driver, row, ctx, restore, onLaunch);
@@ -249,9 +251,10 @@ export class VMService {
         const ready = gitCommand && !overChannel ? { command: gitCommand } : {};
         // sshd runs in restored state: no greeting probe; the handshake proves the new, pinned key.
         const readiness = await ctx.stage('ssh', 'checking ssh with the new host key', () =>
-          proveHostKey(() => waitReady(this.deps, launched.row, launched.handle, ctx.signal, undefined, { probe: false, ...ready }), identityTarget, row.name, ctx.signal, () =>
-            ctx.log(`${row.name}: its sshd still served the snapshot's host key (it keeps keys in memory); restarting it`, 'warn'),
-          ),
+          proveHostKey(() => waitReady(this.deps, launched.row, launched.handle, ctx.signal, undefined, { probe: false, ...ready }), identityTarget, row.name, ctx.signal, () => {
+            restore.onSshdReload?.();
+            ctx.log(`${row.name}: its sshd still served the snapshot's host key (it keeps keys in memory); restarting it`, 'warn');
+          }),
         );
         if (!overChannel) gitResult = readiness;
       } else {
@@ -593,8 +596,11 @@ export class VMService {
     resolveSnapshot(this.deps.snapshots, req.fromSnapshot!);
   }
 
-  /** `checked`: the snapshot's manifest, its files already verified by the caller (a fork, once for all children). */
-  private async createFromSnapshot(req: CreateVMRequest, ctx: OpContext, checked?: SnapshotManifest): Promise<VMInfo> {
+  /**
+   * `checked`: the snapshot's manifest, its files already verified by the caller (a fork, once for all
+   * children). `onSshdReload`: called when the restored sshd had to be restarted to serve the new key.
+   */
+  private async createFromSnapshot(req: CreateVMRequest, ctx: OpContext, checked?: SnapshotManifest, onSshdReload?: () => void): Promise<VMInfo> {
     this.precheckRestore(req);
     const snap = resolveSnapshot(this.deps.snapshots, req.fromSnapshot!);
     const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
@@ -619,7 +625,7 @@ export class VMService {
       const row = this.deps.repo.update(reserved.id, { imageId: manifest.image.id });
       let launched = false;
       try {
-        return this.view(await this.restoreLocked(row, snap, ctx, { template: false, manifest, onLaunch: () => (launched = true) }));
+        return this.view(await this.restoreLocked(row, snap, ctx, { template: false, manifest, onLaunch: () => (launched = true), ...(onSshdReload ? { onSshdReload } : {}) }));
       } catch (err) {
         if (!launched || ctx.signal.aborted) {
           await this.destroy(this.deps.repo.get(row.id) ?? row).catch((e: unknown) => this.deps.logger.warn('cleanup after failed restore', { vm: row.name, error: e }));
@@ -639,7 +645,7 @@ export class VMService {
     reserved: VMRow,
     snap: SnapshotRow,
     ctx: OpContext,
-    opts: { template: boolean; manifest?: SnapshotManifest; onLaunch?: () => void },
+    opts: { template: boolean; manifest?: SnapshotManifest; onLaunch?: () => void; onSshdReload?: () => void },
   ): Promise<VMRow> {
     const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
     const manifest = opts.manifest ?? (await readManifest(sf.manifest));
@@ -677,6 +683,7 @@ export class VMService {
       // Saved on a tap: the guest holds the source's MAC and address until it is told its own.
       readdress: m.network === 'tap',
       identityChannel: manifest.identityChannel === true,
+      ...(opts.onSshdReload ? { onSshdReload: opts.onSshdReload } : {}),
     };
     const running = await this.boot(row, ctx, restore);
     if (running.spec.diskSizeBytes > m.diskSizeBytes) {
@@ -846,7 +853,7 @@ export class VMService {
    * Takes and records a snapshot of a running VM (the caller holds its lock). With deferHash the
    * snapshot is published before its memory is hashed; the caller starts the hash (this.hashes).
    */
-  private async takeLocked(row: VMRow, req: CreateSnapshotRequest, ctx: OpContext, opts: { deferHash?: boolean } = {}): Promise<SnapshotRow> {
+  private async takeLocked(row: VMRow, req: CreateSnapshotRequest, ctx: OpContext, opts: { deferHash?: boolean } = {}): Promise<TakenSnapshot> {
     if (row.state !== 'running') throw notRunning(`vm ${row.name} is ${row.state}: a snapshot saves a running VM's memory`, `start it with banger vm start ${row.name}`);
     const handle = this.teardown.handleOf(row.id);
     if (!handle) throw notRunning(`vm ${row.name} has no running process`, `start it with banger vm start ${row.name}`);
@@ -862,21 +869,56 @@ export class VMService {
     return snap;
   }
 
-  /** The snapshot holds the key the VM served until now; the VM moves to a new one so no running VM serves it. A failure is a warning. */
-  /** A new host key for the source of a snapshot that keeps running; over the guest channel when the snapshot found it answering. */
-  private async rekeySource(row: VMRow, ctx: OpContext, snap: SnapshotRow): Promise<void> {
+  /** The guest channel of a running source VM, when its snapshot found the channel answering. */
+  private sourceChannel(row: VMRow, snap: TakenSnapshot, ctx: OpContext): ((command: `identity ${string}`) => Promise<string>) | undefined {
     const handle = this.teardown.handleOf(row.id);
-    const snapOps = handle ? this.deps.hypervisors.forHandle(handle).snapshots : undefined;
-    const guestCommand = snapOps?.guestCommand?.bind(snapOps);
-    const manifest = guestCommand ? await readManifest(snapshotFiles(this.deps.layout.snapshotsDir, snap.id).manifest).catch(() => undefined) : undefined;
-    const channel =
-      handle && guestCommand && manifest?.identityChannel === true
-        ? (command: `identity ${string}`) => guestCommand(handle, command, { timeoutMs: CHANNEL_IDENTITY_MS, signal: ctx.signal })
-        : undefined;
+    const ops = handle ? this.deps.hypervisors.forHandle(handle).snapshots : undefined;
+    if (!handle || !ops?.guestCommand || snap.manifest.identityChannel !== true) return undefined;
+    return (command) => ops.guestCommand!(handle, command, { timeoutMs: CHANNEL_IDENTITY_MS, signal: ctx.signal });
+  }
+
+  /**
+   * The snapshot holds the key the VM served until now; the VM moves to a new one so no running VM
+   * serves it. Over the guest channel when the snapshot found it answering. A failure is a warning.
+   */
+  private async rekeySource(row: VMRow, ctx: OpContext, snap: TakenSnapshot): Promise<void> {
+    const channel = this.sourceChannel(row, snap, ctx);
     try {
       await ctx.stage('rekey', `giving ${row.name} a new host key${channel ? ' over the guest channel' : ''}`, () => rekeyRunning(this.deps, row, ctx.signal, channel));
     } catch (err) {
       ctx.log(`could not give ${row.name} a new host key: ${(err as Error).message}`, 'warn');
+    }
+  }
+
+  /**
+   * The parent of a fork moves to a new key while its children restore: over the guest channel it is
+   * a few shell builtins and four renames in the parent, no login. True once the key is in place and
+   * pinned; false (and a warning) when the channel did not take it.
+   */
+  private async rekeyParentEarly(row: VMRow, ctx: OpContext, snap: TakenSnapshot): Promise<boolean> {
+    const channel = this.sourceChannel(row, snap, ctx);
+    if (!channel) return false;
+    try {
+      return await ctx.stage('rekey', `giving ${row.name} a new host key over the guest channel`, () => rekeyOverChannel(this.deps, row, channel, ctx.signal));
+    } catch (err) {
+      ctx.log(`could not give ${row.name} a new host key over the guest channel: ${(err as Error).message}`, 'warn');
+      return false;
+    }
+  }
+
+  /**
+   * The rest of a fork parent's new key. Not in place yet: the whole of rekeySource. In place: its
+   * children are copies of the same sshd, each just proven to serve the key written under it; when
+   * none had to be restarted for that, the parent's sshd serves its new key too, and a login to show
+   * it would only take CPU from the children. Otherwise it is proven here, restarted if need be.
+   */
+  private async finishParentRekey(row: VMRow, ctx: OpContext, snap: TakenSnapshot, inPlace: boolean, shownByChildren: boolean): Promise<void> {
+    if (!inPlace) return this.rekeySource(row, ctx, snap);
+    if (shownByChildren) return;
+    try {
+      await ctx.stage('rekey-check', `checking that ${row.name} serves its new host key`, () => proveRunningKey(this.deps, row, ctx.signal));
+    } catch (err) {
+      ctx.log(`could not show that ${row.name} serves its new host key: ${(err as Error).message}`, 'warn');
     }
   }
 
@@ -926,22 +968,24 @@ export class VMService {
     const names = childNames(req.namePrefix ?? parent.name, req.count ?? 1);
     return this.locked(ref, async (row) => {
       const snap = await this.takeLocked(row, { name: this.snapshotName(`${parent.name}-fork`) }, ctx, { deferHash: true });
-      // The parent's new host key comes after the children: all of them need the host's CPU (under TCG
-      // it is what a restore waits on), and the parent serves the key its snapshot holds either way.
+      // The parent's new key goes over the guest channel while the children restore; what is left of
+      // it (finishParentRekey) comes after them: they need the host's CPU first (under TCG it is what a
+      // restore waits on), and the parent serves the key its snapshot holds until then either way.
+      const early = this.rekeyParentEarly(row, ctx, snap);
+      let reloads = 0;
       let rekeyed: Promise<void> | undefined;
       const workspace = this.deps.repo.get(row.id)?.workspace;
       try {
         if (req.branch !== undefined && !workspace) throw badRequest(`vm ${parent.name} lost its workspace during the fork, so --branch has no checkout to branch`, 'fork again without --branch');
-        const sf = snapshotFiles(this.deps.layout.snapshotsDir, snap.id);
-        const manifest = await readManifest(sf.manifest);
+        const manifest = snap.manifest;
         // Saved by this fork moments ago (its hash still running): its files are only checked to be there.
-        await ctx.stage('verify', `checking snapshot ${snap.name} once for ${names.length} ${names.length === 1 ? 'child' : 'children'}`, () => verifyFiles(sf.dir, manifest, ctx.signal, { hash: false }));
+        await ctx.stage('verify', `checking snapshot ${snap.name} once for ${names.length} ${names.length === 1 ? 'child' : 'children'}`, () => verifyFiles(snap.dir, manifest, ctx.signal, { hash: false }));
         ctx.log(`restoring ${names.join(', ')} (${Math.min(FORK_PARALLEL, names.length)} at a time)`);
         const children = await restoreChildren(
           names,
           {
             restore: async (name, n, cctx) => {
-              await this.createFromSnapshot({ name, fromSnapshot: snap.id }, cctx, manifest);
+              await this.createFromSnapshot({ name, fromSnapshot: snap.id }, cctx, manifest, () => reloads++);
               if (workspace) await this.giveWorkspace(name, workspace, req.branch === undefined ? undefined : childBranch(req.branch, n), cctx);
               return this.show(name);
             },
@@ -949,7 +993,7 @@ export class VMService {
           },
           ctx,
         );
-        rekeyed = this.rekeySource(row, ctx, snap);
+        rekeyed = this.finishParentRekey(row, ctx, snap, await early, reloads === 0);
         await rekeyed;
         // The hash of gigabytes of memory takes a host core for seconds: it starts once the children
         // and the parent's new key no longer need the CPU.
@@ -959,7 +1003,8 @@ export class VMService {
         await this.snapshotDelete(snap.id).catch((e: unknown) => this.deps.logger.warn('removing the snapshot of a failed fork', { snapshot: snap.name, error: e }));
         throw err;
       } finally {
-        await (rekeyed ?? this.rekeySource(row, ctx, snap));
+        // A failed fork proves nothing about the parent's sshd: its new key is checked (or given) here.
+        await (rekeyed ?? early.then((inPlace) => this.finishParentRekey(row, ctx, snap, inPlace, false)));
       }
     });
   }
@@ -1107,9 +1152,10 @@ export class VMService {
     return out;
   }
 
-  /** At daemon stop: background snapshot hashes get HASH_STOP_GRACE_MS to finish, then are cancelled. */
-  stopBackground(): Promise<void> {
-    return this.hashes.stop(HASH_STOP_GRACE_MS);
+  /** At daemon stop: background snapshot hashes get HASH_STOP_GRACE_MS to finish, then are cancelled; an ssh_config rewrite under way finishes. */
+  async stopBackground(): Promise<void> {
+    await this.hashes.stop(HASH_STOP_GRACE_MS);
+    await this.sshConfigWrites;
   }
 
   /** Rewrites banger's ssh_config so `ssh <name>.vm` reaches every running VM. */
@@ -1117,8 +1163,18 @@ export class VMService {
     return syncSSHConfig(this.deps);
   }
 
+  /**
+   * Rewrites ssh_config after the rewrites already asked for, each from the VMs as they are when it
+   * runs: concurrent rewrites (a fork's children all come up at once) could otherwise finish out of
+   * order and leave an older list in place. stopBackground waits for the last one.
+   */
   private syncSSHConfigQuietly(): void {
-    this.syncSSHConfig().catch((err: unknown) => this.deps.logger.warn('could not write ssh_config', { error: (err as Error).message }));
+    this.sshConfigWrites = this.sshConfigWrites
+      .then(() => this.syncSSHConfig())
+      .then(
+        () => undefined,
+        (err: unknown) => this.deps.logger.warn('could not write ssh_config', { error: (err as Error).message }),
+      );
   }
 
   /** Names of VMs using an image (for image delete). */
