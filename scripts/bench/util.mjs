@@ -192,20 +192,6 @@ export function isAlive(pid) {
   }
 }
 
-let clockTicks;
-
-/** CPU time (user + system, seconds) a live process has used so far, from /proc/<pid>/stat; undefined when it is gone. */
-export function cpuSeconds(pid) {
-  clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Pids (other than ours) whose command line mentions `needle` anywhere. */
 export function pidsMentioning(needle) {
   const pids = [];

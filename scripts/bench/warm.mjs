@@ -5,10 +5,11 @@
  * read from the daemon's boot and restore stages.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { IMAGE, ensureImage } from './image.mjs';
 import { availableParallelism } from 'node:os';
-import { check, cpuSeconds, fmtDur, fmtSecs, median, passMiss, runAsync, say } from './util.mjs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { IMAGE, ensureImage } from './image.mjs';
+import { check, fmtDur, fmtSecs, median, passMiss, runAsync, say } from './util.mjs';
 
 const TARGET_RATIO = 0.1;
 const SNAPSHOT = 'bench-warm';
@@ -42,7 +43,12 @@ async function timeCreate(ctx, args, what) {
   } catch {
     /* no VM record on stdout: no CPU figure */
   }
-  return { ms: r.ms, stages: [accel, ...stages], accel, pid, cpu: pid === undefined ? undefined : cpuSeconds(pid) };
+  return { ms: r.ms, stages: [accel, ...stages], accel, pid, cpu: pid === undefined ? undefined : (await cpuReader(ctx))(pid) };
+}
+
+/** The CPU time (seconds) a live process has used so far: the build's own reader (system/proc.ts). */
+async function cpuReader(ctx) {
+  return (await import(pathToFileURL(join(ctx.dist, 'system', 'proc.js')).href)).cpuSeconds;
 }
 
 const fmtCpu = (s) => (s === undefined ? '?' : `${s.toFixed(1)} s`);
@@ -244,6 +250,7 @@ async function warmForkOnce(ctx) {
   const oneCpu = [];
   const forks = [];
   const snap = 'bench-fork-one';
+  const cpuSeconds = await cpuReader(ctx);
   try {
     say('cold boot of the fork source (not timed in the ratio)');
     ctx.vmNames.add('wfsrc');
@@ -273,7 +280,8 @@ async function warmForkOnce(ctx) {
       forks.push(f.ms);
       for (const a of accelsIn(f.stderr)) used.add(a);
       const kidsCpu = result.children.map((c) => cpuSeconds(c.pid));
-      const cpu = `children's VMs' CPU ${kidsCpu.map(fmtCpu).join(' + ')}, the parent's ${fmtCpu(parentBefore === undefined || parentAfter === undefined ? undefined : parentAfter - parentBefore)}`;
+      const parentCpu = parentBefore === undefined || parentAfter === undefined ? undefined : parentAfter - parentBefore;
+      const cpu = `children's VMs' CPU ${kidsCpu.map(fmtCpu).join(' + ')}, the parent's ${fmtCpu(parentCpu)}`;
       rows.push({ cells: [`fork of ${FORK_CHILDREN}, run ${i}`, fmtSecs(f.ms), '', '', `${result.children.length} children; ${cpu}; ${forkStages(f.stderr)}`], ok: true });
       check(await runAsync(ctx, ctx.banger('vm', 'delete', ...kids)), 'banger vm delete (fork children)');
       for (const k of kids) ctx.vmNames.delete(k);
