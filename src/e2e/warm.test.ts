@@ -154,6 +154,19 @@ describe('warm starts end to end', { skip, timeout: 120 * 60_000 }, () => {
     }
   });
 
+  it('the guest channel waits on its port while the daemon holds it (parent and children), polls while no daemon runs, and waits again once a new daemon adopts the VMs', async () => {
+    assert.ok(fork, 'fork ran');
+    // Where the channel's loop sleeps, sampled: port_fops_read while a host client is connected (the read
+    // blocks), the select of its 50 ms poll while none is.
+    const waits = `p=$(pgrep -x banger-serial-c); for i in 1 2 3 4 5 6; do cat /proc/$p/wchan; echo; sleep 0.2; done | sort -u | tr '\\n' ' '`;
+    for (const vm of ['parent', 'kid-1', 'kid-2']) assert.equal(await plainSsh(vm, waits), 'port_fops_read', `${vm}'s channel loop waits on its port`);
+    assert.equal((await banger(['daemon', 'stop'], env, 120_000)).code, 0);
+    assert.notEqual(await plainSsh('kid-1', waits), 'port_fops_read', 'with no daemon the loop polls');
+    const list = await banger(['vm', 'list'], env, 120_000);
+    assert.equal(list.code, 0, list.stderr);
+    for (const vm of ['parent', 'kid-1']) assert.equal(await plainSsh(vm, waits), 'port_fops_read', `the new daemon holds ${vm}'s channel`);
+  });
+
   /** Kilobytes per smaps field, summed over the process's mappings of `file`; undefined when it maps none. */
   const mappingOf = (pid: number, file: string): Record<string, number> | undefined => {
     let sum: Record<string, number> | undefined;

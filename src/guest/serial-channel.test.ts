@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { channelRequest, ChannelError } from '../drivers/qemu/channel.js';
+import { channelRequest, ChannelError, holdChannel, releaseChannel } from '../drivers/qemu/channel.js';
 import { spawnPiped, which, type PipedChild } from '../system/exec.js';
 import { CHANNEL_SCRIPT } from './channel.js';
 import { channelWord } from './reidentify.js';
@@ -27,6 +27,7 @@ describe('guest channel over a serial port', { skip: which('socat') && which('ba
   let guestSide: Socket | undefined;
   let pending = '';
   let client: Socket | undefined;
+  let accepted = 0;
   let qemu: Server;
   let link: Server;
 
@@ -47,6 +48,7 @@ describe('guest channel over a serial port', { skip: which('socat') && which('ba
     await new Promise<void>((r) => link.listen(guestLink, () => r()));
     // The host end, as QEMU's chardev socket: one client at a time.
     qemu = createServer((c) => {
+      accepted++;
       client = c;
       if (pending) c.write(pending);
       pending = '';
@@ -65,6 +67,7 @@ describe('guest channel over a serial port', { skip: which('socat') && which('ba
     children.push(spawnPiped(['bash', join(dir, 'loop')], { env }));
   });
   after(async () => {
+    releaseChannel(channelSock);
     for (const c of children) c.kill('SIGKILL');
     guestSide?.destroy();
     await new Promise<void>((r) => qemu.close(() => r()));
@@ -100,6 +103,39 @@ describe('guest channel over a serial port', { skip: which('socat') && which('ba
   it('requests to one VM go one at a time, each with its own answer', async () => {
     const answers = await Promise.all([1, 2, 3].map((n) => channelRequest(channelSock, `identity ${channelWord(`echo n${n}\n`)}`, { timeoutMs: 10_000 })));
     assert.deepEqual(answers, ['n1\n', 'n2\n', 'n3\n']);
+  });
+
+  it('keeps one connection open between requests, so the guest\'s loop waits on its port instead of polling', async () => {
+    await channelRequest(channelSock, 'health', { timeoutMs: 10_000 });
+    const before = accepted;
+    await sleep(200);
+    assert.ok(client && !client.destroyed, 'the connection is still open after the answer');
+    assert.equal(await channelRequest(channelSock, 'health', { timeoutMs: 10_000 }), 'ok 42.00\n');
+    assert.equal(accepted, before, 'the second request used the same connection');
+  });
+
+  it('a connection QEMU dropped is opened again by the next request', async () => {
+    await channelRequest(channelSock, 'health', { timeoutMs: 10_000 });
+    const before = accepted;
+    client?.destroy();
+    await sleep(100);
+    assert.equal(await channelRequest(channelSock, 'health', { timeoutMs: 10_000 }), 'ok 42.00\n');
+    assert.equal(accepted, before + 1);
+  });
+
+  it('holds a connection before any request, and a socket nobody listens on fails the request only', async () => {
+    releaseChannel(channelSock);
+    await sleep(100);
+    const before = accepted;
+    holdChannel(channelSock);
+    for (let i = 0; i < 40 && accepted === before; i++) await sleep(50);
+    assert.equal(accepted, before + 1, 'holdChannel connected');
+    holdChannel(channelSock);
+    assert.equal(await channelRequest(channelSock, 'health', { timeoutMs: 10_000 }), 'ok 42.00\n');
+    assert.equal(accepted, before + 1, 'neither a second hold nor the request opened another connection');
+    const nowhere = join(dir, 'nowhere.sock');
+    holdChannel(nowhere);
+    await assert.rejects(channelRequest(nowhere, 'health', { timeoutMs: 2000 }), (err: unknown) => err instanceof ChannelError && /nowhere\.sock/.test(err.message));
   });
 
   it('a command is one line', async () => {

@@ -4,7 +4,8 @@
  * command through the channel script (channel.ts) and writes the answer, then `banger-channel-end <id>`.
  *
  * While no host client is connected a read of the port returns at once with nothing, so the loop then
- * waits 50 ms on a FIFO nobody writes (bash's own read, no process started) before trying again.
+ * waits 50 ms on a FIFO nobody writes (bash's own read, no process started) before trying again. The
+ * daemon keeps a connection open while the VM runs, so the loop polls only while the daemon is down.
  *
  * @module
  */

@@ -27,7 +27,7 @@ import { containedArgv, containment } from './contain.js';
 import { createOverlay } from './overlay.js';
 import { EGRESS_CONNECTOR_BIN, hasChannelChardev, hostfwdRule, pidFilePath, qemuArgv, qmpChardevArg, qmpSocketPath, validateForward, validateSpec } from './argv.js';
 import { DEFAULT_QEMU_BIN, QEMU_FIX_HINT, probeQemu, qemuVersion, type ProbeOptions } from './probe.js';
-import { channelRequest } from './channel.js';
+import { channelRequest, holdChannel } from './channel.js';
 import { waitForQmp, withQmp, type QmpClient } from './qmp.js';
 import { argvHash, checkLaunchInputs, FORCE_WAIT_MS, VmmProcessDriver } from '../vmm-process.js';
 
@@ -99,6 +99,13 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
 
   launch(spec: LaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VMHandle> {
     return this.start(spec, opts, false);
+  }
+
+  /** A VM adopted after a daemon restart gets its guest channel held again, as at start. */
+  override async adopt(handle: VMHandle): Promise<boolean> {
+    const alive = await super.adopt(handle);
+    if (alive) holdChannel(runFiles(dirname(handle.controlSocket)).channelSocket);
+    return alive;
   }
 
   /** Pause, save, freeze and restore through QMP; see snapshot.ts. */
@@ -219,6 +226,8 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
         err,
       );
     }
+    // Held from now on: the guest's channel loop waits on its port instead of polling it (channel.ts).
+    holdChannel(runFiles(spec.runDir).channelSocket);
     return { driver: 'qemu', pid, controlSocket: sock, accel, startedAt, argvHash: argvHash(argv) };
   }
 
