@@ -104,7 +104,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
   /** A VM adopted after a daemon restart gets its guest channel held again, as at start. */
   override async adopt(handle: VMHandle): Promise<boolean> {
     const alive = await super.adopt(handle);
-    if (alive) holdChannel(runFiles(dirname(handle.controlSocket)).channelSocket);
+    if (alive) holdChannel(channelSocketOf(handle));
     return alive;
   }
 
@@ -140,7 +140,7 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     },
     guestCommand: (handle, command, opts = {}) => {
       if (!this.isOurs(handle)) return Promise.reject(notRunning(`vm process ${handle.pid} is not running`));
-      return channelRequest(runFiles(dirname(handle.controlSocket)).channelSocket, command, opts);
+      return channelRequest(channelSocketOf(handle), command, opts);
     },
     growDisk: (handle, diskIndex, sizeBytes) => {
       if (!Number.isInteger(diskIndex) || diskIndex < 0 || !Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw badRequest(`cannot grow disk ${diskIndex} to ${sizeBytes} bytes`);
@@ -339,6 +339,11 @@ async function readPid(pidFile: string): Promise<number | undefined> {
     await sleep(20);
   }
   return undefined;
+}
+
+/** The guest channel's socket of a running VM: beside its control socket in the run directory. */
+function channelSocketOf(handle: VMHandle): string {
+  return runFiles(dirname(handle.controlSocket)).channelSocket;
 }
 
 /** The control socket, the pidfile and the guest's RAM file (a snapshot keeps its own copy or link). */
