@@ -4,17 +4,32 @@ import { lstat, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../system/exec.js';
-import { BOOT_TRIM_PATH, BOOT_TRIM_SCRIPT, TRIM_MASKED, TRIM_UNITS } from './boot-trim.js';
+import { BOOT_TRIM_PATH, BOOT_TRIM_SCRIPT, TRIM_EMULATED_BLACKLIST, TRIM_MASKED, TRIM_MODPROBE_CONF, TRIM_UNITS } from './boot-trim.js';
 import { SEED_KEYS_DIR, SEED_SCRIPT_PATH } from './seed-script.js';
 import { guestBits } from './guest-bits.js';
 
-async function generate(cmdline: string): Promise<string> {
+/** QEMU under TCG lists no kvm-clock; a KVM guest does. */
+const EMULATED = 'hpet acpi_pm';
+const UNDER_KVM = 'kvm-clock tsc hpet acpi_pm';
+
+/** Runs the generator into a temporary directory; its modprobe configuration goes to `modprobe.d/` there, never to the host's /run. */
+async function generate(cmdline: string, clocksources = UNDER_KVM): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'banger-trim-'));
   const script = join(dir, 'gen');
   await writeFile(script, BOOT_TRIM_SCRIPT, { mode: 0o755 });
   // systemd calls generators with the normal, early and late directories.
-  await run([script, join(dir, 'normal'), join(dir, 'early'), join(dir, 'late')], { env: { ...process.env, BANGER_TRIM_CMDLINE: cmdline } });
+  await run([script, join(dir, 'normal'), join(dir, 'early'), join(dir, 'late')], {
+    env: { ...process.env, BANGER_TRIM_CMDLINE: cmdline, BANGER_TRIM_CLOCKSOURCES: clocksources, BANGER_TRIM_MODPROBE: join(dir, 'modprobe.d', 'banger-boot-trim.conf') },
+  });
   return dir;
+}
+
+/** The blacklist as kmod reads it from the generated configuration (modprobe -C DIR -c), or undefined when none was written. */
+async function blacklisted(dir: string): Promise<string[] | undefined> {
+  const conf = join(dir, 'modprobe.d');
+  if (!(await readdir(conf).catch(() => undefined))) return undefined;
+  const r = await run(['modprobe', '-C', conf, '-c']);
+  return r.stdout.split('\n').filter((l) => l.startsWith('blacklist ')).map((l) => l.slice('blacklist '.length));
 }
 
 test('every image carries the boot-trim generator, executable', () => {
@@ -78,6 +93,37 @@ test('a trimmed boot applies the seed without waiting for the work disk; only th
     assert.ok(SEED_KEYS_DIR.startsWith('/run/'), 'the keys wait on tmpfs, never on the image');
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a trimmed boot under emulation keeps udev from loading the modules for the CPU\'s virtualization and SIMD crypto features', async () => {
+  const dir = await generate('console=ttyS0 root=/dev/vda rw', EMULATED);
+  try {
+    const list = await blacklisted(dir);
+    const expected: string[] = [...TRIM_EMULATED_BLACKLIST];
+    assert.deepEqual(list, expected, 'kmod reads every module of the list as blacklisted');
+    for (const m of ['kvm_amd', 'kvm_intel', 'aesni_intel', 'sha256_ssse3']) assert.ok(list?.includes(m), `${m} blacklisted`);
+    for (const kept of ['virtio_net', 'virtio_blk', 'vsock', 'loop', 'evdev', 'button']) assert.ok(!list?.includes(kept), `${kept} still loads`);
+    assert.ok(await lstat(join(dir, 'early', 'ssh.service.d')), 'the drop-in directories were made in the same mkdir');
+    assert.match(TRIM_MODPROBE_CONF, /^\/run\/modprobe\.d\/[^/]+\.conf$/, 'in the tmpfs kmod reads, never in the image');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('under KVM (kvm-clock), with unreadable clocksources, or untrimmed, every module loads as the image has it', async () => {
+  for (const [cmdline, clocks] of [
+    ['console=ttyS0 root=/dev/vda rw', UNDER_KVM],
+    ['console=ttyS0 root=/dev/vda rw', ''],
+    ['console=ttyS0 banger.trim=off root=/dev/vda', EMULATED],
+  ] as const) {
+    // A blank value stands for a clocksource file that could not be read (an empty one would make the script read the host's).
+    const dir = await generate(cmdline, clocks === '' ? ' ' : clocks);
+    try {
+      assert.equal(await blacklisted(dir), undefined, `no blacklist for ${JSON.stringify({ cmdline, clocks })}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 });
 

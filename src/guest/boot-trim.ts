@@ -7,6 +7,8 @@
  * for /root, in a second unit, and leaves out the work disk's fsck unless fsck.mode=force asks for it. journald, udev, networkd, sshd, logind and apt stay as they are.
  * docker and containerd are not started at boot in any banger image: docker.socket starts them on the first
  * docker command; an untrimmed boot starts them at boot, as the image would have.
+ * Under emulation (QEMU's TCG, which has no kvm-clock) it also keeps udev from loading, one after the
+ * other, the modules for the CPU's virtualization and SIMD crypto features (TRIM_EMULATED_BLACKLIST).
  * `banger.trim=off` on the kernel command line turns it all off (that boot then also orders banger-seed
  * before sysinit.target, as images before it did), so the same image can be measured with and without
  * it; the initramfs's /init (trim-init.ts) reads the same word.
@@ -61,6 +63,33 @@ export const TRIM_GENERATORS_MASKED = [
   'systemd-sysv-generator',
 ] as const;
 
+/**
+ * Modules a trimmed boot under emulation keeps udev from loading for the CPU's features: loading them
+ * (decompression, relocation, the crypto self-tests) cost udev's workers 1.1 to 1.6 s of emulated CPU per
+ * boot, partly after the VM is reported ready. KVM inside an emulated guest is of next to no use, and the
+ * kernel's generic code serves what kernel crypto a sandbox does (user space has its own). A
+ * blacklist only stops loading by alias: `modprobe kvm_amd` still loads the module. Under KVM these
+ * modules cost next to nothing and nested KVM may be wanted, so they load as usual.
+ */
+export const TRIM_EMULATED_BLACKLIST = [
+  'kvm',
+  'kvm_amd',
+  'kvm_intel',
+  'aesni_intel',
+  'ghash_clmulni_intel',
+  'polyval_clmulni',
+  'sha1_ssse3',
+  'sha256_ssse3',
+  'sha512_ssse3',
+  'crc32_pclmul',
+  'crc32c_intel',
+  'crct10dif_pclmul',
+  'powernow_k8',
+] as const;
+
+/** Where a trimmed boot under emulation writes its blacklist (kmod reads /run/modprobe.d). */
+export const TRIM_MODPROBE_CONF = '/run/modprobe.d/banger-boot-trim.conf';
+
 /** Units a trimmed boot defines itself (over the image's own, if any): unit -> content. */
 export const TRIM_UNITS: Readonly<Record<string, string>> = {
   [SEED_UNIT_NAME]: TRIMMED_SEED_UNIT,
@@ -105,10 +134,10 @@ function sq(text: string): string {
  * builtins for the rest: under TCG every fork costs a sizeable share of a second, and systemd waits for
  * its generators before it starts anything.
  */
-function writes(all: Readonly<Record<string, string>>, kind: 'dropin' | 'unit', indent: string): string {
+function writes(all: Readonly<Record<string, string>>, kind: 'dropin' | 'unit', indent: string, alsoMkdir = ''): string {
   const path = (unit: string): string => (kind === 'dropin' ? `$dir/${unit}.d/banger-boot-trim.conf` : `$dir/${unit}`);
   const lines = Object.entries(all).map(([unit, content]) => `printf '%s' ${sq(content)} > "${path(unit)}"`);
-  if (kind === 'dropin') lines.unshift(`mkdir -p ${Object.keys(all).map((u) => `"$dir/${u}.d"`).join(' ')}`);
+  if (kind === 'dropin') lines.unshift(`mkdir -p ${alsoMkdir}${Object.keys(all).map((u) => `"$dir/${u}.d"`).join(' ')}`);
   return lines.map((l) => l.split('\n').map((x, n) => (n === 0 ? indent + x : x)).join('\n')).join('\n');
 }
 
@@ -116,7 +145,9 @@ export const BOOT_TRIM_SCRIPT = `#!/bin/sh
 # banger-boot-trim (systemd generator): masks what a sandbox does not need, orders docker after sshd,
 # lets logins go ahead before the user's systemd --user manager is ready and applies the seed early.
 # ${BOOT_TRIM_OFF} on the kernel command line turns it off.
-# (BANGER_TRIM_CMDLINE stands in for /proc/cmdline when the script is exercised outside a guest.)
+# Under emulation (no kvm-clock) it blacklists the modules for the CPU's virtualization and SIMD crypto features.
+# (BANGER_TRIM_CMDLINE, BANGER_TRIM_CLOCKSOURCES and BANGER_TRIM_MODPROBE stand in for /proc/cmdline, the
+# clocksources and ${TRIM_MODPROBE_CONF} when the script is exercised outside a guest.)
 set -u
 dir="\${2:-\${1:-/run/systemd/generator.early}}"
 [ -d "$dir" ] || mkdir -p "$dir" || exit 0
@@ -132,7 +163,16 @@ esac
 for unit in ${TRIM_MASKED.join(' ')}; do
   : > "$dir/$unit"
 done
-${writes(TRIM_DROPINS, 'dropin', '')}
+clocks="\${BANGER_TRIM_CLOCKSOURCES:-}"
+[ -n "$clocks" ] || read -r clocks < /sys/devices/system/clocksource/clocksource0/available_clocksource || true
+modprobe="\${BANGER_TRIM_MODPROBE:-${TRIM_MODPROBE_CONF}}"
+modprobe_dir=''
+case " $clocks " in
+  *" kvm-clock "*) ;;
+  *[a-z]*) modprobe_dir="\${modprobe%/*}" ;;
+esac
+${writes(TRIM_DROPINS, 'dropin', '', '${modprobe_dir:+"$modprobe_dir"} ')}
+[ -z "$modprobe_dir" ] || printf 'blacklist %s\n' ${TRIM_EMULATED_BLACKLIST.join(' ')} > "$modprobe"
 ${writes(TRIM_UNITS, 'unit', '')}
 exit 0
 `;

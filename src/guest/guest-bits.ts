@@ -32,9 +32,9 @@ export type GuestBit =
  * 10: a trimmed boot applies the seed before the work disk is mounted, the seed disk is found by its serial, binfmt and the work
  * disk's fsck are left out of trimmed boots, docker starts on demand, and an SSH login runs no motd scripts;
  * 11: a trimmed boot's seed puts a static address on the network card itself; 12: the guest channel's settle waits for udev's idle
- * workers to end).
+ * workers to end; 13: a trimmed boot under emulation blacklists the modules for the CPU's virtualization and SIMD crypto features).
  */
-export const GUEST_BITS_VERSION = 12;
+export const GUEST_BITS_VERSION = 13;
 export const GUEST_BITS_MARKER = '/etc/banger/guest-bits';
 
 const UNITS = '/lib/systemd/system';
