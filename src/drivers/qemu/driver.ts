@@ -79,12 +79,16 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
     };
   }
 
-  /** The full probe (a few seconds) unless an accel was given; its result is kept for this instance. */
+  /**
+   * The full probe (a few seconds) unless an accel was given; its result is kept for this instance.
+   * With an accel given, the binary is looked up each time and asked its version once per binary file
+   * (a restore asks on its way to a ready VM, and each `--version` is a process started).
+   */
   async probe(_opts: { signal?: AbortSignal } = {}): Promise<ProbeResult> {
     if (this.opts.accel) {
       const bin = which(this.bin);
       if (!bin) return { available: false, reason: `${this.bin} not found`, fixHint: QEMU_FIX_HINT };
-      const version = await qemuVersion(bin);
+      const version = await this.versionOf(bin);
       return { available: true, accel: this.opts.accel, version, reason: `qemu ${version ?? '?'} at ${bin}; ${this.opts.accel} as configured` };
     }
     const prober = this.opts.prober ?? (() => probeQemu({ ...this.opts.probe, bin: this.bin }));
@@ -159,6 +163,20 @@ export class QemuDriver extends VmmProcessDriver implements HypervisorDriver {
   };
 
   private version: Promise<string> | undefined;
+  private binVersion: { file: string; version: Promise<string | undefined> } | undefined;
+
+  /** `bin --version`, asked again only when the file at bin changed (path, inode, size, mtime) or the last answer was none. */
+  private async versionOf(bin: string): Promise<string | undefined> {
+    const st = await stat(bin).catch(() => undefined);
+    const file = st ? `${bin}:${st.ino}:${st.size}:${st.mtimeMs}` : undefined;
+    if (file !== undefined && this.binVersion?.file === file) {
+      const known = await this.binVersion.version.catch(() => undefined);
+      if (known !== undefined) return known;
+    }
+    const version = qemuVersion(bin);
+    if (file !== undefined) this.binVersion = { file, version };
+    return version;
+  }
 
   private get stateTimeout(): number {
     return this.opts.stateTimeoutMs ?? 10 * 60_000;

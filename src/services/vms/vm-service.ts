@@ -218,6 +218,8 @@ export class VMService {
 
   /** Boots a VM in state starting; on failure its process is ended and it is left in error (or stopped when cancelled). */
   private async boot(row: VMRow, ctx: OpContext, restore?: RestoreInput & { snapshotHostKey?: string; readdress?: boolean; identityChannel?: boolean; onSshdReload?: () => void }, onLaunch?: () => void): Promise<VMRow> {
+    // Asked of the host's git while the VM starts (two processes, off the way to a ready VM).
+    const hostIdentity = hostGitIdentity().catch(() => undefined);
     try {
       const driver = await this.driverOf(row);
       const launched = await launchVM(this.deps, driver, row, ctx, restore, onLaunch);
@@ -228,7 +230,7 @@ export class VMService {
       }
       const fb = launched.firstBoot;
       // The host's git identity rides on work the guest does anyway: the channel's identity script, else the readiness login.
-      const gitIdentity = await hostGitIdentity();
+      const gitIdentity = await hostIdentity;
       const gitCommand = gitIdentity ? gitIdentityCommand(gitIdentity) : undefined;
       let gitResult: { code: number; stderr: string } | undefined;
       if (restore?.snapshotHostKey !== undefined) {
