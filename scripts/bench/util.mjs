@@ -58,6 +58,18 @@ export function readStatusKb(pid, field) {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * CPU seconds used so far: `busy`, by the whole host (every core's non-idle time in /proc/stat; guest
+ * time is inside user), and `children`, by this process's finished children (cutime + cstime of
+ * /proc/self/stat), so a command's own share can be told from what it made the host do.
+ */
+export function hostCpu() {
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const self = readFileSync('/proc/self/stat', 'utf8');
+  const f = self.slice(self.lastIndexOf(')') + 2).split(' ');
+  return { busy: (user + nice + system + irq + softirq + steal) / 100, children: (Number(f[13]) + Number(f[14])) / 100 };
+}
+
 /** Bytes a file occupies on disk (what du reports), and its apparent size. */
 export function diskUsage(path) {
   const st = statSync(path);
