@@ -266,13 +266,16 @@ async function warmForkOnce(ctx) {
       const name = `wfone${i}`;
       ctx.vmNames.add(name);
       const h0 = hostCpu();
+      const idle0 = cpuSeconds(src.pid);
       const w = await timeCreate(ctx, ['--name', name, '--from', snap], `banger vm create --from ${snap}`);
       const h1 = hostCpu();
+      const idle1 = cpuSeconds(src.pid);
       one.push(w.ms);
       if (w.cpu !== undefined) oneCpu.push(w.cpu);
-      // What one restore makes the host do (its VM, the daemon, ssh, the kernel), apart from the CLI that asked for it.
+      // What one restore makes the host do (its VM, the daemon, ssh, the kernel), apart from the CLI that
+      // asked for it and the idle source VM, which runs beside the fork too.
       oneCli.push(h1.children - h0.children);
-      oneHost.push(h1.busy - h0.busy - (h1.children - h0.children));
+      oneHost.push(h1.busy - h0.busy - (h1.children - h0.children) - (idle0 === undefined || idle1 === undefined ? 0 : idle1 - idle0));
       used.add(w.accel);
       rows.push({ cells: [`one restore, run ${i}`, fmtSecs(w.ms), '', '', `its VM's CPU ${fmtCpu(w.cpu)}, the host's ${fmtCpu(oneHost.at(-1))} besides the CLI's ${fmtCpu(oneCli.at(-1))}; ${w.stages.join(', ')}`], ok: true });
       check(await runAsync(ctx, ctx.banger('vm', 'delete', name)), `banger vm delete ${name}`);
